@@ -1,0 +1,44 @@
+//! The pure core of mailaudit: record parsers, SPF evaluation over a resolver trait, DMARC
+//! discovery, DKIM and MX classification, findings and scoring.
+//!
+//! **Invariant:** this crate does no I/O and depends on no async runtime. DNS data comes in
+//! through the [`dns::DnsSource`] trait; typed records and [`finding::Finding`]s come out.
+//! Audit outcomes, including malformed records and failed look-ups, are data, never `Err`.
+#![warn(missing_docs)]
+
+pub mod audit;
+pub mod checks;
+pub mod dkim;
+pub mod dmarc;
+pub mod dns;
+pub mod finding;
+pub mod memory;
+pub mod mta_sts;
+pub mod mx;
+pub mod score;
+pub mod spf;
+pub mod tlsrpt;
+
+pub use checks::{Area, CheckId, Severity};
+pub use dns::{DnsError, DnsSource};
+pub use finding::Finding;
+
+/// Errors of the core's own API (not audit outcomes, which are findings).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CoreError {
+    /// A severity name that is not one of critical, high, medium, low, info.
+    #[error("unknown severity {0:?} (expected critical, high, medium, low or info)")]
+    UnknownSeverity(String),
+    /// A check identifier that is not in the catalogue.
+    #[error("unknown check {0:?}")]
+    UnknownCheck(String),
+    /// A domain name that cannot be audited.
+    #[error("invalid domain name {name:?}: {reason}")]
+    InvalidDomain {
+        /// The name as given.
+        name: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+}
