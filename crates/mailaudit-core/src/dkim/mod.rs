@@ -1,0 +1,744 @@
+//! DKIM: are the domain's signing keys published, and are they strong enough.
+//!
+//! For a Microsoft 365 domain the selectors are known: `selector1` and `selector2`, published as
+//! CNAMEs into the tenant (`M365.md`). [`audit`] checks that both exist, that they point at
+//! Microsoft 365 DKIM targets for the same tenant ([`m365::parse_m365_target`]), and that at
+//! least one resolves to a key (only one selector is active at a time). The tenant name read
+//! from the targets is the best credential-free source of it.
+//!
+//! For other domains, DKIM selectors **cannot be enumerated from DNS**: a key is only found if
+//! its selector is guessed. [`audit`] tries the short documented list [`COMMON_SELECTORS`], so
+//! DKIM-NOT-FOUND is a hint, not proof that the domain does not sign.
+//!
+//! Keys are parsed by [`key::parse_key_record`]; RSA keys under 2048 bits are DKIM-KEY-WEAK.
+
+pub mod key;
+pub mod m365;
+
+use serde::Serialize;
+
+use crate::checks::{Area, CheckId};
+use crate::dns::{DnsError, DnsSource, normalize_name};
+use crate::finding::Finding;
+
+pub use key::{DkimKeyError, DkimKeyRecord, KeyEncoding, KeyType, PublicKey, parse_key_record};
+pub use m365::{M365Target, parse_m365_target};
+
+/// The selectors tried on a domain that is not at Microsoft 365, in order: the defaults of
+/// Google Workspace (`google`), Microsoft 365 (`selector1`, `selector2`), common MTAs and
+/// control panels (`default`, `dkim`, `mail`, `smtp`) and common ESPs (`k1`, `s1`, `s2`).
+pub const COMMON_SELECTORS: &[&str] = &[
+    "google",
+    "selector1",
+    "selector2",
+    "default",
+    "k1",
+    "s1",
+    "s2",
+    "dkim",
+    "mail",
+    "smtp",
+];
+
+/// The Microsoft 365 selectors.
+pub const M365_SELECTORS: [&str; 2] = ["selector1", "selector2"];
+
+/// RSA keys shorter than this are weak (RFC 8301 §3.2: signers SHOULD use at least 2048 bits).
+pub const MIN_RSA_BITS: u32 = 2048;
+
+/// What was found at one selector.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SelectorResult {
+    /// The selector (e.g. `selector1`).
+    pub name: String,
+    /// The CNAME target published at `<selector>._domainkey.<domain>`, if any.
+    pub cname: Option<String>,
+    /// The key size (RSA modulus bits, 256 for Ed25519), when a usable key was found.
+    pub key_bits: Option<u32>,
+    /// The key type (`rsa`, `ed25519`), when a usable key was found.
+    pub key_type: Option<String>,
+    /// The key record is published with an empty `p=` (revoked).
+    pub revoked: bool,
+    /// The key record read, verbatim.
+    pub record: Option<String>,
+    /// Why the record found is not a usable key, if it is not.
+    pub error: Option<String>,
+}
+
+impl SelectorResult {
+    fn has_key(&self) -> bool {
+        self.key_bits.is_some()
+    }
+
+    fn is_weak_rsa(&self) -> bool {
+        self.key_type.as_deref() == Some("rsa") && self.key_bits.is_some_and(|b| b < MIN_RSA_BITS)
+    }
+}
+
+/// What the DKIM check found, for the JSON report (`INTERFACE.md`: `dkim.selectors`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DkimSummary {
+    /// The selectors looked at: both Microsoft 365 selectors, or the common selectors at which
+    /// a record was found.
+    pub selectors: Vec<SelectorResult>,
+    /// The Microsoft 365 tenant name read from a selector CNAME target (`<tenant>.onmicrosoft.com`).
+    pub tenant: Option<String>,
+    /// The domain's Microsoft 365 label read from a selector CNAME target (e.g. `contoso-com`).
+    pub m365_label: Option<String>,
+}
+
+/// The best DKIM key record among the TXT records at a selector: a usable key first, then a
+/// revoked one, then a broken one. TXT records that do not look like DKIM (neither starting
+/// with `v=DKIM1` nor carrying a `p=` tag) are ignored.
+fn read_selector(result: &mut SelectorResult, txts: &[String]) {
+    let mut best: Option<(u8, &String, Result<PublicKey, DkimKeyError>)> = None;
+    for txt in txts {
+        let head = txt.trim_start();
+        let looks_dkim = head
+            .get(..7)
+            .is_some_and(|h| h.eq_ignore_ascii_case("v=DKIM1"))
+            || txt.split(';').any(|t| t.trim_start().starts_with("p="));
+        if !looks_dkim {
+            continue;
+        }
+        let outcome = parse_key_record(txt).and_then(|r| r.public_key());
+        let rank = match &outcome {
+            Ok(_) => 3,
+            Err(DkimKeyError::Revoked) => 2,
+            Err(_) => 1,
+        };
+        if best.as_ref().is_none_or(|(r, _, _)| rank > *r) {
+            best = Some((rank, txt, outcome));
+        }
+    }
+    let Some((_, txt, outcome)) = best else {
+        return;
+    };
+    result.record = Some(txt.clone());
+    match outcome {
+        Ok(k) => {
+            result.key_bits = Some(k.bits);
+            result.key_type = Some(k.key_type.to_string());
+        }
+        Err(DkimKeyError::Revoked) => result.revoked = true,
+        Err(e) => result.error = Some(e.to_string()),
+    }
+}
+
+/// A short note on selectors whose record is revoked or broken, for a finding's detail.
+fn unusable_note(selectors: &[SelectorResult]) -> String {
+    let notes: Vec<String> = selectors
+        .iter()
+        .filter_map(|s| {
+            if s.revoked {
+                Some(format!("{} has a revoked key (empty p=)", s.name))
+            } else {
+                s.error.as_ref().map(|e| format!("{}: {e}", s.name))
+            }
+        })
+        .collect();
+    if notes.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", notes.join("; "))
+    }
+}
+
+fn weak_finding(domain: &str, s: &SelectorResult, fix: String) -> Finding {
+    let bits = s.key_bits.unwrap_or(0);
+    let mut f = Finding::new(
+        CheckId::DkimKeyWeak,
+        format!(
+            "the DKIM key at {}._domainkey.{domain} is RSA {bits} bits (minimum {MIN_RSA_BITS})",
+            s.name
+        ),
+    )
+    .with_fix(fix);
+    if let Some(r) = &s.record {
+        f = f.with_evidence(r.clone());
+    }
+    f
+}
+
+/// Audits DKIM for `domain`; `m365` says whether the domain is at Microsoft 365 (from its MX,
+/// SPF or tenant data), which decides between the selector-CNAME checks and the
+/// common-selector search.
+///
+/// RFC 6376 §3.6.2.1: "All DKIM keys are stored in a subdomain named "_domainkey". Given a
+/// DKIM-Signature field with a "d=" tag of "example.com" and an "s=" tag of "foo.bar", the DNS
+/// query will be for "foo.bar._domainkey.example.com"."
+///
+/// RFC 8301 §3.2: "Signers MUST use RSA keys of at least 1024 bits for all keys. Signers
+/// SHOULD use RSA keys of at least 2048 bits."
+///
+/// Findings (area dkim): DKIM-M365-MISSING, DKIM-M365-PARTIAL, DKIM-M365-TARGET-MISMATCH,
+/// DKIM-M365-NOT-ENABLED, DKIM-KEY-WEAK, DKIM-NOT-FOUND and DNS-LOOKUP-FAILED.
+pub async fn audit<D: DnsSource>(dns: &D, domain: &str, m365: bool) -> (DkimSummary, Vec<Finding>) {
+    let domain = normalize_name(domain);
+    if m365 {
+        audit_m365(dns, &domain).await
+    } else {
+        audit_common(dns, &domain).await
+    }
+}
+
+/// The Microsoft 365 checks. DKIM-M365-NOT-ENABLED is raised only when at least one CNAME has
+/// the Microsoft 365 shape (otherwise DKIM-M365-TARGET-MISMATCH already says what is wrong).
+/// Since only one selector is active and the inactive one keeps its old key until the next
+/// rotation, DKIM-KEY-WEAK is raised only when every key found is weak.
+async fn audit_m365<D: DnsSource>(dns: &D, domain: &str) -> (DkimSummary, Vec<Finding>) {
+    let mut summary = DkimSummary::default();
+    let mut findings = Vec::new();
+    // Per selector: CNAME known (lookup succeeded), parsed target.
+    let mut known = [false; 2];
+    let mut targets: [Option<M365Target>; 2] = [None, None];
+    let mut txt_failed = false;
+
+    for (i, sel) in M365_SELECTORS.iter().enumerate() {
+        let name = format!("{sel}._domainkey.{domain}");
+        let mut result = SelectorResult {
+            name: sel.to_string(),
+            ..Default::default()
+        };
+        match dns.cname(&name).await {
+            Err(e) => findings.push(Finding::lookup_failed(
+                Area::Dkim,
+                &format!("CNAME {name}"),
+                &e,
+            )),
+            Ok(v) => {
+                known[i] = true;
+                result.cname = v.into_iter().next();
+            }
+        }
+        if let Some(target) = &result.cname {
+            let n = i as u8 + 1;
+            match parse_m365_target(target) {
+                Some(t) if t.selector == n => targets[i] = Some(t),
+                Some(t) => findings.push(
+                    Finding::new(
+                        CheckId::DkimM365TargetMismatch,
+                        format!(
+                            "{name} points at the target of selector{} ({target}); it must point \
+                             at selector{n}-…",
+                            t.selector
+                        ),
+                    )
+                    .with_evidence(format!("{name}. CNAME {target}"))
+                    .with_fix(format!("{name}. CNAME {}.", t.for_selector(n))),
+                ),
+                None => findings.push(
+                    Finding::new(
+                        CheckId::DkimM365TargetMismatch,
+                        format!(
+                            "{name} is a CNAME to {target}, which is not a Microsoft 365 DKIM \
+                             target (selector{n}-<label>._domainkey.<tenant>.onmicrosoft.com or \
+                             selector{n}-<label>._domainkey.<tenant>.<letter>-v1.dkim.mail.microsoft)"
+                        ),
+                    )
+                    .with_evidence(format!("{name}. CNAME {target}"))
+                    .with_fix(get_cnames_fix(domain)),
+                ),
+            }
+            match dns.txt(&name).await {
+                Ok(txts) => read_selector(&mut result, &txts),
+                Err(e) => {
+                    txt_failed = true;
+                    findings.push(Finding::lookup_failed(
+                        Area::Dkim,
+                        &format!("TXT {name}"),
+                        &e,
+                    ));
+                }
+            }
+        }
+        summary.selectors.push(result);
+    }
+
+    if let Some(t) = targets.iter().flatten().next() {
+        summary.tenant = Some(t.tenant.clone());
+        summary.m365_label = Some(t.label.clone());
+    }
+    if let [Some(a), Some(b)] = &targets
+        && (a.tenant != b.tenant || a.zone != b.zone)
+    {
+        findings.push(
+            Finding::new(
+                CheckId::DkimM365TargetMismatch,
+                format!(
+                    "the selector CNAMEs of {domain} point at different tenants: {}.{} and {}.{}",
+                    a.tenant, a.zone, b.tenant, b.zone
+                ),
+            )
+            .with_evidence(format!(
+                "selector1._domainkey.{domain}. CNAME {a}\nselector2._domainkey.{domain}. CNAME {b}"
+            ))
+            .with_fix(get_cnames_fix(domain)),
+        );
+    }
+
+    let present: Vec<bool> = summary
+        .selectors
+        .iter()
+        .map(|s| s.cname.is_some())
+        .collect();
+    match (present[0], present[1]) {
+        (false, false) if known == [true, true] => findings.push(
+            Finding::new(
+                CheckId::DkimM365Missing,
+                format!(
+                    "neither selector1._domainkey.{domain} nor selector2._domainkey.{domain} is a \
+                     CNAME: Microsoft 365 cannot sign {domain}'s mail with its own DKIM key"
+                ),
+            )
+            .with_fix(format!(
+                "In Exchange Online PowerShell: `New-DkimSigningConfig -DomainName {domain} \
+                 -Enabled $false`, then `Get-DkimSigningConfig -Identity {domain} | Format-List \
+                 Selector1CNAME,Selector2CNAME`; publish selector1._domainkey.{domain} and \
+                 selector2._domainkey.{domain} as CNAMEs to those two values, then \
+                 `Set-DkimSigningConfig -Identity {domain} -Enabled $true`"
+            )),
+        ),
+        (true, false) | (false, true) => {
+            let (have, missing) = if present[0] { (0, 1) } else { (1, 0) };
+            if known[missing] {
+                let missing_name = format!("{}._domainkey.{domain}", M365_SELECTORS[missing]);
+                let fix = match &targets[have] {
+                    Some(t) => format!(
+                        "{missing_name}. CNAME {}.",
+                        t.for_selector(missing as u8 + 1)
+                    ),
+                    None => get_cnames_fix(domain),
+                };
+                findings.push(
+                    Finding::new(
+                        CheckId::DkimM365Partial,
+                        format!(
+                            "{missing_name} is not published (only {}._domainkey.{domain} is): key \
+                             rotation will break DKIM",
+                            M365_SELECTORS[have]
+                        ),
+                    )
+                    .with_fix(fix),
+                );
+            }
+        }
+        _ => {}
+    }
+
+    let keys: Vec<&SelectorResult> = summary.selectors.iter().filter(|s| s.has_key()).collect();
+    let any_shape = targets.iter().any(Option::is_some);
+    if keys.is_empty() && any_shape && !txt_failed {
+        let names: Vec<String> = summary
+            .selectors
+            .iter()
+            .filter(|s| s.cname.is_some())
+            .map(|s| format!("{}._domainkey.{domain}", s.name))
+            .collect();
+        let evidence: Vec<&str> = summary
+            .selectors
+            .iter()
+            .filter_map(|s| s.record.as_deref())
+            .collect();
+        let mut f = Finding::new(
+            CheckId::DkimM365NotEnabled,
+            format!(
+                "no DKIM key behind {}{}: DKIM signing is not enabled for {domain} in the tenant",
+                names.join(" or "),
+                unusable_note(&summary.selectors)
+            ),
+        )
+        .with_fix(format!(
+            "In Exchange Online PowerShell: `Set-DkimSigningConfig -Identity {domain} -Enabled \
+             $true` (or `New-DkimSigningConfig -DomainName {domain} -Enabled $true` if it has no \
+             signing configuration yet)"
+        ));
+        if !evidence.is_empty() {
+            f = f.with_evidence(evidence.join("\n"));
+        }
+        findings.push(f);
+    }
+    if !keys.is_empty() && keys.iter().all(|s| s.is_weak_rsa()) {
+        for s in keys {
+            findings.push(weak_finding(
+                domain,
+                s,
+                format!(
+                    "In Exchange Online PowerShell: `Rotate-DkimSigningConfig -Identity {domain} \
+                     -KeySize 2048` (the new key takes effect at the next rotation, about four \
+                     days later; rotate again to upgrade the other selector)"
+                ),
+            ));
+        }
+    }
+    (summary, findings)
+}
+
+fn get_cnames_fix(domain: &str) -> String {
+    format!(
+        "Publish selector1._domainkey.{domain} and selector2._domainkey.{domain} as CNAMEs to the \
+         values of `Get-DkimSigningConfig -Identity {domain} | Format-List \
+         Selector1CNAME,Selector2CNAME` in Exchange Online PowerShell"
+    )
+}
+
+/// The common-selector search for domains not at Microsoft 365. Look-up failures are reported
+/// only when no key was found (they then withhold DKIM-NOT-FOUND), as one finding.
+async fn audit_common<D: DnsSource>(dns: &D, domain: &str) -> (DkimSummary, Vec<Finding>) {
+    let mut summary = DkimSummary::default();
+    let mut findings = Vec::new();
+    let mut failures: Vec<(String, DnsError)> = Vec::new();
+    for sel in COMMON_SELECTORS {
+        let name = format!("{sel}._domainkey.{domain}");
+        match dns.txt(&name).await {
+            Err(e) => failures.push((name, e)),
+            Ok(txts) => {
+                let mut result = SelectorResult {
+                    name: sel.to_string(),
+                    ..Default::default()
+                };
+                read_selector(&mut result, &txts);
+                if result.record.is_some() {
+                    // Informational only: a failure here leaves `cname` unknown.
+                    result.cname = dns
+                        .cname(&name)
+                        .await
+                        .ok()
+                        .and_then(|v| v.into_iter().next());
+                    summary.selectors.push(result);
+                }
+            }
+        }
+    }
+    if let Some(t) = summary
+        .selectors
+        .iter()
+        .find_map(|s| s.cname.as_deref().and_then(parse_m365_target))
+    {
+        summary.tenant = Some(t.tenant);
+        summary.m365_label = Some(t.label);
+    }
+
+    let keys: Vec<&SelectorResult> = summary.selectors.iter().filter(|s| s.has_key()).collect();
+    if keys.is_empty() {
+        if let Some((name, err)) = failures.first() {
+            let what = match failures.len() {
+                1 => format!("TXT {name}"),
+                n => format!("TXT {name} (and {} other selectors)", n - 1),
+            };
+            findings.push(Finding::lookup_failed(Area::Dkim, &what, err));
+        } else {
+            findings.push(
+                Finding::new(
+                    CheckId::DkimNotFound,
+                    format!(
+                        "no DKIM key at the common selectors of {domain} ({}){}; selectors cannot \
+                         be listed from DNS, so {domain} may still sign with another selector",
+                        COMMON_SELECTORS.join(", "),
+                        unusable_note(&summary.selectors)
+                    ),
+                )
+                .with_fix(format!(
+                    "Turn on DKIM signing at every service that sends as {domain} and publish the \
+                     2048-bit key each gives you at <selector>._domainkey.{domain} \
+                     (`v=DKIM1; k=rsa; p=<key>`)"
+                )),
+            );
+        }
+    }
+    for s in keys.into_iter().filter(|s| s.is_weak_rsa()) {
+        findings.push(weak_finding(
+            domain,
+            s,
+            format!(
+                "Generate a 2048-bit key at the sending service, publish it under a new selector \
+                 at <new-selector>._domainkey.{domain}, switch signing to it, then revoke the old \
+                 one with `{}._domainkey.{domain}. TXT \"v=DKIM1; p=\"`",
+                s.name
+            ),
+        ));
+    }
+    (summary, findings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key::tests::{
+        ED25519_RAW, RSA1024_PKCS1, RSA1024_SPKI, RSA2048_PKCS1, RSA2048_SPKI,
+    };
+    use super::*;
+    use crate::memory::{MemoryDns, Rr};
+
+    const T1: &str = "selector1-contoso-com._domainkey.contoso.onmicrosoft.com";
+    const T2: &str = "selector2-contoso-com._domainkey.contoso.onmicrosoft.com";
+    const S1: &str = "selector1._domainkey.contoso.com";
+    const S2: &str = "selector2._domainkey.contoso.com";
+
+    fn key(p: &str) -> String {
+        format!("v=DKIM1; k=rsa; p={p}")
+    }
+
+    fn cnames(t1: Option<&str>, t2: Option<&str>) -> MemoryDns {
+        let mut dns = MemoryDns::new();
+        if let Some(t) = t1 {
+            dns.add(S1, Rr::Cname(t.into()));
+        }
+        if let Some(t) = t2 {
+            dns.add(S2, Rr::Cname(t.into()));
+        }
+        dns
+    }
+
+    fn ids(f: &[Finding]) -> Vec<&'static str> {
+        f.iter().map(|f| f.id.as_str()).collect()
+    }
+
+    #[test]
+    fn m365_findings() {
+        let cases: Vec<(&str, MemoryDns, Vec<&str>)> = vec![
+            (
+                "both, key at 1",
+                cnames(Some(T1), Some(T2)).txt_at(T1, &key(RSA2048_SPKI)),
+                vec![],
+            ),
+            (
+                "both, keys at both, mixed case",
+                cnames(Some(&T1.to_uppercase()), Some(T2))
+                    .txt_at(T1, &key(RSA2048_SPKI))
+                    .txt_at(T2, &key(RSA2048_PKCS1)),
+                vec![],
+            ),
+            (
+                "current form",
+                cnames(
+                    Some("selector1-contoso-com._domainkey.contoso.c-v1.dkim.mail.microsoft"),
+                    Some("selector2-contoso-com._domainkey.contoso.c-v1.dkim.mail.microsoft"),
+                )
+                .txt_at(
+                    "selector2-contoso-com._domainkey.contoso.c-v1.dkim.mail.microsoft",
+                    &key(RSA2048_SPKI),
+                ),
+                vec![],
+            ),
+            ("missing", MemoryDns::new(), vec!["DKIM-M365-MISSING"]),
+            (
+                "txt without cname is still missing",
+                MemoryDns::new().txt_at(S1, &key(RSA2048_SPKI)),
+                vec!["DKIM-M365-MISSING"],
+            ),
+            (
+                "partial",
+                cnames(Some(T1), None).txt_at(T1, &key(RSA2048_SPKI)),
+                vec!["DKIM-M365-PARTIAL"],
+            ),
+            (
+                "partial other",
+                cnames(None, Some(T2)).txt_at(T2, &key(RSA2048_SPKI)),
+                vec!["DKIM-M365-PARTIAL"],
+            ),
+            (
+                "not a microsoft target",
+                cnames(Some("s1.dkim.example.net"), Some(T2)).txt_at(T2, &key(RSA2048_SPKI)),
+                vec!["DKIM-M365-TARGET-MISMATCH"],
+            ),
+            (
+                "swapped",
+                cnames(Some(T2), Some(T1)).txt_at(T1, &key(RSA2048_SPKI)),
+                vec!["DKIM-M365-TARGET-MISMATCH", "DKIM-M365-TARGET-MISMATCH"],
+            ),
+            (
+                "two tenants",
+                cnames(
+                    Some(T1),
+                    Some("selector2-contoso-com._domainkey.fabrikam.onmicrosoft.com"),
+                )
+                .txt_at(T1, &key(RSA2048_SPKI)),
+                vec!["DKIM-M365-TARGET-MISMATCH"],
+            ),
+            (
+                "not enabled",
+                cnames(Some(T1), Some(T2)),
+                vec!["DKIM-M365-NOT-ENABLED"],
+            ),
+            (
+                "not enabled, revoked",
+                cnames(Some(T1), Some(T2)).txt_at(T1, "v=DKIM1; k=rsa; p="),
+                vec!["DKIM-M365-NOT-ENABLED"],
+            ),
+            (
+                "not enabled, junk",
+                cnames(Some(T1), Some(T2)).txt_at(T1, "v=DKIM1; p=!!!"),
+                vec!["DKIM-M365-NOT-ENABLED"],
+            ),
+            (
+                "weak",
+                cnames(Some(T1), Some(T2)).txt_at(T1, &key(RSA1024_SPKI)),
+                vec!["DKIM-KEY-WEAK"],
+            ),
+            (
+                "weak both",
+                cnames(Some(T1), Some(T2))
+                    .txt_at(T1, &key(RSA1024_SPKI))
+                    .txt_at(T2, &key(RSA1024_PKCS1)),
+                vec!["DKIM-KEY-WEAK", "DKIM-KEY-WEAK"],
+            ),
+            (
+                "inactive weak after rotation",
+                cnames(Some(T1), Some(T2))
+                    .txt_at(T1, &key(RSA1024_SPKI))
+                    .txt_at(T2, &key(RSA2048_SPKI)),
+                vec![],
+            ),
+            (
+                "ed25519 is not weak",
+                cnames(Some(T1), Some(T2))
+                    .txt_at(T1, &format!("v=DKIM1; k=ed25519; p={ED25519_RAW}")),
+                vec![],
+            ),
+            (
+                "cname lookup fails",
+                cnames(None, Some(T2))
+                    .with(S1, Rr::Fail(DnsError::ServFail))
+                    .txt_at(T2, &key(RSA2048_SPKI)),
+                vec!["DNS-LOOKUP-FAILED"],
+            ),
+            (
+                "both fail",
+                MemoryDns::new()
+                    .with(S1, Rr::Fail(DnsError::Timeout))
+                    .with(S2, Rr::Fail(DnsError::Timeout)),
+                vec!["DNS-LOOKUP-FAILED", "DNS-LOOKUP-FAILED"],
+            ),
+            (
+                "key lookup fails",
+                cnames(Some(T1), Some(T2)).with(T1, Rr::Fail(DnsError::Timeout)),
+                vec!["DNS-LOOKUP-FAILED"],
+            ),
+        ];
+        for (name, dns, expected) in cases {
+            let (_, f) = pollster::block_on(audit(&dns, "Contoso.com", true));
+            assert_eq!(ids(&f), expected, "{name}: {f:#?}");
+            assert!(f.iter().all(|f| f.area == Area::Dkim), "{name}");
+        }
+    }
+
+    #[test]
+    fn m365_summary_and_fixes() {
+        let dns = cnames(Some(T1), Some(T2)).txt_at(T1, &key(RSA2048_SPKI));
+        let (s, _) = pollster::block_on(audit(&dns, "contoso.com", true));
+        assert_eq!(s.tenant.as_deref(), Some("contoso"));
+        assert_eq!(s.m365_label.as_deref(), Some("contoso-com"));
+        assert_eq!(s.selectors.len(), 2);
+        assert_eq!(s.selectors[0].key_bits, Some(2048));
+        assert_eq!(s.selectors[1].key_bits, None);
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["selectors"][0]["name"], "selector1");
+        assert_eq!(json["selectors"][0]["cname"], T1);
+        assert_eq!(json["selectors"][0]["key_bits"], 2048);
+        assert_eq!(json["selectors"][1]["key_bits"], serde_json::Value::Null);
+
+        let dns = cnames(Some(T1), None).txt_at(T1, &key(RSA2048_SPKI));
+        let (_, f) = pollster::block_on(audit(&dns, "contoso.com", true));
+        assert_eq!(f[0].fix, format!("{S2}. CNAME {T2}."));
+
+        let dns = cnames(Some(T1), Some(T2)).txt_at(T1, &key(RSA1024_SPKI));
+        let (_, f) = pollster::block_on(audit(&dns, "contoso.com", true));
+        assert!(f[0].detail.contains("1024 bits"), "{}", f[0].detail);
+        assert!(
+            f[0].fix
+                .contains("Rotate-DkimSigningConfig -Identity contoso.com -KeySize 2048")
+        );
+        assert_eq!(f[0].evidence.as_deref(), Some(key(RSA1024_SPKI).as_str()));
+    }
+
+    #[test]
+    fn common_selector_findings() {
+        let g = "google._domainkey.contoso.com";
+        let cases: Vec<(&str, MemoryDns, Vec<&str>)> = vec![
+            (
+                "google key",
+                MemoryDns::new().txt_at(g, &key(RSA2048_SPKI)),
+                vec![],
+            ),
+            (
+                "key without v=",
+                MemoryDns::new().txt_at(
+                    "s1._domainkey.contoso.com",
+                    &format!("k=rsa; p={RSA2048_SPKI}"),
+                ),
+                vec![],
+            ),
+            ("none", MemoryDns::new(), vec!["DKIM-NOT-FOUND"]),
+            (
+                "only a revoked key",
+                MemoryDns::new().txt_at(g, "v=DKIM1; p="),
+                vec!["DKIM-NOT-FOUND"],
+            ),
+            (
+                "spf at a wildcard is not a key",
+                MemoryDns::new().txt_at(g, "v=spf1 -all"),
+                vec!["DKIM-NOT-FOUND"],
+            ),
+            (
+                "weak",
+                MemoryDns::new().txt_at(g, &key(RSA1024_SPKI)),
+                vec!["DKIM-KEY-WEAK"],
+            ),
+            (
+                "weak and strong",
+                MemoryDns::new()
+                    .txt_at(g, &key(RSA1024_SPKI))
+                    .txt_at("k1._domainkey.contoso.com", &key(RSA2048_SPKI)),
+                vec!["DKIM-KEY-WEAK"],
+            ),
+            (
+                "failure and nothing found",
+                MemoryDns::new().with(g, Rr::Fail(DnsError::Refused)),
+                vec!["DNS-LOOKUP-FAILED"],
+            ),
+            (
+                "failure but key found",
+                MemoryDns::new()
+                    .with(g, Rr::Fail(DnsError::Refused))
+                    .txt_at("s1._domainkey.contoso.com", &key(RSA2048_SPKI)),
+                vec![],
+            ),
+        ];
+        for (name, dns, expected) in cases {
+            let (_, f) = pollster::block_on(audit(&dns, "contoso.com", false));
+            assert_eq!(ids(&f), expected, "{name}: {f:#?}");
+            assert!(f.iter().all(|f| f.area == Area::Dkim), "{name}");
+        }
+    }
+
+    #[test]
+    fn common_summary_records_only_found_selectors() {
+        let dns = MemoryDns::new()
+            .with(S1, Rr::Cname(T1.into()))
+            .txt_at(T1, &key(RSA2048_SPKI))
+            .txt_at("k1._domainkey.contoso.com", "v=DKIM1; p=");
+        let (s, f) = pollster::block_on(audit(&dns, "contoso.com", false));
+        assert!(f.is_empty());
+        let names: Vec<_> = s.selectors.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["selector1", "k1"]);
+        assert_eq!(s.selectors[0].cname.as_deref(), Some(T1));
+        assert!(s.selectors[1].revoked);
+        assert_eq!(s.tenant.as_deref(), Some("contoso"));
+        assert_eq!(
+            dns.queries()
+                .iter()
+                .filter(|q| q.starts_with("TXT"))
+                .count(),
+            COMMON_SELECTORS.len()
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn audit_never_panics_on_junk_records(txt in "\\PC{0,120}", target in "[a-z0-9.-]{1,60}") {
+            let dns = cnames(Some(&target), Some(T2)).txt_at(&target, &txt).txt_at(T2, &txt).txt_at("google._domainkey.contoso.com", &txt);
+            let _ = pollster::block_on(audit(&dns, "contoso.com", true));
+            let _ = pollster::block_on(audit(&dns, "contoso.com", false));
+        }
+    }
+}
