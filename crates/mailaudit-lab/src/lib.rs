@@ -1,1 +1,66 @@
-//! placeholder
+//! An in-process DNS server on loopback, for tests, benchmarks and the built-in demo.
+//!
+//! [`LabDns`] answers UDP and TCP queries on one ephemeral port of 127.0.0.1 from a [`Zone`]
+//! held in memory. It behaves like an authoritative server that is also the recursive resolver
+//! for every name: it sets AA and RA, follows CNAMEs inside its data, distinguishes NXDOMAIN
+//! from NODATA, truncates oversized UDP answers so that clients retry over TCP, and can be told
+//! to misbehave for a name (never answer, SERVFAIL, REFUSED). The zone can be swapped while the
+//! server runs, so one server can serve one test scenario after another, and it counts the
+//! queries it receives, so that tests can prove a client's cache works.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), mailaudit_lab::LabError> {
+//! use mailaudit_lab::{LabDns, Zone};
+//!
+//! let zone = Zone::parse(r#"
+//!     contoso.example        MX  0 contoso-example.mail.protection.outlook.com
+//!     contoso.example        TXT "v=spf1 include:spf.protection.outlook.com -all"
+//!     _dmarc.contoso.example SERVFAIL
+//! "#)?;
+//! let dns = LabDns::start(zone).await?;
+//! // point a resolver at dns.addr() (UDP and TCP) ...
+//! # Ok(()) }
+//! ```
+//!
+//! [`sample_fleet`] is the built-in fleet of fictional customer domains that
+//! `mailaudit audit --sample` audits (`testdata/zones/sample-fleet.zone`, embedded in the
+//! binary). [`client`] is a minimal raw DNS client for tests and load generation.
+//!
+//! Built on `hickory-server`'s `Server` with a custom `RequestHandler`; nothing here reaches
+//! the network beyond 127.0.0.1.
+
+#![warn(missing_docs)]
+
+pub mod client;
+mod fleet;
+mod server;
+pub mod zone;
+
+pub use fleet::{SAMPLE_FLEET_ZONE, sample_fleet};
+pub use server::{LabDns, MAX_CNAME_HOPS, MAX_UDP_PAYLOAD, TTL};
+pub use zone::{LabRecord, NameError, ParseError, Zone, reverse_name};
+
+/// Why the lab could not load a zone or start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LabError {
+    /// A line of zone text is malformed.
+    #[error("zone line {line}: {error}")]
+    Parse {
+        /// The line number, counting from 1.
+        line: usize,
+        /// What is wrong with it.
+        error: ParseError,
+    },
+    /// A name in a [`Zone`] built with [`Zone::add`] is not a valid DNS name.
+    #[error("invalid name {name:?} in zone: {reason}")]
+    InvalidName {
+        /// The offending owner or target name.
+        name: String,
+        /// What is wrong with it.
+        reason: NameError,
+    },
+    /// The loopback sockets could not be bound.
+    #[error("cannot bind the lab DNS server on 127.0.0.1: {0}")]
+    Bind(#[source] std::io::Error),
+}
