@@ -165,5 +165,13 @@ mod tests {
                 proptest::prop_assert_eq!(parse_m365_target(&t.to_string()), Some(t));
             }
         }
+
+        #[test]
+        fn valid_targets_round_trip(s in "[sS]elector[12]-[a-zA-Z0-9-]{1,20}\\._domainkey\\.[a-zA-Z0-9-]{1,10}\\.(onmicrosoft\\.com|[a-z]-v1\\.dkim\\.mail\\.microsoft)\\.?") {
+            let t = parse_m365_target(&s);
+            proptest::prop_assert!(t.is_some(), "{}", s);
+            let t = t.unwrap();
+            proptest::prop_assert_eq!(parse_m365_target(&t.to_string()), Some(t));
+        }
     }
 }
