@@ -777,6 +777,12 @@ mod tests {
         assert_eq!(ids(&f), ["MTA-STS-INVALID"]);
     }
 
+    #[test]
+    fn audit_future_is_send() {
+        fn assert_send<T: Send>(_: T) {}
+        assert_send(audit(&MemoryDns::new(), "contoso.com", true));
+    }
+
     proptest::proptest! {
         #[test]
         fn txt_never_panics_and_round_trips(s in "(v=STSv1)?[ \t]*(;[ \t]*(id=[a-zA-Z0-9]{0,34}|[a-z_.-]{1,5}=[!-~]{0,6}|\\PC{0,5})){0,4};?") {

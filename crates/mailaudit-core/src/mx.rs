@@ -751,6 +751,12 @@ mod tests {
         assert_eq!(dns.queries().len(), 1 + 2 * MAX_HOSTS_RESOLVED);
     }
 
+    #[test]
+    fn audit_future_is_send() {
+        fn assert_send<T: Send>(_: T) {}
+        assert_send(audit(&MemoryDns::new(), "contoso.com"));
+    }
+
     proptest::proptest! {
         #[test]
         fn classify_never_panics(host in "\\PC{0,80}") {

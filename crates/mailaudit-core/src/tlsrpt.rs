@@ -407,6 +407,12 @@ mod tests {
         }
     }
 
+    #[test]
+    fn audit_future_is_send() {
+        fn assert_send<T: Send>(_: T) {}
+        assert_send(audit(&MemoryDns::new(), "contoso.com", true));
+    }
+
     proptest::proptest! {
         #[test]
         fn never_panics_and_round_trips(s in "(v=TLSRPTv1)?[ \t]*(;[ \t]*(rua=((mailto:[a-z]{1,4}@[a-z]{1,4}\\.[a-z]{2}|https://[a-z.]{1,8}/?[!-~]{0,5}|\\PC{0,6})[ ,]{0,2}){1,3}|[a-z_.-]{1,5}=[!-~]{0,6}|\\PC{0,5})){0,4};?") {

@@ -192,6 +192,8 @@ async fn audit_m365<D: DnsSource>(dns: &D, domain: &str) -> (DkimSummary, Vec<Fi
     // Per selector: CNAME known (lookup succeeded), parsed target.
     let mut known = [false; 2];
     let mut targets: [Option<M365Target>; 2] = [None, None];
+    // Any Microsoft 365 target seen, even for the wrong selector (for the tenant name).
+    let mut seen: Option<M365Target> = None;
     let mut txt_failed = false;
 
     for (i, sel) in M365_SELECTORS.iter().enumerate() {
@@ -215,18 +217,19 @@ async fn audit_m365<D: DnsSource>(dns: &D, domain: &str) -> (DkimSummary, Vec<Fi
             let n = i as u8 + 1;
             match parse_m365_target(target) {
                 Some(t) if t.selector == n => targets[i] = Some(t),
-                Some(t) => findings.push(
-                    Finding::new(
-                        CheckId::DkimM365TargetMismatch,
-                        format!(
-                            "{name} points at the target of selector{} ({target}); it must point \
-                             at selector{n}-…",
-                            t.selector
-                        ),
-                    )
-                    .with_evidence(format!("{name}. CNAME {target}"))
-                    .with_fix(format!("{name}. CNAME {}.", t.for_selector(n))),
-                ),
+                Some(t) => {
+                    let detail = format!(
+                        "{name} points at the target of selector{} ({target}); it must point at \
+                         selector{n}-…",
+                        t.selector
+                    );
+                    findings.push(
+                        Finding::new(CheckId::DkimM365TargetMismatch, detail)
+                            .with_evidence(format!("{name}. CNAME {target}"))
+                            .with_fix(format!("{name}. CNAME {}.", t.for_selector(n))),
+                    );
+                    seen.get_or_insert(t);
+                }
                 None => findings.push(
                     Finding::new(
                         CheckId::DkimM365TargetMismatch,
@@ -255,7 +258,7 @@ async fn audit_m365<D: DnsSource>(dns: &D, domain: &str) -> (DkimSummary, Vec<Fi
         summary.selectors.push(result);
     }
 
-    if let Some(t) = targets.iter().flatten().next() {
+    if let Some(t) = targets.iter().flatten().next().or(seen.as_ref()) {
         summary.tenant = Some(t.tenant.clone());
         summary.m365_label = Some(t.label.clone());
     }
@@ -731,6 +734,14 @@ mod tests {
                 .count(),
             COMMON_SELECTORS.len()
         );
+    }
+
+    #[test]
+    fn audit_future_is_send_and_swapped_targets_name_the_tenant() {
+        fn assert_send<T: Send>(_: T) {}
+        assert_send(audit(&MemoryDns::new(), "contoso.com", true));
+        let (s, _) = pollster::block_on(audit(&cnames(Some(T2), Some(T1)), "contoso.com", true));
+        assert_eq!(s.tenant.as_deref(), Some("contoso"));
     }
 
     proptest::proptest! {
