@@ -84,6 +84,87 @@ mod tests {
         }
     }
 
+    /// The TXT record at `name` starting with `prefix`, strings joined.
+    fn txt(zone: &Zone, name: &str, prefix: &str) -> Option<String> {
+        zone.get(name).iter().find_map(|r| match r {
+            LabRecord::Txt(s) if s.concat().starts_with(prefix) => Some(s.concat()),
+            _ => None,
+        })
+    }
+
+    /// DNS-querying terms of the SPF policy at `name`, nested includes counted (RFC 7208
+    /// section 4.6.4); enough for the sample data, not an SPF evaluator.
+    fn spf_lookups(zone: &Zone, name: &str) -> usize {
+        let Some(record) = txt(zone, name, "v=spf1 ") else {
+            return 0;
+        };
+        record
+            .split_whitespace()
+            .map(|term| term.trim_start_matches(['+', '-', '~', '?']))
+            .map(|term| {
+                if let Some(target) = term.strip_prefix("include:") {
+                    1 + spf_lookups(zone, target)
+                } else if ["a", "mx", "ptr"].contains(&term)
+                    || ["a:", "mx:", "ptr:", "exists:", "redirect="]
+                        .iter()
+                        .any(|p| term.starts_with(p))
+                {
+                    1
+                } else {
+                    0
+                }
+            })
+            .sum()
+    }
+
+    #[test]
+    fn documented_spf_lookup_counts_hold() {
+        let (zone, _) = sample_fleet();
+        for (name, lookups) in [
+            ("woodgrove-accounting.example", 14),
+            ("_spf.mailer-one.example", 2),
+            ("_spf.crm-cloud.example", 3),
+            ("spf.payroll-hub.example", 4),
+            ("contoso-legal.example", 1),
+            ("relecloud-manufacturing.example", 2),
+        ] {
+            assert_eq!(spf_lookups(&zone, name), lookups, "{name}");
+        }
+    }
+
+    #[test]
+    fn documented_dkim_key_sizes_hold() {
+        let (zone, _) = sample_fleet();
+        // The base64 of an RSA SubjectPublicKeyInfo is 216 characters for 1024 bits and 392
+        // for 2048 bits.
+        for (target, len) in [
+            (
+                "selector1-contosolegal-example._domainkey.contosolegal.onmicrosoft.com",
+                392,
+            ),
+            (
+                "selector1-prosewareinsurance-example._domainkey.prosewareinsurance.onmicrosoft.com",
+                216,
+            ),
+            (
+                "selector1-graphicdesigninstitute-example._domainkey.graphicdesigninst.c-v1.dkim.mail.microsoft",
+                392,
+            ),
+        ] {
+            let record = txt(&zone, target, "v=DKIM1;").expect(target);
+            let p = record.split("p=").nth(1).unwrap_or_default();
+            assert_eq!(p.len(), len, "{target}");
+        }
+        assert!(
+            txt(
+                &zone,
+                "selector1-tailspinrealty-example._domainkey.tailspinrealty.onmicrosoft.com",
+                ""
+            )
+            .is_none()
+        );
+    }
+
     #[test]
     fn fleet_domains_come_from_comment_lines() {
         let text =

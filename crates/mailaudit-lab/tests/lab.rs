@@ -500,3 +500,52 @@ async fn sample_fleet_is_served() {
         .count();
     assert_eq!(spf, 2);
 }
+
+/// Throughput over UDP with 64 concurrent clients on a 2-worker runtime (the benchmark's
+/// setting). Run with `cargo test --release -p mailaudit-lab --test lab -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement, not a check"]
+async fn throughput() {
+    let (zone, domains) = sample_fleet();
+    let dns = LabDns::start(zone).await.expect("lab");
+    let addr = dns.addr();
+    let per_client = 2_000u16;
+    let started = std::time::Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in 0..64u16 {
+        let domains = domains.clone();
+        tasks.spawn(async move {
+            let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            socket.connect(addr).await.expect("connect");
+            let mut buf = vec![0u8; 4096];
+            for i in 0..per_client {
+                let name = &domains[usize::from(i) % domains.len()];
+                let q = build_query(
+                    c.wrapping_mul(per_client).wrapping_add(i),
+                    name,
+                    RecordType::TXT,
+                    Some(1232),
+                )
+                .expect("q");
+                socket.send(&q).await.expect("send");
+                let len = tokio::time::timeout(LONG, socket.recv(&mut buf))
+                    .await
+                    .expect("reply in time")
+                    .expect("recv");
+                assert!(len > 12);
+            }
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.expect("task");
+    }
+    let elapsed = started.elapsed();
+    let total = 64.0 * f64::from(per_client);
+    println!(
+        "{total} queries in {elapsed:?}: {:.0} queries/s",
+        total / elapsed.as_secs_f64()
+    );
+    assert_eq!(dns.query_count(), 64 * u64::from(per_client));
+}
