@@ -1,1 +1,24 @@
-fn main() {}
+//! `mailaudit`: audit and harden the email security of many Microsoft 365 domains at once.
+//!
+//! The binary is thin: argument parsing ([`cli`]), wiring of the library crates, and output
+//! ([`output`]). Exit codes: 0 success; 1 a finding at or above `--fail-on`; 2 an error (bad
+//! arguments, unreadable input, an input line that is not a domain name — the run still completes).
+
+mod cli;
+mod commands;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match commands::run(args) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("mailaudit: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

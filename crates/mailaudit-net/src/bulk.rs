@@ -1,0 +1,124 @@
+//! The bulk audit driver: many domains, bounded concurrency, results in input order.
+//!
+//! Input lines are read on a blocking thread into a bounded channel, normalised (trimmed,
+//! lower-cased, A-labels), de-duplicated, and audited on the tokio runtime with at most
+//! `concurrency` audits in flight. Results leave in input order through a reorder window of at
+//! most `window` domains, so memory stays flat however long the input is: a slow domain at the
+//! head of the window holds back output (not work) until the window is full.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::Arc;
+
+use mailaudit_core::audit::{AuditOptions, DomainReport, audit_domain, normalize_domain};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::dns::Resolver;
+
+/// Options for a bulk run.
+#[derive(Clone, Debug)]
+pub struct BulkOptions {
+    /// Audits in flight at most.
+    pub concurrency: usize,
+    /// Domains started but not yet written, at most (the reorder window).
+    pub window: usize,
+    /// Options for each domain's audit.
+    pub audit: Arc<AuditOptions>,
+}
+
+impl Default for BulkOptions {
+    fn default() -> Self {
+        BulkOptions { concurrency: 256, window: 4096, audit: Arc::default() }
+    }
+}
+
+/// Audits every domain of `inputs` (raw lines: blank lines and `#` comments are skipped) and
+/// returns a channel that yields one report per distinct domain, in input order. Invalid names
+/// yield a report with `error` set; the run goes on.
+///
+/// Must be called inside a tokio runtime.
+pub fn audit_stream<I>(resolver: Resolver, inputs: I, opts: BulkOptions) -> mpsc::Receiver<DomainReport>
+where
+    I: IntoIterator<Item = String> + Send + 'static,
+    I::IntoIter: Send,
+{
+    let (line_tx, mut line_rx) = mpsc::channel::<String>(1024);
+    tokio::task::spawn_blocking(move || {
+        for line in inputs {
+            let t = line.trim();
+            if t.is_empty() || t.starts_with('#') {
+                continue;
+            }
+            // Allow trailing comments and CSV-ish extra columns: the domain is the first field.
+            let first = t.split(|c: char| c == '#' || c == ',' || c.is_whitespace()).next().unwrap_or("");
+            if line_tx.blocking_send(first.to_string()).is_err() {
+                break;
+            }
+        }
+    });
+
+    let (out_tx, out_rx) = mpsc::channel::<DomainReport>(256);
+    let concurrency = opts.concurrency.max(1);
+    let window = opts.window.max(concurrency);
+    tokio::spawn(async move {
+        let resolver = Arc::new(resolver);
+        let hasher = std::collections::hash_map::RandomState::new();
+        let mut seen: HashSet<u64> = HashSet::new();
+        let mut running: JoinSet<DomainReport> = JoinSet::new();
+        let mut index_of: HashMap<tokio::task::Id, (usize, String)> = HashMap::new();
+        let mut ready: BTreeMap<usize, DomainReport> = BTreeMap::new();
+        let (mut next_idx, mut next_emit, mut exhausted) = (0usize, 0usize, false);
+        loop {
+            while !exhausted && running.len() < concurrency && next_idx - next_emit < window {
+                let Some(raw) = line_rx.recv().await else {
+                    exhausted = true;
+                    break;
+                };
+                match normalize_domain(&raw) {
+                    Err(e) => {
+                        ready.insert(next_idx, DomainReport::invalid(&raw, &e));
+                        next_idx += 1;
+                    }
+                    Ok(domain) => {
+                        let mut h = hasher.build_hasher();
+                        domain.hash(&mut h);
+                        if !seen.insert(h.finish()) {
+                            continue; // audited once
+                        }
+                        let (r, o, d) = (resolver.clone(), opts.audit.clone(), domain.clone());
+                        let handle = running.spawn(async move { audit_domain(&*r, &d, &o).await });
+                        index_of.insert(handle.id(), (next_idx, domain));
+                        next_idx += 1;
+                    }
+                }
+            }
+            while let Some(report) = ready.remove(&next_emit) {
+                if out_tx.send(report).await.is_err() {
+                    return;
+                }
+                next_emit += 1;
+            }
+            if exhausted && running.is_empty() && ready.is_empty() {
+                return;
+            }
+            if let Some(joined) = running.join_next_with_id().await {
+                let (id, report) = match joined {
+                    Ok((id, report)) => (id, Some(report)),
+                    Err(e) => (e.id(), None),
+                };
+                if let Some((idx, domain)) = index_of.remove(&id) {
+                    let report = report.unwrap_or_else(|| {
+                        let err = mailaudit_core::CoreError::InvalidDomain {
+                            name: domain.clone(),
+                            reason: "internal error while auditing (please report a bug)".into(),
+                        };
+                        DomainReport::invalid(&domain, &err)
+                    });
+                    ready.insert(idx, report);
+                }
+            }
+        }
+    });
+    out_rx
+}

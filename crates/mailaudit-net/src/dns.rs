@@ -1,0 +1,249 @@
+//! DNS through hickory-resolver, behind the core's [`DnsSource`] trait.
+//!
+//! One [`Resolver`] serves a whole run. Its cache is shared by every domain (the 500 domains that
+//! include `spf.protection.outlook.com` resolve it once) and coalesces identical questions in
+//! flight: the second asker waits for the first answer instead of sending a second query. The
+//! cache is bounded, so memory stays flat however many domains a run has. Failures are cached
+//! for the run too, so a dead include target costs one timeout, not one per domain.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use hickory_resolver::TokioResolver;
+use hickory_resolver::config::{
+    ConnectionConfig, NameServerConfig, ResolverConfig as HickoryConfig, ResolverOpts,
+};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::{DnsError as HickoryDnsError, NetError as HickoryNetError};
+use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::rr::{Name, RData, RecordType};
+use mailaudit_core::dns::{DnsError, DnsResult, DnsSource, Mx, check_name, normalize_name};
+
+use crate::NetError;
+
+/// How the resolver is set up for a run.
+#[derive(Clone, Debug)]
+pub struct ResolverConfig {
+    /// Recursive resolvers to send every query to; empty means the system's (`/etc/resolv.conf`).
+    pub nameservers: Vec<SocketAddr>,
+    /// Time to wait for one reply before retrying.
+    pub timeout: Duration,
+    /// How many times a query is sent before it counts as timed out.
+    pub attempts: usize,
+    /// How many answers the run's cache keeps at most.
+    pub cache_capacity: u64,
+}
+
+impl Default for ResolverConfig {
+    fn default() -> Self {
+        ResolverConfig {
+            nameservers: Vec::new(),
+            timeout: Duration::from_secs(3),
+            attempts: 2,
+            cache_capacity: 200_000,
+        }
+    }
+}
+
+/// Parses a `--nameserver` value: `ADDR`, `ADDR:PORT`, `[V6]:PORT` (port 53 by default).
+pub fn parse_nameserver(s: &str) -> Result<SocketAddr, NetError> {
+    let s = s.trim();
+    if let Ok(sa) = s.parse::<SocketAddr>() {
+        return Ok(sa);
+    }
+    if let Ok(ip) = s.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, 53));
+    }
+    Err(NetError::InvalidNameserver(s.to_string()))
+}
+
+type Cached = Arc<Result<Vec<RData>, DnsError>>;
+
+/// Counters for a run, for benchmarks and `--stats`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResolverStats {
+    /// Questions asked by the checks.
+    pub lookups: u64,
+    /// Questions that went to the network (the rest came from the cache or joined one in flight).
+    pub queries_sent: u64,
+}
+
+/// A caching, coalescing resolver implementing [`DnsSource`].
+#[derive(Clone)]
+pub struct Resolver {
+    inner: TokioResolver,
+    cache: moka::future::Cache<(String, RecordType), Cached>,
+    lookups: Arc<AtomicU64>,
+    sent: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resolver").field("stats", &self.stats()).finish()
+    }
+}
+
+impl Resolver {
+    /// Builds the resolver. Must be called inside a tokio runtime.
+    pub fn new(config: &ResolverConfig) -> Result<Self, NetError> {
+        let provider = TokioRuntimeProvider::default();
+        let mut builder = if config.nameservers.is_empty() {
+            TokioResolver::builder(provider).map_err(|e| NetError::ResolverSetup(e.to_string()))?
+        } else {
+            let servers = config
+                .nameservers
+                .iter()
+                .map(|sa| {
+                    let mut udp = ConnectionConfig::udp();
+                    udp.port = sa.port();
+                    let mut tcp = ConnectionConfig::tcp();
+                    tcp.port = sa.port();
+                    NameServerConfig::new(sa.ip(), true, vec![udp, tcp])
+                })
+                .collect();
+            TokioResolver::builder_with_config(HickoryConfig::from_name_servers(servers), provider)
+        };
+        let opts: &mut ResolverOpts = builder.options_mut();
+        opts.timeout = config.timeout;
+        opts.attempts = config.attempts.max(1);
+        opts.ndots = 0;
+        // Our own cache (below) is the run's cache; hickory's would only duplicate it.
+        opts.cache_size = 0;
+        opts.edns0 = true;
+        opts.preserve_intermediates = true;
+        opts.num_concurrent_reqs = 1;
+        opts.max_active_requests = 1024;
+        let inner = builder.build().map_err(|e| NetError::ResolverSetup(e.to_string()))?;
+        Ok(Resolver {
+            inner,
+            cache: moka::future::Cache::builder().max_capacity(config.cache_capacity).build(),
+            lookups: Arc::new(AtomicU64::new(0)),
+            sent: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// The run's counters so far.
+    pub fn stats(&self) -> ResolverStats {
+        ResolverStats {
+            lookups: self.lookups.load(Ordering::Relaxed),
+            queries_sent: self.sent.load(Ordering::Relaxed),
+        }
+    }
+
+    async fn query(&self, name: &str, rtype: RecordType) -> Cached {
+        self.lookups.fetch_add(1, Ordering::Relaxed);
+        let name = normalize_name(name);
+        if let Err(e) = check_name(&name) {
+            return Arc::new(Err(e));
+        }
+        let key = (name, rtype);
+        let fqdn = format!("{}.", key.0);
+        self.cache
+            .get_with(key, async {
+                self.sent.fetch_add(1, Ordering::Relaxed);
+                Arc::new(self.send(&fqdn, rtype).await)
+            })
+            .await
+    }
+
+    async fn send(&self, fqdn: &str, rtype: RecordType) -> Result<Vec<RData>, DnsError> {
+        let name = Name::from_ascii(fqdn).map_err(|e| DnsError::InvalidName(format!("{fqdn}: {e}")))?;
+        match self.inner.lookup(name, rtype).await {
+            Ok(lookup) => Ok(lookup
+                .answers()
+                .iter()
+                .filter(|r| r.record_type() == rtype)
+                .map(|r| r.data.clone())
+                .collect()),
+            Err(e) => map_error(e),
+        }
+    }
+}
+
+fn map_error(e: HickoryNetError) -> Result<Vec<RData>, DnsError> {
+    match e {
+        HickoryNetError::Dns(HickoryDnsError::NoRecordsFound(_)) => Ok(Vec::new()),
+        HickoryNetError::Dns(HickoryDnsError::ResponseCode(ResponseCode::ServFail)) => {
+            Err(DnsError::ServFail)
+        }
+        HickoryNetError::Dns(HickoryDnsError::ResponseCode(ResponseCode::Refused)) => {
+            Err(DnsError::Refused)
+        }
+        HickoryNetError::Timeout => Err(DnsError::Timeout),
+        other => {
+            let text = other.to_string();
+            if text.contains("timed out") {
+                Err(DnsError::Timeout)
+            } else {
+                Err(DnsError::Other(text))
+            }
+        }
+    }
+}
+
+fn pick<T>(cached: &Cached, f: impl Fn(&RData) -> Option<T>) -> DnsResult<T> {
+    match cached.as_ref() {
+        Ok(v) => Ok(v.iter().filter_map(f).collect()),
+        Err(e) => Err(e.clone()),
+    }
+}
+
+fn host(name: &Name) -> String {
+    normalize_name(&name.to_ascii())
+}
+
+impl DnsSource for Resolver {
+    async fn txt(&self, name: &str) -> DnsResult<String> {
+        let c = self.query(name, RecordType::TXT).await;
+        pick(&c, |r| match r {
+            RData::TXT(t) => {
+                let bytes: Vec<u8> = t.txt_data.iter().flat_map(|s| s.iter().copied()).collect();
+                Some(String::from_utf8_lossy(&bytes).into_owned())
+            }
+            _ => None,
+        })
+    }
+
+    async fn a(&self, name: &str) -> DnsResult<Ipv4Addr> {
+        let c = self.query(name, RecordType::A).await;
+        pick(&c, |r| match r {
+            RData::A(a) => Some(a.0),
+            _ => None,
+        })
+    }
+
+    async fn aaaa(&self, name: &str) -> DnsResult<Ipv6Addr> {
+        let c = self.query(name, RecordType::AAAA).await;
+        pick(&c, |r| match r {
+            RData::AAAA(a) => Some(a.0),
+            _ => None,
+        })
+    }
+
+    async fn mx(&self, name: &str) -> DnsResult<Mx> {
+        let c = self.query(name, RecordType::MX).await;
+        pick(&c, |r| match r {
+            RData::MX(mx) => Some(Mx { preference: mx.preference, exchange: host(&mx.exchange) }),
+            _ => None,
+        })
+    }
+
+    async fn ptr(&self, ip: IpAddr) -> DnsResult<String> {
+        let name = mailaudit_core::dns::reverse_name(ip);
+        let c = self.query(&name, RecordType::PTR).await;
+        pick(&c, |r| match r {
+            RData::PTR(p) => Some(host(&p.0)),
+            _ => None,
+        })
+    }
+
+    async fn cname(&self, name: &str) -> DnsResult<String> {
+        let c = self.query(name, RecordType::CNAME).await;
+        pick(&c, |r| match r {
+            RData::CNAME(t) => Some(host(&t.0)),
+            _ => None,
+        })
+    }
+}

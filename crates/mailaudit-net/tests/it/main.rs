@@ -1,0 +1,27 @@
+//! Integration tests of the I/O layer: the real resolver against a real DNS server
+//! (`mailaudit-lab`, hickory-server) on 127.0.0.1 with an ephemeral port.
+
+mod resolver;
+mod rfc7208;
+
+use std::time::Duration;
+
+use mailaudit_lab::{LabDns, Zone};
+use mailaudit_net::{Resolver, ResolverConfig};
+
+/// Starts a lab server with `zone` and a resolver that sends every query to it.
+pub(crate) async fn lab(zone: Zone) -> (LabDns, Resolver) {
+    let server = LabDns::start(zone).await.expect("lab DNS server starts");
+    let resolver = resolver_for(&server, Duration::from_millis(400));
+    (server, resolver)
+}
+
+pub(crate) fn resolver_for(server: &LabDns, timeout: Duration) -> Resolver {
+    Resolver::new(&ResolverConfig {
+        nameservers: vec![server.addr()],
+        timeout,
+        attempts: 1,
+        ..ResolverConfig::default()
+    })
+    .expect("resolver builds")
+}

@@ -1,0 +1,151 @@
+//! Report writers: table (terminal), JSON, CSV and HTML. Each writes domains as they arrive,
+//! so output starts at once and memory stays flat; the summary comes at the end.
+
+mod csv;
+mod html;
+mod table;
+
+use std::io::Write;
+
+use anyhow::Result;
+use mailaudit_core::audit::DomainReport;
+use mailaudit_core::checks::{CheckId, Severity};
+
+use crate::cli::Format;
+
+/// Fleet-wide counts for the closing summary.
+#[derive(Debug, Default)]
+pub(crate) struct Summary {
+    pub(crate) domains: u64,
+    pub(crate) invalid: u64,
+    pub(crate) worst: Option<Severity>,
+    /// Domains with at least one finding of each severity (most urgent first).
+    pub(crate) by_severity: [u64; 5],
+    /// Domains with each headline finding, in [`HEADLINES`] order.
+    pub(crate) headlines: [u64; HEADLINES.len()],
+    pub(crate) score_sum: u64,
+}
+
+/// The findings the summary line counts, with the phrase it uses.
+pub(crate) const HEADLINES: [(CheckId, &str); 12] = [
+    (CheckId::DmarcMissing, "without DMARC"),
+    (CheckId::DmarcPolicyNone, "with DMARC p=none"),
+    (CheckId::SpfMissing, "without SPF"),
+    (CheckId::SpfSoftfail, "with SPF ~all"),
+    (CheckId::SpfPassAll, "with SPF +all"),
+    (CheckId::SpfLookupLimit, "over the SPF 10-lookup limit"),
+    (CheckId::SpfM365IncludeMissing, "whose SPF lacks Microsoft 365"),
+    (CheckId::DkimM365Missing, "without Microsoft 365 DKIM CNAMEs"),
+    (CheckId::DkimM365NotEnabled, "with DKIM signing not enabled"),
+    (CheckId::ParkedNotLocked, "parked but not locked down"),
+    (CheckId::MxGateway, "behind a gateway (Direct Send bypass)"),
+    (CheckId::DnsLookupFailed, "with failed DNS look-ups"),
+];
+
+impl Summary {
+    pub(crate) fn add(&mut self, r: &DomainReport) {
+        self.domains += 1;
+        if r.error.is_some() {
+            self.invalid += 1;
+            return;
+        }
+        self.worst = self.worst.max(r.worst());
+        for (i, sev) in Severity::ALL.iter().enumerate() {
+            if r.findings.iter().any(|f| f.severity == *sev) {
+                self.by_severity[i] += 1;
+            }
+        }
+        for (i, (id, _)) in HEADLINES.iter().enumerate() {
+            if r.has(*id) {
+                self.headlines[i] += 1;
+            }
+        }
+        self.score_sum += u64::from(r.score.unwrap_or(0));
+    }
+
+    /// "141 domains: 84 without DMARC, 97 with SPF ~all, ..."
+    pub(crate) fn line(&self) -> String {
+        let mut parts: Vec<String> = HEADLINES
+            .iter()
+            .zip(self.headlines)
+            .filter(|(_, n)| *n > 0)
+            .map(|((_, phrase), n)| format!("{n} {phrase}"))
+            .collect();
+        if self.invalid > 0 {
+            parts.push(format!("{} invalid names", self.invalid));
+        }
+        let audited = self.domains - self.invalid;
+        let avg = if audited > 0 { self.score_sum / audited } else { 0 };
+        let head = format!("{} domains (average score {avg})", self.domains);
+        if parts.is_empty() { head } else { format!("{head}: {}", parts.join(", ")) }
+    }
+}
+
+/// Writes reports in one format.
+pub(crate) struct ReportWriter {
+    format: Format,
+    out: Box<dyn Write>,
+    color: bool,
+    count: u64,
+    csv: Option<::csv::Writer<Box<dyn Write>>>,
+}
+
+impl ReportWriter {
+    pub(crate) fn new(format: Format, out: Box<dyn Write>, color: bool) -> Self {
+        ReportWriter { format, out, color, count: 0, csv: None }
+    }
+
+    pub(crate) fn begin(&mut self) -> Result<()> {
+        match self.format {
+            Format::Json => self.out.write_all(b"[")?,
+            Format::Csv => {
+                let out = std::mem::replace(&mut self.out, Box::new(std::io::sink()));
+                let mut w = ::csv::Writer::from_writer(out);
+                w.write_record(csv::HEADER)?;
+                self.csv = Some(w);
+            }
+            Format::Html => html::begin(&mut self.out)?,
+            Format::Table => {}
+        }
+        Ok(())
+    }
+
+    pub(crate) fn write(&mut self, r: &DomainReport) -> Result<()> {
+        match self.format {
+            Format::Json => {
+                self.out.write_all(if self.count == 0 { b"\n" } else { b",\n" })?;
+                serde_json::to_writer_pretty(&mut self.out, r)?;
+            }
+            Format::Csv => {
+                if let Some(w) = self.csv.as_mut() {
+                    csv::write(w, r)?;
+                }
+            }
+            Format::Html => html::domain(&mut self.out, r)?,
+            Format::Table => table::domain(&mut self.out, r, self.color)?,
+        }
+        self.count += 1;
+        if self.format != Format::Html {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if let Some(w) = self.csv.as_mut() {
+            w.flush()?;
+        }
+        self.out.flush()?;
+        Ok(())
+    }
+
+    pub(crate) fn finish(&mut self, summary: &Summary) -> Result<()> {
+        match self.format {
+            Format::Json => self.out.write_all(if self.count == 0 { b"]\n" } else { b"\n]\n" })?,
+            Format::Csv => {}
+            Format::Html => html::end(&mut self.out, summary)?,
+            Format::Table => table::summary(&mut self.out, summary, self.color)?,
+        }
+        self.flush()
+    }
+}

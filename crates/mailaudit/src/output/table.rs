@@ -1,0 +1,108 @@
+//! The terminal table: one block per domain, then the fleet summary.
+
+use std::io::Write;
+
+use anyhow::Result;
+use mailaudit_core::audit::DomainReport;
+use mailaudit_core::checks::Severity;
+use mailaudit_core::spf::SpfNode;
+
+use super::Summary;
+
+fn paint(color: bool, code: &str, text: &str) -> String {
+    if color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+}
+
+fn severity_code(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "1;91",
+        Severity::High => "31",
+        Severity::Medium => "33",
+        Severity::Low => "36",
+        Severity::Info => "2",
+    }
+}
+
+pub(super) fn domain(out: &mut dyn Write, r: &DomainReport, color: bool) -> Result<()> {
+    if let Some(err) = &r.error {
+        writeln!(out, "{}  {}\n", paint(color, "1", &r.domain), paint(color, "31", err))?;
+        return Ok(());
+    }
+    let score = r.score.unwrap_or(0);
+    let score_code = match score {
+        90..=100 => "32",
+        60..=89 => "33",
+        _ => "31",
+    };
+    let parked = if r.parked { "  ·  parked" } else { "" };
+    writeln!(
+        out,
+        "{}  ·  {}{parked}  ·  score {}",
+        paint(color, "1", &r.domain),
+        r.provider.label(),
+        paint(color, score_code, &format!("{score}/100"))
+    )?;
+    if r.findings.is_empty() {
+        writeln!(out, "  {}", paint(color, "32", "no findings"))?;
+    }
+    for f in &r.findings {
+        let sev = format!("{:<8}", f.severity.as_str().to_uppercase());
+        writeln!(out, "  {}  {:<26} {}", paint(color, severity_code(f.severity), &sev), f.id.as_str(), f.title)?;
+        if !f.detail.is_empty() {
+            writeln!(out, "  {:<8}  {}", "", f.detail)?;
+        }
+        if let Some(ev) = &f.evidence {
+            writeln!(out, "  {:<8}  {} {}", "", paint(color, "2", "read:"), ev)?;
+        }
+        if f.severity > Severity::Info && !f.fix.is_empty() {
+            let mut lines = f.fix.lines();
+            if let Some(first) = lines.next() {
+                writeln!(out, "  {:<8}  {} {first}", "", paint(color, "32", "fix:"))?;
+            }
+            for l in lines {
+                writeln!(out, "  {:<8}       {l}", "")?;
+            }
+        }
+    }
+    if let Some(tree) = &r.spf.tree {
+        if r.spf.lookups >= 9 || tree_has_error(tree) {
+            writeln!(out, "  SPF include tree ({} DNS-querying terms, limit 10):", r.spf.lookups)?;
+            write_tree(out, tree, "    ", true, true)?;
+        }
+    }
+    writeln!(out)?;
+    Ok(())
+}
+
+fn tree_has_error(n: &SpfNode) -> bool {
+    n.error.is_some() || n.children.iter().any(tree_has_error)
+}
+
+fn write_tree(out: &mut dyn Write, n: &SpfNode, prefix: &str, last: bool, root: bool) -> Result<()> {
+    let (branch, next) = if root {
+        ("", prefix.to_string())
+    } else if last {
+        ("└─ ", format!("{prefix}   "))
+    } else {
+        ("├─ ", format!("{prefix}│  "))
+    };
+    let label = if root { n.domain.clone() } else { format!("{}:{}", n.via, n.domain) };
+    let err = n.error.as_deref().map(|e| format!("  ! {e}")).unwrap_or_default();
+    writeln!(out, "{prefix}{branch}{label}  {} own, {} total{err}", n.lookups, n.total_lookups)?;
+    for (i, c) in n.children.iter().enumerate() {
+        write_tree(out, c, &next, i + 1 == n.children.len(), false)?;
+    }
+    Ok(())
+}
+
+pub(super) fn summary(out: &mut dyn Write, s: &Summary, color: bool) -> Result<()> {
+    writeln!(out, "{}", paint(color, "1", &s.line()))?;
+    let sev: Vec<String> = Severity::ALL
+        .iter()
+        .zip(s.by_severity)
+        .filter(|(sev, _)| **sev != Severity::Info)
+        .map(|(sev, n)| format!("{n} {}", sev.as_str()))
+        .collect();
+    writeln!(out, "domains with findings by severity: {}", sev.join(", "))?;
+    Ok(())
+}
