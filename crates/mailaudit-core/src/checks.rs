@@ -79,8 +79,13 @@ impl Severity {
     }
 
     /// All severities, most urgent first.
-    pub const ALL: [Severity; 5] =
-        [Severity::Critical, Severity::High, Severity::Medium, Severity::Low, Severity::Info];
+    pub const ALL: [Severity; 5] = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Info,
+    ];
 }
 
 impl fmt::Display for Severity {
@@ -232,15 +237,86 @@ pub struct CheckInfo {
     pub severity: Severity,
     /// One line, shown in tables.
     pub title: &'static str,
-    /// What it checks.
+    /// What it checks and when it fires: one or two sentences (Markdown inline code allowed).
     pub what: &'static str,
-    /// Why it matters.
+    /// Why it matters: the attack or delivery problem, in one to three sentences.
     pub why: &'static str,
-    /// How to fix it, for a Microsoft 365 tenant.
+    /// How to fix it, for a Microsoft 365 tenant, in Markdown. The first paragraph (up to the
+    /// first blank line) is a one-line summary and is the default fix of a
+    /// [`Finding`](crate::finding::Finding); the following paragraphs give the exact records,
+    /// cmdlets and verification steps.
     pub fix: &'static str,
-    /// RFCs and vendor documents.
+    /// RFC sections, vendor documents and baseline controls. A web page is written
+    /// `"Title — https://…"`, which [`render_markdown`] turns into a link.
     pub references: &'static [&'static str],
 }
+
+impl CheckInfo {
+    /// Where the evidence for this check comes from (the grouping of `CHECKS.md`).
+    pub fn source(&self) -> Source {
+        if self.code.starts_with("SMTP") {
+            Source::Smtp
+        } else if self.code.starts_with("EXO") {
+            Source::ExchangeOnline
+        } else {
+            Source::Dns
+        }
+    }
+
+    /// The one-line summary of the fix: the first paragraph of [`CheckInfo::fix`].
+    pub fn fix_summary(&self) -> &'static str {
+        self.fix.split("\n\n").next().unwrap_or("").trim()
+    }
+}
+
+/// Where the evidence for a check comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Source {
+    /// Public DNS records alone.
+    Dns,
+    /// An SMTP session to the domain's mail exchangers (or its Microsoft 365 endpoint).
+    Smtp,
+    /// An Exchange Online configuration export (`Get-X | ConvertTo-Json`).
+    ExchangeOnline,
+}
+
+impl Source {
+    /// All sources, in `CHECKS.md` order.
+    pub const ALL: [Source; 3] = [Source::Dns, Source::Smtp, Source::ExchangeOnline];
+
+    /// The heading used for this source in `CHECKS.md` and `docs/checks.md`.
+    pub fn heading(self) -> &'static str {
+        match self {
+            Source::Dns => "From DNS alone",
+            Source::Smtp => "From an SMTP session to the domain's mail exchangers",
+            Source::ExchangeOnline => "From an Exchange Online configuration export",
+        }
+    }
+}
+
+// Microsoft and baseline references used by several checks, so that every check cites them alike.
+const MS_DMARC: &str = "Microsoft Learn: Set up DMARC to validate the From address domain for senders in Microsoft 365 — https://learn.microsoft.com/en-us/defender-office-365/email-authentication-dmarc-configure";
+const MS_SPF: &str = "Microsoft Learn: Set up SPF to identify valid email sources for your Microsoft 365 domain — https://learn.microsoft.com/en-us/defender-office-365/email-authentication-spf-configure";
+const MS_DKIM: &str = "Microsoft Learn: Set up DKIM to sign mail from your Microsoft 365 domain — https://learn.microsoft.com/en-us/defender-office-365/email-authentication-dkim-configure";
+const MS_DNS_RECORDS: &str = "Microsoft Learn: Add DNS records to connect your domain — https://learn.microsoft.com/en-us/microsoft-365/admin/get-help-with-domains/create-dns-records-at-any-dns-hosting-provider";
+const MS_DIRECT_SEND_BLOG: &str = "Microsoft Exchange Team Blog: Introducing more control over Direct Send in Exchange Online (2025)";
+const MS_MFD: &str = "Microsoft Learn: How to set up a multifunction device or application to send email using Microsoft 365 or Office 365 — https://learn.microsoft.com/en-us/exchange/mail-flow-best-practices/how-to-set-up-a-multifunction-device-or-application-to-send-email-using-microsoft-365-or-office-365";
+const MS_SET_ORGCONFIG: &str = "Microsoft Learn: Set-OrganizationConfig — https://learn.microsoft.com/en-us/powershell/module/exchange/set-organizationconfig";
+const MS_PARTNER_CONNECTORS: &str = "Microsoft Learn: Set up connectors for secure mail flow with a partner organization — https://learn.microsoft.com/en-us/exchange/mail-flow-best-practices/use-connectors-to-configure-mail-flow/set-up-connectors-for-secure-mail-flow-with-a-partner";
+const MS_SET_INBOUNDCONNECTOR: &str = "Microsoft Learn: Set-InboundConnector — https://learn.microsoft.com/en-us/powershell/module/exchange/set-inboundconnector";
+const MS_MAIL_FLOW_RULES: &str = "Microsoft Learn: Mail flow rules (transport rules) in Exchange Online — https://learn.microsoft.com/en-us/exchange/security-and-compliance/mail-flow-rules/mail-flow-rules";
+const MS_ANTIPHISH_ABOUT: &str = "Microsoft Learn: Anti-phishing policies in Microsoft 365 — https://learn.microsoft.com/en-us/defender-office-365/anti-phishing-policies-about";
+const MS_ANTIPHISH_CONFIGURE: &str = "Microsoft Learn: Configure anti-phishing policies in Microsoft Defender for Office 365 — https://learn.microsoft.com/en-us/defender-office-365/anti-phishing-policies-mdo-configure";
+const MS_SET_ANTIPHISH: &str = "Microsoft Learn: Set-AntiPhishPolicy — https://learn.microsoft.com/en-us/powershell/module/exchange/set-antiphishpolicy";
+const MS_MTA_STS: &str = "Microsoft Learn: Enhancing mail flow with MTA-STS — https://learn.microsoft.com/en-us/purview/enhancing-mail-flow-with-mta-sts";
+const CIS_DIRECT_SEND: &str =
+    "CIS Microsoft 365 Foundations Benchmark 6.5.5 (Direct Send submissions are rejected)";
+const MAESTER_DIRECT_SEND: &str = "Maester MT.1062 (Direct Send is rejected)";
+const SCUBA_DKIM: &str = "CISA ScubaGear MS.EXO.3.1 (DKIM is enabled for all domains)";
+const SCUBA_SPF: &str =
+    "CISA ScubaGear MS.EXO.2.2 (an SPF policy is published that fails all non-approved senders)";
+const SCUBA_DMARC_REJECT: &str =
+    "CISA ScubaGear MS.EXO.4.2 (the DMARC message rejection option is p=reject)";
 
 /// The whole catalogue, in `CHECKS.md` order.
 pub static CATALOGUE: &[CheckInfo] = &[
@@ -250,10 +326,36 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Dmarc,
         severity: Severity::Critical,
         title: "No DMARC policy applies to the domain",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Looks for a DMARC record (`v=DMARC1`) at `_dmarc.<domain>` and, failing that, at the domain's organizational domain. Fires when neither name has one, so no DMARC policy covers mail that uses the domain in its From address.",
+        why: "Without DMARC, receivers have no instruction to refuse mail that forges the domain in the visible From address, and nobody receives reports of who sends as the domain: exact-domain spoofing (fake invoices, fake internal mail) gets through. Google, Yahoo and Microsoft's consumer mail service also require DMARC from bulk senders.",
+        fix: r#"Publish a DMARC record at `_dmarc.<domain>`, starting with `v=DMARC1; p=none; rua=mailto:<reports address>`, then move to `p=quarantine` and `p=reject`.
+
+Microsoft 365 does not publish DMARC records for custom domains: add the TXT record at the domain's DNS host.
+
+```text
+_dmarc.contoso.com.  3600  IN  TXT  "v=DMARC1; p=none; rua=mailto:dmarc-reports@contoso.com"
+```
+
+Roll it out in phases:
+
+1. `p=none` with `rua`: for two to four weeks, read the aggregate reports and list every service that sends as the domain (Microsoft 365, marketing, CRM, invoicing, scanners).
+2. Make each legitimate source pass SPF or DKIM with the domain aligned: enable Microsoft 365 DKIM (see DKIM-M365-MISSING), turn on DKIM in each third-party service, add its SPF include or give it a custom bounce (Return-Path) domain.
+3. Change to `p=quarantine` once only unauthorised sources fail; after two to four more weeks without legitimate failures, change to `p=reject`.
+
+A domain that sends no mail can go straight to `p=reject` (see PARKED-NOT-LOCKED).
+
+Verify:
+
+```powershell
+Resolve-DnsName -Type TXT _dmarc.contoso.com
+mailaudit audit contoso.com
+```"#,
+        references: &[
+            "RFC 7489 §6.1 (DMARC policy record), §6.6.3 (policy discovery)",
+            "RFC 9989 §4.10 (DMARC policy discovery)",
+            MS_DMARC,
+            "CISA ScubaGear MS.EXO.4.1 (a DMARC policy is published for every second-level domain)",
+        ],
     },
     CheckInfo {
         id: CheckId::DmarcMultiple,
@@ -261,10 +363,29 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Dmarc,
         severity: Severity::Critical,
         title: "More than one DMARC record at one name",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Counts the `v=DMARC1` TXT records at the `_dmarc` name that applies to the domain. Fires when there is more than one.",
+        why: "When several DMARC records exist at one name, receivers discard all of them, so the domain behaves as if it had no DMARC at all: no policy and no reports. It usually happens when a reporting vendor's record is added next to an older one instead of replacing it.",
+        fix: r#"Keep exactly one `v=DMARC1` TXT record at `_dmarc.<domain>`: merge the tags you need into it and delete the others.
+
+At the DNS host, list the TXT records at `_dmarc.contoso.com`, decide which policy and report addresses to keep, and replace them with a single record, for example:
+
+```text
+_dmarc.contoso.com.  3600  IN  TXT  "v=DMARC1; p=quarantine; rua=mailto:dmarc-reports@contoso.com,mailto:contoso@reports.example.net"
+```
+
+Several report destinations go into one `rua` tag, separated by commas. A CNAME at `_dmarc` (used by some DMARC services) cannot coexist with TXT records at the same name: keep either the CNAME or a single TXT record.
+
+Verify that only one record comes back:
+
+```powershell
+Resolve-DnsName -Type TXT _dmarc.contoso.com
+mailaudit audit contoso.com
+```"#,
+        references: &[
+            "RFC 7489 §6.6.3 (policy discovery: several records mean DMARC is not applied)",
+            "RFC 9989 §4.10 (DMARC policy discovery)",
+            MS_DMARC,
+        ],
     },
     CheckInfo {
         id: CheckId::DmarcSyntax,
@@ -272,10 +393,29 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Dmarc,
         severity: Severity::Critical,
         title: "The DMARC record is not valid",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Parses the DMARC record. Fires when it is not a valid DMARC record: the first tag is not exactly `v=DMARC1`, `p` is not `none`, `quarantine` or `reject`, or the tag list cannot be parsed.",
+        why: "Receivers ignore a DMARC record they cannot parse, so the domain has no enforceable policy even though a record appears to be there. Typical causes are typing errors, curly quotes pasted from a document, `v=DMARC1` not placed first, and commas instead of semicolons between tags.",
+        fix: r#"Replace the record with a valid one that begins `v=DMARC1; p=<policy>;` and separates tags with semicolons.
+
+A valid record has `v=DMARC1` as its first tag, followed by `tag=value` pairs separated by `;`. `p`, `sp` and `np` take only `none`, `quarantine` or `reject`; report addresses are `mailto:` URIs separated by commas.
+
+```text
+_dmarc.contoso.com.  3600  IN  TXT  "v=DMARC1; p=reject; rua=mailto:dmarc-reports@contoso.com"
+```
+
+Common mistakes: `v=dmarc1` (the version is case-sensitive), tags separated by commas, a misspelled policy (`p=rejected`), quote characters inside the value, and two records glued together.
+
+Verify:
+
+```powershell
+Resolve-DnsName -Type TXT _dmarc.contoso.com
+mailaudit audit contoso.com
+```"#,
+        references: &[
+            "RFC 7489 §6.3 (general record format), §6.4 (formal definition)",
+            "RFC 9989 §4.7 (DMARC policy record tags), §4.8 (formal definition)",
+            MS_DMARC,
+        ],
     },
     CheckInfo {
         id: CheckId::DmarcPolicyNone,
@@ -283,10 +423,32 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Dmarc,
         severity: Severity::High,
         title: "DMARC policy is p=none (monitor only)",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Reads the `p` tag of the DMARC record. Fires when it is `p=none`: receivers send reports but are asked to take no action on mail that fails DMARC.",
+        why: "With `p=none`, a message that forges the domain and fails SPF and DKIM alignment is delivered normally, so DMARC does not yet protect anything; it is only a monitoring phase. Domains left at `p=none` for months are as easy to spoof as domains without DMARC.",
+        fix: r#"Once the aggregate reports show every legitimate sender passing, change the record to `p=quarantine`, then to `p=reject`.
+
+1. Read the `rua` aggregate reports for at least two weeks (a DMARC report service makes this practical) and list every source sending as the domain. If no reports arrive, fix that first (see DMARC-NO-RUA).
+2. Make every legitimate source pass SPF or DKIM with the domain aligned: Microsoft 365 DKIM (`Set-DkimSigningConfig -Identity contoso.com -Enabled $true`), DKIM keys for each third-party sender, their SPF include or a custom Return-Path domain.
+3. Move to quarantine:
+
+```text
+_dmarc.contoso.com.  3600  IN  TXT  "v=DMARC1; p=quarantine; rua=mailto:dmarc-reports@contoso.com"
+```
+
+4. After two to four more weeks without legitimate failures, move to reject:
+
+```text
+_dmarc.contoso.com.  3600  IN  TXT  "v=DMARC1; p=reject; rua=mailto:dmarc-reports@contoso.com"
+```
+
+Keep `rua` so that new senders that start failing show up. Verify with `Resolve-DnsName -Type TXT _dmarc.contoso.com` and `mailaudit audit contoso.com`."#,
+        references: &[
+            "RFC 7489 §6.3 (the p tag), §6.5 (domain owner actions)",
+            "RFC 9989 §4.7 (the p tag)",
+            MS_DMARC,
+            SCUBA_DMARC_REJECT,
+            "M3AAWG Email Authentication Recommended Best Practices",
+        ],
     },
     CheckInfo {
         id: CheckId::DmarcPolicyQuarantine,
@@ -294,10 +456,28 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Dmarc,
         severity: Severity::Medium,
         title: "DMARC policy is p=quarantine, not yet p=reject",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Reads the `p` tag of the DMARC record. Fires when it is `p=quarantine`: failing mail is to be treated as suspicious (usually delivered to the junk folder) instead of refused.",
+        why: "Quarantined spoofs still reach the recipient's junk folder or quarantine, where users find them and act on them. With `p=reject` the receiver refuses the message during the SMTP session, so it never reaches a user.",
+        fix: r#"Change the record to `p=reject` once the aggregate reports show no legitimate mail failing DMARC.
+
+```text
+_dmarc.contoso.com.  3600  IN  TXT  "v=DMARC1; p=reject; rua=mailto:dmarc-reports@contoso.com"
+```
+
+Check the last two to four weeks of aggregate reports first: every source that failed DMARC must be an unauthorised sender, a forwarder or a mailing list, not one of the customer's services. Keep the record's TTL short (for example 3600 seconds) during the change, so that a rollback takes effect quickly if something legitimate breaks.
+
+Verify:
+
+```powershell
+Resolve-DnsName -Type TXT _dmarc.contoso.com
+mailaudit audit contoso.com
+```"#,
+        references: &[
+            "RFC 7489 §6.3 (the p tag)",
+            "RFC 9989 §4.7 (the p tag)",
+            MS_DMARC,
+            SCUBA_DMARC_REJECT,
+        ],
     },
     CheckInfo {
         id: CheckId::DmarcPctPartial,
@@ -305,10 +485,20 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Dmarc,
         severity: Severity::Medium,
         title: "DMARC policy applies to only part of the mail (pct below 100)",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Reads the `pct` tag of the DMARC record. Fires when it is below 100, so the policy is requested for only that share of failing mail.",
+        why: "Under RFC 7489 the rest of the failing mail gets the next weaker treatment (`reject` becomes `quarantine`, `quarantine` becomes `none`), so part of the spoofed mail still gets through. RFC 9989 removed `pct`, so receivers now disagree on what the record means.",
+        fix: r#"Remove the `pct` tag (or set `pct=100`) so the policy applies to all mail; to test a policy without enforcing it, use `t=y` instead.
+
+```text
+_dmarc.contoso.com.  3600  IN  TXT  "v=DMARC1; p=reject; rua=mailto:dmarc-reports@contoso.com"
+```
+
+A `pct` ramp-up (10, 50, 100) was the RFC 7489 way to stage a roll-out. Under RFC 9989, stage it with `p=none`, then `p=quarantine`, then `p=reject`, reading the aggregate reports at each step."#,
+        references: &[
+            "RFC 7489 §6.3 (the pct tag), §6.6.4 (message sampling)",
+            "RFC 9989 §4.7 (DMARC policy record tags: pct is no longer defined; the t tag)",
+            MS_DMARC,
+        ],
     },
     CheckInfo {
         id: CheckId::DmarcTesting,
@@ -316,10 +506,16 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Dmarc,
         severity: Severity::Medium,
         title: "DMARC policy is in testing mode (t=y)",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Reads the `t` tag that RFC 9989 introduced. Fires when it is `t=y`, which tells receivers that the domain owner is testing its policy.",
+        why: "With `t=y`, receivers are asked not to apply the `p`, `sp` or `np` policy to failing mail, so spoofed mail is not refused or quarantined. It is meant for a short test, not as a resting state.",
+        fix: r#"Remove `t=y` (or set `t=n`) once the aggregate reports show all legitimate mail passing, so that receivers enforce the policy.
+
+```text
+_dmarc.contoso.com.  3600  IN  TXT  "v=DMARC1; p=reject; rua=mailto:dmarc-reports@contoso.com"
+```
+
+Receivers that implement only RFC 7489 ignore the `t` tag and already enforce `p`, so their aggregate reports show what enforcement will do."#,
+        references: &["RFC 9989 §4.7 (the t tag)", MS_DMARC],
     },
     CheckInfo {
         id: CheckId::DmarcSubdomainWeak,
@@ -327,10 +523,23 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Dmarc,
         severity: Severity::Medium,
         title: "Subdomain policy (sp/np) is weaker than p",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Compares the subdomain policy `sp` and the non-existent subdomain policy `np` with `p`. Fires when either is weaker than `p` (for example `p=reject; sp=none`).",
+        why: "Attackers then spoof a subdomain, such as `billing.contoso.com` or a name that does not exist at all, and the weaker policy lets the mail through; recipients rarely notice that the sender is not the real domain.",
+        fix: r#"Remove `sp` and `np` so that subdomains inherit `p`, or set them to the same value as `p`.
+
+`sp` defaults to `p`, and `np` defaults to `sp` (and so to `p`):
+
+```text
+_dmarc.contoso.com.  3600  IN  TXT  "v=DMARC1; p=reject; rua=mailto:dmarc-reports@contoso.com"
+```
+
+If one subdomain still sends mail that does not pass DMARC yet (for example a marketing platform on `news.contoso.com`), give that subdomain its own record at `_dmarc.news.contoso.com` with a temporary weaker policy, instead of weakening every subdomain."#,
+        references: &[
+            "RFC 7489 §6.3 (the sp tag)",
+            "RFC 9989 §4.7 (the sp and np tags)",
+            "RFC 9091 (the np tag, first defined for public suffix domains)",
+            MS_DMARC,
+        ],
     },
     CheckInfo {
         id: CheckId::DmarcNoRua,
@@ -338,10 +547,21 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Dmarc,
         severity: Severity::Medium,
         title: "No DMARC aggregate report address (rua)",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Looks for an `rua` tag in the DMARC record. Fires when there is none, so no receiver sends aggregate reports for the domain.",
+        why: "Aggregate reports are the only view of who sends mail as the domain and whether it passes. Without them, legitimate senders cannot be found before enforcement, spoofing campaigns go unnoticed, and moving to `p=quarantine` or `p=reject` blind risks losing legitimate mail.",
+        fix: r#"Add `rua=mailto:<mailbox>` to the DMARC record, pointing at a mailbox or DMARC report service that someone reads.
+
+```text
+_dmarc.contoso.com.  3600  IN  TXT  "v=DMARC1; p=none; rua=mailto:dmarc-reports@contoso.com"
+```
+
+Reports arrive as compressed XML, about one per receiver per day; a DMARC report service, or an MSP-wide mailbox read by a report parser, turns them into a per-source view. If the address is in another organizational domain (for example `contoso@reports.example.net`), that domain must authorise it (see DMARC-RUA-UNAUTHORIZED)."#,
+        references: &[
+            "RFC 7489 §6.3 (the rua tag), §7.2 (aggregate reports)",
+            "RFC 9989 §4.7 (the rua tag)",
+            "RFC 9990 (DMARC aggregate reporting)",
+            "CISA ScubaGear MS.EXO.4.4 (a point of contact is included for aggregate and failure reports)",
+        ],
     },
     CheckInfo {
         id: CheckId::DmarcRuaUnauthorized,
@@ -349,10 +569,27 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Dmarc,
         severity: Severity::Medium,
         title: "External DMARC report destination has not authorised the domain",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "For each `rua` or `ruf` address in another organizational domain, looks up `<domain>._report._dmarc.<destination domain>`. Fires when no `v=DMARC1` TXT record is there, meaning the destination has not agreed to receive the domain's reports.",
+        why: "Receivers must check that an external destination accepts reports for the domain and must drop reports to one that does not, so the reports silently never arrive. The rule exists so that a DMARC record cannot be used to flood a third party with reports.",
+        fix: r#"Have the report destination publish a TXT record `v=DMARC1` at `<domain>._report._dmarc.<destination domain>`, or use a report address inside the domain itself.
+
+For a report service, add the domain in the service's portal; most services then publish the authorisation record themselves. For an MSP's own report domain, publish one record per customer domain, or a wildcard that accepts reports for every domain:
+
+```text
+contoso.com._report._dmarc.msp.example.  3600  IN  TXT  "v=DMARC1"
+*._report._dmarc.msp.example.            3600  IN  TXT  "v=DMARC1"
+```
+
+Verify:
+
+```powershell
+Resolve-DnsName -Type TXT contoso.com._report._dmarc.msp.example
+mailaudit audit contoso.com
+```"#,
+        references: &[
+            "RFC 7489 §7.1 (verifying external destinations)",
+            "RFC 9990 §4 (verifying external destinations)",
+        ],
     },
     CheckInfo {
         id: CheckId::DmarcRuaInvalid,
@@ -360,10 +597,20 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Dmarc,
         severity: Severity::Low,
         title: "DMARC report address is not a valid mailto: URI",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Checks every `rua` and `ruf` value of the DMARC record. Fires when one is not a valid `mailto:` URI: a bare address without `mailto:`, a malformed address, or a URI scheme receivers do not deliver to.",
+        why: "Receivers skip report URIs they cannot use, so reports meant for that address are lost; if it is the only address, the domain receives no reports at all.",
+        fix: r#"Write each report address as a `mailto:` URI and separate several with commas, as in `rua=mailto:dmarc-reports@contoso.com,mailto:contoso@reports.example.net`.
+
+```text
+_dmarc.contoso.com.  3600  IN  TXT  "v=DMARC1; p=reject; rua=mailto:dmarc-reports@contoso.com,mailto:contoso@reports.example.net"
+```
+
+Wrong forms: `rua=dmarc-reports@contoso.com` (no `mailto:`), `rua=mailto:a@contoso.com; mailto:b@contoso.com` (a semicolon ends the tag), `rua=mailto: dmarc-reports@contoso.com` (a space inside the URI)."#,
+        references: &[
+            "RFC 7489 §6.2 (DMARC URIs), §6.4 (formal definition)",
+            "RFC 9989 §4.7 (the rua and ruf tags)",
+            "RFC 6068 (the mailto URI scheme)",
+        ],
     },
     CheckInfo {
         id: CheckId::DmarcDeprecatedTag,
@@ -371,10 +618,19 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Dmarc,
         severity: Severity::Info,
         title: "DMARC record uses tags removed by RFC 9989 (pct, rf, ri)",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Looks for the `pct`, `rf` and `ri` tags, which RFC 9989 removed from DMARC. Fires when any of them is present.",
+        why: "Receivers that implement RFC 9989 ignore these tags while older ones still honour them, so the record can mean different things to different receivers (`pct` below 100 in particular). `rf` and `ri` had little effect in practice: there is one failure report format, and most receivers send aggregate reports daily whatever `ri` says.",
+        fix: r#"Remove `pct`, `rf` and `ri` from the DMARC record; use `t=y` instead of `pct` for a test phase.
+
+```text
+_dmarc.contoso.com.  3600  IN  TXT  "v=DMARC1; p=reject; rua=mailto:dmarc-reports@contoso.com"
+```
+
+`pct=100`, `rf=afrf` and `ri=86400` are the old defaults, so removing them changes nothing. Removing a `pct` below 100 makes the policy apply to all mail: treat that as the DMARC-PCT-PARTIAL change."#,
+        references: &[
+            "RFC 9989 §4.7 (DMARC policy record tags)",
+            "RFC 7489 §6.3 (the pct, rf and ri tags)",
+        ],
     },
     CheckInfo {
         id: CheckId::SpfMissing,
@@ -382,10 +638,29 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Spf,
         severity: Severity::High,
         title: "No SPF record",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Looks for a TXT record beginning with `v=spf1` at the domain itself. Fires when there is none.",
+        why: "Without SPF, receivers cannot tell which servers may use the domain as envelope sender: forged mail gets no SPF fail, DMARC can pass only through DKIM, and many receivers score SPF-less mail as spam. A domain without SPF is an easy choice for spoofing and backscatter.",
+        fix: r#"Publish `v=spf1 include:spf.protection.outlook.com -all` at the domain, adding the other services that send as it.
+
+For a Microsoft 365 domain (GCC High and DoD tenants use `include:spf.protection.office365.us`):
+
+```text
+contoso.com.  3600  IN  TXT  "v=spf1 include:spf.protection.outlook.com -all"
+```
+
+Add one mechanism per other legitimate sender, using the value that service documents: `ip4:203.0.113.10` for an on-premises relay, `include:_spf.example.net` for a third-party service. Stay within 10 DNS look-ups (see SPF-LOOKUP-LIMIT). If the domain sends no mail at all, publish `v=spf1 -all` instead (see PARKED-NOT-LOCKED).
+
+Verify:
+
+```powershell
+Resolve-DnsName -Type TXT contoso.com | Where-Object Strings -like 'v=spf1*'
+mailaudit audit contoso.com
+```"#,
+        references: &[
+            "RFC 7208 §3 (SPF records), §4.5 (selecting records)",
+            MS_SPF,
+            SCUBA_SPF,
+        ],
     },
     CheckInfo {
         id: CheckId::SpfMultiple,
@@ -393,10 +668,30 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Spf,
         severity: Severity::High,
         title: "More than one SPF record (permerror)",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Counts the TXT records at the domain that begin with `v=spf1`. Fires when there is more than one.",
+        why: "SPF evaluation ends in a permerror when more than one SPF record is found, so no sender passes SPF: receivers treat the domain's mail as unauthenticated, and DMARC can pass only through DKIM. It usually happens when a new service's record is added instead of merged.",
+        fix: r#"Merge all `v=spf1` records into one that lists every sender and ends in `-all`, and delete the others.
+
+For example, these two records:
+
+```text
+contoso.com.  IN  TXT  "v=spf1 include:spf.protection.outlook.com -all"
+contoso.com.  IN  TXT  "v=spf1 include:_spf.example.net ~all"
+```
+
+become one:
+
+```text
+contoso.com.  3600  IN  TXT  "v=spf1 include:spf.protection.outlook.com include:_spf.example.net -all"
+```
+
+Other TXT records at the domain (the `MS=ms…` domain verification, site verification tokens) are not SPF records and stay.
+
+Verify with `Resolve-DnsName -Type TXT contoso.com` and `mailaudit audit contoso.com`."#,
+        references: &[
+            "RFC 7208 §3.2 (multiple DNS records), §4.5 (selecting records)",
+            MS_SPF,
+        ],
     },
     CheckInfo {
         id: CheckId::SpfSyntax,
@@ -404,10 +699,24 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Spf,
         severity: Severity::High,
         title: "SPF record does not parse (permerror)",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Parses the SPF record and every record it reaches through `include` and `redirect`. Fires when one of them does not parse, which makes SPF evaluation a permerror.",
+        why: "A permerror means SPF passes no sender at all: receivers treat the domain's mail as unauthenticated or failing, DMARC loses its SPF path, and legitimate mail may be rejected. Typical causes are typos (`inlcude:`), host names after `ip4:`, missing colons, stray quotes and unknown mechanisms.",
+        fix: r#"Rewrite the record so that every term is a valid mechanism (`ip4:`, `ip6:`, `a`, `mx`, `include:`, `exists:`, `all`) or modifier (`redirect=`, `exp=`), separated by single spaces.
+
+A correct Microsoft 365 record:
+
+```text
+contoso.com.  3600  IN  TXT  "v=spf1 include:spf.protection.outlook.com -all"
+```
+
+Check that `v=spf1` is the very first word; that `ip4:` and `ip6:` are followed by an address or CIDR range, not a host name; that `include:` is followed by a domain; that there are no commas or semicolons between terms; that only straight quotes are used; and that `all` is the last mechanism (terms after it are never evaluated). If the error is in a record included from a vendor, remove that include and report the problem to the vendor.
+
+Verify with `mailaudit audit contoso.com`."#,
+        references: &[
+            "RFC 7208 §4.6 (record evaluation), §12 (collected ABNF)",
+            "RFC 7208 §2.6.7 (permerror)",
+            MS_SPF,
+        ],
     },
     CheckInfo {
         id: CheckId::SpfPassAll,
@@ -415,10 +724,23 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Spf,
         severity: Severity::Critical,
         title: "SPF allows any sender (+all)",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Reads the `all` mechanism that ends the SPF record. Fires on `+all` or a bare `all` (`+` is the default qualifier), which gives every IP address on the Internet an SPF pass.",
+        why: "Anyone can send mail as the domain and pass SPF. Because the attacker also chooses the envelope sender, the pass is aligned and DMARC passes too, even at `p=reject`: this is worse than having no SPF record.",
+        fix: r#"Replace `+all` with `-all`, after listing every legitimate sender explicitly.
+
+```text
+contoso.com.  3600  IN  TXT  "v=spf1 include:spf.protection.outlook.com -all"
+```
+
+`+all` is usually a stop-gap added because some sender was failing SPF: find that sender in the DMARC aggregate reports and add its `include:` or `ip4:`/`ip6:` range instead. Change it now; until then the domain's DMARC policy does not stop spoofing.
+
+Verify with `mailaudit audit contoso.com`."#,
+        references: &[
+            "RFC 7208 §5.1 (all)",
+            "RFC 7208 §4.6.2 (mechanisms: the qualifier defaults to +)",
+            MS_SPF,
+            SCUBA_SPF,
+        ],
     },
     CheckInfo {
         id: CheckId::SpfNeutralAll,
@@ -426,10 +748,21 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Spf,
         severity: Severity::High,
         title: "SPF ends in ?all or has no all (neutral)",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Fires when the SPF record ends in `?all`, or has neither an `all` mechanism nor a `redirect` modifier, in which case a sender not listed gets the result `neutral`.",
+        why: "`neutral` says nothing about unlisted senders, so receivers treat forged mail as if there were no SPF: it gets through receivers that do not apply DMARC, and the domain fails baselines that require SPF to fail unapproved senders.",
+        fix: r#"End the SPF record with `-all` (or `~all` while you confirm the senders), so that unlisted senders fail.
+
+```text
+contoso.com.  3600  IN  TXT  "v=spf1 include:spf.protection.outlook.com -all"
+```
+
+Before changing it, compare the record with the senders in the DMARC aggregate reports and add any that are missing. Verify with `mailaudit audit contoso.com`."#,
+        references: &[
+            "RFC 7208 §4.7 (default result)",
+            "RFC 7208 §8.2 (neutral)",
+            MS_SPF,
+            SCUBA_SPF,
+        ],
     },
     CheckInfo {
         id: CheckId::SpfSoftfail,
@@ -437,10 +770,25 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Spf,
         severity: Severity::High,
         title: "SPF ends in ~all (softfail), not -all",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Fires when the SPF record ends in `~all`: senders not listed get `softfail` instead of `fail`.",
+        why: "Receivers are expected to accept softfail mail, perhaps marking it, so receivers that do not enforce DMARC deliver forged mail. CISA's baseline asks for an SPF policy that fails all non-approved senders.",
+        fix: r#"Change `~all` to `-all` once every legitimate sender is listed and DKIM signs the domain's mail.
+
+```text
+contoso.com.  3600  IN  TXT  "v=spf1 include:spf.protection.outlook.com -all"
+```
+
+1. Check the DMARC aggregate reports: every source with an SPF `softfail` must be unauthorised or a forwarder.
+2. Make sure Microsoft 365 DKIM is enabled (`Get-DkimSigningConfig -Identity contoso.com | Format-List Enabled`), so that forwarded mail still passes DMARC through DKIM.
+3. Publish `-all` and verify with `mailaudit audit contoso.com`.
+
+Some receivers reject an SPF `fail` during the SMTP session, before they look at DKIM, which can bounce mail forwarded from other domains; that is why step 2 comes first."#,
+        references: &[
+            "RFC 7208 §8.5 (softfail)",
+            "RFC 7208 §5.1 (all)",
+            MS_SPF,
+            SCUBA_SPF,
+        ],
     },
     CheckInfo {
         id: CheckId::SpfLookupLimit,
@@ -448,10 +796,23 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Spf,
         severity: Severity::High,
         title: "SPF needs more than 10 DNS look-ups (permerror)",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Counts the terms that cause DNS queries (`include`, `a`, `mx`, `ptr`, `exists` and `redirect`) across the whole include and redirect tree. Fires when there are more than 10, which makes SPF evaluation a permerror.",
+        why: "Receivers stop at the limit and return permerror, so SPF passes no sender at all and DMARC depends on DKIM alone. The break often appears without any change on the customer's side, when a vendor adds includes to its own record.",
+        fix: r#"Bring the SPF record down to 10 DNS look-ups or fewer: remove unused senders, replace `a` and `mx` with `ip4`/`ip6`, or move bulk senders to a subdomain.
+
+In order of preference:
+
+1. Remove the includes of services that no longer send (check the DMARC aggregate reports).
+2. Replace `a`, `mx` and `ptr` with the `ip4:`/`ip6:` ranges they stand for; `ip4`, `ip6` and `all` cost no look-up.
+3. Move marketing and transactional services to a subdomain or a custom bounce (Return-Path) domain, such as `bounce.contoso.com`, with its own SPF record; DMARC's relaxed alignment still passes for `contoso.com`.
+4. As a last resort, flatten: replace an include with the IP ranges it returns today. Providers change their ranges without notice, so flattening needs a tool that keeps the record up to date.
+
+For a Microsoft 365 domain, `include:spf.protection.outlook.com` stays. Verify the count with `mailaudit audit contoso.com`."#,
+        references: &[
+            "RFC 7208 §4.6.4 (DNS lookup limits)",
+            "RFC 7208 §5.2 (include)",
+            MS_SPF,
+        ],
     },
     CheckInfo {
         id: CheckId::SpfLookupNearLimit,
@@ -459,10 +820,12 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Spf,
         severity: Severity::Low,
         title: "SPF is close to the 10 DNS look-up limit",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Counts DNS-querying terms as SPF-LOOKUP-LIMIT does. Fires when the record needs 9 or 10 look-ups: within the limit, but only just.",
+        why: "One more sender, or one vendor adding an include to its own record, pushes the domain over 10, and SPF becomes a permerror for all of its mail without any change on the customer's side.",
+        fix: r#"Reduce the SPF record's DNS look-ups now, before a new sender or a vendor change pushes it over 10.
+
+Use the same steps as for SPF-LOOKUP-LIMIT: remove unused includes, replace `a` and `mx` with `ip4:`/`ip6:` ranges, and move bulk senders to a subdomain. Aim for 7 look-ups or fewer, to leave room for vendor changes."#,
+        references: &["RFC 7208 §4.6.4 (DNS lookup limits)", MS_SPF],
     },
     CheckInfo {
         id: CheckId::SpfVoidLimit,
@@ -470,10 +833,19 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Spf,
         severity: Severity::High,
         title: "SPF has more than 2 void look-ups (permerror)",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Counts void look-ups during SPF evaluation: DNS queries that return no answer (NXDOMAIN, or no records of the type asked). Fires when there are more than 2, which makes SPF evaluation a permerror.",
+        why: "SPF then passes no sender, as with a syntax error. Void look-ups come from includes of retired vendor domains, typos, and `a` or `mx` terms for hosts that no longer exist; the limit exists because such records can be abused to load DNS servers.",
+        fix: r#"Remove or correct the SPF terms that point at names that do not exist (retired services, typos, deleted hosts).
+
+Check each `include:`, `a:`, `mx:` and `exists:` target:
+
+```powershell
+Resolve-DnsName -Type TXT _spf.example.net
+Resolve-DnsName -Type A mail.contoso.com
+```
+
+A name that returns an error or no records is a void look-up: delete the term, or correct its spelling from the sending service's documentation. Verify with `mailaudit audit contoso.com`."#,
+        references: &["RFC 7208 §4.6.4 (DNS lookup limits: void lookups)"],
     },
     CheckInfo {
         id: CheckId::SpfIncludeBroken,
@@ -481,10 +853,18 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Spf,
         severity: Severity::High,
         title: "An SPF include or redirect target is broken",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Follows every `include` and `redirect` in the SPF record. Fires when a target has no SPF record or does not resolve.",
+        why: "An include whose target has no SPF record is a permerror, and so is a redirect to a domain without SPF: SPF then fails for all of the domain's mail, not only for the broken sender's.",
+        fix: r#"Correct or remove the broken `include:` or `redirect=` target, so that it names a domain with a valid SPF record.
+
+Look up the target and compare it with the sending service's current documentation; vendors rename their SPF domains and retire old ones:
+
+```powershell
+Resolve-DnsName -Type TXT _spf.example.net
+```
+
+If the service is no longer used, delete the include. If the record uses `redirect=`, make sure the target publishes a `v=spf1` record. Verify with `mailaudit audit contoso.com`."#,
+        references: &["RFC 7208 §5.2 (include)", "RFC 7208 §6.1 (redirect)"],
     },
     CheckInfo {
         id: CheckId::SpfPtr,
@@ -492,10 +872,16 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Spf,
         severity: Severity::Low,
         title: "SPF uses the ptr mechanism",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Fires when the SPF record, or a record it includes, uses the `ptr` mechanism.",
+        why: "RFC 7208 says `ptr` should not be published: it is slow, depends on reverse DNS that the domain owner may not control, and loads the reverse-DNS servers. Some large receivers skip it, so senders that rely on it fail SPF unpredictably.",
+        fix: r#"Replace `ptr` with `ip4:`/`ip6:` mechanisms for the addresses of the servers it was meant to cover.
+
+Find the servers the `ptr` term was meant to match (usually an on-premises mail server or relay) and list their public addresses:
+
+```text
+contoso.com.  3600  IN  TXT  "v=spf1 ip4:203.0.113.10 include:spf.protection.outlook.com -all"
+```"#,
+        references: &["RFC 7208 §5.5 (ptr: this mechanism should not be published)"],
     },
     CheckInfo {
         id: CheckId::SpfM365IncludeMissing,
@@ -503,10 +889,18 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Spf,
         severity: Severity::High,
         title: "SPF does not authorise Microsoft 365 (spf.protection.outlook.com)",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Fires when the domain receives its mail at Microsoft 365 but its SPF policy, including every record it includes, never reaches `spf.protection.outlook.com`.",
+        why: "Mail that users send from Microsoft 365 then fails or softfails SPF at receivers, so DMARC depends on DKIM alone, and mail lands in junk or is rejected once DMARC is enforced.",
+        fix: r#"Add `include:spf.protection.outlook.com` to the domain's SPF record.
+
+```text
+contoso.com.  3600  IN  TXT  "v=spf1 include:spf.protection.outlook.com -all"
+```
+
+Keep the senders already listed, before the `all` term. GCC High and DoD tenants use `include:spf.protection.office365.us`. If the domain's outbound mail leaves through a third-party gateway rather than directly from Microsoft 365, the gateway's SPF entry is the one needed: record that as an accepted exception.
+
+Verify with `mailaudit audit contoso.com`."#,
+        references: &[MS_SPF, "RFC 7208 §5.2 (include)"],
     },
     CheckInfo {
         id: CheckId::SpfTooLong,
@@ -514,10 +908,19 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Spf,
         severity: Severity::Low,
         title: "SPF record is longer than 512 octets",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Measures the SPF TXT record. Fires when a single record is longer than 512 octets.",
+        why: "RFC 7208 asks that SPF answers fit in 512 octets: larger answers need EDNS or TCP, which some resolvers and firewalls break, and receivers may then get a temperror or no SPF at all. Records this long are usually close to the look-up limit too.",
+        fix: r#"Shorten the SPF record below 512 octets: remove unused senders, merge addresses into CIDR ranges, or move address lists into an included record.
+
+- Remove mechanisms for services that no longer send.
+- Merge neighbouring addresses into CIDR ranges (`ip4:203.0.113.0/28` instead of many single `ip4:` terms).
+- Move a long list of addresses into a record you control, such as `_spf.contoso.com`, and `include:` it (this costs one DNS look-up).
+
+A single string in a TXT record holds at most 255 characters: longer SPF records are split into several quoted strings, which receivers join without adding spaces."#,
+        references: &[
+            "RFC 7208 §3.3 (multiple strings in a single DNS record)",
+            "RFC 7208 §3.4 (record size)",
+        ],
     },
     CheckInfo {
         id: CheckId::DkimM365Missing,
@@ -525,10 +928,37 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Dkim,
         severity: Severity::High,
         title: "Microsoft 365 DKIM selector CNAMEs are missing",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "For a domain whose mail is handled by Microsoft 365, looks up the `selector1._domainkey` and `selector2._domainkey` CNAMEs. Fires when neither exists.",
+        why: "Without them Microsoft 365 cannot sign with the domain's own key: it signs with the tenant's `onmicrosoft.com` domain, which does not align with the From address. DMARC then rests on SPF alone, which breaks when mail is forwarded, so `p=reject` cannot be enforced safely.",
+        fix: r#"Publish both Microsoft 365 DKIM selector CNAMEs for the domain, then enable signing with `Set-DkimSigningConfig -Identity <domain> -Enabled $true`.
+
+1. In Exchange Online PowerShell, create the signing configuration if it does not exist yet, and read the CNAME targets for this domain:
+
+```powershell
+New-DkimSigningConfig -DomainName contoso.com -Enabled $false
+Get-DkimSigningConfig -Identity contoso.com | Format-List Selector1CNAME,Selector2CNAME
+```
+
+2. Publish both CNAMEs at the DNS host with exactly the values returned; do not build them by hand, since the label and the target form vary (`….onmicrosoft.com` or `….dkim.mail.microsoft`):
+
+```text
+selector1._domainkey.contoso.com.  3600  IN  CNAME  selector1-contoso-com._domainkey.contoso.onmicrosoft.com.
+selector2._domainkey.contoso.com.  3600  IN  CNAME  selector2-contoso-com._domainkey.contoso.onmicrosoft.com.
+```
+
+3. Once the CNAMEs resolve, enable signing:
+
+```powershell
+Set-DkimSigningConfig -Identity contoso.com -Enabled $true
+```
+
+The same can be done in the Microsoft Defender portal: Email & collaboration > Policies & rules > Threat policies > Email authentication settings > DKIM. Verify with `mailaudit audit contoso.com`."#,
+        references: &[
+            MS_DKIM,
+            "RFC 6376 §3.1 (selectors), §3.6.2 (DNS binding)",
+            SCUBA_DKIM,
+            "ORCA-108 (DKIM signing is set up for all custom domains)",
+        ],
     },
     CheckInfo {
         id: CheckId::DkimM365Partial,
@@ -536,10 +966,22 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Dkim,
         severity: Severity::Medium,
         title: "Only one Microsoft 365 DKIM selector CNAME exists",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Fires when only one of the two Microsoft 365 selector CNAMEs (`selector1._domainkey`, `selector2._domainkey`) exists for the domain.",
+        why: "Microsoft 365 signs with one selector and switches to the other at each key rotation. When it switches to the missing one, receivers cannot find the key, DKIM fails for every message, and a DMARC policy at `quarantine` or `reject` starts hitting legitimate mail.",
+        fix: r#"Publish the missing selector CNAME with the value from `Get-DkimSigningConfig -Identity <domain> | Format-List Selector1CNAME,Selector2CNAME`.
+
+```powershell
+Get-DkimSigningConfig -Identity contoso.com | Format-List Selector1CNAME,Selector2CNAME
+```
+
+Then add the missing record at the DNS host, for example:
+
+```text
+selector2._domainkey.contoso.com.  3600  IN  CNAME  selector2-contoso-com._domainkey.contoso.onmicrosoft.com.
+```
+
+Verify with `Resolve-DnsName -Type CNAME selector2._domainkey.contoso.com` and `mailaudit audit contoso.com`."#,
+        references: &[MS_DKIM, "RFC 6376 §3.1 (selectors)"],
     },
     CheckInfo {
         id: CheckId::DkimM365TargetMismatch,
@@ -547,10 +989,20 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Dkim,
         severity: Severity::High,
         title: "DKIM selector CNAME does not point at this domain's Microsoft 365 target",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Checks where each selector CNAME points. Fires when a target is not a Microsoft 365 DKIM target for this domain (`selectorN-<label>._domainkey.<tenant>.onmicrosoft.com` or `selectorN-<label>._domainkey.<tenant>.<x>-v1.dkim.mail.microsoft`), when the selector number in the target differs from the selector's own, or when the two CNAMEs name different tenants.",
+        why: "The domain then signs with a key receivers cannot find, or the records point at another tenant (a previous tenant after a migration, or a copy from another customer), so DKIM fails and DMARC enforcement would reject legitimate mail. A CNAME into a tenant you do not control also lets that tenant sign as the domain.",
+        fix: r#"Re-publish both selector CNAMEs with the exact values that `Get-DkimSigningConfig -Identity <domain> | Format-List Selector1CNAME,Selector2CNAME` shows in the tenant that sends the domain's mail.
+
+```powershell
+Get-DkimSigningConfig -Identity contoso.com | Format-List Selector1CNAME,Selector2CNAME
+```
+
+Replace the records at the DNS host with those values: both must point into the same tenant, `selector1` at the `selector1-…` target and `selector2` at the `selector2-…` target. Common causes are a move to a new tenant, records copied from another domain, and a missing trailing dot that made the DNS host append the zone name. Then make sure signing is enabled:
+
+```powershell
+Set-DkimSigningConfig -Identity contoso.com -Enabled $true
+```"#,
+        references: &[MS_DKIM, "RFC 6376 §3.1 (selectors)"],
     },
     CheckInfo {
         id: CheckId::DkimM365NotEnabled,
@@ -558,10 +1010,17 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Dkim,
         severity: Severity::High,
         title: "DKIM signing is not enabled in Microsoft 365 (no key behind the selectors)",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Follows the Microsoft 365 selector CNAMEs. Fires when they exist but neither leads to a DKIM key record (`v=DKIM1` with a non-empty `p=`), which means signing has not been enabled in the tenant.",
+        why: "Until signing is enabled, Microsoft 365 signs the domain's mail with the tenant's `onmicrosoft.com` domain, which does not align with the From address; DMARC has only SPF to rely on, which breaks on forwarding.",
+        fix: r#"Enable DKIM signing for the domain in Microsoft 365: `Set-DkimSigningConfig -Identity <domain> -Enabled $true`.
+
+```powershell
+Get-DkimSigningConfig -Identity contoso.com | Format-List Enabled,Status,Selector1CNAME,Selector2CNAME
+Set-DkimSigningConfig -Identity contoso.com -Enabled $true
+```
+
+If `Get-DkimSigningConfig` finds nothing, create the configuration first with `New-DkimSigningConfig -DomainName contoso.com -Enabled $true`. If enabling fails because of the CNAMEs, compare the published records with `Selector1CNAME` and `Selector2CNAME` (see DKIM-M365-TARGET-MISMATCH). Once enabled, a key appears behind the active selector: check it with `Resolve-DnsName -Type TXT selector1._domainkey.contoso.com` and `mailaudit audit contoso.com`."#,
+        references: &[MS_DKIM, "RFC 6376 §3.6.1 (key record format)", SCUBA_DKIM],
     },
     CheckInfo {
         id: CheckId::DkimKeyWeak,
@@ -569,10 +1028,21 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Dkim,
         severity: Severity::Medium,
         title: "DKIM key is shorter than 2048 bits",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Reads the RSA public key of each DKIM key record found. Fires when a key is shorter than 2048 bits.",
+        why: "1024-bit RSA is within reach of well-funded attackers and below current guidance (RFC 8301 asks signers for at least 2048 bits); whoever factors the key can sign mail that passes DKIM and DMARC as the domain. Microsoft 365 domains set up years ago often still have 1024-bit keys.",
+        fix: r#"Rotate to a 2048-bit key: `Rotate-DkimSigningConfig -Identity <domain> -KeySize 2048` in Microsoft 365, or a new 2048-bit key in the third-party service that signs.
+
+```powershell
+Get-DkimSigningConfig -Identity contoso.com | Format-List Selector1KeySize,Selector2KeySize
+Rotate-DkimSigningConfig -Identity contoso.com -KeySize 2048
+```
+
+The rotation moves signing to the other selector with the new key; Microsoft 365 starts using it after a delay of up to about four days. Once it is in use, rotate again so that both selectors hold 2048-bit keys. For keys not hosted by Microsoft 365 (a marketing platform, an on-premises signer), create a 2048-bit key there and publish its TXT record under a new selector."#,
+        references: &[
+            "RFC 8301 §3.2 (RSA key sizes)",
+            "RFC 6376 §3.3.3 (key sizes)",
+            MS_DKIM,
+        ],
     },
     CheckInfo {
         id: CheckId::DkimNotFound,
@@ -580,10 +1050,22 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Dkim,
         severity: Severity::Medium,
         title: "No DKIM key found at common selectors",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "For a domain that is not on Microsoft 365, looks for a DKIM key at the selectors common mail platforms use. Fires when none has a key; selectors cannot be listed from DNS, so the domain may still sign with a selector that was not tried.",
+        why: "Without DKIM, DMARC depends on SPF alone, which fails whenever mail is forwarded, so enforcing `p=reject` loses legitimate mail. Large mailbox providers also require DKIM from bulk senders.",
+        fix: r#"Enable DKIM signing on every platform that sends as the domain and publish its key, or confirm which selector is actually in use.
+
+1. Send a message from the domain to a mailbox you can read and open its `DKIM-Signature` header: `d=` should be the domain and `s=` names the selector. If a signature is there, the selector is simply not one that was tried; check it with `Resolve-DnsName -Type TXT <selector>._domainkey.contoso.com`.
+2. Otherwise turn DKIM on in the sending platform and publish the TXT or CNAME record it gives you, for example:
+
+```text
+s1._domainkey.contoso.com.  3600  IN  TXT  "v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA…"
+```
+
+If the domain's mail is in fact sent by Microsoft 365, follow DKIM-M365-MISSING instead."#,
+        references: &[
+            "RFC 6376 §3.1 (selectors), §3.6.1 (key record format)",
+            "M3AAWG Email Authentication Recommended Best Practices",
+        ],
     },
     CheckInfo {
         id: CheckId::MxMissing,
@@ -591,10 +1073,28 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Transport,
         severity: Severity::Medium,
         title: "No MX record",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Looks up the domain's MX records. Fires when there is none (not even a null MX), so senders fall back to the domain's A or AAAA record.",
+        why: "Mail to the domain then goes to whatever server the A record names, usually a web server, where it is refused, queued or lost. For a domain that is meant to receive no mail, the missing null MX leaves senders retrying for days instead of failing at once.",
+        fix: r#"Publish the domain's Microsoft 365 MX record, or a null MX (`0 .`) if the domain receives no mail.
+
+For a Microsoft 365 domain, copy the MX value from the Microsoft 365 admin center (Settings > Domains > the domain > DNS records); Microsoft assigns the host label, so it cannot be derived from the domain name:
+
+```text
+contoso.com.  3600  IN  MX  0  contoso-com.mail.protection.outlook.com.
+```
+
+For a domain that receives no mail, publish a null MX and lock the domain down (see PARKED-NOT-LOCKED):
+
+```text
+contoso.com.  3600  IN  MX  0  .
+```
+
+Verify with `Resolve-DnsName -Type MX contoso.com` and `mailaudit audit contoso.com`."#,
+        references: &[
+            "RFC 5321 §5.1 (locating the target host: the implicit MX)",
+            "RFC 7505 (null MX)",
+            MS_DNS_RECORDS,
+        ],
     },
     CheckInfo {
         id: CheckId::MxNull,
@@ -602,10 +1102,22 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Transport,
         severity: Severity::Info,
         title: "Null MX: the domain receives no mail",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Fires when the domain publishes a null MX (a single `MX 0 .` record), which declares that it accepts no mail.",
+        why: "Context: a null MX is the right way to say that a domain receives no mail, and receivers may refuse mail whose envelope sender uses such a domain. A domain like this should also be locked down against spoofing (checked by PARKED-NOT-LOCKED); if it is meant to receive mail in Microsoft 365, the null MX is an outage.",
+        fix: r#"Nothing to do if the domain receives no mail (make sure it passes PARKED-NOT-LOCKED); otherwise replace the null MX with the Microsoft 365 MX.
+
+A domain that receives no mail also needs:
+
+```text
+contoso.com.         3600  IN  TXT  "v=spf1 -all"
+_dmarc.contoso.com.  3600  IN  TXT  "v=DMARC1; p=reject;"
+```
+
+If the domain should receive mail, delete the `MX 0 .` record and publish the MX value shown in the Microsoft 365 admin center (Settings > Domains)."#,
+        references: &[
+            "RFC 7505 §3 (the null MX record), §4 (effects of null MX)",
+            MS_DNS_RECORDS,
+        ],
     },
     CheckInfo {
         id: CheckId::MxUnresolvable,
@@ -613,10 +1125,21 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Transport,
         severity: Severity::High,
         title: "An MX host does not resolve",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Resolves the A and AAAA records of every host named in the domain's MX records. Fires when a host has neither.",
+        why: "Senders that pick that MX cannot deliver to it and must try other MX hosts or queue the mail; if it is the only or the preferred MX, inbound mail is delayed or bounced. An MX that names a host in a lapsed domain can be taken over by whoever registers that domain, who then receives the mail.",
+        fix: r#"Correct or remove the MX record that names a host without an address.
+
+```powershell
+Resolve-DnsName -Type MX contoso.com
+Resolve-DnsName -Type A mx1.contoso.com
+```
+
+Typical causes are a decommissioned gateway, a typo, and a missing trailing dot that made the DNS host append the zone name (`contoso-com.mail.protection.outlook.com.contoso.com`). For Microsoft 365, use the MX value shown in the admin center (Settings > Domains). An MX must name a host that has A or AAAA records, not an IP address and not a CNAME."#,
+        references: &[
+            "RFC 5321 §5.1 (locating the target host)",
+            "RFC 2181 §10.3 (MX records must not point to an alias)",
+            MS_DNS_RECORDS,
+        ],
     },
     CheckInfo {
         id: CheckId::MxGateway,
@@ -624,10 +1147,30 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Transport,
         severity: Severity::Info,
         title: "MX points at a third-party gateway in front of Microsoft 365",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Classifies the domain's MX hosts. Fires, as context, when the MX points at a third-party mail gateway (Mimecast, Proofpoint, Barracuda and the like) in front of Microsoft 365.",
+        why: "Attackers skip the gateway and send straight to the tenant's Microsoft 365 endpoint (`<label>.mail.protection.outlook.com`), which accepts mail from anywhere unless it is locked down, so the gateway's filtering is bypassed. Microsoft 365 also sees the gateway's IP address instead of the sender's unless Enhanced Filtering is set up, which weakens its SPF and DMARC checks.",
+        fix: r#"Lock the tenant down to accept internet mail only from the gateway (a partner connector restricted to the gateway's IP ranges), turn on Enhanced Filtering, and reject Direct Send.
+
+1. Accept mail only from the gateway. With `-SenderDomains *` and the IP restriction, mail from any other address is rejected, so list every range the gateway vendor documents first:
+
+```powershell
+New-InboundConnector -Name "Inbound from gateway" -ConnectorType Partner -SenderDomains * -SenderIPAddresses 203.0.113.0/24,198.51.100.0/24 -RestrictDomainsToIPAddresses $true -RequireTls $true
+```
+
+2. Turn on Enhanced Filtering, so that SPF, DKIM and DMARC are evaluated against the original sender's IP address:
+
+```powershell
+Set-InboundConnector -Identity "Inbound from gateway" -EFSkipLastIP $true
+```
+
+3. Reject Direct Send: `Set-OrganizationConfig -RejectDirectSend $true` (see EXO-DIRECTSEND-ALLOWED).
+
+Then run the Direct Send probe again against the tenant's Microsoft endpoint: `mailaudit audit contoso.com`."#,
+        references: &[
+            "Microsoft Learn: Manage mail flow using a third-party cloud service with Exchange Online — https://learn.microsoft.com/en-us/exchange/mail-flow-best-practices/manage-mail-flow-using-third-party-cloud",
+            "Microsoft Learn: Enhanced Filtering for Connectors in Exchange Online — https://learn.microsoft.com/en-us/exchange/mail-flow-best-practices/use-connectors-to-configure-mail-flow/enhanced-filtering-for-connectors",
+            MS_DIRECT_SEND_BLOG,
+        ],
     },
     CheckInfo {
         id: CheckId::ParkedNotLocked,
@@ -635,10 +1178,32 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Spf,
         severity: Severity::High,
         title: "Domain that sends no mail is not locked down (v=spf1 -all, p=reject)",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "For a domain that sends no mail (it has a null MX, or it is listed as parked), checks for the SPF record `v=spf1 -all` and a DMARC policy of `p=reject`. Fires when either is missing or weaker.",
+        why: "Unused domains are favourite spoofing targets: nobody watches them, and receivers have no reason to distrust them. Without `-all` and `p=reject`, mail forged in their name is delivered or merely flagged; locking them down costs two DNS records.",
+        fix: r#"Publish `v=spf1 -all` at the domain and `v=DMARC1; p=reject;` at `_dmarc.<domain>`, with a null MX if the domain receives no mail either.
+
+```text
+contoso.com.         3600  IN  MX   0 .
+contoso.com.         3600  IN  TXT  "v=spf1 -all"
+_dmarc.contoso.com.  3600  IN  TXT  "v=DMARC1; p=reject; rua=mailto:dmarc-reports@contoso.com"
+```
+
+The `rua` tag is optional; it shows who tries to spoof the domain. Optionally also revoke DKIM for every selector with a wildcard key record whose `p=` is empty:
+
+```text
+*._domainkey.contoso.com.  3600  IN  TXT  "v=DKIM1; p="
+```
+
+Leave out the null MX if the domain receives mail but never sends any. Verify with `mailaudit audit contoso.com`."#,
+        references: &[
+            "RFC 7208 §5.1 (all)",
+            "RFC 7489 §6.3 (the p tag)",
+            "RFC 7505 (null MX)",
+            "RFC 6376 §3.6.1 (an empty p= means the key has been revoked)",
+            "M3AAWG Protecting Parked Domains Best Common Practices",
+            MS_SPF,
+            MS_DMARC,
+        ],
     },
     CheckInfo {
         id: CheckId::MtaStsMissing,
@@ -646,10 +1211,32 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Transport,
         severity: Severity::Low,
         title: "No MTA-STS record",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Looks up the `_mta-sts.<domain>` TXT record. Fires when there is no `v=STSv1` record, so the domain publishes no MTA-STS policy.",
+        why: "Without MTA-STS (or DANE), sending servers use TLS only opportunistically: an attacker on the network path can strip STARTTLS or present a false certificate and read or alter inbound mail, and the sender does not notice.",
+        fix: r#"Publish an MTA-STS policy at `https://mta-sts.<domain>/.well-known/mta-sts.txt` and a `_mta-sts` TXT record, starting in `testing` mode.
+
+1. Host the policy file over HTTPS, with a valid certificate for `mta-sts.contoso.com`, on any web host; Microsoft 365 does not host it for you:
+
+```text
+version: STSv1
+mode: testing
+mx: *.mail.protection.outlook.com
+max_age: 604800
+```
+
+List a pattern for every MX the domain uses: `*.mail.protection.outlook.com` for the classic Microsoft 365 MX, the matching `*.<x>-v1.mx.microsoft` pattern for the current one, and the gateway's host names if a gateway receives the mail.
+
+2. Publish the TXT record, and change its `id` every time the policy changes:
+
+```text
+_mta-sts.contoso.com.  3600  IN  TXT  "v=STSv1; id=20250101T000000"
+```
+
+3. Publish a TLS-RPT record (see TLSRPT-MISSING), read the reports for a few weeks, then set `mode: enforce`, raise `max_age` (for example to 1209600) and change the `id`."#,
+        references: &[
+            "RFC 8461 §3.1 (MTA-STS TXT records), §3.2 (MTA-STS policies), §5 (policy application)",
+            MS_MTA_STS,
+        ],
     },
     CheckInfo {
         id: CheckId::MtaStsInvalid,
@@ -657,10 +1244,22 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Transport,
         severity: Severity::Medium,
         title: "MTA-STS record or policy is invalid or does not cover every MX",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Validates the `_mta-sts` TXT record and the policy fetched from `https://mta-sts.<domain>/.well-known/mta-sts.txt`. Fires when either is invalid (bad syntax, no HTTPS or a bad certificate, missing fields) or when the policy's `mx` patterns do not match every MX of the domain.",
+        why: "Senders that find the TXT record but no usable policy fall back to opportunistic TLS, so the protection is gone. Worse, in `enforce` mode, an MX that the policy does not cover is one that compliant senders refuse to deliver to, and mail is lost.",
+        fix: r#"Correct the policy so that it parses, is served over valid HTTPS and covers every MX, then change the `id` in the `_mta-sts` TXT record.
+
+Check each part:
+
+- TXT at `_mta-sts.contoso.com`: exactly one record, `v=STSv1; id=<1 to 32 letters or digits>`.
+- Policy at `https://mta-sts.contoso.com/.well-known/mta-sts.txt`: served with status 200, without a redirect, as `text/plain`, with a certificate valid for `mta-sts.contoso.com`.
+- Policy fields: `version: STSv1`, `mode:` (`enforce`, `testing` or `none`), `max_age:` in seconds, and one `mx:` line per pattern. A `*.` wildcard matches exactly one label, so `*.mail.protection.outlook.com` covers `contoso-com.mail.protection.outlook.com` but not a gateway's host names.
+
+After changing the file, change the `id`: senders fetch the policy again only when the `id` changes or their cached copy expires."#,
+        references: &[
+            "RFC 8461 §3.1 (MTA-STS TXT records), §3.2 (MTA-STS policies), §3.3 (HTTPS policy fetching)",
+            "RFC 8461 §4.1 (MX host validation)",
+            MS_MTA_STS,
+        ],
     },
     CheckInfo {
         id: CheckId::TlsrptMissing,
@@ -668,10 +1267,19 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Transport,
         severity: Severity::Low,
         title: "No TLS-RPT record",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Looks up the `_smtp._tls.<domain>` TXT record. Fires when there is no `v=TLSRPTv1` record.",
+        why: "TLS-RPT is how sending servers report failed TLS connections and MTA-STS or DANE policy failures. Without it, an expired certificate, a broken MTA-STS policy or an interception attempt goes unnoticed until mail is lost.",
+        fix: r#"Publish a TXT record `v=TLSRPTv1; rua=mailto:<reports address>` at `_smtp._tls.<domain>`.
+
+```text
+_smtp._tls.contoso.com.  3600  IN  TXT  "v=TLSRPTv1; rua=mailto:tlsrpt@contoso.com"
+```
+
+Reports arrive daily as JSON (usually compressed) from large senders such as Google and Microsoft. A reporting service can receive them instead of a mailbox; `rua` also accepts an `https:` URI."#,
+        references: &[
+            "RFC 8460 §3 (reporting policy)",
+            "RFC 8460 §4 (reporting schema)",
+        ],
     },
     CheckInfo {
         id: CheckId::DnsLookupFailed,
@@ -679,10 +1287,24 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Transport,
         severity: Severity::Info,
         title: "A DNS look-up failed; the check's verdict is withheld",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Raised when a DNS look-up that a check needs times out or fails (SERVFAIL, REFUSED, network error). That check's verdict is withheld rather than reported as a missing record, and the finding takes the area of the withheld check.",
+        why: "Receivers run into the same failure: SPF and DMARC then give a temporary error, and mail may be deferred or treated as unauthenticated. Persistent failures usually mean a broken delegation, a DNSSEC signing problem or an unreachable name server; a single timeout can also be a network problem on the auditing side.",
+        fix: r#"Run the audit again; if the failure persists, repair the domain's authoritative DNS (delegation, name servers, DNSSEC).
+
+The finding's detail names the look-up that failed. Repeat it:
+
+```powershell
+Resolve-DnsName -Type NS contoso.com
+Resolve-DnsName -Type TXT _dmarc.contoso.com -DnsOnly
+mailaudit audit contoso.com
+```
+
+Check that every name server listed at the registrar answers for the zone, that the registrar's NS records match the zone's own, and, if the zone is DNSSEC-signed, that the DS record at the registrar matches the current signing key (a mismatch makes validating resolvers answer SERVFAIL)."#,
+        references: &[
+            "RFC 7208 §4.4 (record lookup: DNS errors give temperror)",
+            "RFC 9989 §4.10 (DMARC policy discovery)",
+            "RFC 2308 (negative caching: NXDOMAIN and NODATA)",
+        ],
     },
     CheckInfo {
         id: CheckId::RelayOpen,
@@ -690,10 +1312,33 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Connectors,
         severity: Severity::Critical,
         title: "Direct Send spoofing is possible: the tenant accepted unauthenticated mail from its own domain",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Connects without authentication to the domain's inbound endpoint on port 25 (also the tenant's Microsoft 365 endpoint behind a gateway, when known) and offers `MAIL FROM` an address of the domain and `RCPT TO` a mailbox of the domain. Fires when the recipient is accepted. The probe then sends RSET and QUIT, never DATA, so nothing is delivered.",
+        why: "Anyone on the Internet can then deliver mail that appears to come from a colleague (an internal-looking invoice, voicemail or password notice) straight into the tenant's mailboxes, bypassing any gateway in front of Microsoft 365. Such Direct Send phishing campaigns were widely reported in 2025.",
+        fix: r#"Reject Direct Send in Exchange Online with `Set-OrganizationConfig -RejectDirectSend $true`, after giving legitimate unauthenticated senders a partner connector.
+
+1. Inventory the devices and applications that send as the domain to `<label>.mail.protection.outlook.com` without authenticating (scanners, printers, line-of-business applications, SaaS). Move each to authenticated submission, or create a partner inbound connector restricted to its IP address or certificate:
+
+```powershell
+New-InboundConnector -Name "Scanner 203.0.113.10" -ConnectorType Partner -SenderDomains contoso.com -SenderIPAddresses 203.0.113.10 -RestrictDomainsToIPAddresses $true
+```
+
+2. Reject Direct Send:
+
+```powershell
+Set-OrganizationConfig -RejectDirectSend $true
+Get-OrganizationConfig | Format-List RejectDirectSend
+```
+
+3. Run the probe again (`mailaudit audit contoso.com`): the endpoint should now refuse with `550 5.7.68 TenantInboundAttribution; Direct Send not allowed for this organization from unauthorized sources`.
+
+Until this is done, DMARC `p=reject` and an anti-spoofing transport rule (see EXO-ANTISPOOF-RULE-MISSING) reduce the risk. If the MX is a third-party gateway, also lock the tenant down to the gateway (see MX-GATEWAY)."#,
+        references: &[
+            MS_DIRECT_SEND_BLOG,
+            MS_MFD,
+            MS_SET_ORGCONFIG,
+            CIS_DIRECT_SEND,
+            MAESTER_DIRECT_SEND,
+        ],
     },
     CheckInfo {
         id: CheckId::RelayInconclusive,
@@ -701,10 +1346,20 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Connectors,
         severity: Severity::Info,
         title: "The Direct Send relay test could not decide",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Raised when the Direct Send probe reaches no verdict: no connection on port 25, greylisting, an unknown recipient (`5.4.1 … Access denied`), a recipient outside the tenant (`5.7.64 TenantAttribution`), or the probe's own address refused for its reputation.",
+        why: "Context, not a problem in itself: the tenant may or may not accept spoofed Direct Send mail, so RELAY-OPEN is neither confirmed nor ruled out. Many networks block outbound port 25, which is the most common cause.",
+        fix: r#"Run the relay test again from a network that allows outbound port 25, with an existing mailbox as recipient, or check `RejectDirectSend` in the tenant's configuration.
+
+```powershell
+Get-OrganizationConfig | Format-List RejectDirectSend
+```
+
+If `RejectDirectSend` is `True`, Direct Send spoofing is already blocked. Otherwise read the probe transcript in the finding's evidence: `5.4.1` and `5.7.64` mean the recipient address was wrong, so use a real mailbox of the domain; a `4xx` reply (greylisting) usually clears on a later run; an IP reputation refusal (Spamhaus, `5.7.606`, `5.7.708`) means the probe host's address is listed, so run it from another host."#,
+        references: &[
+            MS_DIRECT_SEND_BLOG,
+            "RFC 5321 §4.2 (SMTP replies)",
+            "RFC 3463 (enhanced mail system status codes)",
+        ],
     },
     CheckInfo {
         id: CheckId::StarttlsMissing,
@@ -712,10 +1367,16 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Transport,
         severity: Severity::High,
         title: "An MX does not offer STARTTLS",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Connects to each MX on port 25 and reads its EHLO reply. Fires when an MX does not advertise STARTTLS.",
+        why: "Mail to that MX crosses the Internet in clear text, where anyone on the path can read or alter it; MTA-STS cannot be enforced, and senders that require TLS will not deliver at all.",
+        fix: r#"Enable STARTTLS with a valid certificate on the MX, or point the MX at Microsoft 365, which always offers it.
+
+Exchange Online's own endpoints (`*.mail.protection.outlook.com`, `*.mx.microsoft`) always offer STARTTLS, so this finding concerns a third-party gateway or an on-premises server. Turn TLS on for inbound SMTP there; on Exchange Server, assign a certificate for the MX host name to the SMTP service with `Enable-ExchangeCertificate -Thumbprint <thumbprint> -Services SMTP`. If the server is no longer needed, replace the MX with the Microsoft 365 MX from the admin center (Settings > Domains)."#,
+        references: &[
+            "RFC 3207 (SMTP service extension for secure SMTP over TLS)",
+            "RFC 8461 §5 (MTA-STS policy application)",
+            "RFC 7672 (SMTP security via opportunistic DANE TLS)",
+        ],
     },
     CheckInfo {
         id: CheckId::TlsCertInvalid,
@@ -723,10 +1384,16 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Transport,
         severity: Severity::Medium,
         title: "An MX certificate is expired, untrusted or does not name the host",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Inspects the certificate each MX presents after STARTTLS. Fires when it is expired, self-signed or otherwise untrusted, or does not name the MX host.",
+        why: "Most senders still deliver despite a bad certificate, but senders that enforce MTA-STS will not, so their mail bounces or queues; and a bad certificate makes an interception indistinguishable from the real server.",
+        fix: r#"Install a certificate from a public certification authority that names the MX host, and renew it automatically before it expires.
+
+The certificate's subject alternative names must include the host name in the MX record (for example `mx1.contoso.com`), and the server must send the complete chain. Exchange Online's own endpoints use certificates managed by Microsoft, so this finding concerns a gateway or an on-premises server; on Exchange Server, import the new certificate and assign it with `Enable-ExchangeCertificate -Thumbprint <thumbprint> -Services SMTP`."#,
+        references: &[
+            "RFC 8461 §4.2 (recipient MTA certificate validation)",
+            "RFC 9525 (service identity in TLS)",
+            "RFC 3207 (SMTP service extension for secure SMTP over TLS)",
+        ],
     },
     CheckInfo {
         id: CheckId::TlsProtocolOld,
@@ -734,10 +1401,15 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Transport,
         severity: Severity::Medium,
         title: "An MX accepts TLS below 1.2",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Attempts TLS 1.0 and TLS 1.1 handshakes with each MX after STARTTLS. Fires when an MX completes one.",
+        why: "TLS 1.0 and 1.1 are deprecated and have known weaknesses; accepting them exposes mail to downgrade by an active attacker and fails compliance scans and cyber-insurance questionnaires.",
+        fix: r#"Disable TLS 1.0 and 1.1 on the MX, so that only TLS 1.2 and 1.3 are offered.
+
+Configure this on the gateway or on-premises server that the MX names (on Exchange Server, through the Windows SCHANNEL settings that Microsoft's Exchange Server TLS guidance describes). Check the senders first: a few old devices and partners only speak TLS 1.0 and will then deliver without encryption or fail."#,
+        references: &[
+            "RFC 8996 (deprecating TLS 1.0 and TLS 1.1)",
+            "RFC 9325 (recommendations for secure use of TLS)",
+        ],
     },
     CheckInfo {
         id: CheckId::ExoDirectsendAllowed,
@@ -745,10 +1417,31 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Connectors,
         severity: Severity::High,
         title: "Direct Send is not rejected (RejectDirectSend is not true)",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Reads `RejectDirectSend` from the tenant's `Get-OrganizationConfig` export. Fires when it is not `true`, including older exports where the property is absent.",
+        why: "While Direct Send is accepted, anyone can connect to the tenant's Microsoft 365 endpoint and deliver mail from the tenant's own domain to its users without authenticating, bypassing any gateway; this internal-looking phishing was widely abused in 2025. The setting is off by default.",
+        fix: r#"Run `Set-OrganizationConfig -RejectDirectSend $true`, after creating partner inbound connectors for the scanners and applications that legitimately use Direct Send.
+
+1. Inventory the devices and applications that send as the tenant's domains to `<label>.mail.protection.outlook.com` without authenticating (scanners, printers, line-of-business applications, SaaS). Move each to authenticated submission, or create a partner inbound connector restricted to its IP address or certificate:
+
+```powershell
+New-InboundConnector -Name "Scanner 203.0.113.10" -ConnectorType Partner -SenderDomains contoso.com -SenderIPAddresses 203.0.113.10 -RestrictDomainsToIPAddresses $true
+```
+
+2. Reject Direct Send and check the setting:
+
+```powershell
+Set-OrganizationConfig -RejectDirectSend $true
+Get-OrganizationConfig | Format-List RejectDirectSend
+```
+
+3. Confirm from outside with the Direct Send probe (`mailaudit audit contoso.com`): it should now report a `5.7.68 TenantInboundAttribution` refusal instead of RELAY-OPEN."#,
+        references: &[
+            MS_DIRECT_SEND_BLOG,
+            MS_SET_ORGCONFIG,
+            MS_MFD,
+            CIS_DIRECT_SEND,
+            MAESTER_DIRECT_SEND,
+        ],
     },
     CheckInfo {
         id: CheckId::ExoConnectorUnrestricted,
@@ -756,10 +1449,32 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Connectors,
         severity: Severity::Critical,
         title: "A partner inbound connector accepts its sender domains from anywhere",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Reads the tenant's inbound connectors. Fires for an enabled partner connector that lists sender domains but restricts them neither to its IP addresses (`RestrictDomainsToIPAddresses` with `SenderIPAddresses`) nor to a certificate (`RestrictDomainsToCertificate` with `TlsSenderCertificateName`).",
+        why: "Such a connector trusts anyone who merely claims one of its sender domains, which any attacker can do: if those are the tenant's own domains or `*`, spoofed mail can be treated as if it came from the trusted partner and get past the controls meant for anonymous mail.",
+        fix: r#"Restrict the connector to the partner's IP addresses (`-RestrictDomainsToIPAddresses $true -SenderIPAddresses …`) or certificate (`-RestrictDomainsToCertificate $true -TlsSenderCertificateName …`), or disable it.
+
+```powershell
+Get-InboundConnector | Format-List Name,Enabled,ConnectorType,SenderDomains,SenderIPAddresses,RestrictDomainsToIPAddresses,RestrictDomainsToCertificate,TlsSenderCertificateName
+```
+
+Restrict it by IP address:
+
+```powershell
+Set-InboundConnector -Identity "Fabrikam partner" -SenderIPAddresses 203.0.113.0/24 -RestrictDomainsToIPAddresses $true
+```
+
+or by certificate (the partner must then send over TLS with a certificate that names that host):
+
+```powershell
+Set-InboundConnector -Identity "Fabrikam partner" -RequireTls $true -RestrictDomainsToCertificate $true -TlsSenderCertificateName mail.fabrikam.com
+```
+
+If nobody knows what the connector is for, disable it and watch for complaints: `Set-InboundConnector -Identity "Fabrikam partner" -Enabled $false`."#,
+        references: &[
+            MS_PARTNER_CONNECTORS,
+            MS_SET_INBOUNDCONNECTOR,
+            MS_DIRECT_SEND_BLOG,
+        ],
     },
     CheckInfo {
         id: CheckId::ExoConnectorNoTls,
@@ -767,10 +1482,21 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Connectors,
         severity: Severity::Medium,
         title: "An inbound connector does not require TLS",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Reads the tenant's inbound connectors. Fires for an enabled connector whose `RequireTls` is false.",
+        why: "Mail arriving through that connector may travel in clear text, readable and modifiable on the way; for a partner or on-premises connector this is often the most sensitive mail flow. Requiring TLS also lets the connector check the sender's certificate.",
+        fix: r#"Require TLS on the connector: `Set-InboundConnector -Identity <name> -RequireTls $true`.
+
+```powershell
+Get-InboundConnector | Format-List Name,Enabled,ConnectorType,RequireTls,TlsSenderCertificateName
+Set-InboundConnector -Identity "Fabrikam partner" -RequireTls $true
+```
+
+Confirm first that the partner or on-premises server supports TLS (send a test message and check its message trace): mail from a server that cannot negotiate TLS is refused once TLS is required."#,
+        references: &[
+            MS_PARTNER_CONNECTORS,
+            MS_SET_INBOUNDCONNECTOR,
+            "RFC 3207 (SMTP service extension for secure SMTP over TLS)",
+        ],
     },
     CheckInfo {
         id: CheckId::ExoDkimDisabled,
@@ -778,10 +1504,32 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Dkim,
         severity: Severity::High,
         title: "DKIM signing is missing or disabled for an accepted domain",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Matches each accepted domain of the tenant export with its DKIM signing configuration (`Get-DkimSigningConfig`). Fires when a domain has none, or has one that is not enabled.",
+        why: "Mail from that domain is then signed only with the tenant's `onmicrosoft.com` domain, which does not align with the From address: DMARC rests on SPF alone, breaks on forwarding, and `p=reject` cannot be enforced safely.",
+        fix: r#"Create and enable the domain's DKIM signing configuration: `New-DkimSigningConfig` if it has none, publish the two selector CNAMEs, then `Set-DkimSigningConfig -Identity <domain> -Enabled $true`.
+
+1. Create the configuration (skip if it exists) and read the CNAME targets:
+
+```powershell
+New-DkimSigningConfig -DomainName contoso.com -Enabled $false
+Get-DkimSigningConfig -Identity contoso.com | Format-List Selector1CNAME,Selector2CNAME
+```
+
+2. Publish `selector1._domainkey.contoso.com` and `selector2._domainkey.contoso.com` as CNAMEs with exactly those values.
+
+3. Enable signing:
+
+```powershell
+Set-DkimSigningConfig -Identity contoso.com -Enabled $true
+```
+
+An accepted domain that never sends mail still benefits from DKIM; otherwise lock it down (see PARKED-NOT-LOCKED)."#,
+        references: &[
+            MS_DKIM,
+            SCUBA_DKIM,
+            "ORCA-108 (DKIM signing is set up for all custom domains)",
+            "Microsoft Learn: New-DkimSigningConfig — https://learn.microsoft.com/en-us/powershell/module/exchange/new-dkimsigningconfig",
+        ],
     },
     CheckInfo {
         id: CheckId::ExoAntispoofRuleMissing,
@@ -789,10 +1537,28 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Antispoof,
         severity: Severity::High,
         title: "No transport rule rejects external mail using an accepted domain",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Looks through the tenant's transport rules for an enabled rule that rejects mail from outside the organization whose sender domain is one of the accepted domains. Fires when there is none.",
+        why: "Defence in depth against exact-domain spoofing: while DMARC is not at `p=reject`, or when mail arrives by Direct Send or through a gateway that breaks SPF, mail claiming to come from a colleague can reach users. An explicit rule refuses it whatever the sender's DMARC result.",
+        fix: r#"Create a transport rule that rejects mail from outside the organization using the tenant's domains, in audit mode first, then enforce it.
+
+```powershell
+New-TransportRule -Name "Reject external mail using contoso.com" -FromScope NotInOrganization -SenderDomainIs contoso.com -SenderAddressLocation HeaderOrEnvelope -RejectMessageEnhancedStatusCode 5.7.1 -RejectMessageReasonText "External senders may not use contoso.com" -Mode Audit
+```
+
+1. List every legitimate external service that sends as the domain (marketing, CRM, invoicing) and exempt it, for example by its sending IP range with `-ExceptIfSenderIpRanges 203.0.113.0/24`, or route it through a partner connector.
+2. Leave the rule in audit mode for one to two weeks and check the Exchange transport rule report and message trace for legitimate matches.
+3. Enforce it:
+
+```powershell
+Set-TransportRule -Identity "Reject external mail using contoso.com" -Mode Enforce
+```
+
+`-SenderDomainIs` takes a list: include every accepted domain."#,
+        references: &[
+            MS_MAIL_FLOW_RULES,
+            "Microsoft Learn: New-TransportRule — https://learn.microsoft.com/en-us/powershell/module/exchange/new-transportrule",
+            "Microsoft Learn: Anti-spoofing protection in EOP — https://learn.microsoft.com/en-us/defender-office-365/anti-spoofing-protection-about",
+        ],
     },
     CheckInfo {
         id: CheckId::ExoAntispoofRuleAudit,
@@ -800,10 +1566,21 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Antispoof,
         severity: Severity::Medium,
         title: "The anti-spoofing transport rule is in audit mode or disabled",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Fires when the anti-spoofing transport rule exists but is disabled (`State` Disabled) or only audits (`Mode` Audit or AuditAndNotify), so it takes no action.",
+        why: "A rule in audit mode only logs its matches, and a disabled rule does nothing: spoofed mail is still delivered. Rules are often left in audit mode after testing and forgotten.",
+        fix: r#"Enforce the rule with `Set-TransportRule -Identity <name> -Mode Enforce`, and enable it with `Enable-TransportRule -Identity <name>` if it is disabled.
+
+```powershell
+Get-TransportRule | Format-Table Name,State,Mode,FromScope,SenderDomainIs
+Set-TransportRule -Identity "Reject external mail using contoso.com" -Mode Enforce
+Enable-TransportRule -Identity "Reject external mail using contoso.com"
+```
+
+Before enforcing, review what the rule matched in audit mode (Exchange transport rule report, message trace) and add exceptions for legitimate senders, for example `-ExceptIfSenderIpRanges`."#,
+        references: &[
+            MS_MAIL_FLOW_RULES,
+            "Microsoft Learn: Set-TransportRule — https://learn.microsoft.com/en-us/powershell/module/exchange/set-transportrule",
+        ],
     },
     CheckInfo {
         id: CheckId::ExoSpamBypassOwnDomain,
@@ -811,10 +1588,21 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Antispoof,
         severity: Severity::High,
         title: "A transport rule bypasses spam filtering for mail from an accepted domain",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Fires when a transport rule sets the spam confidence level to -1 (`SetSCL -1`, bypass spam filtering) for mail whose sender domain is one of the tenant's accepted domains.",
+        why: "Attackers forge the tenant's own domain as the sender, so such a rule waves spoofed and phishing mail past spam filtering straight into the inbox. These rules are usually added to stop a scanner or an application from being sent to junk.",
+        fix: r#"Remove the rule, or narrow it to specific sending IP addresses, and let legitimate senders through by authenticating them instead.
+
+```powershell
+Get-TransportRule | Where-Object { "$($_.SetSCL)" -eq "-1" } | Format-List Name,State,FromScope,SenderDomainIs,SenderIpRanges
+Remove-TransportRule -Identity "Bypass spam for contoso.com"
+```
+
+For the sender the rule was written for: make it pass SPF or DKIM for the domain, send it through a partner inbound connector restricted to its IP address, or add a spoofed-sender allow entry in the Tenant Allow/Block List (Defender portal: Email & collaboration > Policies & rules > Threat policies > Tenant Allow/Block Lists > Spoofed senders). If a bypass must stay, make it depend on the sender's IP address (`-SenderIpRanges`), never on the sender domain alone."#,
+        references: &[
+            "ORCA-118-4 (no transport rule sets SCL -1 for the organization's own domains)",
+            "Microsoft Learn: Use mail flow rules to set the spam confidence level (SCL) in messages in Exchange Online — https://learn.microsoft.com/en-us/exchange/security-and-compliance/mail-flow-rules/use-rules-to-set-scl",
+            "Microsoft Learn: Manage your allows and blocks in the Tenant Allow/Block List — https://learn.microsoft.com/en-us/defender-office-365/tenant-allow-block-list-about",
+        ],
     },
     CheckInfo {
         id: CheckId::ExoImpersonationUsersOff,
@@ -822,10 +1610,21 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Impersonation,
         severity: Severity::Medium,
         title: "No anti-phishing policy protects targeted users",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Reads the tenant's anti-phishing policies. Fires when no enabled policy has user impersonation protection on (`EnableTargetedUserProtection`) with users listed in `TargetedUsersToProtect`.",
+        why: "User impersonation protection catches mail from look-alike addresses that use the name of an executive or finance contact (`Jane Doe <jane.doe@contoso-mail.com>`), the core of CEO fraud and business email compromise. DMARC cannot stop it, because the attacker sends from a domain of their own. It needs Defender for Office 365 Plan 1 or 2.",
+        fix: r#"Turn on user impersonation protection for key users: `Set-AntiPhishPolicy -Identity <policy> -EnableTargetedUserProtection $true -TargetedUsersToProtect <users>`.
+
+```powershell
+Set-AntiPhishPolicy -Identity "Office365 AntiPhish Default" -EnableTargetedUserProtection $true -TargetedUsersToProtect "Jane Doe;jane.doe@contoso.com","John Smith;john.smith@contoso.com" -TargetedUserProtectionAction Quarantine
+```
+
+Protect the people most likely to be impersonated: executives, finance, HR and IT administrators (up to 350 per policy). Alternatively, apply the Standard or Strict preset security policy in the Defender portal and add the users to its impersonation protection. Without a Defender for Office 365 licence these settings are unavailable: record the risk instead."#,
+        references: &[
+            MS_ANTIPHISH_ABOUT,
+            MS_ANTIPHISH_CONFIGURE,
+            MS_SET_ANTIPHISH,
+            "CISA ScubaGear MS.DEFENDER.2.1 (user impersonation protection for sensitive accounts)",
+        ],
     },
     CheckInfo {
         id: CheckId::ExoImpersonationDomainsOff,
@@ -833,10 +1632,27 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Impersonation,
         severity: Severity::Medium,
         title: "No anti-phishing policy protects the organization's domains",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Reads the tenant's anti-phishing policies. Fires when no enabled policy has `EnableOrganizationDomainsProtection` on, so mail from look-alikes of the organization's own domains is not flagged.",
+        why: "Attackers register look-alike domains (`contoso-invoices.com`, `c0ntoso.com`) and send from them with valid SPF, DKIM and DMARC; only impersonation protection compares the sender's domain with the organization's own. It needs Defender for Office 365 Plan 1 or 2.",
+        fix: r#"Turn on domain impersonation protection for the organization's domains: `Set-AntiPhishPolicy -Identity <policy> -EnableOrganizationDomainsProtection $true`.
+
+```powershell
+Set-AntiPhishPolicy -Identity "Office365 AntiPhish Default" -EnableOrganizationDomainsProtection $true -TargetedDomainProtectionAction Quarantine
+```
+
+Add the domains of key partners as well (suppliers, the bank, the MSP itself):
+
+```powershell
+Set-AntiPhishPolicy -Identity "Office365 AntiPhish Default" -EnableTargetedDomainsProtection $true -TargetedDomainsToProtect fabrikam.com,tailspintoys.com
+```
+
+The Standard and Strict preset security policies protect the organization's own domains as well."#,
+        references: &[
+            MS_ANTIPHISH_ABOUT,
+            MS_ANTIPHISH_CONFIGURE,
+            MS_SET_ANTIPHISH,
+            "CISA ScubaGear MS.DEFENDER.2.2 (domain impersonation protection for the organization's own domains)",
+        ],
     },
     CheckInfo {
         id: CheckId::ExoMailboxIntelligenceOff,
@@ -844,10 +1660,16 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Impersonation,
         severity: Severity::Medium,
         title: "Mailbox intelligence impersonation protection is off",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Reads the tenant's anti-phishing policies. Fires when no enabled policy has both mailbox intelligence (`EnableMailboxIntelligence`) and mailbox intelligence based impersonation protection (`EnableMailboxIntelligenceProtection`) turned on.",
+        why: "Mailbox intelligence learns each user's usual correspondents, which lets Defender catch impersonation of people who are not on the protected-users list (a supplier's accountant, a new manager) and reduces false positives. Without its protection action, what it detects is not acted on.",
+        fix: r#"Turn on mailbox intelligence and its protection: `Set-AntiPhishPolicy -Identity <policy> -EnableMailboxIntelligence $true -EnableMailboxIntelligenceProtection $true`.
+
+```powershell
+Set-AntiPhishPolicy -Identity "Office365 AntiPhish Default" -EnableMailboxIntelligence $true -EnableMailboxIntelligenceProtection $true -MailboxIntelligenceProtectionAction MoveToJmf
+```
+
+`MoveToJmf` delivers detected messages to the Junk Email folder; `Quarantine` is stricter. The Standard and Strict preset security policies turn both settings on. Requires Defender for Office 365 Plan 1 or 2."#,
+        references: &[MS_ANTIPHISH_ABOUT, MS_ANTIPHISH_CONFIGURE, MS_SET_ANTIPHISH],
     },
     CheckInfo {
         id: CheckId::ExoSmtpAuthEnabled,
@@ -855,10 +1677,25 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Connectors,
         severity: Severity::Medium,
         title: "SMTP client authentication is enabled organisation-wide",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Reads `SmtpClientAuthenticationDisabled` from the tenant's `Get-TransportConfig` export. Fires when it is false, so authenticated SMTP submission (SMTP AUTH) is allowed for every mailbox that does not override it.",
+        why: "SMTP AUTH is mostly used with Basic authentication (user name and password), which bypasses MFA and Conditional Access and is a favourite target of password spraying; a compromised account can then send phishing from the real domain. Microsoft is retiring Basic authentication for SMTP AUTH.",
+        fix: r#"Disable SMTP AUTH for the organisation with `Set-TransportConfig -SmtpClientAuthenticationDisabled $true`, and re-enable it only on the mailboxes that need it.
+
+```powershell
+Set-TransportConfig -SmtpClientAuthenticationDisabled $true
+Get-TransportConfig | Format-List SmtpClientAuthenticationDisabled
+```
+
+Find the devices and applications that still use SMTP AUTH (the SMTP AUTH clients report in the Exchange admin center) and move them to another method (Microsoft Graph, OAuth, or a partner connector), or allow SMTP AUTH on their own mailbox only:
+
+```powershell
+Set-CASMailbox -Identity scanner@contoso.com -SmtpClientAuthenticationDisabled $false
+```"#,
+        references: &[
+            "Microsoft Learn: Enable or disable authenticated client SMTP submission (SMTP AUTH) in Exchange Online — https://learn.microsoft.com/en-us/exchange/clients-and-mobile-in-exchange-online/authenticated-client-smtp-submission",
+            "Microsoft Learn: Set-TransportConfig — https://learn.microsoft.com/en-us/powershell/module/exchange/set-transportconfig",
+            "CISA ScubaGear MS.EXO.5.1 (SMTP AUTH is disabled)",
+        ],
     },
     CheckInfo {
         id: CheckId::ExoAutoforwardExternal,
@@ -866,12 +1703,109 @@ pub static CATALOGUE: &[CheckInfo] = &[
         area: Area::Connectors,
         severity: Severity::Medium,
         title: "Automatic forwarding to external recipients is allowed",
-        what: "",
-        why: "",
-        fix: "",
-        references: &[],
+        what: "Reads the tenant's outbound spam filter policies. Fires when one allows automatic forwarding to external recipients (`AutoForwardingMode` On; the default, Automatic, is system-controlled and blocks it).",
+        why: "Attackers who take over a mailbox add an inbox rule or a forwarding address that silently copies its mail to an outside address, to steal data and prepare invoice fraud; the forwarding survives a password reset. Blocking automatic external forwarding cuts off this persistence.",
+        fix: r#"Block automatic external forwarding with `Set-HostedOutboundSpamFilterPolicy -Identity Default -AutoForwardingMode Off`, and give the few users who need it a separate policy.
+
+```powershell
+Set-HostedOutboundSpamFilterPolicy -Identity Default -AutoForwardingMode Off
+```
+
+For approved exceptions, create a policy scoped to those users:
+
+```powershell
+New-HostedOutboundSpamFilterPolicy -Name "Allow external forwarding" -AutoForwardingMode On
+New-HostedOutboundSpamFilterRule -Name "Allow external forwarding" -HostedOutboundSpamFilterPolicy "Allow external forwarding" -From user@contoso.com
+```
+
+Then look for forwarding already in place, on mailboxes and in inbox rules, and remove what nobody approved:
+
+```powershell
+Get-Mailbox -ResultSize Unlimited | Where-Object { $_.ForwardingSmtpAddress } | Format-Table Name,ForwardingSmtpAddress
+```"#,
+        references: &[
+            "Microsoft Learn: Control automatic external email forwarding in Microsoft 365 — https://learn.microsoft.com/en-us/defender-office-365/outbound-spam-policies-external-email-forwarding",
+            "Microsoft Learn: Set-HostedOutboundSpamFilterPolicy — https://learn.microsoft.com/en-us/powershell/module/exchange/set-hostedoutboundspamfilterpolicy",
+            "CISA ScubaGear MS.EXO.1.1 (automatic forwarding to external domains is disabled)",
+        ],
     },
 ];
+
+/// The Markdown reference page of every check (`docs/checks.md`), grouped by [`Source`] in
+/// catalogue order: for each check an `## ID` heading, its code, area, severity and title, then
+/// what it checks, why it matters, how to fix it in Microsoft 365, and references.
+///
+/// The page is generated, never edited by hand; the test `docs_checks_md_is_current` fails when
+/// the committed file differs and rewrites it when run with `UPDATE_DOCS=1`.
+pub fn render_markdown() -> String {
+    let mut out = String::new();
+    out.push_str("# Check reference\n\n");
+    out.push_str(
+        "<!-- Generated from crates/mailaudit-core/src/checks.rs by render_markdown(). Do not edit: \
+         regenerate with `UPDATE_DOCS=1 cargo test -p mailaudit-core docs_checks_md_is_current`. -->\n\n",
+    );
+    out.push_str(
+        "Every finding mailaudit reports carries one of these stable identifiers (and a short code). \
+         Identifiers never change meaning once released. Severity follows the remediation \
+         priorities: **critical** (do now), **high** (this week), **medium** (this month), **low**, \
+         and **info** (context, never counted against a score).\n\n",
+    );
+    out.push_str("| ID | code | area | severity | title |\n|---|---|---|---|---|\n");
+    for info in CATALOGUE {
+        let id = info.id.as_str();
+        out.push_str(&format!(
+            "| [{id}](#{anchor}) | `{code}` | {area} | {severity} | {title} |\n",
+            anchor = id.to_ascii_lowercase(),
+            code = info.code,
+            area = area_label(info),
+            severity = info.severity,
+            title = info.title.replace('|', "\\|"),
+        ));
+    }
+    for source in Source::ALL {
+        out.push_str(&format!("\n# {}\n", source.heading()));
+        for info in CATALOGUE.iter().filter(|c| c.source() == source) {
+            out.push_str(&format!("\n## {}\n\n", info.id));
+            out.push_str(&format!(
+                "Code `{}` · area {} · severity **{}**\n\n",
+                info.code,
+                area_label(info),
+                info.severity
+            ));
+            out.push_str(&format!("**{}**\n\n", info.title));
+            out.push_str(&format!("### What it checks\n\n{}\n\n", info.what.trim()));
+            out.push_str(&format!("### Why it matters\n\n{}\n\n", info.why.trim()));
+            out.push_str(&format!(
+                "### How to fix it in Microsoft 365\n\n{}\n\n",
+                info.fix.trim()
+            ));
+            out.push_str("### References\n\n");
+            for reference in info.references {
+                out.push_str(&format!("- {}\n", reference_markdown(reference)));
+            }
+        }
+    }
+    out
+}
+
+/// The area as shown in the reference page; DNS-LOOKUP-FAILED takes the withheld check's area.
+fn area_label(info: &CheckInfo) -> String {
+    if info.id == CheckId::DnsLookupFailed {
+        "(the withheld check's area)".to_string()
+    } else {
+        format!("`{}`", info.area)
+    }
+}
+
+/// `"Title — https://…"` becomes a Markdown link; anything else is kept as it is.
+fn reference_markdown(reference: &str) -> String {
+    match reference.rsplit_once(" — ") {
+        Some((title, url)) if url.starts_with("https://") && !url.contains(char::is_whitespace) => {
+            format!("[{title}]({url})")
+        }
+        _ => reference.to_string(),
+    }
+}
 
 impl CheckId {
     /// Everything documented about this check.
@@ -985,6 +1919,7 @@ impl<'de> Deserialize<'de> for CheckId {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::finding::Finding;
 
     #[test]
     fn every_id_round_trips_and_has_one_entry() {
@@ -993,6 +1928,300 @@ mod tests {
             assert_eq!(info.code.parse::<CheckId>().unwrap(), info.id);
             assert_eq!(CATALOGUE.iter().filter(|c| c.id == info.id).count(), 1);
             assert_eq!(CATALOGUE.iter().filter(|c| c.code == info.code).count(), 1);
+        }
+    }
+
+    #[test]
+    fn catalogue_has_one_entry_per_checks_md_row() {
+        assert_eq!(CATALOGUE.len(), 57);
+        let per_source = Source::ALL.map(|s| CATALOGUE.iter().filter(|c| c.source() == s).count());
+        assert_eq!(per_source, [40, 5, 12]);
+    }
+
+    /// Spot values copied from `CHECKS.md` (the contract); the tests cannot read the spec itself.
+    #[test]
+    fn spot_values_match_checks_md() {
+        for (id, code, area, severity) in [
+            (
+                CheckId::DmarcMissing,
+                "DMARC001",
+                Area::Dmarc,
+                Severity::Critical,
+            ),
+            (
+                CheckId::DmarcPolicyNone,
+                "DMARC004",
+                Area::Dmarc,
+                Severity::High,
+            ),
+            (
+                CheckId::DmarcRuaInvalid,
+                "DMARC011",
+                Area::Dmarc,
+                Severity::Low,
+            ),
+            (
+                CheckId::DmarcDeprecatedTag,
+                "DMARC012",
+                Area::Dmarc,
+                Severity::Info,
+            ),
+            (CheckId::SpfPassAll, "SPF004", Area::Spf, Severity::Critical),
+            (
+                CheckId::SpfLookupNearLimit,
+                "SPF008",
+                Area::Spf,
+                Severity::Low,
+            ),
+            (
+                CheckId::ParkedNotLocked,
+                "SPF014",
+                Area::Spf,
+                Severity::High,
+            ),
+            (
+                CheckId::DkimM365Partial,
+                "DKIM002",
+                Area::Dkim,
+                Severity::Medium,
+            ),
+            (CheckId::MxNull, "MX002", Area::Transport, Severity::Info),
+            (
+                CheckId::MxUnresolvable,
+                "MX003",
+                Area::Transport,
+                Severity::High,
+            ),
+            (
+                CheckId::TlsrptMissing,
+                "TLS003",
+                Area::Transport,
+                Severity::Low,
+            ),
+            (
+                CheckId::DnsLookupFailed,
+                "DNS001",
+                Area::Transport,
+                Severity::Info,
+            ),
+            (
+                CheckId::RelayOpen,
+                "SMTP001",
+                Area::Connectors,
+                Severity::Critical,
+            ),
+            (
+                CheckId::StarttlsMissing,
+                "SMTP003",
+                Area::Transport,
+                Severity::High,
+            ),
+            (
+                CheckId::ExoConnectorUnrestricted,
+                "EXO002",
+                Area::Connectors,
+                Severity::Critical,
+            ),
+            (
+                CheckId::ExoDkimDisabled,
+                "EXO004",
+                Area::Dkim,
+                Severity::High,
+            ),
+            (
+                CheckId::ExoSpamBypassOwnDomain,
+                "EXO007",
+                Area::Antispoof,
+                Severity::High,
+            ),
+            (
+                CheckId::ExoMailboxIntelligenceOff,
+                "EXO010",
+                Area::Impersonation,
+                Severity::Medium,
+            ),
+            (
+                CheckId::ExoAutoforwardExternal,
+                "EXO012",
+                Area::Connectors,
+                Severity::Medium,
+            ),
+        ] {
+            let info = id.info();
+            assert_eq!(
+                (info.code, info.area, info.severity),
+                (code, area, severity),
+                "{id}"
+            );
+        }
+        assert_eq!(CheckId::RelayOpen.info().source(), Source::Smtp);
+        assert_eq!(
+            CheckId::ExoDirectsendAllowed.info().source(),
+            Source::ExchangeOnline
+        );
+        assert_eq!(CheckId::DnsLookupFailed.info().source(), Source::Dns);
+    }
+
+    #[test]
+    fn every_entry_is_documented() {
+        for info in CATALOGUE {
+            let id = info.id;
+            for (field, text) in [("what", info.what), ("why", info.why), ("fix", info.fix)] {
+                assert!(!text.trim().is_empty(), "{id}: empty {field}");
+                assert_eq!(
+                    text,
+                    text.trim(),
+                    "{id}: {field} has surrounding whitespace"
+                );
+            }
+            assert!(
+                !info.what.contains('\n'),
+                "{id}: what must be one paragraph"
+            );
+            assert!(!info.why.contains('\n'), "{id}: why must be one paragraph");
+            let summary = info.fix_summary();
+            assert!(!summary.is_empty(), "{id}: empty fix summary");
+            assert!(
+                !summary.contains('\n'),
+                "{id}: first paragraph of fix must be one line"
+            );
+            assert!(
+                !summary.contains("```"),
+                "{id}: fix summary must not hold a code block"
+            );
+            assert_eq!(
+                summary,
+                Finding::new(id, "d").fix,
+                "{id}: finding default fix"
+            );
+            assert!(
+                info.fix.contains("\n\n"),
+                "{id}: fix must give steps after the summary"
+            );
+            assert_eq!(
+                info.fix.matches("```").count() % 2,
+                0,
+                "{id}: unbalanced code fence"
+            );
+            assert!(!info.references.is_empty(), "{id}: no references");
+            for (i, r) in info.references.iter().enumerate() {
+                assert!(!r.trim().is_empty(), "{id}: empty reference");
+                assert!(
+                    !info.references[..i].contains(r),
+                    "{id}: duplicate reference {r}"
+                );
+            }
+        }
+    }
+
+    /// Tokens such as `DKIM-M365-MISSING` in the prose must name real checks.
+    #[test]
+    fn cross_references_name_real_checks() {
+        const NOT_IDS: [&str; 4] = ["MTA-STS", "TLS-RPT", "ORCA-108", "ORCA-118-4"];
+        for info in CATALOGUE {
+            for text in [info.what, info.why, info.fix] {
+                let tokens = text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'));
+                for token in tokens {
+                    let token = token.trim_matches('-');
+                    let looks_like_id = token.contains('-')
+                        && token.starts_with(|c: char| c.is_ascii_uppercase())
+                        && !token.contains(|c: char| c.is_ascii_lowercase());
+                    if looks_like_id && !NOT_IDS.contains(&token) {
+                        assert!(
+                            token.parse::<CheckId>().is_ok(),
+                            "{}: {token} is not a check ID",
+                            info.id
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn markdown_has_every_check_once_in_source_order() {
+        let md = render_markdown();
+        let mut last: Option<(Source, usize)> = None;
+        for info in CATALOGUE {
+            let heading = format!("\n## {}\n", info.id);
+            assert_eq!(md.matches(&heading).count(), 1, "{}", info.id);
+            assert!(md.contains(&format!("](#{})", info.id.as_str().to_ascii_lowercase())));
+            let at = md.find(&heading).unwrap_or(0);
+            if let Some((source, before)) = last
+                && source == info.source()
+            {
+                assert!(before < at, "{} out of catalogue order", info.id);
+            }
+            last = Some((info.source(), at));
+        }
+        let dns = md.find("\n# From DNS alone\n").expect("DNS section");
+        let smtp = md.find("\n# From an SMTP session").expect("SMTP section");
+        let exo = md.find("\n# From an Exchange Online").expect("EXO section");
+        assert!(dns < smtp && smtp < exo);
+        assert!(
+            md.find("\n## DMARC-MISSING\n")
+                .is_some_and(|p| dns < p && p < smtp)
+        );
+        assert!(
+            md.find("\n## RELAY-OPEN\n")
+                .is_some_and(|p| smtp < p && p < exo)
+        );
+        assert!(
+            md.find("\n## EXO-DIRECTSEND-ALLOWED\n")
+                .is_some_and(|p| exo < p)
+        );
+        assert!(md.contains(
+            "[Microsoft Learn: Set up DKIM to sign mail from your Microsoft 365 domain](https://"
+        ));
+        assert!(md.ends_with('\n') && !md.ends_with("\n\n"));
+    }
+
+    #[test]
+    fn reference_links() {
+        for (reference, expected) in [
+            (
+                "RFC 7208 §4.6.4 (DNS lookup limits)",
+                "RFC 7208 §4.6.4 (DNS lookup limits)",
+            ),
+            (
+                "Page — https://example.com/a",
+                "[Page](https://example.com/a)",
+            ),
+            ("A — B", "A — B"),
+            (
+                "Page — https://example.com/a b",
+                "Page — https://example.com/a b",
+            ),
+        ] {
+            assert_eq!(reference_markdown(reference), expected);
+        }
+    }
+
+    /// `docs/checks.md` is generated from the catalogue. Regenerate it with
+    /// `UPDATE_DOCS=1 cargo test -p mailaudit-core docs_checks_md_is_current`.
+    #[test]
+    fn docs_checks_md_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/checks.md");
+        let expected = render_markdown();
+        if std::env::var("UPDATE_DOCS").is_ok_and(|v| v == "1") {
+            std::fs::write(&path, &expected).expect("write docs/checks.md");
+            return;
+        }
+        let actual = std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .replace("\r\n", "\n");
+        if actual != expected {
+            let line = actual
+                .lines()
+                .zip(expected.lines())
+                .position(|(a, b)| a != b)
+                .unwrap_or_else(|| actual.lines().count().min(expected.lines().count()))
+                + 1;
+            panic!(
+                "{} is out of date (first difference at line {line}); regenerate it with \
+                 `UPDATE_DOCS=1 cargo test -p mailaudit-core docs_checks_md_is_current`",
+                path.display()
+            );
         }
     }
 }
