@@ -344,9 +344,16 @@ fn record_findings(
         );
     }
     if !issues.is_empty() {
+        let duplicate = ap
+            .problems
+            .iter()
+            .any(|e| matches!(e, DmarcParseError::DuplicateTag { .. }));
         let consequence = match (ap.is_fallback(), ap.policy) {
             (true, Some(_)) => "receivers treat the record as p=none",
             (true, None) => "receivers apply no DMARC policy",
+            (false, _) if duplicate => {
+                "receivers may read either value, or discard the whole record (RFC 6376 §3.2)"
+            }
             (false, _) => "receivers ignore the invalid parts",
         };
         findings.push(

@@ -512,6 +512,8 @@ mod tests {
             ("mailto:dmarc@-example.com", false),
             ("mailto:dm arc@example.com", false),
             ("mailto:dmarc%zz@example.com", false),
+            ("mailto:dmarc%+1@example.com", false),
+            ("mailto:dmarc%4@example.com", false),
             ("", false),
         ] {
             assert_eq!(Uri::new(u).is_valid_mailto(), ok, "{u}");
