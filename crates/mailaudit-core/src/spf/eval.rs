@@ -725,6 +725,7 @@ mod tests {
             .txt_at("inc-temp.example", "v=spf1 include:tempfail.example -all")
             .txt_at("two.example", "v=spf1 -all")
             .txt_at("two.example", "v=spf1 +all")
+            .txt_at("all-and-redirect.example", "v=spf1 ?all redirect=example.com")
     }
 
     #[test]
@@ -749,6 +750,12 @@ mod tests {
             ("192.0.2.7", "a@inc-none.example", SpfResult::PermError),
             ("192.0.2.7", "a@inc-temp.example", SpfResult::TempError),
             ("192.0.2.7", "a@two.example", SpfResult::PermError),
+            // §6.1: a redirect next to an "all" is never used.
+            (
+                "192.0.2.7",
+                "a@all-and-redirect.example",
+                SpfResult::Neutral,
+            ),
             ("192.0.2.7", "a@single-label", SpfResult::None),
             ("192.0.2.7", "a@[192.0.2.7]", SpfResult::None),
             ("192.0.2.7", "a@a..example", SpfResult::None),
@@ -905,6 +912,23 @@ mod tests {
         ] {
             assert_eq!(r.as_str(), s);
             assert_eq!(serde_json::to_string(&r).unwrap(), format!("\"{s}\""));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn evaluation_never_panics(
+            record in "v=spf1( [-+~?]?(all|a|mx|ptr|include:[a-z%{}.]{1,12}|exists:[a-z%{}.]{1,12}|ip4:192.0.2.[0-9]{1,3}(/[0-9]{1,2})?|redirect=[a-z.]{1,10}|exp=[a-z.]{1,10}|[ -~]{0,10})){0,6}",
+            ip in proptest::prelude::any::<[u8; 16]>(),
+            sender in "[ -~]{0,20}",
+        ) {
+            let dns = MemoryDns::new()
+                .txt_at("example.com", &record)
+                .txt_at("a.example.com", &record)
+                .with("example.com", Rr::A("192.0.2.1".parse().unwrap()));
+            let ip = IpAddr::from(ip);
+            let _ = pollster::block_on(check_host(&dns, ip, "example.com", &sender, "helo.example"));
+            let _ = pollster::block_on(check_host(&dns, ip, "", &sender, &sender));
         }
     }
 }
