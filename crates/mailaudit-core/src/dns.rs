@@ -153,7 +153,10 @@ mod tests {
 
     #[test]
     fn reverse_names() {
-        assert_eq!(reverse_name("192.0.2.1".parse().unwrap()), "1.2.0.192.in-addr.arpa");
+        assert_eq!(
+            reverse_name("192.0.2.1".parse().unwrap()),
+            "1.2.0.192.in-addr.arpa"
+        );
         assert!(reverse_name("2001:db8::1".parse().unwrap()).starts_with("1.0.0.0."));
         assert!(reverse_name("2001:db8::1".parse().unwrap()).ends_with("8.b.d.0.1.0.0.2.ip6.arpa"));
     }

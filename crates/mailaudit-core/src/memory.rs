@@ -116,7 +116,10 @@ impl DnsSource for MemoryDns {
     }
     fn mx(&self, name: &str) -> impl Future<Output = DnsResult<Mx>> + Send {
         let r = self.lookup("MX", name, |r| match r {
-            Rr::Mx(p, h) => Some(Mx { preference: *p, exchange: normalize_name(h) }),
+            Rr::Mx(p, h) => Some(Mx {
+                preference: *p,
+                exchange: normalize_name(h),
+            }),
             _ => None,
         });
         async move { r }

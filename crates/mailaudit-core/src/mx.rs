@@ -33,6 +33,28 @@ pub enum Provider {
     None,
 }
 
+impl Provider {
+    /// The JSON/CSV name: `m365`, `google`, `other`, `none`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::M365 => "m365",
+            Provider::Google => "google",
+            Provider::Other => "other",
+            Provider::None => "none",
+        }
+    }
+
+    /// A name for people: `Microsoft 365`, `Google Workspace`, `other mail service`, `no mail`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Provider::M365 => "Microsoft 365",
+            Provider::Google => "Google Workspace",
+            Provider::Other => "other mail service",
+            Provider::None => "no MX",
+        }
+    }
+}
+
 /// What kind of mail exchanger a host name is.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum HostClass {

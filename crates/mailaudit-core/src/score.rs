@@ -48,7 +48,14 @@ mod tests {
             (vec![], 100),
             (vec![f(CheckId::DnsLookupFailed), f(CheckId::MxNull)], 100),
             (vec![f(CheckId::DmarcMissing)], 70),
-            (vec![f(CheckId::DmarcMissing), f(CheckId::SpfSoftfail), f(CheckId::TlsrptMissing)], 53),
+            (
+                vec![
+                    f(CheckId::DmarcMissing),
+                    f(CheckId::SpfSoftfail),
+                    f(CheckId::TlsrptMissing),
+                ],
+                53,
+            ),
             (vec![f(CheckId::DmarcMissing); 4], 0),
         ] {
             assert_eq!(score(&findings), expected, "{findings:?}");

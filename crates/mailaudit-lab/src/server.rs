@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::iter;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -50,9 +50,11 @@ const BIND_ATTEMPTS: usize = 32;
 ///
 /// For a question (name, type), names compared case-insensitively:
 ///
-/// 1. A name with [`LabRecord::Timeout`] gets no reply at all; [`LabRecord::ServFail`] and
-///    [`LabRecord::Refused`] get that RCODE (in that order of precedence).
-/// 2. If the name has records of the type, they are the answer (`ANY` returns every record).
+/// 1. If the name has records of the type, they are the answer (`ANY` returns every record).
+/// 2. Else a name with [`LabRecord::Timeout`] gets no reply at all; [`LabRecord::ServFail`] and
+///    [`LabRecord::Refused`] get that RCODE (in that order of precedence). A misbehaving name
+///    that also has records answers the types it has and misbehaves for the others, as the
+///    RFC 7208 test suite's `TIMEOUT` marker after listed records means.
 /// 3. Else if it has a CNAME (and the type is not CNAME), the CNAME is added and its target is
 ///    looked up the same way (step 1 applies to it too), up to [`MAX_CNAME_HOPS`] CNAMEs; a
 ///    longer chain is SERVFAIL. The RCODE is that of the last name (RFC 6604 §2.1), so a CNAME
@@ -97,8 +99,31 @@ impl LabDns {
     /// if that UDP port is taken. Fails if the zone has an invalid name ([`Zone::validate`]) or
     /// the sockets cannot be bound.
     pub async fn start(zone: Zone) -> Result<LabDns, LabError> {
+        Self::start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), zone).await
+    }
+
+    /// Starts serving `zone` on UDP and TCP of `addr`, which must be a loopback address
+    /// (127.0.0.0/8 or `::1`): for clients that cannot be given a port, such as tools that
+    /// only ever query port 53 (binding a port below 1024 needs privileges).
+    ///
+    /// Port 0 picks an ephemeral port free for both TCP and UDP, as [`LabDns::start`] does.
+    /// Fails with [`LabError::Bind`] if `addr` is not a loopback address (kind
+    /// `InvalidInput`) or cannot be bound, and if the zone has an invalid name.
+    pub async fn start_on(addr: SocketAddr, zone: Zone) -> Result<LabDns, LabError> {
         zone.validate()?;
-        let (tcp, udp) = bind_pair().await?;
+        if !addr.ip().is_loopback() {
+            return Err(LabError::Bind(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{} is not a loopback address", addr.ip()),
+            )));
+        }
+        let (tcp, udp) = if addr.port() == 0 {
+            bind_pair(addr.ip()).await?
+        } else {
+            let tcp = TcpListener::bind(addr).await.map_err(LabError::Bind)?;
+            let udp = UdpSocket::bind(addr).await.map_err(LabError::Bind)?;
+            (tcp, udp)
+        };
         let addr = tcp.local_addr().map_err(LabError::Bind)?;
         let shared = Arc::new(Shared {
             zone: RwLock::new(Arc::new(Compiled::new(&zone))),
@@ -164,13 +189,11 @@ impl Drop for LabDns {
     }
 }
 
-/// Binds TCP on an ephemeral port, then UDP on the same port.
-async fn bind_pair() -> Result<(TcpListener, UdpSocket), LabError> {
+/// Binds TCP on an ephemeral port of `ip`, then UDP on the same port.
+async fn bind_pair(ip: IpAddr) -> Result<(TcpListener, UdpSocket), LabError> {
     let mut last_error = None;
     for _ in 0..BIND_ATTEMPTS {
-        let tcp = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .await
-            .map_err(LabError::Bind)?;
+        let tcp = TcpListener::bind((ip, 0)).await.map_err(LabError::Bind)?;
         let addr = tcp.local_addr().map_err(LabError::Bind)?;
         match UdpSocket::bind(addr).await {
             Ok(udp) => return Ok((tcp, udp)),
@@ -271,12 +294,6 @@ impl Compiled {
             let Some(node) = self.nodes.get(&lookup) else {
                 return self.negative(ResponseCode::NXDomain, answers, &owner);
             };
-            match node.behaviour {
-                Some(Behaviour::Timeout) => return Outcome::Silence,
-                Some(Behaviour::ServFail) => return Outcome::rcode(ResponseCode::ServFail),
-                Some(Behaviour::Refused) => return Outcome::rcode(ResponseCode::Refused),
-                None => {}
-            }
             let before = answers.len();
             answers.extend(
                 node.records
@@ -294,6 +311,12 @@ impl Compiled {
                     answers,
                     authorities: Vec::new(),
                 };
+            }
+            match node.behaviour {
+                Some(Behaviour::Timeout) => return Outcome::Silence,
+                Some(Behaviour::ServFail) => return Outcome::rcode(ResponseCode::ServFail),
+                Some(Behaviour::Refused) => return Outcome::rcode(ResponseCode::Refused),
+                None => {}
             }
             match &node.cname {
                 Some(target) if qtype != RecordType::CNAME => {
@@ -607,8 +630,14 @@ deep.x.y.example A 192.0.2.2
                 RecordType::A,
                 Some((ResponseCode::ServFail, vec![], 0)),
             ),
-            ("slowalias.example.", RecordType::A, None),
-            ("slow.example.", RecordType::A, None),
+            ("slowalias.example.", RecordType::TXT, None),
+            ("slow.example.", RecordType::TXT, None),
+            // A misbehaving name answers the types it has (the RFC 7208 suite's TIMEOUT).
+            (
+                "slow.example.",
+                RecordType::A,
+                Some((ResponseCode::NoError, vec!["slow.example. A 192.0.2.9"], 0)),
+            ),
             (
                 "bad.example.",
                 RecordType::A,
@@ -670,5 +699,44 @@ deep.x.y.example A 192.0.2.2
         let joined: Vec<u8> = character_strings(&strings).flatten().copied().collect();
         assert_eq!(joined, [long.as_bytes(), b"x"].concat());
         assert_eq!(character_strings(&[]).count(), 1);
+    }
+
+    #[tokio::test]
+    async fn start_on_binds_the_given_loopback_address() {
+        let zone = Zone::parse("a.example A 192.0.2.1").expect("zone");
+        // Port 0: an ephemeral port on the address asked for.
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        let dns = LabDns::start_on(any, zone.clone()).await.expect("lab");
+        assert_eq!(dns.addr().ip(), any.ip());
+        assert_ne!(dns.addr().port(), 0);
+        // A fixed port: the one just freed, bound again for both TCP and UDP.
+        let fixed = dns.addr();
+        dns.shutdown().await;
+        let dns = LabDns::start_on(fixed, zone.clone())
+            .await
+            .expect("lab on a fixed port");
+        assert_eq!(dns.addr(), fixed);
+        let q = crate::client::build_query(7, "a.example", RecordType::A, None).expect("query");
+        let timeout = Duration::from_secs(2);
+        let reply = crate::client::udp_exchange(fixed, &q, timeout)
+            .await
+            .expect("udp");
+        assert_eq!(reply.answers.len(), 1);
+        let reply = crate::client::tcp_exchange(fixed, &q, timeout)
+            .await
+            .expect("tcp");
+        assert_eq!(reply.answers.len(), 1);
+        assert_eq!(dns.query_count(), 2);
+        // The port is taken now.
+        assert!(matches!(
+            LabDns::start_on(fixed, zone.clone()).await,
+            Err(LabError::Bind(_))
+        ));
+        // Only loopback addresses.
+        let public = SocketAddr::from(([192, 0, 2, 1], 5353));
+        match LabDns::start_on(public, zone).await {
+            Err(LabError::Bind(e)) => assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput),
+            other => panic!("{other:?}"),
+        }
     }
 }

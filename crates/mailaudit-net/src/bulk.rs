@@ -29,7 +29,11 @@ pub struct BulkOptions {
 
 impl Default for BulkOptions {
     fn default() -> Self {
-        BulkOptions { concurrency: 256, window: 4096, audit: Arc::default() }
+        BulkOptions {
+            concurrency: 256,
+            window: 4096,
+            audit: Arc::default(),
+        }
     }
 }
 
@@ -38,7 +42,11 @@ impl Default for BulkOptions {
 /// yield a report with `error` set; the run goes on.
 ///
 /// Must be called inside a tokio runtime.
-pub fn audit_stream<I>(resolver: Resolver, inputs: I, opts: BulkOptions) -> mpsc::Receiver<DomainReport>
+pub fn audit_stream<I>(
+    resolver: Resolver,
+    inputs: I,
+    opts: BulkOptions,
+) -> mpsc::Receiver<DomainReport>
 where
     I: IntoIterator<Item = String> + Send + 'static,
     I::IntoIter: Send,
@@ -51,7 +59,10 @@ where
                 continue;
             }
             // Allow trailing comments and CSV-ish extra columns: the domain is the first field.
-            let first = t.split(|c: char| c == '#' || c == ',' || c.is_whitespace()).next().unwrap_or("");
+            let first = t
+                .split(|c: char| c == '#' || c == ',' || c.is_whitespace())
+                .next()
+                .unwrap_or("");
             if line_tx.blocking_send(first.to_string()).is_err() {
                 break;
             }

@@ -53,7 +53,11 @@ pub fn parse_nameserver(s: &str) -> Result<SocketAddr, NetError> {
     if let Ok(sa) = s.parse::<SocketAddr>() {
         return Ok(sa);
     }
-    if let Ok(ip) = s.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+    if let Ok(ip) = s
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+    {
         return Ok(SocketAddr::new(ip, 53));
     }
     Err(NetError::InvalidNameserver(s.to_string()))
@@ -81,7 +85,9 @@ pub struct Resolver {
 
 impl std::fmt::Debug for Resolver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Resolver").field("stats", &self.stats()).finish()
+        f.debug_struct("Resolver")
+            .field("stats", &self.stats())
+            .finish()
     }
 }
 
@@ -115,10 +121,14 @@ impl Resolver {
         opts.preserve_intermediates = true;
         opts.num_concurrent_reqs = 1;
         opts.max_active_requests = 1024;
-        let inner = builder.build().map_err(|e| NetError::ResolverSetup(e.to_string()))?;
+        let inner = builder
+            .build()
+            .map_err(|e| NetError::ResolverSetup(e.to_string()))?;
         Ok(Resolver {
             inner,
-            cache: moka::future::Cache::builder().max_capacity(config.cache_capacity).build(),
+            cache: moka::future::Cache::builder()
+                .max_capacity(config.cache_capacity)
+                .build(),
             lookups: Arc::new(AtomicU64::new(0)),
             sent: Arc::new(AtomicU64::new(0)),
         })
@@ -149,7 +159,12 @@ impl Resolver {
     }
 
     async fn send(&self, fqdn: &str, rtype: RecordType) -> Result<Vec<RData>, DnsError> {
-        let name = Name::from_ascii(fqdn).map_err(|e| DnsError::InvalidName(format!("{fqdn}: {e}")))?;
+        // Labels may hold any octet (RFC 2181 §11): SPF macros expand to names such as
+        // `foo:bar/baz.example.com`, which must be asked as they are, not refused.
+        let labels = fqdn.trim_end_matches('.').split('.').map(str::as_bytes);
+        let mut name =
+            Name::from_labels(labels).map_err(|e| DnsError::InvalidName(format!("{fqdn}: {e}")))?;
+        name.set_fqdn(true);
         match self.inner.lookup(name, rtype).await {
             Ok(lookup) => Ok(lookup
                 .answers()
@@ -190,8 +205,13 @@ fn pick<T>(cached: &Cached, f: impl Fn(&RData) -> Option<T>) -> DnsResult<T> {
     }
 }
 
+/// A name from an answer as text: labels joined raw (no `\:` escaping), lower-case.
 fn host(name: &Name) -> String {
-    normalize_name(&name.to_ascii())
+    let labels: Vec<String> = name
+        .iter()
+        .map(|l| String::from_utf8_lossy(l).into_owned())
+        .collect();
+    normalize_name(&labels.join("."))
 }
 
 impl DnsSource for Resolver {
@@ -225,7 +245,10 @@ impl DnsSource for Resolver {
     async fn mx(&self, name: &str) -> DnsResult<Mx> {
         let c = self.query(name, RecordType::MX).await;
         pick(&c, |r| match r {
-            RData::MX(mx) => Some(Mx { preference: mx.preference, exchange: host(&mx.exchange) }),
+            RData::MX(mx) => Some(Mx {
+                preference: mx.preference,
+                exchange: host(&mx.exchange),
+            }),
             _ => None,
         })
     }

@@ -19,6 +19,8 @@ pub enum NetError {
     #[error("cannot set up the DNS resolver: {0}")]
     ResolverSetup(String),
     /// A `--nameserver` value that is not `ADDR` or `ADDR:PORT`.
-    #[error("invalid name server {0:?}: expected an IP address, optionally with :PORT ([v6]:PORT for IPv6)")]
+    #[error(
+        "invalid name server {0:?}: expected an IP address, optionally with :PORT ([v6]:PORT for IPv6)"
+    )]
     InvalidNameserver(String),
 }

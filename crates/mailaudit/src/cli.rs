@@ -154,5 +154,6 @@ pub(crate) enum ColorChoice {
 }
 
 fn parse_severity(s: &str) -> Result<Severity, String> {
-    s.parse().map_err(|e: mailaudit_core::CoreError| e.to_string())
+    s.parse()
+        .map_err(|e: mailaudit_core::CoreError| e.to_string())
 }

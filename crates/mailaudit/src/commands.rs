@@ -60,7 +60,10 @@ fn color_enabled(choice: ColorChoice, to_terminal: bool) -> bool {
 }
 
 /// Lines of every `--file`, opened up front so a missing file fails before any work starts.
-fn file_lines(paths: &[std::path::PathBuf], errored: Arc<AtomicBool>) -> Result<Vec<Box<dyn Iterator<Item = String> + Send>>> {
+fn file_lines(
+    paths: &[std::path::PathBuf],
+    errored: Arc<AtomicBool>,
+) -> Result<Vec<Box<dyn Iterator<Item = String> + Send>>> {
     let mut out: Vec<Box<dyn Iterator<Item = String> + Send>> = Vec::new();
     for path in paths {
         let reader: Box<dyn BufRead + Send> = if path.as_os_str() == "-" {
@@ -134,7 +137,9 @@ async fn audit(cli: &Cli, args: &AuditArgs) -> Result<ExitCode> {
     let total: Option<u64>;
     if args.sample {
         let (zone, domains) = mailaudit_lab::sample_fleet();
-        let server = mailaudit_lab::LabDns::start(zone).await.context("cannot start the sample DNS server")?;
+        let server = mailaudit_lab::LabDns::start(zone)
+            .await
+            .context("cannot start the sample DNS server")?;
         config.nameservers = vec![server.addr()];
         lab = Some(server);
         total = Some(domains.len() as u64);
@@ -169,7 +174,9 @@ async fn audit(cli: &Cli, args: &AuditArgs) -> Result<ExitCode> {
     let mut writer = ReportWriter::new(args.format, sink, color);
     writer.begin()?;
 
-    let show_progress = !args.no_progress && io::stderr().is_terminal() && !to_terminal_table(args.format, to_terminal);
+    let show_progress = !args.no_progress
+        && io::stderr().is_terminal()
+        && !to_terminal_table(args.format, to_terminal);
     let pb = if show_progress {
         let pb = match total {
             Some(n) => ProgressBar::new(n),
@@ -239,7 +246,8 @@ async fn spf_eval(cli: &Cli, args: &SpfEvalArgs) -> Result<ExitCode> {
         None if sender.is_empty() => args.helo.clone(),
         None => sender.to_string(),
     };
-    let outcome = mailaudit_core::spf::check_host(&resolver, args.ip, &domain, sender, &args.helo).await;
+    let outcome =
+        mailaudit_core::spf::check_host(&resolver, args.ip, &domain, sender, &args.helo).await;
     let mut out = io::stdout().lock();
     writeln!(out, "{}", outcome.result.as_str())?;
     if let Some(exp) = &outcome.explanation {
@@ -259,17 +267,36 @@ fn checks(args: &ChecksArgs) -> Result<ExitCode> {
     }
     match &args.id {
         None => {
-            writeln!(out, "{:<30} {:<9} {:<13} {:<9} TITLE", "ID", "CODE", "AREA", "SEVERITY")?;
+            writeln!(
+                out,
+                "{:<30} {:<9} {:<13} {:<9} TITLE",
+                "ID", "CODE", "AREA", "SEVERITY"
+            )?;
             for c in CATALOGUE {
-                writeln!(out, "{:<30} {:<9} {:<13} {:<9} {}", c.id, c.code, c.area, c.severity, c.title)?;
+                writeln!(
+                    out,
+                    "{:<30} {:<9} {:<13} {:<9} {}",
+                    c.id, c.code, c.area, c.severity, c.title
+                )?;
             }
-            writeln!(out, "\nRun `mailaudit checks ID` for what a check means and how to fix it.")?;
+            writeln!(
+                out,
+                "\nRun `mailaudit checks ID` for what a check means and how to fix it."
+            )?;
         }
         Some(id) => {
             let id: CheckId = id.parse()?;
             let c = id.info();
-            writeln!(out, "{} ({}) — {}\narea: {}   severity: {}\n", c.id, c.code, c.title, c.area, c.severity)?;
-            writeln!(out, "WHAT IT CHECKS\n{}\n\nWHY IT MATTERS\n{}\n\nHOW TO FIX (Microsoft 365)\n{}\n", c.what, c.why, c.fix)?;
+            writeln!(
+                out,
+                "{} ({}) — {}\narea: {}   severity: {}\n",
+                c.id, c.code, c.title, c.area, c.severity
+            )?;
+            writeln!(
+                out,
+                "WHAT IT CHECKS\n{}\n\nWHY IT MATTERS\n{}\n\nHOW TO FIX (Microsoft 365)\n{}\n",
+                c.what, c.why, c.fix
+            )?;
             if !c.references.is_empty() {
                 writeln!(out, "REFERENCES")?;
                 for r in c.references {

@@ -24,9 +24,6 @@ pub mod eval;
 pub mod macros;
 pub mod parse;
 
-#[cfg(test)]
-mod suite;
-
 pub use analyze::{SpfAnalysis, SpfNode, analyze, harden};
 pub use eval::{SpfOutcome, SpfResult, check_host};
 pub use macros::{MacroError, MacroLetter, MacroString, MacroToken};

@@ -9,11 +9,23 @@ use crate::lab;
 
 fn zone() -> Zone {
     let mut z = Zone::new();
-    z.add("example.test", LabRecord::Txt(vec!["v=spf1 ".into(), "-all".into()]));
+    z.add(
+        "example.test",
+        LabRecord::Txt(vec!["v=spf1 ".into(), "-all".into()]),
+    );
     z.add("example.test", LabRecord::Mx(10, "mx.example.test".into()));
-    z.add("mx.example.test", LabRecord::A("192.0.2.25".parse().unwrap()));
-    z.add("alias.example.test", LabRecord::Cname("example.test".into()));
-    z.add("deep.sub.example.test", LabRecord::A("192.0.2.1".parse().unwrap()));
+    z.add(
+        "mx.example.test",
+        LabRecord::A("192.0.2.25".parse().unwrap()),
+    );
+    z.add(
+        "alias.example.test",
+        LabRecord::Cname("example.test".into()),
+    );
+    z.add(
+        "deep.sub.example.test",
+        LabRecord::A("192.0.2.1".parse().unwrap()),
+    );
     z.add("broken.example.test", LabRecord::ServFail);
     z.add("refused.example.test", LabRecord::Refused);
     z.add("slow.example.test", LabRecord::Timeout);
@@ -24,15 +36,34 @@ fn zone() -> Zone {
 #[tokio::test]
 async fn answers_follow_cnames_and_join_txt_strings() {
     let (_server, r) = lab(zone()).await;
-    assert_eq!(r.txt("example.test").await.unwrap(), vec!["v=spf1 -all".to_string()]);
-    assert_eq!(r.txt("ALIAS.example.test.").await.unwrap(), vec!["v=spf1 -all".to_string()]);
-    assert_eq!(r.cname("alias.example.test").await.unwrap(), vec!["example.test".to_string()]);
+    assert_eq!(
+        r.txt("example.test").await.unwrap(),
+        vec!["v=spf1 -all".to_string()]
+    );
+    assert_eq!(
+        r.txt("ALIAS.example.test.").await.unwrap(),
+        vec!["v=spf1 -all".to_string()]
+    );
+    assert_eq!(
+        r.cname("alias.example.test").await.unwrap(),
+        vec!["example.test".to_string()]
+    );
     assert_eq!(
         r.mx("example.test").await.unwrap(),
-        vec![Mx { preference: 10, exchange: "mx.example.test".into() }]
+        vec![Mx {
+            preference: 10,
+            exchange: "mx.example.test".into()
+        }]
     );
-    assert_eq!(r.a("mx.example.test").await.unwrap(), vec!["192.0.2.25".parse::<std::net::Ipv4Addr>().unwrap()]);
-    assert_eq!(r.txt("big.example.test").await.unwrap()[0].len(), 3000, "truncated UDP answer retried over TCP");
+    assert_eq!(
+        r.a("mx.example.test").await.unwrap(),
+        vec!["192.0.2.25".parse::<std::net::Ipv4Addr>().unwrap()]
+    );
+    assert_eq!(
+        r.txt("big.example.test").await.unwrap()[0].len(),
+        3000,
+        "truncated UDP answer retried over TCP"
+    );
 }
 
 #[tokio::test]
@@ -40,7 +71,11 @@ async fn nxdomain_and_nodata_are_empty_answers_not_errors() {
     let (_server, r) = lab(zone()).await;
     assert_eq!(r.txt("nope.example.test").await, Ok(vec![]), "NXDOMAIN");
     assert_eq!(r.aaaa("example.test").await, Ok(vec![]), "NODATA");
-    assert_eq!(r.txt("sub.example.test").await, Ok(vec![]), "empty non-terminal");
+    assert_eq!(
+        r.txt("sub.example.test").await,
+        Ok(vec![]),
+        "empty non-terminal"
+    );
 }
 
 #[tokio::test]
@@ -63,7 +98,11 @@ async fn one_cache_per_run_and_identical_questions_coalesce() {
     for a in asks {
         assert_eq!(a.await.unwrap().unwrap(), vec!["v=spf1 -all".to_string()]);
     }
-    assert_eq!(server.query_count() - before, 1, "200 concurrent identical questions, one query");
+    assert_eq!(
+        server.query_count() - before,
+        1,
+        "200 concurrent identical questions, one query"
+    );
     let stats = r.stats();
     assert_eq!((stats.lookups, stats.queries_sent), (200, 1));
     // A failure is cached for the run too: a dead name costs one timeout, not one per domain.
@@ -71,5 +110,9 @@ async fn one_cache_per_run_and_identical_questions_coalesce() {
     for _ in 0..5 {
         assert_eq!(r.txt("slow.example.test").await, Err(DnsError::Timeout));
     }
-    assert!(t0.elapsed() < Duration::from_secs(2), "timeouts are not repeated: {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "timeouts are not repeated: {:?}",
+        t0.elapsed()
+    );
 }

@@ -7,20 +7,51 @@ use anyhow::Result;
 use mailaudit_core::audit::DomainReport;
 
 pub(super) const HEADER: [&str; 12] = [
-    "domain", "provider", "score", "spf_lookups", "dmarc_policy", "id", "area", "severity", "title",
-    "detail", "evidence", "fix",
+    "domain",
+    "provider",
+    "score",
+    "spf_lookups",
+    "dmarc_policy",
+    "id",
+    "area",
+    "severity",
+    "title",
+    "detail",
+    "evidence",
+    "fix",
 ];
 
 pub(super) fn write(w: &mut ::csv::Writer<Box<dyn Write>>, r: &DomainReport) -> Result<()> {
     let score = r.score.map(|s| s.to_string()).unwrap_or_default();
-    let lookups = if r.error.is_some() { String::new() } else { r.spf.lookups.to_string() };
+    let lookups = if r.error.is_some() {
+        String::new()
+    } else {
+        r.spf.lookups.to_string()
+    };
     let policy = r.dmarc.policy.clone().unwrap_or_default();
-    let provider = if r.error.is_some() { String::new() } else { r.provider.as_str().to_string() };
-    let base = [r.domain.as_str(), provider.as_str(), score.as_str(), lookups.as_str(), policy.as_str()];
+    let provider = if r.error.is_some() {
+        String::new()
+    } else {
+        r.provider.as_str().to_string()
+    };
+    let base = [
+        r.domain.as_str(),
+        provider.as_str(),
+        score.as_str(),
+        lookups.as_str(),
+        policy.as_str(),
+    ];
     if r.findings.is_empty() {
         let detail = r.error.clone().unwrap_or_default();
-        let id = if r.error.is_some() { "INVALID-DOMAIN" } else { "" };
-        let row = base.iter().copied().chain([id, "", "", "", detail.as_str(), "", ""]);
+        let id = if r.error.is_some() {
+            "INVALID-DOMAIN"
+        } else {
+            ""
+        };
+        let row = base
+            .iter()
+            .copied()
+            .chain([id, "", "", "", detail.as_str(), "", ""]);
         w.write_record(row)?;
     }
     for f in &r.findings {

@@ -41,7 +41,12 @@ pub(super) fn begin(out: &mut dyn Write) -> Result<()> {
 
 pub(super) fn domain(out: &mut dyn Write, r: &DomainReport) -> Result<()> {
     if let Some(err) = &r.error {
-        writeln!(out, "<section><h2>{}</h2><p>{}</p></section>", esc(&r.domain), esc(err))?;
+        writeln!(
+            out,
+            "<section><h2>{}</h2><p>{}</p></section>",
+            esc(&r.domain),
+            esc(err)
+        )?;
         return Ok(());
     }
     writeln!(
@@ -56,9 +61,16 @@ pub(super) fn domain(out: &mut dyn Write, r: &DomainReport) -> Result<()> {
         writeln!(out, "<p>No findings.</p></section>")?;
         return Ok(());
     }
-    writeln!(out, "<table><tr><th>Severity</th><th>Finding</th><th>Detail</th><th>Fix</th></tr>")?;
+    writeln!(
+        out,
+        "<table><tr><th>Severity</th><th>Finding</th><th>Detail</th><th>Fix</th></tr>"
+    )?;
     for f in &r.findings {
-        let ev = f.evidence.as_deref().map(|e| format!("<pre>{}</pre>", esc(e))).unwrap_or_default();
+        let ev = f
+            .evidence
+            .as_deref()
+            .map(|e| format!("<pre>{}</pre>", esc(e)))
+            .unwrap_or_default();
         writeln!(
             out,
             "<tr><td><span class=\"sev {sev}\">{sev}</span></td><td><b>{id}</b><br>{title}</td><td>{detail}{ev}</td><td><pre>{fix}</pre></td></tr>",

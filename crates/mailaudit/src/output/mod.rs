@@ -34,8 +34,14 @@ pub(crate) const HEADLINES: [(CheckId, &str); 12] = [
     (CheckId::SpfSoftfail, "with SPF ~all"),
     (CheckId::SpfPassAll, "with SPF +all"),
     (CheckId::SpfLookupLimit, "over the SPF 10-lookup limit"),
-    (CheckId::SpfM365IncludeMissing, "whose SPF lacks Microsoft 365"),
-    (CheckId::DkimM365Missing, "without Microsoft 365 DKIM CNAMEs"),
+    (
+        CheckId::SpfM365IncludeMissing,
+        "whose SPF lacks Microsoft 365",
+    ),
+    (
+        CheckId::DkimM365Missing,
+        "without Microsoft 365 DKIM CNAMEs",
+    ),
     (CheckId::DkimM365NotEnabled, "with DKIM signing not enabled"),
     (CheckId::ParkedNotLocked, "parked but not locked down"),
     (CheckId::MxGateway, "behind a gateway (Direct Send bypass)"),
@@ -75,9 +81,17 @@ impl Summary {
             parts.push(format!("{} invalid names", self.invalid));
         }
         let audited = self.domains - self.invalid;
-        let avg = if audited > 0 { self.score_sum / audited } else { 0 };
+        let avg = if audited > 0 {
+            self.score_sum / audited
+        } else {
+            0
+        };
         let head = format!("{} domains (average score {avg})", self.domains);
-        if parts.is_empty() { head } else { format!("{head}: {}", parts.join(", ")) }
+        if parts.is_empty() {
+            head
+        } else {
+            format!("{head}: {}", parts.join(", "))
+        }
     }
 }
 
@@ -92,7 +106,13 @@ pub(crate) struct ReportWriter {
 
 impl ReportWriter {
     pub(crate) fn new(format: Format, out: Box<dyn Write>, color: bool) -> Self {
-        ReportWriter { format, out, color, count: 0, csv: None }
+        ReportWriter {
+            format,
+            out,
+            color,
+            count: 0,
+            csv: None,
+        }
     }
 
     pub(crate) fn begin(&mut self) -> Result<()> {
@@ -113,7 +133,8 @@ impl ReportWriter {
     pub(crate) fn write(&mut self, r: &DomainReport) -> Result<()> {
         match self.format {
             Format::Json => {
-                self.out.write_all(if self.count == 0 { b"\n" } else { b",\n" })?;
+                self.out
+                    .write_all(if self.count == 0 { b"\n" } else { b",\n" })?;
                 serde_json::to_writer_pretty(&mut self.out, r)?;
             }
             Format::Csv => {
@@ -141,7 +162,9 @@ impl ReportWriter {
 
     pub(crate) fn finish(&mut self, summary: &Summary) -> Result<()> {
         match self.format {
-            Format::Json => self.out.write_all(if self.count == 0 { b"]\n" } else { b"\n]\n" })?,
+            Format::Json => self
+                .out
+                .write_all(if self.count == 0 { b"]\n" } else { b"\n]\n" })?,
             Format::Csv => {}
             Format::Html => html::end(&mut self.out, summary)?,
             Format::Table => table::summary(&mut self.out, summary, self.color)?,

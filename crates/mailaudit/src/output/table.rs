@@ -6,11 +6,16 @@ use anyhow::Result;
 use mailaudit_core::audit::DomainReport;
 use mailaudit_core::checks::Severity;
 use mailaudit_core::spf::SpfNode;
+use mailaudit_core::spf::analyze::Via;
 
 use super::Summary;
 
 fn paint(color: bool, code: &str, text: &str) -> String {
-    if color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+    if color {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
 }
 
 fn severity_code(s: Severity) -> &'static str {
@@ -25,7 +30,12 @@ fn severity_code(s: Severity) -> &'static str {
 
 pub(super) fn domain(out: &mut dyn Write, r: &DomainReport, color: bool) -> Result<()> {
     if let Some(err) = &r.error {
-        writeln!(out, "{}  {}\n", paint(color, "1", &r.domain), paint(color, "31", err))?;
+        writeln!(
+            out,
+            "{}  {}\n",
+            paint(color, "1", &r.domain),
+            paint(color, "31", err)
+        )?;
         return Ok(());
     }
     let score = r.score.unwrap_or(0);
@@ -47,7 +57,13 @@ pub(super) fn domain(out: &mut dyn Write, r: &DomainReport, color: bool) -> Resu
     }
     for f in &r.findings {
         let sev = format!("{:<8}", f.severity.as_str().to_uppercase());
-        writeln!(out, "  {}  {:<26} {}", paint(color, severity_code(f.severity), &sev), f.id.as_str(), f.title)?;
+        writeln!(
+            out,
+            "  {}  {:<26} {}",
+            paint(color, severity_code(f.severity), &sev),
+            f.id.as_str(),
+            f.title
+        )?;
         if !f.detail.is_empty() {
             writeln!(out, "  {:<8}  {}", "", f.detail)?;
         }
@@ -66,7 +82,11 @@ pub(super) fn domain(out: &mut dyn Write, r: &DomainReport, color: bool) -> Resu
     }
     if let Some(tree) = &r.spf.tree {
         if r.spf.lookups >= 9 || tree_has_error(tree) {
-            writeln!(out, "  SPF include tree ({} DNS-querying terms, limit 10):", r.spf.lookups)?;
+            writeln!(
+                out,
+                "  SPF include tree ({} DNS-querying terms, limit 10):",
+                r.spf.lookups
+            )?;
             write_tree(out, tree, "    ", true, true)?;
         }
     }
@@ -78,7 +98,13 @@ fn tree_has_error(n: &SpfNode) -> bool {
     n.error.is_some() || n.children.iter().any(tree_has_error)
 }
 
-fn write_tree(out: &mut dyn Write, n: &SpfNode, prefix: &str, last: bool, root: bool) -> Result<()> {
+fn write_tree(
+    out: &mut dyn Write,
+    n: &SpfNode,
+    prefix: &str,
+    last: bool,
+    root: bool,
+) -> Result<()> {
     let (branch, next) = if root {
         ("", prefix.to_string())
     } else if last {
@@ -86,9 +112,24 @@ fn write_tree(out: &mut dyn Write, n: &SpfNode, prefix: &str, last: bool, root: 
     } else {
         ("├─ ", format!("{prefix}│  "))
     };
-    let label = if root { n.domain.clone() } else { format!("{}:{}", n.via, n.domain) };
-    let err = n.error.as_deref().map(|e| format!("  ! {e}")).unwrap_or_default();
-    writeln!(out, "{prefix}{branch}{label}  {} own, {} total{err}", n.lookups, n.total_lookups)?;
+    let label = if root {
+        n.domain.clone()
+    } else {
+        match n.via {
+            Via::Redirect => format!("redirect={}", n.domain),
+            _ => format!("include:{}", n.domain),
+        }
+    };
+    let err = n
+        .error
+        .as_deref()
+        .map(|e| format!("  ! {e}"))
+        .unwrap_or_default();
+    writeln!(
+        out,
+        "{prefix}{branch}{label}  {} own, {} total{err}",
+        n.lookups, n.total_lookups
+    )?;
     for (i, c) in n.children.iter().enumerate() {
         write_tree(out, c, &next, i + 1 == n.children.len(), false)?;
     }
