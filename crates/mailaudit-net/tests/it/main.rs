@@ -1,6 +1,8 @@
 //! Integration tests of the I/O layer: the real resolver against a real DNS server
 //! (`mailaudit-lab`, hickory-server) on 127.0.0.1 with an ephemeral port.
 
+mod bulk;
+mod checks;
 mod resolver;
 mod rfc7208;
 

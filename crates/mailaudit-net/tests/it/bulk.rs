@@ -1,0 +1,1 @@
+//! The bulk driver over a real DNS server (in progress).

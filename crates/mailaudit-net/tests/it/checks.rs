@@ -1,0 +1,1 @@
+//! Fixture zones for every DNS check ID (in progress).
