@@ -211,8 +211,11 @@ async fn audit(cli: &Cli, args: &AuditArgs) -> Result<ExitCode> {
         let s = stats_resolver.stats();
         let secs = started.elapsed().as_secs_f64();
         let n = summary.domains.max(1) as f64;
+        let rss = peak_rss_mb()
+            .map(|mb| format!("; peak RSS {mb:.1} MB"))
+            .unwrap_or_default();
         eprintln!(
-            "mailaudit: {} domains in {:.2}s ({:.0} domains/s); {} look-ups, {} queries sent ({:.1} queries/domain)",
+            "mailaudit: {} domains in {:.2}s ({:.0} domains/s); {} look-ups, {} queries sent ({:.1} queries/domain){rss}",
             summary.domains,
             secs,
             summary.domains as f64 / secs.max(1e-9),
@@ -224,12 +227,20 @@ async fn audit(cli: &Cli, args: &AuditArgs) -> Result<ExitCode> {
     if errored.load(Ordering::Relaxed) {
         return Ok(ExitCode::from(2));
     }
-    if let Some(threshold) = args.fail_on {
-        if summary.worst.is_some_and(|w| w >= threshold) {
-            return Ok(ExitCode::from(1));
-        }
+    if let Some(threshold) = args.fail_on
+        && summary.worst.is_some_and(|w| w >= threshold)
+    {
+        return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The process's peak resident set size (Linux `VmHWM`), in megabytes.
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
 }
 
 /// A table written to the terminal is its own progress display.

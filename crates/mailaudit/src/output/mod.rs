@@ -81,11 +81,7 @@ impl Summary {
             parts.push(format!("{} invalid names", self.invalid));
         }
         let audited = self.domains - self.invalid;
-        let avg = if audited > 0 {
-            self.score_sum / audited
-        } else {
-            0
-        };
+        let avg = self.score_sum.checked_div(audited).unwrap_or(0);
         let head = format!("{} domains (average score {avg})", self.domains);
         if parts.is_empty() {
             head

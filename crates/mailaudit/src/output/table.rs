@@ -80,15 +80,15 @@ pub(super) fn domain(out: &mut dyn Write, r: &DomainReport, color: bool) -> Resu
             }
         }
     }
-    if let Some(tree) = &r.spf.tree {
-        if r.spf.lookups >= 9 || tree_has_error(tree) {
-            writeln!(
-                out,
-                "  SPF include tree ({} DNS-querying terms, limit 10):",
-                r.spf.lookups
-            )?;
-            write_tree(out, tree, "    ", true, true)?;
-        }
+    if let Some(tree) = &r.spf.tree
+        && (r.spf.lookups >= 9 || tree_has_error(tree))
+    {
+        writeln!(
+            out,
+            "  SPF include tree ({} DNS-querying terms, limit 10):",
+            r.spf.lookups
+        )?;
+        write_tree(out, tree, "    ", true, true)?;
     }
     writeln!(out)?;
     Ok(())
