@@ -19,7 +19,7 @@ pub struct Finding {
     /// What was found on this domain: the number that broke the limit, the name that failed.
     pub detail: String,
     /// The record or reply read, verbatim, when there is one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub evidence: Option<String>,
     /// The fix for this domain: the record to publish or the command to run when it can be
     /// computed, otherwise the catalogue's general fix.

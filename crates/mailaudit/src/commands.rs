@@ -16,7 +16,7 @@ use mailaudit_core::checks::{CATALOGUE, CheckId};
 use mailaudit_net::dns::parse_nameserver;
 use mailaudit_net::{BulkOptions, Resolver, ResolverConfig, audit_stream};
 
-use crate::cli::{AuditArgs, ChecksArgs, Cli, ColorChoice, Command, Format, SpfEvalArgs};
+use crate::cli::{AuditArgs, ChecksArgs, Cli, ColorChoice, Command, SpfEvalArgs};
 use crate::output::{ReportWriter, Summary};
 
 pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
@@ -174,9 +174,9 @@ async fn audit(cli: &Cli, args: &AuditArgs) -> Result<ExitCode> {
     let mut writer = ReportWriter::new(args.format, sink, color);
     writer.begin()?;
 
-    let show_progress = !args.no_progress
-        && io::stderr().is_terminal()
-        && !to_terminal_table(args.format, to_terminal);
+    // The bar is drawn on standard error when that is a terminal; output printed to the same
+    // terminal is written above it (`suspend`), so the two never mix.
+    let show_progress = !args.no_progress && io::stderr().is_terminal();
     let pb = if show_progress {
         let pb = match total {
             Some(n) => ProgressBar::new(n),
@@ -199,7 +199,7 @@ async fn audit(cli: &Cli, args: &AuditArgs) -> Result<ExitCode> {
             errored.store(true, Ordering::Relaxed);
         }
         summary.add(&report);
-        writer.write(&report)?;
+        pb.suspend(|| writer.write(&report))?;
         pb.inc(1);
         pb.set_message(report.domain.clone());
     }
@@ -241,11 +241,6 @@ fn peak_rss_mb() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
-}
-
-/// A table written to the terminal is its own progress display.
-fn to_terminal_table(format: Format, to_terminal: bool) -> bool {
-    format == Format::Table && to_terminal
 }
 
 async fn spf_eval(cli: &Cli, args: &SpfEvalArgs) -> Result<ExitCode> {
