@@ -1,0 +1,126 @@
+//! Running a child process and measuring it: wall time, exit status, standard error and the
+//! peak resident set size.
+//!
+//! The peak RSS is the kernel's high-water mark `VmHWM` from `/proc/<pid>/status`, read every
+//! few milliseconds while the child runs. The mark only grows, so the last reading misses at
+//! most what the child allocated in its final interval. (Reading it needs no unsafe code, unlike
+//! `wait4`'s rusage; it is also what `mailaudit --stats` reports about itself.)
+
+use std::io::Read;
+use std::process::{Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How often the child's `VmHWM` is read.
+const SAMPLE_INTERVAL: Duration = Duration::from_millis(5);
+
+/// What a finished child did.
+#[derive(Debug)]
+pub struct ChildRun {
+    /// From spawn to exit.
+    pub wall: Duration,
+    /// How it exited.
+    pub status: ExitStatus,
+    /// Everything it wrote to standard error.
+    pub stderr: String,
+    /// Its peak resident set size in KiB, if `/proc` could be read.
+    pub peak_rss_kib: Option<u64>,
+}
+
+/// Runs `command` to completion with standard input and output closed to `/dev/null` and
+/// standard error captured, sampling its peak RSS.
+pub fn run(mut command: Command) -> std::io::Result<ChildRun> {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let started = Instant::now();
+    let mut child = command.spawn()?;
+    // Drain standard error on its own thread so a chatty child never blocks on a full pipe.
+    let stderr = child.stderr.take().map(|mut pipe| {
+        thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    });
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak: Option<u64> = None;
+    let status = loop {
+        // Until it is reaped the pid cannot be reused, so this is always our child.
+        if let Some(kib) = std::fs::read_to_string(&status_path)
+            .ok()
+            .as_deref()
+            .and_then(vm_hwm_kib)
+        {
+            peak = Some(peak.map_or(kib, |p| p.max(kib)));
+        }
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        thread::sleep(SAMPLE_INTERVAL);
+    };
+    let wall = started.elapsed();
+    let stderr = stderr
+        .and_then(|handle| handle.join().ok())
+        .unwrap_or_default();
+    Ok(ChildRun {
+        wall,
+        status,
+        stderr,
+        peak_rss_kib: peak,
+    })
+}
+
+/// The `VmHWM:` value of a `/proc/<pid>/status` text, in KiB.
+pub fn vm_hwm_kib(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let mut words = line.split_whitespace().skip(1);
+    let value: u64 = words.next()?.parse().ok()?;
+    match words.next() {
+        Some("kB") | None => Some(value),
+        _ => None,
+    }
+}
+
+/// Finds `program` in the directories of `PATH`, as a shell would.
+pub fn find_in_path(program: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_vm_hwm() {
+        let status =
+            "Name:\tmailaudit\nVmPeak:\t  300000 kB\nVmHWM:\t   88064 kB\nVmRSS:\t   80000 kB\n";
+        assert_eq!(vm_hwm_kib(status), Some(88_064));
+        assert_eq!(vm_hwm_kib("Name:\tx\n"), None);
+        assert_eq!(vm_hwm_kib("VmHWM:\tlots kB\n"), None);
+        assert_eq!(vm_hwm_kib("VmHWM:\t12 MB\n"), None);
+    }
+
+    #[test]
+    fn runs_a_child_and_measures_it() {
+        let mut command = Command::new("sh");
+        command.args(["-c", "echo to-stderr >&2; echo to-stdout; exit 3"]);
+        let run = run(command).expect("sh runs");
+        assert_eq!(run.status.code(), Some(3));
+        assert_eq!(run.stderr, "to-stderr\n");
+        assert!(run.wall > Duration::ZERO);
+        // The bench's own status has a VmHWM, so /proc works here.
+        let own = std::fs::read_to_string("/proc/self/status").expect("/proc");
+        assert!(vm_hwm_kib(&own).is_some_and(|kib| kib > 0));
+    }
+
+    #[test]
+    fn finds_programs_on_the_path() {
+        assert!(find_in_path("sh").is_some());
+        assert!(find_in_path("no-such-program-mailaudit-bench").is_none());
+    }
+}
