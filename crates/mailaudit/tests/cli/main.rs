@@ -1,1 +1,13 @@
-//! CLI tests (in progress).
+//! Integration tests of the `mailaudit` binary: each test runs the real executable.
+//!
+//! DNS comes only from loopback: `audit --sample` (the binary's own in-process server) or a
+//! [`mailaudit_lab::LabDns`] started by the test and passed as `--nameserver`; the DNS-failure
+//! tests add a UDP socket that never answers. No test queries a public resolver.
+
+mod checks;
+mod common;
+mod dns_failure;
+mod exit_codes;
+mod input;
+mod sample;
+mod spf_eval;

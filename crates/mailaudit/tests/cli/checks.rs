@@ -1,0 +1,140 @@
+//! `mailaudit checks` (the catalogue, CHECKS.md) and the help texts.
+
+use mailaudit_core::checks::CATALOGUE;
+
+use crate::common::run;
+
+#[test]
+fn catalogue_has_every_check_of_checks_md() {
+    // CHECKS.md (the contract) lists 57 checks.
+    assert_eq!(CATALOGUE.len(), 57);
+}
+
+#[test]
+fn list_shows_every_id_once() {
+    let out = run(&["checks"]);
+    out.assert_code(0);
+    let first_words: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for c in CATALOGUE {
+        let n = first_words.iter().filter(|w| **w == c.id.as_str()).count();
+        assert_eq!(n, 1, "{} is listed once", c.id.as_str());
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(c.id.as_str()))
+            .expect("line of the check");
+        assert!(line.contains(c.code), "{line}: code {}", c.code);
+        assert!(line.contains(c.title), "{line}: title");
+        assert!(line.contains(c.severity.as_str()), "{line}: severity");
+    }
+    let ids = out
+        .stdout
+        .lines()
+        .filter(|l| {
+            l.split_whitespace().next().is_some_and(|w| {
+                w.contains('-')
+                    && w.chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-')
+            })
+        })
+        .count();
+    assert_eq!(ids, 57, "57 check lines");
+    assert!(
+        out.stdout.contains("mailaudit checks ID"),
+        "says how to see one"
+    );
+}
+
+#[test]
+fn one_check_has_what_why_and_fix() {
+    for arg in [
+        "spf-softfail",
+        "SPF-SOFTFAIL",
+        "Spf-SoftFail",
+        "spf006",
+        " SPF-SOFTFAIL ",
+    ] {
+        let out = run(&["checks", arg]);
+        out.assert_code(0);
+        let s = &out.stdout;
+        assert!(s.starts_with("SPF-SOFTFAIL (SPF006)"), "{arg}: {s}");
+        let what = s.find("WHAT IT CHECKS").expect("WHAT section");
+        let why = s.find("WHY IT MATTERS").expect("WHY section");
+        let fix = s.find("HOW TO FIX").expect("HOW TO FIX section");
+        assert!(what < why && why < fix, "sections in order");
+        assert!(s.contains("-all"), "the fix says what to publish");
+        assert!(s.contains("severity: high"));
+    }
+}
+
+#[test]
+fn every_check_can_be_explained() {
+    for c in CATALOGUE {
+        let out = run(&["checks", c.code]);
+        out.assert_code(0);
+        assert!(out.stdout.starts_with(c.id.as_str()), "{}", c.code);
+        for section in ["WHAT IT CHECKS", "WHY IT MATTERS", "HOW TO FIX"] {
+            assert!(out.stdout.contains(section), "{}: {section}", c.id.as_str());
+        }
+    }
+}
+
+#[test]
+fn unknown_check_exits_two_with_a_clear_message() {
+    let out = run(&["checks", "SPF-SOFTFAILS"]);
+    out.assert_code(2);
+    assert!(out.stdout.is_empty());
+    assert!(out.stderr.contains("unknown check"), "{}", out.stderr);
+    assert!(out.stderr.contains("SPF-SOFTFAILS"), "{}", out.stderr);
+}
+
+#[test]
+fn markdown_reference_covers_every_check() {
+    let out = run(&["checks", "--markdown"]);
+    out.assert_code(0);
+    for c in CATALOGUE {
+        assert!(out.stdout.contains(c.id.as_str()), "{}", c.id.as_str());
+    }
+}
+
+#[test]
+fn audit_help_mentions_the_main_options() {
+    let out = run(&["audit", "--help"]);
+    out.assert_code(0);
+    for needle in [
+        "--fail-on",
+        "--format",
+        "--nameserver",
+        "--file",
+        "--output",
+        "--sample",
+    ] {
+        assert!(
+            out.stdout.contains(needle),
+            "audit --help mentions {needle}"
+        );
+    }
+}
+
+#[test]
+fn top_level_help_mentions_the_exit_codes() {
+    let out = run(&["--help"]);
+    out.assert_code(0);
+    for needle in ["Exit codes", "audit", "spf-eval", "checks", "--nameserver"] {
+        assert!(out.stdout.contains(needle), "--help mentions {needle}");
+    }
+}
+
+#[test]
+fn version() {
+    let out = run(&["--version"]);
+    out.assert_code(0);
+    assert_eq!(
+        out.stdout.trim(),
+        format!("mailaudit {}", env!("CARGO_PKG_VERSION"))
+    );
+}

@@ -1,0 +1,215 @@
+//! Helpers shared by the CLI tests: running the real binary, a lab DNS server on loopback, and
+//! a UDP socket that never answers.
+//!
+//! Every run of the binary either passes `--sample` (its own in-process DNS server) or
+//! `--nameserver` pointing at one of these loopback servers, so nothing reaches a public address.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mailaudit_lab::{LabDns, Zone};
+use serde_json::Value;
+
+/// The longest any single run of the binary may take before the test fails (and kills it).
+pub(crate) const RUN_LIMIT: Duration = Duration::from_secs(60);
+
+/// What a run of the binary produced.
+#[derive(Debug)]
+pub(crate) struct Output {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+    pub(crate) elapsed: Duration,
+}
+
+impl Output {
+    /// Stdout parsed as JSON (panics with the output if it is not).
+    pub(crate) fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+
+    /// Panics, showing both streams, unless the exit status is `code`.
+    #[track_caller]
+    pub(crate) fn assert_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "exit status\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// Runs the binary with `args`, feeding `stdin` (closed when `None`), killing it if it takes
+/// longer than [`RUN_LIMIT`].
+pub(crate) fn run_with_stdin(args: &[&str], stdin: Option<&str>) -> Output {
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailaudit"))
+        .args(args)
+        .env_remove("NO_COLOR")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the mailaudit binary starts");
+    if let Some(text) = stdin {
+        let mut pipe = child.stdin.take().expect("stdin is piped");
+        pipe.write_all(text.as_bytes()).expect("write stdin");
+        drop(pipe);
+    }
+    // Drain both pipes on threads so a large report cannot block the child.
+    let mut out_pipe = child.stdout.take().expect("stdout is piped");
+    let mut err_pipe = child.stderr.take().expect("stderr is piped");
+    let out_thread = std::thread::spawn(move || {
+        let mut s = String::new();
+        out_pipe.read_to_string(&mut s).map(|_| s)
+    });
+    let err_thread = std::thread::spawn(move || {
+        let mut s = String::new();
+        err_pipe.read_to_string(&mut s).map(|_| s)
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for mailaudit") {
+            break status;
+        }
+        if started.elapsed() > RUN_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("mailaudit {args:?} did not finish within {RUN_LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let elapsed = started.elapsed();
+    let stdout = out_thread
+        .join()
+        .expect("stdout reader")
+        .expect("stdout is UTF-8");
+    let stderr = err_thread
+        .join()
+        .expect("stderr reader")
+        .expect("stderr is UTF-8");
+    Output {
+        code: status
+            .code()
+            .expect("mailaudit exited normally, not by a signal"),
+        stdout,
+        stderr,
+        elapsed,
+    }
+}
+
+/// Runs the binary with `args` and no standard input.
+pub(crate) fn run(args: &[&str]) -> Output {
+    run_with_stdin(args, None)
+}
+
+/// A lab DNS server on 127.0.0.1 with its own multi-thread runtime, so that it answers while the
+/// test thread blocks on the binary.
+pub(crate) struct Lab {
+    // Field order matters: the server is dropped (stopped) before its runtime.
+    dns: LabDns,
+    _rt: tokio::runtime::Runtime,
+    addr: String,
+}
+
+impl Lab {
+    /// Serves `zone` (text format of [`Zone::parse`]).
+    pub(crate) fn start(zone: &str) -> Lab {
+        Lab::start_zone(Zone::parse(zone).expect("test zone parses"))
+    }
+
+    /// Serves the built-in sample fleet plus the records of `extra` (text format).
+    pub(crate) fn sample_plus(extra: &str) -> Lab {
+        let (mut zone, _) = mailaudit_lab::sample_fleet();
+        zone.merge(Zone::parse(extra).expect("test zone parses"));
+        Lab::start_zone(zone)
+    }
+
+    fn start_zone(zone: Zone) -> Lab {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let dns = rt.block_on(LabDns::start(zone)).expect("lab DNS starts");
+        let addr = dns.addr();
+        assert!(addr.ip().is_loopback());
+        Lab {
+            dns,
+            _rt: rt,
+            addr: addr.to_string(),
+        }
+    }
+
+    /// `ADDR:PORT`, for `--nameserver`.
+    pub(crate) fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Queries received so far.
+    pub(crate) fn query_count(&self) -> u64 {
+        self.dns.query_count()
+    }
+}
+
+/// A UDP socket on 127.0.0.1 that receives queries and never answers them.
+pub(crate) struct Silent {
+    _socket: UdpSocket,
+    addr: SocketAddr,
+}
+
+impl Silent {
+    pub(crate) fn bind() -> Silent {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind a loopback UDP socket");
+        let addr = socket.local_addr().expect("local address");
+        Silent {
+            _socket: socket,
+            addr,
+        }
+    }
+
+    pub(crate) fn addr(&self) -> String {
+        self.addr.to_string()
+    }
+}
+
+/// The `domain` of each object of a JSON array report.
+pub(crate) fn domains(report: &Value) -> Vec<String> {
+    report
+        .as_array()
+        .expect("a JSON array")
+        .iter()
+        .map(|d| d["domain"].as_str().expect("domain is a string").to_owned())
+        .collect()
+}
+
+/// The object of `domain` in a JSON array report.
+pub(crate) fn domain<'a>(report: &'a Value, domain: &str) -> &'a Value {
+    report
+        .as_array()
+        .expect("a JSON array")
+        .iter()
+        .find(|d| d["domain"] == domain)
+        .unwrap_or_else(|| panic!("{domain} is in the report"))
+}
+
+/// The finding IDs of one domain's JSON object, in order.
+pub(crate) fn finding_ids(domain: &Value) -> Vec<String> {
+    domain["findings"]
+        .as_array()
+        .expect("findings is an array")
+        .iter()
+        .map(|f| f["id"].as_str().expect("finding id is a string").to_owned())
+        .collect()
+}
