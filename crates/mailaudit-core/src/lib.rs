@@ -16,6 +16,7 @@ pub mod memory;
 pub mod mta_sts;
 pub mod mx;
 pub mod score;
+pub mod smtp;
 pub mod spf;
 pub mod tlsrpt;
 
