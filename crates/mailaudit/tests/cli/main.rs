@@ -8,6 +8,8 @@ mod checks;
 mod common;
 mod dns_failure;
 mod exit_codes;
+mod hostile;
 mod input;
+mod options;
 mod sample;
 mod spf_eval;
