@@ -7,6 +7,7 @@
 
 pub mod bulk;
 pub mod dns;
+pub mod https;
 
 pub use bulk::{BulkOptions, audit_stream};
 pub use dns::{Resolver, ResolverConfig, ResolverStats};
@@ -23,4 +24,12 @@ pub enum NetError {
         "invalid name server {0:?}: expected an IP address, optionally with :PORT ([v6]:PORT for IPv6)"
     )]
     InvalidNameserver(String),
+    /// A `--ca-file` that cannot be read or holds no usable CA certificate.
+    #[error("cannot use the CA file {path}: {reason}")]
+    CaFile {
+        /// The path given.
+        path: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
 }

@@ -3,6 +3,7 @@
 
 mod bulk;
 mod checks;
+mod mta_sts;
 mod resolver;
 mod rfc7208;
 
