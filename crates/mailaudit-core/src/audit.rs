@@ -80,7 +80,7 @@ pub struct DomainReport {
     pub tlsrpt: tlsrpt::TlsRptSummary,
     /// The Direct Send relay test.
     pub relay: RelaySection,
-    /// 0–100, see [`crate::score`]; absent for an invalid name.
+    /// 0–100, see [`crate::score`]; `null` for an invalid name or when a look-up failed.
     pub score: Option<u8>,
 }
 
@@ -286,7 +286,7 @@ pub async fn audit_domain<D: DnsSource>(
         mta_sts,
         tlsrpt,
         relay: RelaySection::default(),
-        score: Some(score),
+        score,
     }
 }
 

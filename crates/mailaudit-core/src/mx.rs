@@ -29,8 +29,10 @@ pub enum Provider {
     /// Some other mail service or an on-premises server (a gateway in front of Microsoft 365
     /// shows up here too when the Microsoft endpoint is not in the MX set).
     Other,
-    /// No MX, a null MX, or the MX look-up failed.
+    /// No MX or a null MX.
     None,
+    /// The MX look-up failed: who receives the mail is not known (never reported as `none`).
+    Unknown,
 }
 
 impl Provider {
@@ -41,6 +43,7 @@ impl Provider {
             Provider::Google => "google",
             Provider::Other => "other",
             Provider::None => "none",
+            Provider::Unknown => "unknown",
         }
     }
 
@@ -51,6 +54,7 @@ impl Provider {
             Provider::Google => "Google Workspace",
             Provider::Other => "other mail service",
             Provider::None => "no MX",
+            Provider::Unknown => "provider unknown (MX look-up failed)",
         }
     }
 }
@@ -320,6 +324,7 @@ pub async fn audit<D: DnsSource>(dns: &D, domain: &str) -> (MxSummary, Vec<Findi
         Ok(h) => h,
         Err(e) => {
             summary.lookup_failed = true;
+            summary.provider = Provider::Unknown;
             findings.push(Finding::lookup_failed(
                 Area::Transport,
                 &format!("MX {domain}"),
@@ -758,6 +763,7 @@ mod tests {
         assert_eq!(serde_json::to_value(s.provider).unwrap(), "none");
         let (s, _) = run(&MemoryDns::new().with("contoso.com", Rr::Fail(DnsError::ServFail)));
         assert!(s.lookup_failed && s.receives_mail());
+        assert_eq!(s.provider, Provider::Unknown);
     }
 
     #[test]

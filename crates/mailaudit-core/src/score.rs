@@ -10,13 +10,14 @@
 //! | low | 2 |
 //! | info | 0 |
 //!
-//! The score never goes below 0. Informational findings, DNS-LOOKUP-FAILED included, never count:
-//! a withheld verdict neither rewards nor punishes the domain. A fully hardened Microsoft 365
+//! The score never goes below 0. Informational findings never count. A domain with a
+//! DNS-LOOKUP-FAILED finding gets no score at all (`null`): some verdicts were withheld, and a
+//! number computed from the rest would make a domain that could not be read look hardened. A fully hardened Microsoft 365
 //! domain (DMARC `p=reject` with reports, SPF `-all` with the Microsoft include, DKIM enabled,
 //! MTA-STS and TLS-RPT) scores 100; a typical unprotected one (no DMARC, SPF `~all`, no DKIM)
 //! scores 100 − 30 − 15 − 15 − … and lands near 30.
 
-use crate::checks::Severity;
+use crate::checks::{CheckId, Severity};
 use crate::finding::Finding;
 
 /// The points a finding of `severity` costs.
@@ -30,16 +31,18 @@ pub fn penalty(severity: Severity) -> u32 {
     }
 }
 
-/// The score of a domain with these findings.
-pub fn score(findings: &[Finding]) -> u8 {
+/// The score of a domain with these findings; `None` when a look-up failed (a verdict was withheld).
+pub fn score(findings: &[Finding]) -> Option<u8> {
+    if findings.iter().any(|f| f.id == CheckId::DnsLookupFailed) {
+        return None;
+    }
     let lost: u32 = findings.iter().map(|f| penalty(f.severity)).sum();
-    100u32.saturating_sub(lost) as u8
+    Some(100u32.saturating_sub(lost) as u8)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::CheckId;
 
     #[test]
     fn score_table() {

@@ -37,6 +37,25 @@ impl Default for BulkOptions {
     }
 }
 
+/// The domain in one input line: the first field of a CSV-ish line (separated by `,`, `;`, a tab
+/// or a space; surrounding quotes and a byte-order mark removed; a `#` starts a comment). A
+/// header naming the column (`domain`, `domains`, `domain name`) yields nothing.
+pub fn first_field(line: &str) -> Option<&str> {
+    let line = line.trim_start_matches('\u{feff}').trim();
+    let line = line.split('#').next().unwrap_or("").trim();
+    let field = if let Some(rest) = line.strip_prefix('"') {
+        rest.split('"').next().unwrap_or("")
+    } else {
+        line.split([',', ';', '\t', ' ']).next().unwrap_or("")
+    };
+    let field = field.trim();
+    let header = ["domain", "domains", "domain name", "domain_name"];
+    if field.is_empty() || header.iter().any(|h| field.eq_ignore_ascii_case(h)) {
+        return None;
+    }
+    Some(field)
+}
+
 /// Audits every domain of `inputs` (raw lines: blank lines and `#` comments are skipped) and
 /// returns a channel that yields one report per distinct domain, in input order. Invalid names
 /// yield a report with `error` set; the run goes on.
@@ -54,16 +73,10 @@ where
     let (line_tx, mut line_rx) = mpsc::channel::<String>(1024);
     tokio::task::spawn_blocking(move || {
         for line in inputs {
-            let t = line.trim();
-            if t.is_empty() || t.starts_with('#') {
+            let Some(domain) = first_field(&line) else {
                 continue;
-            }
-            // Allow trailing comments and CSV-ish extra columns: the domain is the first field.
-            let first = t
-                .split(|c: char| c == '#' || c == ',' || c.is_whitespace())
-                .next()
-                .unwrap_or("");
-            if line_tx.blocking_send(first.to_string()).is_err() {
+            };
+            if line_tx.blocking_send(domain.to_string()).is_err() {
                 break;
             }
         }
@@ -131,4 +144,28 @@ where
         }
     });
     out_rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_field;
+
+    #[test]
+    fn input_lines() {
+        for (line, expected) in [
+            ("contoso.com", Some("contoso.com")),
+            ("  contoso.com  # main tenant", Some("contoso.com")),
+            ("contoso.com,Contoso Inc", Some("contoso.com")),
+            ("\"contoso.com\",\"Contoso, Inc\"", Some("contoso.com")),
+            ("coho.example;Coho Winery", Some("coho.example")),
+            ("fabrikam.com\tFabrikam", Some("fabrikam.com")),
+            ("\u{feff}contoso.com\r", Some("contoso.com")),
+            ("Domain,Customer", None),
+            ("# a comment", None),
+            ("", None),
+            ("   ", None),
+        ] {
+            assert_eq!(first_field(line), expected, "{line:?}");
+        }
+    }
 }

@@ -6,6 +6,13 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use mailaudit_core::Severity;
 
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  a finding at or above --fail-on was reported
+  2  error: bad arguments, unreadable input, or an input line that is not a domain name
+     (the run still audits every other domain)";
+
 const AFTER_HELP: &str = "\
 Exit codes:
   0  success
@@ -47,6 +54,7 @@ pub(crate) enum Command {
     /// comments ignored; only the first column of a CSV line is read). Names are trimmed,
     /// lower-cased and converted to A-labels; duplicates are audited once; invalid names are
     /// reported and the run goes on. Results are written as domains finish, in input order.
+    #[command(after_help = EXIT_CODES)]
     Audit(AuditArgs),
     /// Evaluate SPF for a connection, as a receiver would (RFC 7208 check_host()).
     ///

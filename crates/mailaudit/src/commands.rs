@@ -94,9 +94,7 @@ fn count_lines(paths: &[std::path::PathBuf]) -> Option<u64> {
         }
         let f = File::open(p).ok()?;
         for line in BufReader::new(f).lines() {
-            let line = line.ok()?;
-            let t = line.trim();
-            if !t.is_empty() && !t.starts_with('#') {
+            if mailaudit_net::bulk::first_field(&line.ok()?).is_some() {
                 n += 1;
             }
         }
@@ -109,10 +107,9 @@ fn read_parked(path: &Path) -> Result<HashSet<String>> {
     let mut set = HashSet::new();
     for (i, line) in BufReader::new(f).lines().enumerate() {
         let line = line.with_context(|| format!("{}: read error", path.display()))?;
-        let t = line.split('#').next().unwrap_or("").trim();
-        if t.is_empty() {
+        let Some(t) = mailaudit_net::bulk::first_field(&line) else {
             continue;
-        }
+        };
         match normalize_domain(t) {
             Ok(d) => {
                 set.insert(d);
@@ -291,7 +288,9 @@ fn checks(args: &ChecksArgs) -> Result<ExitCode> {
             )?;
         }
         Some(id) => {
-            let id: CheckId = id.parse()?;
+            let id: CheckId = id
+                .parse()
+                .with_context(|| "run `mailaudit checks` for the list of checks".to_string())?;
             let c = id.info();
             writeln!(
                 out,

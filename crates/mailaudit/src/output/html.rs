@@ -16,6 +16,7 @@ fn esc(s: &str) -> String {
             '&' => o.push_str("&amp;"),
             '"' => o.push_str("&quot;"),
             '\'' => o.push_str("&#39;"),
+            c if c.is_control() && c != '\n' && c != '\t' => o.push('\u{fffd}'),
             c => o.push(c),
         }
     }
@@ -51,9 +52,12 @@ pub(super) fn domain(out: &mut dyn Write, r: &DomainReport) -> Result<()> {
     }
     writeln!(
         out,
-        "<section><h2>{} <span class=\"score\">{}/100</span></h2><p>{}{}</p>",
+        "<section><h2>{} <span class=\"score\">{}</span></h2><p>{}{}</p>",
         esc(&r.domain),
-        r.score.unwrap_or(0),
+        r.score.map_or_else(
+            || "score n/a (look-ups failed)".to_string(),
+            |s| format!("{s}/100")
+        ),
         esc(r.provider.label()),
         if r.parked { " · parked" } else { "" }
     )?;

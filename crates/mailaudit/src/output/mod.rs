@@ -24,6 +24,8 @@ pub(crate) struct Summary {
     /// Domains with each headline finding, in [`HEADLINES`] order.
     pub(crate) headlines: [u64; HEADLINES.len()],
     pub(crate) score_sum: u64,
+    /// Domains with a score (a failed look-up leaves a domain unscored).
+    pub(crate) scored: u64,
 }
 
 /// The findings the summary line counts, with the phrase it uses.
@@ -66,11 +68,15 @@ impl Summary {
                 self.headlines[i] += 1;
             }
         }
-        self.score_sum += u64::from(r.score.unwrap_or(0));
+        if let Some(score) = r.score {
+            self.score_sum += u64::from(score);
+            self.scored += 1;
+        }
     }
 
     /// "141 domains: 84 without DMARC, 97 with SPF ~all, ..."
     pub(crate) fn line(&self) -> String {
+        let plural = |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
         let mut parts: Vec<String> = HEADLINES
             .iter()
             .zip(self.headlines)
@@ -78,17 +84,37 @@ impl Summary {
             .map(|((_, phrase), n)| format!("{n} {phrase}"))
             .collect();
         if self.invalid > 0 {
-            parts.push(format!("{} invalid names", self.invalid));
+            parts.push(plural(self.invalid, "invalid name"));
         }
-        let audited = self.domains - self.invalid;
-        let avg = self.score_sum.checked_div(audited).unwrap_or(0);
-        let head = format!("{} domains (average score {avg})", self.domains);
+        let avg = match self.score_sum.checked_div(self.scored) {
+            Some(avg) => format!("average score {avg}"),
+            None => "no domain scored".to_string(),
+        };
+        let head = format!("{} ({avg})", plural(self.domains, "domain"));
         if parts.is_empty() {
             head
         } else {
             format!("{head}: {}", parts.join(", "))
         }
     }
+}
+
+/// Makes text from DNS records and SMTP replies safe to print: control characters (ESC, BEL,
+/// ...) are shown escaped (`\u{1b}`), so a hostile record cannot drive the terminal. Newlines
+/// and tabs are kept.
+pub(crate) fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Writes reports in one format.

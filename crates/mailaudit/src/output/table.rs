@@ -8,7 +8,7 @@ use mailaudit_core::checks::Severity;
 use mailaudit_core::spf::SpfNode;
 use mailaudit_core::spf::analyze::Via;
 
-use super::Summary;
+use super::{Summary, printable};
 
 fn paint(color: bool, code: &str, text: &str) -> String {
     if color {
@@ -28,29 +28,48 @@ fn severity_code(s: Severity) -> &'static str {
     }
 }
 
+/// Writes `text` after `label` in the finding's text column, continuation lines aligned.
+fn field(out: &mut dyn Write, label: &str, text: &str) -> Result<()> {
+    let text = printable(text);
+    let indent = " ".repeat(12 + label.chars().count() + usize::from(!label.is_empty()));
+    for (i, line) in text.lines().enumerate() {
+        match (i, label.is_empty()) {
+            (0, true) => writeln!(out, "{:12}{line}", "")?,
+            (0, false) => writeln!(out, "{:12}{label} {line}", "")?,
+            _ => writeln!(out, "{indent}{line}")?,
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn domain(out: &mut dyn Write, r: &DomainReport, color: bool) -> Result<()> {
+    let name = printable(&r.domain);
     if let Some(err) = &r.error {
         writeln!(
             out,
             "{}  {}\n",
-            paint(color, "1", &r.domain),
-            paint(color, "31", err)
+            paint(color, "1", &name),
+            paint(color, "31", &printable(err))
         )?;
         return Ok(());
     }
-    let score = r.score.unwrap_or(0);
-    let score_code = match score {
-        90..=100 => "32",
-        60..=89 => "33",
-        _ => "31",
+    let score = match r.score {
+        Some(score) => {
+            let code = match score {
+                90..=100 => "32",
+                60..=89 => "33",
+                _ => "31",
+            };
+            paint(color, code, &format!("score {score}/100"))
+        }
+        None => paint(color, "2", "score n/a (look-ups failed)"),
     };
     let parked = if r.parked { "  ·  parked" } else { "" };
     writeln!(
         out,
-        "{}  ·  {}{parked}  ·  score {}",
-        paint(color, "1", &r.domain),
-        r.provider.label(),
-        paint(color, score_code, &format!("{score}/100"))
+        "{}  ·  {}{parked}  ·  {score}",
+        paint(color, "1", &name),
+        r.provider.label()
     )?;
     if r.findings.is_empty() {
         writeln!(out, "  {}", paint(color, "32", "no findings"))?;
@@ -62,22 +81,16 @@ pub(super) fn domain(out: &mut dyn Write, r: &DomainReport, color: bool) -> Resu
             "  {}  {:<26} {}",
             paint(color, severity_code(f.severity), &sev),
             f.id.as_str(),
-            f.title
+            printable(&f.title)
         )?;
         if !f.detail.is_empty() {
-            writeln!(out, "  {:<8}  {}", "", f.detail)?;
+            field(out, "", &f.detail)?;
         }
         if let Some(ev) = &f.evidence {
-            writeln!(out, "  {:<8}  {} {}", "", paint(color, "2", "read:"), ev)?;
+            field(out, &paint(color, "2", "read:"), ev)?;
         }
         if f.severity > Severity::Info && !f.fix.is_empty() {
-            let mut lines = f.fix.lines();
-            if let Some(first) = lines.next() {
-                writeln!(out, "  {:<8}  {} {first}", "", paint(color, "32", "fix:"))?;
-            }
-            for l in lines {
-                writeln!(out, "  {:<8}       {l}", "")?;
-            }
+            field(out, &paint(color, "32", "fix:"), &f.fix)?;
         }
     }
     if let Some(tree) = &r.spf.tree

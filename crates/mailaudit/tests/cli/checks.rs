@@ -138,3 +138,46 @@ fn version() {
         format!("mailaudit {}", env!("CARGO_PKG_VERSION"))
     );
 }
+
+#[test]
+fn audit_help_mentions_the_exit_codes() {
+    let out = run(&["audit", "--help"]);
+    out.assert_code(0);
+    assert!(out.stdout.contains("Exit codes"), "{}", out.stdout);
+    for code in [
+        "0  success",
+        "1  a finding at or above --fail-on",
+        "2  error",
+    ] {
+        assert!(out.stdout.contains(code), "audit --help: {code}");
+    }
+}
+
+/// The list is a table: every column starts at the same offset on every line.
+#[test]
+fn list_columns_are_aligned() {
+    let out = run(&["checks"]);
+    out.assert_code(0);
+    let header = out.stdout.lines().next().expect("header line");
+    let col = |name: &str| header.find(name).expect("column in header");
+    let (code, area, sev, title) = (col("CODE"), col("AREA"), col("SEVERITY"), col("TITLE"));
+    for c in CATALOGUE {
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{} ", c.id.as_str())))
+            .expect("line of the check");
+        assert_eq!(line.find(c.code), Some(code), "{line}");
+        assert_eq!(
+            line[area..].split_whitespace().next(),
+            Some(c.area.as_str()),
+            "{line}"
+        );
+        assert_eq!(
+            line[sev..].split_whitespace().next(),
+            Some(c.severity.as_str()),
+            "{line}"
+        );
+        assert!(line[title..].starts_with(c.title), "{line}");
+    }
+}

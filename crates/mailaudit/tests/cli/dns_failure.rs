@@ -199,3 +199,50 @@ fn each_failing_name_is_a_lookup_failure() {
         }
     }
 }
+
+/// A domain whose every look-up failed has not been audited: it must not look hardened.
+#[test]
+fn unreadable_domain_does_not_score_100() {
+    let silent = Silent::bind();
+    let ns = silent.addr();
+    let out = run(&[
+        "audit",
+        "--nameserver",
+        &ns,
+        "--timeout",
+        "0.3",
+        "--retries",
+        "0",
+        "--format",
+        "json",
+        "contoso.example",
+    ]);
+    let report = out.json();
+    assert_ne!(report[0]["score"], 100, "{}", report[0]);
+}
+
+/// When the MX look-up fails, the provider is unknown: neither the JSON nor the table may claim
+/// the domain has no MX.
+#[test]
+fn failed_mx_is_not_reported_as_no_mx() {
+    let silent = Silent::bind();
+    let ns = silent.addr();
+    let args = [
+        "audit",
+        "--nameserver",
+        &ns,
+        "--timeout",
+        "0.3",
+        "--retries",
+        "0",
+        "--color",
+        "never",
+        "contoso.example",
+    ];
+    let table = run(&args);
+    assert!(!table.stdout.contains("no MX"), "{}", table.stdout);
+    let mut json_args = args.to_vec();
+    json_args.extend(["--format", "json"]);
+    let report = run(&json_args).json();
+    assert_ne!(report[0]["provider"], "none", "{}", report[0]);
+}

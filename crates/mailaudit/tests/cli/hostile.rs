@@ -40,6 +40,7 @@ fn html_escapes_record_text() {
         html.contains("&lt;script&gt;"),
         "the record is shown, escaped"
     );
+    assert!(!html.contains('\x1b'), "no raw control characters in HTML");
 }
 
 #[test]
@@ -53,5 +54,16 @@ fn json_carries_records_verbatim() {
     assert_eq!(
         report[1]["spf"]["record"],
         "v=spf1 \u{1b}[2J\u{1b}[31mowned ~all"
+    );
+}
+
+#[test]
+fn table_does_not_pass_terminal_escapes_through() {
+    let lab = Lab::start(ZONE);
+    let table = audit(&lab, "table");
+    assert!(table.contains("esc.test"));
+    assert!(
+        !table.contains('\x1b') && !table.contains('\x07'),
+        "DNS data wrote control characters to the terminal: {table:?}"
     );
 }

@@ -222,3 +222,26 @@ fn bom_and_crlf() {
         ["coho-winery.example", "contoso-legal.example"]
     );
 }
+
+/// Whole-line forms that should be read as the domain in their first column.
+#[test]
+fn quoted_csv_first_column() {
+    let lab = lab();
+    let out = run_with_stdin(
+        &[
+            "audit",
+            "--nameserver",
+            lab.addr(),
+            "--format",
+            "json",
+            "--file",
+            "-",
+        ],
+        Some("coho-winery.example;Coho Winery\n\"contoso-legal.example\",\"Contoso, Legal\"\n"),
+    );
+    out.assert_code(0);
+    assert_eq!(
+        domains(&out.json()),
+        ["coho-winery.example", "contoso-legal.example"]
+    );
+}

@@ -104,3 +104,51 @@ fn concurrency_does_not_change_the_report() {
     zero.assert_code(0);
     assert_eq!(zero.stdout, one.stdout);
 }
+
+/// Every line of a domain's block in the table is indented under its heading, so the table can
+/// be read (and grepped) block by block: a multi-line value (two SPF records read at one name)
+/// must not start a line at column 0.
+#[test]
+fn table_blocks_are_indented() {
+    let out = run(&["audit", "--sample", "--color", "never"]);
+    out.assert_code(0);
+    let (_, fleet) = mailaudit_lab::sample_fleet();
+    for line in out.stdout.lines() {
+        let at_column_0 = !line.is_empty() && !line.starts_with(' ');
+        if at_column_0 {
+            let is_heading = fleet.iter().any(|d| line.starts_with(&format!("{d}  ")));
+            let is_summary =
+                line.starts_with("15 domains") || line.starts_with("domains with findings");
+            assert!(is_heading || is_summary, "stray line at column 0: {line:?}");
+        }
+    }
+}
+
+/// Piping into `head` closes the pipe early: that is not an error worth a message.
+#[test]
+fn closed_stdout_is_not_an_error_message() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailaudit"))
+        .args([
+            "audit",
+            "--sample",
+            "--format",
+            "json",
+            "--concurrency",
+            "1",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mailaudit");
+    let mut first = String::new();
+    let stdout = child.stdout.take().expect("stdout");
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("read a line");
+    // stdout is dropped (closed) here.
+    let output = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+}
