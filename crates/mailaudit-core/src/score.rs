@@ -48,18 +48,19 @@ mod tests {
     fn score_table() {
         let f = |id| Finding::new(id, "");
         for (findings, expected) in [
-            (vec![], 100),
-            (vec![f(CheckId::DnsLookupFailed), f(CheckId::MxNull)], 100),
-            (vec![f(CheckId::DmarcMissing)], 70),
+            (vec![], Some(100)),
+            (vec![f(CheckId::MxNull)], Some(100)),
+            (vec![f(CheckId::DnsLookupFailed), f(CheckId::MxNull)], None),
+            (vec![f(CheckId::DmarcMissing)], Some(70)),
             (
                 vec![
                     f(CheckId::DmarcMissing),
                     f(CheckId::SpfSoftfail),
                     f(CheckId::TlsrptMissing),
                 ],
-                53,
+                Some(53),
             ),
-            (vec![f(CheckId::DmarcMissing); 4], 0),
+            (vec![f(CheckId::DmarcMissing); 4], Some(0)),
         ] {
             assert_eq!(score(&findings), expected, "{findings:?}");
         }
