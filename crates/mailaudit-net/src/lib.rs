@@ -8,6 +8,7 @@
 pub mod bulk;
 pub mod dns;
 pub mod https;
+pub mod smtp;
 
 pub use bulk::{BulkOptions, audit_stream};
 pub use dns::{Resolver, ResolverConfig, ResolverStats};

@@ -6,6 +6,7 @@ mod checks;
 mod mta_sts;
 mod resolver;
 mod rfc7208;
+mod smtp;
 
 use std::time::Duration;
 
