@@ -33,6 +33,7 @@
 
 pub mod client;
 mod fleet;
+pub mod postfix;
 mod server;
 pub mod zone;
 

@@ -1,0 +1,349 @@
+//! The SMTP probe against a real Postfix on loopback posing as Microsoft 365 endpoints
+//! (`mailaudit_lab::postfix`): an open tenant, one that blocks Direct Send with 5.7.68, one
+//! that rejects the recipient (5.4.1), STARTTLS with a certificate from a test CA made here
+//! with rcgen, an expired and a mismatched certificate, and one endpoint without STARTTLS.
+//!
+//! Postfix's own log is the witness of what the probe sent: its `disconnect from` line counts
+//! every command of the session, so "no DATA" is read from the server side, not from the
+//! probe's word. Each test starts its own instance (about half a second) so that logs and
+//! queues are its own and tests run in parallel; dropping the lab stops Postfix.
+//!
+//! Needs root and Postfix (`scripts/install-test-deps.sh`). Set `MAILAUDIT_SKIP_POSTFIX=1` to
+//! skip these tests on a machine that has neither; without it a missing Postfix fails them.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use mailaudit_lab::postfix::{
+    BLOCKED_REPLY, Behaviour, Endpoint, LabConfig, PostfixLab, TEST_DOMAIN, TEST_HOSTNAME,
+    TlsIdentity, UNKNOWN_RECIPIENT_REPLY,
+};
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, date_time_ymd};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+const LOG_WAIT: Duration = Duration::from_secs(10);
+
+/// The test PKI: a CA and leaf certificates it signed, made once per test binary.
+struct Pki {
+    ca_pem: String,
+    valid: TlsIdentity,
+    expired: TlsIdentity,
+    mismatched: TlsIdentity,
+}
+
+fn pki() -> &'static Pki {
+    static PKI: OnceLock<Pki> = OnceLock::new();
+    PKI.get_or_init(|| {
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "mailaudit test CA");
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("CA key"))
+            .expect("CA certificate");
+        let leaf = |name: &str, expired: bool| {
+            let mut params = CertificateParams::new(vec![name.to_owned()]).expect("leaf params");
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, name);
+            if expired {
+                params.not_before = date_time_ymd(2020, 1, 1);
+                params.not_after = date_time_ymd(2021, 1, 1);
+            }
+            let key = KeyPair::generate().expect("leaf key");
+            let cert = params.signed_by(&key, &ca).expect("leaf certificate");
+            TlsIdentity {
+                key_pem: key.serialize_pem(),
+                chain_pem: cert.pem(),
+            }
+        };
+        Pki {
+            ca_pem: ca.pem(),
+            valid: leaf(TEST_HOSTNAME, false),
+            expired: leaf(TEST_HOSTNAME, true),
+            mismatched: leaf("mx.fabrikam.test", false),
+        }
+    })
+}
+
+/// Starts a lab with every kind of endpoint: `open`, `blocked`, `unknown` (valid certificate),
+/// `expired`, `mismatched` (open, bad certificate) and `plain` (open, no STARTTLS). `None` when
+/// `MAILAUDIT_SKIP_POSTFIX` is set and Postfix cannot run here.
+fn lab() -> Option<PostfixLab> {
+    let pki = pki();
+    let config = LabConfig::new(vec![
+        Endpoint::new("open", Behaviour::Open).with_tls(pki.valid.clone()),
+        Endpoint::new("blocked", Behaviour::Blocked).with_tls(pki.valid.clone()),
+        Endpoint::new("unknown", Behaviour::UnknownRecipient).with_tls(pki.valid.clone()),
+        Endpoint::new("expired", Behaviour::Open).with_tls(pki.expired.clone()),
+        Endpoint::new("mismatched", Behaviour::Open).with_tls(pki.mismatched.clone()),
+        Endpoint::new("plain", Behaviour::Open),
+    ]);
+    match PostfixLab::start(&config) {
+        Ok(lab) => Some(lab),
+        Err(e) if std::env::var_os("MAILAUDIT_SKIP_POSTFIX").is_some() => {
+            eprintln!("skipped (MAILAUDIT_SKIP_POSTFIX): {e}");
+            None
+        }
+        Err(e) => panic!(
+            "{e}\n(run scripts/install-test-deps.sh as root, or set MAILAUDIT_SKIP_POSTFIX=1)"
+        ),
+    }
+}
+
+/// A minimal SMTP client: sends a command, reads the whole (multi-line) reply.
+struct Raw<S> {
+    io: BufReader<S>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Raw<S> {
+    /// Reads one reply; returns its lines (with the code).
+    async fn reply(&mut self) -> Vec<String> {
+        let mut lines = Vec::new();
+        loop {
+            let mut line = String::new();
+            let n = tokio::time::timeout(Duration::from_secs(10), self.io.read_line(&mut line))
+                .await
+                .expect("reply within 10 s")
+                .expect("read");
+            assert!(n > 0, "connection closed; got {lines:?}");
+            let line = line.trim_end().to_owned();
+            let last = line.as_bytes().get(3) != Some(&b'-');
+            lines.push(line);
+            if last {
+                return lines;
+            }
+        }
+    }
+
+    async fn cmd(&mut self, command: &str) -> Vec<String> {
+        self.io
+            .get_mut()
+            .write_all(format!("{command}\r\n").as_bytes())
+            .await
+            .expect("write");
+        self.reply().await
+    }
+}
+
+#[tokio::test]
+async fn endpoints_answer_the_spoofed_envelope_like_microsoft_365() {
+    let Some(lab) = lab() else { return };
+    let envelope = |to: &str| {
+        (
+            format!("MAIL FROM:<ceo@{TEST_DOMAIN}>"),
+            format!("RCPT TO:<{to}@{TEST_DOMAIN}>"),
+        )
+    };
+    for (endpoint, rcpt_reply) in [
+        ("open", "250 2.1.5 Ok".to_owned()),
+        ("blocked", BLOCKED_REPLY.to_owned()),
+        ("unknown", UNKNOWN_RECIPIENT_REPLY.to_owned()),
+    ] {
+        let addr = lab.addr(endpoint).expect("endpoint");
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        let mut raw = Raw {
+            io: BufReader::new(stream),
+        };
+        let banner = raw.reply().await;
+        assert_eq!(
+            banner,
+            [format!(
+                "220 {TEST_HOSTNAME} Microsoft ESMTP MAIL Service ready"
+            )]
+        );
+        let ehlo = raw.cmd("EHLO probe.mailaudit.test").await;
+        assert!(
+            ehlo.iter().any(|l| l.ends_with("STARTTLS")),
+            "{endpoint}: {ehlo:?}"
+        );
+        let (mail, rcpt) = envelope("postmaster");
+        assert_eq!(raw.cmd(&mail).await, ["250 2.1.0 Ok"], "{endpoint}");
+        assert_eq!(raw.cmd(&rcpt).await, [rcpt_reply.as_str()], "{endpoint}");
+        assert_eq!(raw.cmd("RSET").await, ["250 2.0.0 Ok"], "{endpoint}");
+        assert_eq!(raw.cmd("QUIT").await, ["221 2.0.0 Bye"], "{endpoint}");
+
+        let sessions = lab.wait_sessions(endpoint, 1, LOG_WAIT);
+        let [session] = sessions.as_slice() else {
+            panic!(
+                "{endpoint}: one session expected: {sessions:#?}\n{}",
+                lab.log()
+            );
+        };
+        assert!(session.closed, "{session:#?}");
+        assert!(!session.sent_data(), "{session:#?}");
+        let accepted = u32::from(endpoint == "open");
+        assert_eq!(session.count("rcpt"), Some((accepted, 1)), "{session:#?}");
+        if endpoint != "open" {
+            assert_eq!(session.rejects, [rcpt_reply], "{session:#?}");
+        }
+    }
+    // The plain endpoint offers no STARTTLS.
+    let stream = TcpStream::connect(lab.addr("plain").expect("plain"))
+        .await
+        .expect("connect");
+    let mut raw = Raw {
+        io: BufReader::new(stream),
+    };
+    raw.reply().await;
+    let ehlo = raw.cmd("EHLO probe.mailaudit.test").await;
+    assert!(!ehlo.iter().any(|l| l.contains("STARTTLS")), "{ehlo:?}");
+    raw.cmd("QUIT").await;
+
+    assert!(lab.discarded().is_empty());
+    assert_eq!(lab.queued_files(), 0);
+}
+
+#[tokio::test]
+async fn a_message_sent_to_the_open_endpoint_is_accepted_then_discarded() {
+    let Some(lab) = lab() else { return };
+    let stream = TcpStream::connect(lab.addr("open").expect("open"))
+        .await
+        .expect("connect");
+    let mut raw = Raw {
+        io: BufReader::new(stream),
+    };
+    raw.reply().await;
+    raw.cmd("EHLO probe.mailaudit.test").await;
+    raw.cmd(&format!("MAIL FROM:<ceo@{TEST_DOMAIN}>")).await;
+    raw.cmd(&format!("RCPT TO:<postmaster@{TEST_DOMAIN}>"))
+        .await;
+    let go = raw.cmd("DATA").await;
+    assert!(go[0].starts_with("354"), "{go:?}");
+    let queued = raw
+        .cmd("Subject: lab\r\nX-Mailaudit-Test: lab self-check\r\n\r\nhello\r\n.")
+        .await;
+    assert!(
+        queued[0].starts_with("250 2.0.0 Ok: queued as "),
+        "{queued:?}"
+    );
+    raw.cmd("QUIT").await;
+
+    let discarded = lab.wait_discarded(1, LOG_WAIT);
+    let [message] = discarded.as_slice() else {
+        panic!("one message expected: {discarded:#?}\n{}", lab.log());
+    };
+    assert_eq!(message.to, format!("postmaster@{TEST_DOMAIN}"));
+    assert_eq!(
+        message.from.as_deref(),
+        Some(format!("ceo@{TEST_DOMAIN}").as_str())
+    );
+    assert_eq!(message.endpoint.as_deref(), Some("open"));
+    assert!(queued[0].ends_with(&message.queue_id));
+    let sessions = lab.wait_sessions("open", 1, LOG_WAIT);
+    assert_eq!(sessions[0].count("data"), Some((1, 1)));
+    assert_eq!(sessions[0].queue_ids, [message.queue_id.as_str()]);
+    assert_eq!(lab.queued_files(), 0, "nothing is left in the queue");
+}
+
+#[test]
+fn stopping_the_lab_ends_postfix_and_removes_its_directory() {
+    let Some(lab) = lab() else { return };
+    let dir = lab.dir().to_owned();
+    let pid: u32 = std::fs::read_to_string(dir.join("spool/pid/master.pid"))
+        .expect("master.pid")
+        .trim()
+        .parse()
+        .expect("pid");
+    let addr = lab.addr("open").expect("open");
+    lab.stop();
+    assert!(!dir.exists(), "{} removed", dir.display());
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    assert!(
+        stat.is_empty()
+            || stat
+                .rsplit_once(')')
+                .is_some_and(|(_, s)| s.trim_start().starts_with('Z')),
+        "master {pid} still running: {stat}"
+    );
+    assert!(std::net::TcpStream::connect(addr).is_err(), "{addr} closed");
+}
+
+/// The lab's STARTTLS endpoints, checked with a plain rustls client trusting only the test CA:
+/// the valid certificate verifies for the MX name, the expired and the mismatched ones fail
+/// for that reason.
+#[tokio::test]
+async fn starttls_endpoints_present_the_test_certificates() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    use rustls::{CertificateError, Error as TlsError};
+
+    let Some(lab) = lab() else { return };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pki().ca_pem.as_bytes()) {
+        roots.add(cert.expect("CA PEM")).expect("CA added");
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("protocol versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    // Postfix issues TLS 1.3 session tickets, shared by all endpoints of the instance (tlsmgr):
+    // a resumed session presents no certificate, so the second endpoint would "verify" without
+    // one. Every connection here must see its endpoint's certificate.
+    config.resumption = rustls::client::Resumption::disabled();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+
+    for (endpoint, want) in [
+        ("open", Ok(())),
+        ("expired", Err("expired")),
+        ("mismatched", Err("name")),
+    ] {
+        let stream = TcpStream::connect(lab.addr(endpoint).expect("endpoint"))
+            .await
+            .expect("connect");
+        let mut raw = Raw {
+            io: BufReader::new(stream),
+        };
+        raw.reply().await;
+        raw.cmd("EHLO probe.mailaudit.test").await;
+        assert_eq!(
+            raw.cmd("STARTTLS").await,
+            ["220 2.0.0 Ready to start TLS"],
+            "{endpoint}"
+        );
+        let name = ServerName::try_from(TEST_HOSTNAME).expect("name");
+        let result = connector.connect(name, raw.io.into_inner()).await;
+        match (result, want) {
+            (Ok(tls), Ok(())) => {
+                let (_, session) = tls.get_ref();
+                assert_eq!(
+                    session.protocol_version(),
+                    Some(rustls::ProtocolVersion::TLSv1_3),
+                    "{endpoint}"
+                );
+                let mut raw = Raw {
+                    io: BufReader::new(tls),
+                };
+                let ehlo = raw.cmd("EHLO probe.mailaudit.test").await;
+                assert!(!ehlo.iter().any(|l| l.contains("STARTTLS")), "{ehlo:?}");
+                raw.cmd("QUIT").await;
+            }
+            (Err(e), Err(why)) => {
+                let inner = e.into_inner().and_then(|e| e.downcast::<TlsError>().ok());
+                let ok = match inner.as_deref() {
+                    Some(TlsError::InvalidCertificate(c)) => match why {
+                        "expired" => matches!(
+                            c,
+                            CertificateError::Expired | CertificateError::ExpiredContext { .. }
+                        ),
+                        _ => matches!(
+                            c,
+                            CertificateError::NotValidForName
+                                | CertificateError::NotValidForNameContext { .. }
+                        ),
+                    },
+                    _ => false,
+                };
+                assert!(ok, "{endpoint}: {inner:?}");
+            }
+            (got, want) => panic!("{endpoint}: got {:?}, want {want:?}", got.map(|_| ())),
+        }
+    }
+    let sessions = lab.wait_sessions("open", 1, LOG_WAIT);
+    let tls = sessions[0].tls.as_deref().unwrap_or_default();
+    assert!(tls.starts_with("TLSv1.3 with cipher "), "{sessions:#?}");
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Installs the system packages the test suite needs on a fresh Debian 12 machine. Run as root;
+# idempotent and non-interactive (apt is skipped when everything is already installed).
+#
+#   postfix  The SMTP probe tests (crates/mailaudit-net/tests/it/postfix.rs) start private
+#            Postfix instances on 127.0.0.1 from a temporary directory (mailaudit-lab's
+#            `postfix` module). The package is installed with debconf's "No configuration",
+#            so nothing is configured system-wide, and the system's own Postfix is never
+#            started: this script leaves it stopped.
+#
+# Later test suites add their packages to PACKAGES below.
+set -euo pipefail
+
+PACKAGES=(postfix)
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-test-deps.sh must run as root (it calls apt-get)" >&2
+    exit 2
+fi
+
+installed() {
+    [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
+}
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    installed "$p" || missing+=("$p")
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "== installing test dependencies: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    # Postfix: install the programs only; no /etc/postfix/main.cf, no system-wide mail setup.
+    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+    # Keep maintainer scripts from starting any service while packages are installed
+    # (Debian's policy-rc.d protocol: exit 101 = action forbidden). A policy already in place
+    # (e.g. a container's) is left untouched.
+    policy=/usr/sbin/policy-rc.d
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy"
+        chmod 755 "$policy"
+        trap 'rm -f "$policy"' EXIT
+    fi
+    # Package lists may be absent on a fresh machine: update once if the install cannot find them.
+    if ! apt-get install -y --no-install-recommends "${missing[@]}"; then
+        apt-get update
+        apt-get install -y --no-install-recommends "${missing[@]}"
+    fi
+fi
+
+# Leave the system Postfix stopped: the tests run their own instances on ephemeral ports.
+if [ -d /run/systemd/system ]; then
+    systemctl stop postfix.service >/dev/null 2>&1 || true
+fi
+if [ -f /etc/postfix/main.cf ] && postfix status >/dev/null 2>&1; then
+    postfix stop || true
+fi
+
+command -v postfix >/dev/null || { echo "postfix was not installed" >&2; exit 1; }
+id postfix >/dev/null || { echo "the postfix user is missing after the install" >&2; exit 1; }
+getent group postdrop >/dev/null || { echo "the postdrop group is missing" >&2; exit 1; }
+echo "== test dependencies present: ${PACKAGES[*]} ($(postconf -d -h mail_version 2>/dev/null || echo '?'))"
