@@ -119,8 +119,8 @@ pub enum ReplyError {
 /// > followed by some text unless specified otherwise in this document. […] The format for
 /// > multiline replies requires that every line, except the last, begin with the reply code,
 /// > followed immediately by a hyphen, "-" (also known as minus), followed by text. The last
-/// > line will begin with the reply code, followed immediately by <SP>, optionally some text,
-/// > and <CRLF>.
+/// > line will begin with the reply code, followed immediately by `<SP>`, optionally some text,
+/// > and `<CRLF>`.
 /// >
 /// > ```text
 /// > Reply-line     = *( Reply-code "-" [ textstring ] CRLF )
