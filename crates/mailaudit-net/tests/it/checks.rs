@@ -18,9 +18,9 @@ use mailaudit_core::checks::{CATALOGUE, Source};
 use mailaudit_core::mx::Provider;
 use mailaudit_core::{Area, CheckId, Severity};
 use mailaudit_lab::{LabDns, Zone, client};
-use mailaudit_net::Resolver;
+use mailaudit_net::{Resolver, ResolverConfig};
 
-use crate::{lab, resolver_for};
+use crate::resolver_for;
 
 /// The fixture zone.
 const FIXTURES: &str = include_str!(concat!(
@@ -177,9 +177,20 @@ async fn audit_all(
     domains.into_iter().zip(reports).collect()
 }
 
+/// A lab server for `zone` and a resolver with a generous timeout: these zones have no
+/// `TIMEOUT` names, so a timeout could only be a loaded test machine, not what is tested.
+async fn patient_lab(zone: Zone) -> (LabDns, Resolver) {
+    let server = LabDns::start(zone).await.expect("lab DNS server starts");
+    let resolver = resolver_for(&server, PATIENT);
+    (server, resolver)
+}
+
+/// The resolver timeout where no name is meant to time out.
+const PATIENT: Duration = Duration::from_secs(5);
+
 /// Serves the fixture zone and audits every domain of [`TABLE`] (plus `extra`).
 async fn audit_fixtures(extra: &[&str]) -> (LabDns, BTreeMap<String, DomainReport>) {
-    let (server, resolver) = lab(fixture_zone()).await;
+    let (server, resolver) = patient_lab(fixture_zone()).await;
     let domains: HashSet<String> = TABLE
         .iter()
         .map(|(d, _, _)| *d)
@@ -194,7 +205,7 @@ fn ids(report: &DomainReport) -> Vec<&'static str> {
     report.findings.iter().map(|f| f.id.as_str()).collect()
 }
 
-fn finding<'a>(report: &'a DomainReport, id: CheckId) -> &'a mailaudit_core::Finding {
+fn finding(report: &DomainReport, id: CheckId) -> &mailaudit_core::Finding {
     report
         .findings
         .iter()
@@ -433,18 +444,16 @@ async fn policy_provider_and_score() {
     );
     assert_eq!(hardened.dkim.tenant.as_deref(), Some("fixtures"));
 
-    // Every score is 100 minus the findings' penalties, and findings come most severe first.
+    // Every score is 100 minus the findings' penalties, or none when a look-up failed (a
+    // verdict was withheld); findings come most severe first.
     for (domain, report) in &r {
         let lost: u32 = report
             .findings
             .iter()
             .map(|f| mailaudit_core::score::penalty(f.severity))
             .sum();
-        assert_eq!(
-            report.score,
-            Some(100u32.saturating_sub(lost) as u8),
-            "{domain}"
-        );
+        let expected = (!report.has(DnsLookupFailed)).then(|| 100u32.saturating_sub(lost) as u8);
+        assert_eq!(report.score, expected, "{domain}: {:?}", ids(report));
         assert!(
             report
                 .findings
@@ -513,7 +522,7 @@ impl Place {
 /// A fully hardened domain (as `hardened.test`) whose look-up at `place` fails with `kind`
 /// (`SERVFAIL`, `REFUSED` or `TIMEOUT`). At the apex, the other types keep answering.
 fn failing_domain(d: &str, place: Place, kind: &str) -> String {
-    let mut lines = vec![
+    let mut lines = [
         format!("{d} MX 0 fixtures-test.mail.protection.outlook.com"),
         format!("{d} TXT \"v=spf1 include:spf.protection.outlook.com include:_spf.{d} -all\""),
         format!("_spf.{d} TXT \"v=spf1 ip4:203.0.113.0/24 -all\""),
@@ -550,12 +559,26 @@ async fn dns_failures_withhold_verdicts_and_are_never_missing_records() {
         }
     }
     let server = LabDns::start(zone).await.expect("lab starts");
-    let resolver = resolver_for(&server, Duration::from_millis(300));
+    // TIMEOUT cases get a short timeout (300 ms); a second attempt keeps a loaded machine's slow
+    // answer from passing for a dead name. The other cases need no short timeout at all.
+    let short = Resolver::new(&ResolverConfig {
+        nameservers: vec![server.addr()],
+        timeout: Duration::from_millis(300),
+        attempts: 2,
+        ..ResolverConfig::default()
+    })
+    .expect("resolver builds");
+    let patient = resolver_for(&server, PATIENT);
     let opts = AuditOptions::default();
     let t0 = std::time::Instant::now();
-    let reports = audit_all(&resolver, cases.iter().map(|c| c.0.clone()), &opts).await;
+    let (timeouts, answers): (Vec<_>, Vec<_>) = cases.iter().partition(|c| c.2 == "TIMEOUT");
+    let (mut reports, others) = futures::join!(
+        audit_all(&short, timeouts.iter().map(|c| c.0.clone()), &opts),
+        audit_all(&patient, answers.iter().map(|c| c.0.clone()), &opts),
+    );
+    reports.extend(others);
     assert!(
-        t0.elapsed() < Duration::from_secs(5),
+        t0.elapsed() < Duration::from_secs(10),
         "timeouts run concurrently: {:?}",
         t0.elapsed()
     );
@@ -623,15 +646,20 @@ async fn dns_failures_withhold_verdicts_and_are_never_missing_records() {
                 );
             }
             Place::ApexTxt => assert_eq!(report.spf.record, None, "{d}"),
-            Place::Mx => assert!(report.mx.is_empty() && !report.parked, "{d}"),
+            Place::Mx => {
+                assert!(report.mx.is_empty() && !report.parked, "{d}");
+                assert_eq!(report.provider, Provider::Unknown, "{d}");
+            }
             Place::Dkim => assert!(!report.has(DkimM365Partial), "{d}: {:?}", ids(report)),
             Place::SpfInclude => {
                 assert_eq!(report.spf.all.as_deref(), Some("-all"), "{d}");
                 assert!(!report.has(SpfVoidLimit), "{d}");
             }
         }
-        // A withheld verdict neither rewards nor punishes. (The DKIM place is left out here:
-        // see the report of this suite, DKIM-M365-NOT-ENABLED after a failed selector1 look-up.)
+        // A withheld verdict gives no score at all.
+        assert_eq!(report.score, None, "{d}");
+        // And it raises nothing else on a hardened domain. (The DKIM place is left out here: a
+        // failed selector1 look-up still yields DKIM-M365-NOT-ENABLED, a known bug.)
         if !matches!(place, Place::Dkim) && report.worst().is_some_and(|s| s > Severity::Info) {
             problems.push(format!(
                 "{d} ({kind} at {place:?}): findings above info on a hardened domain: {:?}",
