@@ -16,8 +16,9 @@
 //! with the precise reason ([`FetchError`]), except a failed DNS look-up of the policy host,
 //! which is DNS-LOOKUP-FAILED (area transport): the verdict is withheld, as for any look-up.
 //!
-//! Trust anchors: [`HttpsOptions::with_ca_file`] builds a root store from the web PKI roots
-//! (webpki-roots) plus an optional PEM CA file (`--ca-file`, for labs).
+//! Trust anchors: the SMTP probe's [`TlsRoots`] (web PKI roots plus an optional `--ca-file`), but
+//! unlike the probe, which records a bad certificate and goes on, this fetch uses rustls' own
+//! web PKI verifier: a certificate that does not validate ends the fetch ([`FetchError::Tls`]).
 
 use std::fmt;
 use std::io;
@@ -30,15 +31,15 @@ use mailaudit_core::checks::{Area, CheckId};
 use mailaudit_core::dns::{DnsError, DnsSource, normalize_name};
 use mailaudit_core::finding::Finding;
 use mailaudit_core::mta_sts::{StsPolicy, check_policy, policy_url};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{CertificateError, ClientConfig, RootCertStore};
+use rustls::pki_types::ServerName;
+use rustls::{CertificateError, ClientConfig};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout, timeout_at};
 use tokio_rustls::TlsConnector;
 
 use crate::NetError;
+use crate::smtp::TlsRoots;
 
 /// The path of the policy on the policy host (RFC 8461 §3.2, RFC 8615).
 pub const WELL_KNOWN_PATH: &str = "/.well-known/mta-sts.txt";
@@ -73,13 +74,13 @@ pub struct HttpsOptions {
     /// The largest body accepted, in octets; a larger one is [`FetchError::TooLarge`].
     pub max_body: usize,
     /// The trust anchors the policy host's certificate must chain to.
-    pub roots: Arc<RootCertStore>,
+    pub roots: TlsRoots,
 }
 
 impl HttpsOptions {
     /// Options with the defaults (port 443, [`DEFAULT_TIMEOUT`], [`DEFAULT_CONNECT_TIMEOUT`],
     /// [`DEFAULT_MAX_BODY`]) and these trust anchors.
-    pub fn new(roots: Arc<RootCertStore>) -> Self {
+    pub fn new(roots: TlsRoots) -> Self {
         HttpsOptions {
             port: 443,
             timeout: DEFAULT_TIMEOUT,
@@ -92,36 +93,12 @@ impl HttpsOptions {
     /// Options with the defaults, trusting the web PKI roots plus the certificates of the PEM
     /// file `ca_file` when given (`--ca-file`).
     pub fn with_ca_file(ca_file: Option<&Path>) -> Result<Self, NetError> {
-        Ok(HttpsOptions::new(Arc::new(root_store(ca_file)?)))
+        let roots = match ca_file {
+            Some(path) => TlsRoots::with_ca_file(path)?,
+            None => TlsRoots::webpki(),
+        };
+        Ok(HttpsOptions::new(roots))
     }
-}
-
-/// The web PKI roots (webpki-roots) plus every certificate of the PEM file `ca_file`.
-///
-/// The SMTP probe needs the same store; the two may share this helper.
-pub(crate) fn root_store(ca_file: Option<&Path>) -> Result<RootCertStore, NetError> {
-    let mut roots = RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let Some(path) = ca_file else {
-        return Ok(roots);
-    };
-    let fail = |reason: String| NetError::CaFile {
-        path: path.display().to_string(),
-        reason,
-    };
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| fail(e.to_string()))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| fail(e.to_string()))?;
-    if certs.is_empty() {
-        return Err(fail("no PEM certificate in the file".into()));
-    }
-    for cert in certs {
-        roots
-            .add(cert)
-            .map_err(|e| fail(format!("not a usable CA certificate: {e}")))?;
-    }
-    Ok(roots)
 }
 
 /// The step of the fetch at which it failed.
@@ -489,7 +466,7 @@ async fn handshake(
         ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()
             .map_err(|e| tls_error(e.to_string()))?
-            .with_root_certificates(opts.roots.clone())
+            .with_webpki_verifier(opts.roots.verifier.clone())
             .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let name = ServerName::try_from(host.to_string())
@@ -1474,8 +1451,9 @@ mod tests {
 
     #[test]
     fn missing_ca_file_is_an_error() {
-        let err = root_store(Some(Path::new("/nonexistent/ca.pem"))).unwrap_err();
+        let err = HttpsOptions::with_ca_file(Some(Path::new("/nonexistent/ca.pem"))).unwrap_err();
         assert!(matches!(err, NetError::CaFile { .. }), "{err}");
-        assert!(root_store(None).unwrap().len() > 50);
+        let opts = HttpsOptions::with_ca_file(None).unwrap();
+        assert_eq!((opts.port, opts.max_body), (443, 65_536));
     }
 }
