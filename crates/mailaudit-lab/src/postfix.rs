@@ -287,6 +287,9 @@ pub struct Discarded {
     pub to: String,
     /// The endpoint whose `smtpd` accepted it, when logged.
     pub endpoint: Option<String>,
+    /// Its `Subject:`, `From:`, `To:` and `X-Mailaudit-*:` header fields as received
+    /// (unfolded as Postfix logs them), in order.
+    pub headers: Vec<String>,
 }
 
 /// A running private Postfix instance; see the [module docs](self).
@@ -605,6 +608,9 @@ impl PostfixLab {
             self.milters.push(started);
         }
 
+        // Log the headers that label a test message, so tests can see what was sent.
+        write_file(&etc.join("header_checks"), HEADER_CHECKS, 0o644)?;
+
         let main_cf = main_cf(d, &config.hostname, domains);
         write_file(&etc.join("main.cf"), &main_cf, 0o644)?;
 
@@ -640,6 +646,14 @@ impl Drop for PostfixLab {
         self.shutdown();
     }
 }
+
+/// `header_checks` that log (WARN) the headers of an accepted message that label it.
+const HEADER_CHECKS: &str = "\
+/^Subject:/ WARN
+/^From:/ WARN
+/^To:/ WARN
+/^X-Mailaudit-/ WARN
+";
 
 /// The services a private instance needs to accept and discard mail, with no SMTP client.
 const MASTER_CF_HEAD: &str = "\
@@ -704,6 +718,7 @@ notify_classes =
 smtpd_tls_security_level = none
 smtpd_tls_loglevel = 1
 smtpd_tls_session_cache_database =
+header_checks = regexp:{d}/etc/header_checks
 "
     )
 }
@@ -1028,6 +1043,7 @@ fn parse_counts(text: &str) -> BTreeMap<String, (u32, u32)> {
 fn parse_discarded(log: &str) -> Vec<Discarded> {
     let mut from: BTreeMap<String, String> = BTreeMap::new();
     let mut endpoint: BTreeMap<String, String> = BTreeMap::new();
+    let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut found = Vec::new();
     for line in log.lines() {
         let Some((tag, _, text)) = split_line(line) else {
@@ -1040,6 +1056,16 @@ fn parse_discarded(log: &str) -> Vec<Discarded> {
             if rest.starts_with("client=") {
                 endpoint.insert(qid.to_owned(), name.to_owned());
             }
+        } else if tag.ends_with("/cleanup")
+            && let Some(header) = rest.strip_prefix("warning: header ")
+        {
+            // "Subject: text from unknown[127.0.0.1]; from=<a> to=<b> proto=ESMTP helo=<h>"
+            let header = header.rsplit_once("; from=<").map_or(header, |(h, _)| h);
+            let header = header.rsplit_once(" from ").map_or(header, |(h, _)| h);
+            headers
+                .entry(qid.to_owned())
+                .or_default()
+                .push(header.to_owned());
         } else if tag.ends_with("/qmgr") {
             if let Some(addr) = rest.strip_prefix("from=<").and_then(|r| r.split_once(">,")) {
                 from.insert(qid.to_owned(), addr.0.to_owned());
@@ -1053,6 +1079,7 @@ fn parse_discarded(log: &str) -> Vec<Discarded> {
                 from: from.get(qid).cloned(),
                 to: to.to_owned(),
                 endpoint: endpoint.get(qid).cloned(),
+                headers: headers.get(qid).cloned().unwrap_or_default(),
             });
         }
     }
@@ -1070,6 +1097,8 @@ Nov 28 13:20:11 mx postfix/blocked/smtpd[27770]: Anonymous TLS connection establ
 Nov 28 13:20:11 mx postfix/blocked/smtpd[27770]: NOQUEUE: reject: RCPT from unknown[127.0.0.1]: 550 5.7.68 TenantInboundAttribution; Direct Send not allowed; from=<a@contoso.test> to=<b@contoso.test> proto=ESMTP helo=<probe.example>
 Nov 28 13:20:12 mx postfix/open/smtpd[27771]: 489FE9CC081: client=unknown[127.0.0.1]
 Nov 28 13:20:12 mx postfix/cleanup[27791]: 489FE9CC081: message-id=<x@mx.contoso.test>
+Nov 28 13:20:12 mx postfix/cleanup[27791]: 489FE9CC081: warning: header Subject: [mailaudit] test from someone from unknown[127.0.0.1]; from=<a@contoso.test> to=<b@contoso.test> proto=ESMTP helo=<probe.example>
+Nov 28 13:20:12 mx postfix/cleanup[27791]: 489FE9CC081: warning: header X-Mailaudit-Test: security test; run by ops from unknown[127.0.0.1]; from=<a@contoso.test> to=<b@contoso.test> proto=ESMTP helo=<probe.example>
 Nov 28 13:20:12 mx postfix/qmgr[27689]: 489FE9CC081: from=<a@contoso.test>, size=316, nrcpt=1 (queue active)
 Nov 28 13:20:12 mx postfix/discard[27813]: 489FE9CC081: to=<b@contoso.test>, relay=none, delay=0.97, delays=0.96/0.02/0/0, dsn=2.0.0, status=sent (lab)
 Nov 28 13:20:13 mx postfix/blocked/smtpd[27770]: disconnect from unknown[127.0.0.1] ehlo=2 starttls=1 mail=1 rcpt=0/1 rset=1 quit=1 commands=6/7
@@ -1118,6 +1147,10 @@ Nov 28 13:20:14 mx postfix/open/smtpd[27771]: connect from unknown[127.0.0.1]
                 from: Some("a@contoso.test".into()),
                 to: "b@contoso.test".into(),
                 endpoint: Some("open".into()),
+                headers: vec![
+                    "Subject: [mailaudit] test from someone".into(),
+                    "X-Mailaudit-Test: security test; run by ops".into(),
+                ],
             }]
         );
     }

@@ -14,10 +14,13 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use mailaudit_core::CheckId;
+use mailaudit_core::smtp::{ProbeConfig, ProbeReport, Stage, Verdict, findings};
 use mailaudit_lab::postfix::{
     BLOCKED_REPLY, Behaviour, Endpoint, LabConfig, PostfixLab, TEST_DOMAIN, TEST_HOSTNAME,
     TlsIdentity, UNKNOWN_RECIPIENT_REPLY,
 };
+use mailaudit_net::smtp::{self, SmtpOptions, TlsRoots};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, date_time_ymd};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -346,4 +349,316 @@ async fn starttls_endpoints_present_the_test_certificates() {
     let sessions = lab.wait_sessions("open", 1, LOG_WAIT);
     let tls = sessions[0].tls.as_deref().unwrap_or_default();
     assert!(tls.starts_with("TLSv1.3 with cipher "), "{sessions:#?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The probe itself against the lab.
+
+/// The probe's options for the lab: the test CA trusted beside the web PKI, short timeouts.
+fn probe_options(lab: &PostfixLab) -> SmtpOptions {
+    let ca = lab.dir().join("test-ca.pem");
+    std::fs::write(&ca, &pki().ca_pem).expect("CA file written");
+    SmtpOptions {
+        connect_timeout: Duration::from_secs(5),
+        reply_timeout: Duration::from_secs(10),
+        session_timeout: Duration::from_secs(30),
+        roots: TlsRoots::with_ca_file(&ca).expect("CA file usable"),
+        ..SmtpOptions::default()
+    }
+}
+
+/// The Direct Send spoof: the tenant's own address as sender and recipient.
+fn spoof() -> ProbeConfig {
+    ProbeConfig::relay("probe.mailaudit.test", format!("postmaster@{TEST_DOMAIN}"))
+}
+
+async fn probe_endpoint(
+    lab: &PostfixLab,
+    endpoint: &str,
+    cfg: &ProbeConfig,
+    opts: &SmtpOptions,
+) -> ProbeReport {
+    let addr = lab.addr(endpoint).expect("endpoint");
+    smtp::probe(addr, TEST_HOSTNAME, cfg, opts).await
+}
+
+fn ids(findings: &[mailaudit_core::Finding]) -> Vec<CheckId> {
+    findings.iter().map(|f| f.id).collect()
+}
+
+/// The server's record of one session: exactly the safe probe's commands, never DATA.
+fn assert_safe_session(lab: &PostfixLab, endpoint: &str, rcpt_accepted: u32) {
+    let sessions = lab.wait_sessions(endpoint, 1, LOG_WAIT);
+    let [session] = sessions.as_slice() else {
+        panic!("{endpoint}: one session expected: {sessions:#?}");
+    };
+    assert!(session.closed, "{session:#?}");
+    for (command, want) in [
+        ("ehlo", Some((2, 2))),
+        ("starttls", Some((1, 1))),
+        ("mail", Some((1, 1))),
+        ("rcpt", Some((rcpt_accepted, 1))),
+        ("data", None),
+        ("bdat", None),
+        ("rset", Some((1, 1))),
+        ("quit", Some((1, 1))),
+    ] {
+        assert_eq!(
+            session.count(command),
+            want,
+            "{endpoint} {command}: {session:#?}"
+        );
+    }
+    assert!(session.tls.is_some(), "{session:#?}");
+}
+
+#[tokio::test]
+async fn probe_reports_an_open_tenant_without_sending_data() {
+    let Some(lab) = lab() else { return };
+    let opts = probe_options(&lab);
+    let report = probe_endpoint(&lab, "open", &spoof(), &opts).await;
+    let transcript = report.transcript_text();
+    assert_eq!(report.verdict, Verdict::Open, "{transcript}");
+    assert_eq!(report.stage, Stage::Rcpt, "{transcript}");
+    assert!(!report.data_sent, "{transcript}");
+    assert_eq!(report.starttls_offered, Some(true));
+    assert!(
+        report.tls.as_ref().is_some_and(|t| t.cert_valid),
+        "{:?}",
+        report.tls
+    );
+    assert_eq!(ids(&findings(TEST_DOMAIN, &report)), [CheckId::RelayOpen]);
+
+    // Postfix's side: no DATA, nothing queued, nothing delivered.
+    assert_safe_session(&lab, "open", 1);
+    assert!(lab.discarded().is_empty(), "{}", lab.log());
+    assert_eq!(lab.queued_files(), 0);
+}
+
+#[tokio::test]
+async fn probe_reports_a_tenant_that_rejects_direct_send_as_blocked() {
+    let Some(lab) = lab() else { return };
+    let opts = probe_options(&lab);
+    let report = probe_endpoint(&lab, "blocked", &spoof(), &opts).await;
+    let transcript = report.transcript_text();
+    assert_eq!(report.verdict, Verdict::Blocked, "{transcript}");
+    assert_eq!(report.stage, Stage::Rcpt, "{transcript}");
+    assert_eq!(report.reply.as_deref(), Some(BLOCKED_REPLY), "{transcript}");
+    assert!(!report.data_sent);
+    assert!(
+        ids(&findings(TEST_DOMAIN, &report)).is_empty(),
+        "{:#?}",
+        findings(TEST_DOMAIN, &report)
+    );
+
+    assert_safe_session(&lab, "blocked", 0);
+    let sessions = lab.sessions();
+    assert_eq!(sessions[0].rejects, [BLOCKED_REPLY]);
+    assert_eq!(lab.queued_files(), 0);
+}
+
+#[tokio::test]
+async fn probe_reports_an_unknown_recipient_as_inconclusive() {
+    let Some(lab) = lab() else { return };
+    let opts = probe_options(&lab);
+    let report = probe_endpoint(&lab, "unknown", &spoof(), &opts).await;
+    let transcript = report.transcript_text();
+    assert_eq!(report.verdict, Verdict::Inconclusive, "{transcript}");
+    assert_eq!(report.stage, Stage::Rcpt, "{transcript}");
+    assert_eq!(
+        report.reply.as_deref(),
+        Some(UNKNOWN_RECIPIENT_REPLY),
+        "{transcript}"
+    );
+    assert!(!report.data_sent);
+    assert_eq!(
+        ids(&findings(TEST_DOMAIN, &report)),
+        [CheckId::RelayInconclusive]
+    );
+    assert_safe_session(&lab, "unknown", 0);
+}
+
+/// Probes `endpoints` in order with the same `opts` and checks each TLS report: version and
+/// cipher as Postfix negotiated them, and the certificate verdict (`None`: valid, or the words
+/// the reason must contain).
+async fn check_certificates(
+    lab: &PostfixLab,
+    opts: &SmtpOptions,
+    endpoints: &[(&str, Option<&str>)],
+) {
+    let mut seen = std::collections::HashMap::new();
+    for &(endpoint, error) in endpoints {
+        let report = probe_endpoint(lab, endpoint, &spoof(), opts).await;
+        let transcript = report.transcript_text();
+        // The certificate never stops the session: the relay verdict is still reached.
+        assert_eq!(report.verdict, Verdict::Open, "{endpoint}: {transcript}");
+        let tls = report
+            .tls
+            .as_ref()
+            .unwrap_or_else(|| panic!("{endpoint}: no TLS: {transcript}"));
+        assert!(
+            ["TLSv1.2", "TLSv1.3"].contains(&tls.version.as_str()),
+            "{tls:?}"
+        );
+        assert!(!tls.cipher.is_empty() && tls.cipher != "unknown", "{tls:?}");
+        match error {
+            None => {
+                assert!(tls.cert_valid, "{endpoint}: {tls:?}");
+                assert_eq!(tls.cert_error, None);
+                assert_eq!(tls.names, [TEST_HOSTNAME]);
+            }
+            Some(why) => {
+                assert!(!tls.cert_valid, "{endpoint}: {tls:?}");
+                let reason = tls.cert_error.as_deref().unwrap_or_default();
+                assert!(reason.contains(why), "{endpoint}: {reason:?}");
+                assert!(
+                    ids(&findings(TEST_DOMAIN, &report)).contains(&CheckId::TlsCertInvalid),
+                    "{endpoint}"
+                );
+            }
+        }
+        // The protocol the probe reports is the one Postfix negotiated.
+        let n = seen.entry(endpoint).or_insert(0);
+        *n += 1;
+        let sessions = lab.wait_sessions(endpoint, *n, LOG_WAIT);
+        let server = sessions
+            .last()
+            .and_then(|s| s.tls.clone())
+            .unwrap_or_default();
+        assert!(
+            server.starts_with(&format!("{} with cipher ", tls.version)),
+            "{endpoint}: probe {tls:?}, server {server:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn probe_judges_the_starttls_certificates() {
+    let Some(lab) = lab() else { return };
+    for endpoint in [
+        ("open", None),
+        ("expired", Some("expired")),
+        ("mismatched", Some("not valid for name mx.contoso.test")),
+    ] {
+        check_certificates(&lab, &probe_options(&lab), &[endpoint]).await;
+    }
+}
+
+/// One options value for every probe, as a bulk run has: an earlier session with the same
+/// host name must not stand in for a later one. Postfix issues TLS 1.3 session tickets that
+/// are valid across the instance's endpoints (as one MX name's many servers may share ticket
+/// keys); a resumed session presents no certificate, and rustls then reports the certificate
+/// of the session it resumed.
+#[tokio::test]
+#[ignore = "fails until mailaudit-net's TlsRoots disables TLS session resumption \
+            (config.resumption = Resumption::disabled()): the expired endpoint is reported \
+            with the open endpoint's valid certificate"]
+async fn probe_never_reports_a_resumed_sessions_certificate() {
+    let Some(lab) = lab() else { return };
+    let opts = probe_options(&lab);
+    check_certificates(
+        &lab,
+        &opts,
+        &[
+            ("open", None),
+            ("expired", Some("expired")),
+            ("mismatched", Some("not valid for name mx.contoso.test")),
+            ("open", None),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn probe_reports_a_server_without_starttls() {
+    let Some(lab) = lab() else { return };
+    let opts = probe_options(&lab);
+    let report = probe_endpoint(&lab, "plain", &spoof(), &opts).await;
+    assert_eq!(report.starttls_offered, Some(false));
+    assert!(report.tls.is_none());
+    assert_eq!(report.verdict, Verdict::Open);
+    let found = ids(&findings(TEST_DOMAIN, &report));
+    assert!(found.contains(&CheckId::StarttlsMissing), "{found:?}");
+    let sessions = lab.wait_sessions("plain", 1, LOG_WAIT);
+    assert_eq!(sessions[0].count("starttls"), None);
+    assert_eq!(sessions[0].count("data"), None);
+}
+
+#[tokio::test]
+async fn tls_only_probe_sends_no_envelope() {
+    let Some(lab) = lab() else { return };
+    let opts = probe_options(&lab);
+    let cfg = ProbeConfig::tls_only("probe.mailaudit.test");
+    let report = probe_endpoint(&lab, "open", &cfg, &opts).await;
+    assert!(
+        report.tls.as_ref().is_some_and(|t| t.cert_valid),
+        "{:?}",
+        report.tls
+    );
+    let sessions = lab.wait_sessions("open", 1, LOG_WAIT);
+    let session = &sessions[0];
+    for (command, want) in [
+        ("ehlo", Some((2, 2))),
+        ("starttls", Some((1, 1))),
+        ("mail", None),
+        ("rcpt", None),
+        ("data", None),
+        ("quit", Some((1, 1))),
+    ] {
+        assert_eq!(session.count(command), want, "{command}: {session:#?}");
+    }
+}
+
+#[tokio::test]
+async fn send_test_message_delivers_exactly_one_labelled_message() {
+    let Some(lab) = lab() else { return };
+    let opts = probe_options(&lab);
+    let cfg = ProbeConfig {
+        send_test_message: true,
+        operator: "security@fabrikam.test".into(),
+        ..spoof()
+    };
+    let report = probe_endpoint(&lab, "open", &cfg, &opts).await;
+    let transcript = report.transcript_text();
+    assert_eq!(report.verdict, Verdict::Open, "{transcript}");
+    assert!(report.data_sent, "{transcript}");
+
+    let discarded = lab.wait_discarded(1, LOG_WAIT);
+    let [message] = discarded.as_slice() else {
+        panic!("one message expected: {discarded:#?}\n{}", lab.log());
+    };
+    let address = format!("postmaster@{TEST_DOMAIN}");
+    assert_eq!(message.to, address);
+    assert_eq!(message.from.as_deref(), Some(address.as_str()));
+    assert_eq!(message.endpoint.as_deref(), Some("open"));
+    let header = |name: &str| {
+        message
+            .headers
+            .iter()
+            .find(|h| h.starts_with(name))
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert!(header("Subject:").contains("Security test"), "{message:#?}");
+    let label = header("X-Mailaudit-Test:");
+    assert!(
+        label.contains("security test") && label.contains("security@fabrikam.test"),
+        "{message:#?}"
+    );
+
+    let sessions = lab.wait_sessions("open", 1, LOG_WAIT);
+    let [session] = sessions.as_slice() else {
+        panic!("one session expected: {sessions:#?}");
+    };
+    assert_eq!(session.count("data"), Some((1, 1)), "{session:#?}");
+    assert_eq!(session.queue_ids, [message.queue_id.as_str()]);
+    // Give the discard agent's removal a moment, then the queue is empty again.
+    let deadline = std::time::Instant::now() + LOG_WAIT;
+    while lab.queued_files() > 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(lab.queued_files(), 0);
+    // Still exactly one, a moment later.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(lab.discarded().len(), 1);
 }
