@@ -4,9 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Prerequisites. The DNS tests serve zones from an in-process hickory-server on loopback, so
-# nothing beyond the Rust toolchain (with rustfmt and clippy) is needed yet.
+# Prerequisites: the Rust toolchain (with rustfmt and clippy), and Postfix for the relay-probe
+# tests (installed unconfigured and left stopped; the tests start private instances on
+# loopback). DNS tests serve zones from an in-process hickory-server on loopback.
 command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)" >&2; exit 2; }
+if [ "$(id -u)" -eq 0 ]; then
+    bash scripts/install-test-deps.sh
+elif ! command -v postfix >/dev/null && ! [ -x /usr/sbin/postfix ]; then
+    echo "Postfix is needed by the relay-probe tests: run 'sudo scripts/install-test-deps.sh' first" >&2
+    exit 2
+fi
 
 echo "== architecture invariant: mailaudit-core depends on no async runtime and no network crate"
 if cargo tree -p mailaudit-core -e normal --prefix none | grep -E '^(tokio|hickory|mio|socket2|reqwest|hyper) ' ; then

@@ -16,8 +16,10 @@
 //!
 //! Customer names are under the reserved `.example` and `.test` TLDs (RFC 2606); the provider
 //! names (`*.outlook.com`, `*.google.com`, `*.mimecast.com`, `*.onmicrosoft.com`) are real
-//! public names answered here only by the lab. Every address is in the documentation ranges
-//! 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24 (RFC 5737) or 2001:db8::/32 (RFC 3849).
+//! public names answered here only by the lab. Host addresses (A records) are loopback
+//! addresses (127.0.0.0/8), so nothing that follows them leaves the machine; SPF `ip4:`/`ip6:`
+//! terms use the documentation ranges 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24 (RFC 5737)
+//! and 2001:db8::/32 (RFC 3849).
 
 use std::net::Ipv4Addr;
 
@@ -402,14 +404,14 @@ fn shared_infrastructure(zone: &mut Zone, sample: &Zone) -> Result<(), String> {
             zone.add(owner, txt(text));
         }
     }
-    zone.add("mta1.crm-cloud.example", a([203, 0, 113, 130]));
-    zone.add("mta2.crm-cloud.example", a([203, 0, 113, 131]));
+    zone.add("mta1.crm-cloud.example", a([127, 0, 113, 130]));
+    zone.add("mta2.crm-cloud.example", a([127, 0, 113, 131]));
     zone.add(
         "payroll-hub.example",
         LabRecord::Mx(10, "mx1.payroll-hub.example".into()),
     );
-    zone.add("mx1.payroll-hub.example", a([203, 0, 113, 160]));
-    zone.add("smtp.hr-portal.example", a([198, 51, 100, 250]));
+    zone.add("mx1.payroll-hub.example", a([127, 0, 113, 160]));
+    zone.add("smtp.hr-portal.example", a([127, 51, 100, 250]));
 
     zone.add(
         "_spf.google.com",
@@ -428,12 +430,12 @@ fn shared_infrastructure(zone: &mut Zone, sample: &Zone) -> Result<(), String> {
         txt("v=spf1 ip4:203.0.113.32/27 ~all"),
     );
     for (i, (_, host)) in GOOGLE_MX.iter().enumerate() {
-        zone.add(*host, a([192, 0, 2, 201 + i as u8]));
+        zone.add(*host, a([127, 0, 2, 201 + i as u8]));
     }
-    zone.add("smtp.google.com", a([192, 0, 2, 206]));
+    zone.add("smtp.google.com", a([127, 0, 2, 206]));
 
-    zone.add("mx1.hosted-mail.example", a([198, 51, 100, 10]));
-    zone.add("mx2.hosted-mail.example", a([198, 51, 100, 11]));
+    zone.add("mx1.hosted-mail.example", a([127, 51, 100, 10]));
+    zone.add("mx2.hosted-mail.example", a([127, 51, 100, 11]));
     zone.add(
         "spf.hosted-mail.example",
         txt("v=spf1 ip4:198.51.100.8/29 ~all"),
@@ -443,7 +445,7 @@ fn shared_infrastructure(zone: &mut Zone, sample: &Zone) -> Result<(), String> {
         DMARC_VENDOR,
         LabRecord::Mx(10, "mx.dmarc-vendor.example".into()),
     );
-    zone.add("mx.dmarc-vendor.example", a([198, 51, 100, 60]));
+    zone.add("mx.dmarc-vendor.example", a([127, 51, 100, 60]));
     Ok(())
 }
 
@@ -460,7 +462,7 @@ fn add_domain(fleet: &mut SyntheticFleet, i: usize, seed: u64, key: &LabRecord) 
     // Microsoft 365's MX label: the domain without hyphens, dots as hyphens.
     let label = domain.replace('-', "").replace('.', "-");
     let tenant = format!("{}{}{}", first.replace('-', ""), second, i);
-    let host_ip = Ipv4Addr::new(192, 0, 2, 1 + (i % 250) as u8);
+    let host_ip = Ipv4Addr::new(127, 0, 2, 1 + (i % 250) as u8);
 
     let kind = match rng.percent() {
         0..70 => Kind::Microsoft365,
@@ -472,7 +474,7 @@ fn add_domain(fleet: &mut SyntheticFleet, i: usize, seed: u64, key: &LabRecord) 
     if rng.chance(55) {
         zone.add(
             &domain,
-            LabRecord::A(Ipv4Addr::new(203, 0, 113, (i % 250) as u8)),
+            LabRecord::A(Ipv4Addr::new(127, 0, 113, (i % 250) as u8)),
         );
     }
 
@@ -660,7 +662,7 @@ fn add_domain(fleet: &mut SyntheticFleet, i: usize, seed: u64, key: &LabRecord) 
                     101 + rng.below(1100)
                 )),
             );
-            zone.add(format!("mta-sts.{domain}"), a([192, 0, 2, 80]));
+            zone.add(format!("mta-sts.{domain}"), a([127, 0, 2, 80]));
         }
         if rng.chance(12) {
             mix.tls_rpt += 1;

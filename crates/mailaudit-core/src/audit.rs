@@ -21,13 +21,19 @@ pub struct AuditOptions {
     pub parked: HashSet<String>,
 }
 
-/// The relay-test section of a report (the probe itself comes with the SMTP layer).
+/// The Direct Send relay test of a report (`INTERFACE.md`: `relay`).
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct RelaySection {
     /// `open`, `blocked`, `inconclusive` or `not_tested`.
     pub verdict: String,
     /// The deciding server reply, if any.
     pub reply: Option<String>,
+    /// The host whose answer decided the verdict.
+    pub target: Option<String>,
+    /// Why, in one sentence (also why it was not tested).
+    pub reason: Option<String>,
+    /// Every SMTP session of the test (relay probes and STARTTLS/TLS checks), with transcripts.
+    pub probes: Vec<crate::smtp::ProbeReport>,
 }
 
 impl Default for RelaySection {
@@ -35,6 +41,9 @@ impl Default for RelaySection {
         RelaySection {
             verdict: "not_tested".into(),
             reply: None,
+            target: None,
+            reason: None,
+            probes: Vec::new(),
         }
     }
 }
@@ -93,6 +102,17 @@ impl DomainReport {
     /// Whether the report has a finding with this ID.
     pub fn has(&self, id: CheckId) -> bool {
         self.findings.iter().any(|f| f.id == id)
+    }
+
+    /// Adds findings from checks run after the DNS audit (SMTP probes, the MTA-STS policy),
+    /// keeping the order (most severe first) and the score up to date.
+    pub fn add_findings(&mut self, more: Vec<Finding>) {
+        if more.is_empty() || self.error.is_some() {
+            return;
+        }
+        self.findings.extend(more);
+        sort_findings(&mut self.findings);
+        self.score = score::score(&self.findings);
     }
 
     /// A report for an input that is not a valid domain name.
@@ -258,7 +278,7 @@ pub async fn audit_domain<D: DnsSource>(
             );
         }
     }
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.id.cmp(&b.id)));
+    sort_findings(&mut findings);
     let score = score::score(&findings);
     DomainReport {
         domain: domain.to_string(),
@@ -288,6 +308,10 @@ pub async fn audit_domain<D: DnsSource>(
         relay: RelaySection::default(),
         score,
     }
+}
+
+fn sort_findings(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.id.cmp(&b.id)));
 }
 
 fn mx_hosts_text(mx: &MxSummary) -> String {

@@ -342,6 +342,8 @@ pub struct StsSummary {
     pub parsed: Option<StsRecord>,
     /// Where the policy is to be fetched from, when the record is valid.
     pub policy_url: Option<String>,
+    /// The policy fetched over HTTPS and valid, when it was fetched (the I/O layer fills it).
+    pub policy: Option<StsPolicy>,
 }
 
 /// The URL of `domain`'s MTA-STS policy (RFC 8461 §3.3).

@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::dns::Resolver;
+use crate::live::{self, LiveOptions};
 
 /// Options for a bulk run.
 #[derive(Clone, Debug)]
@@ -25,6 +26,8 @@ pub struct BulkOptions {
     pub window: usize,
     /// Options for each domain's audit.
     pub audit: Arc<AuditOptions>,
+    /// Checks beyond DNS (relay test, TLS, MTA-STS policy) run on each report.
+    pub live: Arc<LiveOptions>,
 }
 
 impl Default for BulkOptions {
@@ -33,6 +36,7 @@ impl Default for BulkOptions {
             concurrency: 256,
             window: 4096,
             audit: Arc::default(),
+            live: Arc::default(),
         }
     }
 }
@@ -110,7 +114,12 @@ where
                             continue; // audited once
                         }
                         let (r, o, d) = (resolver.clone(), opts.audit.clone(), domain.clone());
-                        let handle = running.spawn(async move { audit_domain(&*r, &d, &o).await });
+                        let live = opts.live.clone();
+                        let handle = running.spawn(async move {
+                            let mut report = audit_domain(&*r, &d, &o).await;
+                            live::enrich(&*r, &mut report, &live).await;
+                            report
+                        });
                         index_of.insert(handle.id(), (next_idx, domain));
                         next_idx += 1;
                     }

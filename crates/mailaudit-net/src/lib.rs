@@ -1,13 +1,15 @@
-//! The I/O layer of mailaudit: DNS through hickory-resolver with one cache shared by every domain
-//! of a run, and the bulk audit driver that runs the pure core's checks over thousands of domains
-//! with bounded concurrency, yielding results in input order.
-//!
-//! SMTP probes and the MTA-STS HTTPS fetch will live here too: everything that touches a socket.
+//! The I/O layer of mailaudit, everything that touches a socket: DNS through hickory-resolver
+//! with one cache shared by every domain of a run ([`dns`]); the SMTP probe for the Direct Send
+//! relay test and STARTTLS/TLS ([`smtp`]); the MTA-STS policy fetch over HTTPS ([`https`]); the
+//! checks beyond DNS applied to a domain's report ([`live`]); and the bulk driver that runs it
+//! all over thousands of domains with bounded concurrency, yielding results in input order
+//! ([`bulk`]). The decisions (verdicts, findings) are the pure core's.
 #![warn(missing_docs)]
 
 pub mod bulk;
 pub mod dns;
 pub mod https;
+pub mod live;
 pub mod smtp;
 
 pub use bulk::{BulkOptions, audit_stream};

@@ -25,6 +25,8 @@ Examples:
   mailaudit audit contoso.com fabrikam.com
   mailaudit audit --file domains.txt --format json --output audit.json
   mailaudit audit --file domains.txt --format csv --fail-on high
+  mailaudit audit --file domains.txt --relay-test --helo probe.msp.example
+  mailaudit relay-test contoso.com --to alerts@contoso.com
   mailaudit spf-eval --ip 192.0.2.10 --sender user@contoso.com
   mailaudit checks SPF-LOOKUP-LIMIT";
 
@@ -62,8 +64,88 @@ pub(crate) enum Command {
     /// first line of standard output, then the explanation if the domain publishes one.
     #[command(name = "spf-eval")]
     SpfEval(SpfEvalArgs),
+    /// Test whether a domain's inbound endpoint accepts mail that spoofs the domain itself
+    /// (Microsoft 365 "Direct Send"), and check STARTTLS/TLS of its MX hosts.
+    ///
+    /// Connects to the domain's Microsoft 365 endpoint (or the MX given with --mx) on port 25:
+    /// EHLO, STARTTLS when offered (then EHLO again), MAIL FROM an address of the domain, RCPT TO
+    /// a mailbox of the domain, then RSET and QUIT. Nothing is delivered: DATA is never sent
+    /// unless --send-test-message is given. Behind a third-party gateway, the gateway MX is
+    /// tested, and the Microsoft endpoint too when given with --m365-endpoint (attackers skip
+    /// the gateway). Only test domains you are responsible for.
+    #[command(name = "relay-test", after_help = RELAY_EXIT_CODES)]
+    RelayTest(RelayTestArgs),
     /// Explain the checks: what each finding means, why it matters, how to fix it in Microsoft 365.
     Checks(ChecksArgs),
+}
+
+const RELAY_EXIT_CODES: &str = "\
+Exit codes:
+  0  blocked: the endpoint refused the spoofed envelope
+  1  open: Direct Send spoofing is possible (RELAY-OPEN)
+  2  error: bad arguments, no MX to test
+  3  inconclusive: port 25 blocked, greylisting, unknown recipient, the probe's address refused";
+
+/// Options of the SMTP probe, shared by `audit --relay-test` and `relay-test`.
+#[derive(Debug, Args)]
+pub(crate) struct SmtpArgs {
+    /// The SMTP port to connect to (25; another for labs).
+    #[arg(long, value_name = "PORT", default_value_t = 25)]
+    pub(crate) smtp_port: u16,
+    /// The host name given in EHLO: use a real, resolvable name of this machine.
+    /// Default: this machine's host name.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) helo: Option<String>,
+    /// The envelope sender: an existing address of the domain (a full address, or a local part
+    /// completed with @DOMAIN). Default: the recipient.
+    #[arg(long = "from", value_name = "ADDR")]
+    pub(crate) from: Option<String>,
+    /// The envelope recipient: an existing mailbox of the domain (a full address, or a local
+    /// part). Default: postmaster.
+    #[arg(long = "to", value_name = "ADDR")]
+    pub(crate) to: Option<String>,
+    /// Send one clearly labelled test message (subject and an X-Mailaudit-Test header saying
+    /// it is a security test and who ran it) to the recipient, who must have consented.
+    #[arg(long)]
+    pub(crate) send_test_message: bool,
+    /// Who runs the test, named in the test message. Default: USER@HOSTNAME.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) operator: Option<String>,
+    /// Trust the CA certificates in this PEM file too (labs), besides the web PKI roots.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) ca_file: Option<PathBuf>,
+    /// Seconds to wait for each SMTP reply (the connection gets a third of it, the whole
+    /// session four times it).
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub(crate) smtp_timeout: f64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RelayTestArgs {
+    /// The domain to test.
+    #[arg(value_name = "DOMAIN")]
+    pub(crate) domain: String,
+    /// Probe this host instead of the one chosen from the domain's MX records.
+    #[arg(long, value_name = "HOST")]
+    pub(crate) mx: Option<String>,
+    /// The tenant's Microsoft 365 endpoint (`<label>.mail.protection.outlook.com`), probed
+    /// too when the MX is a third-party gateway.
+    #[arg(long, value_name = "HOST")]
+    pub(crate) m365_endpoint: Option<String>,
+    #[command(flatten)]
+    pub(crate) smtp: SmtpArgs,
+    /// Output: the verdict and the transcript as text, or the JSON `relay` object.
+    #[arg(long, value_enum, default_value_t = RelayFormat::Text)]
+    pub(crate) format: RelayFormat,
+    /// Seconds to wait for each DNS reply before retrying.
+    #[arg(long, value_name = "SECS", default_value_t = 3.0)]
+    pub(crate) timeout: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum RelayFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -118,6 +200,24 @@ pub(crate) struct AuditArgs {
     /// Print DNS statistics (look-ups, queries sent, domains per second) to standard error at the end.
     #[arg(long)]
     pub(crate) stats: bool,
+
+    /// Run the Direct Send relay test (see `mailaudit relay-test --help`) on each domain, and
+    /// check STARTTLS/TLS of its MX hosts. Probes are polite: one connection per MX host at a
+    /// time, at most 8 at once, spaced.
+    #[arg(long)]
+    pub(crate) relay_test: bool,
+
+    #[command(flatten)]
+    pub(crate) smtp: SmtpArgs,
+
+    /// Do not fetch MTA-STS policies over HTTPS (by default the policy of each domain that
+    /// publishes an `_mta-sts` record is fetched and checked against its MX hosts).
+    #[arg(long)]
+    pub(crate) no_policy_fetch: bool,
+
+    /// The HTTPS port of MTA-STS policy hosts (443; another for labs).
+    #[arg(long, value_name = "PORT", default_value_t = 443)]
+    pub(crate) https_port: u16,
 }
 
 #[derive(Debug, Args)]

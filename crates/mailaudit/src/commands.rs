@@ -14,15 +14,22 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mailaudit_core::audit::{AuditOptions, normalize_domain};
 use mailaudit_core::checks::{CATALOGUE, CheckId};
 use mailaudit_net::dns::parse_nameserver;
+use mailaudit_net::https::HttpsOptions;
+use mailaudit_net::live::{LiveOptions, RelayOptions};
+use mailaudit_net::smtp::{Politeness, SmtpOptions, TlsRoots};
 use mailaudit_net::{BulkOptions, Resolver, ResolverConfig, audit_stream};
 
-use crate::cli::{AuditArgs, ChecksArgs, Cli, ColorChoice, Command, SpfEvalArgs};
+use crate::cli::{
+    AuditArgs, ChecksArgs, Cli, ColorChoice, Command, RelayFormat, RelayTestArgs, SmtpArgs,
+    SpfEvalArgs,
+};
 use crate::output::{ReportWriter, Summary};
 
 pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Audit(args) => runtime()?.block_on(audit(&cli, args)),
         Command::SpfEval(args) => runtime()?.block_on(spf_eval(&cli, args)),
+        Command::RelayTest(args) => runtime()?.block_on(relay_test(&cli, args)),
         Command::Checks(args) => checks(args),
     }
 }
@@ -153,10 +160,21 @@ async fn audit(cli: &Cli, args: &AuditArgs) -> Result<ExitCode> {
 
     let resolver = Resolver::new(&config)?;
     let stats_resolver = resolver.clone();
+    let mut live = LiveOptions::default();
+    // The sample fleet is DNS only: its MX and MTA-STS hosts are documentation addresses.
+    if !args.no_policy_fetch && !args.sample {
+        let mut https = HttpsOptions::new(roots(&args.smtp)?);
+        https.port = args.https_port;
+        live.https = Some(https);
+    }
+    if args.relay_test {
+        live.relay = Some(relay_options(&args.smtp, None, None)?);
+    }
     let bulk = BulkOptions {
         concurrency: args.concurrency.max(1),
         window: (args.concurrency.max(1) * 16).max(1024),
         audit: Arc::new(opts),
+        live: Arc::new(live),
     };
     let mut rx = audit_stream(resolver, inputs, bulk);
 
@@ -230,6 +248,141 @@ async fn audit(cli: &Cli, args: &AuditArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn roots(args: &SmtpArgs) -> Result<TlsRoots> {
+    Ok(match &args.ca_file {
+        Some(path) => TlsRoots::with_ca_file(path)?,
+        None => TlsRoots::webpki(),
+    })
+}
+
+/// This machine's host name, for EHLO and the operator label.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+fn relay_options(
+    args: &SmtpArgs,
+    mx: Option<String>,
+    m365_endpoint: Option<String>,
+) -> Result<RelayOptions> {
+    let t = args.smtp_timeout;
+    if !(t.is_finite() && t > 0.0 && t <= 600.0) {
+        bail!("--smtp-timeout must be between 0 and 600 seconds, got {t}");
+    }
+    let reply = Duration::from_secs_f64(t);
+    let smtp = SmtpOptions {
+        port: args.smtp_port,
+        connect_timeout: reply / 3,
+        reply_timeout: reply,
+        session_timeout: reply * 4,
+        roots: roots(args)?,
+        ..SmtpOptions::default()
+    };
+    let host = host_name();
+    let user = std::env::var("USER").unwrap_or_else(|_| "mailaudit".to_string());
+    Ok(RelayOptions {
+        smtp,
+        helo: args.helo.clone().unwrap_or_else(|| host.clone()),
+        from: args.from.clone(),
+        to: args.to.clone(),
+        send_test_message: args.send_test_message,
+        operator: args
+            .operator
+            .clone()
+            .unwrap_or_else(|| format!("{user}@{host}")),
+        politeness: Politeness::new(8, 1, Duration::from_secs(1)),
+        mx,
+        m365_endpoint,
+        tls_hosts: 3,
+    })
+}
+
+async fn relay_test(cli: &Cli, args: &RelayTestArgs) -> Result<ExitCode> {
+    let domain = normalize_domain(&args.domain)?;
+    let config = resolver_config(cli, args.timeout, 1)?;
+    let resolver = Resolver::new(&config)?;
+    let opts = relay_options(&args.smtp, args.mx.clone(), args.m365_endpoint.clone())?;
+    let report =
+        mailaudit_core::audit::audit_domain(&resolver, &domain, &AuditOptions::default()).await;
+    let (section, findings) = mailaudit_net::live::relay_test(&resolver, &report, &opts).await;
+    let mut out = io::stdout().lock();
+    match args.format {
+        RelayFormat::Json => {
+            let value =
+                serde_json::json!({ "domain": domain, "relay": section, "findings": findings });
+            serde_json::to_writer_pretty(&mut out, &value)?;
+            writeln!(out)?;
+        }
+        RelayFormat::Text => {
+            let verdict = section.verdict.to_uppercase();
+            writeln!(out, "{domain}: {verdict}")?;
+            if let Some(reason) = &section.reason {
+                writeln!(out, "  {}", crate::output::printable(reason))?;
+            }
+            if let Some(reply) = &section.reply {
+                writeln!(out, "  deciding reply: {}", crate::output::printable(reply))?;
+            }
+            for p in &section.probes {
+                let kind = if p.relay {
+                    "relay probe"
+                } else {
+                    "STARTTLS/TLS check"
+                };
+                let addr = p.addr.as_deref().unwrap_or("not connected");
+                writeln!(
+                    out,
+                    "\n  {kind} of {} [{addr}]: {} — {}",
+                    p.host,
+                    p.verdict.as_str(),
+                    crate::output::printable(&p.reason)
+                )?;
+                if let Some(tls) = &p.tls {
+                    let cert = if tls.cert_valid {
+                        "certificate valid".to_string()
+                    } else {
+                        format!(
+                            "certificate INVALID: {}",
+                            tls.cert_error.as_deref().unwrap_or("unknown reason")
+                        )
+                    };
+                    writeln!(out, "    TLS {} {}; {cert}", tls.version, tls.cipher)?;
+                } else if p.starttls_offered == Some(false) {
+                    writeln!(out, "    STARTTLS not offered")?;
+                }
+                for line in &p.transcript {
+                    writeln!(out, "    {}", crate::output::printable(&line.to_string()))?;
+                }
+            }
+            for f in &findings {
+                writeln!(
+                    out,
+                    "\n  {} {}: {}",
+                    f.severity.as_str().to_uppercase(),
+                    f.id,
+                    crate::output::printable(&f.detail)
+                )?;
+            }
+        }
+    }
+    Ok(match section.verdict.as_str() {
+        "blocked" => ExitCode::SUCCESS,
+        "open" => ExitCode::from(1),
+        "not_tested" => {
+            eprintln!(
+                "mailaudit: {domain}: {}",
+                section.reason.as_deref().unwrap_or("nothing to test")
+            );
+            ExitCode::from(2)
+        }
+        _ => ExitCode::from(3),
+    })
 }
 
 /// The process's peak resident set size (Linux `VmHWM`), in megabytes.

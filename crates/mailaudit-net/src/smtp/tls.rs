@@ -95,7 +95,7 @@ impl TlsRoots {
             WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone())
                 .build()
                 .map_err(|e| e.to_string())?;
-        let config = ClientConfig::builder_with_provider(provider.clone())
+        let mut config = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?
             .dangerous()
@@ -103,6 +103,9 @@ impl TlsRoots {
                 provider: provider.clone(),
             }))
             .with_no_client_auth();
+        // Every probe must see the certificate of the server it talks to: a resumed session
+        // (a ticket from another endpoint or another address of the same name) carries none.
+        config.resumption = rustls::client::Resumption::disabled();
         Ok(TlsRoots {
             verifier,
             config: Arc::new(config),

@@ -45,6 +45,7 @@ async fn run_owned(
         concurrency,
         window,
         audit: Arc::new(AuditOptions::default()),
+        ..BulkOptions::default()
     };
     let mut rx = audit_stream(resolver, inputs, opts);
     let mut out = Vec::new();
@@ -141,6 +142,7 @@ async fn results_come_out_in_input_order_even_when_earlier_domains_are_slower() 
         concurrency: 64,
         window: 4096,
         audit: Arc::new(AuditOptions::default()),
+        ..BulkOptions::default()
     };
     let owned: Vec<String> = inputs.iter().map(|s| s.to_string()).collect();
     let mut rx = audit_stream(resolver, owned, opts);

@@ -550,9 +550,6 @@ async fn probe_judges_the_starttls_certificates() {
 /// keys); a resumed session presents no certificate, and rustls then reports the certificate
 /// of the session it resumed.
 #[tokio::test]
-#[ignore = "fails until mailaudit-net's TlsRoots disables TLS session resumption \
-            (config.resumption = Resumption::disabled()): the expired endpoint is reported \
-            with the open endpoint's valid certificate"]
 async fn probe_never_reports_a_resumed_sessions_certificate() {
     let Some(lab) = lab() else { return };
     let opts = probe_options(&lab);

@@ -19,6 +19,7 @@ fn parked_file_requires_lock_down() {
     .expect("write parked file");
     let out = run(&[
         "audit",
+        "--no-policy-fetch",
         "--nameserver",
         lab.addr(),
         "--format",
