@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
-use crate::checks::{CheckId, Severity};
+use crate::checks::{Area, CheckId, Severity};
 use crate::dns::DnsSource;
 use crate::finding::Finding;
 use crate::mx::{MxSummary, Provider};
@@ -254,14 +254,19 @@ pub async fn audit_domain<D: DnsSource>(
                 == ["v=spf1", "-all"]
         });
         let dmarc_locked = dmarc.policy.as_deref() == Some("reject");
-        if !(spf_locked && dmarc_locked) {
-            let mut missing = Vec::new();
-            if !spf_locked {
-                missing.push("SPF is not exactly `v=spf1 -all`");
-            }
-            if !dmarc_locked {
-                missing.push("DMARC is not p=reject");
-            }
+        // A half whose look-up failed is unknown, not unlocked: its verdict is withheld.
+        let spf_unknown = findings
+            .iter()
+            .any(|f| f.id == CheckId::DnsLookupFailed && f.area == Area::Spf);
+        let dmarc_unknown = dmarc.lookup_failed;
+        let mut missing = Vec::new();
+        if !spf_locked && !spf_unknown {
+            missing.push("SPF is not exactly `v=spf1 -all`");
+        }
+        if !dmarc_locked && !dmarc_unknown {
+            missing.push("DMARC is not p=reject");
+        }
+        if !missing.is_empty() {
             let why = if mx_summary.null_mx {
                 "null MX"
             } else {

@@ -331,7 +331,9 @@ async fn audit_m365<D: DnsSource>(dns: &D, domain: &str) -> (DkimSummary, Vec<Fi
 
     let keys: Vec<&SelectorResult> = summary.selectors.iter().filter(|s| s.has_key()).collect();
     let any_shape = targets.iter().any(Option::is_some);
-    if keys.is_empty() && any_shape && !txt_failed {
+    // A selector whose CNAME or TXT could not be read may hold the key: withhold the verdict.
+    let unknown = txt_failed || known.iter().any(|k| !k);
+    if keys.is_empty() && any_shape && !unknown {
         let names: Vec<String> = summary
             .selectors
             .iter()

@@ -338,7 +338,10 @@ pub async fn analyze<D: DnsSource>(
             .with_evidence(evidence.clone()),
         );
     }
-    if add_m365 {
+    // An include or redirect target that could not be read may authorise Microsoft 365: the
+    // verdict is withheld (its DNS-LOOKUP-FAILED finding says so).
+    let tree_unread = findings.iter().any(|f| f.id == CheckId::DnsLookupFailed);
+    if add_m365 && !tree_unread {
         findings.push(
             Finding::new(
                 CheckId::SpfM365IncludeMissing,

@@ -20,7 +20,7 @@ use mailaudit_core::{Area, CheckId, Severity};
 use mailaudit_lab::{LabDns, Zone, client};
 use mailaudit_net::{Resolver, ResolverConfig};
 
-use crate::resolver_for;
+use crate::{lab, resolver_for};
 
 /// The fixture zone.
 const FIXTURES: &str = include_str!(concat!(
@@ -658,9 +658,8 @@ async fn dns_failures_withhold_verdicts_and_are_never_missing_records() {
         }
         // A withheld verdict gives no score at all.
         assert_eq!(report.score, None, "{d}");
-        // And it raises nothing else on a hardened domain. (The DKIM place is left out here: a
-        // failed selector1 look-up still yields DKIM-M365-NOT-ENABLED, a known bug.)
-        if !matches!(place, Place::Dkim) && report.worst().is_some_and(|s| s > Severity::Info) {
+        // And it raises nothing else on a hardened domain.
+        if report.worst().is_some_and(|s| s > Severity::Info) {
             problems.push(format!(
                 "{d} ({kind} at {place:?}): findings above info on a hardened domain: {:?}",
                 ids(report)
@@ -668,4 +667,72 @@ async fn dns_failures_withhold_verdicts_and_are_never_missing_records() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+// Verdicts withheld when a look-up they depend on failed.
+
+const WITHHELD_KEY: &str = "\"v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAtPoV5jU6sf6pbOl47LVkA2/rKFW4aSbfjC98kRa6EJjo15LQO0v0gLodA32FdpQ+abrZHnUA2f9vBiwOKVLfyfz2MVPKUX2QRDK+fvsueOQ0yyYNGJ6Az7UCgfkSwFZcVUwz4sGskAJx1W7l/b1xeHWZe2Gl56Apx8iYKC+fWLp9Lc47QC8yFih5+EluvXWpL\" \"l76zVI7yuZy5h953LXRc//6eZ+7atWpvnyin1o4SDMC10i2RmkkT3ZiRmLhuAa4noYEsDDYEsq5q/6ozVRzXJDZcXvHGLzVDem41qhgmAx+9fOhrN7q68Eok3RiweAb+Azw2iAQwnRHLKgJpmIKtwIDAQAB\"";
+
+/// A selector whose CNAME could not be read may hold the key: DKIM-M365-NOT-ENABLED is withheld.
+#[tokio::test]
+async fn dkim_not_enabled_is_withheld_when_a_selector_lookup_fails() {
+    let zone = Zone::parse(&format!(
+        r#"
+m.test MX 0 fixtures-test.mail.protection.outlook.com
+fixtures-test.mail.protection.outlook.com A 127.0.2.10
+selector1._domainkey.m.test SERVFAIL
+selector2._domainkey.m.test CNAME selector2-fixtures-test._domainkey.fixtures.onmicrosoft.com
+selector1-fixtures-test._domainkey.fixtures.onmicrosoft.com TXT {WITHHELD_KEY}
+"#
+    ))
+    .unwrap();
+    let (_s, r) = lab(zone).await;
+    let rep = audit_domain(&r, "m.test", &AuditOptions::default()).await;
+    assert!(rep.has(DnsLookupFailed));
+    assert!(!rep.has(DkimM365NotEnabled), "{:?}", ids(&rep));
+}
+
+/// A parked domain whose SPF or DMARC could not be read is not reported as unlocked for it.
+#[tokio::test]
+async fn parked_not_locked_is_withheld_when_a_lookup_fails() {
+    let zone = Zone::parse(
+        r#"
+p1.test MX 0 .
+p1.test TXT "v=spf1 -all"
+_dmarc.p1.test SERVFAIL
+p2.test MX 0 .
+p2.test SERVFAIL
+_dmarc.p2.test TXT "v=DMARC1; p=reject"
+"#,
+    )
+    .unwrap();
+    let (_s, r) = lab(zone).await;
+    for d in ["p1.test", "p2.test"] {
+        let rep = audit_domain(&r, d, &AuditOptions::default()).await;
+        assert!(rep.has(DnsLookupFailed));
+        assert!(!rep.has(ParkedNotLocked), "{d}: {:?}", rep.findings);
+    }
+}
+
+/// An include or redirect target that could not be read may authorise Microsoft 365.
+#[tokio::test]
+async fn m365_include_missing_is_withheld_when_an_include_fails() {
+    let zone = Zone::parse(
+        r#"
+fixtures-test.mail.protection.outlook.com A 127.0.2.10
+i.test MX 0 fixtures-test.mail.protection.outlook.com
+i.test TXT "v=spf1 include:_spf.i.test -all"
+_spf.i.test SERVFAIL
+r.test MX 0 fixtures-test.mail.protection.outlook.com
+r.test TXT "v=spf1 redirect=_spf.r.test"
+_spf.r.test TIMEOUT
+"#,
+    )
+    .unwrap();
+    let (_s, r) = lab(zone).await;
+    for d in ["i.test", "r.test"] {
+        let rep = audit_domain(&r, d, &AuditOptions::default()).await;
+        assert!(rep.has(DnsLookupFailed));
+        assert!(!rep.has(SpfM365IncludeMissing), "{d}: {:?}", ids(&rep));
+    }
 }
