@@ -54,6 +54,10 @@ struct Args {
     #[arg(long, value_name = "N")]
     concurrency: Option<usize>,
 
+    /// Passed to `mailaudit audit --timeout` (default: mailaudit's own default).
+    #[arg(long, value_name = "SECS")]
+    timeout: Option<f64>,
+
     /// Audit runs; the verdict uses the median run, and the best is shown too.
     #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     runs: u32,
@@ -110,6 +114,8 @@ struct AuditRun {
     child: ChildRun,
     stats: AuditStats,
     server_queries: u64,
+    /// UDP datagrams the kernel dropped for want of socket buffer space during the run.
+    udp_drops: Option<u64>,
 }
 
 impl AuditRun {
@@ -190,12 +196,20 @@ fn run(mut args: Args) -> Result<bool> {
     // The audit runs.
     let mut runs = Vec::new();
     println!(
-        "{:>3}  {:>8}  {:>9}  {:>10}  {:>10}  {:>9}  {:>9}  {:>10}",
-        "run", "seconds", "domains/s", "queries/dom", "queries/dom", "look-ups/", "peak RSS", "lab"
+        "{:>3}  {:>8}  {:>9}  {:>10}  {:>10}  {:>9}  {:>9}  {:>10}  {:>9}",
+        "run",
+        "seconds",
+        "domains/s",
+        "queries/dom",
+        "queries/dom",
+        "look-ups/",
+        "peak RSS",
+        "lab",
+        "UDP"
     );
     println!(
-        "{:>3}  {:>8}  {:>9}  {:>10}  {:>10}  {:>9}  {:>9}  {:>10}",
-        "", "(wall)", "(wall)", "(lab)", "(stats)", "domain", "(MB)", "queries/s"
+        "{:>3}  {:>8}  {:>9}  {:>10}  {:>10}  {:>9}  {:>9}  {:>10}  {:>9}",
+        "", "(wall)", "(wall)", "(lab)", "(stats)", "domain", "(MB)", "queries/s", "drops"
     );
     for i in 1..=args.runs {
         let run = audit_run(
@@ -212,7 +226,7 @@ fn run(mut args: Args) -> Result<bool> {
             })
         };
         println!(
-            "{:>3}  {:>8.2}  {:>9.0}  {:>10.2}  {:>10}  {:>9}  {:>9}  {:>10.0}",
+            "{:>3}  {:>8.2}  {:>9.0}  {:>10.2}  {:>10}  {:>9}  {:>9}  {:>10.0}  {:>9}",
             i,
             run.seconds(),
             run.rate(),
@@ -222,6 +236,7 @@ fn run(mut args: Args) -> Result<bool> {
             run.peak_rss_mb()
                 .map_or("?".to_owned(), |mb| format!("{mb:.0}")),
             run.server_queries as f64 / run.seconds(),
+            run.udp_drops.map_or("?".to_owned(), |n| n.to_string()),
         );
         runs.push(run);
     }
@@ -242,6 +257,14 @@ fn run(mut args: Args) -> Result<bool> {
             median.rate(),
             best.rate(),
             best.seconds()
+        );
+    }
+    let drops: u64 = runs.iter().filter_map(|r| r.udp_drops).sum();
+    if drops > 0 {
+        println!(
+            "note: the kernel dropped {drops} UDP datagrams on full socket buffers during the \
+             runs; each costs the auditor a --timeout wait and a retry, so a run with drops \
+             near its end is seconds slower"
         );
     }
     println!(
@@ -414,6 +437,9 @@ fn mailaudit_command(mailaudit: &Path, list: &Path, server: SocketAddr, args: &A
     if let Some(n) = args.concurrency {
         command.arg("--concurrency").arg(n.to_string());
     }
+    if let Some(secs) = args.timeout {
+        command.arg("--timeout").arg(secs.to_string());
+    }
     command
 }
 
@@ -427,9 +453,13 @@ fn audit_run(
     domains: usize,
 ) -> Result<AuditRun> {
     lab.reset_query_count();
+    let drops_before = udp_receive_buffer_errors();
     let child = process::run(mailaudit_command(mailaudit, list, server, args))
         .with_context(|| format!("cannot run {}", mailaudit.display()))?;
     let server_queries = lab.query_count();
+    let udp_drops = udp_receive_buffer_errors()
+        .zip(drops_before)
+        .map(|(after, before)| after.saturating_sub(before));
     let Some(stats) = parse_stats(&child.stderr) else {
         bail!(
             "{} exited with {} and printed no --stats line; its standard error:\n{}",
@@ -458,6 +488,7 @@ fn audit_run(
         child,
         stats,
         server_queries,
+        udp_drops,
     })
 }
 
@@ -566,6 +597,19 @@ fn compare_checkdmarc(
         args.domains
     );
     Ok(())
+}
+
+/// The kernel's count of UDP datagrams dropped for a full socket receive buffer, system-wide
+/// (`RcvbufErrors` in `/proc/net/snmp`). Each drop costs the auditor a timeout and a retry.
+fn udp_receive_buffer_errors() -> Option<u64> {
+    let snmp = std::fs::read_to_string("/proc/net/snmp").ok()?;
+    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp:"));
+    let header = udp.next()?;
+    let values = udp.next()?;
+    let at = header
+        .split_whitespace()
+        .position(|h| h == "RcvbufErrors")?;
+    values.split_whitespace().nth(at)?.parse().ok()
 }
 
 /// The 1-minute load average from `/proc/loadavg`.
