@@ -1401,7 +1401,7 @@ The certificate's subject alternative names must include the host name in the MX
         area: Area::Transport,
         severity: Severity::Medium,
         title: "An MX accepts TLS below 1.2",
-        what: "Attempts TLS 1.0 and TLS 1.1 handshakes with each MX after STARTTLS. Fires when an MX completes one.",
+        what: "Would fire when an MX completes a TLS 1.0 or TLS 1.1 handshake after STARTTLS. mailaudit's TLS stack (rustls) cannot speak TLS below 1.2, so this check is not performed yet and is never raised; the negotiated version of each MX is shown in the relay-test report instead.",
         why: "TLS 1.0 and 1.1 are deprecated and have known weaknesses; accepting them exposes mail to downgrade by an active attacker and fails compliance scans and cyber-insurance questionnaires.",
         fix: r#"Disable TLS 1.0 and 1.1 on the MX, so that only TLS 1.2 and 1.3 are offered.
 
