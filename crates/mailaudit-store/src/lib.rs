@@ -1,0 +1,1 @@
+//! Storage for mailaudit (work in progress).
