@@ -1,0 +1,214 @@
+//! `mailaudit audit`: the bulk audit.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use mailaudit_core::audit::{AuditOptions, normalize_domain};
+use mailaudit_net::https::HttpsOptions;
+use mailaudit_net::live::LiveOptions;
+use mailaudit_net::{BulkOptions, Resolver, audit_stream};
+
+use super::relay::{relay_options, roots};
+use super::{color_enabled, resolver_config};
+use crate::cli::{AuditArgs, Cli};
+use crate::output::{ReportWriter, Summary};
+
+/// Lines of every `--file`, opened up front so a missing file fails before any work starts.
+fn file_lines(
+    paths: &[std::path::PathBuf],
+    errored: Arc<AtomicBool>,
+) -> Result<Vec<Box<dyn Iterator<Item = String> + Send>>> {
+    let mut out: Vec<Box<dyn Iterator<Item = String> + Send>> = Vec::new();
+    for path in paths {
+        let reader: Box<dyn BufRead + Send> = if path.as_os_str() == "-" {
+            Box::new(BufReader::new(io::stdin()))
+        } else {
+            let f = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+            Box::new(BufReader::new(f))
+        };
+        let name = path.display().to_string();
+        let errored = errored.clone();
+        out.push(Box::new(reader.lines().map_while(move |l| match l {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("mailaudit: {name}: read error: {e}; the rest of this file is skipped");
+                errored.store(true, Ordering::Relaxed);
+                None
+            }
+        })));
+    }
+    Ok(out)
+}
+
+fn count_lines(paths: &[std::path::PathBuf]) -> Option<u64> {
+    let mut n = 0;
+    for p in paths {
+        if p.as_os_str() == "-" {
+            return None;
+        }
+        let f = File::open(p).ok()?;
+        for line in BufReader::new(f).lines() {
+            if mailaudit_net::bulk::first_field(&line.ok()?).is_some() {
+                n += 1;
+            }
+        }
+    }
+    Some(n)
+}
+
+fn read_parked(path: &Path) -> Result<HashSet<String>> {
+    let f = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let mut set = HashSet::new();
+    for (i, line) in BufReader::new(f).lines().enumerate() {
+        let line = line.with_context(|| format!("{}: read error", path.display()))?;
+        let Some(t) = mailaudit_net::bulk::first_field(&line) else {
+            continue;
+        };
+        match normalize_domain(t) {
+            Ok(d) => {
+                set.insert(d);
+            }
+            Err(e) => eprintln!("mailaudit: {}:{}: {e}; line ignored", path.display(), i + 1),
+        }
+    }
+    Ok(set)
+}
+
+pub(crate) async fn audit(cli: &Cli, args: &AuditArgs) -> Result<ExitCode> {
+    let errored = Arc::new(AtomicBool::new(false));
+    let mut config = resolver_config(cli, args.timeout, args.retries)?;
+    let mut opts = AuditOptions::default();
+    if let Some(p) = &args.parked {
+        opts.parked = read_parked(p)?;
+    }
+
+    // The inputs, in order: arguments, then each file.
+    let mut lab = None;
+    let mut sources: Vec<Box<dyn Iterator<Item = String> + Send>> = Vec::new();
+    let total: Option<u64>;
+    if args.sample {
+        let (zone, domains) = mailaudit_lab::sample_fleet();
+        let server = mailaudit_lab::LabDns::start(zone)
+            .await
+            .context("cannot start the sample DNS server")?;
+        config.nameservers = vec![server.addr()];
+        lab = Some(server);
+        total = Some(domains.len() as u64);
+        sources.push(Box::new(domains.into_iter()));
+    } else {
+        if args.domains.is_empty() && args.file.is_empty() {
+            bail!("no domains given: pass DOMAIN arguments, --file PATH, or --sample (see --help)");
+        }
+        total = count_lines(&args.file).map(|n| n + args.domains.len() as u64);
+        sources.push(Box::new(args.domains.clone().into_iter()));
+        sources.extend(file_lines(&args.file, errored.clone())?);
+    }
+    let inputs = sources.into_iter().flatten();
+
+    let resolver = Resolver::new(&config)?;
+    let stats_resolver = resolver.clone();
+    let mut live = LiveOptions::default();
+    // The sample fleet is DNS only: its MX and MTA-STS hosts are documentation addresses.
+    if !args.no_policy_fetch && !args.sample {
+        let mut https = HttpsOptions::new(roots(&args.smtp)?);
+        https.port = args.https_port;
+        live.https = Some(https);
+    }
+    if args.relay_test {
+        live.relay = Some(relay_options(&args.smtp, None, None)?);
+    }
+    let bulk = BulkOptions {
+        concurrency: args.concurrency.max(1),
+        window: (args.concurrency.max(1) * 16).max(1024),
+        audit: Arc::new(opts),
+        live: Arc::new(live),
+    };
+    let mut rx = audit_stream(resolver, inputs, bulk);
+
+    let to_terminal = args.output.is_none() && io::stdout().is_terminal();
+    let sink: Box<dyn Write> = match &args.output {
+        Some(p) => Box::new(BufWriter::new(
+            File::create(p).with_context(|| format!("{}: cannot create", p.display()))?,
+        )),
+        None => Box::new(BufWriter::new(io::stdout().lock())),
+    };
+    let color = color_enabled(cli.color, to_terminal);
+    let mut writer = ReportWriter::new(args.format, sink, color);
+    writer.begin()?;
+
+    // The bar is drawn on standard error when that is a terminal; output printed to the same
+    // terminal is written above it (`suspend`), so the two never mix.
+    let show_progress = !args.no_progress && io::stderr().is_terminal();
+    let pb = if show_progress {
+        let pb = match total {
+            Some(n) => ProgressBar::new(n),
+            None => ProgressBar::no_length(),
+        };
+        pb.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} domains ({per_sec}, eta {eta}) {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        pb
+    } else {
+        ProgressBar::hidden()
+    };
+
+    let started = Instant::now();
+    let mut summary = Summary::default();
+    while let Some(report) = rx.recv().await {
+        if let Some(err) = &report.error {
+            pb.suspend(|| eprintln!("mailaudit: {:?}: {err}", report.domain));
+            errored.store(true, Ordering::Relaxed);
+        }
+        summary.add(&report);
+        pb.suspend(|| writer.write(&report))?;
+        pb.inc(1);
+        pb.set_message(report.domain.clone());
+    }
+    pb.finish_and_clear();
+    writer.finish(&summary)?;
+    drop(lab);
+
+    if args.stats {
+        let s = stats_resolver.stats();
+        let secs = started.elapsed().as_secs_f64();
+        let n = summary.domains.max(1) as f64;
+        let rss = peak_rss_mb()
+            .map(|mb| format!("; peak RSS {mb:.1} MB"))
+            .unwrap_or_default();
+        eprintln!(
+            "mailaudit: {} domains in {:.2}s ({:.0} domains/s); {} look-ups, {} queries sent ({:.1} queries/domain){rss}",
+            summary.domains,
+            secs,
+            summary.domains as f64 / secs.max(1e-9),
+            s.lookups,
+            s.queries_sent,
+            s.queries_sent as f64 / n
+        );
+    }
+    if errored.load(Ordering::Relaxed) {
+        return Ok(ExitCode::from(2));
+    }
+    if let Some(threshold) = args.fail_on
+        && summary.worst.is_some_and(|w| w >= threshold)
+    {
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The process's peak resident set size (Linux `VmHWM`), in megabytes.
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
