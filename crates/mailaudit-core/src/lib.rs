@@ -12,6 +12,7 @@ pub mod dkim;
 pub mod dmarc;
 pub mod dns;
 pub mod finding;
+pub mod guide;
 pub mod memory;
 pub mod mta_sts;
 pub mod mx;

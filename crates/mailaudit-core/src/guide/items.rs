@@ -1,0 +1,1701 @@
+//! The items of the guide, computed from the report: one builder per remediation area.
+//!
+//! Explanations come from the catalogue ([`CheckId::info`]: `why` and the fix's one-line
+//! summary); records come from the project's own functions ([`spf::harden`],
+//! [`dmarc::next_phase`], [`dkim::parse_m365_target`]); what is written here is only the glue
+//! that makes them specific to the domain.
+
+use std::collections::HashSet;
+
+use crate::checks::{Area, CheckId, Severity};
+use crate::dkim::{self, M365Target};
+use crate::dmarc::{self, Policy, Uri};
+use crate::finding::Finding;
+use crate::mx::classify_host;
+use crate::spf::{self, Mechanism, Qualifier, Term};
+
+use super::util::{DAY, cname_line, date, is_plain_name, ps_quote, span, sts_id, txt_line};
+use super::{Code, Guide, GuideContext, GuideItem, Lang, Priority, ReportView, Section, Step};
+
+/// An item with its priority, before the items are grouped into sections.
+struct Draft {
+    priority: Priority,
+    item: GuideItem,
+}
+
+/// Days to stay in `p=none` and in `p=quarantine` before the next phase, at the least
+/// (the catalogue's "two to four weeks").
+const MIN_PHASE_DAYS: i64 = 14;
+
+struct Builder<'a> {
+    r: &'a ReportView,
+    ctx: &'a GuideContext,
+    d: String,
+    covered: HashSet<CheckId>,
+}
+
+pub(super) fn build(report: &ReportView, ctx: &GuideContext) -> Guide {
+    let domain = report
+        .domain
+        .trim()
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    let mut guide = Guide {
+        domain: domain.clone(),
+        score: report.score,
+        sections: Vec::new(),
+        withheld: Vec::new(),
+        notes: Vec::new(),
+    };
+    if let Some(err) = &report.error {
+        guide
+            .notes
+            .push(format!("No guide: the input could not be audited ({err})."));
+        return guide;
+    }
+    if !is_plain_name(&domain) {
+        guide.notes.push(
+            "No guide: the report's domain is not a plain host name, so no record or command \
+             can be written for it safely."
+                .into(),
+        );
+        return guide;
+    }
+    guide.withheld = report
+        .findings
+        .iter()
+        .filter(|f| f.id == CheckId::DnsLookupFailed)
+        .cloned()
+        .collect();
+    let mut b = Builder {
+        r: report,
+        ctx,
+        d: domain,
+        covered: HashSet::from([CheckId::DnsLookupFailed]),
+    };
+    let mut drafts = Vec::new();
+    if report.parked && report.has(CheckId::ParkedNotLocked) {
+        drafts.extend(b.parked());
+    } else {
+        drafts.extend(b.dmarc());
+        drafts.extend(b.spf());
+    }
+    drafts.extend(b.dkim());
+    if report.is_m365() {
+        drafts.extend(b.connectors());
+        drafts.extend(b.antispoof());
+        drafts.extend(b.impersonation());
+    } else {
+        guide.notes.push(format!(
+            "The report does not show {} receiving its mail at Microsoft 365 (provider: {}), so \
+             the Exchange Online items (Direct Send, connectors, transport rule, impersonation) \
+             are left out.",
+            b.d,
+            if report.provider.is_empty() {
+                "unknown"
+            } else {
+                &report.provider
+            }
+        ));
+    }
+    drafts.extend(b.transport());
+    drafts.extend(b.generic());
+    for p in Priority::ALL {
+        let items: Vec<GuideItem> = drafts
+            .iter()
+            .filter(|d| d.priority == p)
+            .map(|d| d.item.clone())
+            .collect();
+        if !items.is_empty() {
+            guide.sections.push(Section { priority: p, items });
+        }
+    }
+    guide
+}
+
+fn step(text: impl Into<String>) -> Step {
+    Step {
+        text: text.into(),
+        code: None,
+    }
+}
+
+fn step_code(text: impl Into<String>, lang: Lang, code: impl Into<String>) -> Step {
+    Step {
+        text: text.into(),
+        code: Some(Code::new(lang, code)),
+    }
+}
+
+/// The highest priority among `ids`' severities, or `default` when there are none.
+fn priority_of(ids: &[CheckId], default: Priority) -> Priority {
+    ids.iter()
+        .map(|id| id.info().severity)
+        .max()
+        .map(Priority::of)
+        .unwrap_or(default)
+}
+
+/// Parses a DMARC record leniently enough to keep its tags (an invalid tag is dropped).
+fn parse_dmarc(text: &str) -> Option<dmarc::Record> {
+    dmarc::parse(text)
+        .ok()
+        .or_else(|| dmarc::parse_lenient(text).ok().map(|(r, _)| r))
+}
+
+impl<'a> Builder<'a> {
+    /// The findings of the report with these IDs (marking them covered).
+    fn take(&mut self, ids: &[CheckId]) -> Vec<&'a Finding> {
+        let r = self.r;
+        let found: Vec<&'a Finding> = r.findings.iter().filter(|f| ids.contains(&f.id)).collect();
+        for f in &found {
+            self.covered.insert(f.id);
+        }
+        found
+    }
+
+    /// An item for `findings` (their IDs, details; `why` from `why_of` or the first finding).
+    fn item(
+        &self,
+        key: &'static str,
+        title: impl Into<String>,
+        findings: &[&Finding],
+        why_of: CheckId,
+        steps: Vec<Step>,
+        verify: Vec<Code>,
+    ) -> GuideItem {
+        let mut ids: Vec<CheckId> = Vec::new();
+        for f in findings {
+            if !ids.contains(&f.id) {
+                ids.push(f.id);
+            }
+        }
+        GuideItem {
+            key,
+            title: title.into(),
+            finding_ids: ids,
+            found: findings.iter().map(|f| f.detail.clone()).collect(),
+            why: findings
+                .first()
+                .map(|f| f.id)
+                .unwrap_or(why_of)
+                .info()
+                .why
+                .to_string(),
+            steps,
+            verify,
+        }
+    }
+
+    /// The catalogue's one-line fix of `id`, for this domain.
+    fn summary(&self, id: CheckId) -> String {
+        id.info().fix_summary().replace("<domain>", &self.d)
+    }
+
+    fn audit_cmd(&self) -> Code {
+        Code::new(Lang::Shell, format!("mailaudit audit {}", self.d))
+    }
+
+    fn verify_txt(&self, name: &str) -> Vec<Code> {
+        vec![
+            Code::new(
+                Lang::PowerShell,
+                format!("Resolve-DnsName -Type TXT {name}"),
+            ),
+            self.audit_cmd(),
+        ]
+    }
+
+    fn dmarc_name(&self) -> String {
+        format!("_dmarc.{}", self.d)
+    }
+
+    /// The report address to add when a record has none.
+    fn default_rua(&self) -> Uri {
+        let text = self
+            .ctx
+            .default_rua
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                if s.get(..7)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("mailto:"))
+                {
+                    s.to_string()
+                } else {
+                    format!("mailto:{s}")
+                }
+            })
+            .filter(|s| Uri::new(s).is_valid_mailto() && !s.contains([';', ',', '"']))
+            .unwrap_or_else(|| format!("mailto:dmarc-reports@{}", self.d));
+        Uri::new(&text)
+    }
+
+    /// `record` with what the DMARC findings complain about repaired, every other tag kept:
+    /// invalid report URIs dropped and a default `rua` added when no valid one is left,
+    /// `t=y` and the tags RFC 9989 removed (`pct`, `rf`, `ri`) dropped, `sp`/`np` raised to
+    /// `p` when weaker.
+    fn clean_dmarc(&self, record: &dmarc::Record) -> dmarc::Record {
+        let mut r = record.clone();
+        r.v = "DMARC1".into();
+        r.rua.retain(Uri::is_valid_mailto);
+        r.ruf.retain(Uri::is_valid_mailto);
+        if r.rua.is_empty() {
+            r.rua.push(self.default_rua());
+        }
+        r.t = None;
+        r.pct = None;
+        r.rf = None;
+        r.ri = None;
+        let p = r.p.unwrap_or(Policy::None);
+        r.p = Some(p);
+        for sub in [&mut r.sp, &mut r.np] {
+            if sub.is_some_and(|s| s < p) {
+                *sub = Some(p);
+            }
+        }
+        r
+    }
+
+    fn dmarc_line(&self, record: &dmarc::Record) -> String {
+        txt_line(&self.dmarc_name(), &record.to_string())
+    }
+
+    /// The roll-out state, in words, for a domain whose published policy is `current`.
+    fn rollout(&self, current: Policy) -> String {
+        let next = current.next().map(Policy::as_str).unwrap_or("reject");
+        let Some((phase, started)) = &self.ctx.dmarc_rollout else {
+            return format!(
+                "The date this phase (p={current}) started is not recorded: record it, so that \
+                 the guide can say when to move to {next}."
+            );
+        };
+        let phase = phase.trim().to_ascii_lowercase();
+        let since = date(*started);
+        if phase != current.as_str() {
+            return format!(
+                "The roll-out log says p={phase} since {since}, but the published record is \
+                 p={current}: publish the record of the phase you are in, or update the log."
+            );
+        }
+        let age = self.ctx.today.saturating_sub(*started);
+        let what = match current {
+            Policy::None => "Monitoring (p=none)",
+            Policy::Quarantine => "Quarantining (p=quarantine)",
+            Policy::Reject => "Rejecting (p=reject)",
+        };
+        if age < MIN_PHASE_DAYS * DAY {
+            format!(
+                "{what} for {} (since {since}): keep reading the aggregate reports until at \
+                 least {}, then move to {next} if no legitimate source fails.",
+                span(age),
+                date(started.saturating_add(MIN_PHASE_DAYS * DAY))
+            )
+        } else {
+            format!(
+                "{what} for {} (since {since}): review the aggregate reports, then move to {next}.",
+                span(age)
+            )
+        }
+    }
+
+    fn dmarc(&mut self) -> Vec<Draft> {
+        use CheckId::*;
+        let r = self.r;
+        let mut out = Vec::new();
+        if r.dmarc.lookup_failed {
+            return out;
+        }
+        let base = r.dmarc.record.as_deref().and_then(parse_dmarc);
+        let secondary = [
+            DmarcPctPartial,
+            DmarcTesting,
+            DmarcSubdomainWeak,
+            DmarcNoRua,
+            DmarcRuaUnauthorized,
+            DmarcRuaInvalid,
+            DmarcDeprecatedTag,
+        ];
+        let publish = self.take(&[DmarcMissing, DmarcMultiple, DmarcSyntax]);
+        if !publish.is_empty() {
+            // Salvage the tags of the published record(s): the applicable one, else the
+            // first one in the evidence that parses.
+            let salvaged = base.clone().or_else(|| {
+                publish
+                    .iter()
+                    .filter_map(|f| f.evidence.as_deref())
+                    .flat_map(str::lines)
+                    .find_map(parse_dmarc)
+            });
+            let mut findings = publish;
+            findings.extend(self.take(&secondary));
+            let now =
+                self.clean_dmarc(&salvaged.unwrap_or_else(|| dmarc::Record::new(Policy::None)));
+            let first = findings[0].id;
+            let mut steps = vec![step(self.summary(first))];
+            steps.push(step_code(
+                format!(
+                    "Publish this record (the only TXT record at `{}`; delete any other):",
+                    self.dmarc_name()
+                ),
+                Lang::Dns,
+                self.dmarc_line(&now),
+            ));
+            let phase = now.p.unwrap_or(Policy::None);
+            if let Some(next) = dmarc::next_phase(&now) {
+                steps.push(step_code(
+                    format!(
+                        "This starts the p={phase} phase; after {MIN_PHASE_DAYS} days or more of \
+                         aggregate reports in which every legitimate source passes, move to {}:",
+                        next.p.unwrap_or(Policy::Reject)
+                    ),
+                    Lang::Dns,
+                    self.dmarc_line(&self.clean_dmarc(&next)),
+                ));
+            }
+            let priority = priority_of(&[first], Priority::P1);
+            out.push(Draft {
+                priority,
+                item: self.item(
+                    "dmarc-publish",
+                    "Publish a DMARC record",
+                    &findings,
+                    first,
+                    steps,
+                    self.verify_txt(&self.dmarc_name()),
+                ),
+            });
+            return out;
+        }
+        let Some(base) = base else {
+            return out;
+        };
+        let current = base.p.unwrap_or(Policy::None);
+        let (phase_id, key, title) = match current {
+            Policy::None => (
+                DmarcPolicyNone,
+                "dmarc-quarantine",
+                "Move DMARC to p=quarantine",
+            ),
+            Policy::Quarantine => (
+                DmarcPolicyQuarantine,
+                "dmarc-reject",
+                "Move DMARC to p=reject",
+            ),
+            Policy::Reject => {
+                out.extend(self.dmarc_secondary(&base));
+                return out;
+            }
+        };
+        let mut findings = self.take(&[phase_id]);
+        let fixes_too = self.take(&secondary);
+        findings.extend(fixes_too.iter().copied());
+        let now = self.clean_dmarc(&base);
+        let Some(next) = dmarc::next_phase(&now).map(|n| self.clean_dmarc(&n)) else {
+            return out;
+        };
+        let mut steps = vec![step(self.summary(phase_id)), step(self.rollout(current))];
+        if r.dmarc.inherited {
+            steps.push(step(format!(
+                "The policy is inherited from `{}`; the records below give {} a record of its \
+                 own, with the same report addresses.",
+                r.dmarc
+                    .found_at
+                    .as_deref()
+                    .unwrap_or("the organizational domain"),
+                self.d
+            )));
+        }
+        if now.to_string() == base.to_string() && !r.dmarc.inherited {
+            steps.push(step(format!(
+                "Published now (p={current}): `{}`",
+                now.to_string().replace('`', "'")
+            )));
+        } else {
+            let fixed: Vec<&str> = fixes_too.iter().map(|f| f.id.as_str()).collect();
+            steps.push(step_code(
+                if fixed.is_empty() {
+                    format!("The record of the current phase (p={current}):")
+                } else {
+                    format!(
+                        "The record of the current phase (p={current}), with {} fixed; publish it now:",
+                        fixed.join(", ")
+                    )
+                },
+                Lang::Dns,
+                self.dmarc_line(&now),
+            ));
+        }
+        steps.push(step_code(
+            format!(
+                "When the reports show every legitimate source passing, publish the next phase (p={}):",
+                next.p.unwrap_or(Policy::Reject)
+            ),
+            Lang::Dns,
+            self.dmarc_line(&next),
+        ));
+        if let Some(after) = dmarc::next_phase(&next) {
+            steps.push(step_code(
+                format!(
+                    "Then, after {MIN_PHASE_DAYS} days or more without legitimate failures, the \
+                     final phase (p=reject):"
+                ),
+                Lang::Dns,
+                self.dmarc_line(&self.clean_dmarc(&after)),
+            ));
+        }
+        steps.extend(self.rua_authorizations(&now));
+        let priority = priority_of(&[phase_id], Priority::P2);
+        out.push(Draft {
+            priority,
+            item: self.item(
+                key,
+                title,
+                &findings,
+                phase_id,
+                steps,
+                self.verify_txt(&self.dmarc_name()),
+            ),
+        });
+        out
+    }
+
+    /// For a record already at `p=reject`: the report-address and tag repairs.
+    fn dmarc_secondary(&mut self, base: &dmarc::Record) -> Vec<Draft> {
+        use CheckId::*;
+        let mut out = Vec::new();
+        let now = self.clean_dmarc(base);
+        let rua = self.take(&[DmarcNoRua, DmarcRuaInvalid, DmarcRuaUnauthorized]);
+        if !rua.is_empty() {
+            let ids: Vec<CheckId> = rua.iter().map(|f| f.id).collect();
+            let mut steps = vec![step(self.summary(ids[0]))];
+            if rua.iter().any(|f| f.id != DmarcRuaUnauthorized) {
+                steps.push(step_code(
+                    "Publish the record with valid report addresses:",
+                    Lang::Dns,
+                    self.dmarc_line(&now),
+                ));
+            }
+            steps.extend(self.rua_authorizations(&now));
+            out.push(Draft {
+                priority: priority_of(&ids, Priority::P3),
+                item: self.item(
+                    "dmarc-rua",
+                    "Fix the DMARC report addresses",
+                    &rua,
+                    ids[0],
+                    steps,
+                    self.verify_txt(&self.dmarc_name()),
+                ),
+            });
+        }
+        let tags = self.take(&[
+            DmarcPctPartial,
+            DmarcTesting,
+            DmarcSubdomainWeak,
+            DmarcDeprecatedTag,
+        ]);
+        if !tags.is_empty() {
+            let ids: Vec<CheckId> = tags.iter().map(|f| f.id).collect();
+            let steps = vec![
+                step(self.summary(ids[0])),
+                step_code(
+                    "Publish the record without testing mode, partial coverage or removed tags, \
+                     and with subdomain policies as strong as p:",
+                    Lang::Dns,
+                    self.dmarc_line(&now),
+                ),
+            ];
+            out.push(Draft {
+                priority: priority_of(&ids, Priority::P3),
+                item: self.item(
+                    "dmarc-tags",
+                    "Apply the DMARC policy fully",
+                    &tags,
+                    ids[0],
+                    steps,
+                    self.verify_txt(&self.dmarc_name()),
+                ),
+            });
+        }
+        out
+    }
+
+    /// For DMARC-RUA-UNAUTHORIZED: the authorisation records each external report destination
+    /// must publish (RFC 7489 §7.1: `<domain>._report._dmarc.<destination>` with `v=DMARC1`).
+    fn rua_authorizations(&self, record: &dmarc::Record) -> Vec<Step> {
+        if !self.r.has(CheckId::DmarcRuaUnauthorized) {
+            return Vec::new();
+        }
+        let org = self
+            .r
+            .dmarc
+            .org_domain
+            .clone()
+            .unwrap_or_else(|| self.d.clone());
+        let mut lines = Vec::new();
+        for uri in record.rua.iter().chain(&record.ruf) {
+            let Some(dest) = uri.mailto_domain() else {
+                continue;
+            };
+            if !is_plain_name(&dest) || dmarc::shares_org_domain(&org, &dest) {
+                continue;
+            }
+            let line = txt_line(&format!("{}._report._dmarc.{dest}", self.d), "v=DMARC1");
+            if !lines.contains(&line) {
+                lines.push(line);
+            }
+        }
+        if lines.is_empty() {
+            return Vec::new();
+        }
+        vec![step_code(
+            "Ask each external report destination to authorise the domain (the destination \
+             publishes this in its own zone):",
+            Lang::Dns,
+            lines.join("\n"),
+        )]
+    }
+
+    fn spf_line(&self, record: &str) -> String {
+        txt_line(&self.d, record)
+    }
+
+    fn spf(&mut self) -> Vec<Draft> {
+        use CheckId::*;
+        let r = self.r;
+        let mut out = Vec::new();
+        let m365_missing = r.has(SpfM365IncludeMissing);
+        let verify = self.verify_txt(&self.d);
+
+        let missing = self.take(&[SpfMissing]);
+        if !missing.is_empty() {
+            let (record, note) = if r.is_m365() {
+                (format!("v=spf1 include:{} -all", spf::M365_INCLUDE), "")
+            } else if r.provider == "google" {
+                ("v=spf1 include:_spf.google.com -all".to_string(), "")
+            } else {
+                (
+                    "v=spf1 mx -all".to_string(),
+                    " Add every other service that sends as the domain before `-all`.",
+                )
+            };
+            let steps = vec![
+                step(self.summary(SpfMissing)),
+                step_code(
+                    format!("Publish this record at `{}`.{note}", self.d),
+                    Lang::Dns,
+                    self.spf_line(&record),
+                ),
+            ];
+            self.covered.insert(SpfM365IncludeMissing);
+            out.push(Draft {
+                priority: priority_of(&[SpfMissing], Priority::P2),
+                item: self.item(
+                    "spf-publish",
+                    "Publish an SPF record",
+                    &missing,
+                    SpfMissing,
+                    steps,
+                    verify.clone(),
+                ),
+            });
+            return out;
+        }
+
+        let repair = self.take(&[SpfMultiple, SpfSyntax]);
+        if !repair.is_empty() {
+            let mut steps = vec![step(self.summary(repair[0].id))];
+            if let Some(merged) = repair
+                .iter()
+                .find(|f| f.id == SpfMultiple)
+                .and_then(|f| f.evidence.as_deref())
+                .and_then(|e| merge_spf(e, m365_missing || r.is_m365()))
+            {
+                steps.push(step_code(
+                    format!(
+                        "Replace the SPF records at `{}` with this single record (their \
+                         senders merged, duplicates removed, ending in `-all`):",
+                        self.d
+                    ),
+                    Lang::Dns,
+                    self.spf_line(&merged),
+                ));
+            } else if let Some(ev) = repair.iter().find_map(|f| f.evidence.as_deref()) {
+                steps.push(step_code(
+                    "The record read, to correct at the DNS host (the finding above says what \
+                     does not parse):",
+                    Lang::Dns,
+                    self.spf_line(ev),
+                ));
+            }
+            out.push(Draft {
+                priority: priority_of(&[repair[0].id], Priority::P2),
+                item: self.item(
+                    "spf-repair",
+                    "Repair the SPF record",
+                    &repair,
+                    repair[0].id,
+                    steps,
+                    verify.clone(),
+                ),
+            });
+            return out;
+        }
+
+        let Some(parsed) = r.spf.record.as_deref().and_then(|t| spf::parse(t).ok()) else {
+            return out;
+        };
+        let hardened = spf::harden(&parsed, m365_missing);
+        let harden = self.take(&[SpfPassAll, SpfNeutralAll, SpfSoftfail]);
+        let harden_ids: Vec<CheckId> = harden.iter().map(|f| f.id).collect();
+        if !harden.is_empty() {
+            let mut steps = vec![step(self.summary(harden_ids[0]))];
+            if r.is_m365() {
+                steps.push(step_code(
+                    "First make sure Microsoft 365 signs with DKIM (forwarded mail then still \
+                     passes DMARC):",
+                    Lang::PowerShell,
+                    format!(
+                        "Get-DkimSigningConfig -Identity {} | Format-List Enabled,Status",
+                        self.d
+                    ),
+                ));
+            }
+            steps.push(step_code(
+                format!(
+                    "Replace the SPF record at `{}` with the hardened one{}:",
+                    self.d,
+                    if m365_missing {
+                        " (Microsoft 365 include added)"
+                    } else {
+                        ""
+                    }
+                ),
+                Lang::Dns,
+                self.spf_line(&hardened),
+            ));
+            out.push(Draft {
+                priority: priority_of(&harden_ids, Priority::P2),
+                item: self.item(
+                    "spf-harden",
+                    "Harden SPF to -all",
+                    &harden,
+                    harden_ids[0],
+                    steps,
+                    verify.clone(),
+                ),
+            });
+        }
+
+        let m365 = self.take(&[SpfM365IncludeMissing]);
+        if !m365.is_empty() {
+            let mut steps = vec![step(self.summary(SpfM365IncludeMissing))];
+            if harden.is_empty() {
+                steps.push(step_code(
+                    format!("Replace the SPF record at `{}` with:", self.d),
+                    Lang::Dns,
+                    self.spf_line(&spf::analyze::with_include(&parsed, spf::M365_INCLUDE)),
+                ));
+            } else {
+                steps.push(step_code(
+                    "The hardened record of \"Harden SPF to -all\" adds it; publish that one \
+                     record:",
+                    Lang::Dns,
+                    self.spf_line(&hardened),
+                ));
+            }
+            out.push(Draft {
+                priority: priority_of(&[SpfM365IncludeMissing], Priority::P2),
+                item: self.item(
+                    "spf-m365-include",
+                    "Authorise Microsoft 365 in SPF",
+                    &m365,
+                    SpfM365IncludeMissing,
+                    steps,
+                    verify.clone(),
+                ),
+            });
+        }
+
+        let lookups = self.take(&[SpfLookupLimit, SpfLookupNearLimit]);
+        if !lookups.is_empty() {
+            let ids: Vec<CheckId> = lookups.iter().map(|f| f.id).collect();
+            let steps = self.spf_lookup_steps(&parsed, m365_missing, ids.contains(&SpfLookupLimit));
+            out.push(Draft {
+                priority: priority_of(&ids, Priority::P2),
+                item: self.item(
+                    "spf-lookups",
+                    "Bring SPF within 10 DNS look-ups",
+                    &lookups,
+                    ids[0],
+                    steps,
+                    verify,
+                ),
+            });
+        }
+        out
+    }
+
+    fn spf_lookup_steps(&self, parsed: &spf::Record, add_m365: bool, over: bool) -> Vec<Step> {
+        let total = self.r.spf.lookups;
+        let max = spf::MAX_DNS_LOOKUPS;
+        let mut steps = vec![step(if over {
+            format!(
+                "Warning: the SPF policy needs {total} DNS look-ups; receivers stop at {max} and \
+                 return permerror, so SPF passes no sender at all and DMARC rests on DKIM alone."
+            )
+        } else {
+            format!(
+                "The SPF policy needs {total} of the {max} DNS look-ups allowed: one more \
+                 include from a vendor breaks it."
+            )
+        })];
+        steps.push(step(self.summary(CheckId::SpfLookupLimit)));
+        let Some(tree) = self.r.spf.tree.as_ref() else {
+            return steps;
+        };
+        let costs = include_costs(tree);
+        if !costs.is_empty() {
+            let mut lines: Vec<String> = costs
+                .iter()
+                .map(|c| {
+                    format!(
+                        "- `{}:{}` — {} look-up{}",
+                        c.via,
+                        c.domain,
+                        c.cost,
+                        plural(c.cost)
+                    )
+                })
+                .collect();
+            for d in parsed.directives() {
+                if d.mechanism.queries_dns() && !matches!(d.mechanism, Mechanism::Include(_)) {
+                    lines.push(format!("- `{d}` — 1 look-up"));
+                }
+            }
+            steps.push(step(format!(
+                "Look-ups per term of the record (the term itself included):\n{}",
+                lines.join("\n")
+            )));
+        }
+        if !over {
+            return steps;
+        }
+        // Flatten the costliest includes (never Microsoft 365's) until the count fits.
+        let mut remaining = total + u32::from(add_m365 && !self.r.spf.authorizes_m365);
+        let mut chosen: Vec<&IncludeCost> = Vec::new();
+        let mut sorted: Vec<&IncludeCost> = costs
+            .iter()
+            .filter(|c| c.via == "include" && !c.domain.eq_ignore_ascii_case(spf::M365_INCLUDE))
+            .collect();
+        sorted.sort_by_key(|c| std::cmp::Reverse(c.cost));
+        for c in sorted {
+            if remaining <= max {
+                break;
+            }
+            remaining = remaining.saturating_sub(c.cost);
+            chosen.push(c);
+        }
+        if chosen.is_empty() || remaining > max {
+            steps.push(step(
+                "Flattening the includes would not bring the count within the limit: move bulk \
+                 senders (marketing, ticketing) to a subdomain such as `mail.<domain>` with its \
+                 own SPF record."
+                    .replace("<domain>", &self.d),
+            ));
+            return steps;
+        }
+        let mut terms: Vec<Term> = Vec::new();
+        let mut problems: Vec<String> = Vec::new();
+        for t in &parsed.terms {
+            let replaced = match t {
+                Term::Directive(d) => match &d.mechanism {
+                    Mechanism::Include(spec) => chosen
+                        .iter()
+                        .find(|c| spec.literal().as_deref() == Some(c.domain.as_str())),
+                    _ => None,
+                },
+                Term::Modifier(_) => None,
+            };
+            match replaced {
+                Some(c) => {
+                    let (ranges, why) = flatten(&c.node);
+                    problems.extend(why.into_iter().map(|w| format!("{}: {w}", c.domain)));
+                    terms.extend(ranges);
+                }
+                None => terms.push(t.clone()),
+            }
+        }
+        let flat = spf::harden(&spf::Record { terms }, add_m365);
+        let names: Vec<String> = chosen
+            .iter()
+            .map(|c| format!("`include:{}`", c.domain))
+            .collect();
+        steps.push(step_code(
+            format!(
+                "Flattening proposal: replace {} with the IP ranges {} today, which brings \
+                 the policy to about {remaining} look-ups. Providers change their ranges \
+                 without notice: the ranges must be refreshed (re-run `mailaudit audit {}` \
+                 regularly, or use a flattening service), or move those senders to a subdomain \
+                 with its own SPF record instead.",
+                names.join(", "),
+                if chosen.len() == 1 {
+                    "it returns"
+                } else {
+                    "they return"
+                },
+                self.d
+            ),
+            Lang::Dns,
+            self.spf_line(&flat),
+        ));
+        if !problems.is_empty() {
+            steps.push(step(format!(
+                "Check before publishing: the flattened ranges may be incomplete ({}).",
+                problems.join("; ")
+            )));
+        }
+        if flat.len() > spf::analyze::MAX_RECORD_OCTETS {
+            steps.push(step(format!(
+                "The flattened record is {} octets, over the {} recommended: prefer moving senders \
+                 to a subdomain.",
+                flat.len(),
+                spf::analyze::MAX_RECORD_OCTETS
+            )));
+        }
+        steps
+    }
+
+    fn parked(&mut self) -> Vec<Draft> {
+        let mut findings = self.take(&[CheckId::ParkedNotLocked]);
+        let areas = [Area::Dmarc, Area::Spf];
+        let r = self.r;
+        let related: Vec<CheckId> = r
+            .findings
+            .iter()
+            .filter(|f| {
+                areas.contains(&f.area)
+                    && !matches!(f.id, CheckId::DnsLookupFailed | CheckId::ParkedNotLocked)
+            })
+            .map(|f| f.id)
+            .collect();
+        findings.extend(self.take(&related));
+        let spf_locked = r.spf.record.as_deref().is_some_and(|t| {
+            t.split_whitespace()
+                .map(str::to_ascii_lowercase)
+                .eq(["v=spf1", "-all"].map(String::from))
+        });
+        let dmarc_locked = r.dmarc.policy.as_deref() == Some("reject");
+        let mut lines = Vec::new();
+        if r.mx.is_empty() {
+            lines.push(format!("{}.  3600  IN  MX  0 .", self.d));
+        }
+        if !spf_locked && !r.is_withheld(Area::Spf) {
+            lines.push(self.spf_line("v=spf1 -all"));
+        }
+        if !dmarc_locked && !r.dmarc.lookup_failed {
+            let mut rec = r
+                .dmarc
+                .record
+                .as_deref()
+                .and_then(parse_dmarc)
+                .filter(|_| !r.dmarc.inherited)
+                .unwrap_or_else(|| {
+                    let mut n = dmarc::Record::new(Policy::Reject);
+                    n.adkim = Some(dmarc::Alignment::Strict);
+                    n.aspf = Some(dmarc::Alignment::Strict);
+                    n
+                });
+            rec.p = Some(Policy::Reject);
+            rec.sp = Some(Policy::Reject);
+            lines.push(self.dmarc_line(&self.clean_dmarc(&rec)));
+        }
+        let mut steps = vec![step(self.summary(CheckId::ParkedNotLocked))];
+        if !lines.is_empty() {
+            steps.push(step_code(
+                format!(
+                    "Publish these records (replacing the SPF and DMARC records there now){}:",
+                    if r.mx.is_empty() {
+                        "; leave out the null MX if the domain receives mail"
+                    } else {
+                        ""
+                    }
+                ),
+                Lang::Dns,
+                lines.join("\n"),
+            ));
+        }
+        steps.push(step_code(
+            "Optionally revoke DKIM for every selector:",
+            Lang::Dns,
+            txt_line(&format!("*._domainkey.{}", self.d), "v=DKIM1; p="),
+        ));
+        let verify = vec![
+            Code::new(
+                Lang::PowerShell,
+                format!(
+                    "Resolve-DnsName -Type TXT {}\nResolve-DnsName -Type TXT {}",
+                    self.d,
+                    self.dmarc_name()
+                ),
+            ),
+            self.audit_cmd(),
+        ];
+        vec![Draft {
+            priority: priority_of(&[CheckId::ParkedNotLocked], Priority::P2),
+            item: self.item(
+                "parked-lockdown",
+                "Lock down the parked domain",
+                &findings,
+                CheckId::ParkedNotLocked,
+                steps,
+                verify,
+            ),
+        }]
+    }
+
+    /// The tenant name: from the DKIM CNAMEs, else from the inventory.
+    fn tenant(&self) -> Option<String> {
+        let from_ctx = self.ctx.tenant.as_deref().map(|t| {
+            let t = t.trim().trim_end_matches('.').to_ascii_lowercase();
+            t.strip_suffix(".onmicrosoft.com")
+                .map(str::to_string)
+                .unwrap_or(t)
+        });
+        self.r
+            .dkim
+            .tenant
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .or(from_ctx)
+            .filter(|t| is_ldh(t))
+    }
+
+    /// The domain's Microsoft 365 label: from the DKIM CNAMEs, else from the MX.
+    fn m365_label(&self) -> Option<String> {
+        if let Some(l) = self.r.dkim.m365_label.as_deref() {
+            return Some(l.to_ascii_lowercase()).filter(|l| is_ldh(l));
+        }
+        let hosts = self
+            .r
+            .m365_endpoint
+            .iter()
+            .chain(self.ctx.m365_endpoint.iter())
+            .chain(self.r.mx.iter().map(|m| &m.host));
+        hosts
+            .filter_map(|h| classify_host(h).m365_label().map(str::to_string))
+            .find(|l| is_ldh(l))
+    }
+
+    fn dkim(&mut self) -> Vec<Draft> {
+        use CheckId::*;
+        let mut out = Vec::new();
+        let d = self.d.clone();
+        let get = format!(
+            "Get-DkimSigningConfig -Identity {d} | Format-List Selector1CNAME,Selector2CNAME"
+        );
+        let new = format!("New-DkimSigningConfig -DomainName {d} -Enabled $false");
+        let enable = format!("Set-DkimSigningConfig -Identity {d} -Enabled $true");
+        let verify = vec![
+            Code::new(
+                Lang::PowerShell,
+                format!(
+                    "Resolve-DnsName -Type CNAME selector1._domainkey.{d}\nResolve-DnsName -Type CNAME selector2._domainkey.{d}"
+                ),
+            ),
+            self.audit_cmd(),
+        ];
+        let cnames = self.take(&[DkimM365Missing, DkimM365Partial, DkimM365TargetMismatch]);
+        if !cnames.is_empty() {
+            let ids: Vec<CheckId> = cnames.iter().map(|f| f.id).collect();
+            let mismatch = ids.contains(&DkimM365TargetMismatch);
+            // Targets: from a published CNAME (unless it is the wrong one), else built from the
+            // tenant name and the label.
+            let published: Option<M365Target> = if mismatch {
+                None
+            } else {
+                self.r
+                    .dkim
+                    .selectors
+                    .iter()
+                    .filter_map(|s| s.cname.as_deref())
+                    .find_map(dkim::parse_m365_target)
+            };
+            let built = published.is_none();
+            let target = published.or_else(|| {
+                Some(M365Target {
+                    selector: 1,
+                    label: self.m365_label()?,
+                    tenant: self.tenant()?,
+                    zone: "onmicrosoft.com".into(),
+                })
+            });
+            let mut steps = vec![step(self.summary(ids[0]))];
+            steps.push(step_code(
+                "Read the exact CNAME targets in Exchange Online PowerShell:",
+                Lang::PowerShell,
+                get.clone(),
+            ));
+            steps.push(step_code(
+                "If it returns nothing, create the signing configuration first, then read them again:",
+                Lang::PowerShell,
+                new.clone(),
+            ));
+            match target {
+                Some(t) => {
+                    let missing: Vec<u8> =
+                        [1u8, 2]
+                            .into_iter()
+                            .filter(|n| {
+                                mismatch
+                                    || !self.r.dkim.selectors.iter().any(|s| {
+                                        s.name == format!("selector{n}") && s.cname.is_some()
+                                    })
+                            })
+                            .collect();
+                    let lines: Vec<String> = missing
+                        .iter()
+                        .map(|n| {
+                            cname_line(
+                                &format!("selector{n}._domainkey.{d}"),
+                                &t.for_selector(*n).to_string(),
+                            )
+                        })
+                        .collect();
+                    let how = if built {
+                        "Publish the CNAMEs (built from the tenant name and the domain's Microsoft \
+                         365 label; if `Get-DkimSigningConfig` shows different values, for example \
+                         a `dkim.mail.microsoft` target, publish those instead):"
+                    } else {
+                        "Publish the missing CNAME (its target follows the published one):"
+                    };
+                    if !lines.is_empty() {
+                        steps.push(step_code(how, Lang::Dns, lines.join("\n")));
+                    }
+                }
+                None => steps.push(step(format!(
+                    "The tenant name is not known, so the targets cannot be written here: publish \
+                     `selector1._domainkey.{d}` and `selector2._domainkey.{d}` as CNAMEs to the \
+                     `Selector1CNAME` and `Selector2CNAME` values shown above (record the tenant \
+                     in the inventory to get them in this guide)."
+                ))),
+            }
+            steps.push(step_code(
+                "Once both CNAMEs resolve, enable signing:",
+                Lang::PowerShell,
+                enable.clone(),
+            ));
+            out.push(Draft {
+                priority: priority_of(&ids, Priority::P2),
+                item: self.item(
+                    "dkim-cnames",
+                    "Publish the Microsoft 365 DKIM CNAMEs",
+                    &cnames,
+                    ids[0],
+                    steps,
+                    verify.clone(),
+                ),
+            });
+        }
+        let disabled = self.take(&[DkimM365NotEnabled, ExoDkimDisabled]);
+        if !disabled.is_empty() {
+            let ids: Vec<CheckId> = disabled.iter().map(|f| f.id).collect();
+            let steps = vec![
+                step(self.summary(ids[0])),
+                step_code("Enable signing:", Lang::PowerShell, enable.clone()),
+                step_code(
+                    "If `Get-DkimSigningConfig` finds no configuration for the domain, create it enabled:",
+                    Lang::PowerShell,
+                    format!("New-DkimSigningConfig -DomainName {d} -Enabled $true"),
+                ),
+            ];
+            let mut v = vec![Code::new(
+                Lang::PowerShell,
+                format!(
+                    "Get-DkimSigningConfig -Identity {d} | Format-List Enabled,Status\nResolve-DnsName -Type TXT selector1._domainkey.{d}"
+                ),
+            )];
+            v.push(self.audit_cmd());
+            out.push(Draft {
+                priority: priority_of(&ids, Priority::P2),
+                item: self.item(
+                    "dkim-enable",
+                    "Enable DKIM signing in Microsoft 365",
+                    &disabled,
+                    ids[0],
+                    steps,
+                    v,
+                ),
+            });
+        }
+        let weak = self.take(&[DkimKeyWeak]);
+        if !weak.is_empty() {
+            let mut steps = vec![step(self.summary(DkimKeyWeak))];
+            if self.r.is_m365() {
+                steps.push(step_code(
+                    "Rotate to a 2048-bit key, and once the new key is in use (up to about four \
+                     days), rotate again so that both selectors hold one:",
+                    Lang::PowerShell,
+                    format!(
+                        "Get-DkimSigningConfig -Identity {d} | Format-List Selector1KeySize,Selector2KeySize\nRotate-DkimSigningConfig -Identity {d} -KeySize 2048"
+                    ),
+                ));
+            }
+            out.push(Draft {
+                priority: priority_of(&[DkimKeyWeak], Priority::P3),
+                item: self.item(
+                    "dkim-key-size",
+                    "Use 2048-bit DKIM keys",
+                    &weak,
+                    DkimKeyWeak,
+                    steps,
+                    vec![self.audit_cmd()],
+                ),
+            });
+        }
+        out
+    }
+
+    /// Partner connectors for legitimate senders, then Direct Send rejected.
+    fn connectors(&mut self) -> Vec<Draft> {
+        use CheckId::*;
+        let r = self.r;
+        let d = self.d.clone();
+        let verdict = r.relay.verdict.as_str();
+        let mut out = Vec::new();
+        let endpoint = r
+            .m365_endpoint
+            .clone()
+            .or_else(|| self.ctx.m365_endpoint.clone())
+            .filter(|h| is_plain_name(h))
+            .unwrap_or_else(|| "the tenant's Microsoft 365 endpoint".into());
+        let open = verdict == "open";
+        let conn_findings = self.take(&[ExoConnectorUnrestricted, ExoConnectorNoTls, MxGateway]);
+        let ds_findings = self.take(&[RelayOpen, ExoDirectsendAllowed, RelayInconclusive]);
+        let needs_reject = verdict != "blocked";
+        if !needs_reject && conn_findings.iter().all(|f| f.id == MxGateway) {
+            return out;
+        }
+        let ds_priority = if open {
+            Priority::P1
+        } else {
+            priority_of(
+                &ds_findings
+                    .iter()
+                    .map(|f| f.id)
+                    .filter(|id| *id != RelayInconclusive)
+                    .collect::<Vec<_>>(),
+                Priority::P2,
+            )
+        };
+        let conn_ids: Vec<CheckId> = conn_findings.iter().map(|f| f.id).collect();
+        let conn_priority = priority_of(&conn_ids, Priority::P2).min(if needs_reject {
+            ds_priority
+        } else {
+            Priority::P4
+        });
+        let name = |what: &str| ps_quote(&format!("{d} {what}"));
+        let mut steps = vec![step(format!(
+            "List the devices and applications that send as {d} to {endpoint} without \
+             authenticating (scanners, printers, line-of-business applications, SaaS). Move each \
+             to authenticated submission, or give it a partner inbound connector restricted to \
+             its IP addresses or its certificate; replace the values in angle brackets."
+        ))];
+        steps.push(step_code(
+            "Restricted by IP address:",
+            Lang::PowerShell,
+            format!(
+                "New-InboundConnector -Name {} -ConnectorType Partner -SenderDomains {d} -RestrictDomainsToIPAddresses $true -SenderIPAddresses <sender IP or range>",
+                name("partner by IP")
+            ),
+        ));
+        steps.push(step_code(
+            "Or restricted by certificate (the sender must use TLS with a certificate naming that host):",
+            Lang::PowerShell,
+            format!(
+                "New-InboundConnector -Name {} -ConnectorType Partner -SenderDomains {d} -RequireTls $true -RestrictDomainsToCertificate $true -TlsSenderCertificateName <sender certificate host>",
+                name("partner by certificate")
+            ),
+        ));
+        if let Some(vendor) = r.gateway.as_deref() {
+            steps.push(step(format!(
+                "Mail arrives through {vendor}: a partner connector restricted to {vendor}'s \
+                 published IP ranges or certificate also locks the tenant to the gateway. {}",
+                self.summary(MxGateway)
+            )));
+        }
+        steps.push(step_code(
+            "Harden the existing inbound connectors: every enabled partner connector must be \
+             restricted by IP or certificate and require TLS. List them, then fix each one:",
+            Lang::PowerShell,
+            "Get-InboundConnector | Format-List Name,Enabled,ConnectorType,SenderDomains,SenderIPAddresses,RestrictDomainsToIPAddresses,RestrictDomainsToCertificate,TlsSenderCertificateName,RequireTls\nSet-InboundConnector -Identity <connector name> -RequireTls $true -RestrictDomainsToIPAddresses $true -SenderIPAddresses <partner IP or range>",
+        ));
+        let mut item = self.item(
+                "connectors-partner",
+                "Give legitimate unauthenticated senders restricted partner connectors",
+                &conn_findings,
+                ExoConnectorUnrestricted,
+                steps,
+                vec![Code::new(
+                    Lang::PowerShell,
+                    "Get-InboundConnector | Format-List Name,Enabled,RestrictDomainsToIPAddresses,RestrictDomainsToCertificate,RequireTls",
+                )],
+            );
+        if conn_ids.iter().all(|id| *id == MxGateway) {
+            item.why = format!(
+                "Rejecting Direct Send also rejects the scanners and applications that rely on it. \
+                 A partner connector restricted to their IP addresses or certificate keeps them \
+                 working; an unrestricted one would trust anyone who merely claims {d}."
+            );
+        }
+        out.push(Draft {
+            priority: conn_priority,
+            item,
+        });
+        if !needs_reject {
+            return out;
+        }
+        let state = match verdict {
+            "open" => format!(
+                "The relay test shows Direct Send open: {} accepted mail from {d} to {d} without \
+                 authentication{}.",
+                r.relay.target.as_deref().unwrap_or(&endpoint),
+                r.relay
+                    .reply
+                    .as_deref()
+                    .map(|x| format!(" (`{}`)", x.replace('`', "'")))
+                    .unwrap_or_default()
+            ),
+            "inconclusive" => "The relay test could not decide; assume Direct Send is open until \
+                               `RejectDirectSend` is set."
+                .into(),
+            _ => "The relay test has not been run; Direct Send is accepted unless \
+                  `RejectDirectSend` is set (it is off by default)."
+                .into(),
+        };
+        let steps = vec![
+            step(state),
+            step(self.summary(if open {
+                RelayOpen
+            } else {
+                ExoDirectsendAllowed
+            })),
+            step_code(
+                "Once the partner connectors of the previous item are in place, reject Direct Send:",
+                Lang::PowerShell,
+                "Set-OrganizationConfig -RejectDirectSend $true",
+            ),
+        ];
+        out.push(Draft {
+            priority: ds_priority,
+            item: self.item(
+                "direct-send-reject",
+                "Reject Direct Send",
+                &ds_findings,
+                if open {
+                    RelayOpen
+                } else {
+                    ExoDirectsendAllowed
+                },
+                steps,
+                vec![
+                    Code::new(
+                        Lang::PowerShell,
+                        "Get-OrganizationConfig | Format-List RejectDirectSend",
+                    ),
+                    Code::new(Lang::Shell, format!("mailaudit relay-test {d}")),
+                ],
+            ),
+        });
+        out
+    }
+
+    fn antispoof(&mut self) -> Vec<Draft> {
+        use CheckId::*;
+        let d = self.d.clone();
+        let rule = ps_quote(&format!("Reject external mail using {d}"));
+        let missing = self.take(&[ExoAntispoofRuleMissing, ExoSpamBypassOwnDomain]);
+        let audit = self.take(&[ExoAntispoofRuleAudit]);
+        let create = vec![
+            step(self.summary(ExoAntispoofRuleMissing)),
+            step_code(
+                "Create the rule in audit mode:",
+                Lang::PowerShell,
+                format!(
+                    "New-TransportRule -Name {rule} -FromScope NotInOrganization -SenderDomainIs {d} -SenderAddressLocation HeaderOrEnvelope -RejectMessageEnhancedStatusCode 5.7.1 -RejectMessageReasonText {} -Mode Audit",
+                    ps_quote(&format!("External senders may not use {d}"))
+                ),
+            ),
+            step_code(
+                "Exempt each legitimate external service that sends as the domain (marketing, \
+                 CRM, invoicing), by its sending IP range:",
+                Lang::PowerShell,
+                format!(
+                    "Set-TransportRule -Identity {rule} -ExceptIfSenderIpRanges <service IP range>"
+                ),
+            ),
+        ];
+        let check = Code::new(
+            Lang::PowerShell,
+            format!(
+                "Get-TransportRule -Identity {rule} | Format-List State,Mode,SenderDomainIs,ExceptIfSenderIpRanges"
+            ),
+        );
+        let enforce = vec![
+            step(
+                "Leave the rule in audit mode for one to two weeks and look for legitimate mail \
+                 in its matches (message trace, transport rule report); exempt it.",
+            ),
+            step_code(
+                "Then enforce the rule:",
+                Lang::PowerShell,
+                format!("Set-TransportRule -Identity {rule} -Mode Enforce"),
+            ),
+        ];
+        vec![
+            Draft {
+                priority: priority_of(&[ExoAntispoofRuleMissing], Priority::P2),
+                item: self.item(
+                    "antispoof-rule-audit",
+                    "Create the anti-spoofing transport rule in audit mode",
+                    &missing,
+                    ExoAntispoofRuleMissing,
+                    create,
+                    vec![check.clone()],
+                ),
+            },
+            Draft {
+                priority: priority_of(&[ExoAntispoofRuleAudit], Priority::P3),
+                item: self.item(
+                    "antispoof-rule-enforce",
+                    "Enforce the anti-spoofing transport rule",
+                    &audit,
+                    ExoAntispoofRuleAudit,
+                    enforce,
+                    vec![check],
+                ),
+            },
+        ]
+    }
+
+    fn impersonation(&mut self) -> Vec<Draft> {
+        use CheckId::*;
+        let findings = self.take(&[
+            ExoImpersonationUsersOff,
+            ExoImpersonationDomainsOff,
+            ExoMailboxIntelligenceOff,
+        ]);
+        let policy = ps_quote("Office365 AntiPhish Default");
+        let people: Vec<String> = self
+            .ctx
+            .key_people
+            .iter()
+            .filter_map(|(name, email)| {
+                let email = email.trim();
+                let ok = email.split_once('@').is_some_and(|(l, dom)| {
+                    !l.is_empty()
+                        && is_plain_name(dom)
+                        && l.chars()
+                            .all(|c| c.is_ascii_graphic() && !"\"'`$;,<>()".contains(c))
+                });
+                ok.then(|| {
+                    let name: String = name
+                        .chars()
+                        .map(|c| if c == ';' || c.is_control() { ' ' } else { c })
+                        .collect();
+                    let name = name.trim();
+                    ps_quote(&format!(
+                        "{};{email}",
+                        if name.is_empty() { email } else { name }
+                    ))
+                })
+            })
+            .collect();
+        let mut steps = vec![step(self.summary(ExoImpersonationUsersOff))];
+        steps.push(step_code(
+            "Protect the organization's domains and turn on mailbox intelligence (needs \
+             Defender for Office 365 Plan 1 or 2):",
+            Lang::PowerShell,
+            format!(
+                "Set-AntiPhishPolicy -Identity {policy} -EnableOrganizationDomainsProtection $true -TargetedDomainProtectionAction Quarantine -EnableMailboxIntelligence $true -EnableMailboxIntelligenceProtection $true -MailboxIntelligenceProtectionAction MoveToJmf"
+            ),
+        ));
+        if people.is_empty() {
+            steps.push(step(format!(
+                "No key people are recorded for {}: add the executives, finance, HR and IT \
+                 administrators to the domain's inventory and regenerate this guide to get the \
+                 `-TargetedUsersToProtect` command.",
+                self.d
+            )));
+        } else {
+            steps.push(step_code(
+                "Protect the key people against impersonation:",
+                Lang::PowerShell,
+                format!(
+                    "Set-AntiPhishPolicy -Identity {policy} -EnableTargetedUserProtection $true -TargetedUsersToProtect {} -TargetedUserProtectionAction Quarantine",
+                    people.join(",")
+                ),
+            ));
+        }
+        let ids: Vec<CheckId> = findings.iter().map(|f| f.id).collect();
+        vec![Draft {
+            priority: priority_of(&ids, Priority::P3),
+            item: self.item(
+                "impersonation",
+                "Turn on impersonation protection",
+                &findings,
+                ExoImpersonationUsersOff,
+                steps,
+                vec![Code::new(
+                    Lang::PowerShell,
+                    format!("Get-AntiPhishPolicy -Identity {policy} | Format-List Enabled,EnableTargetedUserProtection,TargetedUsersToProtect,EnableOrganizationDomainsProtection,EnableMailboxIntelligenceProtection"),
+                )],
+            ),
+        }]
+    }
+
+    fn transport(&mut self) -> Vec<Draft> {
+        use CheckId::*;
+        let d = self.d.clone();
+        let mut out = Vec::new();
+        let sts = self.take(&[MtaStsMissing, MtaStsInvalid]);
+        if !sts.is_empty() {
+            let ids: Vec<CheckId> = sts.iter().map(|f| f.id).collect();
+            let hosts: Vec<&str> = self
+                .r
+                .mx
+                .iter()
+                .map(|m| m.host.trim_end_matches('.'))
+                .filter(|h| is_plain_name(h))
+                .collect();
+            let mut policy = String::from("version: STSv1\nmode: testing\n");
+            for h in &hosts {
+                policy.push_str(&format!("mx: {h}\n"));
+            }
+            policy.push_str("max_age: 604800");
+            let steps = vec![
+                step(self.summary(ids[0])),
+                step_code(
+                    format!(
+                        "Serve this policy at `https://mta-sts.{d}/.well-known/mta-sts.txt`, over \
+                         HTTPS with a valid certificate for `mta-sts.{d}`:"
+                    ),
+                    Lang::Text,
+                    policy,
+                ),
+                step_code(
+                    "Publish the record (change its `id` whenever the policy changes):",
+                    Lang::Dns,
+                    txt_line(
+                        &format!("_mta-sts.{d}"),
+                        &format!("v=STSv1; id={}", sts_id(self.ctx.today)),
+                    ),
+                ),
+                step(
+                    "After a few weeks of clean TLS reports, set `mode: enforce`, raise `max_age` and change the `id`.",
+                ),
+            ];
+            out.push(Draft {
+                priority: priority_of(&ids, Priority::P4),
+                item: self.item(
+                    "mta-sts",
+                    "Publish an MTA-STS policy",
+                    &sts,
+                    ids[0],
+                    steps,
+                    self.verify_txt(&format!("_mta-sts.{d}")),
+                ),
+            });
+        }
+        let rpt = self.take(&[TlsrptMissing]);
+        if !rpt.is_empty() {
+            let steps = vec![
+                step(self.summary(TlsrptMissing)),
+                step_code(
+                    "Publish:",
+                    Lang::Dns,
+                    txt_line(
+                        &format!("_smtp._tls.{d}"),
+                        &format!("v=TLSRPTv1; rua=mailto:tlsrpt@{d}"),
+                    ),
+                ),
+            ];
+            out.push(Draft {
+                priority: priority_of(&[TlsrptMissing], Priority::P4),
+                item: self.item(
+                    "tls-rpt",
+                    "Publish a TLS-RPT record",
+                    &rpt,
+                    TlsrptMissing,
+                    steps,
+                    self.verify_txt(&format!("_smtp._tls.{d}")),
+                ),
+            });
+        }
+        out
+    }
+
+    /// Every remaining finding above `info`: an item keyed by its check ID, with the
+    /// catalogue's fix summary and the fix computed for this domain, if any.
+    fn generic(&mut self) -> Vec<Draft> {
+        let r = self.r;
+        let mut out = Vec::new();
+        let mut seen: HashSet<CheckId> = HashSet::new();
+        for f in &r.findings {
+            if self.covered.contains(&f.id) || f.severity == Severity::Info || !seen.insert(f.id) {
+                continue;
+            }
+            let all: Vec<&Finding> = r.findings.iter().filter(|g| g.id == f.id).collect();
+            let summary = self.summary(f.id);
+            let mut steps = vec![step(summary.clone())];
+            for g in &all {
+                let fix = g.fix.trim();
+                if !fix.is_empty() && fix != summary && fix != f.id.info().fix_summary() {
+                    steps.push(step(format!("For this domain: {fix}")));
+                }
+            }
+            steps.push(step(format!(
+                "Full instructions: `mailaudit checks {}`.",
+                f.id.as_str()
+            )));
+            out.push(Draft {
+                priority: Priority::of(f.severity),
+                item: self.item(
+                    f.id.as_str(),
+                    f.id.info().title,
+                    &all,
+                    f.id,
+                    steps,
+                    vec![self.audit_cmd()],
+                ),
+            });
+        }
+        out
+    }
+}
+
+fn plural(n: u32) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn is_ldh(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Merges the SPF records of SPF-MULTIPLE's evidence (one per line) into one hardened record.
+fn merge_spf(evidence: &str, add_m365: bool) -> Option<String> {
+    let mut terms: Vec<Term> = Vec::new();
+    for line in evidence.lines() {
+        let rec = spf::parse(line.trim()).ok()?;
+        let redirect = rec.redirect().cloned();
+        let has_all = rec.all().is_some();
+        for t in rec.terms {
+            match &t {
+                Term::Directive(d) if d.mechanism == Mechanism::All => break,
+                Term::Directive(_) => terms.push(t),
+                Term::Modifier(spf::Modifier::Redirect(_)) => {}
+                Term::Modifier(_) => terms.push(t),
+            }
+        }
+        if let (Some(target), false) = (redirect, has_all) {
+            terms.push(Term::Directive(spf::Directive {
+                qualifier: Qualifier::Pass,
+                mechanism: Mechanism::Include(target),
+            }));
+        }
+    }
+    let merged = spf::harden(&spf::Record { terms }, add_m365);
+    spf::parse(&merged).ok().map(|_| merged)
+}
+
+/// One term of the root record that costs look-ups, with its subtree.
+struct IncludeCost {
+    via: String,
+    domain: String,
+    cost: u32,
+    node: serde_json::Value,
+}
+
+/// The look-up cost of each include/redirect of the root record, read from the stored tree
+/// (`SpfNode` as JSON): 1 for the term itself plus everything below it.
+fn include_costs(tree: &serde_json::Value) -> Vec<IncludeCost> {
+    let Some(children) = tree.get("children").and_then(|c| c.as_array()) else {
+        return Vec::new();
+    };
+    children
+        .iter()
+        .filter_map(|c| {
+            let domain = c.get("domain")?.as_str()?.to_string();
+            let via = c
+                .get("via")
+                .and_then(|v| v.as_str())
+                .unwrap_or("include")
+                .to_string();
+            let total = c.get("total_lookups").and_then(|v| v.as_u64()).unwrap_or(0);
+            let cost = u32::try_from(total.saturating_add(1)).unwrap_or(u32::MAX);
+            Some(IncludeCost {
+                via,
+                domain,
+                cost,
+                node: c.clone(),
+            })
+        })
+        .collect()
+}
+
+/// The pass-qualified `ip4`/`ip6` terms of a subtree (what an include of it matches, when the
+/// subtree has nothing else that could match), and what makes the flattening inexact.
+fn flatten(node: &serde_json::Value) -> (Vec<Term>, Vec<String>) {
+    let mut terms = Vec::new();
+    let mut problems = Vec::new();
+    let mut seen = HashSet::new();
+    let mut stack = vec![(node, 0usize)];
+    while let Some((n, depth)) = stack.pop() {
+        let name = n.get("domain").and_then(|v| v.as_str()).unwrap_or("?");
+        if depth > 10 {
+            problems.push(format!("{name} nests too deep"));
+            continue;
+        }
+        if let Some(e) = n.get("error").and_then(|v| v.as_str()) {
+            problems.push(format!("{name}: {e}"));
+        }
+        match n.get("record").and_then(|v| v.as_str()).map(spf::parse) {
+            Some(Ok(rec)) => {
+                for d in rec.directives() {
+                    match (&d.mechanism, d.qualifier) {
+                        (Mechanism::Ip4 { .. } | Mechanism::Ip6 { .. }, Qualifier::Pass) => {
+                            let t = Term::Directive(spf::Directive {
+                                qualifier: Qualifier::Pass,
+                                mechanism: d.mechanism.clone(),
+                            });
+                            if seen.insert(d.to_string().to_ascii_lowercase()) {
+                                terms.push(t);
+                            }
+                        }
+                        (Mechanism::All, Qualifier::Pass) => {
+                            problems.push(format!("{name} passes every sender (`{d}`)"));
+                        }
+                        (Mechanism::Include(_) | Mechanism::All, _) => {}
+                        (m, _) if m.queries_dns() => {
+                            problems.push(format!("{name} uses `{}`", d));
+                        }
+                        _ => problems.push(format!("{name} has `{}`", d)),
+                    }
+                }
+            }
+            Some(Err(_)) => problems.push(format!("{name}: record does not parse")),
+            None => problems.push(format!("{name}: no record")),
+        }
+        if let Some(children) = n.get("children").and_then(|c| c.as_array()) {
+            for c in children.iter().rev() {
+                stack.push((c, depth + 1));
+            }
+        }
+    }
+    (terms, problems)
+}

@@ -1,0 +1,382 @@
+//! The remediation guide: for one domain's latest report, the exact DNS records and
+//! Exchange Online PowerShell to run, in priority order, with the checks that prove each fix.
+//!
+//! [`build`] turns a [`ReportView`] (a stored report, read leniently) and a [`GuideContext`]
+//! (inventory data and today's date, passed in: the core has no clock) into a [`Guide`]. Each
+//! [`GuideItem`] has a stable checklist key ([`checklist`]), the findings it addresses, the
+//! catalogue's explanation ([`CheckId::info`]), paste-ready steps computed from the domain's own
+//! records (through [`crate::spf::harden`], [`crate::dmarc::next_phase`] and the Microsoft 365
+//! DKIM target parser), and verification commands. [`verify`] says whether a later report shows
+//! an item's fix. [`render_markdown`] and [`render_html`] print a guide.
+//!
+//! Nothing here does I/O. Checks whose look-ups failed (DNS-LOOKUP-FAILED) produce no item:
+//! they are listed in [`Guide::withheld`] instead, and [`verify`] answers `None` for them.
+
+mod items;
+mod render;
+#[cfg(test)]
+mod tests;
+mod util;
+mod view;
+
+use serde::Serialize;
+
+use crate::checks::{Area, CheckId, Severity};
+use crate::finding::Finding;
+
+pub use render::{render_html, render_markdown};
+pub use view::{DkimView, DmarcView, MxView, RelayView, ReportView, SelectorView, SpfView};
+
+/// When to do it: the remediation priorities of `CHECKS.md`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Priority {
+    /// Critical: now.
+    P1,
+    /// High: this week.
+    P2,
+    /// Medium: this month.
+    P3,
+    /// Low or informational: when convenient.
+    P4,
+}
+
+impl Priority {
+    /// All priorities, most urgent first.
+    pub const ALL: [Priority; 4] = [Priority::P1, Priority::P2, Priority::P3, Priority::P4];
+
+    /// 1 to 4.
+    pub fn as_u8(self) -> u8 {
+        match self {
+            Priority::P1 => 1,
+            Priority::P2 => 2,
+            Priority::P3 => 3,
+            Priority::P4 => 4,
+        }
+    }
+
+    /// The priority of a finding's severity.
+    pub fn of(severity: Severity) -> Priority {
+        match severity {
+            Severity::Critical => Priority::P1,
+            Severity::High => Priority::P2,
+            Severity::Medium => Priority::P3,
+            Severity::Low | Severity::Info => Priority::P4,
+        }
+    }
+
+    /// The heading: `Priority 1 — critical: now`.
+    pub fn heading(self) -> &'static str {
+        match self {
+            Priority::P1 => "Priority 1 — critical: now",
+            Priority::P2 => "Priority 2 — high: this week",
+            Priority::P3 => "Priority 3 — medium: this month",
+            Priority::P4 => "Priority 4 — low: when convenient",
+        }
+    }
+}
+
+/// What a [`Code`] block is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    /// Zone-file records (`name TTL IN TYPE rdata`), to enter at the DNS host.
+    Dns,
+    /// Exchange Online PowerShell.
+    #[serde(rename = "powershell")]
+    PowerShell,
+    /// A shell command (`mailaudit …`).
+    Shell,
+    /// A file's content (the MTA-STS policy).
+    Text,
+}
+
+impl Lang {
+    /// `dns`, `powershell`, `shell` or `text` (also the Markdown fence's info string).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lang::Dns => "dns",
+            Lang::PowerShell => "powershell",
+            Lang::Shell => "shell",
+            Lang::Text => "text",
+        }
+    }
+}
+
+/// A block to paste: records or commands, one per line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Code {
+    /// What it is.
+    pub lang: Lang,
+    /// The lines, `\n`-separated.
+    pub text: String,
+}
+
+impl Code {
+    fn new(lang: Lang, text: impl Into<String>) -> Code {
+        Code {
+            lang,
+            text: text.into(),
+        }
+    }
+}
+
+/// One step: a sentence (inline code in backticks), optionally followed by a block to paste.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Step {
+    /// What to do.
+    pub text: String,
+    /// What to paste.
+    pub code: Option<Code>,
+}
+
+/// One thing to do, with everything needed to do it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GuideItem {
+    /// The stable checklist key (`dmarc-publish`, `spf-harden`, …; for findings without a
+    /// dedicated item, the check ID itself, e.g. `SPF-PTR`).
+    pub key: &'static str,
+    /// What to do, in a few words.
+    pub title: String,
+    /// The findings of the report this item fixes (empty for recommendations that DNS cannot
+    /// show, such as the anti-spoofing transport rule).
+    pub finding_ids: Vec<CheckId>,
+    /// What was found on this domain: the findings' details.
+    pub found: Vec<String>,
+    /// Why it matters (from the catalogue).
+    pub why: String,
+    /// The steps, in order.
+    pub steps: Vec<Step>,
+    /// How to check that it worked.
+    pub verify: Vec<Code>,
+}
+
+/// One DNS record of a guide, read back from a `dns` block of its steps.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct DnsRecord {
+    /// The owner name, lower-case, without the trailing dot.
+    pub name: String,
+    /// `TXT`, `CNAME`, `MX`.
+    pub rtype: String,
+    /// For TXT, the text (character-strings joined); otherwise the rdata as written.
+    pub value: String,
+}
+
+impl GuideItem {
+    /// Every DNS record of the item's steps, in order. A step may show a later phase of the
+    /// same record (the next DMARC policy): see [`GuideItem::records_to_publish`].
+    pub fn dns_records(&self) -> Vec<DnsRecord> {
+        self.steps
+            .iter()
+            .filter_map(|s| s.code.as_ref())
+            .filter(|c| c.lang == Lang::Dns)
+            .flat_map(|c| c.text.lines())
+            .filter_map(util::parse_zone_line)
+            .map(|(name, rtype, value)| DnsRecord { name, rtype, value })
+            .collect()
+    }
+
+    /// The records to publish now: the first record of each name and type (later ones at the
+    /// same name are the next phases).
+    pub fn records_to_publish(&self) -> Vec<DnsRecord> {
+        let mut out: Vec<DnsRecord> = Vec::new();
+        for r in self.dns_records() {
+            if !out.iter().any(|o| o.name == r.name && o.rtype == r.rtype) {
+                out.push(r);
+            }
+        }
+        out
+    }
+}
+
+/// The items of one priority.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Section {
+    /// The priority.
+    pub priority: Priority,
+    /// The items, in the guide's order (DMARC, SPF, DKIM, connectors, anti-spoofing,
+    /// impersonation, transport, other).
+    pub items: Vec<GuideItem>,
+}
+
+/// One domain's remediation guide.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Guide {
+    /// The domain.
+    pub domain: String,
+    /// Its score in the report.
+    pub score: Option<u8>,
+    /// Non-empty sections, most urgent first.
+    pub sections: Vec<Section>,
+    /// The DNS-LOOKUP-FAILED findings: the checks whose verdict is withheld and which therefore
+    /// have no item until a re-audit succeeds.
+    pub withheld: Vec<Finding>,
+    /// Remarks about the guide as a whole (why Exchange Online items are left out, why there
+    /// is no guide for an invalid name).
+    pub notes: Vec<String>,
+}
+
+impl Guide {
+    /// All items, most urgent first.
+    pub fn items(&self) -> impl Iterator<Item = (Priority, &GuideItem)> {
+        self.sections
+            .iter()
+            .flat_map(|s| s.items.iter().map(move |i| (s.priority, i)))
+    }
+
+    /// The item with this key, if the guide has it.
+    pub fn item(&self, key: &str) -> Option<&GuideItem> {
+        self.items().map(|(_, i)| i).find(|i| i.key == key)
+    }
+}
+
+/// What the guide needs besides the report: the inventory's data and today's date.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GuideContext {
+    /// Today, in unix seconds (UTC): for the DMARC roll-out's elapsed time and dated ids.
+    pub today: i64,
+    /// The Microsoft 365 tenant name (`contoso` or `contoso.onmicrosoft.com`), if known.
+    pub tenant: Option<String>,
+    /// The tenant's Microsoft 365 MX host (`contoso-com.mail.protection.outlook.com`), if known.
+    pub m365_endpoint: Option<String>,
+    /// The people to protect against impersonation: `(display name, address)`.
+    pub key_people: Vec<(String, String)>,
+    /// The DMARC roll-out: the phase (`none`, `quarantine`, `reject`) and when it started.
+    pub dmarc_rollout: Option<(String, i64)>,
+    /// The DMARC aggregate report address to propose when a record has none
+    /// (`mailto:dmarc@msp.example`); default `mailto:dmarc-reports@<domain>`.
+    pub default_rua: Option<String>,
+}
+
+/// Builds the remediation guide of one domain. See the module documentation.
+pub fn build(report: &ReportView, ctx: &GuideContext) -> Guide {
+    items::build(report, ctx)
+}
+
+/// The guide's checklist: `(key, priority 1–3, title)` of every Priority 1, 2 and 3 item, in
+/// the guide's order. Priority 4 items (low, informational) are advice, not checklist items.
+pub fn checklist(guide: &Guide) -> Vec<(&'static str, u8, String)> {
+    guide
+        .items()
+        .filter(|(p, _)| *p <= Priority::P3)
+        .map(|(p, i)| (i.key, p.as_u8(), i.title.clone()))
+        .collect()
+}
+
+/// Whether `report` (normally the latest audit) shows the fix of the checklist item `key`.
+///
+/// - `Some(true)`: the fix is visible (no DMARC-MISSING for `dmarc-publish`, `p=reject` for
+///   `dmarc-reject`, the relay test says `blocked` for `direct-send-reject`).
+/// - `Some(false)`: the report shows the problem (a regression if the item was done).
+/// - `None`: this report cannot tell: the item is Exchange Online configuration that DNS does
+///   not show (the transport rule, the anti-phishing policy), the look-ups it depends on failed
+///   (DNS-LOOKUP-FAILED withholds the verdict), the report is for an invalid name, or the key
+///   is unknown.
+pub fn verify(key: &str, report: &ReportView) -> Option<bool> {
+    use CheckId::*;
+    if report.error.is_some() {
+        return None;
+    }
+    let none_of = |ids: &[CheckId]| !ids.iter().any(|id| report.has(*id));
+    let in_area = |areas: &[Area], ok: bool| {
+        if areas.iter().any(|a| report.is_withheld(*a)) {
+            None
+        } else {
+            Some(ok)
+        }
+    };
+    let policy = report.dmarc.policy.as_deref().map(str::to_ascii_lowercase);
+    let dmarc_known =
+        !report.dmarc.lookup_failed && (policy.is_some() || !report.is_withheld(Area::Dmarc));
+    let at_least = |min: u8| {
+        let rank = match policy.as_deref() {
+            Some("reject") => 2,
+            Some("quarantine") => 1,
+            _ => 0,
+        };
+        dmarc_known.then_some(rank >= min && report.dmarc.record.is_some())
+    };
+    let has_spf = report.spf.record.is_some();
+    match key {
+        "dmarc-publish" => dmarc_known
+            .then_some(none_of(&[DmarcMissing, DmarcMultiple, DmarcSyntax]) && policy.is_some()),
+        "dmarc-quarantine" => at_least(1),
+        "dmarc-reject" => at_least(2),
+        "dmarc-rua" => in_area(
+            &[Area::Dmarc],
+            report.dmarc.record.is_some()
+                && none_of(&[DmarcNoRua, DmarcRuaInvalid, DmarcRuaUnauthorized]),
+        ),
+        "dmarc-tags" => in_area(
+            &[Area::Dmarc],
+            report.dmarc.record.is_some()
+                && none_of(&[
+                    DmarcPctPartial,
+                    DmarcTesting,
+                    DmarcSubdomainWeak,
+                    DmarcDeprecatedTag,
+                ]),
+        ),
+        "spf-publish" => in_area(&[Area::Spf], has_spf || none_of(&[SpfMissing])),
+        "spf-repair" => in_area(&[Area::Spf], has_spf && none_of(&[SpfMultiple, SpfSyntax])),
+        "spf-harden" => in_area(
+            &[Area::Spf],
+            has_spf
+                && report.spf.all.as_deref() == Some("-all")
+                && none_of(&[SpfSoftfail, SpfNeutralAll, SpfPassAll]),
+        ),
+        "spf-m365-include" => in_area(
+            &[Area::Spf],
+            has_spf && (report.spf.authorizes_m365 || none_of(&[SpfM365IncludeMissing])),
+        ),
+        "spf-lookups" => in_area(
+            &[Area::Spf],
+            has_spf
+                && report.spf.lookups <= crate::spf::MAX_DNS_LOOKUPS
+                && none_of(&[SpfLookupLimit]),
+        ),
+        "dkim-cnames" => in_area(
+            &[Area::Dkim],
+            none_of(&[DkimM365Missing, DkimM365Partial, DkimM365TargetMismatch]),
+        ),
+        "dkim-enable" => in_area(
+            &[Area::Dkim],
+            none_of(&[DkimM365NotEnabled, DkimM365Missing, ExoDkimDisabled])
+                && report.dkim.selectors.iter().any(|s| s.key_bits.is_some()),
+        ),
+        "dkim-key-size" => in_area(&[Area::Dkim], none_of(&[DkimKeyWeak])),
+        "direct-send-reject" => match report.relay.verdict.as_str() {
+            "blocked" => Some(true),
+            "open" => Some(false),
+            _ if report.has(ExoDirectsendAllowed) => Some(false),
+            _ => None,
+        },
+        "connectors-partner" => {
+            (!none_of(&[ExoConnectorUnrestricted, ExoConnectorNoTls])).then_some(false)
+        }
+        "antispoof-rule-audit" => report.has(ExoAntispoofRuleMissing).then_some(false),
+        "antispoof-rule-enforce" => {
+            (!none_of(&[ExoAntispoofRuleMissing, ExoAntispoofRuleAudit])).then_some(false)
+        }
+        "impersonation" => (!none_of(&[
+            ExoImpersonationUsersOff,
+            ExoImpersonationDomainsOff,
+            ExoMailboxIntelligenceOff,
+        ]))
+        .then_some(false),
+        "parked-lockdown" => in_area(&[Area::Spf, Area::Dmarc], none_of(&[ParkedNotLocked])),
+        "mta-sts" => in_area(&[Area::Transport], none_of(&[MtaStsMissing, MtaStsInvalid])),
+        "tls-rpt" => in_area(&[Area::Transport], none_of(&[TlsrptMissing])),
+        other => {
+            let id: CheckId = other.parse().ok()?;
+            if id == DnsLookupFailed {
+                return None;
+            }
+            let info = id.info();
+            match info.source() {
+                crate::checks::Source::Dns => in_area(&[info.area], !report.has(id)),
+                // An SMTP or Exchange Online check shows only when it ran: its absence proves nothing.
+                _ => report.has(id).then_some(false),
+            }
+        }
+    }
+}

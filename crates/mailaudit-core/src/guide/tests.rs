@@ -1,0 +1,716 @@
+//! Guides for domains in each state: Markdown snapshots (insta), the records parsed back by
+//! the project's own parsers, and the checklist and verification over re-audits in memory.
+
+use super::*;
+use crate::audit::{AuditOptions, DomainReport, audit_domain};
+use crate::dkim::key::tests::{RSA1024_SPKI, RSA2048_SPKI};
+use crate::dns::DnsError;
+use crate::memory::{MemoryDns, Rr};
+
+const D: &str = "contoso.example";
+const MX_HOST: &str = "contoso-example.mail.protection.outlook.com";
+/// 2026-02-02 00:00:00 UTC.
+const TODAY: i64 = 1_769_990_400;
+
+/// A fully hardened Microsoft 365 domain, as `(name, record)`.
+fn hardened() -> Vec<(String, Rr)> {
+    let key = format!("v=DKIM1; k=rsa; p={RSA2048_SPKI}");
+    [
+        (D, Rr::Mx(0, MX_HOST.into())),
+        (MX_HOST, Rr::A([192, 0, 2, 25].into())),
+        (
+            D,
+            Rr::Txt("v=spf1 include:spf.protection.outlook.com -all".into()),
+        ),
+        (D, Rr::Txt("MS=ms12345678".into())),
+        (
+            "spf.protection.outlook.com",
+            Rr::Txt("v=spf1 ip4:40.92.0.0/15 ip6:2a01:111:f400::/48 -all".into()),
+        ),
+        (
+            "_dmarc.contoso.example",
+            Rr::Txt("v=DMARC1; p=reject; rua=mailto:dmarc@contoso.example".into()),
+        ),
+        (
+            "selector1._domainkey.contoso.example",
+            Rr::Cname("selector1-contoso-example._domainkey.contoso.onmicrosoft.com".into()),
+        ),
+        (
+            "selector2._domainkey.contoso.example",
+            Rr::Cname("selector2-contoso-example._domainkey.contoso.onmicrosoft.com".into()),
+        ),
+        (
+            "selector1-contoso-example._domainkey.contoso.onmicrosoft.com",
+            Rr::Txt(key),
+        ),
+        (
+            "_mta-sts.contoso.example",
+            Rr::Txt("v=STSv1; id=20250101".into()),
+        ),
+        (
+            "_smtp._tls.contoso.example",
+            Rr::Txt("v=TLSRPTv1; rua=mailto:tlsrpt@contoso.example".into()),
+        ),
+    ]
+    .into_iter()
+    .map(|(n, r)| (n.to_string(), r))
+    .collect()
+}
+
+/// `zone` with the records at `name` replaced by `with` (none: removed).
+fn set(mut zone: Vec<(String, Rr)>, name: &str, with: &[Rr]) -> Vec<(String, Rr)> {
+    zone.retain(|(n, r)| {
+        n != name || (name == D && !matches!(r, Rr::Txt(t) if t.starts_with("v=spf1")))
+    });
+    for r in with {
+        zone.push((name.to_string(), r.clone()));
+    }
+    zone
+}
+
+fn set_spf(zone: Vec<(String, Rr)>, spf: &str) -> Vec<(String, Rr)> {
+    set(zone, D, &[Rr::Txt(spf.into())])
+}
+
+fn memory(zone: &[(String, Rr)]) -> MemoryDns {
+    let mut dns = MemoryDns::new();
+    for (n, r) in zone {
+        dns.add(n, r.clone());
+    }
+    dns
+}
+
+fn audit_zone(zone: &[(String, Rr)], parked: bool) -> DomainReport {
+    let mut opts = AuditOptions::default();
+    if parked {
+        opts.parked.insert(D.to_string());
+    }
+    pollster::block_on(audit_domain(&memory(zone), D, &opts))
+}
+
+fn audit(zone: &[(String, Rr)]) -> ReportView {
+    ReportView::from_report(&audit_zone(zone, false))
+}
+
+fn ctx() -> GuideContext {
+    GuideContext {
+        today: TODAY,
+        tenant: None,
+        m365_endpoint: None,
+        key_people: vec![
+            ("Jane Doe".into(), "jane.doe@contoso.example".into()),
+            ("Seán O'Brien".into(), "sean@contoso.example".into()),
+        ],
+        dmarc_rollout: None,
+        default_rua: None,
+    }
+}
+
+/// Every DNS record of the guide is valid for the project's own parsers.
+fn check_records(guide: &Guide) {
+    for (_, item) in guide.items() {
+        for r in item.dns_records() {
+            match r.rtype.as_str() {
+                "TXT" if r.name.starts_with("_dmarc.") => {
+                    let rec = crate::dmarc::parse(&r.value)
+                        .unwrap_or_else(|e| panic!("{}: {:?}: {e}", item.key, r.value));
+                    assert!(rec.p.is_some(), "{r:?}");
+                    assert!(rec.has_valid_rua(), "{r:?}");
+                }
+                "TXT" if r.value.starts_with("v=spf1") => {
+                    let rec = crate::spf::parse(&r.value)
+                        .unwrap_or_else(|e| panic!("{}: {:?}: {e}", item.key, r.value));
+                    assert_eq!(
+                        rec.all().map(|d| d.qualifier),
+                        Some(crate::spf::Qualifier::Fail),
+                        "{r:?}"
+                    );
+                }
+                "TXT" if r.name.contains("._report._dmarc.") => assert_eq!(r.value, "v=DMARC1"),
+                "TXT" if r.name.starts_with("_smtp._tls.") => {
+                    assert!(r.value.starts_with("v=TLSRPTv1; rua=mailto:"), "{r:?}")
+                }
+                "TXT" if r.name.starts_with("_mta-sts.") => {
+                    assert!(r.value.starts_with("v=STSv1; id="), "{r:?}")
+                }
+                "TXT" if r.name.starts_with("*._domainkey.") => assert_eq!(r.value, "v=DKIM1; p="),
+                "CNAME" => {
+                    let n = if r.name.starts_with("selector1.") {
+                        1
+                    } else {
+                        2
+                    };
+                    let t =
+                        crate::dkim::parse_m365_target(&r.value).unwrap_or_else(|| panic!("{r:?}"));
+                    assert_eq!(t.selector, n, "{r:?}");
+                }
+                "MX" => assert_eq!(r.value, "0 ."),
+                _ => panic!("unexpected record {r:?} in {}", item.key),
+            }
+        }
+    }
+}
+
+/// The guide's Markdown, checked for valid records and snapshotted.
+fn guide_md(report: &ReportView, ctx: &GuideContext) -> (Guide, String) {
+    let g = build(report, ctx);
+    check_records(&g);
+    let md = render_markdown(&g);
+    let html = render_html(&g);
+    assert!(!html.contains("<script"), "no script in HTML");
+    (g, md)
+}
+
+fn keys(g: &Guide) -> Vec<&'static str> {
+    g.items().map(|(_, i)| i.key).collect()
+}
+
+/// Applies the item's records to the zone, re-audits and says whether `verify` now agrees.
+fn apply(zone: &[(String, Rr)], item: &GuideItem) -> Vec<(String, Rr)> {
+    let mut zone = zone.to_vec();
+    for r in item.records_to_publish() {
+        if r.name.starts_with('*') {
+            continue;
+        }
+        let rr = match r.rtype.as_str() {
+            "TXT" => Rr::Txt(r.value.clone()),
+            "CNAME" => Rr::Cname(r.value.clone()),
+            "MX" => Rr::Mx(0, ".".into()),
+            other => panic!("{other}"),
+        };
+        if r.rtype == "TXT" && r.name == D {
+            zone = set_spf(zone, &r.value);
+        } else {
+            zone = set(zone, &r.name, &[rr]);
+        }
+    }
+    zone
+}
+
+#[test]
+fn fully_hardened_m365_domain() {
+    let r = audit(&hardened());
+    assert!(r.findings.is_empty(), "{:?}", r.findings);
+    let (g, md) = guide_md(&r, &ctx());
+    assert_eq!(
+        keys(&g),
+        [
+            "connectors-partner",
+            "direct-send-reject",
+            "antispoof-rule-audit",
+            "antispoof-rule-enforce",
+            "impersonation"
+        ]
+    );
+    insta::assert_snapshot!("fully_hardened", md);
+}
+
+#[test]
+fn no_dmarc() {
+    let zone = set(hardened(), "_dmarc.contoso.example", &[]);
+    let r = audit(&zone);
+    let (g, md) = guide_md(&r, &ctx());
+    let item = g.item("dmarc-publish").expect("dmarc-publish");
+    assert_eq!(item.finding_ids, [CheckId::DmarcMissing]);
+    assert_eq!(
+        item.records_to_publish()[0].value,
+        "v=DMARC1; p=none; rua=mailto:dmarc-reports@contoso.example"
+    );
+    assert_eq!(
+        checklist(&g)[0],
+        ("dmarc-publish", 1, "Publish a DMARC record".to_string())
+    );
+    assert_eq!(verify("dmarc-publish", &r), Some(false));
+    let fixed = audit(&apply(&zone, item));
+    assert!(!fixed.has(CheckId::DmarcMissing));
+    assert_eq!(verify("dmarc-publish", &fixed), Some(true));
+    assert_eq!(verify("dmarc-quarantine", &fixed), Some(false));
+    insta::assert_snapshot!("no_dmarc", md);
+}
+
+#[test]
+fn dmarc_default_rua_from_context() {
+    let zone = set(hardened(), "_dmarc.contoso.example", &[]);
+    let mut c = ctx();
+    c.default_rua = Some("reports@msp.example".into());
+    let g = build(&audit(&zone), &c);
+    let rec = &g.item("dmarc-publish").unwrap().records_to_publish()[0];
+    assert_eq!(
+        rec.value,
+        "v=DMARC1; p=none; rua=mailto:reports@msp.example"
+    );
+}
+
+#[test]
+fn dmarc_none_for_three_weeks() {
+    let zone = set(
+        hardened(),
+        "_dmarc.contoso.example",
+        &[Rr::Txt(
+            "v=DMARC1; p=none; rua=mailto:dmarc@contoso.example; ruf=mailto:forensic@contoso.example; fo=1; adkim=s"
+                .into(),
+        )],
+    );
+    let r = audit(&zone);
+    let mut c = ctx();
+    c.dmarc_rollout = Some(("none".into(), TODAY - 21 * 86_400 - 3_600));
+    let (g, md) = guide_md(&r, &c);
+    let item = g.item("dmarc-quarantine").expect("dmarc-quarantine");
+    assert!(
+        item.steps.iter().any(|s| s.text.starts_with(
+            "Monitoring (p=none) for 3 weeks (since 2026-01-11): review the aggregate reports, then move to quarantine."
+        )),
+        "{:#?}",
+        item.steps
+    );
+    let recs = item.dns_records();
+    // Next phase, then the final one; rua, ruf, fo and adkim kept.
+    assert_eq!(
+        recs.iter().map(|r| r.value.as_str()).collect::<Vec<_>>(),
+        [
+            "v=DMARC1; p=quarantine; adkim=s; rua=mailto:dmarc@contoso.example; ruf=mailto:forensic@contoso.example; fo=1",
+            "v=DMARC1; p=reject; adkim=s; rua=mailto:dmarc@contoso.example; ruf=mailto:forensic@contoso.example; fo=1",
+        ]
+    );
+    let fixed = audit(&apply(&zone, item));
+    assert!(!fixed.has(CheckId::DmarcPolicyNone));
+    assert_eq!(verify("dmarc-quarantine", &fixed), Some(true));
+    assert_eq!(verify("dmarc-reject", &fixed), Some(false));
+    insta::assert_snapshot!("dmarc_none_3_weeks", md);
+
+    // Five days in: wait; a log that disagrees with DNS: say so.
+    c.dmarc_rollout = Some(("none".into(), TODAY - 5 * 86_400));
+    let g = build(&r, &c);
+    let text = &g.item("dmarc-quarantine").unwrap().steps[1].text;
+    assert!(
+        text.contains("for 5 days") && text.contains("until at least 2026-02-11"),
+        "{text}"
+    );
+    c.dmarc_rollout = Some(("quarantine".into(), TODAY - 5 * 86_400));
+    let g = build(&r, &c);
+    assert!(
+        g.item("dmarc-quarantine").unwrap().steps[1]
+            .text
+            .contains("roll-out log says p=quarantine")
+    );
+}
+
+#[test]
+fn dmarc_quarantine_with_weak_tags() {
+    let zone = set(
+        hardened(),
+        "_dmarc.contoso.example",
+        &[Rr::Txt("v=DMARC1; p=quarantine; sp=none; pct=50".into())],
+    );
+    let r = audit(&zone);
+    let (g, md) = guide_md(&r, &ctx());
+    let item = g.item("dmarc-reject").expect("dmarc-reject");
+    for id in [
+        CheckId::DmarcPolicyQuarantine,
+        CheckId::DmarcNoRua,
+        CheckId::DmarcSubdomainWeak,
+    ] {
+        assert!(
+            item.finding_ids.contains(&id),
+            "{id} in {:?}",
+            item.finding_ids
+        );
+    }
+    let fixed = audit(&apply(&zone, item));
+    for id in [
+        CheckId::DmarcNoRua,
+        CheckId::DmarcSubdomainWeak,
+        CheckId::DmarcPctPartial,
+        CheckId::DmarcDeprecatedTag,
+    ] {
+        assert!(!fixed.has(id), "{id} after the current-phase record");
+    }
+    assert_eq!(verify("dmarc-reject", &fixed), Some(false));
+    let next = &item.dns_records()[1];
+    assert_eq!(
+        next.value,
+        "v=DMARC1; p=reject; sp=reject; rua=mailto:dmarc-reports@contoso.example"
+    );
+    insta::assert_snapshot!("dmarc_quarantine", md);
+}
+
+#[test]
+fn spf_softfail_over_the_limit() {
+    let mut zone = set_spf(
+        hardened(),
+        "v=spf1 include:spf.protection.outlook.com include:big.example include:mid.example include:one.example mx ~all",
+    );
+    for (n, r) in [
+        (
+            "big.example",
+            "v=spf1 include:b1.example include:b2.example include:b3.example include:b4.example ip4:198.51.100.0/24 -all",
+        ),
+        ("b1.example", "v=spf1 ip4:203.0.113.0/26 -all"),
+        (
+            "b2.example",
+            "v=spf1 ip4:203.0.113.64/26 ip6:2001:db8::/48 -all",
+        ),
+        ("b3.example", "v=spf1 include:b5.example -all"),
+        ("b5.example", "v=spf1 ip4:203.0.113.128/26 -all"),
+        ("b4.example", "v=spf1 ip4:203.0.113.192/26 -all"),
+        (
+            "mid.example",
+            "v=spf1 include:m1.example include:m2.example -all",
+        ),
+        ("m1.example", "v=spf1 ip4:192.0.2.0/28 -all"),
+        ("m2.example", "v=spf1 a:host.m2.example -all"),
+        ("one.example", "v=spf1 ip4:192.0.2.128/25 -all"),
+    ] {
+        zone.push((n.to_string(), Rr::Txt(r.into())));
+    }
+    let r = audit(&zone);
+    assert!(
+        r.has(CheckId::SpfLookupLimit) && r.has(CheckId::SpfSoftfail),
+        "{:?}",
+        r.findings
+    );
+    let (g, md) = guide_md(&r, &ctx());
+    let harden = g.item("spf-harden").expect("spf-harden");
+    assert_eq!(
+        harden.records_to_publish()[0].value,
+        "v=spf1 include:spf.protection.outlook.com include:big.example include:mid.example include:one.example mx -all"
+    );
+    let lookups = g.item("spf-lookups").expect("spf-lookups");
+    let flat = lookups.dns_records();
+    assert_eq!(flat.len(), 1);
+    assert!(
+        !flat[0].value.contains("include:big.example"),
+        "{}",
+        flat[0].value
+    );
+    assert!(
+        flat[0].value.contains("ip4:203.0.113.128/26"),
+        "{}",
+        flat[0].value
+    );
+    // The flattened record, applied, is within the limit and hardened.
+    let fixed = audit(&apply(&zone, lookups));
+    assert!(!fixed.has(CheckId::SpfLookupLimit), "{:?}", fixed.findings);
+    assert!(!fixed.has(CheckId::SpfSoftfail));
+    assert_eq!(verify("spf-lookups", &fixed), Some(true));
+    assert_eq!(verify("spf-harden", &fixed), Some(true));
+    let fixed = audit(&apply(&zone, harden));
+    assert_eq!(verify("spf-harden", &fixed), Some(true));
+    assert_eq!(verify("spf-lookups", &fixed), Some(false));
+    insta::assert_snapshot!("spf_softfail_over_limit", md);
+}
+
+#[test]
+fn spf_missing_m365_include() {
+    let zone = set_spf(hardened(), "v=spf1 ip4:198.51.100.1 -all");
+    let r = audit(&zone);
+    let (g, md) = guide_md(&r, &ctx());
+    let item = g.item("spf-m365-include").expect("spf-m365-include");
+    assert_eq!(
+        item.records_to_publish()[0].value,
+        "v=spf1 ip4:198.51.100.1 include:spf.protection.outlook.com -all"
+    );
+    assert_eq!(verify("spf-m365-include", &r), Some(false));
+    let fixed = audit(&apply(&zone, item));
+    assert!(!fixed.has(CheckId::SpfM365IncludeMissing));
+    assert_eq!(verify("spf-m365-include", &fixed), Some(true));
+    insta::assert_snapshot!("spf_missing_m365_include", md);
+}
+
+#[test]
+fn spf_softfail_and_missing_m365_include_share_one_record() {
+    let zone = set_spf(hardened(), "v=spf1 ip4:198.51.100.1 ~all");
+    let g = build(&audit(&zone), &ctx());
+    let a = g.item("spf-harden").unwrap().records_to_publish();
+    let b = g.item("spf-m365-include").unwrap().records_to_publish();
+    assert_eq!(a, b);
+    let fixed = audit(&apply(&zone, g.item("spf-harden").unwrap()));
+    assert_eq!(verify("spf-harden", &fixed), Some(true));
+    assert_eq!(verify("spf-m365-include", &fixed), Some(true));
+}
+
+fn without_dkim() -> Vec<(String, Rr)> {
+    let zone = set(hardened(), "selector1._domainkey.contoso.example", &[]);
+    set(zone, "selector2._domainkey.contoso.example", &[])
+}
+
+#[test]
+fn dkim_missing_with_tenant() {
+    let zone = without_dkim();
+    let r = audit(&zone);
+    let mut c = ctx();
+    c.tenant = Some("Contoso.onmicrosoft.com".into());
+    let (g, md) = guide_md(&r, &c);
+    let item = g.item("dkim-cnames").expect("dkim-cnames");
+    assert_eq!(item.records_to_publish().len(), 2);
+    let fixed = audit(&apply(&zone, item));
+    assert!(!fixed.has(CheckId::DkimM365Missing), "{:?}", fixed.findings);
+    assert_eq!(verify("dkim-cnames", &fixed), Some(true));
+    assert_eq!(verify("dkim-enable", &fixed), Some(true));
+    insta::assert_snapshot!("dkim_missing_with_tenant", md);
+}
+
+#[test]
+fn dkim_missing_without_tenant() {
+    let r = audit(&without_dkim());
+    let (g, md) = guide_md(&r, &ctx());
+    let item = g.item("dkim-cnames").expect("dkim-cnames");
+    assert!(item.dns_records().is_empty());
+    assert!(item.steps.iter().any(|s| s.code.as_ref().is_some_and(|c| c.text
+        == "Get-DkimSigningConfig -Identity contoso.example | Format-List Selector1CNAME,Selector2CNAME")));
+    assert_eq!(verify("dkim-cnames", &r), Some(false));
+    insta::assert_snapshot!("dkim_missing_without_tenant", md);
+}
+
+#[test]
+fn dkim_partial_follows_the_published_target() {
+    let zone = set(hardened(), "selector2._domainkey.contoso.example", &[]);
+    let r = audit(&zone);
+    assert!(r.has(CheckId::DkimM365Partial));
+    let g = build(&r, &ctx());
+    let recs = g.item("dkim-cnames").unwrap().records_to_publish();
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0].name, "selector2._domainkey.contoso.example");
+    assert_eq!(
+        recs[0].value,
+        "selector2-contoso-example._domainkey.contoso.onmicrosoft.com."
+    );
+}
+
+#[test]
+fn dkim_weak_key() {
+    let zone = set(
+        hardened(),
+        "selector1-contoso-example._domainkey.contoso.onmicrosoft.com",
+        &[Rr::Txt(format!("v=DKIM1; k=rsa; p={RSA1024_SPKI}"))],
+    );
+    let r = audit(&zone);
+    let g = build(&r, &ctx());
+    assert!(g.item("dkim-key-size").is_some(), "{:?}", keys(&g));
+    assert_eq!(verify("dkim-key-size", &r), Some(false));
+}
+
+#[test]
+fn relay_open() {
+    let mut rep = audit_zone(&hardened(), false);
+    rep.relay.verdict = "open".into();
+    rep.relay.reply = Some("250 2.1.5 Recipient OK".into());
+    rep.relay.target = Some(MX_HOST.into());
+    rep.m365_endpoint = Some(MX_HOST.into());
+    rep.add_findings(vec![crate::Finding::new(
+        CheckId::RelayOpen,
+        format!("{MX_HOST} accepted MAIL FROM and RCPT TO in {D} without authentication"),
+    )]);
+    let r = ReportView::from_report(&rep);
+    let (g, md) = guide_md(&r, &ctx());
+    assert_eq!(
+        checklist(&g)[..2],
+        [
+            (
+                "connectors-partner",
+                1,
+                "Give legitimate unauthenticated senders restricted partner connectors".to_string()
+            ),
+            ("direct-send-reject", 1, "Reject Direct Send".to_string())
+        ]
+    );
+    assert_eq!(verify("direct-send-reject", &r), Some(false));
+    let mut blocked = r.clone();
+    blocked.relay.verdict = "blocked".into();
+    blocked.findings.clear();
+    assert_eq!(verify("direct-send-reject", &blocked), Some(true));
+    let g2 = build(&blocked, &ctx());
+    assert!(g2.item("direct-send-reject").is_none());
+    assert!(md.contains("Set-OrganizationConfig -RejectDirectSend $true"));
+    assert!(md.contains("mailaudit relay-test contoso.example"));
+    assert!(md.contains(r#"-TargetedUsersToProtect "Jane Doe;jane.doe@contoso.example",'Seán O''Brien;sean@contoso.example'"#));
+    insta::assert_snapshot!("relay_open", md);
+}
+
+#[test]
+fn parked_domain_not_locked() {
+    let zone: Vec<(String, Rr)> = vec![
+        (D.into(), Rr::Mx(0, ".".into())),
+        (
+            D.into(),
+            Rr::Txt("v=spf1 include:spf.protection.outlook.com ~all".into()),
+        ),
+        (
+            "_dmarc.contoso.example".into(),
+            Rr::Txt("v=DMARC1; p=none; rua=mailto:dmarc@contoso.example".into()),
+        ),
+    ];
+    let rep = audit_zone(&zone, false);
+    let r = ReportView::from_report(&rep);
+    assert!(r.has(CheckId::ParkedNotLocked), "{:?}", r.findings);
+    let (g, md) = guide_md(&r, &ctx());
+    assert_eq!(keys(&g)[0], "parked-lockdown");
+    assert!(g.item("dmarc-quarantine").is_none() && g.item("spf-harden").is_none());
+    let item = g.item("parked-lockdown").unwrap();
+    let fixed = ReportView::from_report(&audit_zone(&apply(&zone, item), false));
+    assert!(!fixed.has(CheckId::ParkedNotLocked), "{:?}", fixed.findings);
+    assert_eq!(verify("parked-lockdown", &fixed), Some(true));
+    assert_eq!(verify("parked-lockdown", &r), Some(false));
+    insta::assert_snapshot!("parked_not_locked", md);
+}
+
+#[test]
+fn dns_failure_withholds_items() {
+    let zone = set(
+        set_spf(hardened(), "v=spf1 include:spf.protection.outlook.com ~all"),
+        "_dmarc.contoso.example",
+        &[Rr::Fail(DnsError::ServFail)],
+    );
+    let r = audit(&zone);
+    assert!(r.is_withheld(crate::Area::Dmarc), "{:?}", r.findings);
+    let (g, md) = guide_md(&r, &ctx());
+    assert!(!g.withheld.is_empty());
+    assert!(
+        g.items().all(|(_, i)| !i.key.starts_with("dmarc")),
+        "{:?}",
+        keys(&g)
+    );
+    assert!(g.item("spf-harden").is_some());
+    for key in [
+        "dmarc-publish",
+        "dmarc-quarantine",
+        "dmarc-reject",
+        "dmarc-rua",
+    ] {
+        assert_eq!(verify(key, &r), None, "{key}");
+    }
+    assert_eq!(verify("spf-harden", &r), Some(false));
+    assert_eq!(verify("antispoof-rule-audit", &r), None);
+    insta::assert_snapshot!("dns_failure_withheld", md);
+}
+
+#[test]
+fn transport_records() {
+    let zone = set(
+        set(hardened(), "_mta-sts.contoso.example", &[]),
+        "_smtp._tls.contoso.example",
+        &[],
+    );
+    let r = audit(&zone);
+    let g = build(&r, &ctx());
+    check_records(&g);
+    let item = g.item("tls-rpt").expect("tls-rpt");
+    let fixed = audit(&apply(&zone, item));
+    assert_eq!(verify("tls-rpt", &fixed), Some(true));
+    let sts = g.item("mta-sts").expect("mta-sts");
+    assert_eq!(
+        sts.records_to_publish()[0].value,
+        "v=STSv1; id=20260202T000000"
+    );
+    // Low priority: advice, not checklist items.
+    assert!(
+        checklist(&g)
+            .iter()
+            .all(|(k, _, _)| *k != "tls-rpt" && *k != "mta-sts")
+    );
+}
+
+#[test]
+fn hostile_report_values_are_neutralised() {
+    let mut r = audit(&set(hardened(), "_dmarc.contoso.example", &[]));
+    r.domain = "evil.example\"; Remove-Mailbox".into();
+    let g = build(&r, &ctx());
+    assert!(g.sections.is_empty());
+    assert!(!g.notes.is_empty());
+    let mut r = audit(&hardened());
+    r.findings.push(crate::Finding::new(
+        CheckId::MxUnresolvable,
+        "<script>alert(1)</script>",
+    ));
+    let html = render_html(&build(&r, &ctx()));
+    assert!(!html.contains("<script>"));
+    assert!(html.contains("&lt;script&gt;"));
+    let mut c = ctx();
+    c.key_people = vec![(
+        "Eve\n$(Remove-Mailbox)".into(),
+        "eve@contoso.example".into(),
+    )];
+    let g = build(&r, &c);
+    let text: Vec<&str> = g
+        .item("impersonation")
+        .unwrap()
+        .steps
+        .iter()
+        .filter_map(|s| s.code.as_ref())
+        .map(|c| c.text.as_str())
+        .collect();
+    assert!(
+        text.iter()
+            .any(|t| t.contains("'Eve $(Remove-Mailbox);eve@contoso.example'")),
+        "{text:?}"
+    );
+    assert!(text.iter().all(|t| !t.contains('\n')));
+}
+
+#[test]
+fn invalid_report() {
+    let r = ReportView {
+        domain: "not a domain".into(),
+        error: Some("invalid".into()),
+        ..ReportView::default()
+    };
+    let g = build(&r, &ctx());
+    assert!(g.sections.is_empty());
+    assert_eq!(verify("dmarc-publish", &r), None);
+    assert!(render_markdown(&g).contains("No guide"));
+}
+
+#[test]
+fn verify_unknown_and_generic_keys() {
+    let r = audit(&hardened());
+    assert_eq!(verify("no-such-key", &r), None);
+    assert_eq!(verify("MX-UNRESOLVABLE", &r), Some(true));
+    assert_eq!(verify("TLS-CERT-INVALID", &r), None);
+    assert_eq!(verify("connectors-partner", &r), None);
+    assert_eq!(verify("impersonation", &r), None);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+    #[test]
+    fn build_never_panics(
+        domain in "[a-z0-9.\\-\"]{0,30}",
+        spf in proptest::option::of("v=spf1[ -~]{0,80}"),
+        dmarc in proptest::option::of("v=DMARC1[ -~]{0,80}"),
+        policy in proptest::option::of("none|quarantine|reject|x"),
+        tenant in proptest::option::of("\\PC{0,20}"),
+        person in ("\\PC{0,20}", "\\PC{0,20}"),
+        picks in proptest::collection::vec(0usize..57, 0..12),
+        detail in "\\PC{0,40}",
+        verdict in "open|blocked|inconclusive|not_tested|",
+        provider in "m365|google|other|none",
+    ) {
+        let ids: Vec<CheckId> = CheckId::all().collect();
+        let mut r = ReportView {
+            domain,
+            provider,
+            spf: SpfView { record: spf, ..SpfView::default() },
+            dmarc: DmarcView { record: dmarc, policy, ..DmarcView::default() },
+            dkim: DkimView { tenant: tenant.clone(), ..DkimView::default() },
+            ..ReportView::default()
+        };
+        r.relay.verdict = verdict;
+        for i in picks {
+            let id = ids[i % ids.len()];
+            r.findings.push(crate::Finding::new(id, detail.clone()).with_evidence(detail.clone()));
+        }
+        let mut c = ctx();
+        c.tenant = tenant;
+        c.key_people.push(person);
+        c.default_rua = Some(detail.clone());
+        let g = build(&r, &c);
+        let html = render_html(&g);
+        proptest::prop_assert!(!html.contains("<script"));
+        let _ = render_markdown(&g);
+        let _ = checklist(&g);
+        for (_, item) in g.items() {
+            let _ = verify(item.key, &r);
+            let _ = item.records_to_publish();
+        }
+    }
+}

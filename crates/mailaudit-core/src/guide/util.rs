@@ -1,0 +1,286 @@
+//! Small pure helpers of the guide: dates without a clock, zone-file and PowerShell quoting.
+
+/// Seconds in a day.
+pub(crate) const DAY: i64 = 86_400;
+
+/// The civil date (UTC) of a unix time, as `(year, month, day)`.
+///
+/// Howard Hinnant's `civil_from_days` algorithm (proleptic Gregorian calendar).
+pub(crate) fn civil(unix: i64) -> (i64, u32, u32) {
+    let z = unix.div_euclid(DAY) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// `YYYY-MM-DD` (UTC).
+pub(crate) fn date(unix: i64) -> String {
+    let (y, m, d) = civil(unix);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// `YYYYMMDDT000000`: a date-stamped MTA-STS policy `id`.
+pub(crate) fn sts_id(unix: i64) -> String {
+    let (y, m, d) = civil(unix);
+    format!("{y:04}{m:02}{d:02}T000000")
+}
+
+/// A duration in words, rounded down: `today`, `1 day`, `5 days`, `1 week`, `3 weeks`.
+pub(crate) fn span(secs: i64) -> String {
+    let days = secs.max(0) / DAY;
+    match days {
+        0 => "today".into(),
+        1 => "1 day".into(),
+        2..=13 => format!("{days} days"),
+        _ => format!("{} weeks", days / 7),
+    }
+}
+
+/// Whether `name` is a plain host name: ASCII letters, digits, `-`, `_` and dots, 1–253
+/// octets. Everything the guide pastes into a record or a command is checked with it first.
+pub(crate) fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && !name.starts_with('.')
+        && !name.contains("..")
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// The TXT rdata in zone-file presentation form: double-quoted character-strings of at most
+/// 255 octets each, `"` and `\` escaped, control characters written `\DDD`.
+///
+/// RFC 1035 §3.3.14: "TXT-DATA: One or more <character-string>s"; §3.3: a <character-string>
+/// is "a single length octet followed by that number of characters".
+pub(crate) fn txt_rdata(text: &str) -> String {
+    let mut out = String::new();
+    let mut chunk = String::new();
+    let mut len = 0usize;
+    let flush = |out: &mut String, chunk: &mut String| {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push('"');
+        out.push_str(chunk);
+        out.push('"');
+        chunk.clear();
+    };
+    for c in text.chars() {
+        let n = c.len_utf8();
+        if len + n > 255 {
+            flush(&mut out, &mut chunk);
+            len = 0;
+        }
+        len += n;
+        match c {
+            '"' => chunk.push_str("\\\""),
+            '\\' => chunk.push_str("\\\\"),
+            c if c.is_control() && c.is_ascii() => chunk.push_str(&format!("\\{:03}", c as u32)),
+            c => chunk.push(c),
+        }
+    }
+    if !chunk.is_empty() || out.is_empty() {
+        flush(&mut out, &mut chunk);
+    }
+    out
+}
+
+/// One TXT record line of a zone file.
+pub(crate) fn txt_line(name: &str, text: &str) -> String {
+    format!("{name}.  3600  IN  TXT  {}", txt_rdata(text))
+}
+
+/// One CNAME record line of a zone file.
+pub(crate) fn cname_line(name: &str, target: &str) -> String {
+    let target = target.strip_suffix('.').unwrap_or(target);
+    format!("{name}.  3600  IN  CNAME  {target}.")
+}
+
+/// A PowerShell string literal for `s`: double-quoted when `s` holds only characters that are
+/// inert there, otherwise single-quoted (verbatim) with every single-quote character doubled.
+/// Control characters become spaces, so that a value can never end the command line.
+///
+/// PowerShell treats the typographic quotes `‘ ’ ‚ ‛` as single quotes and `“ ” „` as double
+/// quotes, so they are escaped like their ASCII forms.
+pub(crate) fn ps_quote(s: &str) -> String {
+    let s: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let inert = |c: char| c.is_ascii_alphanumeric() || " .,;:@_-+/()".contains(c);
+    if s.chars().all(inert) {
+        return format!("\"{s}\"");
+    }
+    let mut out = String::from("'");
+    for c in s.chars() {
+        if matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}') {
+            out.push(c);
+        }
+        out.push(c);
+    }
+    out.push('\'');
+    out
+}
+
+/// Reads back one zone-file line written by [`txt_line`], [`cname_line`] or by hand in the
+/// same shape (`name TTL IN TYPE rdata`): `(name without the trailing dot, TYPE, value)`, where
+/// a TXT value is its character-strings decoded and joined. `None` for anything else.
+pub(crate) fn parse_zone_line(line: &str) -> Option<(String, String, String)> {
+    let mut rest = line.trim();
+    let mut fields = Vec::new();
+    for _ in 0..4 {
+        let end = rest.find(char::is_whitespace)?;
+        fields.push(&rest[..end]);
+        rest = rest[end..].trim_start();
+    }
+    let (name, class, rtype) = (fields[0], fields[2], fields[3].to_ascii_uppercase());
+    if !class.eq_ignore_ascii_case("IN") || fields[1].parse::<u32>().is_err() || rest.is_empty() {
+        return None;
+    }
+    let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+    let value = if rtype == "TXT" {
+        decode_txt(rest)?
+    } else {
+        rest.to_string()
+    };
+    Some((name, rtype, value))
+}
+
+/// Decodes `"a" "b"` (with `\"`, `\\` and `\DDD` escapes) into `ab`.
+fn decode_txt(rdata: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut chars = rdata.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        match chars.next() {
+            None => return Some(out),
+            Some('"') => {}
+            Some(_) => return None,
+        }
+        loop {
+            match chars.next()? {
+                '"' => break,
+                '\\' => {
+                    let c = chars.next()?;
+                    if c.is_ascii_digit() {
+                        let mut n = c.to_digit(10)?;
+                        for _ in 0..2 {
+                            n = n * 10 + chars.next()?.to_digit(10)?;
+                        }
+                        out.push(char::from_u32(n).filter(|_| n < 128)?);
+                    } else {
+                        out.push(c);
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        for (unix, expected) in [
+            (0, "1970-01-01"),
+            (951_782_400, "2000-02-29"),
+            (1_767_225_600, "2026-01-01"),
+            (-86_400, "1969-12-31"),
+            (1_767_225_599, "2025-12-31"),
+        ] {
+            assert_eq!(date(unix), expected, "{unix}");
+        }
+        assert_eq!(sts_id(1_767_225_600), "20260101T000000");
+        for (secs, expected) in [
+            (-5, "today"),
+            (3_600, "today"),
+            (DAY, "1 day"),
+            (13 * DAY, "13 days"),
+            (21 * DAY + 5, "3 weeks"),
+        ] {
+            assert_eq!(span(secs), expected);
+        }
+        // Extreme values must not panic.
+        let _ = date(i64::MAX / 2);
+        let _ = date(i64::MIN / 2);
+    }
+
+    #[test]
+    fn quoting() {
+        for (s, expected) in [
+            ("Jane Doe;jane@contoso.com", "\"Jane Doe;jane@contoso.com\""),
+            ("O'Brien", "'O''Brien'"),
+            ("$(evil)", "'$(evil)'"),
+            ("a\nb", "\"a b\""),
+            ("x\u{2019}y", "'x\u{2019}\u{2019}y'"),
+            ("Zoë", "'Zoë'"),
+        ] {
+            assert_eq!(ps_quote(s), expected, "{s:?}");
+        }
+        for (s, expected) in [
+            ("v=spf1 -all", "\"v=spf1 -all\""),
+            ("a\"b\\c", "\"a\\\"b\\\\c\""),
+            ("", "\"\""),
+        ] {
+            assert_eq!(txt_rdata(s), expected);
+        }
+        let long = "a".repeat(300);
+        assert_eq!(
+            txt_rdata(&long),
+            format!("\"{}\" \"{}\"", "a".repeat(255), "a".repeat(45))
+        );
+        for text in ["v=spf1 -all", "a\"b\\c\u{7}", &long, "Zoë"] {
+            let line = txt_line("x.example", text);
+            assert_eq!(
+                parse_zone_line(&line),
+                Some(("x.example".into(), "TXT".into(), text.to_string())),
+                "{line}"
+            );
+        }
+        assert_eq!(
+            parse_zone_line(&cname_line("s._domainkey.x.example", "t.example.")),
+            Some((
+                "s._domainkey.x.example".into(),
+                "CNAME".into(),
+                "t.example.".into()
+            ))
+        );
+        for bad in [
+            "",
+            "x TXT \"a\"",
+            "x. 3600 IN TXT a",
+            "x. 3600 IN TXT \"a",
+            "x. ttl IN TXT \"a\"",
+        ] {
+            assert_eq!(parse_zone_line(bad), None, "{bad:?}");
+        }
+        assert!(is_plain_name("contoso.com"));
+        for bad in ["", "a b.com", "a\"b.com", ".com", "a..b", "a;b"] {
+            assert!(!is_plain_name(bad), "{bad:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn zone_lines_round_trip(text in "\\PC{0,600}", raw in "\\PC{0,80}") {
+            let line = txt_line("x.example", &text);
+            proptest::prop_assert_eq!(
+                parse_zone_line(&line),
+                Some(("x.example".to_string(), "TXT".to_string(), text))
+            );
+            let _ = parse_zone_line(&raw);
+            let _ = ps_quote(&raw);
+            proptest::prop_assert!(!ps_quote(&raw).contains('\n'));
+        }
+    }
+}
