@@ -13,6 +13,7 @@ pub mod dmarc;
 pub mod dns;
 pub mod finding;
 pub mod guide;
+pub mod history;
 pub mod memory;
 pub mod mta_sts;
 pub mod mx;
