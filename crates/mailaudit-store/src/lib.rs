@@ -1,1 +1,687 @@
-//! Storage for mailaudit (work in progress).
+//! mailaudit's store: the customer and domain inventory, every audit run with each domain's full
+//! report, the remediation checklist, DMARC rollout state, recurring schedules and the alert outbox.
+//!
+//! One [`Store`] trait, two implementations over sqlx 0.8: embedded SQLite (the default, a file in
+//! the user's data directory, see [`default_sqlite_path`]) and PostgreSQL for shared deployments.
+//! [`open`] picks one from a URL and applies the versioned migrations in `migrations/sqlite` or
+//! `migrations/postgres` before returning.
+//!
+//! Durability and concurrency:
+//! - every write is one transaction (SQLite: WAL journal, `BEGIN IMMEDIATE`, a 30 s busy timeout);
+//! - [`Store::record_result`] commits each domain's result on its own, so a crash mid-audit leaves
+//!   the run `running` with the results recorded so far readable, and never a half-written row;
+//! - [`Store::claim_due_schedules`] and [`Store::claim_due_alerts`] are single atomic
+//!   `UPDATE … RETURNING` statements, so two runners never both take the same schedule or alert.
+//!
+//! All times are unix seconds UTC ([`Time`]); the binary formats dates.
+
+#![warn(missing_docs)]
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+mod backend;
+mod postgres;
+mod sqlite;
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// Unix seconds, UTC.
+pub type Time = i64;
+
+/// The `by` value recorded when an audit, not a person, verified a checklist item.
+pub const VERIFIED_BY_AUDIT: &str = "mailaudit (verified by audit)";
+
+/// A customer of the MSP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Customer {
+    /// Store id.
+    pub id: i64,
+    /// Unique name, as typed (surrounding white space removed).
+    pub name: String,
+    /// Free-form contacts.
+    pub contacts: String,
+    /// Free-form notes.
+    pub notes: String,
+    /// When it was added.
+    pub created_at: Time,
+}
+
+/// A person to protect against impersonation (anti-phishing policy).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyPerson {
+    /// Display name.
+    pub name: String,
+    /// Email address.
+    pub email: String,
+}
+
+/// A domain of the inventory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainEntry {
+    /// Store id.
+    pub id: i64,
+    /// Domain name, lower-case ASCII, no trailing dot.
+    pub name: String,
+    /// Owning customer's name.
+    pub customer: Option<String>,
+    /// Parked (sends and receives no mail).
+    pub parked: bool,
+    /// Microsoft 365 tenant name (`contoso` of `contoso.onmicrosoft.com`).
+    pub tenant: Option<String>,
+    /// The tenant's Microsoft endpoint (`contoso-com.mail.protection.outlook.com`), if known.
+    pub m365_endpoint: Option<String>,
+    /// Relay test sender.
+    pub relay_from: Option<String>,
+    /// Relay test recipient.
+    pub relay_to: Option<String>,
+    /// People to protect against impersonation.
+    pub key_people: Vec<KeyPerson>,
+    /// When it was first added (kept by later updates).
+    pub added_at: Time,
+}
+
+/// A domain to add or update ([`Store::upsert_domain`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct NewDomain {
+    /// Domain name; normalised to lower-case ASCII without trailing dot.
+    pub name: String,
+    /// Owning customer (must exist).
+    pub customer: Option<String>,
+    /// Parked flag.
+    pub parked: bool,
+    /// Microsoft 365 tenant name.
+    pub tenant: Option<String>,
+    /// The tenant's Microsoft endpoint.
+    pub m365_endpoint: Option<String>,
+    /// Relay test sender.
+    pub relay_from: Option<String>,
+    /// Relay test recipient.
+    pub relay_to: Option<String>,
+    /// People to protect against impersonation.
+    pub key_people: Vec<KeyPerson>,
+}
+
+/// State of an audit run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Started and not finished (or the process died: its recorded results stay readable).
+    Running,
+    /// Finished normally.
+    Complete,
+    /// Stopped early.
+    Aborted,
+}
+
+impl RunStatus {
+    /// The stored word: `running`, `complete` or `aborted`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Complete => "complete",
+            RunStatus::Aborted => "aborted",
+        }
+    }
+
+    /// Parses the stored word.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "running" => Some(RunStatus::Running),
+            "complete" => Some(RunStatus::Complete),
+            "aborted" => Some(RunStatus::Aborted),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The sources a run may be started from ([`Store::begin_run`]).
+pub const RUN_SOURCES: [&str; 3] = ["cli", "schedule", "portal"];
+
+/// An audit run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Run {
+    /// Run id.
+    pub id: i64,
+    /// When it started.
+    pub started_at: Time,
+    /// When it finished (None while running or after a crash).
+    pub finished_at: Option<Time>,
+    /// `cli`, `schedule` or `portal`.
+    pub source: String,
+    /// Its state.
+    pub status: RunStatus,
+    /// Number of domain results recorded in it.
+    pub domains: i64,
+}
+
+/// One domain's stored audit result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredResult {
+    /// The run it belongs to.
+    pub run_id: i64,
+    /// The domain.
+    pub domain: String,
+    /// When it was audited.
+    pub audited_at: Time,
+    /// The score, when the domain was scored.
+    pub score: Option<i64>,
+    /// The full `DomainReport` as JSON.
+    pub report: serde_json::Value,
+}
+
+/// State of a checklist item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ItemState {
+    /// To do.
+    Open,
+    /// Done (ticked by a person or verified by an audit).
+    Done,
+}
+
+impl ItemState {
+    /// The stored word: `open` or `done`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemState::Open => "open",
+            ItemState::Done => "done",
+        }
+    }
+
+    /// Parses the stored word.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "open" => Some(ItemState::Open),
+            "done" => Some(ItemState::Done),
+            _ => None,
+        }
+    }
+}
+
+/// One item of a domain's remediation checklist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChecklistItem {
+    /// The domain.
+    pub domain: String,
+    /// Stable key chosen by the guide (e.g. `dmarc-quarantine`).
+    pub key: String,
+    /// Priority 1 (critical now), 2 (high, this week), 3 (medium, this month).
+    pub priority: u8,
+    /// Title shown to the technician.
+    pub title: String,
+    /// Open or done.
+    pub state: ItemState,
+    /// Who last changed the state (a person, or [`VERIFIED_BY_AUDIT`]).
+    pub by: Option<String>,
+    /// When the state last changed.
+    pub at: Option<Time>,
+    /// When the item was last inserted, retitled, reprioritised or changed state.
+    pub updated_at: Time,
+}
+
+/// The DMARC rollout phase of a domain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DmarcRollout {
+    /// The domain.
+    pub domain: String,
+    /// `none`, `quarantine` or `reject`.
+    pub phase: String,
+    /// When the phase started.
+    pub started_at: Time,
+}
+
+/// What a schedule audits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Scope {
+    /// The whole inventory.
+    Fleet,
+    /// One customer's domains.
+    Customer(String),
+}
+
+impl Scope {
+    /// Stored key: `fleet` or `customer:NAME`.
+    pub(crate) fn key(&self) -> String {
+        match self {
+            Scope::Fleet => "fleet".to_string(),
+            Scope::Customer(name) => format!("customer:{name}"),
+        }
+    }
+
+    pub(crate) fn from_key(key: &str) -> Option<Scope> {
+        if key == "fleet" {
+            return Some(Scope::Fleet);
+        }
+        key.strip_prefix("customer:")
+            .map(|n| Scope::Customer(n.to_string()))
+    }
+}
+
+/// A recurring re-audit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schedule {
+    /// What it audits.
+    pub scope: Scope,
+    /// Seconds between runs (> 0).
+    pub interval_secs: i64,
+    /// When it is next due.
+    pub next_run_at: Time,
+    /// When it was last claimed.
+    pub last_run_at: Option<Time>,
+}
+
+/// A queued alert (webhook or email), delivered with retry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// Alert id.
+    pub id: i64,
+    /// When it was queued.
+    pub created_at: Time,
+    /// The domain it is about.
+    pub domain: String,
+    /// The JSON body to deliver.
+    pub payload: serde_json::Value,
+    /// Delivery attempts so far.
+    pub attempts: i64,
+    /// When the next attempt is due.
+    pub next_attempt_at: Time,
+    /// When it was delivered.
+    pub delivered_at: Option<Time>,
+    /// The last delivery error.
+    pub last_error: Option<String>,
+}
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The named thing does not exist (`what` says which: `customer "Acme"`, `run 7`).
+    #[error("{what} not found")]
+    NotFound {
+        /// What was looked for.
+        what: String,
+    },
+    /// The write conflicts with the stored state (duplicate name, finished run).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// An argument is invalid (empty name, bad URL, unknown phase).
+    #[error("invalid: {0}")]
+    Invalid(String),
+    /// The database failed (connection, I/O, SQL).
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    /// Applying the migrations failed (e.g. the database is newer than this program).
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    pub(crate) fn not_found(what: impl Into<String>) -> Self {
+        StoreError::NotFound { what: what.into() }
+    }
+}
+
+/// The store: inventory, history, checklist, rollout, schedules and alerts.
+///
+/// Domain names are normalised (trimmed, ASCII lower-case, trailing dot removed) by every method.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync {
+    /// Adds a customer; `Conflict` if the name exists.
+    async fn add_customer(
+        &self,
+        name: &str,
+        contacts: &str,
+        notes: &str,
+    ) -> Result<Customer, StoreError>;
+    /// All customers, by name.
+    async fn customers(&self) -> Result<Vec<Customer>, StoreError>;
+    /// One customer; `NotFound` if absent.
+    async fn customer(&self, name: &str) -> Result<Customer, StoreError>;
+    /// Adds or replaces a domain (its `id` and `added_at` are kept); the customer must exist
+    /// (`NotFound`).
+    async fn upsert_domain(&self, d: &NewDomain) -> Result<DomainEntry, StoreError>;
+    /// Removes a domain from the inventory; its results, checklist and rollout are kept.
+    /// `NotFound` if absent.
+    async fn remove_domain(&self, name: &str) -> Result<(), StoreError>;
+    /// Domains by name, all or one customer's (`NotFound` if that customer does not exist).
+    async fn domains(&self, customer: Option<&str>) -> Result<Vec<DomainEntry>, StoreError>;
+    /// One domain; `NotFound` if absent.
+    async fn domain(&self, name: &str) -> Result<DomainEntry, StoreError>;
+    /// Starts a run (`source`: one of [`RUN_SOURCES`]) and returns its id.
+    async fn begin_run(&self, source: &str, now: Time) -> Result<i64, StoreError>;
+    /// Records one domain's result in a running run, in its own transaction. Recording the same
+    /// domain twice in one run replaces the earlier result. `NotFound` for an unknown run,
+    /// `Conflict` for a finished one.
+    async fn record_result(
+        &self,
+        run_id: i64,
+        domain: &str,
+        now: Time,
+        score: Option<i64>,
+        report: &serde_json::Value,
+    ) -> Result<(), StoreError>;
+    /// Finishes a running run with `Complete` or `Aborted` (`Invalid` for `Running`, `Conflict`
+    /// if already finished).
+    async fn finish_run(&self, run_id: i64, status: RunStatus, now: Time)
+    -> Result<(), StoreError>;
+    /// The newest `limit` runs, newest first.
+    async fn runs(&self, limit: i64) -> Result<Vec<Run>, StoreError>;
+    /// The domain's newest result, from complete or running (or aborted) runs alike.
+    async fn latest_result(&self, domain: &str) -> Result<Option<StoredResult>, StoreError>;
+    /// The domain's newest `limit` results, newest first (by audit time, then insertion).
+    async fn history(&self, domain: &str, limit: i64) -> Result<Vec<StoredResult>, StoreError>;
+    /// The domain's checklist, by priority then the order of the last sync.
+    async fn checklist(&self, domain: &str) -> Result<Vec<ChecklistItem>, StoreError>;
+    /// Makes the stored checklist the given one: new keys are inserted as given, existing keys get
+    /// the new title, priority and order but keep their state, by and at; keys absent from
+    /// `items` are deleted. Items' own `domain` fields are ignored.
+    async fn sync_checklist(&self, domain: &str, items: &[ChecklistItem])
+    -> Result<(), StoreError>;
+    /// Sets one item's state, recording who and when; `NotFound` if the item does not exist.
+    async fn set_item_state(
+        &self,
+        domain: &str,
+        key: &str,
+        state: ItemState,
+        by: &str,
+        now: Time,
+    ) -> Result<ChecklistItem, StoreError>;
+    /// The domain's DMARC rollout state, if recorded.
+    async fn dmarc_rollout(&self, domain: &str) -> Result<Option<DmarcRollout>, StoreError>;
+    /// Records the domain's DMARC rollout phase (`none`, `quarantine` or `reject`; else `Invalid`).
+    async fn set_dmarc_rollout(&self, r: &DmarcRollout) -> Result<(), StoreError>;
+    /// Adds or replaces the schedule of its scope (a customer scope must name an existing
+    /// customer; `interval_secs` > 0).
+    async fn set_schedule(&self, s: &Schedule) -> Result<(), StoreError>;
+    /// Removes the schedule of a scope; `NotFound` if there is none.
+    async fn remove_schedule(&self, scope: &Scope) -> Result<(), StoreError>;
+    /// All schedules (fleet first, then customers by name).
+    async fn schedules(&self) -> Result<Vec<Schedule>, StoreError>;
+    /// Takes every schedule due at `now` (`next_run_at <= now`) in one atomic statement that sets
+    /// `last_run_at = now` and advances `next_run_at` by the interval (to `now + interval` when
+    /// more than one interval was missed). Returns them as updated; concurrent callers never get
+    /// the same schedule for the same due time.
+    async fn claim_due_schedules(&self, now: Time) -> Result<Vec<Schedule>, StoreError>;
+    /// Queues an alert, due at once; returns its id.
+    async fn enqueue_alert(
+        &self,
+        domain: &str,
+        payload: &serde_json::Value,
+        now: Time,
+    ) -> Result<i64, StoreError>;
+    /// Undelivered alerts due at `now`, oldest due first (read only: see also
+    /// [`Store::claim_due_alerts`]).
+    async fn due_alerts(&self, now: Time) -> Result<Vec<Alert>, StoreError>;
+    /// Marks an alert delivered (counts the attempt); `NotFound` if absent. Delivering an already
+    /// delivered alert keeps the first delivery time.
+    async fn alert_delivered(&self, id: i64, now: Time) -> Result<(), StoreError>;
+    /// Records a failed attempt and when to retry; `NotFound` if absent.
+    async fn alert_failed(
+        &self,
+        id: i64,
+        error: &str,
+        next_attempt_at: Time,
+    ) -> Result<(), StoreError>;
+
+    // ---- additions to the shared design ----
+
+    /// Like [`Store::due_alerts`], but atomically leases the alerts it returns: their
+    /// `next_attempt_at` moves to `now + lease_secs`, so a concurrent sender does not take them
+    /// while this one delivers. Report the outcome with `alert_delivered`/`alert_failed`.
+    async fn claim_due_alerts(&self, now: Time, lease_secs: i64) -> Result<Vec<Alert>, StoreError>;
+    /// One run; `NotFound` if absent.
+    async fn run(&self, run_id: i64) -> Result<Run, StoreError>;
+    /// All results of one run, by domain.
+    async fn run_results(&self, run_id: i64) -> Result<Vec<StoredResult>, StoreError>;
+    /// Marks runs still `running` that started before `started_before` as `Aborted` (finished at
+    /// `now`), e.g. at start-up after a crash; returns how many. Their results stay.
+    async fn abort_stale_runs(&self, started_before: Time, now: Time) -> Result<u64, StoreError>;
+    /// Names of the domains whose latest result has a finding with this check id (e.g.
+    /// `DMARC-MISSING`), by name.
+    async fn domains_with_finding(&self, check_id: &str) -> Result<Vec<String>, StoreError>;
+    /// Closes the connections (SQLite: checkpoints the WAL). Later calls fail.
+    async fn close(&self);
+}
+
+/// Where the store lives, parsed from a `--db` URL. Its `Debug` and `Display` hide a PostgreSQL
+/// password.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Location {
+    /// An SQLite file.
+    SqliteFile(PathBuf),
+    /// A private in-memory SQLite database (`sqlite::memory:`), gone when closed.
+    SqliteMemory,
+    /// A PostgreSQL URL (`postgres://` or `postgresql://`).
+    Postgres(String),
+}
+
+impl Location {
+    /// Parses a URL: None → [`default_sqlite_path`]; `sqlite://PATH` (also `sqlite:PATH`),
+    /// `sqlite::memory:`, `postgres://…`, `postgresql://…`.
+    pub fn parse(url: Option<&str>) -> Result<Location, StoreError> {
+        let Some(url) = url else {
+            return Ok(Location::SqliteFile(default_sqlite_path()));
+        };
+        let url = url.trim();
+        if url == "sqlite::memory:" || url == "sqlite://:memory:" {
+            return Ok(Location::SqliteMemory);
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Location::Postgres(url.to_string()));
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"));
+        match path {
+            Some(p) if !p.is_empty() => Ok(Location::SqliteFile(PathBuf::from(p))),
+            Some(_) => Err(StoreError::Invalid(
+                "sqlite URL without a path (use sqlite://PATH)".into(),
+            )),
+            None => Err(StoreError::Invalid(format!(
+                "unsupported database URL {:?}: use sqlite://PATH, sqlite::memory: or postgres://USER@HOST/DB",
+                redact_url(url)
+            ))),
+        }
+    }
+}
+
+impl fmt::Debug for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::SqliteFile(p) => f.debug_tuple("SqliteFile").field(p).finish(),
+            Location::SqliteMemory => f.write_str("SqliteMemory"),
+            Location::Postgres(u) => f.debug_tuple("Postgres").field(&redact_url(u)).finish(),
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::SqliteFile(p) => write!(f, "sqlite://{}", p.display()),
+            Location::SqliteMemory => f.write_str("sqlite::memory:"),
+            Location::Postgres(u) => f.write_str(&redact_url(u)),
+        }
+    }
+}
+
+/// Replaces the password of a URL's `user:password@` part, and any `password=` query parameter,
+/// with `***`.
+pub fn redact_url(url: &str) -> String {
+    let mut out = url.to_string();
+    if let Some(scheme_end) = out.find("://") {
+        let rest_start = scheme_end + 3;
+        let authority_end = out[rest_start..]
+            .find(['/', '?', '#'])
+            .map_or(out.len(), |i| rest_start + i);
+        if let Some(at) = out[rest_start..authority_end].rfind('@') {
+            let userinfo = &out[rest_start..rest_start + at];
+            if let Some(colon) = userinfo.find(':') {
+                let start = rest_start + colon + 1;
+                out.replace_range(start..rest_start + at, "***");
+            }
+        }
+    }
+    if let Some(q) = out.find('?') {
+        let (head, query) = out.split_at(q + 1);
+        let redacted: Vec<String> = query
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => kv.to_string(),
+            })
+            .collect();
+        out = format!("{head}{}", redacted.join("&"));
+    }
+    out
+}
+
+/// The default SQLite file: `$MAILAUDIT_DB`, else `$XDG_DATA_HOME/mailaudit/mailaudit.db`, else
+/// `~/.local/share/mailaudit/mailaudit.db` (`./mailaudit.db` when there is no home directory).
+pub fn default_sqlite_path() -> PathBuf {
+    default_sqlite_path_from(|k| std::env::var_os(k))
+}
+
+fn default_sqlite_path_from(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> PathBuf {
+    let non_empty = |k: &str| var(k).filter(|v| !v.is_empty());
+    if let Some(p) = non_empty("MAILAUDIT_DB") {
+        return PathBuf::from(p);
+    }
+    // XDG Base Directory: "If an implementation encounters a relative path in any of these
+    // variables it should consider the path invalid and ignore it."
+    if let Some(p) = non_empty("XDG_DATA_HOME").map(PathBuf::from)
+        && p.is_absolute()
+    {
+        return p.join("mailaudit").join("mailaudit.db");
+    }
+    match non_empty("HOME") {
+        Some(home) => Path::new(&home)
+            .join(".local/share")
+            .join("mailaudit")
+            .join("mailaudit.db"),
+        None => PathBuf::from("mailaudit.db"),
+    }
+}
+
+/// Opens the store at `url` (see [`Location::parse`]), creating the SQLite file (mode 0600) and
+/// its directories as needed, and applies pending migrations.
+pub async fn open(url: Option<&str>) -> Result<Box<dyn Store>, StoreError> {
+    open_location(&Location::parse(url)?).await
+}
+
+/// Opens the store at a parsed location.
+pub async fn open_location(location: &Location) -> Result<Box<dyn Store>, StoreError> {
+    Ok(match location {
+        Location::SqliteFile(path) => Box::new(SqliteStore::open_file(path).await?),
+        Location::SqliteMemory => Box::new(SqliteStore::open_memory().await?),
+        Location::Postgres(url) => Box::new(PgStore::connect(url).await?),
+    })
+}
+
+/// The current time as [`Time`], for the few values the API stamps itself (`created_at`,
+/// `added_at`).
+pub(crate) fn now() -> Time {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction() {
+        for (url, want) in [
+            (
+                "postgres://u:secret@h:5432/db",
+                "postgres://u:***@h:5432/db",
+            ),
+            ("postgres://u@h/db", "postgres://u@h/db"),
+            (
+                "postgres://h/db?password=x&a=b",
+                "postgres://h/db?password=***&a=b",
+            ),
+            ("postgresql://u:p@ss@h/db", "postgresql://u:***@h/db"),
+            ("postgres://u:p/w@h/db", "postgres://u:p/w@h/db"),
+        ] {
+            assert_eq!(redact_url(url), want, "{url}");
+        }
+        let loc = Location::parse(Some("postgres://me:hunter2@db.example/m")).unwrap();
+        assert!(!format!("{loc:?}").contains("hunter2"));
+        assert!(!format!("{loc}").contains("hunter2"));
+    }
+
+    #[test]
+    fn locations() {
+        assert_eq!(
+            Location::parse(Some("sqlite:///var/x.db")).unwrap(),
+            Location::SqliteFile("/var/x.db".into())
+        );
+        assert_eq!(
+            Location::parse(Some("sqlite://rel/x.db")).unwrap(),
+            Location::SqliteFile("rel/x.db".into())
+        );
+        assert_eq!(
+            Location::parse(Some("sqlite::memory:")).unwrap(),
+            Location::SqliteMemory
+        );
+        assert!(matches!(
+            Location::parse(Some("mysql://x")),
+            Err(StoreError::Invalid(_))
+        ));
+        assert!(matches!(
+            Location::parse(Some("sqlite://")),
+            Err(StoreError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn default_path() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| std::ffi::OsString::from(v))
+            }
+        };
+        for (vars, want) in [
+            (
+                &[("MAILAUDIT_DB", "/x/m.db"), ("HOME", "/h")][..],
+                "/x/m.db",
+            ),
+            (
+                &[("XDG_DATA_HOME", "/d"), ("HOME", "/h")][..],
+                "/d/mailaudit/mailaudit.db",
+            ),
+            (
+                &[("XDG_DATA_HOME", "rel"), ("HOME", "/h")][..],
+                "/h/.local/share/mailaudit/mailaudit.db",
+            ),
+            (
+                &[("MAILAUDIT_DB", ""), ("HOME", "/h")][..],
+                "/h/.local/share/mailaudit/mailaudit.db",
+            ),
+            (&[][..], "mailaudit.db"),
+        ] {
+            assert_eq!(default_sqlite_path_from(env(vars)), PathBuf::from(want));
+        }
+    }
+
+    #[test]
+    fn scope_keys() {
+        for s in [Scope::Fleet, Scope::Customer("A:b".into())] {
+            assert_eq!(Scope::from_key(&s.key()), Some(s));
+        }
+    }
+}

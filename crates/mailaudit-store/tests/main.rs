@@ -1,1 +1,47 @@
-fn main() {}
+//! mailaudit-store integration tests: one story suite run against SQLite (a temporary file) and
+//! against a real PostgreSQL cluster on loopback started by `pg` (one per test binary, one
+//! database per test).
+
+mod crash;
+mod db;
+mod migrations;
+mod pg;
+mod sqlite_only;
+mod story;
+
+/// Runs each listed `async fn(Kind)` of the given module once per back end.
+macro_rules! backends {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    crate::$module::$name(crate::db::Kind::Sqlite).await;
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    crate::$module::$name(crate::db::Kind::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
+backends!(
+    story::customers_and_domains,
+    story::runs_and_results,
+    story::crash_mid_run_keeps_results,
+    story::checklist_sync_keeps_state,
+    story::dmarc_rollout,
+    story::schedules,
+    story::alerts_outbox,
+    story::concurrent_writers,
+    crash::killed_writer_loses_nothing,
+    migrations::from_empty,
+    migrations::from_each_previous_version,
+    migrations::newer_database_is_refused,
+);

@@ -1,0 +1,937 @@
+//! The [`Store`](crate::Store) implementation shared by both back ends.
+//!
+//! The SQL is portable between SQLite and PostgreSQL (`$N` parameters, `RETURNING`,
+//! `ON CONFLICT … DO UPDATE`); only the schema (migrations), the connection set-up and how a write
+//! transaction begins differ. [`impl_store!`] expands the same method bodies for each back end's
+//! pool type; each back end provides `self.pool` and `self.write_tx()`.
+
+use crate::{ItemState, StoreError};
+
+/// Normalises a domain name: trimmed, ASCII lower-case, one trailing dot removed.
+pub(crate) fn norm_domain(name: &str) -> Result<String, StoreError> {
+    let n = name.trim();
+    let n = n.strip_suffix('.').unwrap_or(n).to_ascii_lowercase();
+    if n.is_empty() {
+        return Err(StoreError::Invalid("empty domain name".into()));
+    }
+    if n.len() > 253 {
+        return Err(StoreError::Invalid(format!(
+            "domain name longer than 253 characters: {n:?}"
+        )));
+    }
+    if n.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(StoreError::Invalid(format!(
+            "domain name with white space or control characters: {n:?}"
+        )));
+    }
+    Ok(n)
+}
+
+/// Normalises a customer name: trimmed, non-empty, no control characters.
+pub(crate) fn norm_customer(name: &str) -> Result<String, StoreError> {
+    let n = name.trim();
+    if n.is_empty() {
+        return Err(StoreError::Invalid("empty customer name".into()));
+    }
+    if n.chars().any(char::is_control) {
+        return Err(StoreError::Invalid(format!(
+            "customer name with control characters: {n:?}"
+        )));
+    }
+    Ok(n.to_string())
+}
+
+/// An optional text field: trimmed, empty means none.
+pub(crate) fn opt_text(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// `LIMIT` values must not be negative.
+pub(crate) fn check_limit(limit: i64) -> Result<i64, StoreError> {
+    if limit < 0 {
+        return Err(StoreError::Invalid(format!("negative limit {limit}")));
+    }
+    Ok(limit)
+}
+
+/// Maps a unique-constraint violation to `Conflict(msg)`, anything else to `Db`.
+pub(crate) fn conflict_on_unique(e: sqlx::Error, msg: impl FnOnce() -> String) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(msg()),
+        _ => StoreError::Db(e),
+    }
+}
+
+/// `(check id, severity)` of each finding of a stored report (`findings[].id`,
+/// `findings[].severity`), first occurrence of each id.
+pub(crate) fn finding_pairs(report: &serde_json::Value) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let Some(findings) = report.get("findings").and_then(|f| f.as_array()) else {
+        return out;
+    };
+    for f in findings {
+        let Some(id) = f.get("id").and_then(|v| v.as_str()) else {
+            continue;
+        };
+        let severity = f.get("severity").and_then(|v| v.as_str()).unwrap_or("");
+        if !out.iter().any(|(i, _)| i == id) {
+            out.push((id.to_string(), severity.to_string()));
+        }
+    }
+    out
+}
+
+pub(crate) fn parse_item_state(s: &str) -> Result<ItemState, StoreError> {
+    ItemState::parse(s).ok_or_else(|| {
+        StoreError::Db(sqlx::Error::Decode(
+            format!("unknown checklist state {s:?}").into(),
+        ))
+    })
+}
+
+pub(crate) fn parse_run_status(s: &str) -> Result<crate::RunStatus, StoreError> {
+    crate::RunStatus::parse(s).ok_or_else(|| {
+        StoreError::Db(sqlx::Error::Decode(
+            format!("unknown run status {s:?}").into(),
+        ))
+    })
+}
+
+pub(crate) const DOMAIN_SELECT: &str = "SELECT d.id, d.name, c.name AS customer, d.parked, d.tenant, \
+     d.m365_endpoint, d.relay_from, d.relay_to, d.key_people, d.added_at \
+     FROM domains d LEFT JOIN customers c ON c.id = d.customer_id";
+
+pub(crate) const RUN_SELECT: &str = "SELECT r.id, r.started_at, r.finished_at, r.source, r.status, \
+     (SELECT COUNT(*) FROM results x WHERE x.run_id = r.id) AS domains FROM runs r";
+
+pub(crate) const RESULT_COLUMNS: &str = "run_id, domain, audited_at, score, report";
+
+pub(crate) const CHECKLIST_COLUMNS: &str =
+    "domain, key, priority, title, state, done_by, done_at, updated_at";
+
+pub(crate) const ALERT_COLUMNS: &str =
+    "id, created_at, domain, payload, attempts, next_attempt_at, delivered_at, last_error";
+
+/// Expands `impl Store for $store` over `$db` (`sqlx::Sqlite` or `sqlx::Postgres`).
+macro_rules! impl_store {
+    ($store:ty, $db:ty) => {
+        type DbRow = <$db as sqlx::Database>::Row;
+
+        fn customer_from(r: &DbRow) -> Result<Customer, StoreError> {
+            Ok(Customer {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                contacts: r.try_get("contacts")?,
+                notes: r.try_get("notes")?,
+                created_at: r.try_get("created_at")?,
+            })
+        }
+
+        fn domain_from(r: &DbRow) -> Result<DomainEntry, StoreError> {
+            let key_people: Json<Vec<KeyPerson>> = r.try_get("key_people")?;
+            Ok(DomainEntry {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                customer: r.try_get("customer")?,
+                parked: r.try_get("parked")?,
+                tenant: r.try_get("tenant")?,
+                m365_endpoint: r.try_get("m365_endpoint")?,
+                relay_from: r.try_get("relay_from")?,
+                relay_to: r.try_get("relay_to")?,
+                key_people: key_people.0,
+                added_at: r.try_get("added_at")?,
+            })
+        }
+
+        fn run_from(r: &DbRow) -> Result<Run, StoreError> {
+            let status: String = r.try_get("status")?;
+            Ok(Run {
+                id: r.try_get("id")?,
+                started_at: r.try_get("started_at")?,
+                finished_at: r.try_get("finished_at")?,
+                source: r.try_get("source")?,
+                status: parse_run_status(&status)?,
+                domains: r.try_get("domains")?,
+            })
+        }
+
+        fn result_from(r: &DbRow) -> Result<StoredResult, StoreError> {
+            let report: Json<serde_json::Value> = r.try_get("report")?;
+            Ok(StoredResult {
+                run_id: r.try_get("run_id")?,
+                domain: r.try_get("domain")?,
+                audited_at: r.try_get("audited_at")?,
+                score: r.try_get("score")?,
+                report: report.0,
+            })
+        }
+
+        fn item_from(r: &DbRow) -> Result<ChecklistItem, StoreError> {
+            let state: String = r.try_get("state")?;
+            let priority: i64 = r.try_get("priority")?;
+            Ok(ChecklistItem {
+                domain: r.try_get("domain")?,
+                key: r.try_get("key")?,
+                priority: u8::try_from(priority).unwrap_or(u8::MAX),
+                title: r.try_get("title")?,
+                state: parse_item_state(&state)?,
+                by: r.try_get("done_by")?,
+                at: r.try_get("done_at")?,
+                updated_at: r.try_get("updated_at")?,
+            })
+        }
+
+        fn schedule_from(r: &DbRow) -> Result<Schedule, StoreError> {
+            let key: String = r.try_get("scope")?;
+            let scope = Scope::from_key(&key).ok_or_else(|| {
+                StoreError::Db(sqlx::Error::Decode(
+                    format!("unknown schedule scope {key:?}").into(),
+                ))
+            })?;
+            Ok(Schedule {
+                scope,
+                interval_secs: r.try_get("interval_secs")?,
+                next_run_at: r.try_get("next_run_at")?,
+                last_run_at: r.try_get("last_run_at")?,
+            })
+        }
+
+        fn alert_from(r: &DbRow) -> Result<Alert, StoreError> {
+            let payload: Json<serde_json::Value> = r.try_get("payload")?;
+            Ok(Alert {
+                id: r.try_get("id")?,
+                created_at: r.try_get("created_at")?,
+                domain: r.try_get("domain")?,
+                payload: payload.0,
+                attempts: r.try_get("attempts")?,
+                next_attempt_at: r.try_get("next_attempt_at")?,
+                delivered_at: r.try_get("delivered_at")?,
+                last_error: r.try_get("last_error")?,
+            })
+        }
+
+        fn sort_schedules(v: &mut [Schedule]) {
+            v.sort_by(|a, b| match (&a.scope, &b.scope) {
+                (Scope::Fleet, Scope::Fleet) => std::cmp::Ordering::Equal,
+                (Scope::Fleet, _) => std::cmp::Ordering::Less,
+                (_, Scope::Fleet) => std::cmp::Ordering::Greater,
+                (Scope::Customer(x), Scope::Customer(y)) => x.cmp(y),
+            });
+        }
+
+        impl $store {
+            async fn customer_id<'e, E>(executor: E, name: &str) -> Result<i64, StoreError>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                sqlx::query_scalar::<_, i64>("SELECT id FROM customers WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(executor)
+                    .await?
+                    .ok_or_else(|| StoreError::not_found(format!("customer {name:?}")))
+            }
+
+            async fn run_status<'e, E>(executor: E, run_id: i64) -> Result<RunStatus, StoreError>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                let s = sqlx::query_scalar::<_, String>("SELECT status FROM runs WHERE id = $1")
+                    .bind(run_id)
+                    .fetch_optional(executor)
+                    .await?
+                    .ok_or_else(|| StoreError::not_found(format!("run {run_id}")))?;
+                parse_run_status(&s)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl Store for $store {
+            async fn add_customer(
+                &self,
+                name: &str,
+                contacts: &str,
+                notes: &str,
+            ) -> Result<Customer, StoreError> {
+                let name = norm_customer(name)?;
+                let created_at = crate::now();
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO customers (name, contacts, notes, created_at) \
+                     VALUES ($1, $2, $3, $4) RETURNING id",
+                )
+                .bind(&name)
+                .bind(contacts)
+                .bind(notes)
+                .bind(created_at)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| conflict_on_unique(e, || format!("customer {name:?} already exists")))?;
+                Ok(Customer {
+                    id,
+                    name,
+                    contacts: contacts.to_string(),
+                    notes: notes.to_string(),
+                    created_at,
+                })
+            }
+
+            async fn customers(&self) -> Result<Vec<Customer>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, name, contacts, notes, created_at FROM customers ORDER BY name",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(customer_from).collect()
+            }
+
+            async fn customer(&self, name: &str) -> Result<Customer, StoreError> {
+                let name = norm_customer(name)?;
+                let row = sqlx::query(
+                    "SELECT id, name, contacts, notes, created_at FROM customers WHERE name = $1",
+                )
+                .bind(&name)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or_else(|| StoreError::not_found(format!("customer {name:?}")))?;
+                customer_from(&row)
+            }
+
+            async fn upsert_domain(&self, d: &NewDomain) -> Result<DomainEntry, StoreError> {
+                let name = norm_domain(&d.name)?;
+                let customer = match &d.customer {
+                    Some(c) => Some(norm_customer(c)?),
+                    None => None,
+                };
+                let mut tx = self.write_tx().await?;
+                let customer_id = match &customer {
+                    Some(c) => Some(Self::customer_id(&mut *tx, c).await?),
+                    None => None,
+                };
+                sqlx::query(
+                    "INSERT INTO domains (name, customer_id, parked, tenant, m365_endpoint, \
+                     relay_from, relay_to, key_people, added_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (name) DO UPDATE SET customer_id = excluded.customer_id, \
+                     parked = excluded.parked, tenant = excluded.tenant, \
+                     m365_endpoint = excluded.m365_endpoint, relay_from = excluded.relay_from, \
+                     relay_to = excluded.relay_to, key_people = excluded.key_people",
+                )
+                .bind(&name)
+                .bind(customer_id)
+                .bind(d.parked)
+                .bind(opt_text(&d.tenant))
+                .bind(opt_text(&d.m365_endpoint))
+                .bind(opt_text(&d.relay_from))
+                .bind(opt_text(&d.relay_to))
+                .bind(Json(&d.key_people))
+                .bind(crate::now())
+                .execute(&mut *tx)
+                .await?;
+                let row = sqlx::query(&format!("{DOMAIN_SELECT} WHERE d.name = $1"))
+                    .bind(&name)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let entry = domain_from(&row)?;
+                tx.commit().await?;
+                Ok(entry)
+            }
+
+            async fn remove_domain(&self, name: &str) -> Result<(), StoreError> {
+                let name = norm_domain(name)?;
+                let done = sqlx::query("DELETE FROM domains WHERE name = $1")
+                    .bind(&name)
+                    .execute(&self.pool)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::not_found(format!("domain {name:?}")));
+                }
+                Ok(())
+            }
+
+            async fn domains(&self, customer: Option<&str>) -> Result<Vec<DomainEntry>, StoreError> {
+                let rows = match customer {
+                    None => {
+                        sqlx::query(&format!("{DOMAIN_SELECT} ORDER BY d.name"))
+                            .fetch_all(&self.pool)
+                            .await?
+                    }
+                    Some(c) => {
+                        let c = norm_customer(c)?;
+                        let id = Self::customer_id(&self.pool, &c).await?;
+                        sqlx::query(&format!(
+                            "{DOMAIN_SELECT} WHERE d.customer_id = $1 ORDER BY d.name"
+                        ))
+                        .bind(id)
+                        .fetch_all(&self.pool)
+                        .await?
+                    }
+                };
+                rows.iter().map(domain_from).collect()
+            }
+
+            async fn domain(&self, name: &str) -> Result<DomainEntry, StoreError> {
+                let name = norm_domain(name)?;
+                let row = sqlx::query(&format!("{DOMAIN_SELECT} WHERE d.name = $1"))
+                    .bind(&name)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or_else(|| StoreError::not_found(format!("domain {name:?}")))?;
+                domain_from(&row)
+            }
+
+            async fn begin_run(&self, source: &str, now: Time) -> Result<i64, StoreError> {
+                if !RUN_SOURCES.contains(&source) {
+                    return Err(StoreError::Invalid(format!(
+                        "run source {source:?} is not one of {RUN_SOURCES:?}"
+                    )));
+                }
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO runs (started_at, source, status) \
+                     VALUES ($1, $2, 'running') RETURNING id",
+                )
+                .bind(now)
+                .bind(source)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(id)
+            }
+
+            async fn record_result(
+                &self,
+                run_id: i64,
+                domain: &str,
+                now: Time,
+                score: Option<i64>,
+                report: &serde_json::Value,
+            ) -> Result<(), StoreError> {
+                let domain = norm_domain(domain)?;
+                let findings = finding_pairs(report);
+                let mut tx = self.write_tx().await?;
+                let status = Self::run_status(&mut *tx, run_id).await?;
+                if status != RunStatus::Running {
+                    return Err(StoreError::Conflict(format!(
+                        "run {run_id} is {status}, not running"
+                    )));
+                }
+                let result_id: i64 = sqlx::query_scalar(
+                    "INSERT INTO results (run_id, domain, audited_at, score, report) \
+                     VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (run_id, domain) DO UPDATE SET audited_at = excluded.audited_at, \
+                     score = excluded.score, report = excluded.report RETURNING id",
+                )
+                .bind(run_id)
+                .bind(&domain)
+                .bind(now)
+                .bind(score)
+                .bind(Json(report))
+                .fetch_one(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM result_findings WHERE result_id = $1")
+                    .bind(result_id)
+                    .execute(&mut *tx)
+                    .await?;
+                for (check_id, severity) in &findings {
+                    sqlx::query(
+                        "INSERT INTO result_findings (result_id, check_id, severity) \
+                         VALUES ($1, $2, $3)",
+                    )
+                    .bind(result_id)
+                    .bind(check_id)
+                    .bind(severity)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn finish_run(
+                &self,
+                run_id: i64,
+                status: RunStatus,
+                now: Time,
+            ) -> Result<(), StoreError> {
+                if status == RunStatus::Running {
+                    return Err(StoreError::Invalid(
+                        "a run is finished as complete or aborted, not running".into(),
+                    ));
+                }
+                let done = sqlx::query(
+                    "UPDATE runs SET status = $1, finished_at = $2 \
+                     WHERE id = $3 AND status = 'running'",
+                )
+                .bind(status.as_str())
+                .bind(now)
+                .bind(run_id)
+                .execute(&self.pool)
+                .await?;
+                if done.rows_affected() == 0 {
+                    let current = Self::run_status(&self.pool, run_id).await?;
+                    return Err(StoreError::Conflict(format!(
+                        "run {run_id} is already {current}"
+                    )));
+                }
+                Ok(())
+            }
+
+            async fn runs(&self, limit: i64) -> Result<Vec<Run>, StoreError> {
+                let limit = check_limit(limit)?;
+                let rows = sqlx::query(&format!("{RUN_SELECT} ORDER BY r.id DESC LIMIT $1"))
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(run_from).collect()
+            }
+
+            async fn latest_result(&self, domain: &str) -> Result<Option<StoredResult>, StoreError> {
+                Ok(self.history(domain, 1).await?.into_iter().next())
+            }
+
+            async fn history(
+                &self,
+                domain: &str,
+                limit: i64,
+            ) -> Result<Vec<StoredResult>, StoreError> {
+                let domain = norm_domain(domain)?;
+                let limit = check_limit(limit)?;
+                let rows = sqlx::query(&format!(
+                    "SELECT {RESULT_COLUMNS} FROM results WHERE domain = $1 \
+                     ORDER BY audited_at DESC, id DESC LIMIT $2"
+                ))
+                .bind(&domain)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(result_from).collect()
+            }
+
+            async fn checklist(&self, domain: &str) -> Result<Vec<ChecklistItem>, StoreError> {
+                let domain = norm_domain(domain)?;
+                let rows = sqlx::query(&format!(
+                    "SELECT {CHECKLIST_COLUMNS} FROM checklist WHERE domain = $1 \
+                     ORDER BY priority, position, key"
+                ))
+                .bind(&domain)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(item_from).collect()
+            }
+
+            async fn sync_checklist(
+                &self,
+                domain: &str,
+                items: &[ChecklistItem],
+            ) -> Result<(), StoreError> {
+                let domain = norm_domain(domain)?;
+                for (i, item) in items.iter().enumerate() {
+                    if item.key.trim().is_empty() {
+                        return Err(StoreError::Invalid(format!("checklist item {i} has no key")));
+                    }
+                    if items[..i].iter().any(|o| o.key == item.key) {
+                        return Err(StoreError::Invalid(format!(
+                            "checklist key {:?} appears twice",
+                            item.key
+                        )));
+                    }
+                }
+                let mut tx = self.write_tx().await?;
+                let existing: Vec<String> =
+                    sqlx::query_scalar("SELECT key FROM checklist WHERE domain = $1")
+                        .bind(&domain)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                for key in existing.iter().filter(|k| !items.iter().any(|i| &i.key == *k)) {
+                    sqlx::query("DELETE FROM checklist WHERE domain = $1 AND key = $2")
+                        .bind(&domain)
+                        .bind(key)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for (position, item) in items.iter().enumerate() {
+                    sqlx::query(
+                        "INSERT INTO checklist (domain, key, position, priority, title, state, \
+                         done_by, done_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                         ON CONFLICT (domain, key) DO UPDATE SET position = excluded.position, \
+                         priority = excluded.priority, title = excluded.title, \
+                         updated_at = CASE WHEN checklist.title <> excluded.title \
+                         OR checklist.priority <> excluded.priority \
+                         THEN excluded.updated_at ELSE checklist.updated_at END",
+                    )
+                    .bind(&domain)
+                    .bind(&item.key)
+                    .bind(i64::try_from(position).unwrap_or(i64::MAX))
+                    .bind(i64::from(item.priority))
+                    .bind(&item.title)
+                    .bind(item.state.as_str())
+                    .bind(&item.by)
+                    .bind(item.at)
+                    .bind(item.updated_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn set_item_state(
+                &self,
+                domain: &str,
+                key: &str,
+                state: ItemState,
+                by: &str,
+                now: Time,
+            ) -> Result<ChecklistItem, StoreError> {
+                let domain = norm_domain(domain)?;
+                let by = by.trim();
+                if by.is_empty() {
+                    return Err(StoreError::Invalid(
+                        "who changed the checklist item is required".into(),
+                    ));
+                }
+                let row = sqlx::query(&format!(
+                    "UPDATE checklist SET state = $1, done_by = $2, done_at = $3, updated_at = $3 \
+                     WHERE domain = $4 AND key = $5 AND state <> $1 RETURNING {CHECKLIST_COLUMNS}"
+                ))
+                .bind(state.as_str())
+                .bind(by)
+                .bind(now)
+                .bind(&domain)
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?;
+                if let Some(row) = row {
+                    return item_from(&row);
+                }
+                // Unchanged (already in that state) or absent.
+                let row = sqlx::query(&format!(
+                    "SELECT {CHECKLIST_COLUMNS} FROM checklist WHERE domain = $1 AND key = $2"
+                ))
+                .bind(&domain)
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or_else(|| {
+                    StoreError::not_found(format!("checklist item {key:?} of {domain}"))
+                })?;
+                item_from(&row)
+            }
+
+            async fn dmarc_rollout(&self, domain: &str) -> Result<Option<DmarcRollout>, StoreError> {
+                let domain = norm_domain(domain)?;
+                let row = sqlx::query(
+                    "SELECT domain, phase, started_at FROM dmarc_rollouts WHERE domain = $1",
+                )
+                .bind(&domain)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|r| {
+                    Ok(DmarcRollout {
+                        domain: r.try_get("domain")?,
+                        phase: r.try_get("phase")?,
+                        started_at: r.try_get("started_at")?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn set_dmarc_rollout(&self, r: &DmarcRollout) -> Result<(), StoreError> {
+                let domain = norm_domain(&r.domain)?;
+                if !["none", "quarantine", "reject"].contains(&r.phase.as_str()) {
+                    return Err(StoreError::Invalid(format!(
+                        "DMARC phase {:?} is not none, quarantine or reject",
+                        r.phase
+                    )));
+                }
+                sqlx::query(
+                    "INSERT INTO dmarc_rollouts (domain, phase, started_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (domain) DO UPDATE SET phase = excluded.phase, \
+                     started_at = excluded.started_at",
+                )
+                .bind(&domain)
+                .bind(&r.phase)
+                .bind(r.started_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn set_schedule(&self, s: &Schedule) -> Result<(), StoreError> {
+                if s.interval_secs <= 0 {
+                    return Err(StoreError::Invalid(format!(
+                        "schedule interval must be positive, not {}",
+                        s.interval_secs
+                    )));
+                }
+                let scope = match &s.scope {
+                    Scope::Fleet => Scope::Fleet,
+                    Scope::Customer(c) => Scope::Customer(norm_customer(c)?),
+                };
+                let mut tx = self.write_tx().await?;
+                if let Scope::Customer(c) = &scope {
+                    Self::customer_id(&mut *tx, c).await?;
+                }
+                sqlx::query(
+                    "INSERT INTO schedules (scope, interval_secs, next_run_at, last_run_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (scope) DO UPDATE SET \
+                     interval_secs = excluded.interval_secs, next_run_at = excluded.next_run_at, \
+                     last_run_at = excluded.last_run_at",
+                )
+                .bind(scope.key())
+                .bind(s.interval_secs)
+                .bind(s.next_run_at)
+                .bind(s.last_run_at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn remove_schedule(&self, scope: &Scope) -> Result<(), StoreError> {
+                let scope = match scope {
+                    Scope::Fleet => Scope::Fleet,
+                    Scope::Customer(c) => Scope::Customer(norm_customer(c)?),
+                };
+                let done = sqlx::query("DELETE FROM schedules WHERE scope = $1")
+                    .bind(scope.key())
+                    .execute(&self.pool)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::not_found(format!("schedule {}", scope.key())));
+                }
+                Ok(())
+            }
+
+            async fn schedules(&self) -> Result<Vec<Schedule>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT scope, interval_secs, next_run_at, last_run_at FROM schedules",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                let mut v = rows.iter().map(schedule_from).collect::<Result<Vec<_>, _>>()?;
+                sort_schedules(&mut v);
+                Ok(v)
+            }
+
+            async fn claim_due_schedules(&self, now: Time) -> Result<Vec<Schedule>, StoreError> {
+                // One statement: atomic in both back ends. PostgreSQL re-checks the WHERE clause
+                // of a row another transaction updated meanwhile, so a concurrent claimer skips it.
+                let rows = sqlx::query(
+                    "UPDATE schedules SET last_run_at = $1, next_run_at = CASE \
+                     WHEN next_run_at + interval_secs > $1 THEN next_run_at + interval_secs \
+                     ELSE $1 + interval_secs END \
+                     WHERE next_run_at <= $1 \
+                     RETURNING scope, interval_secs, next_run_at, last_run_at",
+                )
+                .bind(now)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut v = rows.iter().map(schedule_from).collect::<Result<Vec<_>, _>>()?;
+                sort_schedules(&mut v);
+                Ok(v)
+            }
+
+            async fn enqueue_alert(
+                &self,
+                domain: &str,
+                payload: &serde_json::Value,
+                now: Time,
+            ) -> Result<i64, StoreError> {
+                let domain = norm_domain(domain)?;
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO alerts (created_at, domain, payload, attempts, next_attempt_at) \
+                     VALUES ($1, $2, $3, 0, $1) RETURNING id",
+                )
+                .bind(now)
+                .bind(&domain)
+                .bind(Json(payload))
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(id)
+            }
+
+            async fn due_alerts(&self, now: Time) -> Result<Vec<Alert>, StoreError> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {ALERT_COLUMNS} FROM alerts \
+                     WHERE delivered_at IS NULL AND next_attempt_at <= $1 \
+                     ORDER BY next_attempt_at, id"
+                ))
+                .bind(now)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(alert_from).collect()
+            }
+
+            async fn alert_delivered(&self, id: i64, now: Time) -> Result<(), StoreError> {
+                let done = sqlx::query(
+                    "UPDATE alerts SET attempts = attempts + 1, delivered_at = $1 \
+                     WHERE id = $2 AND delivered_at IS NULL",
+                )
+                .bind(now)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+                if done.rows_affected() == 0 {
+                    let exists: Option<i64> =
+                        sqlx::query_scalar("SELECT id FROM alerts WHERE id = $1")
+                            .bind(id)
+                            .fetch_optional(&self.pool)
+                            .await?;
+                    if exists.is_none() {
+                        return Err(StoreError::not_found(format!("alert {id}")));
+                    }
+                }
+                Ok(())
+            }
+
+            async fn alert_failed(
+                &self,
+                id: i64,
+                error: &str,
+                next_attempt_at: Time,
+            ) -> Result<(), StoreError> {
+                let done = sqlx::query(
+                    "UPDATE alerts SET attempts = attempts + 1, last_error = $1, \
+                     next_attempt_at = $2 WHERE id = $3 AND delivered_at IS NULL",
+                )
+                .bind(error)
+                .bind(next_attempt_at)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+                if done.rows_affected() == 0 {
+                    let exists: Option<i64> =
+                        sqlx::query_scalar("SELECT id FROM alerts WHERE id = $1")
+                            .bind(id)
+                            .fetch_optional(&self.pool)
+                            .await?;
+                    return Err(match exists {
+                        None => StoreError::not_found(format!("alert {id}")),
+                        Some(_) => StoreError::Conflict(format!("alert {id} was already delivered")),
+                    });
+                }
+                Ok(())
+            }
+
+            async fn claim_due_alerts(
+                &self,
+                now: Time,
+                lease_secs: i64,
+            ) -> Result<Vec<Alert>, StoreError> {
+                if lease_secs <= 0 {
+                    return Err(StoreError::Invalid(format!(
+                        "alert lease must be positive, not {lease_secs}"
+                    )));
+                }
+                let rows = sqlx::query(&format!(
+                    "UPDATE alerts SET next_attempt_at = $2 \
+                     WHERE delivered_at IS NULL AND next_attempt_at <= $1 \
+                     RETURNING {ALERT_COLUMNS}"
+                ))
+                .bind(now)
+                .bind(now.saturating_add(lease_secs))
+                .fetch_all(&self.pool)
+                .await?;
+                let mut v = rows.iter().map(alert_from).collect::<Result<Vec<_>, _>>()?;
+                v.sort_by_key(|a| a.id);
+                Ok(v)
+            }
+
+            async fn run(&self, run_id: i64) -> Result<Run, StoreError> {
+                let row = sqlx::query(&format!("{RUN_SELECT} WHERE r.id = $1"))
+                    .bind(run_id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or_else(|| StoreError::not_found(format!("run {run_id}")))?;
+                run_from(&row)
+            }
+
+            async fn run_results(&self, run_id: i64) -> Result<Vec<StoredResult>, StoreError> {
+                Self::run_status(&self.pool, run_id).await?;
+                let rows = sqlx::query(&format!(
+                    "SELECT {RESULT_COLUMNS} FROM results WHERE run_id = $1 ORDER BY domain"
+                ))
+                .bind(run_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(result_from).collect()
+            }
+
+            async fn abort_stale_runs(
+                &self,
+                started_before: Time,
+                now: Time,
+            ) -> Result<u64, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE runs SET status = 'aborted', finished_at = $1 \
+                     WHERE status = 'running' AND started_at < $2",
+                )
+                .bind(now)
+                .bind(started_before)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn domains_with_finding(&self, check_id: &str) -> Result<Vec<String>, StoreError> {
+                let names: Vec<String> = sqlx::query_scalar(
+                    "SELECT r.domain FROM results r \
+                     JOIN result_findings f ON f.result_id = r.id \
+                     WHERE f.check_id = $1 AND NOT EXISTS (SELECT 1 FROM results n \
+                     WHERE n.domain = r.domain AND (n.audited_at > r.audited_at \
+                     OR (n.audited_at = r.audited_at AND n.id > r.id))) \
+                     ORDER BY r.domain",
+                )
+                .bind(check_id)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(names)
+            }
+
+            async fn close(&self) {
+                self.pool.close().await;
+            }
+        }
+    };
+}
+
+pub(crate) use impl_store;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domain_names() {
+        for (input, want) in [
+            ("Example.COM.", Some("example.com")),
+            ("  a.b  ", Some("a.b")),
+            ("", None),
+            (".", None),
+            ("a b.com", None),
+            ("a\u{0}.com", None),
+        ] {
+            assert_eq!(norm_domain(input).ok().as_deref(), want, "{input:?}");
+        }
+        assert!(norm_domain(&"a".repeat(254)).is_err());
+    }
+
+    #[test]
+    fn findings_of_report() {
+        let r = serde_json::json!({"findings": [
+            {"id": "SPF-SOFTFAIL", "severity": "high"},
+            {"id": "DNS-LOOKUP-FAILED", "severity": "info"},
+            {"id": "DNS-LOOKUP-FAILED", "severity": "info"},
+            {"severity": "low"}
+        ]});
+        assert_eq!(
+            finding_pairs(&r),
+            vec![
+                ("SPF-SOFTFAIL".to_string(), "high".to_string()),
+                ("DNS-LOOKUP-FAILED".to_string(), "info".to_string())
+            ]
+        );
+        assert!(finding_pairs(&serde_json::json!(null)).is_empty());
+    }
+}

@@ -1,0 +1,239 @@
+//! Migrations: from an empty database, from a database at each earlier schema version holding
+//! data (tests/fixtures/vNNNN.sql, loaded after migrating up to that version), and a database
+//! newer than this program refused without damage.
+
+use std::path::PathBuf;
+
+use mailaudit_store::{ItemState, RunStatus, Scope, StoreError};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::PgPool;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+
+use crate::db::{Kind, TestDb};
+
+enum Pool {
+    Sqlite(SqlitePool),
+    Pg(PgPool),
+}
+
+impl Pool {
+    async fn connect(db: &TestDb) -> Pool {
+        match db.kind {
+            Kind::Sqlite => {
+                let path = db.url.strip_prefix("sqlite://").unwrap();
+                std::fs::create_dir_all(std::path::Path::new(path).parent().unwrap()).unwrap();
+                let opts = SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true);
+                Pool::Sqlite(SqlitePool::connect_with(opts).await.unwrap())
+            }
+            Kind::Postgres => Pool::Pg(PgPool::connect(&db.url).await.unwrap()),
+        }
+    }
+
+    async fn migrate(&self, m: &Migrator) {
+        match self {
+            Pool::Sqlite(p) => m.run(p).await.unwrap(),
+            Pool::Pg(p) => m.run(p).await.unwrap(),
+        }
+    }
+
+    async fn exec(&self, sql: &str) {
+        match self {
+            Pool::Sqlite(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
+            Pool::Pg(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
+        }
+        .unwrap_or_else(|e| panic!("{e}: {sql}"));
+    }
+
+    async fn applied(&self) -> Vec<i64> {
+        let q = "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version";
+        match self {
+            Pool::Sqlite(p) => sqlx::query_scalar(q).fetch_all(p).await,
+            Pool::Pg(p) => sqlx::query_scalar(q).fetch_all(p).await,
+        }
+        .unwrap()
+    }
+
+    async fn close(self) {
+        match self {
+            Pool::Sqlite(p) => p.close().await,
+            Pool::Pg(p) => p.close().await,
+        }
+    }
+}
+
+/// `(version, file)` of each migration of the back end, in order.
+fn migration_files(db: &TestDb) -> Vec<(i64, PathBuf)> {
+    let mut v: Vec<(i64, PathBuf)> = std::fs::read_dir(db.migrations_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .map(|p| {
+            let name = p.file_name().unwrap().to_str().unwrap().to_string();
+            let version = name.split('_').next().unwrap().parse().unwrap();
+            (version, p)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+pub(crate) async fn from_empty(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    let all: Vec<i64> = migration_files(&db).iter().map(|(v, _)| *v).collect();
+    assert_eq!(all.first(), Some(&1));
+    let s = db.open().await;
+    s.add_customer("Kept", "", "").await.unwrap();
+    s.close().await;
+    let pool = Pool::connect(&db).await;
+    assert_eq!(pool.applied().await, all);
+    pool.close().await;
+    // Reopening applies nothing again and keeps the data.
+    let s = db.open().await;
+    assert_eq!(s.customers().await.unwrap().len(), 1);
+    s.close().await;
+    let pool = Pool::connect(&db).await;
+    assert_eq!(pool.applied().await, all);
+    pool.close().await;
+}
+
+pub(crate) async fn from_each_previous_version(kind: Kind) {
+    let files = migration_files(&TestDb::new(kind).await);
+    let all: Vec<i64> = files.iter().map(|(v, _)| *v).collect();
+    for (i, (version, _)) in files.iter().enumerate() {
+        let db = TestDb::new(kind).await;
+        // A migrator holding the migrations up to `version` only.
+        let dir = tempfile::tempdir().unwrap();
+        for (_, f) in &files[..=i] {
+            std::fs::copy(f, dir.path().join(f.file_name().unwrap())).unwrap();
+        }
+        let partial = Migrator::new(dir.path()).await.unwrap();
+        let pool = Pool::connect(&db).await;
+        pool.migrate(&partial).await;
+        assert_eq!(pool.applied().await, all[..=i]);
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("tests/fixtures/v{version:04}.sql"));
+        let sql = std::fs::read_to_string(&fixture).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (each schema version needs a data fixture)",
+                fixture.display()
+            )
+        });
+        pool.exec(&sql).await;
+        pool.close().await;
+
+        let s = db.open().await;
+        check_fixture(&*s, version).await;
+        let pool = Pool::connect(&db).await;
+        assert_eq!(pool.applied().await, all, "after upgrading from {version}");
+        pool.close().await;
+        s.close().await;
+    }
+}
+
+/// The fixture's data, read through the API, and new writes on top of it.
+async fn check_fixture(s: &dyn mailaudit_store::Store, version: &i64) {
+    let ctx = format!("fixture v{version}");
+    let c = s.customer("Fixture Co").await.expect(&ctx);
+    assert_eq!(
+        (c.contacts.as_str(), c.notes.as_str(), c.created_at),
+        ("ops@fixture.example", "from v1", 1_700_000_000)
+    );
+    let d = s.domain("fixture.example").await.expect(&ctx);
+    assert_eq!(d.customer.as_deref(), Some("Fixture Co"));
+    assert_eq!(d.key_people.len(), 1);
+    assert_eq!(d.key_people[0].email, "boss@fixture.example");
+    assert_eq!(d.tenant.as_deref(), Some("fixture"));
+    let latest = s.latest_result("fixture.example").await.unwrap().unwrap();
+    assert_eq!((latest.score, latest.audited_at), (Some(72), 1_700_000_150));
+    assert_eq!(latest.report["findings"][0]["id"], "SPF-SOFTFAIL");
+    assert_eq!(
+        s.domains_with_finding("SPF-SOFTFAIL").await.unwrap(),
+        ["fixture.example"]
+    );
+    let runs = s.runs(10).await.unwrap();
+    assert_eq!(
+        runs.iter()
+            .map(|r| (r.status, r.domains))
+            .collect::<Vec<_>>(),
+        [(RunStatus::Running, 0), (RunStatus::Complete, 1)]
+    );
+    let list = s.checklist("fixture.example").await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(
+        (list[0].state, list[0].by.as_deref()),
+        (ItemState::Done, Some("alice"))
+    );
+    assert_eq!(
+        s.dmarc_rollout("fixture.example")
+            .await
+            .unwrap()
+            .unwrap()
+            .phase,
+        "quarantine"
+    );
+    let sched = s.schedules().await.unwrap();
+    assert_eq!(sched[0].scope, Scope::Customer("Fixture Co".into()));
+    let due = s.due_alerts(1_700_000_600).await.unwrap();
+    assert_eq!(
+        (due.len(), due[0].attempts, due[0].last_error.as_deref()),
+        (1, 1, Some("HTTP 502"))
+    );
+    // New rows get fresh ids on top of the old ones.
+    let c2 = s.add_customer("After upgrade", "", "").await.unwrap();
+    assert_ne!(c2.id, c.id);
+    let run = s.begin_run("cli", 1_800_000_000).await.unwrap();
+    assert!(runs.iter().all(|r| r.id != run));
+    s.record_result(
+        run,
+        "fixture.example",
+        1_800_000_001,
+        Some(99),
+        &serde_json::json!({"score": 99}),
+    )
+    .await
+    .unwrap();
+    s.finish_run(run, RunStatus::Complete, 1_800_000_002)
+        .await
+        .unwrap();
+    assert_eq!(s.history("fixture.example", 10).await.unwrap().len(), 2);
+    let a = s
+        .enqueue_alert("fixture.example", &serde_json::json!({}), 1)
+        .await
+        .unwrap();
+    assert_ne!(a, due[0].id);
+}
+
+pub(crate) async fn newer_database_is_refused(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    let s = db.open().await;
+    s.add_customer("Kept", "", "").await.unwrap();
+    s.close().await;
+    let pool = Pool::connect(&db).await;
+    pool.exec(match kind {
+        Kind::Sqlite => {
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (99999, 'from the future', TRUE, X'00', 0)"
+        }
+        Kind::Postgres => {
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (99999, 'from the future', TRUE, '\\x00'::bytea, 0)"
+        }
+    })
+    .await;
+    pool.close().await;
+    let err = mailaudit_store::open(Some(&db.url))
+        .await
+        .err()
+        .expect("refused");
+    assert!(matches!(err, StoreError::Migration(_)), "{err}");
+    // Nothing was damaged: once the future row is gone, the data is there.
+    let pool = Pool::connect(&db).await;
+    pool.exec("DELETE FROM _sqlx_migrations WHERE version = 99999")
+        .await;
+    pool.close().await;
+    let s = db.open().await;
+    assert_eq!(s.customers().await.unwrap().len(), 1);
+    s.close().await;
+}
