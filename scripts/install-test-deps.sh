@@ -7,11 +7,16 @@
 #            `postfix` module). The package is installed with debconf's "No configuration",
 #            so nothing is configured system-wide, and the system's own Postfix is never
 #            started: this script leaves it stopped.
+#   postgresql  The store tests (crates/mailaudit-store/tests/pg.rs) run initdb and pg_ctl from
+#            /usr/lib/postgresql/*/bin into a temporary directory: a private cluster on
+#            127.0.0.1 and an ephemeral port, as the postgres user, removed when the tests end.
+#            They never use the system cluster that the package creates: this script leaves
+#            it stopped.
 #
 # Later test suites add their packages to PACKAGES below.
 set -euo pipefail
 
-PACKAGES=(postfix)
+PACKAGES=(postfix postgresql)
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "install-test-deps.sh must run as root (it calls apt-get)" >&2
@@ -56,7 +61,22 @@ if [ -f /etc/postfix/main.cf ] && postfix status >/dev/null 2>&1; then
     postfix stop || true
 fi
 
+# Leave the system PostgreSQL cluster(s) stopped: the store tests start their own.
+if [ -d /run/systemd/system ]; then
+    systemctl stop postgresql.service >/dev/null 2>&1 || true
+fi
+if command -v pg_lsclusters >/dev/null; then
+    pg_lsclusters --no-header 2>/dev/null | while read -r ver name _port status _rest; do
+        if [ "$status" = online ]; then pg_ctlcluster "$ver" "$name" stop || true; fi
+    done
+fi
+
 command -v postfix >/dev/null || { echo "postfix was not installed" >&2; exit 1; }
 id postfix >/dev/null || { echo "the postfix user is missing after the install" >&2; exit 1; }
 getent group postdrop >/dev/null || { echo "the postdrop group is missing" >&2; exit 1; }
-echo "== test dependencies present: ${PACKAGES[*]} ($(postconf -d -h mail_version 2>/dev/null || echo '?'))"
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+for b in initdb pg_ctl postgres; do
+    [ -x "$pg_bin/$b" ] || { echo "PostgreSQL's $b is missing under /usr/lib/postgresql/*/bin" >&2; exit 1; }
+done
+id postgres >/dev/null || { echo "the postgres user is missing after the install" >&2; exit 1; }
+echo "== test dependencies present: ${PACKAGES[*]} (postfix $(postconf -d -h mail_version 2>/dev/null || echo '?'), $("$pg_bin/postgres" --version))"
