@@ -60,7 +60,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_CHUNK_LINE: usize = 1024;
 
 /// How many interim (1xx) responses are skipped before the final one.
-const MAX_INTERIM: usize = 4;
+pub(crate) const MAX_INTERIM: usize = 4;
 
 /// How the policy is fetched.
 #[derive(Clone, Debug)]
@@ -384,7 +384,7 @@ pub fn fetch_finding(domain: &str, err: &FetchError) -> Finding {
 
 /// The addresses of `host`: A records first, then AAAA. One failed look-up is tolerated when
 /// the other yields addresses; otherwise the failure is reported, never taken for "no address".
-async fn resolve<D: DnsSource>(
+pub(crate) async fn resolve<D: DnsSource>(
     dns: &D,
     host: &str,
     deadline: Instant,
@@ -487,7 +487,7 @@ async fn handshake(
 }
 
 /// Why a handshake failed, in words: the certificate verdict when there is one.
-fn describe_tls(err: &io::Error, host: &str) -> String {
+pub(crate) fn describe_tls(err: &io::Error, host: &str) -> String {
     let Some(tls) = err
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
@@ -532,7 +532,7 @@ fn describe_tls(err: &io::Error, host: &str) -> String {
 }
 
 /// An I/O error in words, without the OS error number when the kind says it all.
-fn describe_io(err: &io::Error) -> String {
+pub(crate) fn describe_io(err: &io::Error) -> String {
     match err.kind() {
         io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
         io::ErrorKind::ConnectionReset => "connection reset by the server".to_string(),
@@ -725,20 +725,20 @@ fn check_content_type(value: Option<&str>) -> Result<(), FetchError> {
 
 /// A parsed HTTP/1.x response head.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct ResponseHead {
+pub(crate) struct ResponseHead {
     /// The minor version: `HTTP/1.<minor>`.
-    minor: u8,
+    pub(crate) minor: u8,
     /// The status code.
-    status: u16,
+    pub(crate) status: u16,
     /// The reason phrase (may be empty).
-    reason: String,
+    pub(crate) reason: String,
     /// The header fields in order, names as sent, values without surrounding whitespace.
-    headers: Vec<(String, String)>,
+    pub(crate) headers: Vec<(String, String)>,
 }
 
 impl ResponseHead {
     /// The first value of the field `name` (case-insensitive).
-    fn header<'a>(&'a self, name: &'a str) -> Option<&'a str> {
+    pub(crate) fn header<'a>(&'a self, name: &'a str) -> Option<&'a str> {
         self.values(name).next()
     }
 
@@ -768,7 +768,7 @@ impl fmt::Display for ResponseHead {
 
 /// Where the head ends: `(length of the head without the empty line, start of the body)`.
 /// Lines end with CRLF or a bare LF (RFC 9112 §2.2 lets a recipient accept LF).
-fn find_head_end(buf: &[u8]) -> Option<(usize, usize)> {
+pub(crate) fn find_head_end(buf: &[u8]) -> Option<(usize, usize)> {
     let mut start = 0;
     for (i, &b) in buf.iter().enumerate() {
         if b == b'\n' {
@@ -794,7 +794,7 @@ fn is_tchar(b: u8) -> bool {
 /// the colon; §5.2: "A user agent that receives an obs-fold in a response message [...] MUST
 /// replace each received obs-fold with one or more SP octets prior to interpreting the field
 /// value."
-fn parse_head(bytes: &[u8]) -> Result<ResponseHead, FetchError> {
+pub(crate) fn parse_head(bytes: &[u8]) -> Result<ResponseHead, FetchError> {
     let malformed = |what: String| Err(FetchError::Malformed(what));
     let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
     let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
@@ -877,7 +877,7 @@ fn parse_head(bytes: &[u8]) -> Result<ResponseHead, FetchError> {
 
 /// How the body's end is found (RFC 9112 §6.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Framing {
+pub(crate) enum Framing {
     /// `Transfer-Encoding: chunked`.
     Chunked,
     /// `Content-Length`.
@@ -893,7 +893,7 @@ enum Framing {
 /// message body length, so the message body length is determined by the number of octets
 /// received prior to the server closing the connection." A transfer coding other than chunked
 /// was not asked for and is refused.
-fn framing(head: &ResponseHead) -> Result<Framing, FetchError> {
+pub(crate) fn framing(head: &ResponseHead) -> Result<Framing, FetchError> {
     let codings: Vec<String> = head
         .values("transfer-encoding")
         .flat_map(|v| v.split(','))
@@ -956,7 +956,7 @@ enum ChunkState {
 /// [ chunk-ext ] CRLF chunk-data CRLF; chunk-size = 1*HEXDIG; last-chunk = 1*("0") [ chunk-ext ]
 /// CRLF". Chunk extensions are ignored, as are trailer fields (§7.1.1, §7.1.2).
 #[derive(Debug, Default)]
-struct ChunkedDecoder {
+pub(crate) struct ChunkedDecoder {
     state: ChunkState,
     line: Vec<u8>,
     trailer_len: usize,
@@ -965,7 +965,12 @@ struct ChunkedDecoder {
 impl ChunkedDecoder {
     /// Consumes `input`, appending chunk data to `out` (at most `max` octets in all). Returns
     /// whether the body is complete; octets after its end are ignored.
-    fn feed(&mut self, input: &[u8], out: &mut Vec<u8>, max: usize) -> Result<bool, FetchError> {
+    pub(crate) fn feed(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        max: usize,
+    ) -> Result<bool, FetchError> {
         let mut i = 0;
         while i < input.len() {
             match self.state {

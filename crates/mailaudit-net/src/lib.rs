@@ -10,6 +10,7 @@ pub mod bulk;
 pub mod dns;
 pub mod https;
 pub mod live;
+pub mod notify;
 pub mod smtp;
 
 pub use bulk::{BulkOptions, audit_stream};

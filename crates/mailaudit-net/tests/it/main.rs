@@ -4,6 +4,7 @@
 mod bulk;
 mod checks;
 mod mta_sts;
+mod notify;
 mod postfix;
 mod resolver;
 mod rfc7208;
