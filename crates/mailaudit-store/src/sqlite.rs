@@ -46,7 +46,13 @@ impl SqliteStore {
             .acquire_timeout(BUSY_TIMEOUT)
             .connect_with(options)
             .await?;
-        Self::migrated(pool).await
+        // sqlx does not lock SQLite migrations: two processes opening a new file at once would
+        // both apply version 1. An advisory lock on the file (flock, independent of SQLite's own
+        // fcntl locks) serialises them; the second sees the first's work and applies nothing.
+        let lock = lock_file(path).await?;
+        let store = Self::migrated(pool).await;
+        drop(lock);
+        store
     }
 
     /// Opens a private in-memory database (one connection, kept open until [`Store::close`]).
@@ -77,6 +83,29 @@ impl SqliteStore {
     /// `SQLITE_BUSY` because another writer committed in between.
     async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
         self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+/// Takes an exclusive advisory lock on `path`, waiting up to [`BUSY_TIMEOUT`] without blocking
+/// the async runtime.
+async fn lock_file(path: &Path) -> Result<std::fs::File, StoreError> {
+    let io = |e| StoreError::Db(sqlx::Error::Io(e));
+    let file = std::fs::File::open(path).map_err(io)?;
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("{} is locked by another migration", path.display()),
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
     }
 }
 

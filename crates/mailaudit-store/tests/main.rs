@@ -44,4 +44,5 @@ backends!(
     migrations::from_empty,
     migrations::from_each_previous_version,
     migrations::newer_database_is_refused,
+    migrations::concurrent_first_opens,
 );

@@ -237,3 +237,29 @@ pub(crate) async fn newer_database_is_refused(kind: Kind) {
     assert_eq!(s.customers().await.unwrap().len(), 1);
     s.close().await;
 }
+
+pub(crate) async fn concurrent_first_opens(kind: Kind) {
+    // A fresh install where the scheduler and a cron job start at the same instant: every opener
+    // either migrates or sees the migration done, never fails half-way.
+    for round in 0..5 {
+        let db = TestDb::new(kind).await;
+        let mut tasks = Vec::new();
+        for _ in 0..6 {
+            let url = db.url.clone();
+            tasks.push(tokio::spawn(async move {
+                let s = mailaudit_store::open(Some(&url)).await?;
+                s.close().await;
+                Ok::<_, StoreError>(())
+            }));
+        }
+        for t in tasks {
+            if let Err(e) = t.await.unwrap() {
+                panic!("round {round}: {e}");
+            }
+        }
+        let pool = Pool::connect(&db).await;
+        let all: Vec<i64> = migration_files(&db).iter().map(|(v, _)| *v).collect();
+        assert_eq!(pool.applied().await, all);
+        pool.close().await;
+    }
+}
