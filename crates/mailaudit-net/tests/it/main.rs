@@ -3,6 +3,7 @@
 
 mod bulk;
 mod checks;
+mod guide;
 mod mta_sts;
 mod notify;
 mod postfix;
