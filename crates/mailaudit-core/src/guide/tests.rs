@@ -226,6 +226,7 @@ fn no_dmarc() {
     assert_eq!(verify("dmarc-publish", &fixed), Some(true));
     assert_eq!(verify("dmarc-quarantine", &fixed), Some(false));
     insta::assert_snapshot!("no_dmarc", md);
+    insta::assert_snapshot!("no_dmarc_html", render_html(&g));
 }
 
 #[test]
