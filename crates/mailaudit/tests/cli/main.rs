@@ -10,6 +10,8 @@ mod dns_failure;
 mod exit_codes;
 mod hostile;
 mod input;
+mod mta_sts;
 mod options;
+mod relay;
 mod sample;
 mod spf_eval;
