@@ -52,6 +52,19 @@ pub struct RelayOptions {
     pub m365_endpoint: Option<String>,
     /// At most this many MX hosts get the STARTTLS/TLS check.
     pub tls_hosts: usize,
+    /// Per-domain settings from the inventory, overriding the ones above for that domain.
+    pub per_domain: std::collections::HashMap<String, RelayOverride>,
+}
+
+/// A domain's own relay-test settings (from the inventory).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RelayOverride {
+    /// The envelope sender.
+    pub from: Option<String>,
+    /// The recipient.
+    pub to: Option<String>,
+    /// The tenant's Microsoft 365 endpoint.
+    pub m365_endpoint: Option<String>,
 }
 
 /// Runs the live checks `opts` asks for on a report made by the DNS audit, adding their
@@ -75,6 +88,22 @@ pub async fn enrich<D: DnsSource>(dns: &D, report: &mut DomainReport, opts: &Liv
         report.add_findings(findings);
     }
     if let Some(relay) = &opts.relay {
+        let own;
+        let relay = match relay.per_domain.get(&domain) {
+            Some(o) => {
+                own = RelayOptions {
+                    from: o.from.clone().or_else(|| relay.from.clone()),
+                    to: o.to.clone().or_else(|| relay.to.clone()),
+                    m365_endpoint: o
+                        .m365_endpoint
+                        .clone()
+                        .or_else(|| relay.m365_endpoint.clone()),
+                    ..relay.clone()
+                };
+                &own
+            }
+            None => relay,
+        };
         let (section, findings) = relay_test(dns, report, relay).await;
         report.relay = section;
         report.add_findings(findings);

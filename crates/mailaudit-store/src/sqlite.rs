@@ -47,9 +47,12 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         // sqlx does not lock SQLite migrations: two processes opening a new file at once would
-        // both apply version 1. An advisory lock on the file (flock, independent of SQLite's own
-        // fcntl locks) serialises them; the second sees the first's work and applies nothing.
-        let lock = lock_file(path).await?;
+        // both apply version 1. An advisory lock serialises them; the second sees the first's
+        // work and applies nothing. The lock is on a separate `<db>.lock` file, never on the
+        // database itself: closing any descriptor of the database file drops the process's POSIX
+        // locks on it, SQLite's own included, which corrupts the database under concurrent
+        // writers (SQLite's "How To Corrupt An SQLite Database File", §2.2).
+        let lock = lock_file(&lock_path(path)).await?;
         let store = Self::migrated(pool).await;
         drop(lock);
         store
@@ -86,11 +89,26 @@ impl SqliteStore {
     }
 }
 
-/// Takes an exclusive advisory lock on `path`, waiting up to [`BUSY_TIMEOUT`] without blocking
-/// the async runtime.
+/// The migration lock file of the database at `path`.
+fn lock_path(path: &Path) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    std::path::PathBuf::from(name)
+}
+
+/// Takes an exclusive advisory lock on `path` (created if missing, mode 0600), waiting up to
+/// [`BUSY_TIMEOUT`] without blocking the async runtime.
 async fn lock_file(path: &Path) -> Result<std::fs::File, StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
     let io = |e| StoreError::Db(sqlx::Error::Io(e));
-    let file = std::fs::File::open(path).map_err(io)?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
     let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
     loop {
         match file.try_lock() {

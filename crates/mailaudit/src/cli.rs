@@ -44,6 +44,11 @@ pub(crate) struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub(crate) color: ColorChoice,
 
+    /// The store: `sqlite://PATH`, `sqlite::memory:` or `postgres://USER@HOST/DB`. Default: an
+    /// embedded SQLite file in the user's data directory ($XDG_DATA_HOME/mailaudit/mailaudit.db).
+    #[arg(long, global = true, value_name = "URL", env = "MAILAUDIT_DB")]
+    pub(crate) db: Option<String>,
+
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -77,6 +82,295 @@ pub(crate) enum Command {
     RelayTest(RelayTestArgs),
     /// Explain the checks: what each finding means, why it matters, how to fix it in Microsoft 365.
     Checks(ChecksArgs),
+    /// Manage customers (name, contacts, notes).
+    #[command(subcommand)]
+    Customer(CustomerCommand),
+    /// Manage the inventory of domains (customer, parked flag, tenant, relay-test addresses,
+    /// key people to protect against impersonation).
+    #[command(subcommand)]
+    Domain(DomainCommand),
+    /// Import customers and domains from a CSV file (bad rows reported with line numbers, good
+    /// rows kept).
+    ///
+    /// Columns (a header row is required; order free; only `domain` is mandatory): customer,
+    /// domain, parked (yes/no), tenant, m365_endpoint, relay_from, relay_to, key_people
+    /// ("Name <address>; Name <address>"), contacts, notes.
+    Import(ImportArgs),
+    /// Show a domain's stored audits: score and findings over time.
+    History(HistoryArgs),
+    /// Show what is new, what was fixed and what regressed since each domain's previous audit.
+    Diff(DiffArgs),
+    /// The remediation guide: the exact DNS records and PowerShell to run, in priority order,
+    /// from the domain's latest stored audit (or a fresh one).
+    Guide(GuideArgs),
+    /// A domain's remediation checklist: items tick themselves when a re-audit verifies the fix
+    /// and reopen on regression; mark manual items done here.
+    Checklist(ChecklistArgs),
+    /// Recurring re-audits of the fleet or of a customer, with alerts on regression.
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
+    /// Run the scheduler (re-audits and alerts) until stopped. (The web portal will be served
+    /// here too.)
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CustomerCommand {
+    /// Add a customer.
+    Add {
+        /// The customer's name (unique).
+        name: String,
+        /// Contacts (free text: names, addresses, phone numbers).
+        #[arg(long, default_value = "")]
+        contacts: String,
+        /// Notes.
+        #[arg(long, default_value = "")]
+        notes: String,
+    },
+    /// List customers with their number of domains.
+    List,
+    /// Show a customer: contacts, notes, domains with their latest score.
+    Show {
+        /// The customer's name.
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DomainCommand {
+    /// Add domains (or update them when they exist).
+    Add(DomainAddArgs),
+    /// Remove domains from the inventory (their audit history is kept).
+    Remove {
+        /// The domains.
+        #[arg(required = true)]
+        domains: Vec<String>,
+    },
+    /// List the inventory.
+    List {
+        /// Only this customer's domains.
+        #[arg(long, value_name = "NAME")]
+        customer: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DomainAddArgs {
+    /// The domains.
+    #[arg(required = true)]
+    pub(crate) domains: Vec<String>,
+    /// The customer they belong to (must exist: `mailaudit customer add`).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) customer: Option<String>,
+    /// The domain sends no mail: it must publish `v=spf1 -all` and DMARC `p=reject`.
+    #[arg(long)]
+    pub(crate) parked: bool,
+    /// The Microsoft 365 tenant name (`contoso` of contoso.onmicrosoft.com).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) tenant: Option<String>,
+    /// The tenant's Microsoft 365 endpoint (`<label>.mail.protection.outlook.com`), probed by
+    /// the relay test when the MX is a third-party gateway.
+    #[arg(long, value_name = "HOST")]
+    pub(crate) m365_endpoint: Option<String>,
+    /// The relay test's envelope sender for this domain.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) relay_from: Option<String>,
+    /// The relay test's recipient for this domain (an existing mailbox).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) relay_to: Option<String>,
+    /// A person to protect against impersonation: "Name <address>" (repeatable).
+    #[arg(long = "key-person", value_name = "NAME <ADDR>")]
+    pub(crate) key_people: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// The CSV file (`-` for standard input).
+    pub(crate) file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HistoryArgs {
+    /// The domain.
+    pub(crate) domain: String,
+    /// How many audits to show, newest first.
+    #[arg(long, default_value_t = 20)]
+    pub(crate) limit: i64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub(crate) format: TextOrJson,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DiffArgs {
+    /// Domains to compare (default: the whole inventory, or --customer).
+    pub(crate) domains: Vec<String>,
+    /// Only this customer's domains.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) customer: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub(crate) format: TextOrJson,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GuideArgs {
+    /// The domain (or --customer for all of a customer's domains).
+    #[arg(required_unless_present = "customer")]
+    pub(crate) domain: Option<String>,
+    /// Every domain of this customer, one guide after the other.
+    #[arg(long, value_name = "NAME", conflicts_with = "domain")]
+    pub(crate) customer: Option<String>,
+    /// Markdown (for tickets and wikis) or a self-contained HTML page.
+    #[arg(long, value_enum, default_value_t = GuideFormat::Md)]
+    pub(crate) format: GuideFormat,
+    /// Write to this file instead of standard output.
+    #[arg(long, short = 'o', value_name = "PATH")]
+    pub(crate) output: Option<PathBuf>,
+    /// The DMARC aggregate report address to propose when a record has none
+    /// (e.g. mailto:dmarc@msp.example).
+    #[arg(long, value_name = "URI")]
+    pub(crate) rua: Option<String>,
+    /// Seconds to wait for each DNS reply when a fresh audit is needed.
+    #[arg(long, value_name = "SECS", default_value_t = 3.0)]
+    pub(crate) timeout: f64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ChecklistArgs {
+    /// The domain.
+    pub(crate) domain: String,
+    /// Mark this item done (its key, e.g. antispoof-rule-enforce).
+    #[arg(long, value_name = "KEY", conflicts_with = "reopen")]
+    pub(crate) done: Option<String>,
+    /// Reopen this item.
+    #[arg(long, value_name = "KEY")]
+    pub(crate) reopen: Option<String>,
+    /// Who did it (default: $USER).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) by: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub(crate) format: TextOrJson,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ScheduleCommand {
+    /// Re-audit the fleet (or one customer) every INTERVAL.
+    Set {
+        /// The whole inventory.
+        #[arg(
+            long,
+            conflicts_with = "customer",
+            required_unless_present = "customer"
+        )]
+        fleet: bool,
+        /// One customer's domains.
+        #[arg(long, value_name = "NAME")]
+        customer: Option<String>,
+        /// How often: e.g. 12h, 1d, 7d.
+        #[arg(long, value_name = "INTERVAL", value_parser = parse_interval)]
+        every: i64,
+    },
+    /// List schedules with their next run.
+    List,
+    /// Remove a schedule.
+    Remove {
+        /// The whole-fleet schedule.
+        #[arg(
+            long,
+            conflicts_with = "customer",
+            required_unless_present = "customer"
+        )]
+        fleet: bool,
+        /// A customer's schedule.
+        #[arg(long, value_name = "NAME")]
+        customer: Option<String>,
+    },
+    /// Run the schedules that are due (for cron), then deliver pending alerts.
+    Run(ScheduleRunArgs),
+}
+
+/// How the scheduler audits and alerts (`schedule run`, `serve`).
+#[derive(Debug, Args, Clone)]
+pub(crate) struct ScheduleRunArgs {
+    /// Post regression alerts to this webhook (Teams and Slack accept its JSON; repeatable).
+    #[arg(long, value_name = "URL", env = "MAILAUDIT_WEBHOOK")]
+    pub(crate) webhook: Vec<String>,
+    /// E-mail regression alerts to this address (repeatable; needs --smtp-relay and --alert-from).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) alert_email: Vec<String>,
+    /// The SMTP relay for alert e-mail: HOST or HOST:PORT (default port 587).
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub(crate) smtp_relay: Option<String>,
+    /// Use STARTTLS with the relay.
+    #[arg(long)]
+    pub(crate) smtp_starttls: bool,
+    /// The relay login (the password is read from MAILAUDIT_SMTP_PASSWORD).
+    #[arg(long, value_name = "USER")]
+    pub(crate) smtp_user: Option<String>,
+    /// The sender address of alert e-mail.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) alert_from: Option<String>,
+    /// Trust the CA certificates in this PEM file too (labs), for webhooks and the relay.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) alert_ca_file: Option<PathBuf>,
+    /// Also run the relay test in scheduled audits.
+    #[arg(long)]
+    pub(crate) relay_test: bool,
+    /// Seconds to wait for each DNS reply.
+    #[arg(long, value_name = "SECS", default_value_t = 3.0)]
+    pub(crate) timeout: f64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Where the portal will listen.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+    pub(crate) listen: String,
+    /// How often the scheduler looks for due schedules, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub(crate) tick: u64,
+    #[command(flatten)]
+    pub(crate) run: ScheduleRunArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TextOrJson {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum GuideFormat {
+    Md,
+    Html,
+}
+
+/// `30m`, `12h`, `1d`, `7d`, `2w` (or plain seconds) → seconds.
+pub(crate) fn parse_interval(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("invalid interval {s:?}: expected e.g. 12h, 1d, 7d"))?;
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => {
+            return Err(format!(
+                "invalid interval unit in {s:?}: use s, m, h, d or w"
+            ));
+        }
+    };
+    if n <= 0 {
+        return Err("the interval must be positive".into());
+    }
+    n.checked_mul(mult)
+        .ok_or_else(|| "interval too long".to_string())
 }
 
 const RELAY_EXIT_CODES: &str = "\
@@ -150,9 +444,18 @@ pub(crate) enum RelayFormat {
 
 #[derive(Debug, Args)]
 pub(crate) struct AuditArgs {
-    /// Domains to audit.
+    /// Domains to audit. Without domains or --file, the whole inventory is audited (or
+    /// --customer's domains).
     #[arg(value_name = "DOMAIN")]
     pub(crate) domains: Vec<String>,
+
+    /// Audit this customer's domains from the inventory.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["domains", "file", "sample"])]
+    pub(crate) customer: Option<String>,
+
+    /// Do not record the run in the store (history, checklist, alerts).
+    #[arg(long)]
+    pub(crate) no_store: bool,
 
     /// Read domains from this file, one per line (`-` for standard input).
     #[arg(long, short = 'f', value_name = "PATH")]

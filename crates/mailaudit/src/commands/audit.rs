@@ -13,11 +13,13 @@ use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use mailaudit_core::audit::{AuditOptions, normalize_domain};
 use mailaudit_net::https::HttpsOptions;
-use mailaudit_net::live::LiveOptions;
+use mailaudit_net::live::{LiveOptions, RelayOverride};
 use mailaudit_net::{BulkOptions, Resolver, audit_stream};
+use mailaudit_store::RunStatus;
 
 use super::relay::{relay_options, roots};
-use super::{color_enabled, resolver_config};
+use super::tracking;
+use super::{color_enabled, open_store, resolver_config};
 use crate::cli::{AuditArgs, Cli};
 use crate::output::{ReportWriter, Summary};
 
@@ -90,7 +92,15 @@ pub(crate) async fn audit(cli: &Cli, args: &AuditArgs) -> Result<ExitCode> {
         opts.parked = read_parked(p)?;
     }
 
-    // The inputs, in order: arguments, then each file.
+    // The store records the run, unless --no-store (the sample fleet is never recorded).
+    let store = if args.no_store || args.sample {
+        None
+    } else {
+        Some(open_store(cli).await?)
+    };
+    let mut overrides = std::collections::HashMap::new();
+
+    // The inputs, in order: arguments, then each file (or the inventory).
     let mut lab = None;
     let mut sources: Vec<Box<dyn Iterator<Item = String> + Send>> = Vec::new();
     let total: Option<u64>;
@@ -103,10 +113,40 @@ pub(crate) async fn audit(cli: &Cli, args: &AuditArgs) -> Result<ExitCode> {
         lab = Some(server);
         total = Some(domains.len() as u64);
         sources.push(Box::new(domains.into_iter()));
-    } else {
-        if args.domains.is_empty() && args.file.is_empty() {
-            bail!("no domains given: pass DOMAIN arguments, --file PATH, or --sample (see --help)");
+    } else if args.domains.is_empty() && args.file.is_empty() {
+        // The inventory: every domain, or one customer's.
+        let store = match &store {
+            Some(s) => s.as_ref(),
+            None => bail!(
+                "no domains given: pass DOMAIN arguments, --file PATH or --sample, or audit the inventory (without --no-store)"
+            ),
+        };
+        let entries = store.domains(args.customer.as_deref()).await?;
+        if entries.is_empty() {
+            bail!(
+                "no domains to audit: the inventory has no domains{} (add some with `mailaudit domain add` or `mailaudit import`); or pass DOMAIN arguments, --file PATH, or --sample",
+                args.customer
+                    .as_deref()
+                    .map(|c| format!(" for customer {c}"))
+                    .unwrap_or_default()
+            );
         }
+        for e in &entries {
+            if e.parked {
+                opts.parked.insert(e.name.clone());
+            }
+            overrides.insert(
+                e.name.clone(),
+                RelayOverride {
+                    from: e.relay_from.clone(),
+                    to: e.relay_to.clone(),
+                    m365_endpoint: e.m365_endpoint.clone(),
+                },
+            );
+        }
+        total = Some(entries.len() as u64);
+        sources.push(Box::new(entries.into_iter().map(|e| e.name)));
+    } else {
         total = count_lines(&args.file).map(|n| n + args.domains.len() as u64);
         sources.push(Box::new(args.domains.clone().into_iter()));
         sources.extend(file_lines(&args.file, errored.clone())?);
@@ -123,7 +163,9 @@ pub(crate) async fn audit(cli: &Cli, args: &AuditArgs) -> Result<ExitCode> {
         live.https = Some(https);
     }
     if args.relay_test {
-        live.relay = Some(relay_options(&args.smtp, None, None)?);
+        let mut relay = relay_options(&args.smtp, None, None)?;
+        relay.per_domain = overrides;
+        live.relay = Some(relay);
     }
     let bulk = BulkOptions {
         concurrency: args.concurrency.max(1),
@@ -161,12 +203,32 @@ pub(crate) async fn audit(cli: &Cli, args: &AuditArgs) -> Result<ExitCode> {
         ProgressBar::hidden()
     };
 
+    let run = match &store {
+        Some(s) => Some(s.begin_run("cli", tracking::now()).await?),
+        None => None,
+    };
     let started = Instant::now();
     let mut summary = Summary::default();
     while let Some(report) = rx.recv().await {
         if let Some(err) = &report.error {
             pb.suspend(|| eprintln!("mailaudit: {:?}: {err}", report.domain));
             errored.store(true, Ordering::Relaxed);
+        }
+        if let (Some(store), Some(run)) = (&store, run) {
+            match tracking::record(store.as_ref(), run, &report, false).await {
+                Ok(r) if !r.reopened.is_empty() => pb.suspend(|| {
+                    eprintln!(
+                        "mailaudit: {}: regression, checklist items reopened: {}",
+                        report.domain,
+                        r.reopened.join(", ")
+                    )
+                }),
+                Ok(_) => {}
+                Err(e) => {
+                    pb.suspend(|| eprintln!("mailaudit: {}: not recorded: {e:#}", report.domain));
+                    errored.store(true, Ordering::Relaxed);
+                }
+            }
         }
         summary.add(&report);
         pb.suspend(|| writer.write(&report))?;
@@ -175,6 +237,12 @@ pub(crate) async fn audit(cli: &Cli, args: &AuditArgs) -> Result<ExitCode> {
     }
     pb.finish_and_clear();
     writer.finish(&summary)?;
+    if let (Some(store), Some(run)) = (&store, run) {
+        store
+            .finish_run(run, RunStatus::Complete, tracking::now())
+            .await?;
+        store.close().await;
+    }
     drop(lab);
 
     if args.stats {

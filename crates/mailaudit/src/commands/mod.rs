@@ -1,9 +1,15 @@
 //! The sub-commands: wiring of the library crates, one module per command family.
 
 mod audit;
+mod checklist;
 mod checks;
+mod guide;
+mod history;
+mod inventory;
 mod relay;
+mod schedule;
 mod spf_eval;
+mod tracking;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -14,13 +20,50 @@ use mailaudit_net::dns::parse_nameserver;
 
 use crate::cli::{Cli, ColorChoice, Command};
 
+/// Opens the store (`--db`, default the embedded SQLite file), runs the command with it on a
+/// runtime, and closes it.
+macro_rules! with_store {
+    ($cli:ident, |$s:ident| $body:expr) => {
+        runtime()?.block_on(async {
+            let store = open_store(&$cli).await?;
+            let $s = store.as_ref();
+            let result = $body.await;
+            store.close().await;
+            result
+        })
+    };
+}
+
 pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Audit(args) => runtime()?.block_on(audit::audit(&cli, args)),
         Command::SpfEval(args) => runtime()?.block_on(spf_eval::spf_eval(&cli, args)),
         Command::RelayTest(args) => runtime()?.block_on(relay::relay_test(&cli, args)),
         Command::Checks(args) => checks::checks(args),
+        Command::Customer(cmd) => with_store!(cli, |s| inventory::customer(s, cmd)),
+        Command::Domain(cmd) => with_store!(cli, |s| inventory::domain(s, cmd)),
+        Command::Import(args) => with_store!(cli, |s| inventory::import(s, args)),
+        Command::History(args) => with_store!(cli, |s| history::history_cmd(s, args)),
+        Command::Diff(args) => with_store!(cli, |s| history::diff_cmd(s, args)),
+        Command::Guide(args) => with_store!(cli, |s| guide::guide_cmd(&cli, s, args)),
+        Command::Checklist(args) => with_store!(cli, |s| checklist::checklist_cmd(s, args)),
+        Command::Schedule(cmd) => with_store!(cli, |s| schedule::schedule_cmd(&cli, s, cmd)),
+        Command::Serve(args) => with_store!(cli, |s| schedule::serve(&cli, s, args)),
     }
+}
+
+/// Opens the store named by `--db` (or the default SQLite file).
+pub(crate) async fn open_store(cli: &Cli) -> Result<Box<dyn mailaudit_store::Store>> {
+    let shown = cli.db.as_deref().map(mailaudit_store::redact_url);
+    mailaudit_store::open(cli.db.as_deref())
+        .await
+        .with_context(|| match shown {
+            Some(url) => format!("cannot open the store {url}"),
+            None => format!(
+                "cannot open the store {}",
+                mailaudit_store::default_sqlite_path().display()
+            ),
+        })
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

@@ -54,6 +54,7 @@ pub(crate) fn relay_options(
         mx,
         m365_endpoint,
         tls_hosts: 3,
+        per_domain: Default::default(),
     })
 }
 

@@ -49,11 +49,21 @@ impl Output {
 
 /// Runs the binary with `args`, feeding `stdin` (closed when `None`), killing it if it takes
 /// longer than [`RUN_LIMIT`].
+/// A data directory shared by this test process's runs of the binary (the default store).
+pub(crate) fn data_home() -> &'static std::path::Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("a temporary data directory"))
+        .path()
+}
+
 pub(crate) fn run_with_stdin(args: &[&str], stdin: Option<&str>) -> Output {
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_mailaudit"))
         .args(args)
         .env_remove("NO_COLOR")
+        // Audits are recorded in the default store: keep it out of the user's data directory.
+        .env_remove("MAILAUDIT_DB")
+        .env("XDG_DATA_HOME", data_home())
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {

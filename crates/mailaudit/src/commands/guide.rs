@@ -1,0 +1,83 @@
+//! `mailaudit guide`: the remediation guide from the latest stored audit (or a fresh one).
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use mailaudit_core::audit::{AuditOptions, audit_domain, normalize_domain};
+use mailaudit_core::guide::{self, ReportView};
+use mailaudit_net::Resolver;
+use mailaudit_store::Store;
+
+use super::resolver_config;
+use super::tracking::{self, guide_context};
+use crate::cli::{Cli, GuideArgs, GuideFormat};
+
+pub(crate) async fn guide_cmd(cli: &Cli, store: &dyn Store, args: &GuideArgs) -> Result<ExitCode> {
+    let domains: Vec<String> = match (&args.domain, &args.customer) {
+        (Some(d), _) => vec![normalize_domain(d)?],
+        (None, Some(c)) => store
+            .domains(Some(c))
+            .await?
+            .into_iter()
+            .map(|d| d.name)
+            .collect(),
+        (None, None) => bail!("give a DOMAIN or --customer NAME"),
+    };
+    let mut pages = Vec::new();
+    for domain in &domains {
+        let view = match store.latest_result(domain).await? {
+            Some(r) => ReportView::from_json(&r.report).context("reading the stored audit")?,
+            None => {
+                // No audit yet: run one (DNS only) and record it, so the checklist exists too.
+                let resolver = Resolver::new(&resolver_config(cli, args.timeout, 1)?)?;
+                let entry = store.domain(domain).await.ok();
+                let mut opts = AuditOptions::default();
+                if entry.as_ref().is_some_and(|e| e.parked) {
+                    opts.parked.insert(domain.clone());
+                }
+                let report = audit_domain(&resolver, domain, &opts).await;
+                let run = store.begin_run("cli", tracking::now()).await?;
+                tracking::record(store, run, &report, false).await?;
+                store
+                    .finish_run(run, mailaudit_store::RunStatus::Complete, tracking::now())
+                    .await?;
+                ReportView::from_report(&report)
+            }
+        };
+        let entry = store.domain(domain).await.ok();
+        let rollout = store.dmarc_rollout(domain).await?;
+        let ctx = guide_context(
+            entry.as_ref(),
+            rollout.as_ref(),
+            tracking::now(),
+            args.rua.clone(),
+        );
+        pages.push(guide::build(&view, &ctx));
+    }
+    let text = match args.format {
+        GuideFormat::Md => pages
+            .iter()
+            .map(guide::render_markdown)
+            .collect::<Vec<_>>()
+            .join("\n---\n\n"),
+        GuideFormat::Html => {
+            if pages.len() == 1 {
+                guide::render_html(&pages[0])
+            } else {
+                pages
+                    .iter()
+                    .map(guide::render_html)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }
+        }
+    };
+    match &args.output {
+        Some(p) => {
+            std::fs::write(p, text).with_context(|| format!("{}: cannot write", p.display()))?
+        }
+        None => io::stdout().lock().write_all(text.as_bytes())?,
+    }
+    Ok(ExitCode::SUCCESS)
+}

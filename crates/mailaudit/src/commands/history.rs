@@ -1,0 +1,165 @@
+//! `mailaudit history`, `mailaudit diff`: a domain's audits over time.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use mailaudit_core::audit::normalize_domain;
+use mailaudit_core::guide::ReportView;
+use mailaudit_core::history::{self, Diff};
+use mailaudit_store::{Store, Time};
+
+use crate::cli::{DiffArgs, HistoryArgs, TextOrJson};
+use crate::output::printable;
+
+/// `2026-11-28 14:03` (UTC) from unix seconds.
+pub(crate) fn date_time(t: Time) -> String {
+    let days = t.div_euclid(86_400);
+    let secs = t.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        secs / 3600,
+        secs % 3600 / 60
+    )
+}
+
+pub(crate) async fn history_cmd(store: &dyn Store, args: &HistoryArgs) -> Result<ExitCode> {
+    let domain = normalize_domain(&args.domain)?;
+    let results = store.history(&domain, args.limit.max(1)).await?;
+    let mut out = io::stdout().lock();
+    if args.format == TextOrJson::Json {
+        let rows: Vec<serde_json::Value> = results
+            .iter()
+            .map(|r| serde_json::json!({ "run": r.run_id, "audited_at": r.audited_at, "score": r.score, "report": r.report }))
+            .collect();
+        serde_json::to_writer_pretty(&mut out, &rows)?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if results.is_empty() {
+        writeln!(
+            out,
+            "{domain}: no stored audit (run `mailaudit audit {domain}`)"
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(out, "{domain}: {} audits, newest first", results.len())?;
+    for r in &results {
+        let view = ReportView::from_json(&r.report).context("reading a stored audit")?;
+        let score = r.score.map_or("n/a".to_string(), |s| s.to_string());
+        let ids: Vec<&str> = view
+            .findings
+            .iter()
+            .filter(|f| f.severity > mailaudit_core::Severity::Info)
+            .map(|f| f.id.as_str())
+            .collect();
+        writeln!(
+            out,
+            "  {}  run {:<5} score {score:>3}  {}",
+            date_time(r.audited_at),
+            r.run_id,
+            ids.join(" ")
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_diff(out: &mut dyn Write, domain: &str, d: &Diff) -> Result<()> {
+    let fmt = |s: Option<u8>| s.map_or("n/a".to_string(), |s| s.to_string());
+    writeln!(
+        out,
+        "{domain}: score {} → {}",
+        fmt(d.score.0),
+        fmt(d.score.1)
+    )?;
+    if d.is_empty() {
+        writeln!(out, "  no change")?;
+    }
+    for (label, list) in [
+        ("new", &d.new),
+        ("regressed", &d.regressed),
+        ("fixed", &d.fixed),
+        ("unverified", &d.unverified),
+    ] {
+        for f in list {
+            writeln!(
+                out,
+                "  {label:<10} {:<26} {}",
+                f.id.as_str(),
+                printable(&f.title)
+            )?;
+        }
+    }
+    for c in &d.changes {
+        let mark = if c.regression { "worse" } else { "better" };
+        let v = |s: &Option<String>| s.clone().unwrap_or_else(|| "none".into());
+        writeln!(
+            out,
+            "  {mark:<10} {}: {} → {}",
+            c.what,
+            v(&c.before),
+            v(&c.after)
+        )?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn diff_cmd(store: &dyn Store, args: &DiffArgs) -> Result<ExitCode> {
+    let domains: Vec<String> = if args.domains.is_empty() {
+        store
+            .domains(args.customer.as_deref())
+            .await?
+            .into_iter()
+            .map(|d| d.name)
+            .collect()
+    } else {
+        args.domains
+            .iter()
+            .map(|d| normalize_domain(d))
+            .collect::<Result<_, _>>()?
+    };
+    let mut out = io::stdout().lock();
+    let mut json = Vec::new();
+    let mut worsened = false;
+    for domain in &domains {
+        let results = store.history(domain, 10).await?;
+        let views: Vec<ReportView> = results
+            .iter()
+            .filter_map(|r| ReportView::from_json(&r.report).ok())
+            .collect();
+        let [cur, prev, earlier @ ..] = views.as_slice() else {
+            if args.format == TextOrJson::Text {
+                writeln!(
+                    out,
+                    "{domain}: fewer than two stored audits, nothing to compare"
+                )?;
+            }
+            continue;
+        };
+        let d = history::diff(prev, cur, earlier);
+        worsened |= d.worsened();
+        match args.format {
+            TextOrJson::Json => json.push(serde_json::json!({ "domain": domain, "diff": d })),
+            TextOrJson::Text => write_diff(&mut out, domain, &d)?,
+        }
+    }
+    if args.format == TextOrJson::Json {
+        serde_json::to_writer_pretty(&mut out, &json)?;
+        writeln!(out)?;
+    }
+    Ok(if worsened {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

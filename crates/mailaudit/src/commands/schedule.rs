@@ -1,0 +1,280 @@
+//! `mailaudit schedule` and `mailaudit serve`: recurring re-audits and regression alerts.
+//!
+//! Schedules live in the store. `schedule run` (for cron) claims the due ones atomically, so a
+//! cron job and a running `serve` never audit the same schedule twice; it audits their domains,
+//! records every result (regressions are queued in the store's alert outbox), then delivers
+//! the due alerts with exponential backoff kept in the outbox across runs.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use mailaudit_core::audit::AuditOptions;
+use mailaudit_net::live::LiveOptions;
+use mailaudit_net::notify::{self, AlertTarget, Backoff, MailTarget, NotifyOptions, WebhookTarget};
+use mailaudit_net::smtp::TlsRoots;
+use mailaudit_net::{BulkOptions, Resolver, audit_stream};
+use mailaudit_store::{RunStatus, Schedule, Scope, Store};
+
+use super::history::date_time;
+use super::relay::relay_options;
+use super::resolver_config;
+use super::tracking::{self, now};
+use crate::cli::{Cli, ScheduleCommand, ScheduleRunArgs, ServeArgs, SmtpArgs};
+
+fn scope(fleet: bool, customer: &Option<String>) -> Result<Scope> {
+    match (fleet, customer) {
+        (_, Some(c)) => Ok(Scope::Customer(c.clone())),
+        (true, None) => Ok(Scope::Fleet),
+        (false, None) => bail!("give --fleet or --customer NAME"),
+    }
+}
+
+fn scope_text(s: &Scope) -> String {
+    match s {
+        Scope::Fleet => "the whole fleet".to_string(),
+        Scope::Customer(c) => format!("customer {c}"),
+    }
+}
+
+fn interval_text(secs: i64) -> String {
+    match secs {
+        s if s % 604_800 == 0 => format!("{}w", s / 604_800),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+pub(crate) async fn schedule_cmd(
+    cli: &Cli,
+    store: &dyn Store,
+    cmd: &ScheduleCommand,
+) -> Result<ExitCode> {
+    let mut out = io::stdout().lock();
+    match cmd {
+        ScheduleCommand::Set {
+            fleet,
+            customer,
+            every,
+        } => {
+            let scope = scope(*fleet, customer)?;
+            if let Scope::Customer(c) = &scope {
+                store.customer(c).await?;
+            }
+            store
+                .set_schedule(&Schedule {
+                    scope: scope.clone(),
+                    interval_secs: *every,
+                    next_run_at: now(),
+                    last_run_at: None,
+                })
+                .await?;
+            writeln!(
+                out,
+                "{} is re-audited every {} (first run: the next `schedule run` or `serve` tick)",
+                scope_text(&scope),
+                interval_text(*every)
+            )?;
+        }
+        ScheduleCommand::List => {
+            writeln!(
+                out,
+                "{:<32} {:>8}  {:<17} LAST RUN",
+                "SCOPE", "EVERY", "NEXT RUN (UTC)"
+            )?;
+            for s in store.schedules().await? {
+                let last = s.last_run_at.map_or("never".to_string(), date_time);
+                writeln!(
+                    out,
+                    "{:<32} {:>8}  {:<17} {last}",
+                    scope_text(&s.scope),
+                    interval_text(s.interval_secs),
+                    date_time(s.next_run_at)
+                )?;
+            }
+        }
+        ScheduleCommand::Remove { fleet, customer } => {
+            let scope = scope(*fleet, customer)?;
+            store.remove_schedule(&scope).await?;
+            writeln!(out, "removed the schedule of {}", scope_text(&scope))?;
+        }
+        ScheduleCommand::Run(args) => {
+            drop(out);
+            let ran = run_due(cli, store, args).await?;
+            let delivered = deliver_alerts(cli, store, args).await?;
+            writeln!(
+                io::stdout().lock(),
+                "{ran} schedules run; {delivered} alerts delivered"
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs every due schedule once; returns how many ran.
+pub(crate) async fn run_due(cli: &Cli, store: &dyn Store, args: &ScheduleRunArgs) -> Result<usize> {
+    let due = store.claim_due_schedules(now()).await?;
+    for s in &due {
+        let domains = match &s.scope {
+            Scope::Fleet => store.domains(None).await?,
+            Scope::Customer(c) => store.domains(Some(c)).await?,
+        };
+        let mut opts = AuditOptions::default();
+        opts.parked
+            .extend(domains.iter().filter(|d| d.parked).map(|d| d.name.clone()));
+        let mut live = LiveOptions::default();
+        if args.relay_test {
+            let smtp = SmtpArgs {
+                smtp_port: 25,
+                helo: None,
+                from: None,
+                to: None,
+                send_test_message: false,
+                operator: None,
+                ca_file: args.alert_ca_file.clone(),
+                smtp_timeout: 30.0,
+            };
+            live.relay = Some(relay_options(&smtp, None, None)?);
+        }
+        let resolver = Resolver::new(&resolver_config(cli, args.timeout, 1)?)?;
+        let run = store.begin_run("schedule", now()).await?;
+        let names: Vec<String> = domains.iter().map(|d| d.name.clone()).collect();
+        let bulk = BulkOptions {
+            audit: Arc::new(opts),
+            live: Arc::new(live),
+            ..BulkOptions::default()
+        };
+        let mut rx = audit_stream(resolver, names, bulk);
+        let mut failed = false;
+        while let Some(report) = rx.recv().await {
+            if let Err(e) = tracking::record(store, run, &report, true).await {
+                eprintln!("mailaudit: {}: {e:#}", report.domain);
+                failed = true;
+            }
+        }
+        let status = if failed {
+            RunStatus::Aborted
+        } else {
+            RunStatus::Complete
+        };
+        store.finish_run(run, status, now()).await?;
+    }
+    Ok(due.len())
+}
+
+fn targets(args: &ScheduleRunArgs) -> Result<Vec<AlertTarget>> {
+    let mut out: Vec<AlertTarget> = args
+        .webhook
+        .iter()
+        .map(|u| {
+            AlertTarget::Webhook(WebhookTarget {
+                url: u.clone(),
+                headers: Vec::new(),
+            })
+        })
+        .collect();
+    if !args.alert_email.is_empty() {
+        let relay = args
+            .smtp_relay
+            .as_deref()
+            .context("--alert-email needs --smtp-relay HOST[:PORT]")?;
+        let from = args
+            .alert_from
+            .clone()
+            .context("--alert-email needs --alert-from ADDR")?;
+        let (host, port) = match relay.rsplit_once(':') {
+            Some((h, p)) => (
+                h.to_string(),
+                p.parse()
+                    .with_context(|| format!("invalid port in {relay:?}"))?,
+            ),
+            None => (relay.to_string(), 587),
+        };
+        out.push(AlertTarget::Mail(MailTarget {
+            relay: host,
+            port,
+            starttls: args.smtp_starttls,
+            username: args.smtp_user.clone(),
+            password: std::env::var("MAILAUDIT_SMTP_PASSWORD").ok(),
+            from,
+            to: args.alert_email.clone(),
+        }));
+    }
+    Ok(out)
+}
+
+/// Delivers the due alerts of the outbox to every target; returns how many were delivered.
+pub(crate) async fn deliver_alerts(
+    cli: &Cli,
+    store: &dyn Store,
+    args: &ScheduleRunArgs,
+) -> Result<usize> {
+    let targets = targets(args)?;
+    if targets.is_empty() {
+        return Ok(0);
+    }
+    let roots = match &args.alert_ca_file {
+        Some(p) => TlsRoots::with_ca_file(p)?,
+        None => TlsRoots::webpki(),
+    };
+    let opts = NotifyOptions::new(roots);
+    let resolver = Resolver::new(&resolver_config(cli, args.timeout, 1)?)?;
+    let backoff = Backoff::default();
+    let mut delivered = 0;
+    for alert in store.claim_due_alerts(now(), 300).await? {
+        let mut error = None;
+        for t in &targets {
+            if let Err(e) = notify::deliver(&resolver, t, &alert.payload, &opts).await {
+                error = Some(e);
+            }
+        }
+        match error {
+            None => {
+                store.alert_delivered(alert.id, now()).await?;
+                delivered += 1;
+            }
+            Some(e) => {
+                let attempts = u32::try_from(alert.attempts + 1).unwrap_or(u32::MAX);
+                let next = backoff
+                    .retry_delay(attempts, &e)
+                    .map_or(i64::MAX / 2, |d| now() + d.as_secs() as i64);
+                eprintln!(
+                    "mailaudit: alert for {} not delivered (attempt {attempts}): {e}",
+                    alert.domain
+                );
+                store.alert_failed(alert.id, &e.to_string(), next).await?;
+            }
+        }
+    }
+    Ok(delivered)
+}
+
+pub(crate) async fn serve(cli: &Cli, store: &dyn Store, args: &ServeArgs) -> Result<ExitCode> {
+    eprintln!(
+        "mailaudit: serving: scheduler every {}s (the web portal on {} comes with the portal release); Ctrl-C to stop",
+        args.tick, args.listen
+    );
+    let mut tick = tokio::time::interval(Duration::from_secs(args.tick.max(1)));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                match run_due(cli, store, &args.run).await {
+                    Ok(n) if n > 0 => eprintln!("mailaudit: {n} scheduled audits run"),
+                    Ok(_) => {}
+                    Err(e) => eprintln!("mailaudit: scheduler: {e:#}"),
+                }
+                if let Err(e) = deliver_alerts(cli, store, &args.run).await {
+                    eprintln!("mailaudit: alerts: {e:#}");
+                }
+            }
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("mailaudit: stopping");
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+    }
+}

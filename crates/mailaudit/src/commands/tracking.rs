@@ -1,0 +1,151 @@
+//! What happens to an audited domain in the store: its result is recorded (one transaction per
+//! domain, so a crash mid-run keeps everything already recorded), its DMARC roll-out phase is
+//! tracked, its checklist is brought up to date (items tick themselves when the audit verifies
+//! the fix and reopen on regression) and, for scheduled runs, regressions are queued as alerts.
+
+use anyhow::{Context, Result};
+use mailaudit_core::audit::DomainReport;
+use mailaudit_core::finding::Finding;
+use mailaudit_core::guide::{self, GuideContext, ReportView};
+use mailaudit_core::history;
+use mailaudit_store::{ChecklistItem, DmarcRollout, DomainEntry, ItemState, Store, Time};
+
+/// Who ticks or reopens an item after an audit.
+pub(crate) const VERIFIED_BY: &str = "mailaudit (verified by audit)";
+/// Who reopens an item that regressed.
+pub(crate) const REOPENED_BY: &str = "mailaudit (regression seen by audit)";
+
+/// The current time in unix seconds.
+pub(crate) fn now() -> Time {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// What recording one domain changed.
+#[derive(Debug, Default)]
+pub(crate) struct Recorded {
+    /// Checklist items ticked by this audit.
+    pub(crate) ticked: Vec<String>,
+    /// Checklist items reopened by this audit.
+    pub(crate) reopened: Vec<String>,
+    /// What got worse since the previous audit (empty on a first audit).
+    pub(crate) regressions: Vec<Finding>,
+    /// Whether anything got worse (findings or state changes).
+    pub(crate) worsened: bool,
+}
+
+/// The guide's context for a domain: the inventory's data, the roll-out, today.
+pub(crate) fn guide_context(
+    entry: Option<&DomainEntry>,
+    rollout: Option<&DmarcRollout>,
+    today: Time,
+    default_rua: Option<String>,
+) -> GuideContext {
+    GuideContext {
+        today,
+        tenant: entry.and_then(|e| e.tenant.clone()),
+        m365_endpoint: entry.and_then(|e| e.m365_endpoint.clone()),
+        key_people: entry
+            .map(|e| {
+                e.key_people
+                    .iter()
+                    .map(|p| (p.name.clone(), p.email.clone()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        dmarc_rollout: rollout.map(|r| (r.phase.clone(), r.started_at)),
+        default_rua,
+    }
+}
+
+/// Records one audited domain in run `run_id` and updates its roll-out and checklist. With
+/// `alerts`, a worsening is queued in the store's alert outbox for delivery.
+pub(crate) async fn record(
+    store: &dyn Store,
+    run_id: i64,
+    report: &DomainReport,
+    alerts: bool,
+) -> Result<Recorded> {
+    let mut out = Recorded::default();
+    if report.error.is_some() {
+        return Ok(out);
+    }
+    let domain = report.domain.as_str();
+    let now = now();
+    let earlier = store.history(domain, 10).await?;
+    let json = serde_json::to_value(report).context("serialising the report")?;
+    store
+        .record_result(run_id, domain, now, report.score.map(i64::from), &json)
+        .await
+        .with_context(|| format!("recording {domain}"))?;
+    let cur = ReportView::from_report(report);
+
+    // The DMARC roll-out: a new phase starts when the published policy changes.
+    let mut rollout = store.dmarc_rollout(domain).await?;
+    if let Some(policy) = cur.dmarc.policy.as_deref().map(str::to_ascii_lowercase)
+        && rollout.as_ref().is_none_or(|r| r.phase != policy)
+    {
+        let r = DmarcRollout {
+            domain: domain.to_string(),
+            phase: policy,
+            started_at: now,
+        };
+        store.set_dmarc_rollout(&r).await?;
+        rollout = Some(r);
+    }
+
+    // The checklist: the guide's items, then what this audit verifies.
+    let entry = store.domain(domain).await.ok();
+    let ctx = guide_context(entry.as_ref(), rollout.as_ref(), now, None);
+    let g = guide::build(&cur, &ctx);
+    let items: Vec<ChecklistItem> = guide::checklist(&g)
+        .into_iter()
+        .map(|(key, priority, title)| ChecklistItem {
+            domain: domain.to_string(),
+            key: key.to_string(),
+            priority,
+            title,
+            state: ItemState::Open,
+            by: None,
+            at: None,
+            updated_at: now,
+        })
+        .collect();
+    store.sync_checklist(domain, &items).await?;
+    for item in store.checklist(domain).await? {
+        match (guide::verify(&item.key, &cur), item.state) {
+            (Some(true), ItemState::Open) => {
+                store
+                    .set_item_state(domain, &item.key, ItemState::Done, VERIFIED_BY, now)
+                    .await?;
+                out.ticked.push(item.key);
+            }
+            (Some(false), ItemState::Done) => {
+                store
+                    .set_item_state(domain, &item.key, ItemState::Open, REOPENED_BY, now)
+                    .await?;
+                out.reopened.push(item.key);
+            }
+            _ => {}
+        }
+    }
+
+    // What got worse since the previous audit.
+    if let Some((prev, older)) = earlier.split_first() {
+        let prev = ReportView::from_json(&prev.report).context("reading the previous audit")?;
+        let older: Vec<ReportView> = older
+            .iter()
+            .filter_map(|r| ReportView::from_json(&r.report).ok())
+            .collect();
+        let d = history::diff(&prev, &cur, &older);
+        out.worsened = d.worsened();
+        out.regressions = d.regressed.iter().chain(d.new.iter()).cloned().collect();
+        if alerts && (out.worsened || !out.reopened.is_empty()) {
+            let payload =
+                mailaudit_net::notify::alert_payload(domain, &out.regressions, d.score, None);
+            store.enqueue_alert(domain, &payload, now).await?;
+        }
+    }
+    Ok(out)
+}
