@@ -344,8 +344,9 @@ impl PostfixLab {
     /// Writes and starts an instance with `config`'s endpoints, each on a free ephemeral port of
     /// 127.0.0.1, and returns once every endpoint has answered `220`.
     ///
-    /// A port taken by someone else between choosing it and Postfix binding it makes the start
-    /// be retried with new ports, a few times.
+    /// A failed start (a port taken by someone else between choosing it and Postfix binding
+    /// it, or a start that fails or never becomes ready on a loaded machine) is retried in a
+    /// fresh instance with new ports, a few times.
     pub fn start(config: &LabConfig) -> Result<Self, PostfixError> {
         Self::check()?;
         validate(config)?;
@@ -354,11 +355,7 @@ impl PostfixLab {
         for _ in 0..START_ATTEMPTS {
             match Self::start_once(config) {
                 Ok(lab) => return Ok(lab),
-                Err(PostfixError::Start { reason, log_tail })
-                    if log_tail.contains("Address already in use") =>
-                {
-                    last = Some(PostfixError::Start { reason, log_tail });
-                }
+                Err(e @ PostfixError::Start { .. }) => last = Some(e),
                 Err(other) => return Err(other),
             }
         }
@@ -526,6 +523,20 @@ impl PostfixLab {
         .iter()
         .map(|q| count_files(&self.dir.join("spool").join(q)))
         .sum()
+    }
+
+    /// Waits until the queue is empty, for at most `timeout`, and returns what is left. An
+    /// accepted RCPT makes Postfix open a queue file, which it removes shortly after RSET: the
+    /// queue may hold it briefly even though nothing was sent.
+    pub fn wait_queue_empty(&self, timeout: std::time::Duration) -> usize {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = self.queued_files();
+            if left == 0 || std::time::Instant::now() >= deadline {
+                return left;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 
     /// Stops the instance, waits for it to exit and removes its directory (see the module

@@ -195,7 +195,7 @@ async fn endpoints_answer_the_spoofed_envelope_like_microsoft_365() {
     raw.cmd("QUIT").await;
 
     assert!(lab.discarded().is_empty());
-    assert_eq!(lab.queued_files(), 0);
+    assert_eq!(lab.wait_queue_empty(std::time::Duration::from_secs(10)), 0);
 }
 
 #[tokio::test]
@@ -237,7 +237,11 @@ async fn a_message_sent_to_the_open_endpoint_is_accepted_then_discarded() {
     let sessions = lab.wait_sessions("open", 1, LOG_WAIT);
     assert_eq!(sessions[0].count("data"), Some((1, 1)));
     assert_eq!(sessions[0].queue_ids, [message.queue_id.as_str()]);
-    assert_eq!(lab.queued_files(), 0, "nothing is left in the queue");
+    assert_eq!(
+        lab.wait_queue_empty(std::time::Duration::from_secs(10)),
+        0,
+        "nothing is left in the queue"
+    );
 }
 
 #[test]
@@ -432,7 +436,7 @@ async fn probe_reports_an_open_tenant_without_sending_data() {
     // Postfix's side: no DATA, nothing queued, nothing delivered.
     assert_safe_session(&lab, "open", 1);
     assert!(lab.discarded().is_empty(), "{}", lab.log());
-    assert_eq!(lab.queued_files(), 0);
+    assert_eq!(lab.wait_queue_empty(std::time::Duration::from_secs(10)), 0);
 }
 
 #[tokio::test]
@@ -454,7 +458,7 @@ async fn probe_reports_a_tenant_that_rejects_direct_send_as_blocked() {
     assert_safe_session(&lab, "blocked", 0);
     let sessions = lab.sessions();
     assert_eq!(sessions[0].rejects, [BLOCKED_REPLY]);
-    assert_eq!(lab.queued_files(), 0);
+    assert_eq!(lab.wait_queue_empty(std::time::Duration::from_secs(10)), 0);
 }
 
 #[tokio::test]
@@ -654,7 +658,7 @@ async fn send_test_message_delivers_exactly_one_labelled_message() {
     while lab.queued_files() > 0 && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(lab.queued_files(), 0);
+    assert_eq!(lab.wait_queue_empty(std::time::Duration::from_secs(10)), 0);
     // Still exactly one, a moment later.
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(lab.discarded().len(), 1);

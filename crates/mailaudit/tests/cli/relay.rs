@@ -26,8 +26,8 @@ use std::thread;
 use std::time::Duration;
 
 use mailaudit_lab::postfix::{
-    BLOCKED_REPLY, Behaviour, Endpoint, LabConfig, PostfixError, PostfixLab, TEST_DOMAIN,
-    TEST_HOSTNAME, TlsIdentity, UNKNOWN_RECIPIENT_REPLY,
+    BLOCKED_REPLY, Behaviour, Endpoint, LabConfig, PostfixLab, TEST_DOMAIN, TEST_HOSTNAME,
+    TlsIdentity, UNKNOWN_RECIPIENT_REPLY,
 };
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, date_time_ymd};
 use serde_json::Value;
@@ -108,16 +108,8 @@ impl Rig {
             domains: domains.iter().map(|d| d.to_string()).collect(),
             ..LabConfig::new(endpoints)
         };
-        // One more attempt after a failed start: under heavy parallel load the lab has been
-        // seen to fail to start (`postfix start` exiting 1, or a readiness session missing
-        // from the log), which says nothing about the binary under test.
-        let postfix = match PostfixLab::start(&config).or_else(|e| match e {
-            PostfixError::Start { .. } => {
-                eprintln!("Postfix lab start failed, retrying once: {e}");
-                PostfixLab::start(&config)
-            }
-            other => Err(other),
-        }) {
+        // (`PostfixLab::start` itself retries a start that fails on a loaded machine.)
+        let postfix = match PostfixLab::start(&config) {
             Ok(lab) => lab,
             Err(e) if std::env::var_os("MAILAUDIT_SKIP_POSTFIX").is_some() => {
                 eprintln!("skipped (MAILAUDIT_SKIP_POSTFIX): {e}");
@@ -189,16 +181,15 @@ impl Rig {
         session.clone()
     }
 
-    /// Waits for the queue to be empty. An accepted RCPT makes Postfix open a queue file (its
-    /// cleanup stream) that RSET abandons; cleanup removes it a moment after the session ends,
-    /// so the queue may hold it briefly even though nothing was sent.
+    /// Waits for the queue to be empty (see [`PostfixLab::wait_queue_empty`]).
     #[track_caller]
     fn assert_queue_empties(&self) {
-        let deadline = std::time::Instant::now() + LOG_WAIT;
-        while self.postfix.queued_files() > 0 && std::time::Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(20));
-        }
-        assert_eq!(self.postfix.queued_files(), 0, "{}", self.postfix.log());
+        assert_eq!(
+            self.postfix.wait_queue_empty(LOG_WAIT),
+            0,
+            "{}",
+            self.postfix.log()
+        );
     }
 
     /// The server's record: exactly the safe probe's commands (EHLO, STARTTLS, EHLO, MAIL, RCPT,
