@@ -104,6 +104,7 @@ pub(crate) async fn schedule_cmd(
         }
         ScheduleCommand::Run(args) => {
             drop(out);
+            abort_stale(store).await?;
             let ran = run_due(cli, store, args).await?;
             let delivered = deliver_alerts(cli, store, args).await?;
             writeln!(
@@ -253,7 +254,18 @@ pub(crate) async fn deliver_alerts(
     Ok(delivered)
 }
 
+/// Marks runs left `running` by a process that died (started over two days ago) as aborted;
+/// their recorded results stay.
+async fn abort_stale(store: &dyn Store) -> Result<()> {
+    let n = store.abort_stale_runs(now() - 2 * 86_400, now()).await?;
+    if n > 0 {
+        eprintln!("mailaudit: {n} interrupted runs marked aborted (their recorded results are kept)");
+    }
+    Ok(())
+}
+
 pub(crate) async fn serve(cli: &Cli, store: &dyn Store, args: &ServeArgs) -> Result<ExitCode> {
+    abort_stale(store).await?;
     eprintln!(
         "mailaudit: serving: scheduler every {}s (the web portal on {} comes with the portal release); Ctrl-C to stop",
         args.tick, args.listen
