@@ -95,6 +95,30 @@ impl<T: DnsSource> DnsSource for &T {
     }
 }
 
+/// The TXT records at `name` whose text begins with `tag` in any letter case (`v=STSv1`,
+/// `v=TLSRPTv1`): a record that begins with the tag counts as an attempt at one, even when the
+/// rest is invalid. A failed look-up is the DNS-LOOKUP-FAILED finding of `area` (never "no
+/// record").
+pub async fn txt_tagged<D: DnsSource>(
+    dns: &D,
+    name: &str,
+    tag: &str,
+    area: crate::checks::Area,
+) -> Result<Vec<String>, crate::finding::Finding> {
+    let txts = dns
+        .txt(name)
+        .await
+        .map_err(|e| crate::finding::Finding::lookup_failed(area, &format!("TXT {name}"), &e))?;
+    Ok(txts
+        .into_iter()
+        .filter(|t| {
+            t.trim_start()
+                .get(..tag.len())
+                .is_some_and(|h| h.eq_ignore_ascii_case(tag))
+        })
+        .collect())
+}
+
 /// Normalises a DNS name for lookup and comparison: trims, lower-cases, drops one trailing dot.
 pub fn normalize_name(name: &str) -> String {
     let n = name.trim();

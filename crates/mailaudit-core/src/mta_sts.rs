@@ -12,7 +12,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::checks::{Area, CheckId};
-use crate::dns::{DnsSource, normalize_name};
+use crate::dns::{DnsSource, normalize_name, txt_tagged};
 use crate::finding::Finding;
 
 /// The largest `max_age` allowed (RFC 8461 §3.2), in seconds (about one year).
@@ -384,25 +384,13 @@ pub async fn audit<D: DnsSource>(
     let name = format!("_mta-sts.{domain}");
     let mut summary = StsSummary::default();
     let mut findings = Vec::new();
-    let txts = match dns.txt(&name).await {
-        Ok(t) => t,
-        Err(e) => {
-            findings.push(Finding::lookup_failed(
-                Area::Transport,
-                &format!("TXT {name}"),
-                &e,
-            ));
+    let candidates = match txt_tagged(dns, &name, "v=STSv1", Area::Transport).await {
+        Ok(c) => c,
+        Err(failed) => {
+            findings.push(failed);
             return (summary, findings);
         }
     };
-    let candidates: Vec<&String> = txts
-        .iter()
-        .filter(|t| {
-            t.trim_start()
-                .get(..7)
-                .is_some_and(|h| h.eq_ignore_ascii_case("v=STSv1"))
-        })
-        .collect();
     summary.record = candidates.first().map(|s| s.to_string());
     match candidates.as_slice() {
         [] => {

@@ -11,7 +11,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::checks::{Area, CheckId};
-use crate::dns::{DnsSource, normalize_name};
+use crate::dns::{DnsSource, normalize_name, txt_tagged};
 use crate::finding::Finding;
 
 /// A parsed TLS-RPT record. Field names are the RFC 8460 tags.
@@ -195,25 +195,13 @@ pub async fn audit<D: DnsSource>(
     let name = format!("_smtp._tls.{domain}");
     let mut summary = TlsRptSummary::default();
     let mut findings = Vec::new();
-    let txts = match dns.txt(&name).await {
-        Ok(t) => t,
-        Err(e) => {
-            findings.push(Finding::lookup_failed(
-                Area::Transport,
-                &format!("TXT {name}"),
-                &e,
-            ));
+    let candidates = match txt_tagged(dns, &name, "v=TLSRPTv1", Area::Transport).await {
+        Ok(c) => c,
+        Err(failed) => {
+            findings.push(failed);
             return (summary, findings);
         }
     };
-    let candidates: Vec<&String> = txts
-        .iter()
-        .filter(|t| {
-            t.trim_start()
-                .get(..10)
-                .is_some_and(|h| h.eq_ignore_ascii_case("v=TLSRPTv1"))
-        })
-        .collect();
     summary.record = candidates.first().map(|s| s.to_string());
     let fix = format!("Publish `{name}. TXT \"v=TLSRPTv1; rua=mailto:tls-reports@{domain}\"`");
     let problem = match candidates.as_slice() {
