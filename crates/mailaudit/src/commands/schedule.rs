@@ -259,7 +259,9 @@ pub(crate) async fn deliver_alerts(
 async fn abort_stale(store: &dyn Store) -> Result<()> {
     let n = store.abort_stale_runs(now() - 2 * 86_400, now()).await?;
     if n > 0 {
-        eprintln!("mailaudit: {n} interrupted runs marked aborted (their recorded results are kept)");
+        eprintln!(
+            "mailaudit: {n} interrupted runs marked aborted (their recorded results are kept)"
+        );
     }
     Ok(())
 }
