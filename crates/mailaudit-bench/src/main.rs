@@ -13,7 +13,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
@@ -114,6 +114,8 @@ struct AuditRun {
     child: ChildRun,
     stats: AuditStats,
     server_queries: u64,
+    /// CPU time the bench (the lab server, mostly) used during the run.
+    lab_cpu: Option<Duration>,
     /// UDP datagrams the kernel dropped for want of socket buffer space during the run.
     udp_drops: Option<u64>,
 }
@@ -196,7 +198,7 @@ fn run(mut args: Args) -> Result<bool> {
     // The audit runs.
     let mut runs = Vec::new();
     println!(
-        "{:>3}  {:>8}  {:>9}  {:>10}  {:>10}  {:>9}  {:>9}  {:>10}  {:>9}",
+        "{:>3}  {:>8}  {:>9}  {:>10}  {:>10}  {:>9}  {:>9}  {:>10}  {:>7}  {:>7}  {:>9}",
         "run",
         "seconds",
         "domains/s",
@@ -205,11 +207,23 @@ fn run(mut args: Args) -> Result<bool> {
         "look-ups/",
         "peak RSS",
         "lab",
+        "CPU s",
+        "CPU s",
         "UDP"
     );
     println!(
-        "{:>3}  {:>8}  {:>9}  {:>10}  {:>10}  {:>9}  {:>9}  {:>10}  {:>9}",
-        "", "(wall)", "(wall)", "(lab)", "(stats)", "domain", "(MB)", "queries/s", "drops"
+        "{:>3}  {:>8}  {:>9}  {:>10}  {:>10}  {:>9}  {:>9}  {:>10}  {:>7}  {:>7}  {:>9}",
+        "",
+        "(wall)",
+        "(wall)",
+        "(lab)",
+        "(stats)",
+        "domain",
+        "(MB)",
+        "queries/s",
+        "(audit)",
+        "(lab)",
+        "drops"
     );
     for i in 1..=args.runs {
         let run = audit_run(
@@ -226,7 +240,7 @@ fn run(mut args: Args) -> Result<bool> {
             })
         };
         println!(
-            "{:>3}  {:>8.2}  {:>9.0}  {:>10.2}  {:>10}  {:>9}  {:>9}  {:>10.0}  {:>9}",
+            "{:>3}  {:>8.2}  {:>9.0}  {:>10.2}  {:>10}  {:>9}  {:>9}  {:>10.0}  {:>7}  {:>7}  {:>9}",
             i,
             run.seconds(),
             run.rate(),
@@ -236,6 +250,8 @@ fn run(mut args: Args) -> Result<bool> {
             run.peak_rss_mb()
                 .map_or("?".to_owned(), |mb| format!("{mb:.0}")),
             run.server_queries as f64 / run.seconds(),
+            secs(run.child.cpu),
+            secs(run.lab_cpu),
             run.udp_drops.map_or("?".to_owned(), |n| n.to_string()),
         );
         runs.push(run);
@@ -454,9 +470,13 @@ fn audit_run(
 ) -> Result<AuditRun> {
     lab.reset_query_count();
     let drops_before = udp_receive_buffer_errors();
+    let cpu_before = process::own_cpu_time();
     let child = process::run(mailaudit_command(mailaudit, list, server, args))
         .with_context(|| format!("cannot run {}", mailaudit.display()))?;
     let server_queries = lab.query_count();
+    let lab_cpu = process::own_cpu_time()
+        .zip(cpu_before)
+        .map(|(after, before)| after.saturating_sub(before));
     let udp_drops = udp_receive_buffer_errors()
         .zip(drops_before)
         .map(|(after, before)| after.saturating_sub(before));
@@ -488,6 +508,7 @@ fn audit_run(
         child,
         stats,
         server_queries,
+        lab_cpu,
         udp_drops,
     })
 }
@@ -610,6 +631,11 @@ fn udp_receive_buffer_errors() -> Option<u64> {
         .split_whitespace()
         .position(|h| h == "RcvbufErrors")?;
     values.split_whitespace().nth(at)?.parse().ok()
+}
+
+/// A duration in seconds, or `?`.
+fn secs(d: Option<Duration>) -> String {
+    d.map_or("?".to_owned(), |d| format!("{:.2}", d.as_secs_f64()))
 }
 
 /// The 1-minute load average from `/proc/loadavg`.

@@ -25,6 +25,8 @@ pub struct ChildRun {
     pub stderr: String,
     /// Its peak resident set size in KiB, if `/proc` could be read.
     pub peak_rss_kib: Option<u64>,
+    /// The CPU time (user + system) it had used at the last reading before it exited.
+    pub cpu: Option<Duration>,
 }
 
 /// Runs `command` to completion with standard input and output closed to `/dev/null` and
@@ -45,7 +47,9 @@ pub fn run(mut command: Command) -> std::io::Result<ChildRun> {
         })
     });
     let status_path = format!("/proc/{}/status", child.id());
+    let stat_path = format!("/proc/{}/stat", child.id());
     let mut peak: Option<u64> = None;
+    let mut cpu = None;
     let status = loop {
         // Until it is reaped the pid cannot be reused, so this is always our child.
         if let Some(kib) = std::fs::read_to_string(&status_path)
@@ -54,6 +58,13 @@ pub fn run(mut command: Command) -> std::io::Result<ChildRun> {
             .and_then(vm_hwm_kib)
         {
             peak = Some(peak.map_or(kib, |p| p.max(kib)));
+        }
+        if let Some(time) = std::fs::read_to_string(&stat_path)
+            .ok()
+            .as_deref()
+            .and_then(cpu_time)
+        {
+            cpu = Some(time);
         }
         if let Some(status) = child.try_wait()? {
             break status;
@@ -69,7 +80,29 @@ pub fn run(mut command: Command) -> std::io::Result<ChildRun> {
         status,
         stderr,
         peak_rss_kib: peak,
+        cpu,
     })
+}
+
+/// Clock ticks per second of the times in `/proc/<pid>/stat` (`USER_HZ`, 100 on Linux).
+const USER_HZ: u64 = 100;
+
+/// User plus system CPU time from a `/proc/<pid>/stat` line (fields 14 and 15, counted after
+/// the parenthesised command name, which may itself contain spaces and parentheses).
+pub fn cpu_time(stat: &str) -> Option<Duration> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 1000 / USER_HZ))
+}
+
+/// This process's own CPU time so far (for the lab server running in it).
+pub fn own_cpu_time() -> Option<Duration> {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .as_deref()
+        .and_then(cpu_time)
 }
 
 /// The `VmHWM:` value of a `/proc/<pid>/status` text, in KiB.
@@ -116,6 +149,15 @@ mod tests {
         // The bench's own status has a VmHWM, so /proc works here.
         let own = std::fs::read_to_string("/proc/self/status").expect("/proc");
         assert!(vm_hwm_kib(&own).is_some_and(|kib| kib > 0));
+    }
+
+    #[test]
+    fn reads_cpu_time() {
+        let stat = "1234 (my (odd) prog) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 130 0 0 20 0 4 0 100 0 0";
+        assert_eq!(cpu_time(stat), Some(Duration::from_millis(3_800)));
+        assert_eq!(cpu_time("1234 (x) S 1"), None);
+        assert_eq!(cpu_time("garbage"), None);
+        assert!(own_cpu_time().is_some());
     }
 
     #[test]
