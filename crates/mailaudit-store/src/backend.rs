@@ -115,6 +115,20 @@ pub(crate) const CHECKLIST_COLUMNS: &str =
 pub(crate) const ALERT_COLUMNS: &str =
     "id, created_at, domain, payload, attempts, next_attempt_at, delivered_at, last_error";
 
+pub(crate) const TENANT_SELECT: &str = "SELECT t.id, c.name AS customer, t.organization, \
+     t.imported_at, t.source, t.bundle, t.findings \
+     FROM tenant_imports t LEFT JOIN customers c ON c.id = t.customer_id";
+
+/// `t` is the newest import of its organization among the rows matching `scope` (a condition on
+/// the alias `n`, e.g. `TRUE` or `n.customer_id = $1`).
+pub(crate) fn newest_tenant_import(scope: &str) -> String {
+    format!(
+        "NOT EXISTS (SELECT 1 FROM tenant_imports n WHERE n.organization = t.organization \
+         AND {scope} AND (n.imported_at > t.imported_at \
+         OR (n.imported_at = t.imported_at AND n.id > t.id)))"
+    )
+}
+
 /// Expands `impl Store for $store` over `$db` (`sqlx::Sqlite` or `sqlx::Postgres`).
 macro_rules! impl_store {
     ($store:ty, $db:ty) => {
@@ -210,6 +224,20 @@ macro_rules! impl_store {
                 next_attempt_at: r.try_get("next_attempt_at")?,
                 delivered_at: r.try_get("delivered_at")?,
                 last_error: r.try_get("last_error")?,
+            })
+        }
+
+        fn tenant_import_from(r: &DbRow) -> Result<TenantImport, StoreError> {
+            let config: Json<serde_json::Value> = r.try_get("bundle")?;
+            let findings: Json<serde_json::Value> = r.try_get("findings")?;
+            Ok(TenantImport {
+                id: r.try_get("id")?,
+                customer: r.try_get("customer")?,
+                organization: r.try_get("organization")?,
+                imported_at: r.try_get("imported_at")?,
+                source: r.try_get("source")?,
+                config: config.0,
+                findings: findings.0,
             })
         }
 
@@ -887,6 +915,90 @@ macro_rules! impl_store {
                 .fetch_all(&self.pool)
                 .await?;
                 Ok(names)
+            }
+
+            async fn record_tenant_import(
+                &self,
+                customer: Option<&str>,
+                organization: &str,
+                now: Time,
+                source: &str,
+                config: &serde_json::Value,
+                findings: &serde_json::Value,
+            ) -> Result<i64, StoreError> {
+                let organization = norm_domain(organization)?;
+                if !findings.is_array() {
+                    return Err(StoreError::Invalid(
+                        "tenant import findings must be a JSON array".into(),
+                    ));
+                }
+                let customer = customer.map(norm_customer).transpose()?;
+                let mut tx = self.write_tx().await?;
+                let customer_id = match &customer {
+                    Some(c) => Some(Self::customer_id(&mut *tx, c).await?),
+                    None => None,
+                };
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO tenant_imports (customer_id, organization, imported_at, source, \
+                     bundle, findings) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                )
+                .bind(customer_id)
+                .bind(&organization)
+                .bind(now)
+                .bind(source)
+                .bind(Json(config))
+                .bind(Json(findings))
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(id)
+            }
+
+            async fn tenant_imports(
+                &self,
+                organization: &str,
+                limit: i64,
+            ) -> Result<Vec<TenantImport>, StoreError> {
+                let organization = norm_domain(organization)?;
+                let limit = check_limit(limit)?;
+                let rows = sqlx::query(&format!(
+                    "{TENANT_SELECT} WHERE t.organization = $1 \
+                     ORDER BY t.imported_at DESC, t.id DESC LIMIT $2"
+                ))
+                .bind(&organization)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(tenant_import_from).collect()
+            }
+
+            async fn latest_tenant_imports(
+                &self,
+                customer: Option<&str>,
+            ) -> Result<Vec<TenantImport>, StoreError> {
+                let rows = match customer {
+                    None => {
+                        sqlx::query(&format!(
+                            "{TENANT_SELECT} WHERE {} ORDER BY t.organization",
+                            newest_tenant_import("TRUE")
+                        ))
+                        .fetch_all(&self.pool)
+                        .await?
+                    }
+                    Some(c) => {
+                        let c = norm_customer(c)?;
+                        let id = Self::customer_id(&self.pool, &c).await?;
+                        sqlx::query(&format!(
+                            "{TENANT_SELECT} WHERE t.customer_id = $1 AND {} \
+                             ORDER BY t.organization",
+                            newest_tenant_import("n.customer_id = $1")
+                        ))
+                        .bind(id)
+                        .fetch_all(&self.pool)
+                        .await?
+                    }
+                };
+                rows.iter().map(tenant_import_from).collect()
             }
 
             async fn close(&self) {

@@ -1,5 +1,6 @@
 //! mailaudit's store: the customer and domain inventory, every audit run with each domain's full
-//! report, the remediation checklist, DMARC rollout state, recurring schedules and the alert outbox.
+//! report, the remediation checklist, DMARC rollout state, recurring schedules, the alert outbox
+//! and the history of Exchange Online tenant configuration imports.
 //!
 //! One [`Store`] trait, two implementations over sqlx 0.8: embedded SQLite (the default, a file in
 //! the user's data directory, see [`default_sqlite_path`]) and PostgreSQL for shared deployments.
@@ -301,6 +302,25 @@ pub struct Alert {
     pub last_error: Option<String>,
 }
 
+/// One stored Exchange Online tenant configuration import ([`Store::record_tenant_import`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TenantImport {
+    /// Import id.
+    pub id: i64,
+    /// The customer it was imported for, if any.
+    pub customer: Option<String>,
+    /// The tenant's organization name (`contoso.onmicrosoft.com`), lower-case.
+    pub organization: String,
+    /// When it was imported.
+    pub imported_at: Time,
+    /// Where it came from (the bundle's file name).
+    pub source: String,
+    /// The parsed, normalised tenant configuration.
+    pub config: serde_json::Value,
+    /// The findings of its evaluation (a JSON array).
+    pub findings: serde_json::Value,
+}
+
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -448,6 +468,33 @@ pub trait Store: Send + Sync {
     /// Names of the domains whose latest result has a finding with this check id (e.g.
     /// `DMARC-MISSING`), by name.
     async fn domains_with_finding(&self, check_id: &str) -> Result<Vec<String>, StoreError>;
+    /// Records an Exchange Online tenant configuration import: `config` is the parsed, normalised
+    /// bundle, `findings` its evaluation (must be a JSON array, else `Invalid`), `source` the file
+    /// it came from. `organization` is normalised like a domain name (`Invalid` when empty). The
+    /// customer, when given, must exist (`NotFound`, nothing written). Returns the import's id.
+    async fn record_tenant_import(
+        &self,
+        customer: Option<&str>,
+        organization: &str,
+        now: Time,
+        source: &str,
+        config: &serde_json::Value,
+        findings: &serde_json::Value,
+    ) -> Result<i64, StoreError>;
+    /// The organization's newest `limit` imports, newest first (by import time, then insertion);
+    /// empty for an organization never imported.
+    async fn tenant_imports(
+        &self,
+        organization: &str,
+        limit: i64,
+    ) -> Result<Vec<TenantImport>, StoreError>;
+    /// The newest import of each organization, by organization name: of every organization, or,
+    /// given a customer, of each organization among that customer's imports (`NotFound` if the
+    /// customer does not exist).
+    async fn latest_tenant_imports(
+        &self,
+        customer: Option<&str>,
+    ) -> Result<Vec<TenantImport>, StoreError>;
     /// Closes the connections (SQLite: checkpoints the WAL). Later calls fail.
     async fn close(&self);
 }

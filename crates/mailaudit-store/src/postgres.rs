@@ -13,8 +13,8 @@ use sqlx::types::Json;
 use crate::backend::*;
 use crate::{
     Alert, ChecklistItem, Customer, DmarcRollout, DomainEntry, ItemState, KeyPerson, NewDomain,
-    RUN_SOURCES, Run, RunStatus, Schedule, Scope, Store, StoreError, StoredResult, Time,
-    redact_url,
+    RUN_SOURCES, Run, RunStatus, Schedule, Scope, Store, StoreError, StoredResult, TenantImport,
+    Time, redact_url,
 };
 
 /// The PostgreSQL store.

@@ -15,7 +15,8 @@ use sqlx::types::Json;
 use crate::backend::*;
 use crate::{
     Alert, ChecklistItem, Customer, DmarcRollout, DomainEntry, ItemState, KeyPerson, NewDomain,
-    RUN_SOURCES, Run, RunStatus, Schedule, Scope, Store, StoreError, StoredResult, Time,
+    RUN_SOURCES, Run, RunStatus, Schedule, Scope, Store, StoreError, StoredResult, TenantImport,
+    Time,
 };
 
 /// How long a writer waits for another's transaction before giving up.

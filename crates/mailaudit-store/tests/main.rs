@@ -40,6 +40,7 @@ backends!(
     story::schedules,
     story::alerts_outbox,
     story::concurrent_writers,
+    story::tenant_imports,
     crash::killed_writer_loses_nothing,
     migrations::from_empty,
     migrations::from_each_previous_version,

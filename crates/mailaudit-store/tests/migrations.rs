@@ -46,6 +46,15 @@ impl Pool {
         .unwrap_or_else(|e| panic!("{e}: {sql}"));
     }
 
+    async fn count(&self, table: &str) -> i64 {
+        let q = format!("SELECT COUNT(*) FROM {table}");
+        match self {
+            Pool::Sqlite(p) => sqlx::query_scalar(&q).fetch_one(p).await,
+            Pool::Pg(p) => sqlx::query_scalar(&q).fetch_one(p).await,
+        }
+        .unwrap_or_else(|e| panic!("{e}: {q}"))
+    }
+
     async fn applied(&self) -> Vec<i64> {
         let q = "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version";
         match self {
@@ -79,12 +88,39 @@ fn migration_files(db: &TestDb) -> Vec<(i64, PathBuf)> {
     v
 }
 
+/// The tables a fixture writes to (its `INSERT INTO name` statements), each once.
+fn fixture_tables(sql: &str) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    for rest in sql.split("INSERT INTO ").skip(1) {
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if !v.contains(&name) {
+            v.push(name);
+        }
+    }
+    v
+}
+
 pub(crate) async fn from_empty(kind: Kind) {
     let db = TestDb::new(kind).await;
     let all: Vec<i64> = migration_files(&db).iter().map(|(v, _)| *v).collect();
     assert_eq!(all.first(), Some(&1));
+    assert!(all.contains(&2), "{all:?}");
     let s = db.open().await;
     s.add_customer("Kept", "", "").await.unwrap();
+    // Version 2's table is there and usable from the start.
+    s.record_tenant_import(
+        Some("Kept"),
+        "kept.onmicrosoft.com",
+        1,
+        "kept.json",
+        &serde_json::json!({}),
+        &serde_json::json!([]),
+    )
+    .await
+    .unwrap();
     s.close().await;
     let pool = Pool::connect(&db).await;
     assert_eq!(pool.applied().await, all);
@@ -92,6 +128,10 @@ pub(crate) async fn from_empty(kind: Kind) {
     // Reopening applies nothing again and keeps the data.
     let s = db.open().await;
     assert_eq!(s.customers().await.unwrap().len(), 1);
+    assert_eq!(
+        s.latest_tenant_imports(Some("Kept")).await.unwrap()[0].source,
+        "kept.json"
+    );
     s.close().await;
     let pool = Pool::connect(&db).await;
     assert_eq!(pool.applied().await, all);
@@ -121,13 +161,26 @@ pub(crate) async fn from_each_previous_version(kind: Kind) {
             )
         });
         pool.exec(&sql).await;
+        let tables = fixture_tables(&sql);
+        let mut counts = Vec::new();
+        for t in &tables {
+            counts.push(pool.count(t).await);
+        }
         pool.close().await;
 
         let s = db.open().await;
-        check_fixture(&*s, version).await;
+        // Every row written at the old version is still there, before anything new is written.
         let pool = Pool::connect(&db).await;
         assert_eq!(pool.applied().await, all, "after upgrading from {version}");
+        for (t, n) in tables.iter().zip(&counts) {
+            assert_eq!(
+                pool.count(t).await,
+                *n,
+                "{t} after upgrading from {version}"
+            );
+        }
         pool.close().await;
+        check_fixture(&*s, version).await;
         s.close().await;
     }
 }
@@ -203,6 +256,44 @@ async fn check_fixture(s: &dyn mailaudit_store::Store, version: &i64) {
         .await
         .unwrap();
     assert_ne!(a, due[0].id);
+
+    // Tenant imports (version 2): the fixture's import from v2 on, and new imports on top.
+    let org = "fixture.onmicrosoft.com";
+    let before = s.tenant_imports(org, 10).await.unwrap();
+    if *version >= 2 {
+        assert_eq!(before.len(), 1, "{ctx}");
+        let t = &before[0];
+        assert_eq!(t.customer.as_deref(), Some("Fixture Co"));
+        assert_eq!(
+            (t.imported_at, t.source.as_str()),
+            (1_700_000_800, "fixture-tenant.json")
+        );
+        assert_eq!(t.config["transportConfig"]["RejectDirectSend"], false);
+        assert_eq!(t.findings[0]["id"], "EXO-DIRECT-SEND");
+    } else {
+        assert!(before.is_empty(), "{ctx}");
+    }
+    let new = s
+        .record_tenant_import(
+            Some("Fixture Co"),
+            org,
+            1_800_000_003,
+            "after-upgrade.json",
+            &serde_json::json!({"organization": org}),
+            &serde_json::json!([]),
+        )
+        .await
+        .unwrap();
+    assert!(before.iter().all(|t| t.id != new));
+    let after = s.tenant_imports(org, 10).await.unwrap();
+    assert_eq!(after.len(), before.len() + 1);
+    assert_eq!(after[0].id, new);
+    let latest = s.latest_tenant_imports(Some("Fixture Co")).await.unwrap();
+    assert_eq!(
+        latest.iter().map(|t| t.id).collect::<Vec<_>>(),
+        [new],
+        "{ctx}"
+    );
 }
 
 pub(crate) async fn newer_database_is_refused(kind: Kind) {

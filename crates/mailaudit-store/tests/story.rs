@@ -896,3 +896,193 @@ pub(crate) async fn concurrent_writers(kind: Kind) {
         st.close().await;
     }
 }
+
+pub(crate) async fn tenant_imports(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    let s = db.open().await;
+    s.add_customer("Contoso", "", "").await.unwrap();
+    s.add_customer("Fabrikam", "", "").await.unwrap();
+    let config = |n: i64| {
+        json!({
+            "organization": "contoso.onmicrosoft.com",
+            "transportConfig": {"RejectDirectSend": n > 1},
+            "inboundConnectors": [{"Name": "From gateway", "RestrictDomainsToIPAddresses": false}],
+            "version": n,
+        })
+    };
+    let findings = |ids: &[&str]| {
+        json!(
+            ids.iter()
+                .map(|id| json!({"id": id, "severity": "high"}))
+                .collect::<Vec<_>>()
+        )
+    };
+    let org = "contoso.onmicrosoft.com";
+
+    // Never imported: empty, not an error.
+    assert!(s.tenant_imports(org, 10).await.unwrap().is_empty());
+    assert!(s.latest_tenant_imports(None).await.unwrap().is_empty());
+
+    // Unknown customer: NotFound, nothing written.
+    let err = s
+        .record_tenant_import(Some("Nope"), org, 100, "x.json", &config(0), &json!([]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::NotFound { what } if what.contains("Nope")),
+        "{err}"
+    );
+    assert!(s.tenant_imports(org, 10).await.unwrap().is_empty());
+    assert!(is_not_found(s.latest_tenant_imports(Some("Nope")).await));
+    // Invalid arguments.
+    assert!(is_invalid(
+        s.record_tenant_import(None, "  ", 100, "x.json", &config(0), &json!([]))
+            .await
+    ));
+    assert!(is_invalid(
+        s.record_tenant_import(None, org, 100, "x.json", &config(0), &json!({}))
+            .await
+    ));
+    assert!(is_invalid(s.tenant_imports(org, -1).await));
+
+    // Record and read back; the organization is normalised like a domain name.
+    let first = s
+        .record_tenant_import(
+            Some(" Contoso "),
+            "Contoso.onmicrosoft.com.",
+            1_000,
+            "contoso-2024-01.json",
+            &config(1),
+            &findings(&["EXO-DIRECT-SEND"]),
+        )
+        .await
+        .unwrap();
+    let got = s.tenant_imports(org, 10).await.unwrap();
+    assert_eq!(got.len(), 1);
+    let t = &got[0];
+    assert_eq!(t.id, first);
+    assert_eq!(t.customer.as_deref(), Some("Contoso"));
+    assert_eq!(t.organization, org);
+    assert_eq!(t.imported_at, 1_000);
+    assert_eq!(t.source, "contoso-2024-01.json");
+    assert_eq!(t.config, config(1));
+    assert_eq!(t.findings, findings(&["EXO-DIRECT-SEND"]));
+
+    // Order: newest first by import time, then insertion; an import recorded later with an
+    // earlier time sorts by its time.
+    let second = s
+        .record_tenant_import(
+            Some("Contoso"),
+            org,
+            3_000,
+            "b.json",
+            &config(2),
+            &json!([]),
+        )
+        .await
+        .unwrap();
+    let same_time = s
+        .record_tenant_import(
+            Some("Contoso"),
+            org,
+            3_000,
+            "c.json",
+            &config(3),
+            &json!([]),
+        )
+        .await
+        .unwrap();
+    let older = s
+        .record_tenant_import(None, org, 500, "old.json", &config(0), &json!([]))
+        .await
+        .unwrap();
+    let ids: Vec<i64> = s
+        .tenant_imports(org, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(ids, [same_time, second, first, older]);
+    let two: Vec<i64> = s
+        .tenant_imports(org, 2)
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(two, [same_time, second]);
+    assert!(s.tenant_imports(org, 0).await.unwrap().is_empty());
+    assert_eq!(s.tenant_imports(org, 10).await.unwrap()[3].customer, None);
+
+    // Other tenants.
+    let fab = s
+        .record_tenant_import(
+            Some("Fabrikam"),
+            "fabrikam.onmicrosoft.com",
+            2_000,
+            "f.json",
+            &json!({"organization": "fabrikam.onmicrosoft.com"}),
+            &json!([]),
+        )
+        .await
+        .unwrap();
+    let lone = s
+        .record_tenant_import(
+            None,
+            "adatum.onmicrosoft.com",
+            50,
+            "a.json",
+            &json!({}),
+            &json!([]),
+        )
+        .await
+        .unwrap();
+    // Contoso's tenant also imported once for Fabrikam (e.g. a mistaken --customer), older.
+    let stray = s
+        .record_tenant_import(
+            Some("Fabrikam"),
+            org,
+            200,
+            "stray.json",
+            &json!({}),
+            &json!([]),
+        )
+        .await
+        .unwrap();
+
+    // Latest per organization, by organization name.
+    let latest = |v: Vec<mailaudit_store::TenantImport>| {
+        v.into_iter()
+            .map(|t| (t.organization, t.id))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        latest(s.latest_tenant_imports(None).await.unwrap()),
+        [
+            ("adatum.onmicrosoft.com".to_string(), lone),
+            (org.to_string(), same_time),
+            ("fabrikam.onmicrosoft.com".to_string(), fab),
+        ]
+    );
+    assert_eq!(
+        latest(s.latest_tenant_imports(Some("Contoso")).await.unwrap()),
+        [(org.to_string(), same_time)]
+    );
+    assert_eq!(
+        latest(s.latest_tenant_imports(Some("Fabrikam")).await.unwrap()),
+        [
+            (org.to_string(), stray),
+            ("fabrikam.onmicrosoft.com".to_string(), fab),
+        ]
+    );
+    let full = s.latest_tenant_imports(Some("Contoso")).await.unwrap();
+    assert_eq!(full[0].config, config(3));
+    assert_eq!(full[0].source, "c.json");
+
+    // Survives reopening.
+    s.close().await;
+    let s = db.open().await;
+    assert_eq!(s.tenant_imports(org, 10).await.unwrap().len(), 5);
+    s.close().await;
+}
