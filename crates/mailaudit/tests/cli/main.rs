@@ -14,4 +14,6 @@ mod mta_sts;
 mod options;
 mod relay;
 mod sample;
+mod schedule;
 mod spf_eval;
+mod store;
