@@ -99,7 +99,7 @@ pub(crate) async fn record(
     let entry = store.domain(domain).await.ok();
     let ctx = guide_context(entry.as_ref(), rollout.as_ref(), now, None);
     let g = guide::build(&cur, &ctx);
-    let items: Vec<ChecklistItem> = guide::checklist(&g)
+    let mut items: Vec<ChecklistItem> = guide::checklist(&g)
         .into_iter()
         .map(|(key, priority, title)| ChecklistItem {
             domain: domain.to_string(),
@@ -112,6 +112,13 @@ pub(crate) async fn record(
             updated_at: now,
         })
         .collect();
+    // The guide lists what is still to do; an item it no longer lists (its finding is gone)
+    // stays on the checklist, so that the audit ticks it below and can reopen it later.
+    for kept in store.checklist(domain).await? {
+        if !items.iter().any(|i| i.key == kept.key) {
+            items.push(kept);
+        }
+    }
     store.sync_checklist(domain, &items).await?;
     for item in store.checklist(domain).await? {
         match (guide::verify(&item.key, &cur), item.state) {

@@ -836,3 +836,33 @@ fn guide_for_a_customer_concatenates_and_audits_when_needed() {
     html.assert_code(0);
     assert!(html.stdout.contains("g1.test") && html.stdout.contains("g2.test"));
 }
+#[test]
+fn checklist_ticks_and_reopens_with_the_audit() {
+    let db = Db::new();
+    let d = "tick.test";
+    let without = Lab::start(&zone_m365(d, false));
+    let with = Lab::start(&zone_m365(d, true));
+    db.audit(&without, &[d]);
+    let list = db.run(&["checklist", d, "--format", "json"]).json();
+    assert_eq!(item(&list, "dmarc-publish")["state"], "open", "{list:#}");
+    // DMARC published: ticked by the audit.
+    db.audit(&with, &[d]);
+    let list = db.run(&["checklist", d, "--format", "json"]).json();
+    let publish = item(&list, "dmarc-publish");
+    assert_eq!(publish["state"], "done", "{publish:#}");
+    assert_eq!(
+        publish["by"], "mailaudit (verified by audit)",
+        "{publish:#}"
+    );
+    assert!(publish["at"].as_i64().is_some(), "{publish:#}");
+
+    // Removed again: reopened (and the audit says so on stderr).
+    let again = db.audit(&without, &[d]);
+    assert!(
+        again.stderr.contains("dmarc-publish"),
+        "the regression is reported: {}",
+        again.stderr
+    );
+    let list = db.run(&["checklist", d, "--format", "json"]).json();
+    assert_eq!(item(&list, "dmarc-publish")["state"], "open", "{list:#}");
+}
