@@ -11,6 +11,7 @@ pub mod checks;
 pub mod dkim;
 pub mod dmarc;
 pub mod dns;
+pub mod exo;
 pub mod finding;
 pub mod guide;
 pub mod history;
