@@ -112,6 +112,63 @@ pub(crate) enum Command {
     /// Run the scheduler (re-audits and alerts) until stopped. (The web portal will be served
     /// here too.)
     Serve(ServeArgs),
+    /// Exchange Online tenant configuration: generate the read-only collection script, then
+    /// evaluate its export offline (connectors, Direct Send, transport rules, DKIM signing,
+    /// anti-phishing).
+    #[command(subcommand)]
+    Exo(ExoCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ExoCommand {
+    /// Print the PowerShell 7 script (ExchangeOnlineManagement v3) that exports the tenant's
+    /// configuration as one JSON bundle. It is read-only: it only runs Get- cmdlets.
+    ///
+    /// Run it as an Exchange administrator: `pwsh ./collect.ps1 -OutFile contoso.json`, then
+    /// `mailaudit exo import contoso.json`.
+    Script(ExoScriptArgs),
+    /// Evaluate an export: the bundle the script wrote, or per-cmdlet JSON files
+    /// (`Get-InboundConnector | ConvertTo-Json -Depth 5 > inbound_connectors.json`) or a
+    /// directory of them. Reports every EXO-* finding with the PowerShell fix, correlates with
+    /// the latest DNS audits of the accepted domains, shows what changed since the previous
+    /// import and records the import.
+    Import(ExoImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExoScriptArgs {
+    /// Sign in unattended as this app registration (with --certificate-thumbprint and --organization).
+    #[arg(long, value_name = "ID", requires_all = ["certificate_thumbprint", "organization"])]
+    pub(crate) app_id: Option<String>,
+    /// The app's certificate thumbprint (certificate in the user's store).
+    #[arg(long, value_name = "THUMBPRINT")]
+    pub(crate) certificate_thumbprint: Option<String>,
+    /// The tenant (`contoso.onmicrosoft.com`): with --app-id, or alone for a partner (GDAP)
+    /// administrator signing in to a customer's tenant.
+    #[arg(long, value_name = "TENANT")]
+    pub(crate) organization: Option<String>,
+    /// Write the script to this file instead of standard output.
+    #[arg(long, short = 'o', value_name = "PATH")]
+    pub(crate) output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExoImportArgs {
+    /// The bundle, per-cmdlet export files, or directories of them.
+    #[arg(required = true, value_name = "PATH")]
+    pub(crate) paths: Vec<PathBuf>,
+    /// The customer the tenant belongs to (for the inventory comparison and the history).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) customer: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub(crate) format: TextOrJson,
+    /// Exit with status 1 if any finding is at or above this severity.
+    #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
+    pub(crate) fail_on: Option<Severity>,
+    /// Do not record the import in the store.
+    #[arg(long)]
+    pub(crate) no_store: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,6 +3,7 @@
 mod audit;
 mod checklist;
 mod checks;
+mod exo;
 mod guide;
 mod history;
 mod inventory;
@@ -18,7 +19,7 @@ use anyhow::{Context, Result, bail};
 use mailaudit_net::ResolverConfig;
 use mailaudit_net::dns::parse_nameserver;
 
-use crate::cli::{Cli, ColorChoice, Command};
+use crate::cli::{Cli, ColorChoice, Command, ExoCommand};
 
 /// Opens the store (`--db`, default the embedded SQLite file), runs the command with it on a
 /// runtime, and closes it.
@@ -49,6 +50,8 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Checklist(args) => with_store!(cli, |s| checklist::checklist_cmd(s, args)),
         Command::Schedule(cmd) => with_store!(cli, |s| schedule::schedule_cmd(&cli, s, cmd)),
         Command::Serve(args) => with_store!(cli, |s| schedule::serve(&cli, s, args)),
+        Command::Exo(ExoCommand::Script(args)) => exo::script(args),
+        Command::Exo(ExoCommand::Import(args)) => with_store!(cli, |s| exo::import(s, args)),
     }
 }
 

@@ -1,0 +1,294 @@
+//! `mailaudit exo`: the Exchange Online collection script and the offline evaluation of its
+//! export, correlated with the DNS audits of the tenant's domains.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use mailaudit_core::exo::{self, Auth, CMDLETS, ScriptOptions, TenantConfig};
+use mailaudit_core::finding::Finding;
+use mailaudit_core::guide::ReportView;
+use mailaudit_store::Store;
+use serde_json::{Map, Value};
+
+use super::tracking::now;
+use crate::cli::{ExoImportArgs, ExoScriptArgs, TextOrJson};
+use crate::output::printable;
+
+pub(crate) fn script(args: &ExoScriptArgs) -> Result<ExitCode> {
+    let auth = match (
+        &args.app_id,
+        &args.certificate_thumbprint,
+        &args.organization,
+    ) {
+        (Some(app_id), Some(thumb), Some(org)) => Auth::AppOnly {
+            app_id: app_id.clone(),
+            cert_thumbprint: thumb.clone(),
+            organization: org.clone(),
+        },
+        (None, None, Some(org)) => Auth::Delegated {
+            organization: org.clone(),
+        },
+        (None, None, None) => Auth::Interactive,
+        _ => bail!("--app-id needs --certificate-thumbprint and --organization"),
+    };
+    let text = exo::script(&ScriptOptions { auth });
+    match &args.output {
+        Some(p) => {
+            std::fs::write(p, text).with_context(|| format!("{}: cannot write", p.display()))?
+        }
+        None => io::stdout().lock().write_all(text.as_bytes())?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads the inputs into one bundle-shaped JSON object (what the script writes), so that an
+/// import made of per-cmdlet files is stored, and read back later, exactly like a bundle.
+fn read_inputs(paths: &[std::path::PathBuf]) -> Result<(Value, Vec<String>)> {
+    let mut bundle = Map::new();
+    let mut sources = Vec::new();
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut entries: Vec<_> = std::fs::read_dir(p)
+                .with_context(|| format!("{}: cannot read the directory", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|e| {
+                    e.extension()
+                        .is_some_and(|x| x.eq_ignore_ascii_case("json"))
+                })
+                .collect();
+            entries.sort();
+            files.extend(entries);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    for f in &files {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("{}: cannot read", f.display()))?;
+        let text = text.trim_start_matches('\u{feff}');
+        let value: Value =
+            serde_json::from_str(text).with_context(|| format!("{}: not JSON", f.display()))?;
+        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if value.get("mailaudit_bundle").is_some() {
+            if let Value::Object(obj) = value {
+                bundle.extend(obj);
+            }
+        } else if let Some(key) = exo::key_for_file(name) {
+            bundle.insert(key.to_string(), value);
+        } else {
+            eprintln!(
+                "mailaudit: {}: not an export mailaudit reads (name it after a cmdlet, e.g. inbound_connectors.json); skipped",
+                f.display()
+            );
+            continue;
+        }
+        sources.push(name.to_string());
+    }
+    if sources.is_empty() {
+        bail!(
+            "no export to read in {}",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok((Value::Object(bundle), sources))
+}
+
+fn parse(bundle: &Value) -> Result<TenantConfig> {
+    let (t, warnings) = exo::parse_bundle(&bundle.to_string())?;
+    for w in warnings {
+        eprintln!("mailaudit: warning: {w}");
+    }
+    Ok(t)
+}
+
+fn organization(t: &TenantConfig) -> String {
+    t.organization
+        .clone()
+        .or_else(|| {
+            t.accepted_domains
+                .iter()
+                .find(|d| d.is_onmicrosoft() && !d.is_coexistence_domain())
+                .map(|d| d.domain_name.clone())
+        })
+        .unwrap_or_else(|| "unknown-tenant".to_string())
+}
+
+pub(crate) async fn import(store: &dyn Store, args: &ExoImportArgs) -> Result<ExitCode> {
+    let (bundle, sources) = read_inputs(&args.paths)?;
+    let tenant = parse(&bundle)?;
+    let findings: Vec<Finding> = exo::evaluate(&tenant);
+    let org = organization(&tenant);
+
+    // Correlation with the inventory and the latest DNS audits of the accepted domains.
+    let inventory: Vec<String> = store
+        .domains(args.customer.as_deref())
+        .await?
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
+    let mut dns = Vec::new();
+    for d in &tenant.accepted_domains {
+        if let Some(r) = store.latest_result(&d.domain_name).await?
+            && let Ok(view) = ReportView::from_json(&r.report)
+        {
+            dns.push((d.domain_name.clone(), view));
+        }
+    }
+    let correlation = exo::correlate(&tenant, &dns, &inventory);
+
+    // What changed since the previous import of this tenant.
+    let previous = store.tenant_imports(&org, 1).await?;
+    let changes = match previous.first() {
+        Some(prev) => Some(exo::diff(&parse(&prev.config)?, &tenant)),
+        None => None,
+    };
+
+    if !args.no_store {
+        store
+            .record_tenant_import(
+                args.customer.as_deref(),
+                &org,
+                now(),
+                &sources.join(", "),
+                &bundle,
+                &serde_json::to_value(&findings)?,
+            )
+            .await?;
+    }
+
+    let mut out = io::stdout().lock();
+    match args.format {
+        TextOrJson::Json => {
+            let v = serde_json::json!({
+                "organization": org,
+                "sources": sources,
+                "findings": findings,
+                "correlation": correlation,
+                "changes": changes,
+            });
+            serde_json::to_writer_pretty(&mut out, &v)?;
+            writeln!(out)?;
+        }
+        TextOrJson::Text => write_text(
+            &mut out,
+            &org,
+            &tenant,
+            &findings,
+            &correlation,
+            changes.as_deref(),
+        )?,
+    }
+    if let Some(threshold) = args.fail_on
+        && findings.iter().any(|f| f.severity >= threshold)
+    {
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_text(
+    out: &mut dyn Write,
+    org: &str,
+    tenant: &TenantConfig,
+    findings: &[Finding],
+    c: &exo::Correlation,
+    changes: Option<&[String]>,
+) -> Result<()> {
+    let read: Vec<&str> = CMDLETS
+        .iter()
+        .filter(|k| tenant.has(k.key))
+        .map(|k| k.cmdlet)
+        .collect();
+    writeln!(
+        out,
+        "{org}: {} findings from {} exports ({})",
+        findings.len(),
+        read.len(),
+        read.join(", ")
+    )?;
+    for (key, err) in &tenant.errors {
+        writeln!(out, "  ! {key} was not collected: {}", printable(err))?;
+    }
+    for f in findings {
+        writeln!(
+            out,
+            "\n  {:<8}  {:<30} {}",
+            f.severity.as_str().to_uppercase(),
+            f.id.as_str(),
+            printable(&f.title)
+        )?;
+        writeln!(out, "            {}", printable(&f.detail))?;
+        if let Some(e) = &f.evidence {
+            for l in printable(e).lines() {
+                writeln!(out, "            read: {l}")?;
+            }
+        }
+        for (i, l) in printable(&f.fix).lines().enumerate() {
+            writeln!(
+                out,
+                "            {}{l}",
+                if i == 0 { "fix: " } else { "     " }
+            )?;
+        }
+    }
+    let section = |out: &mut dyn Write, title: &str, lines: Vec<String>| -> Result<()> {
+        if !lines.is_empty() {
+            writeln!(out, "\n{title}")?;
+            for l in lines {
+                writeln!(out, "  - {}", printable(&l))?;
+            }
+        }
+        Ok(())
+    };
+    section(
+        out,
+        "Accepted domains missing from the inventory (add with `mailaudit domain add`):",
+        c.missing_from_inventory.clone(),
+    )?;
+    section(
+        out,
+        "Direct Send (RELAY-OPEN) explained:",
+        c.relay_explained
+            .iter()
+            .map(|(d, e)| format!("{d}: {e}"))
+            .collect(),
+    )?;
+    section(
+        out,
+        "DKIM: tenant and DNS disagree:",
+        c.dkim_mismatch
+            .iter()
+            .map(|(d, e)| format!("{d}: {e}"))
+            .collect(),
+    )?;
+    section(
+        out,
+        "Accepted domains no enforcing anti-spoofing rule covers:",
+        c.antispoof_uncovered.clone(),
+    )?;
+    section(
+        out,
+        "DKIM CNAMEs to publish (from Get-DkimSigningConfig):",
+        c.dkim_cnames
+            .iter()
+            .flat_map(|(d, s1, s2)| {
+                [
+                    format!("selector1._domainkey.{d}. CNAME {s1}."),
+                    format!("selector2._domainkey.{d}. CNAME {s2}."),
+                ]
+            })
+            .collect(),
+    )?;
+    match changes {
+        None => writeln!(out, "\nFirst import of {org}.")?,
+        Some([]) => writeln!(out, "\nNo change since the previous import.")?,
+        Some(list) => section(out, "Changed since the previous import:", list.to_vec())?,
+    }
+    Ok(())
+}
