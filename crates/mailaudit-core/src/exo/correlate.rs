@@ -69,7 +69,7 @@ pub fn correlate(
             let Some(r) = report(&d.domain_name) else {
                 continue;
             };
-            if r.is_withheld(Area::Dkim) {
+            if r.error.is_some() || r.is_withheld(Area::Dkim) {
                 continue;
             }
             let published = |sel: &str| {

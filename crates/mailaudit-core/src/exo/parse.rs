@@ -48,6 +48,12 @@ pub fn parse_bundle(json: &str) -> Result<(TenantConfig, Vec<ParseWarning>), Exo
         }
     }
     for c in CMDLETS {
+        if let Some(e) = t.errors.get(c.key) {
+            // The script writes `[]` for a cmdlet that failed: that is no data, not "none".
+            let message = format!("{} failed while collecting: {e}", c.cmdlet);
+            warnings.push(warn(c.key, None, "", message));
+            continue;
+        }
         match get(obj, c.key) {
             Some(v) => read_key(&mut t, c.key, v, &mut warnings),
             None => {

@@ -667,7 +667,20 @@ fn traps() {
         assert!(w.iter().any(|x| x == expected), "{expected} not in {w:?}");
     }
     // dkim_config failed: recorded as an error, not also as "not exported".
-    assert!(!w.iter().any(|x| x.starts_with("dkim_config:")));
+    assert!(w.iter().any(|x| x == "dkim_config: Get-DkimSigningConfig failed while collecting: The term 'Get-DkimSigningConfig' is not recognized"));
+    assert!(
+        !w.iter()
+            .any(|x| x.contains("Get-DkimSigningConfig was not exported"))
+    );
+    // A failed cmdlet's `[]` is no data: no verdict from it.
+    let (t, _) = parse_bundle(
+        &json!({"mailaudit_bundle": 1, "org_config": [], "accepted_domains": [],
+                "errors": {"org_config": "Access denied"}})
+        .to_string(),
+    )
+    .expect("parses");
+    assert!(!t.has("org_config") && t.has("accepted_domains"));
+    assert!(evaluate(&t).is_empty());
 }
 
 #[test]
