@@ -8,13 +8,19 @@ use super::*;
 /// Every EXO-* check of `CHECKS.md` on one tenant's configuration. A check whose export was not
 /// collected gives no finding (see the module documentation).
 pub fn evaluate(t: &TenantConfig) -> Vec<Finding> {
+    evaluate_for(t, &[])
+}
+
+/// [`evaluate`], with the people to protect against impersonation `(display name, address)`
+/// (the inventory's key people) written into the EXO-IMPERSONATION-USERS-OFF fix.
+pub fn evaluate_for(t: &TenantConfig, key_people: &[(String, String)]) -> Vec<Finding> {
     let mut out = Vec::new();
     direct_send(t, &mut out);
     connectors(t, &mut out);
     dkim(t, &mut out);
     antispoof(t, &mut out);
     spam_bypass(t, &mut out);
-    impersonation(t, &mut out);
+    impersonation(t, key_people, &mut out);
     smtp_auth(t, &mut out);
     autoforward(t, &mut out);
     out
@@ -425,7 +431,7 @@ fn policy_summary(p: &AntiPhishPolicy) -> String {
 }
 
 /// EXO-IMPERSONATION-USERS-OFF, EXO-IMPERSONATION-DOMAINS-OFF, EXO-MAILBOX-INTELLIGENCE-OFF.
-fn impersonation(t: &TenantConfig, out: &mut Vec<Finding>) {
+fn impersonation(t: &TenantConfig, key_people: &[(String, String)], out: &mut Vec<Finding>) {
     if !t.has("anti_phish_policies") || t.anti_phish.is_empty() {
         return;
     }
@@ -460,7 +466,16 @@ fn impersonation(t: &TenantConfig, out: &mut Vec<Finding>) {
             )
             .with_evidence(evidence.clone())
             .with_fix(format!(
-                "Set-AntiPhishPolicy -Identity {target} -EnableTargetedUserProtection $true -TargetedUsersToProtect 'Display Name;user@{domain}' -TargetedUserProtectionAction Quarantine"
+                "Set-AntiPhishPolicy -Identity {target} -EnableTargetedUserProtection $true -TargetedUsersToProtect {} -TargetedUserProtectionAction Quarantine",
+                if key_people.is_empty() {
+                    format!("'Display Name;user@{domain}'")
+                } else {
+                    key_people
+                        .iter()
+                        .map(|(name, email)| format!("'{};{}'", name.replace('\'', "''").replace(';', ","), email.replace('\'', "''")))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                }
             )),
         );
     }

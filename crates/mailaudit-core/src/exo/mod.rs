@@ -28,7 +28,7 @@ mod parse;
 mod script;
 
 pub use correlate::{Correlation, correlate, diff};
-pub use eval::evaluate;
+pub use eval::{evaluate, evaluate_for};
 pub use parse::{key_for_file, parse_bundle, parse_export, parse_exports};
 pub use script::{Auth, BUNDLE_VERSION, CMDLETS, Cmdlet, ScriptOptions, cmdlet_by_key, script};
 

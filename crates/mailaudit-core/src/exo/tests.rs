@@ -1075,3 +1075,38 @@ proptest! {
         let _ = sender_domain(&s);
     }
 }
+
+#[test]
+fn impersonation_fix_names_the_inventorys_key_people() {
+    let (t, _) = parse_bundle(
+        r#"{"mailaudit_bundle": 1, "accepted_domains": [{"DomainName": "contoso.com", "Default": true}],
+            "anti_phish_policies": [{"Name": "Office365 AntiPhish Default", "Enabled": true, "IsDefault": true,
+              "EnableTargetedUserProtection": false, "EnableOrganizationDomainsProtection": true,
+              "EnableMailboxIntelligence": true, "EnableMailboxIntelligenceProtection": true}]}"#,
+    )
+    .expect("bundle");
+    let people = [
+        ("Ann Lee".to_string(), "ann@contoso.com".to_string()),
+        ("Seán O'Brien".to_string(), "sean@contoso.com".to_string()),
+    ];
+    let f = evaluate_for(&t, &people)
+        .into_iter()
+        .find(|f| f.id == CheckId::ExoImpersonationUsersOff)
+        .expect("users-off finding");
+    assert!(
+        f.fix.contains(
+            "-TargetedUsersToProtect 'Ann Lee;ann@contoso.com','Seán O''Brien;sean@contoso.com'"
+        ),
+        "{}",
+        f.fix
+    );
+    let generic = evaluate(&t)
+        .into_iter()
+        .find(|f| f.id == CheckId::ExoImpersonationUsersOff)
+        .expect("finding");
+    assert!(
+        generic.fix.contains("'Display Name;user@contoso.com'"),
+        "{}",
+        generic.fix
+    );
+}

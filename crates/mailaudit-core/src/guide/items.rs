@@ -1043,7 +1043,30 @@ impl<'a> Builder<'a> {
                 Lang::PowerShell,
                 new.clone(),
             ));
-            match target {
+            if let Some((s1, s2)) = &self.ctx.dkim_cnames {
+                // The tenant's own values (Get-DkimSigningConfig, from an Exchange Online import).
+                let lines: Vec<String> = [(1u8, s1), (2, s2)]
+                    .into_iter()
+                    .filter(|(n, _)| {
+                        mismatch
+                            || !self
+                                .r
+                                .dkim
+                                .selectors
+                                .iter()
+                                .any(|s| s.name == format!("selector{n}") && s.cname.is_some())
+                    })
+                    .map(|(n, target)| cname_line(&format!("selector{n}._domainkey.{d}"), target))
+                    .collect();
+                if !lines.is_empty() {
+                    steps.push(step_code(
+                        "Publish the CNAMEs (the exact values of the tenant's Get-DkimSigningConfig, from its Exchange Online import):",
+                        Lang::Dns,
+                        lines.join("\n"),
+                    ));
+                }
+            } else {
+                match target {
                 Some(t) => {
                     let missing: Vec<u8> =
                         [1u8, 2]
@@ -1081,6 +1104,7 @@ impl<'a> Builder<'a> {
                      `Selector1CNAME` and `Selector2CNAME` values shown above (record the tenant \
                      in the inventory to get them in this guide)."
                 ))),
+            }
             }
             steps.push(step_code(
                 "Once both CNAMEs resolve, enable signing:",

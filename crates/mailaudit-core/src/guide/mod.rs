@@ -242,6 +242,10 @@ pub struct GuideContext {
     pub key_people: Vec<(String, String)>,
     /// The DMARC roll-out: the phase (`none`, `quarantine`, `reject`) and when it started.
     pub dmarc_rollout: Option<(String, i64)>,
+    /// The exact DKIM CNAME targets `(selector1, selector2)` from the tenant's
+    /// `Get-DkimSigningConfig` (an Exchange Online import), preferred over targets built from
+    /// the tenant name.
+    pub dkim_cnames: Option<(String, String)>,
     /// The DMARC aggregate report address to propose when a record has none
     /// (`mailto:dmarc@msp.example`); default `mailto:dmarc-reports@<domain>`.
     pub default_rua: Option<String>,

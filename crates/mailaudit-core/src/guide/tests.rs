@@ -103,6 +103,7 @@ fn ctx() -> GuideContext {
         ],
         dmarc_rollout: None,
         default_rua: None,
+        dkim_cnames: None,
     }
 }
 

@@ -122,7 +122,22 @@ fn organization(t: &TenantConfig) -> String {
 pub(crate) async fn import(store: &dyn Store, args: &ExoImportArgs) -> Result<ExitCode> {
     let (bundle, sources) = read_inputs(&args.paths)?;
     let tenant = parse(&bundle)?;
-    let findings: Vec<Finding> = exo::evaluate(&tenant);
+    // The inventory's key people of the tenant's domains, for the impersonation fix.
+    let mut people: Vec<(String, String)> = Vec::new();
+    for d in store.domains(args.customer.as_deref()).await? {
+        if tenant
+            .accepted_domains
+            .iter()
+            .any(|a| a.domain_name.eq_ignore_ascii_case(&d.name))
+        {
+            for p in d.key_people {
+                if !people.iter().any(|(_, e)| e.eq_ignore_ascii_case(&p.email)) {
+                    people.push((p.name, p.email));
+                }
+            }
+        }
+    }
+    let findings: Vec<Finding> = exo::evaluate_for(&tenant, &people);
     let org = organization(&tenant);
 
     // Correlation with the inventory and the latest DNS audits of the accepted domains.
@@ -291,4 +306,28 @@ fn write_text(
         Some(list) => section(out, "Changed since the previous import:", list.to_vec())?,
     }
     Ok(())
+}
+
+/// The exact DKIM CNAME targets of `domain` from the newest Exchange Online import that has a
+/// signing configuration for it (`Get-DkimSigningConfig`'s Selector1CNAME/Selector2CNAME).
+pub(crate) async fn tenant_dkim_cnames(
+    store: &dyn Store,
+    domain: &str,
+) -> Result<Option<(String, String)>> {
+    let mut imports = store.latest_tenant_imports(None).await?;
+    imports.sort_by_key(|i| std::cmp::Reverse(i.imported_at));
+    for import in imports {
+        let Ok((t, _)) = exo::parse_bundle(&import.config.to_string()) else {
+            continue;
+        };
+        if let Some(cfg) = t
+            .dkim
+            .iter()
+            .find(|k| k.domain.eq_ignore_ascii_case(domain))
+            && let (Some(s1), Some(s2)) = (&cfg.selector1_cname, &cfg.selector2_cname)
+        {
+            return Ok(Some((s1.clone(), s2.clone())));
+        }
+    }
+    Ok(None)
 }

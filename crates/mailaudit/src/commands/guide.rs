@@ -47,12 +47,13 @@ pub(crate) async fn guide_cmd(cli: &Cli, store: &dyn Store, args: &GuideArgs) ->
         };
         let entry = store.domain(domain).await.ok();
         let rollout = store.dmarc_rollout(domain).await?;
-        let ctx = guide_context(
+        let mut ctx = guide_context(
             entry.as_ref(),
             rollout.as_ref(),
             tracking::now(),
             args.rua.clone(),
         );
+        ctx.dkim_cnames = super::exo::tenant_dkim_cnames(store, domain).await?;
         pages.push(guide::build(&view, &ctx));
     }
     let text = match args.format {

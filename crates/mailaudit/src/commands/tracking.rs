@@ -56,6 +56,7 @@ pub(crate) fn guide_context(
             .unwrap_or_default(),
         dmarc_rollout: rollout.map(|r| (r.phase.clone(), r.started_at)),
         default_rua,
+        dkim_cnames: None,
     }
 }
 

@@ -8,6 +8,7 @@ mod checks;
 mod common;
 mod dns_failure;
 mod exit_codes;
+mod exo;
 mod hostile;
 mod input;
 mod mta_sts;

@@ -1,0 +1,505 @@
+//! `mailaudit exo`: the collection script (read-only, one connect line per sign-in mode, every
+//! cmdlet of the shared table) and `exo import` of the real ScubaGear exports and of hand-made
+//! bundles, with the correlation against a DNS audit in the store and the history of imports.
+//!
+//! Every test that imports uses its own SQLite store (`--db sqlite://<tempdir>/m.db`); the
+//! correlation test audits through a lab DNS server on loopback with `--no-policy-fetch`.
+
+use std::path::{Path, PathBuf};
+
+use mailaudit_core::exo::CMDLETS;
+use serde_json::{Value, json};
+
+use crate::common::{Lab, Output, run};
+use crate::store::Db;
+
+/// The real ScubaGear exports.
+const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/exo");
+
+/// The finding IDs of an `exo import --format json` report, in order.
+fn ids(report: &Value) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .unwrap_or_else(|| panic!("findings is an array: {report:#}"))
+        .iter()
+        .map(|f| f["id"].as_str().expect("finding id is a string").to_owned())
+        .collect()
+}
+
+/// The strings of a JSON array (panics, showing `report`, if it is not one).
+fn strings(v: &Value, report: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("an array of strings: {report:#}"))
+        .iter()
+        .map(|s| s.as_str().expect("a string").to_owned())
+        .collect()
+}
+
+/// Writes `bundle` as JSON to `name` in `dir`.
+fn write_bundle(dir: &Path, name: &str, bundle: &Value) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bundle.to_string()).expect("write the bundle");
+    p
+}
+
+/// `exo import PATH --format json` on `db`, plus `extra`.
+fn import(db: &Db, path: &Path, extra: &[&str]) -> Output {
+    let path = path.to_str().expect("UTF-8 path");
+    let mut args = vec!["exo", "import", path, "--format", "json"];
+    args.extend_from_slice(extra);
+    db.run(&args)
+}
+
+// ---------------------------------------------------------------------------------------------
+// exo script
+
+/// Whether `script` uses a cmdlet whose verb is `verb` (`Set`): a `Verb-` token starting a word.
+fn uses_verb(script: &str, verb: &str) -> bool {
+    let needle = format!("{}-", verb.to_ascii_lowercase());
+    let lower = script.to_ascii_lowercase();
+    lower.match_indices(&needle).any(|(i, _)| {
+        lower[..i]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+    })
+}
+
+/// The `Connect-ExchangeOnline` line of a script.
+fn connect_line(script: &str) -> &str {
+    script
+        .lines()
+        .find(|l| l.trim_start().starts_with("Connect-ExchangeOnline"))
+        .unwrap_or_else(|| panic!("a Connect-ExchangeOnline line:\n{script}"))
+}
+
+#[test]
+fn script_is_read_only_and_runs_every_cmdlet() {
+    let app = [
+        "--app-id",
+        "00000000-1111-2222-3333-444444444444",
+        "--certificate-thumbprint",
+        "ABCDEF0123456789",
+        "--organization",
+        "contoso.onmicrosoft.com",
+    ];
+    let delegated = ["--organization", "fabrikam.onmicrosoft.com"];
+    for extra in [&[][..], &app[..], &delegated[..]] {
+        let mut args = vec!["exo", "script"];
+        args.extend_from_slice(extra);
+        let out = run(&args);
+        out.assert_code(0);
+        let s = &out.stdout;
+        assert!(s.contains("Connect-ExchangeOnline"), "{s}");
+        assert!(s.contains("Disconnect-ExchangeOnline"), "{s}");
+        for c in CMDLETS {
+            assert!(s.contains(c.cmdlet), "{} is run ({extra:?})", c.cmdlet);
+        }
+        for verb in ["Set", "New", "Remove", "Enable", "Disable", "Add", "Update"] {
+            assert!(
+                !uses_verb(s, verb),
+                "state-changing {verb}- in the script ({extra:?}):\n{s}"
+            );
+        }
+    }
+}
+
+#[test]
+fn script_sign_in_modes() {
+    // Interactive: no tenant, no app.
+    let out = run(&["exo", "script"]);
+    out.assert_code(0);
+    let line = connect_line(&out.stdout);
+    for p in [
+        "-AppId",
+        "-CertificateThumbprint",
+        "-Organization",
+        "-DelegatedOrganization",
+    ] {
+        assert!(!line.contains(p), "interactive sign-in has no {p}: {line}");
+    }
+
+    // App-only, with a certificate.
+    let out = run(&[
+        "exo",
+        "script",
+        "--app-id",
+        "00000000-1111-2222-3333-444444444444",
+        "--certificate-thumbprint",
+        "ABCDEF0123456789",
+        "--organization",
+        "contoso.onmicrosoft.com",
+    ]);
+    out.assert_code(0);
+    let line = connect_line(&out.stdout);
+    for p in [
+        "-AppId '00000000-1111-2222-3333-444444444444'",
+        "-CertificateThumbprint 'ABCDEF0123456789'",
+        "-Organization 'contoso.onmicrosoft.com'",
+    ] {
+        assert!(line.contains(p), "{p} in {line}");
+    }
+    assert!(!line.contains("-DelegatedOrganization"), "{line}");
+
+    // Delegated (GDAP) to a customer's tenant.
+    let out = run(&[
+        "exo",
+        "script",
+        "--organization",
+        "fabrikam.onmicrosoft.com",
+    ]);
+    out.assert_code(0);
+    let line = connect_line(&out.stdout);
+    assert!(
+        line.contains("-DelegatedOrganization 'fabrikam.onmicrosoft.com'"),
+        "{line}"
+    );
+    assert!(!line.contains("-AppId"), "{line}");
+
+    // App-only parameters without the others: a usage error, no script.
+    for args in [
+        &["exo", "script", "--app-id", "x"][..],
+        &["exo", "script", "--app-id", "x", "--organization", "o"][..],
+        &[
+            "exo",
+            "script",
+            "--app-id",
+            "x",
+            "--certificate-thumbprint",
+            "t",
+        ][..],
+        &["exo", "script", "--certificate-thumbprint", "t"][..],
+    ] {
+        let out = run(args);
+        out.assert_code(2);
+        assert!(
+            !out.stdout.contains("Connect-ExchangeOnline"),
+            "{args:?} printed a script"
+        );
+    }
+}
+
+#[test]
+fn script_output_file() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("collect.ps1");
+    let out = run(&[
+        "exo",
+        "script",
+        "--output",
+        path.to_str().expect("UTF-8 path"),
+    ]);
+    out.assert_code(0);
+    assert!(out.stdout.is_empty(), "nothing on stdout: {}", out.stdout);
+    let written = std::fs::read_to_string(&path).expect("the script was written");
+    assert_eq!(written, run(&["exo", "script"]).stdout);
+}
+
+// ---------------------------------------------------------------------------------------------
+// exo import: the real exports
+
+#[test]
+fn import_real_exports_directory() {
+    let db = Db::new();
+    let out = import(&db, Path::new(TESTDATA), &[]);
+    out.assert_code(0);
+    let r = out.json();
+    assert_eq!(r["organization"], "tqhjy.onmicrosoft.com", "{r:#}");
+    let mut expected = vec!["EXO-DIRECTSEND-ALLOWED", "EXO-CONNECTOR-UNRESTRICTED"];
+    expected.extend(["EXO-DKIM-DISABLED"; 5]);
+    expected.push("EXO-ANTISPOOF-RULE-MISSING");
+    assert_eq!(ids(&r), expected, "{r:#}");
+    // Every finding carries what was read and the PowerShell fix.
+    for f in r["findings"].as_array().expect("findings") {
+        assert!(
+            f["evidence"].as_str().is_some_and(|e| !e.is_empty()),
+            "{f:#}"
+        );
+        assert!(f["fix"].as_str().is_some_and(|e| !e.is_empty()), "{f:#}");
+    }
+    // ScubaGear's own DNS look-ups and the sharing policy are not exports of the script.
+    for skipped in [
+        "dkim_records.json",
+        "dmarc_records.json",
+        "spf_records.json",
+        "sharing_policy.json",
+    ] {
+        assert!(
+            out.stderr
+                .lines()
+                .any(|l| l.contains(skipped) && l.contains("skipped")),
+            "{skipped} reported as skipped:\n{}",
+            out.stderr
+        );
+        assert!(
+            !strings(&r["sources"], &r).iter().any(|s| s == skipped),
+            "{skipped} is not a source"
+        );
+    }
+    for read in [
+        "org_config.json",
+        "inbound_connectors.json",
+        "dkim_config.json",
+    ] {
+        assert!(
+            strings(&r["sources"], &r).iter().any(|s| s == read),
+            "{read} is a source: {r:#}"
+        );
+    }
+    // First import of this tenant: nothing to compare with.
+    assert!(r["changes"].is_null(), "{r:#}");
+}
+
+#[test]
+fn import_real_exports_fail_on_and_text() {
+    let db = Db::new();
+    // EXO-CONNECTOR-UNRESTRICTED is critical.
+    import(
+        &db,
+        Path::new(TESTDATA),
+        &["--fail-on", "critical", "--no-store"],
+    )
+    .assert_code(1);
+
+    let out = db.run(&["exo", "import", TESTDATA, "--no-store"]);
+    out.assert_code(0);
+    let t = &out.stdout;
+    assert!(t.contains("tqhjy.onmicrosoft.com"), "{t}");
+    assert!(t.contains("EXO-CONNECTOR-UNRESTRICTED"), "{t}");
+    assert!(
+        t.contains("inbound connector test 1"),
+        "the connector is named:\n{t}"
+    );
+    assert!(
+        t.contains("Set-InboundConnector -Identity 'inbound connector test 1'"),
+        "the connector's fix:\n{t}"
+    );
+    assert!(
+        t.contains("Set-OrganizationConfig -RejectDirectSend $true"),
+        "the Direct Send fix:\n{t}"
+    );
+    assert!(
+        t.contains("New-DkimSigningConfig -DomainName example.com"),
+        "the DKIM fix:\n{t}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// exo import: hand-made bundles
+
+fn contoso_bundle(reject_direct_send: bool, when_changed: &str) -> Value {
+    json!({
+        "mailaudit_bundle": 1,
+        "organization": "contoso.onmicrosoft.com",
+        "org_config": [{"Name": "contoso.onmicrosoft.com", "RejectDirectSend": reject_direct_send}],
+        "accepted_domains": [
+            {"DomainName": "contoso.onmicrosoft.com", "InitialDomain": true, "DomainType": "Authoritative"},
+            {"DomainName": "contoso.com", "Default": true, "DomainType": "Authoritative"}
+        ],
+        // A single object instead of an array, and a /Date()/ value.
+        "inbound_connectors": {
+            "Name": "Scanner", "Enabled": true, "ConnectorType": "Partner",
+            "SenderDomains": ["smtp:contoso.com;1"], "SenderIPAddresses": [],
+            "RequireTls": false, "RestrictDomainsToIPAddresses": false,
+            "RestrictDomainsToCertificate": false, "TlsSenderCertificateName": null,
+            "WhenChanged": when_changed
+        },
+        "dkim_config": [{"Domain": "contoso.com", "Enabled": false, "Status": "CnameMissing",
+            "Selector1CNAME": "selector1-contoso-com._domainkey.contoso.onmicrosoft.com",
+            "Selector2CNAME": "selector2-contoso-com._domainkey.contoso.onmicrosoft.com"}],
+        "transport_rules": [],
+        "transport_config": {"SmtpClientAuthenticationDisabled": false},
+        "errors": {}
+    })
+}
+
+#[test]
+fn import_hand_made_bundle() {
+    let db = Db::new();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = write_bundle(
+        dir.path(),
+        "contoso.json",
+        &contoso_bundle(true, "/Date(1723810171000)/"),
+    );
+    let out = import(&db, &path, &[]);
+    out.assert_code(0);
+    let r = out.json();
+    assert_eq!(r["organization"], "contoso.onmicrosoft.com", "{r:#}");
+    assert_eq!(
+        ids(&r),
+        [
+            "EXO-CONNECTOR-UNRESTRICTED",
+            "EXO-CONNECTOR-NO-TLS",
+            "EXO-DKIM-DISABLED",
+            "EXO-ANTISPOOF-RULE-MISSING",
+            "EXO-SMTP-AUTH-ENABLED",
+        ],
+        "{r:#}"
+    );
+    assert_eq!(strings(&r["sources"], &r), ["contoso.json"]);
+    let dkim = &r["findings"][2];
+    assert!(
+        dkim["fix"].as_str().is_some_and(|f| f.contains(
+            "selector1._domainkey.contoso.com CNAME selector1-contoso-com._domainkey.contoso.onmicrosoft.com"
+        )),
+        "{dkim:#}"
+    );
+    // The /Date()/ value is read without a warning.
+    assert!(
+        !out.stderr.contains("WhenChanged"),
+        "no warning about WhenChanged: {}",
+        out.stderr
+    );
+
+    // The same instant as ISO 8601: the stored /Date()/ was read as that instant, so nothing changed.
+    let iso = write_bundle(
+        dir.path(),
+        "contoso-iso.json",
+        &contoso_bundle(true, "2024-08-16T12:09:31Z"),
+    );
+    let again = import(&db, &iso, &["--no-store"]);
+    again.assert_code(0);
+    let r = again.json();
+    assert_eq!(r["changes"], json!([]), "{r:#}");
+}
+
+#[test]
+fn import_not_json_names_the_file() {
+    let db = Db::new();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("broken.json");
+    std::fs::write(&path, "this is not { json").expect("write");
+    let out = import(&db, &path, &[]);
+    out.assert_code(2);
+    assert!(out.stderr.contains("broken.json"), "{}", out.stderr);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Correlation with the inventory and the DNS audit
+
+#[test]
+fn import_correlates_with_inventory_and_dns_audit() {
+    let db = Db::new();
+    // contoso.test at Microsoft 365, without its DKIM selector CNAMEs.
+    let lab = Lab::start(
+        "\
+contoso.test MX 0 contoso-test.mail.protection.outlook.com
+contoso-test.mail.protection.outlook.com A 192.0.2.26
+contoso.test TXT \"v=spf1 ip4:192.0.2.10 -all\"
+_dmarc.contoso.test TXT \"v=DMARC1; p=reject; rua=mailto:dmarc@contoso.test\"
+",
+    );
+    db.run(&["domain", "add", "contoso.test"]).assert_code(0);
+    db.run(&[
+        "audit",
+        "contoso.test",
+        "--nameserver",
+        lab.addr(),
+        "--no-policy-fetch",
+        "--format",
+        "json",
+    ])
+    .assert_code(0);
+
+    let s1 = "selector1-contoso-test._domainkey.contoso.onmicrosoft.com";
+    let s2 = "selector2-contoso-test._domainkey.contoso.onmicrosoft.com";
+    let bundle = json!({
+        "mailaudit_bundle": 1,
+        "organization": "contoso.onmicrosoft.com",
+        "org_config": {"Name": "contoso.onmicrosoft.com", "RejectDirectSend": true},
+        "accepted_domains": [
+            {"DomainName": "contoso.onmicrosoft.com", "InitialDomain": true},
+            {"DomainName": "contoso.test", "Default": true},
+            {"DomainName": "fabrikam.test"}
+        ],
+        "dkim_config": [
+            {"Domain": "contoso.test", "Enabled": true, "Selector1CNAME": s1, "Selector2CNAME": s2}
+        ]
+    });
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = write_bundle(dir.path(), "bundle.json", &bundle);
+    let out = import(&db, &path, &[]);
+    out.assert_code(0);
+    let r = out.json();
+    let c = &r["correlation"];
+    assert_eq!(
+        c["missing_from_inventory"],
+        json!(["fabrikam.test"]),
+        "{r:#}"
+    );
+    let mismatch = c["dkim_mismatch"]
+        .as_array()
+        .unwrap_or_else(|| panic!("dkim_mismatch is an array: {r:#}"));
+    assert!(
+        mismatch.iter().any(|m| m[0] == "contoso.test"
+            && m[1]
+                .as_str()
+                .is_some_and(|e| e.contains("selector1._domainkey.contoso.test"))),
+        "contoso.test's missing CNAMEs: {r:#}"
+    );
+    assert_eq!(c["dkim_cnames"], json!([["contoso.test", s1, s2]]), "{r:#}");
+
+    // The text report proposes the missing domain and gives the CNAMEs to publish.
+    let text = db.run(&["exo", "import", path.to_str().expect("UTF-8"), "--no-store"]);
+    text.assert_code(0);
+    assert!(text.stdout.contains("fabrikam.test"), "{}", text.stdout);
+    assert!(
+        text.stdout
+            .contains(&format!("selector1._domainkey.contoso.test. CNAME {s1}.")),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout
+            .contains(&format!("selector2._domainkey.contoso.test. CNAME {s2}.")),
+        "{}",
+        text.stdout
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// History between imports
+
+#[test]
+fn import_history_and_no_store() {
+    let db = Db::new();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let off = write_bundle(
+        dir.path(),
+        "off.json",
+        &contoso_bundle(false, "/Date(1723810171000)/"),
+    );
+    let on = write_bundle(
+        dir.path(),
+        "on.json",
+        &contoso_bundle(true, "/Date(1723810171000)/"),
+    );
+    let changes = |out: &Output| -> Value {
+        out.assert_code(0);
+        out.json()["changes"].clone()
+    };
+
+    // First import: nothing to compare with.
+    assert!(changes(&import(&db, &off, &[])).is_null());
+    // The same export again: no change.
+    assert_eq!(changes(&import(&db, &off, &[])), json!([]));
+
+    // RejectDirectSend turned on, not recorded.
+    let c = changes(&import(&db, &on, &["--no-store"]));
+    let list = strings(&c, &c);
+    assert!(
+        list.iter().any(|l| l.contains("RejectDirectSend")),
+        "{list:?}"
+    );
+    // Still compared with the stored (off) import: --no-store did not record.
+    let c = changes(&import(&db, &on, &[]));
+    let list = strings(&c, &c);
+    assert!(
+        list.iter().any(|l| l.contains("RejectDirectSend")),
+        "{list:?}"
+    );
+    // Now recorded: no change against itself.
+    assert_eq!(changes(&import(&db, &on, &[])), json!([]));
+}
