@@ -308,26 +308,48 @@ fn write_text(
     Ok(())
 }
 
-/// The exact DKIM CNAME targets of `domain` from the newest Exchange Online import that has a
-/// signing configuration for it (`Get-DkimSigningConfig`'s Selector1CNAME/Selector2CNAME).
-pub(crate) async fn tenant_dkim_cnames(
+/// The newest Exchange Online import whose tenant has `domain` among its accepted domains (or
+/// a DKIM signing configuration for it), parsed.
+async fn tenant_of(
     store: &dyn Store,
     domain: &str,
-) -> Result<Option<(String, String)>> {
+) -> Result<Option<(TenantConfig, mailaudit_store::TenantImport)>> {
     let mut imports = store.latest_tenant_imports(None).await?;
     imports.sort_by_key(|i| std::cmp::Reverse(i.imported_at));
     for import in imports {
         let Ok((t, _)) = exo::parse_bundle(&import.config.to_string()) else {
             continue;
         };
-        if let Some(cfg) = t
-            .dkim
-            .iter()
-            .find(|k| k.domain.eq_ignore_ascii_case(domain))
-            && let (Some(s1), Some(s2)) = (&cfg.selector1_cname, &cfg.selector2_cname)
+        let has = |d: &str| d.eq_ignore_ascii_case(domain);
+        if t.accepted_domains.iter().any(|a| has(&a.domain_name))
+            || t.dkim.iter().any(|k| has(&k.domain))
         {
-            return Ok(Some((s1.clone(), s2.clone())));
+            return Ok(Some((t, import)));
         }
     }
     Ok(None)
+}
+
+/// The exact DKIM CNAME targets of `domain` from its tenant's newest Exchange Online import
+/// (`Get-DkimSigningConfig`'s Selector1CNAME/Selector2CNAME).
+pub(crate) async fn tenant_dkim_cnames(
+    store: &dyn Store,
+    domain: &str,
+) -> Result<Option<(String, String)>> {
+    let Some((t, _)) = tenant_of(store, domain).await? else {
+        return Ok(None);
+    };
+    Ok(t.dkim
+        .iter()
+        .find(|k| k.domain.eq_ignore_ascii_case(domain))
+        .and_then(|cfg| Some((cfg.selector1_cname.clone()?, cfg.selector2_cname.clone()?))))
+}
+
+/// The EXO-* findings of the newest Exchange Online import of `domain`'s tenant (empty when
+/// there is none).
+pub(crate) async fn tenant_findings(store: &dyn Store, domain: &str) -> Result<Vec<Finding>> {
+    Ok(match tenant_of(store, domain).await? {
+        Some((_, import)) => serde_json::from_value(import.findings).unwrap_or_default(),
+        None => Vec::new(),
+    })
 }

@@ -26,7 +26,7 @@ pub(crate) async fn guide_cmd(cli: &Cli, store: &dyn Store, args: &GuideArgs) ->
     };
     let mut pages = Vec::new();
     for domain in &domains {
-        let view = match store.latest_result(domain).await? {
+        let mut view = match store.latest_result(domain).await? {
             Some(r) => ReportView::from_json(&r.report).context("reading the stored audit")?,
             None => {
                 // No audit yet: run one (DNS only) and record it, so the checklist exists too.
@@ -45,6 +45,10 @@ pub(crate) async fn guide_cmd(cli: &Cli, store: &dyn Store, args: &GuideArgs) ->
                 ReportView::from_report(&report)
             }
         };
+        // The tenant's Exchange Online findings (connectors, Direct Send, transport rules,
+        // anti-phishing) from its newest import, so the guide's tenant items use them.
+        view.findings
+            .extend(super::exo::tenant_findings(store, domain).await?);
         let entry = store.domain(domain).await.ok();
         let rollout = store.dmarc_rollout(domain).await?;
         let mut ctx = guide_context(
