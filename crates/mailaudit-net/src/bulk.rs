@@ -33,7 +33,7 @@ pub struct BulkOptions {
 impl Default for BulkOptions {
     fn default() -> Self {
         BulkOptions {
-            concurrency: 256,
+            concurrency: 128,
             window: 4096,
             audit: Arc::default(),
             live: Arc::default(),

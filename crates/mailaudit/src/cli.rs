@@ -533,7 +533,7 @@ pub(crate) struct AuditArgs {
     pub(crate) output: Option<PathBuf>,
 
     /// Domains audited at once. The default keeps a 2-core machine busy against a nearby resolver.
-    #[arg(long, value_name = "N", default_value_t = 256)]
+    #[arg(long, value_name = "N", default_value_t = 128)]
     pub(crate) concurrency: usize,
 
     /// Seconds to wait for each DNS reply before retrying.
