@@ -1,4 +1,6 @@
-//! An in-process DNS server on loopback, for tests, benchmarks and the built-in demo.
+//! Lab infrastructure on loopback, for tests, benchmarks and the built-in demo: an in-process
+//! DNS server ([`LabDns`]) and private Postfix instances posing as Microsoft 365 endpoints
+//! ([`postfix`]).
 //!
 //! [`LabDns`] answers UDP and TCP queries on one ephemeral port of 127.0.0.1 from a [`Zone`]
 //! held in memory. It behaves like an authoritative server that is also the recursive resolver
@@ -26,8 +28,14 @@
 //! `mailaudit audit --sample` audits (`testdata/zones/sample-fleet.zone`, embedded in the
 //! binary). [`client`] is a minimal raw DNS client for tests and load generation.
 //!
-//! Built on `hickory-server`'s `Server` with a custom `RequestHandler`; nothing here reaches
-//! the network beyond 127.0.0.1.
+//! [`postfix::PostfixLab`] writes and starts a private Postfix instance in a temporary
+//! directory with one `smtpd` per endpoint on 127.0.0.1 (open, Direct Send blocked with
+//! `550 5.7.68`, unknown recipient with `550 5.4.1`; STARTTLS with the certificates a test
+//! gives), reads back what the server saw (commands per session, rejects, discarded messages),
+//! and stops and removes it on drop.
+//!
+//! The DNS server is built on `hickory-server`'s `Server` with a custom `RequestHandler`;
+//! nothing here reaches the network beyond 127.0.0.1.
 
 #![warn(missing_docs)]
 
