@@ -18,6 +18,7 @@ pub mod history;
 pub mod memory;
 pub mod mta_sts;
 pub mod mx;
+pub mod reports;
 pub mod score;
 pub mod smtp;
 pub mod spf;
