@@ -12,6 +12,8 @@ pub mod aggregate;
 pub mod tlsrpt_report;
 
 // --- containers and failure reports (another engineer's modules; their `mod` lines go below) ---
+pub mod container;
+pub mod failure;
 // --- end of containers and failure reports ---
 
 pub use aggregate::{AggregateReport, parse_aggregate};
