@@ -678,6 +678,27 @@ mod tests {
     }
 
     #[test]
+    fn every_plain_sample_is_detected_by_its_bytes() {
+        for (dir, kind) in [
+            ("aggregate", Kind::AggregateXml),
+            ("aggregate_invalid", Kind::AggregateXml),
+            ("smtp_tls", Kind::TlsJson),
+        ] {
+            let entries = std::fs::read_dir(format!("{DIR}{dir}")).unwrap();
+            for entry in entries {
+                let path = entry.unwrap().path();
+                let file = path.file_name().unwrap().to_string_lossy().into_owned();
+                if file.ends_with(".eml") {
+                    continue;
+                }
+                // The name is deliberately meaningless: detection is by content.
+                let found = run("input.bin", &std::fs::read(&path).unwrap());
+                assert_eq!(kinds(&found), [kind], "{dir}/{file}");
+            }
+        }
+    }
+
+    #[test]
     fn google_tls_report_email_yields_one_json() {
         let path = "smtp_tls/google.com_smtp_tls_report.eml";
         let found = run(path, &sample(path));
