@@ -117,6 +117,43 @@ pub(crate) enum Command {
     /// anti-phishing).
     #[command(subcommand)]
     Exo(ExoCommand),
+    /// DMARC aggregate, failure and SMTP TLS reports.
+    #[command(subcommand)]
+    Reports(ReportsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ReportsCommand {
+    /// Read reports and print what they say as JSON, without storing them.
+    ///
+    /// PATH may be a report (`.xml`, `.json`), a container (`.gz`, `.zip`, `.eml` with the
+    /// report attached, an mbox file) or a directory (a Maildir included). Containers are
+    /// recognised by their content, not their name; decompression is capped, and archive bombs
+    /// and deeply nested archives are refused with an error while the other files are read.
+    /// Exit 2 if any input could not be read as a report (or, with --strict, deviates).
+    Parse(ReportsParseArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReportsParseArgs {
+    /// Files or directories.
+    #[arg(required = true, value_name = "PATH")]
+    pub(crate) paths: Vec<PathBuf>,
+    /// Output format (JSON: one array, one object per report found).
+    #[arg(long, value_enum, default_value_t = ReportsFormat::Json)]
+    pub(crate) format: ReportsFormat,
+    /// Report every deviation from the schema as an error (default: recover what can be
+    /// recovered and list the problems).
+    #[arg(long)]
+    pub(crate) strict: bool,
+    /// Largest decompressed size of one input, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 50)]
+    pub(crate) max_decompressed_mb: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ReportsFormat {
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,6 +8,7 @@ mod guide;
 mod history;
 mod inventory;
 mod relay;
+mod reports;
 mod schedule;
 mod spf_eval;
 mod tracking;
@@ -19,7 +20,7 @@ use anyhow::{Context, Result, bail};
 use mailaudit_net::ResolverConfig;
 use mailaudit_net::dns::parse_nameserver;
 
-use crate::cli::{Cli, ColorChoice, Command, ExoCommand};
+use crate::cli::{Cli, ColorChoice, Command, ExoCommand, ReportsCommand};
 
 /// Opens the store (`--db`, default the embedded SQLite file), runs the command with it on a
 /// runtime, and closes it.
@@ -52,6 +53,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => with_store!(cli, |s| schedule::serve(&cli, s, args)),
         Command::Exo(ExoCommand::Script(args)) => exo::script(args),
         Command::Exo(ExoCommand::Import(args)) => with_store!(cli, |s| exo::import(s, args)),
+        Command::Reports(ReportsCommand::Parse(args)) => reports::parse(args),
     }
 }
 

@@ -14,6 +14,7 @@ mod input;
 mod mta_sts;
 mod options;
 mod relay;
+mod reports;
 mod sample;
 mod schedule;
 mod spf_eval;

@@ -1,0 +1,106 @@
+//! `mailaudit reports parse`: the sample reports of `testdata/reports/` (parsedmarc's, Apache-2.0)
+//! read through the binary, containers included, and bad input reported without stopping.
+
+use serde_json::Value;
+
+use crate::common::run;
+
+const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/reports");
+
+fn parse(args: &[&str]) -> (i32, Vec<Value>, String) {
+    let mut all = vec!["reports", "parse"];
+    all.extend_from_slice(args);
+    let out = run(&all);
+    let docs: Vec<Value> = serde_json::from_str(&out.stdout).expect("a JSON array");
+    (out.code, docs, out.stderr)
+}
+
+fn of_type<'a>(docs: &'a [Value], t: &str) -> Vec<&'a Value> {
+    docs.iter()
+        .filter(|d| d["type"] == t && d.get("report").is_some())
+        .collect()
+}
+
+#[test]
+fn every_sample_is_read_as_its_kind() {
+    let (code, docs, stderr) = parse(&[SAMPLES]);
+    // empty.xml (and the two text files beside the samples) are refused; the rest is read.
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("empty.xml"), "{stderr}");
+    let aggregate = of_type(&docs, "aggregate");
+    // 13 aggregate samples (two of them in .gz/.zip), the upper-cased one, and 4 copies of one
+    // report in extract_report/ (plain, changed, .gz, .zip).
+    assert_eq!(aggregate.len(), 18, "{docs:#?}");
+    assert_eq!(of_type(&docs, "failure").len(), 5);
+    assert_eq!(of_type(&docs, "smtp_tls").len(), 5);
+    // The same Google report in three containers reads the same.
+    let google: Vec<&&Value> = aggregate
+        .iter()
+        .filter(|d| {
+            d["source"]
+                .as_str()
+                .is_some_and(|s| s.contains("nice-input"))
+        })
+        .collect();
+    assert_eq!(google.len(), 3);
+    for g in &google {
+        assert_eq!(
+            g["report"]["records"].as_array().map(Vec::len),
+            Some(20),
+            "{}",
+            g["source"]
+        );
+        assert_eq!(g["report"], google[0]["report"], "{}", g["source"]);
+    }
+}
+
+#[test]
+fn mixed_case_words_are_problems_in_strict_mode() {
+    let file = format!("{SAMPLES}/aggregate_invalid/report_with_upper_cased_pass.xml");
+    let (code, docs, _) = parse(&[&file]);
+    assert_eq!(code, 0);
+    let row = &docs[0]["report"]["records"][0]["row"]["policy_evaluated"];
+    assert_eq!(row["dkim"], "pass", "lower-cased: {row}");
+    let (strict_code, strict, _) = parse(&["--strict", &file]);
+    assert_eq!(strict_code, 2, "strict mode fails on deviations");
+    assert!(
+        strict[0]["problems"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|p| p["level"] == "error")),
+        "{:#?}",
+        strict[0]["problems"]
+    );
+}
+
+#[test]
+fn junk_and_hostile_files_are_errors_and_the_rest_is_read() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("junk.bin"), [0u8, 159, 146, 150, 1, 2, 3]).expect("write");
+    std::fs::write(
+        dir.path().join("xxe.xml"),
+        r#"<?xml version="1.0"?><!DOCTYPE feedback [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><feedback>&xxe;</feedback>"#,
+    )
+    .expect("write");
+    std::fs::copy(
+        format!("{SAMPLES}/aggregate/example.net!example.com!1529366400!1529452799.xml"),
+        dir.path().join("good.xml"),
+    )
+    .expect("copy");
+    let (code, docs, stderr) = parse(&[dir.path().to_str().expect("UTF-8")]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("junk.bin") && stderr.contains("xxe.xml"),
+        "{stderr}"
+    );
+    assert!(
+        !serde_json::to_string(&docs)
+            .expect("json")
+            .contains("root:"),
+        "no entity was expanded"
+    );
+    assert_eq!(
+        of_type(&docs, "aggregate").len(),
+        1,
+        "the good report is still read"
+    );
+}
