@@ -84,6 +84,47 @@ pub(crate) fn finding_pairs(report: &serde_json::Value) -> Vec<(String, String)>
     out
 }
 
+/// Normalises a report's policy domain like [`norm_domain`], but an empty one is kept (a failure
+/// report may name none).
+pub(crate) fn norm_policy_domain(name: &str) -> Result<String, StoreError> {
+    let n = name.trim();
+    if n.is_empty() || n == "." {
+        return Ok(String::new());
+    }
+    norm_domain(n)
+}
+
+/// Checks a report to ingest; returns its normalised policy domain and lower-case content hash.
+pub(crate) fn check_report(r: &crate::NewReport) -> Result<(String, String), StoreError> {
+    if !crate::REPORT_KINDS.contains(&r.kind.as_str()) {
+        return Err(StoreError::Invalid(format!(
+            "unknown report kind {:?} (one of {})",
+            r.kind,
+            crate::REPORT_KINDS.join(", ")
+        )));
+    }
+    let hash = r.content_hash.trim().to_ascii_lowercase();
+    if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(StoreError::Invalid(format!(
+            "content hash is not a hex SHA-256: {:?}",
+            r.content_hash
+        )));
+    }
+    if !r.problems.is_array() {
+        return Err(StoreError::Invalid(
+            "report problems must be a JSON array".into(),
+        ));
+    }
+    Ok((norm_policy_domain(&r.policy_domain)?, hash))
+}
+
+pub(crate) const REPORT_COLUMNS: &str = "id, kind, reporter, report_id, policy_domain, begin_time, \
+     end_time, content_hash, source, ingested_at, problems";
+
+pub(crate) const AGGREGATE_ROW_COLUMNS: &str = "source_ip, message_count, disposition, \
+     dkim_aligned, spf_aligned, header_from, envelope_from, dkim_domains, dkim_results, \
+     spf_domains, spf_results";
+
 pub(crate) fn parse_item_state(s: &str) -> Result<ItemState, StoreError> {
     ItemState::parse(s).ok_or_else(|| {
         StoreError::Db(sqlx::Error::Decode(
@@ -239,6 +280,42 @@ macro_rules! impl_store {
                 config: config.0,
                 findings: findings.0,
             })
+        }
+
+        fn stored_report_from(r: &DbRow) -> Result<crate::StoredReport, StoreError> {
+            let problems: Json<serde_json::Value> = r.try_get("problems")?;
+            Ok(crate::StoredReport {
+                id: r.try_get("id")?,
+                kind: r.try_get("kind")?,
+                reporter: r.try_get("reporter")?,
+                report_id: r.try_get("report_id")?,
+                policy_domain: r.try_get("policy_domain")?,
+                begin: r.try_get("begin_time")?,
+                end: r.try_get("end_time")?,
+                content_hash: r.try_get("content_hash")?,
+                source: r.try_get("source")?,
+                ingested_at: r.try_get("ingested_at")?,
+                problems: problems.0,
+            })
+        }
+
+        fn aggregate_row_from(r: &DbRow) -> Result<(Time, crate::AggregateRow), StoreError> {
+            Ok((
+                r.try_get("begin_time")?,
+                crate::AggregateRow {
+                    source_ip: r.try_get("source_ip")?,
+                    count: r.try_get("message_count")?,
+                    disposition: r.try_get("disposition")?,
+                    dkim_aligned: r.try_get("dkim_aligned")?,
+                    spf_aligned: r.try_get("spf_aligned")?,
+                    header_from: r.try_get("header_from")?,
+                    envelope_from: r.try_get("envelope_from")?,
+                    dkim_domains: r.try_get("dkim_domains")?,
+                    dkim_results: r.try_get("dkim_results")?,
+                    spf_domains: r.try_get("spf_domains")?,
+                    spf_results: r.try_get("spf_results")?,
+                },
+            ))
         }
 
         fn sort_schedules(v: &mut [Schedule]) {
@@ -999,6 +1076,142 @@ macro_rules! impl_store {
                     }
                 };
                 rows.iter().map(tenant_import_from).collect()
+            }
+
+            async fn ingest_report(
+                &self,
+                r: &crate::NewReport,
+                now: Time,
+            ) -> Result<crate::Ingested, StoreError> {
+                let (domain, hash) = check_report(r)?;
+                let mut tx = self.write_tx().await?;
+                // ON CONFLICT DO NOTHING covers the key and the hash alike; under PostgreSQL it
+                // waits for a concurrent insert of the same report and then does nothing.
+                let id: Option<i64> = sqlx::query_scalar(
+                    "INSERT INTO reports (kind, reporter, report_id, policy_domain, begin_time, \
+                     end_time, content_hash, source, raw, parsed, problems, ingested_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                     ON CONFLICT DO NOTHING RETURNING id",
+                )
+                .bind(&r.kind)
+                .bind(&r.reporter)
+                .bind(&r.report_id)
+                .bind(&domain)
+                .bind(r.begin)
+                .bind(r.end)
+                .bind(&hash)
+                .bind(&r.source)
+                .bind(&r.raw)
+                .bind(Json(&r.parsed))
+                .bind(Json(&r.problems))
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(id) = id else {
+                    // A new statement: under READ COMMITTED it sees the row that conflicted.
+                    let existing: i64 = sqlx::query_scalar(
+                        "SELECT id FROM reports WHERE (kind = $1 AND reporter = $2 \
+                         AND report_id = $3 AND policy_domain = $4 AND begin_time = $5 \
+                         AND end_time = $6) OR content_hash = $7 \
+                         ORDER BY CASE WHEN content_hash = $7 THEN 1 ELSE 0 END, id LIMIT 1",
+                    )
+                    .bind(&r.kind)
+                    .bind(&r.reporter)
+                    .bind(&r.report_id)
+                    .bind(&domain)
+                    .bind(r.begin)
+                    .bind(r.end)
+                    .bind(&hash)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    tx.rollback().await?;
+                    return Ok(crate::Ingested::Duplicate(existing));
+                };
+                for row in &r.rows {
+                    sqlx::query(&format!(
+                        "INSERT INTO aggregate_rows (report_id, policy_domain, begin_time, \
+                         end_time, {AGGREGATE_ROW_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+                         $8, $9, $10, $11, $12, $13, $14, $15)"
+                    ))
+                    .bind(id)
+                    .bind(&domain)
+                    .bind(r.begin)
+                    .bind(r.end)
+                    .bind(&row.source_ip)
+                    .bind(row.count)
+                    .bind(&row.disposition)
+                    .bind(&row.dkim_aligned)
+                    .bind(&row.spf_aligned)
+                    .bind(&row.header_from)
+                    .bind(&row.envelope_from)
+                    .bind(&row.dkim_domains)
+                    .bind(&row.dkim_results)
+                    .bind(&row.spf_domains)
+                    .bind(&row.spf_results)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(crate::Ingested::New(id))
+            }
+
+            async fn aggregate_rows(
+                &self,
+                policy_domain: &str,
+                since: Time,
+                until: Time,
+            ) -> Result<Vec<(Time, crate::AggregateRow)>, StoreError> {
+                let domain = norm_policy_domain(policy_domain)?;
+                let rows = sqlx::query(&format!(
+                    "SELECT begin_time, {AGGREGATE_ROW_COLUMNS} FROM aggregate_rows \
+                     WHERE policy_domain = $1 AND begin_time >= $2 AND begin_time < $3 \
+                     ORDER BY begin_time, id"
+                ))
+                .bind(&domain)
+                .bind(since)
+                .bind(until)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(aggregate_row_from).collect()
+            }
+
+            async fn reports(
+                &self,
+                policy_domain: Option<&str>,
+                limit: i64,
+            ) -> Result<Vec<crate::StoredReport>, StoreError> {
+                let limit = check_limit(limit)?;
+                let rows = match policy_domain {
+                    Some(d) => {
+                        let d = norm_policy_domain(d)?;
+                        sqlx::query(&format!(
+                            "SELECT {REPORT_COLUMNS} FROM reports WHERE policy_domain = $1 \
+                             ORDER BY begin_time DESC, id DESC LIMIT $2"
+                        ))
+                        .bind(d)
+                        .bind(limit)
+                        .fetch_all(&self.pool)
+                        .await?
+                    }
+                    None => {
+                        sqlx::query(&format!(
+                            "SELECT {REPORT_COLUMNS} FROM reports \
+                             ORDER BY begin_time DESC, id DESC LIMIT $1"
+                        ))
+                        .bind(limit)
+                        .fetch_all(&self.pool)
+                        .await?
+                    }
+                };
+                rows.iter().map(stored_report_from).collect()
+            }
+
+            async fn report_raw(&self, id: i64) -> Result<Vec<u8>, StoreError> {
+                sqlx::query_scalar::<_, Vec<u8>>("SELECT raw FROM reports WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or_else(|| StoreError::not_found(format!("report {id}")))
             }
 
             async fn close(&self) {

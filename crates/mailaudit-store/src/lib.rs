@@ -1,6 +1,8 @@
 //! mailaudit's store: the customer and domain inventory, every audit run with each domain's full
-//! report, the remediation checklist, DMARC rollout state, recurring schedules, the alert outbox
-//! and the history of Exchange Online tenant configuration imports.
+//! report, the remediation checklist, DMARC rollout state, recurring schedules, the alert outbox,
+//! the history of Exchange Online tenant configuration imports, and ingested DMARC aggregate,
+//! DMARC failure and SMTP TLS reports (deduplicated, with their raw files and the aggregate
+//! records for per-domain analysis).
 //!
 //! One [`Store`] trait, two implementations over sqlx 0.8: embedded SQLite (the default, a file in
 //! the user's data directory, see [`default_sqlite_path`]) and PostgreSQL for shared deployments.
@@ -321,6 +323,113 @@ pub struct TenantImport {
     pub findings: serde_json::Value,
 }
 
+/// The report kinds [`Store::ingest_report`] accepts (`NewReport::kind`).
+pub const REPORT_KINDS: [&str; 3] = ["aggregate", "failure", "smtp_tls"];
+
+/// One record (`<record>` row) of a DMARC aggregate report, flattened for analysis. Absent values
+/// are empty strings; lists are comma-separated, in the report's order.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AggregateRow {
+    /// The sending IP address (`row/source_ip`).
+    pub source_ip: String,
+    /// Messages from that source with these results (`row/count`).
+    pub count: i64,
+    /// The applied disposition (`policy_evaluated/disposition`).
+    pub disposition: String,
+    /// DKIM alignment as evaluated by the reporter (`policy_evaluated/dkim`: `pass` or `fail`).
+    pub dkim_aligned: String,
+    /// SPF alignment as evaluated by the reporter (`policy_evaluated/spf`: `pass` or `fail`).
+    pub spf_aligned: String,
+    /// The RFC5322.From domain (`identifiers/header_from`).
+    pub header_from: String,
+    /// The RFC5321.MailFrom domain (`identifiers/envelope_from`), empty when not reported.
+    pub envelope_from: String,
+    /// The DKIM signing domains (`auth_results/dkim/domain`), comma-separated.
+    pub dkim_domains: String,
+    /// Their results (`auth_results/dkim/result`), comma-separated, same order.
+    pub dkim_results: String,
+    /// The SPF domains checked (`auth_results/spf/domain`), comma-separated.
+    pub spf_domains: String,
+    /// Their results (`auth_results/spf/result`), comma-separated, same order.
+    pub spf_results: String,
+}
+
+/// A report to store ([`Store::ingest_report`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewReport {
+    /// One of [`REPORT_KINDS`].
+    pub kind: String,
+    /// Who sent it (the reporting organization's name or its contact address).
+    pub reporter: String,
+    /// The reporter's id of the report.
+    pub report_id: String,
+    /// The domain the report is about; normalised like a domain name, may be empty (a failure
+    /// report naming none).
+    pub policy_domain: String,
+    /// Start of the reported period.
+    pub begin: Time,
+    /// End of the reported period.
+    pub end: Time,
+    /// Hex SHA-256 of the report's content, computed by the caller (64 hex digits, any case;
+    /// stored lower-case).
+    pub content_hash: String,
+    /// Where it came from (the file name).
+    pub source: String,
+    /// The original file bytes as read, before decompression.
+    pub raw: Vec<u8>,
+    /// The parsed report.
+    pub parsed: serde_json::Value,
+    /// What was wrong with it (a JSON array).
+    pub problems: serde_json::Value,
+    /// Its records (aggregate reports; empty for the other kinds).
+    pub rows: Vec<AggregateRow>,
+}
+
+/// The outcome of [`Store::ingest_report`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Ingested {
+    /// Stored under this id.
+    New(i64),
+    /// Already stored (same key or same content hash) under this id; nothing was written.
+    Duplicate(i64),
+}
+
+impl Ingested {
+    /// The report's id, new or existing.
+    pub fn id(self) -> i64 {
+        match self {
+            Ingested::New(id) | Ingested::Duplicate(id) => id,
+        }
+    }
+}
+
+/// A stored report, without its raw bytes ([`Store::report_raw`]) and parsed form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredReport {
+    /// Report id.
+    pub id: i64,
+    /// One of [`REPORT_KINDS`].
+    pub kind: String,
+    /// Who sent it.
+    pub reporter: String,
+    /// The reporter's id of the report.
+    pub report_id: String,
+    /// The domain the report is about.
+    pub policy_domain: String,
+    /// Start of the reported period.
+    pub begin: Time,
+    /// End of the reported period.
+    pub end: Time,
+    /// Lower-case hex SHA-256 of its content.
+    pub content_hash: String,
+    /// Where it came from (the file name).
+    pub source: String,
+    /// When it was ingested.
+    pub ingested_at: Time,
+    /// What was wrong with it (a JSON array).
+    pub problems: serde_json::Value,
+}
+
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -495,6 +604,29 @@ pub trait Store: Send + Sync {
         &self,
         customer: Option<&str>,
     ) -> Result<Vec<TenantImport>, StoreError>;
+    /// Stores a report and its aggregate rows in one transaction. A report already stored with
+    /// the same key (kind, reporter, report id, policy domain, begin, end) or the same content hash
+    /// gives `Duplicate(its id)` and writes nothing (concurrent ingests of one report store it
+    /// once). `Invalid` for an unknown kind, a content hash that is not 64 hex digits, or problems
+    /// that are not a JSON array.
+    async fn ingest_report(&self, r: &NewReport, now: Time) -> Result<Ingested, StoreError>;
+    /// The aggregate rows of the policy domain's reports whose period begins in
+    /// `since <= begin < until` (so consecutive periods never count a report twice), each with its
+    /// report's begin, by begin then storage order.
+    async fn aggregate_rows(
+        &self,
+        policy_domain: &str,
+        since: Time,
+        until: Time,
+    ) -> Result<Vec<(Time, AggregateRow)>, StoreError>;
+    /// The newest `limit` reports (by period begin, then ingestion), all or one policy domain's.
+    async fn reports(
+        &self,
+        policy_domain: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<StoredReport>, StoreError>;
+    /// A report's original file bytes; `NotFound` if absent.
+    async fn report_raw(&self, id: i64) -> Result<Vec<u8>, StoreError>;
     /// Closes the connections (SQLite: checkpoints the WAL). Later calls fail.
     async fn close(&self);
 }

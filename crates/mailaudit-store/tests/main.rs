@@ -6,6 +6,7 @@ mod crash;
 mod db;
 mod migrations;
 mod pg;
+mod reports;
 mod sqlite_only;
 mod story;
 
@@ -41,6 +42,8 @@ backends!(
     story::alerts_outbox,
     story::concurrent_writers,
     story::tenant_imports,
+    reports::ingest_and_deduplicate,
+    reports::concurrent_ingests_store_once,
     crash::killed_writer_loses_nothing,
     migrations::from_empty,
     migrations::from_each_previous_version,

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use mailaudit_store::{ItemState, RunStatus, Scope, StoreError};
+use mailaudit_store::{AggregateRow, Ingested, ItemState, NewReport, RunStatus, Scope, StoreError};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
@@ -107,7 +107,7 @@ pub(crate) async fn from_empty(kind: Kind) {
     let db = TestDb::new(kind).await;
     let all: Vec<i64> = migration_files(&db).iter().map(|(v, _)| *v).collect();
     assert_eq!(all.first(), Some(&1));
-    assert!(all.contains(&2), "{all:?}");
+    assert!(all.contains(&2) && all.contains(&3), "{all:?}");
     let s = db.open().await;
     s.add_customer("Kept", "", "").await.unwrap();
     // Version 2's table is there and usable from the start.
@@ -121,6 +121,9 @@ pub(crate) async fn from_empty(kind: Kind) {
     )
     .await
     .unwrap();
+    // Version 3's tables too.
+    let ingested = s.ingest_report(&fixture_report("kept"), 2).await.unwrap();
+    assert!(matches!(ingested, Ingested::New(_)));
     s.close().await;
     let pool = Pool::connect(&db).await;
     assert_eq!(pool.applied().await, all);
@@ -132,6 +135,8 @@ pub(crate) async fn from_empty(kind: Kind) {
         s.latest_tenant_imports(Some("Kept")).await.unwrap()[0].source,
         "kept.json"
     );
+    assert_eq!(s.reports(None, 10).await.unwrap()[0].id, ingested.id());
+    assert_eq!(s.report_raw(ingested.id()).await.unwrap(), b"kept\0raw");
     s.close().await;
     let pool = Pool::connect(&db).await;
     assert_eq!(pool.applied().await, all);
@@ -294,6 +299,86 @@ async fn check_fixture(s: &dyn mailaudit_store::Store, version: &i64) {
         [new],
         "{ctx}"
     );
+
+    // Reports (version 3): the fixture's report from v3 on, and new reports on top.
+    let before = s.reports(Some("fixture.example"), 10).await.unwrap();
+    let rows = s
+        .aggregate_rows("fixture.example", 1_700_000_000, 1_700_100_000)
+        .await
+        .unwrap();
+    if *version >= 3 {
+        assert_eq!(before.len(), 1, "{ctx}");
+        let r = &before[0];
+        assert_eq!(
+            (r.kind.as_str(), r.reporter.as_str(), r.report_id.as_str()),
+            ("aggregate", "google.com", "fixture-report-1")
+        );
+        assert_eq!(
+            (r.begin, r.end, r.ingested_at),
+            (1_700_006_400, 1_700_092_799, 1_700_100_000)
+        );
+        assert_eq!(r.source, "fixture-report.xml");
+        assert_eq!(r.problems[0]["problem"], "empty org email");
+        assert_eq!(s.report_raw(r.id).await.unwrap(), b"raw fixture report");
+        assert_eq!(
+            rows.iter()
+                .map(|(b, x)| (*b, x.source_ip.as_str(), x.count))
+                .collect::<Vec<_>>(),
+            [
+                (1_700_006_400, "192.0.2.1", 12),
+                (1_700_006_400, "2001:db8::1", 3)
+            ],
+            "{ctx}"
+        );
+        assert_eq!(rows[0].1.envelope_from, "bounce.fixture.example");
+        // The fixture's report again: a duplicate.
+        let mut again = fixture_report("again");
+        again.report_id = "fixture-report-1".into();
+        again.begin = 1_700_006_400;
+        again.end = 1_700_092_799;
+        assert_eq!(
+            s.ingest_report(&again, 1).await.unwrap(),
+            Ingested::Duplicate(r.id)
+        );
+    } else {
+        assert!(before.is_empty() && rows.is_empty(), "{ctx}");
+    }
+    let new = s
+        .ingest_report(&fixture_report("after-upgrade"), 1_800_000_004)
+        .await
+        .unwrap();
+    assert!(matches!(new, Ingested::New(_)), "{ctx}");
+    assert!(before.iter().all(|r| r.id != new.id()));
+    let after = s.reports(Some("fixture.example"), 10).await.unwrap();
+    assert_eq!(after.len(), before.len() + 1);
+    assert_eq!(after[0].id, new.id());
+}
+
+/// A small aggregate report whose key and hash derive from `tag`.
+fn fixture_report(tag: &str) -> NewReport {
+    let hash: String = format!("{tag:0>64}")
+        .bytes()
+        .map(|b| char::from(b"0123456789abcdef"[usize::from(b % 16)]))
+        .collect();
+    NewReport {
+        kind: "aggregate".into(),
+        reporter: "google.com".into(),
+        report_id: tag.into(),
+        policy_domain: "fixture.example".into(),
+        begin: 1_800_000_000,
+        end: 1_800_086_399,
+        content_hash: hash,
+        source: format!("{tag}.xml"),
+        raw: format!("{tag}\0raw").into_bytes(),
+        parsed: serde_json::json!({"report_id": tag}),
+        problems: serde_json::json!([]),
+        rows: vec![AggregateRow {
+            source_ip: "192.0.2.9".into(),
+            count: 5,
+            header_from: "fixture.example".into(),
+            ..AggregateRow::default()
+        }],
+    }
 }
 
 pub(crate) async fn newer_database_is_refused(kind: Kind) {

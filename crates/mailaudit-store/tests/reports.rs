@@ -1,0 +1,331 @@
+//! DMARC and TLS reports: ingest, deduplication by key and by content hash, the aggregate rows of a
+//! domain and period, raw bytes, and rows deleted with their report.
+
+use mailaudit_store::{AggregateRow, Ingested, NewReport, StoreError};
+use serde_json::json;
+
+use crate::db::{Kind, TestDb};
+
+fn hash(n: u8) -> String {
+    format!("{n:02x}").repeat(32)
+}
+
+fn row(ip: &str, count: i64, dkim: &str) -> AggregateRow {
+    AggregateRow {
+        source_ip: ip.into(),
+        count,
+        disposition: "none".into(),
+        dkim_aligned: dkim.into(),
+        spf_aligned: "fail".into(),
+        header_from: "contoso.example".into(),
+        envelope_from: "bounce.contoso.example".into(),
+        dkim_domains: "contoso.example,esp.example".into(),
+        dkim_results: "pass,fail".into(),
+        spf_domains: "bounce.contoso.example".into(),
+        spf_results: "pass".into(),
+    }
+}
+
+fn report(id: &str, begin: i64, n: u8, rows: Vec<AggregateRow>) -> NewReport {
+    NewReport {
+        kind: "aggregate".into(),
+        reporter: "google.com".into(),
+        report_id: id.into(),
+        policy_domain: "Contoso.Example.".into(),
+        begin,
+        end: begin + 86_399,
+        content_hash: hash(n),
+        source: format!("{id}.xml.gz"),
+        raw: vec![0x1f, 0x8b, 0x00, n, 0xff, 0x00],
+        parsed: json!({"report_metadata": {"report_id": id}}),
+        problems: json!([]),
+        rows,
+    }
+}
+
+async fn exec(db: &TestDb, sql: &str) {
+    match db.kind {
+        Kind::Sqlite => {
+            let path = db.url.strip_prefix("sqlite://").unwrap();
+            let opts = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(path)
+                .foreign_keys(true);
+            let pool = sqlx::SqlitePool::connect_with(opts).await.unwrap();
+            sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+        Kind::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+    }
+}
+
+pub(crate) async fn ingest_and_deduplicate(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    let s = db.open().await;
+    assert!(s.reports(None, 10).await.unwrap().is_empty());
+    assert!(matches!(
+        s.report_raw(1).await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // Invalid reports write nothing.
+    let mut bad = report("bad", 0, 9, vec![]);
+    bad.kind = "forensic".into();
+    assert!(matches!(
+        s.ingest_report(&bad, 1).await,
+        Err(StoreError::Invalid(_))
+    ));
+    let mut bad = report("bad", 0, 9, vec![]);
+    bad.content_hash = "abc".into();
+    assert!(matches!(
+        s.ingest_report(&bad, 1).await,
+        Err(StoreError::Invalid(_))
+    ));
+    let mut bad = report("bad", 0, 9, vec![]);
+    bad.content_hash = "z".repeat(64);
+    assert!(matches!(
+        s.ingest_report(&bad, 1).await,
+        Err(StoreError::Invalid(_))
+    ));
+    let mut bad = report("bad", 0, 9, vec![]);
+    bad.problems = json!({});
+    assert!(matches!(
+        s.ingest_report(&bad, 1).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        s.reports(None, -1).await,
+        Err(StoreError::Invalid(_))
+    ));
+
+    let day = 86_400;
+    let t0 = 1_700_006_400;
+    let first = report(
+        "r1",
+        t0,
+        1,
+        vec![row("192.0.2.1", 10, "pass"), row("2001:db8::1", 2, "fail")],
+    );
+    let id1 = match s.ingest_report(&first, 5_000).await.unwrap() {
+        Ingested::New(id) => id,
+        d => panic!("{d:?}"),
+    };
+    // Same key, different content: a duplicate, nothing written.
+    let mut same_key = report("r1", t0, 2, vec![row("198.51.100.7", 99, "fail")]);
+    same_key.policy_domain = "contoso.example".into();
+    assert_eq!(
+        s.ingest_report(&same_key, 5_001).await.unwrap(),
+        Ingested::Duplicate(id1)
+    );
+    // Same content under another key (another reporter re-sent it): a duplicate too; the hash is
+    // compared case-insensitively.
+    let mut same_hash = report(
+        "other-id",
+        t0 + day,
+        1,
+        vec![row("198.51.100.8", 1, "pass")],
+    );
+    same_hash.reporter = "Mail.ru".into();
+    same_hash.content_hash = hash(1).to_ascii_uppercase();
+    assert_eq!(
+        s.ingest_report(&same_hash, 5_002).await.unwrap(),
+        Ingested::Duplicate(id1)
+    );
+    // The same report id for another period, another kind or another domain is new.
+    let id2 = s
+        .ingest_report(
+            &report("r1", t0 + day, 3, vec![row("192.0.2.1", 7, "pass")]),
+            5_003,
+        )
+        .await
+        .unwrap();
+    let mut tls = report("r1", t0, 4, vec![]);
+    tls.kind = "smtp_tls".into();
+    tls.problems = json!([{"problem": "missing contact-info"}]);
+    let id3 = s.ingest_report(&tls, 5_004).await.unwrap();
+    let mut other = report("r1", t0, 5, vec![row("203.0.113.5", 4, "pass")]);
+    other.policy_domain = "fabrikam.example".into();
+    let id4 = s.ingest_report(&other, 5_005).await.unwrap();
+    for i in [id2, id3, id4] {
+        assert!(matches!(i, Ingested::New(_)), "{i:?}");
+    }
+
+    // Listing: newest period first, then newest ingestion; without raw bytes.
+    let all = s.reports(None, 10).await.unwrap();
+    assert_eq!(
+        all.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [id2.id(), id4.id(), id3.id(), id1]
+    );
+    let contoso = s.reports(Some("CONTOSO.example"), 10).await.unwrap();
+    assert_eq!(
+        contoso.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [id2.id(), id3.id(), id1]
+    );
+    assert_eq!(
+        s.reports(Some("contoso.example"), 1).await.unwrap().len(),
+        1
+    );
+    assert!(
+        s.reports(Some("nobody.example"), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let r1 = contoso.iter().find(|r| r.id == id1).unwrap();
+    assert_eq!(
+        (
+            r1.kind.as_str(),
+            r1.reporter.as_str(),
+            r1.report_id.as_str(),
+            r1.policy_domain.as_str(),
+            r1.begin,
+            r1.end,
+            r1.source.as_str(),
+            r1.ingested_at,
+        ),
+        (
+            "aggregate",
+            "google.com",
+            "r1",
+            "contoso.example",
+            t0,
+            t0 + 86_399,
+            "r1.xml.gz",
+            5_000
+        )
+    );
+    assert_eq!(r1.content_hash, hash(1));
+    assert_eq!(r1.problems, json!([]));
+    let t = contoso.iter().find(|r| r.id == id3.id()).unwrap();
+    assert_eq!(
+        (t.kind.as_str(), t.problems[0]["problem"].as_str()),
+        ("smtp_tls", Some("missing contact-info"))
+    );
+
+    // Raw bytes round trip exactly, NUL and 0xff included.
+    assert_eq!(
+        s.report_raw(id1).await.unwrap(),
+        [0x1f, 0x8b, 0x00, 1, 0xff, 0x00]
+    );
+    assert_eq!(
+        s.report_raw(id3.id()).await.unwrap(),
+        [0x1f, 0x8b, 0x00, 4, 0xff, 0x00]
+    );
+    let mut big = report("big", t0 + 5 * day, 6, vec![]);
+    big.raw = (0..=255u8).cycle().take(300_000).collect();
+    let big_id = s.ingest_report(&big, 5_006).await.unwrap().id();
+    assert_eq!(s.report_raw(big_id).await.unwrap(), big.raw);
+    let mut empty = report("empty", t0 + 6 * day, 7, vec![]);
+    empty.raw = Vec::new();
+    let empty_id = s.ingest_report(&empty, 5_007).await.unwrap().id();
+    assert!(s.report_raw(empty_id).await.unwrap().is_empty());
+
+    // Rows by domain and period: since <= begin < until.
+    let rows = s
+        .aggregate_rows("contoso.example.", t0, t0 + 2 * day)
+        .await
+        .unwrap();
+    assert_eq!(
+        rows.iter()
+            .map(|(b, r)| (*b, r.source_ip.as_str(), r.count))
+            .collect::<Vec<_>>(),
+        [
+            (t0, "192.0.2.1", 10),
+            (t0, "2001:db8::1", 2),
+            (t0 + day, "192.0.2.1", 7)
+        ]
+    );
+    assert_eq!(rows[1].1, row("2001:db8::1", 2, "fail"));
+    let rows = s
+        .aggregate_rows("contoso.example", t0 + 1, t0 + day + 1)
+        .await
+        .unwrap();
+    assert_eq!(rows.iter().map(|(b, _)| *b).collect::<Vec<_>>(), [t0 + day]);
+    assert!(
+        s.aggregate_rows("contoso.example", t0, t0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let fab = s
+        .aggregate_rows("fabrikam.example", 0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(fab.len(), 1);
+    assert_eq!(fab[0].1.source_ip, "203.0.113.5");
+    // Nothing of the duplicates was written.
+    let all_rows = s
+        .aggregate_rows("contoso.example", 0, i64::MAX)
+        .await
+        .unwrap();
+    assert!(
+        all_rows
+            .iter()
+            .all(|(_, r)| r.source_ip != "198.51.100.7" && r.source_ip != "198.51.100.8")
+    );
+    s.close().await;
+
+    // Deleting a report deletes its rows.
+    exec(&db, &format!("DELETE FROM reports WHERE id = {id1}")).await;
+    let s = db.open().await;
+    let rows = s
+        .aggregate_rows("contoso.example", 0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(
+        rows.iter().map(|(b, r)| (*b, r.count)).collect::<Vec<_>>(),
+        [(t0 + day, 7)]
+    );
+    assert!(matches!(
+        s.report_raw(id1).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    // Once gone, the same report is new again.
+    assert!(matches!(
+        s.ingest_report(&first, 6_000).await.unwrap(),
+        Ingested::New(id) if id != id1
+    ));
+    s.close().await;
+}
+
+pub(crate) async fn concurrent_ingests_store_once(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    let s = std::sync::Arc::new(db.open().await);
+    let mut tasks = Vec::new();
+    for i in 0..8u8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            // Half share the key, half only the hash.
+            let mut r = report("same", 1_700_000_000, 1, vec![row("192.0.2.1", 1, "pass")]);
+            if i % 2 == 1 {
+                r.report_id = format!("alias-{i}");
+            }
+            s.ingest_report(&r, i64::from(i)).await.unwrap()
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.unwrap());
+    }
+    let new: Vec<_> = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ingested::New(_)))
+        .collect();
+    assert_eq!(new.len(), 1, "{outcomes:?}");
+    assert!(
+        outcomes.iter().all(|o| o.id() == new[0].id()),
+        "{outcomes:?}"
+    );
+    assert_eq!(s.reports(None, 10).await.unwrap().len(), 1);
+    assert_eq!(
+        s.aggregate_rows("contoso.example", 0, i64::MAX)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    s.close().await;
+}
