@@ -132,6 +132,45 @@ pub(crate) enum ReportsCommand {
     /// and deeply nested archives are refused with an error while the other files are read.
     /// Exit 2 if any input could not be read as a report (or, with --strict, deviates).
     Parse(ReportsParseArgs),
+    /// Read reports and store them: deduplicated (reporter, report id, policy domain, period,
+    /// and a content hash), the raw file kept. Bad inputs are reported and skipped.
+    Ingest(ReportsIngestArgs),
+    /// Who sends as a domain, per source (known services, reverse DNS, IP): volume, DMARC, DKIM
+    /// and SPF alignment, failing and new sources, and whether the domain is ready for the next
+    /// DMARC phase, with the reasons.
+    Summary(ReportsSummaryArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReportsIngestArgs {
+    /// Files or directories (mbox and Maildir included).
+    #[arg(required = true, value_name = "PATH")]
+    pub(crate) paths: Vec<PathBuf>,
+    /// Report every deviation from the schema as an error.
+    #[arg(long)]
+    pub(crate) strict: bool,
+    /// Largest decompressed size of one input, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 50)]
+    pub(crate) max_decompressed_mb: usize,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReportsSummaryArgs {
+    /// The domain (the reports' policy domain).
+    pub(crate) domain: String,
+    /// The period: the last INTERVAL (e.g. 14d, 30d); new sources are those absent from the
+    /// period before it.
+    #[arg(long, value_name = "INTERVAL", default_value = "30d", value_parser = parse_interval)]
+    pub(crate) since: i64,
+    /// Do not look up the reverse DNS of the sources.
+    #[arg(long)]
+    pub(crate) no_rdns: bool,
+    /// Seconds to wait for each DNS reply (reverse look-ups).
+    #[arg(long, value_name = "SECS", default_value_t = 3.0)]
+    pub(crate) timeout: f64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub(crate) format: TextOrJson,
 }
 
 #[derive(Debug, Args)]

@@ -54,6 +54,12 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Exo(ExoCommand::Script(args)) => exo::script(args),
         Command::Exo(ExoCommand::Import(args)) => with_store!(cli, |s| exo::import(s, args)),
         Command::Reports(ReportsCommand::Parse(args)) => reports::parse(args),
+        Command::Reports(ReportsCommand::Ingest(args)) => {
+            with_store!(cli, |s| reports::ingest(s, args))
+        }
+        Command::Reports(ReportsCommand::Summary(args)) => {
+            with_store!(cli, |s| reports::summary(&cli, s, args))
+        }
     }
 }
 

@@ -104,3 +104,52 @@ fn junk_and_hostile_files_are_errors_and_the_rest_is_read() {
         "the good report is still read"
     );
 }
+
+#[test]
+fn ingest_deduplicates_and_summary_judges_readiness() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = format!("sqlite://{}/m.db", dir.path().display());
+    let first = run(&["reports", "ingest", "--db", &db, SAMPLES]);
+    assert_eq!(
+        first.code, 2,
+        "empty.xml and the text files are not reports: {}",
+        first.stderr
+    );
+    // The Google report comes in three containers: stored once.
+    assert!(
+        first
+            .stdout
+            .starts_with("25 reports stored, 3 duplicates skipped"),
+        "{}",
+        first.stdout
+    );
+    let again = run(&["reports", "ingest", "--db", &db, SAMPLES]);
+    assert!(
+        again
+            .stdout
+            .starts_with("0 reports stored, 28 duplicates skipped"),
+        "{}",
+        again.stdout
+    );
+
+    let out = run(&[
+        "reports",
+        "summary",
+        "example.com",
+        "--db",
+        &db,
+        "--since",
+        "5000d",
+        "--no-rdns",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: Value = serde_json::from_str(&out.stdout).expect("JSON");
+    assert_eq!(
+        v["summary"]["volume"], 6111,
+        "messages of every aggregate sample for example.com"
+    );
+    assert_eq!(v["readiness"]["ready"], true, "{}", v["readiness"]);
+    assert_eq!(v["readiness"]["next"], "quarantine");
+}
