@@ -42,18 +42,21 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
+        // sqlx does not lock SQLite migrations: two processes opening a new file at once would
+        // both apply version 1, and the first connection's switch to WAL needs an exclusive
+        // lock that a concurrent opener can make fail at once with SQLITE_BUSY. An advisory
+        // lock held from before the first connection until the migrations are applied
+        // serialises openers; the second sees the first's work and applies nothing. The lock is
+        // on a separate `<db>.lock` file, never on the database itself: closing any descriptor
+        // of the database file drops the process's POSIX locks on it, SQLite's own included,
+        // which corrupts the database under concurrent writers (SQLite's "How To Corrupt An
+        // SQLite Database File", §2.2).
+        let lock = lock_file(&lock_path(path)).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(BUSY_TIMEOUT)
             .connect_with(options)
             .await?;
-        // sqlx does not lock SQLite migrations: two processes opening a new file at once would
-        // both apply version 1. An advisory lock serialises them; the second sees the first's
-        // work and applies nothing. The lock is on a separate `<db>.lock` file, never on the
-        // database itself: closing any descriptor of the database file drops the process's POSIX
-        // locks on it, SQLite's own included, which corrupts the database under concurrent
-        // writers (SQLite's "How To Corrupt An SQLite Database File", §2.2).
-        let lock = lock_file(&lock_path(path)).await?;
         let store = Self::migrated(pool).await;
         drop(lock);
         store
