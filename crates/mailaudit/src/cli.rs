@@ -143,15 +143,8 @@ pub(crate) enum ReportsCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct ReportsIngestArgs {
-    /// Files or directories (mbox and Maildir included).
-    #[arg(required = true, value_name = "PATH")]
-    pub(crate) paths: Vec<PathBuf>,
-    /// Report every deviation from the schema as an error.
-    #[arg(long)]
-    pub(crate) strict: bool,
-    /// Largest decompressed size of one input, in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = 50)]
-    pub(crate) max_decompressed_mb: usize,
+    #[command(flatten)]
+    pub(crate) input: ReportInputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -175,12 +168,19 @@ pub(crate) struct ReportsSummaryArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ReportsParseArgs {
-    /// Files or directories.
-    #[arg(required = true, value_name = "PATH")]
-    pub(crate) paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub(crate) input: ReportInputArgs,
     /// Output format (JSON: one array, one object per report found).
     #[arg(long, value_enum, default_value_t = ReportsFormat::Json)]
     pub(crate) format: ReportsFormat,
+}
+
+/// The inputs of `reports parse` and `reports ingest`.
+#[derive(Debug, Args)]
+pub(crate) struct ReportInputArgs {
+    /// Files or directories (mbox files and Maildirs included).
+    #[arg(required = true, value_name = "PATH")]
+    pub(crate) paths: Vec<PathBuf>,
     /// Report every deviation from the schema as an error (default: recover what can be
     /// recovered and list the problems).
     #[arg(long)]

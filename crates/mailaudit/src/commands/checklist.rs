@@ -7,7 +7,7 @@ use anyhow::Result;
 use mailaudit_core::audit::normalize_domain;
 use mailaudit_store::{ItemState, Store};
 
-use super::history::date_time;
+use super::dates;
 use super::tracking::now;
 use crate::cli::{ChecklistArgs, TextOrJson};
 
@@ -50,7 +50,7 @@ pub(crate) async fn checklist_cmd(store: &dyn Store, args: &ChecklistArgs) -> Re
             "[ ]"
         };
         let who = match (&i.by, i.at) {
-            (Some(by), Some(at)) => format!("  — {by}, {}", date_time(at)),
+            (Some(by), Some(at)) => format!("  — {by}, {}", dates::format(at)),
             _ => String::new(),
         };
         writeln!(

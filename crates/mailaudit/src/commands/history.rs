@@ -7,31 +7,10 @@ use anyhow::{Context, Result};
 use mailaudit_core::audit::normalize_domain;
 use mailaudit_core::guide::ReportView;
 use mailaudit_core::history::{self, Diff};
-use mailaudit_store::{Store, Time};
+use mailaudit_store::Store;
 
 use crate::cli::{DiffArgs, HistoryArgs, TextOrJson};
 use crate::output::printable;
-
-/// `2026-11-28 14:03` (UTC) from unix seconds.
-pub(crate) fn date_time(t: Time) -> String {
-    let days = t.div_euclid(86_400);
-    let secs = t.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
-        secs / 3600,
-        secs % 3600 / 60
-    )
-}
 
 pub(crate) async fn history_cmd(store: &dyn Store, args: &HistoryArgs) -> Result<ExitCode> {
     let domain = normalize_domain(&args.domain)?;
@@ -66,7 +45,7 @@ pub(crate) async fn history_cmd(store: &dyn Store, args: &HistoryArgs) -> Result
         writeln!(
             out,
             "  {}  run {:<5} score {score:>3}  {}",
-            date_time(r.audited_at),
+            super::dates::format(r.audited_at),
             r.run_id,
             ids.join(" ")
         )?;

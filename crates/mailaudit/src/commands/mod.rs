@@ -3,6 +3,7 @@
 mod audit;
 mod checklist;
 mod checks;
+mod dates;
 mod exo;
 mod guide;
 mod history;

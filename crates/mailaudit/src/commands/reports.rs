@@ -19,19 +19,26 @@ use mailaudit_net::Resolver;
 use mailaudit_store::{AggregateRow, Ingested, NewReport, Store};
 use serde_json::{Value, json};
 
-use crate::cli::{Cli, ReportsIngestArgs, ReportsParseArgs, ReportsSummaryArgs, TextOrJson};
+use super::dates;
+use crate::cli::{
+    Cli, ReportInputArgs, ReportsIngestArgs, ReportsParseArgs, ReportsSummaryArgs, TextOrJson,
+};
 use crate::output::printable;
 
 /// The largest input file read (the containers have their own decompression caps).
 const MAX_FILE: u64 = 100 * 1024 * 1024;
 
-/// Every file below `path` (a file, a directory, or a Maildir's `cur`/`new`), in name order.
-fn files(path: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<Value>) {
+/// Every file below `path` (a file, a directory, or a Maildir's `cur`/`new`), in name order;
+/// an unreadable directory is an error entry `(path, why)`.
+fn files(path: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<(String, String)>) {
     if path.is_dir() {
         let mut entries: Vec<PathBuf> = match std::fs::read_dir(path) {
             Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
             Err(e) => {
-                errors.push(json!({ "source": path.display().to_string(), "error": format!("cannot read the directory: {e}") }));
+                errors.push((
+                    path.display().to_string(),
+                    format!("cannot read the directory: {e}"),
+                ));
                 return;
             }
         };
@@ -48,142 +55,158 @@ fn files(path: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<Value>) {
     }
 }
 
-fn parse_one(name: &str, doc: &container::Extracted, mode: Mode) -> Value {
-    match doc.kind {
-        Kind::AggregateXml => match reports::parse_aggregate(&doc.bytes, mode) {
-            Ok((r, problems)) => {
-                json!({ "source": name, "type": "aggregate", "report": r, "problems": problems })
-            }
-            Err(e) => json!({ "source": name, "type": "aggregate", "error": e.to_string() }),
-        },
-        Kind::TlsJson => match reports::parse_tls_report(&doc.bytes) {
-            Ok((r, problems)) => {
-                json!({ "source": name, "type": "smtp_tls", "report": r, "problems": problems })
-            }
-            Err(e) => json!({ "source": name, "type": "smtp_tls", "error": e.to_string() }),
-        },
-        Kind::FailureEml => match failure::parse_failure(&doc.bytes) {
-            Ok((r, problems)) => {
-                json!({ "source": name, "type": "failure", "report": r, "problems": problems })
-            }
-            Err(e) => json!({ "source": name, "type": "failure", "error": e.to_string() }),
-        },
-        _ => {
-            json!({ "source": name, "error": "not a DMARC aggregate, failure or SMTP TLS report" })
-        }
-    }
+/// One input file, read and opened.
+struct FileInput {
+    /// The file as read (before decompression).
+    raw: Vec<u8>,
+    /// Its documents, each with a label naming the file (and the document inside it).
+    docs: Vec<(String, container::Extracted)>,
 }
 
-pub(crate) fn parse(args: &ReportsParseArgs) -> Result<ExitCode> {
-    let mode = if args.strict {
-        Mode::Strict
-    } else {
-        Mode::Lenient
-    };
+/// The files of `args`, read lazily one at a time (memory stays bounded by one file), each
+/// opened into its documents, or `(source, why)` when it cannot be.
+fn inputs(
+    args: &ReportInputArgs,
+) -> impl Iterator<Item = Result<FileInput, (String, String)>> + '_ {
     let limits = Limits {
         max_decompressed: args.max_decompressed_mb * 1024 * 1024,
         ..Limits::default()
     };
-    let mut out_docs: Vec<Value> = Vec::new();
+    let mut errors = Vec::new();
     let mut paths = Vec::new();
     for p in &args.paths {
-        files(p, &mut paths, &mut out_docs);
+        files(p, &mut paths, &mut errors);
     }
-    for path in &paths {
-        let source = path.display().to_string();
-        let bytes = match std::fs::metadata(path) {
-            Ok(m) if m.len() > MAX_FILE => {
-                out_docs.push(json!({ "source": source, "error": format!("larger than {} MiB; skipped", MAX_FILE / 1024 / 1024) }));
-                continue;
+    errors
+        .into_iter()
+        .map(Err)
+        .chain(paths.into_iter().map(move |path| {
+            let source = path.display().to_string();
+            if std::fs::metadata(&path).is_ok_and(|m| m.len() > MAX_FILE) {
+                return Err((
+                    source,
+                    format!("larger than {} MiB; skipped", MAX_FILE / 1024 / 1024),
+                ));
             }
-            _ => match std::fs::read(path) {
-                Ok(b) => b,
-                Err(e) => {
-                    out_docs
-                        .push(json!({ "source": source, "error": format!("cannot read: {e}") }));
-                    continue;
-                }
-            },
-        };
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or(&source)
-            .to_string();
-        match container::extract(&name, &bytes, &limits) {
-            Ok(docs) if docs.is_empty() => {
-                out_docs.push(json!({ "source": source, "error": "no report found" }))
+            let raw =
+                std::fs::read(&path).map_err(|e| (source.clone(), format!("cannot read: {e}")))?;
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or(&source)
+                .to_string();
+            let docs = container::extract(&name, &raw, &limits)
+                .map_err(|e| (source.clone(), e.to_string()))?;
+            if docs.is_empty() {
+                return Err((source, "no report found".to_string()));
             }
-            Ok(docs) => {
-                for d in &docs {
-                    let inner = if d.name == name {
+            let docs = docs
+                .into_iter()
+                .map(|d| {
+                    let label = if d.name == name {
                         source.clone()
                     } else {
                         format!("{source}:{}", d.name)
                     };
-                    out_docs.push(parse_one(&inner, d, mode));
-                }
-            }
-            Err(e) => out_docs.push(json!({ "source": source, "error": e.to_string() })),
+                    (label, d)
+                })
+                .collect();
+            Ok(FileInput { raw, docs })
+        }))
+}
+
+fn mode(args: &ReportInputArgs) -> Mode {
+    if args.strict {
+        Mode::Strict
+    } else {
+        Mode::Lenient
+    }
+}
+
+/// One parsed report.
+enum Parsed {
+    Aggregate(reports::AggregateReport, Vec<reports::Problem>),
+    Tls(reports::TlsReport, Vec<reports::Problem>),
+    Failure(failure::FailureReport, Vec<String>),
+}
+
+impl Parsed {
+    /// `aggregate`, `smtp_tls` or `failure` (the JSON `type` and the store's `kind`).
+    fn kind(&self) -> &'static str {
+        match self {
+            Parsed::Aggregate(..) => "aggregate",
+            Parsed::Tls(..) => "smtp_tls",
+            Parsed::Failure(..) => "failure",
         }
     }
-    let failed = out_docs.iter().filter(|d| d.get("error").is_some()).count();
-    let strict_failed = args.strict
-        && out_docs.iter().any(|d| {
-            d["problems"]
-                .as_array()
-                .is_some_and(|p| p.iter().any(|p| p["level"] == "error"))
-        });
-    for d in out_docs.iter().filter(|d| d.get("error").is_some()) {
-        eprintln!(
-            "mailaudit: {}: {}",
-            d["source"].as_str().unwrap_or("?"),
-            d["error"].as_str().unwrap_or("?")
-        );
+
+    /// The report and its problems as JSON.
+    fn json(&self) -> (Value, Value) {
+        let v = |r: Result<Value, serde_json::Error>| r.unwrap_or(Value::Null);
+        match self {
+            Parsed::Aggregate(r, p) => (v(serde_json::to_value(r)), v(serde_json::to_value(p))),
+            Parsed::Tls(r, p) => (v(serde_json::to_value(r)), v(serde_json::to_value(p))),
+            Parsed::Failure(r, p) => (v(serde_json::to_value(r)), v(serde_json::to_value(p))),
+        }
+    }
+}
+
+/// Parses one document by its kind.
+fn parse_doc(doc: &container::Extracted, mode: Mode) -> Result<Parsed, String> {
+    match doc.kind {
+        Kind::AggregateXml => reports::parse_aggregate(&doc.bytes, mode)
+            .map(|(r, p)| Parsed::Aggregate(r, p))
+            .map_err(|e| format!("aggregate report: {e}")),
+        Kind::TlsJson => reports::parse_tls_report(&doc.bytes)
+            .map(|(r, p)| Parsed::Tls(r, p))
+            .map_err(|e| format!("SMTP TLS report: {e}")),
+        Kind::FailureEml => failure::parse_failure(&doc.bytes)
+            .map(|(r, p)| Parsed::Failure(r, p))
+            .map_err(|e| format!("failure report: {e}")),
+        _ => Err("not a DMARC aggregate, failure or SMTP TLS report".to_string()),
+    }
+}
+
+pub(crate) fn parse(args: &ReportsParseArgs) -> Result<ExitCode> {
+    let mode = mode(&args.input);
+    let mut out_docs: Vec<Value> = Vec::new();
+    let (mut failed, mut strict_failed) = (false, false);
+    for input in inputs(&args.input) {
+        match input {
+            Err((source, error)) => {
+                eprintln!("mailaudit: {source}: {error}");
+                failed = true;
+                out_docs.push(json!({ "source": source, "error": error }));
+            }
+            Ok(file) => {
+                for (label, doc) in &file.docs {
+                    match parse_doc(doc, mode) {
+                        Err(error) => {
+                            eprintln!("mailaudit: {label}: {error}");
+                            failed = true;
+                            out_docs.push(json!({ "source": label, "error": error }));
+                        }
+                        Ok(parsed) => {
+                            let (report, problems) = parsed.json();
+                            strict_failed |= args.input.strict
+                                && problems
+                                    .as_array()
+                                    .is_some_and(|p| p.iter().any(|p| p["level"] == "error"));
+                            out_docs.push(json!({ "source": label, "type": parsed.kind(), "report": report, "problems": problems }));
+                        }
+                    }
+                }
+            }
+        }
     }
     let mut out = io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, &out_docs)?;
     writeln!(out)?;
-    Ok(if failed > 0 || strict_failed {
+    Ok(if failed || strict_failed {
         ExitCode::from(2)
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// `2024-09-03T00:00:00Z` (RFC 3339, UTC or with an offset) → unix seconds.
-fn rfc3339(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let (date, rest) = s.split_once(['T', 't', ' '])?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let time_end = rest.find(['Z', 'z', '+', '-']).unwrap_or(rest.len());
-    let mut t = rest[..time_end]
-        .split(':')
-        .map(|p| p.split('.').next().unwrap_or("0").parse::<i64>().ok());
-    let (hh, mm, ss) = (t.next()??, t.next()??, t.next().flatten().unwrap_or(0));
-    let offset = match rest.get(time_end..time_end + 1) {
-        Some("+") | Some("-") => {
-            let sign = if &rest[time_end..time_end + 1] == "-" {
-                -1
-            } else {
-                1
-            };
-            let mut o = rest[time_end + 1..]
-                .split(':')
-                .map(|p| p.parse::<i64>().ok());
-            sign * (o.next()?? * 3600 + o.next().flatten().unwrap_or(0) * 60)
-        }
-        _ => 0,
-    };
-    // Days from civil (Howard Hinnant's algorithm).
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + hh * 3600 + mm * 60 + ss - offset)
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -198,43 +221,38 @@ fn join(v: impl Iterator<Item = String>) -> String {
     v.collect::<Vec<_>>().join(",")
 }
 
-/// The store's form of one parsed report, or why it cannot be stored.
+/// The store's form of one parsed report.
 fn new_report(
+    parsed: &Parsed,
     doc: &container::Extracted,
     raw: &[u8],
     source: &str,
-    mode: Mode,
     now: i64,
-) -> Result<NewReport, String> {
+) -> NewReport {
     let hash = sha256_hex(&doc.bytes);
-    let base = |kind: &str,
-                reporter: String,
-                report_id: String,
-                domain: String,
-                begin: i64,
-                end: i64,
-                parsed: Value,
-                problems: Value| NewReport {
-        kind: kind.to_string(),
-        reporter,
-        report_id,
-        policy_domain: domain,
-        begin,
-        end,
-        content_hash: hash.clone(),
+    let (value, problems) = parsed.json();
+    let mut n = NewReport {
+        kind: parsed.kind().to_string(),
+        reporter: String::new(),
+        report_id: hash.clone(),
+        policy_domain: String::new(),
+        begin: now,
+        end: now,
+        content_hash: hash,
         source: source.to_string(),
         raw: raw.to_vec(),
-        parsed,
+        parsed: value,
         problems,
         rows: Vec::new(),
     };
-    match doc.kind {
-        Kind::AggregateXml => {
-            let (r, problems) =
-                reports::parse_aggregate(&doc.bytes, mode).map_err(|e| e.to_string())?;
-            let begin = i64::try_from(r.report_metadata.date_range.begin).unwrap_or(0);
-            let end = i64::try_from(r.report_metadata.date_range.end).unwrap_or(begin);
-            let rows = r
+    match parsed {
+        Parsed::Aggregate(r, _) => {
+            n.reporter = r.report_metadata.org_name.clone();
+            n.report_id = r.report_metadata.report_id.clone();
+            n.policy_domain = r.policy_published.domain.clone();
+            n.begin = i64::try_from(r.report_metadata.date_range.begin).unwrap_or(0);
+            n.end = i64::try_from(r.report_metadata.date_range.end).unwrap_or(n.begin);
+            n.rows = r
                 .records
                 .iter()
                 .map(|rec| AggregateRow {
@@ -251,138 +269,68 @@ fn new_report(
                     spf_results: join(rec.auth_results.spf.iter().map(|d| d.result.clone())),
                 })
                 .collect();
-            let mut n = base(
-                "aggregate",
-                r.report_metadata.org_name.clone(),
-                r.report_metadata.report_id.clone(),
-                r.policy_published.domain.clone(),
-                begin,
-                end,
-                serde_json::to_value(&r).map_err(|e| e.to_string())?,
-                serde_json::to_value(&problems).map_err(|e| e.to_string())?,
-            );
-            n.rows = rows;
-            Ok(n)
         }
-        Kind::TlsJson => {
-            let (r, problems) = reports::parse_tls_report(&doc.bytes).map_err(|e| e.to_string())?;
-            let begin = r
-                .date_range
-                .start_datetime
-                .as_deref()
-                .and_then(rfc3339)
-                .unwrap_or(now);
-            let end = r
-                .date_range
-                .end_datetime
-                .as_deref()
-                .and_then(rfc3339)
-                .unwrap_or(begin);
-            let domain = r
+        Parsed::Tls(r, _) => {
+            n.reporter = r.organization_name.clone().unwrap_or_default();
+            if let Some(id) = &r.report_id {
+                n.report_id = id.clone();
+            }
+            n.policy_domain = r
                 .policies
                 .first()
                 .and_then(|p| p.policy.policy_domain.clone())
                 .unwrap_or_default();
-            Ok(base(
-                "smtp_tls",
-                r.organization_name.clone().unwrap_or_default(),
-                r.report_id.clone().unwrap_or_else(|| hash.clone()),
-                domain,
-                begin,
-                end,
-                serde_json::to_value(&r).map_err(|e| e.to_string())?,
-                serde_json::to_value(&problems).map_err(|e| e.to_string())?,
-            ))
+            n.begin = r
+                .date_range
+                .start_datetime
+                .as_deref()
+                .and_then(dates::parse_rfc3339)
+                .unwrap_or(now);
+            n.end = r
+                .date_range
+                .end_datetime
+                .as_deref()
+                .and_then(dates::parse_rfc3339)
+                .unwrap_or(n.begin);
         }
-        Kind::FailureEml => {
-            let (r, problems) = failure::parse_failure(&doc.bytes).map_err(|e| e.to_string())?;
-            Ok(base(
-                "failure",
-                r.user_agent.clone().unwrap_or_default(),
-                hash.clone(),
-                r.reported_domain.clone().unwrap_or_default(),
-                now,
-                now,
-                serde_json::to_value(&r).map_err(|e| e.to_string())?,
-                serde_json::to_value(&problems).map_err(|e| e.to_string())?,
-            ))
+        Parsed::Failure(r, _) => {
+            n.reporter = r.user_agent.clone().unwrap_or_default();
+            n.policy_domain = r.reported_domain.clone().unwrap_or_default();
         }
-        _ => Err("not a DMARC aggregate, failure or SMTP TLS report".to_string()),
     }
+    n
 }
 
 pub(crate) async fn ingest(store: &dyn Store, args: &ReportsIngestArgs) -> Result<ExitCode> {
-    let mode = if args.strict {
-        Mode::Strict
-    } else {
-        Mode::Lenient
-    };
-    let limits = Limits {
-        max_decompressed: args.max_decompressed_mb * 1024 * 1024,
-        ..Limits::default()
-    };
+    let mode = mode(&args.input);
     let now = super::tracking::now();
-    let mut errors = Vec::new();
-    let mut paths = Vec::new();
-    for p in &args.paths {
-        files(p, &mut paths, &mut errors);
-    }
-    let (mut new, mut dup, mut bad) = (0u64, 0u64, errors.len() as u64);
-    for e in &errors {
-        eprintln!(
-            "mailaudit: {}: {}",
-            e["source"].as_str().unwrap_or("?"),
-            e["error"].as_str().unwrap_or("?")
-        );
-    }
-    for path in &paths {
-        let source = path.display().to_string();
-        let raw = match std::fs::metadata(path) {
-            Ok(m) if m.len() > MAX_FILE => {
-                eprintln!(
-                    "mailaudit: {source}: larger than {} MiB; skipped",
-                    MAX_FILE / 1024 / 1024
-                );
-                bad += 1;
-                continue;
-            }
-            _ => match std::fs::read(path) {
-                Ok(b) => b,
-                Err(e) => {
-                    eprintln!("mailaudit: {source}: cannot read: {e}");
-                    bad += 1;
-                    continue;
-                }
-            },
-        };
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or(&source)
-            .to_string();
-        let docs = match container::extract(&name, &raw, &limits) {
-            Ok(d) => d,
-            Err(e) => {
-                eprintln!("mailaudit: {source}: {e}");
+    let (mut new, mut dup, mut bad) = (0u64, 0u64, 0u64);
+    for input in inputs(&args.input) {
+        let file = match input {
+            Ok(f) => f,
+            Err((source, error)) => {
+                eprintln!("mailaudit: {source}: {error}");
                 bad += 1;
                 continue;
             }
         };
-        for d in &docs {
+        for (label, doc) in &file.docs {
             // The raw file is kept with its report; a file holding several (an mbox) keeps each
             // report's own bytes instead of copying the whole file once per report.
-            let raw_kept: &[u8] = if docs.len() == 1 { &raw } else { &d.bytes };
-            let label = if d.name == name {
-                source.clone()
+            let raw_kept: &[u8] = if file.docs.len() == 1 {
+                &file.raw
             } else {
-                format!("{source}:{}", d.name)
+                &doc.bytes
             };
-            match new_report(d, raw_kept, &label, mode, now) {
+            match parse_doc(doc, mode) {
                 Err(e) => {
                     eprintln!("mailaudit: {label}: {e}");
                     bad += 1;
                 }
-                Ok(r) => match store.ingest_report(&r, now).await? {
+                Ok(parsed) => match store
+                    .ingest_report(&new_report(&parsed, doc, raw_kept, label, now), now)
+                    .await?
+                {
                     Ingested::New(_) => new += 1,
                     Ingested::Duplicate(_) => dup += 1,
                 },

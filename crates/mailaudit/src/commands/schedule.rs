@@ -18,7 +18,7 @@ use mailaudit_net::smtp::TlsRoots;
 use mailaudit_net::{BulkOptions, Resolver, audit_stream};
 use mailaudit_store::{RunStatus, Schedule, Scope, Store};
 
-use super::history::date_time;
+use super::dates;
 use super::relay::relay_options;
 use super::resolver_config;
 use super::tracking::{self, now};
@@ -87,13 +87,13 @@ pub(crate) async fn schedule_cmd(
                 "SCOPE", "EVERY", "NEXT RUN (UTC)"
             )?;
             for s in store.schedules().await? {
-                let last = s.last_run_at.map_or("never".to_string(), date_time);
+                let last = s.last_run_at.map_or("never".to_string(), dates::format);
                 writeln!(
                     out,
                     "{:<32} {:>8}  {:<17} {last}",
                     scope_text(&s.scope),
                     interval_text(s.interval_secs),
-                    date_time(s.next_run_at)
+                    dates::format(s.next_run_at)
                 )?;
             }
         }
