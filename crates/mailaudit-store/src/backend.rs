@@ -1206,6 +1206,36 @@ macro_rules! impl_store {
                 rows.iter().map(stored_report_from).collect()
             }
 
+            async fn parsed_reports(
+                &self,
+                kind: &str,
+                policy_domain: &str,
+                since: Time,
+                until: Time,
+            ) -> Result<Vec<(crate::StoredReport, serde_json::Value)>, StoreError> {
+                if !crate::REPORT_KINDS.contains(&kind) {
+                    return Err(StoreError::Invalid(format!("unknown report kind {kind:?}")));
+                }
+                let domain = norm_policy_domain(policy_domain)?;
+                let rows = sqlx::query(&format!(
+                    "SELECT {REPORT_COLUMNS}, parsed FROM reports \
+                     WHERE kind = $1 AND policy_domain = $2 AND begin_time >= $3 \
+                     AND begin_time < $4 ORDER BY begin_time, id"
+                ))
+                .bind(kind)
+                .bind(&domain)
+                .bind(since)
+                .bind(until)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let parsed: Json<serde_json::Value> = r.try_get("parsed")?;
+                        Ok((stored_report_from(r)?, parsed.0))
+                    })
+                    .collect()
+            }
+
             async fn report_raw(&self, id: i64) -> Result<Vec<u8>, StoreError> {
                 sqlx::query_scalar::<_, Vec<u8>>("SELECT raw FROM reports WHERE id = $1")
                     .bind(id)

@@ -354,6 +354,38 @@ pub struct AggregateRow {
     pub spf_results: String,
 }
 
+impl AggregateRow {
+    /// The row in the form [`mailaudit_core::reports::analysis`] analyses, for a report whose
+    /// period begins at `begin`, with the source's reverse DNS name `ptr`; `None` when the
+    /// stored source is not an IP address.
+    pub fn to_analysis_row(
+        &self,
+        begin: Time,
+        ptr: Option<String>,
+    ) -> Option<mailaudit_core::reports::analysis::Row> {
+        let results: Vec<&str> = self.dkim_results.split(',').collect();
+        Some(mailaudit_core::reports::analysis::Row {
+            begin,
+            source_ip: self.source_ip.parse().ok()?,
+            ptr,
+            count: u64::try_from(self.count).unwrap_or(0),
+            disposition: self.disposition.clone(),
+            dkim_aligned: self.dkim_aligned == "pass",
+            spf_aligned: self.spf_aligned == "pass",
+            header_from: self.header_from.clone(),
+            dkim_domains: self
+                .dkim_domains
+                .split(',')
+                .zip(results.iter())
+                .filter(|(d, res)| !d.is_empty() && **res == "pass")
+                .map(|(d, _)| d.to_string())
+                .collect(),
+            dkim_pass: results.contains(&"pass"),
+            spf_pass: self.spf_results.split(',').any(|s| s == "pass"),
+        })
+    }
+}
+
 /// A report to store ([`Store::ingest_report`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewReport {
@@ -625,6 +657,17 @@ pub trait Store: Send + Sync {
         policy_domain: Option<&str>,
         limit: i64,
     ) -> Result<Vec<StoredReport>, StoreError>;
+    /// The reports of one kind filed under `policy_domain` whose period begins in
+    /// `since <= begin < until`, each with its parsed form, by begin then storage order.
+    /// `Invalid` for an unknown kind. (An SMTP TLS report is filed under its first policy's
+    /// domain.)
+    async fn parsed_reports(
+        &self,
+        kind: &str,
+        policy_domain: &str,
+        since: Time,
+        until: Time,
+    ) -> Result<Vec<(StoredReport, serde_json::Value)>, StoreError>;
     /// A report's original file bytes; `NotFound` if absent.
     async fn report_raw(&self, id: i64) -> Result<Vec<u8>, StoreError>;
     /// Closes the connections (SQLite: checkpoints the WAL). Later calls fail.
@@ -777,6 +820,36 @@ pub(crate) fn now() -> Time {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aggregate_row_to_analysis_row() {
+        let r = AggregateRow {
+            source_ip: "2001:db8::1".into(),
+            count: 7,
+            disposition: "none".into(),
+            dkim_aligned: "pass".into(),
+            spf_aligned: "fail".into(),
+            header_from: "contoso.example".into(),
+            envelope_from: String::new(),
+            dkim_domains: "esp.example,contoso.example".into(),
+            dkim_results: "fail,pass".into(),
+            spf_domains: "esp.example".into(),
+            spf_results: "softfail".into(),
+        };
+        let row = r
+            .to_analysis_row(86_400, Some("o1.esp.example".into()))
+            .unwrap();
+        assert_eq!(row.source_ip.to_string(), "2001:db8::1");
+        assert_eq!((row.begin, row.count), (86_400, 7));
+        assert!(row.dkim_aligned && !row.spf_aligned && row.dkim_pass && !row.spf_pass);
+        assert_eq!(row.dkim_domains, ["contoso.example"]);
+        assert_eq!(row.ptr.as_deref(), Some("o1.esp.example"));
+        let bad = AggregateRow {
+            source_ip: "not an ip".into(),
+            ..r
+        };
+        assert!(bad.to_analysis_row(0, None).is_none());
+    }
 
     #[test]
     fn redaction() {

@@ -329,3 +329,55 @@ pub(crate) async fn concurrent_ingests_store_once(kind: Kind) {
     );
     s.close().await;
 }
+
+pub(crate) async fn parsed_reports_by_kind_domain_and_period(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    let s = db.open().await;
+    let t0 = 1_700_000_000;
+    let tls = |id: &str, begin: i64, n: u8, domain: &str| NewReport {
+        kind: "smtp_tls".into(),
+        policy_domain: domain.into(),
+        parsed: json!({"report-id": id, "policies": [{"policy": {"policy-domain": domain}}]}),
+        rows: Vec::new(),
+        ..report(id, begin, n, Vec::new())
+    };
+    for r in [
+        tls("t1", t0, 1, "contoso.example"),
+        tls("t2", t0 + 86_400, 2, "contoso.example"),
+        tls("t3", t0, 3, "fabrikam.example"),
+        report("a1", t0, 4, vec![row("192.0.2.1", 1, "pass")]),
+    ] {
+        assert!(matches!(
+            s.ingest_report(&r, t0).await.unwrap(),
+            Ingested::New(_)
+        ));
+    }
+    let got = s
+        .parsed_reports("smtp_tls", "Contoso.Example.", t0, t0 + 2 * 86_400)
+        .await
+        .unwrap();
+    assert_eq!(
+        got.iter()
+            .map(|(r, p)| (r.report_id.as_str(), p["report-id"].as_str().unwrap()))
+            .collect::<Vec<_>>(),
+        [("t1", "t1"), ("t2", "t2")]
+    );
+    assert_eq!(got[0].0.kind, "smtp_tls");
+    let later = s
+        .parsed_reports("smtp_tls", "contoso.example", t0 + 1, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(later.len(), 1);
+    let agg = s
+        .parsed_reports("aggregate", "contoso.example", 0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(agg.len(), 1);
+    assert_eq!(agg[0].1["report_metadata"]["report_id"], "a1");
+    assert!(matches!(
+        s.parsed_reports("bogus", "contoso.example", 0, i64::MAX)
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+    s.close().await;
+}

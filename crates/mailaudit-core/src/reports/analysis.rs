@@ -409,6 +409,62 @@ pub fn readiness(summary: &Summary, current_policy: &str, days_covered: f64) -> 
     }
 }
 
+/// A domain's DMARC aggregate analysis over one period, with the readiness verdict: what
+/// `mailaudit reports summary`, the portal and the remediation guide show.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DomainAnalysis {
+    /// The domain analysed.
+    pub domain: String,
+    /// The current DMARC policy (`none`, `quarantine`, `reject`) the verdict starts from.
+    pub policy: String,
+    /// Days between the first and the last report of the period, both included (0 without
+    /// reports).
+    pub days_covered: f64,
+    /// The period's sources.
+    pub summary: Summary,
+    /// Messages in the period before (of the same length), for the trend.
+    pub previous_volume: u64,
+    /// Whether the domain can move to the next phase, and why.
+    pub readiness: Readiness,
+}
+
+/// Days from the first to the last report begin among `rows`, both days included; 0 when
+/// there are none.
+pub fn days_covered(rows: &[Row]) -> f64 {
+    match (
+        rows.iter().map(|r| r.begin).min(),
+        rows.iter().map(|r| r.begin).max(),
+    ) {
+        (Some(first), Some(last)) => (last - first) as f64 / 86_400.0 + 1.0,
+        _ => 0.0,
+    }
+}
+
+/// Analyses `domain` over `since..until` from the rows of that period (`current`) and of the
+/// period of the same length before it (`previous`, for new sources and the trend), with the
+/// domain at `p=policy`.
+pub fn analyse(
+    domain: &str,
+    current: &[Row],
+    previous: &[Row],
+    since: i64,
+    until: i64,
+    policy: &str,
+) -> DomainAnalysis {
+    let length = until.saturating_sub(since);
+    let before = summarize(domain, previous, since.saturating_sub(length), since, &[]);
+    let summary = summarize(domain, current, since, until, &before.source_keys());
+    let days = days_covered(current);
+    DomainAnalysis {
+        domain: domain.to_string(),
+        policy: policy.to_string(),
+        days_covered: days,
+        readiness: readiness(&summary, policy, days),
+        previous_volume: before.volume,
+        summary,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -591,6 +647,42 @@ mod tests {
             ]
         );
         assert!(s.source_keys().contains(&"fabrikam.com".to_string()));
+    }
+
+    #[test]
+    fn analyse_compares_with_the_period_before() {
+        // Days 0..21 of Microsoft 365 mail; the period analysed is days 14..28, so the period
+        // before is days 0..14. A source new in the second period is flagged new.
+        let mut rows = m365();
+        rows.push(row(20, "198.51.100.9", None, 5, false, false));
+        let (previous, current): (Vec<Row>, Vec<Row>) =
+            rows.into_iter().partition(|r| r.begin < 14 * DAY);
+        let a = analyse(
+            "contoso.com",
+            &current,
+            &previous,
+            14 * DAY,
+            28 * DAY,
+            "none",
+        );
+        assert_eq!(a.previous_volume, 1400);
+        assert_eq!(a.summary.volume, 705);
+        assert_eq!(a.days_covered, 7.0);
+        let new: Vec<(&str, bool)> = a
+            .summary
+            .sources
+            .iter()
+            .map(|s| (s.key.as_str(), s.new))
+            .collect();
+        assert_eq!(new, [("Microsoft 365", false), ("198.51.100.9", true)]);
+        // Seven days of reports are not enough.
+        assert!(!a.readiness.ready);
+        assert!(
+            a.readiness.reasons[0].contains("7.0 days"),
+            "{:?}",
+            a.readiness
+        );
+        assert_eq!(days_covered(&[]), 0.0);
     }
 
     #[test]

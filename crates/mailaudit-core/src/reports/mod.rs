@@ -11,6 +11,7 @@ use serde::Serialize;
 pub mod aggregate;
 pub mod analysis;
 pub mod senders;
+pub mod tls_analysis;
 pub mod tlsrpt_report;
 
 // --- containers and failure reports (another engineer's modules; their `mod` lines go below) ---

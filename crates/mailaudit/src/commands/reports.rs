@@ -12,8 +12,9 @@ use anyhow::Result;
 use mailaudit_core::audit::normalize_domain;
 use mailaudit_core::dns::DnsSource;
 use mailaudit_core::guide::ReportView;
-use mailaudit_core::reports::analysis::{self, Row};
+use mailaudit_core::reports::analysis::{self, DomainAnalysis, Row};
 use mailaudit_core::reports::container::{self, Kind, Limits};
+use mailaudit_core::reports::tls_analysis::{self, TlsDomainSummary};
 use mailaudit_core::reports::{self, Mode, failure};
 use mailaudit_net::Resolver;
 use mailaudit_store::{AggregateRow, Ingested, NewReport, Store};
@@ -348,6 +349,79 @@ pub(crate) async fn ingest(store: &dyn Store, args: &ReportsIngestArgs) -> Resul
     })
 }
 
+/// A domain's reports over `since..until`: the DMARC aggregate analysis (sources, readiness
+/// for the next phase, against the period of the same length before) and the SMTP TLS summary.
+/// `ptrs` names the sources (reverse DNS); the current phase is the latest stored audit's
+/// DMARC policy (`none` when unknown).
+pub(crate) async fn domain_reports(
+    store: &dyn Store,
+    domain: &str,
+    since: i64,
+    until: i64,
+    ptrs: &HashMap<IpAddr, String>,
+) -> Result<(DomainAnalysis, TlsDomainSummary)> {
+    let length = until - since;
+    let rows = |rows: Vec<(i64, AggregateRow)>| -> Vec<Row> {
+        rows.iter()
+            .filter_map(|(begin, r)| {
+                let ptr = r
+                    .source_ip
+                    .parse()
+                    .ok()
+                    .and_then(|ip| ptrs.get(&ip).cloned());
+                r.to_analysis_row(*begin, ptr)
+            })
+            .collect()
+    };
+    let current = rows(store.aggregate_rows(domain, since, until).await?);
+    let previous = rows(store.aggregate_rows(domain, since - length, since).await?);
+    let policy = match store.latest_result(domain).await? {
+        Some(r) => ReportView::from_json(&r.report)
+            .ok()
+            .and_then(|v| v.dmarc.policy)
+            .unwrap_or_else(|| "none".into()),
+        None => "none".into(),
+    };
+    let dmarc = analysis::analyse(domain, &current, &previous, since, until, &policy);
+    let tls: Vec<reports::TlsReport> = store
+        .parsed_reports("smtp_tls", domain, since, until)
+        .await?
+        .into_iter()
+        .filter_map(|(_, parsed)| {
+            // The stored form is the parsed report with RFC 8460's keys: it reads back as is.
+            let bytes = serde_json::to_vec(&parsed).ok()?;
+            reports::parse_tls_report(&bytes).ok().map(|(r, _)| r)
+        })
+        .collect();
+    Ok((dmarc, tls_analysis::summarize_tls(domain, &tls)))
+}
+
+/// Reverse DNS names of the aggregate sources of `domain` in `from..until`, through the run's
+/// resolver (`--nameserver`), once per address, all at once.
+async fn source_ptrs(
+    store: &dyn Store,
+    resolver: &Resolver,
+    domain: &str,
+    from: i64,
+    until: i64,
+) -> Result<HashMap<IpAddr, String>> {
+    let ips: HashSet<IpAddr> = store
+        .aggregate_rows(domain, from, until)
+        .await?
+        .iter()
+        .filter_map(|(_, r)| r.source_ip.parse().ok())
+        .collect();
+    let lookups = futures::future::join_all(ips.into_iter().map(|ip| {
+        let r = resolver.clone();
+        async move { (ip, r.ptr(ip).await.ok().and_then(|v| v.into_iter().next())) }
+    }))
+    .await;
+    Ok(lookups
+        .into_iter()
+        .filter_map(|(ip, p)| p.map(|p| (ip, p)))
+        .collect())
+}
+
 pub(crate) async fn summary(
     cli: &Cli,
     store: &dyn Store,
@@ -356,96 +430,35 @@ pub(crate) async fn summary(
     let domain = normalize_domain(&args.domain)?;
     let now = super::tracking::now();
     let (since, until) = (now - args.since, now);
-    let rows = store.aggregate_rows(&domain, since, until).await?;
-    let previous = store
-        .aggregate_rows(&domain, since - args.since, since)
-        .await?;
-    // Reverse DNS of each source, through the run's resolver (--nameserver), once per address.
-    let resolver = Resolver::new(&super::resolver_config(cli, args.timeout, 1)?)?;
-    let mut ptrs: HashMap<IpAddr, Option<String>> = HashMap::new();
-    let ips: HashSet<IpAddr> = rows
-        .iter()
-        .chain(previous.iter())
-        .filter_map(|(_, r)| r.source_ip.parse().ok())
-        .collect();
-    if !args.no_rdns {
-        let lookups = futures::future::join_all(ips.iter().map(|ip| {
-            let r = resolver.clone();
-            let ip = *ip;
-            async move { (ip, r.ptr(ip).await.ok().and_then(|v| v.into_iter().next())) }
-        }))
-        .await;
-        ptrs.extend(lookups);
-    }
-    let to_rows = |rows: &[(i64, AggregateRow)]| -> Vec<Row> {
-        rows.iter()
-            .filter_map(|(begin, r)| {
-                let ip: IpAddr = r.source_ip.parse().ok()?;
-                let results: Vec<&str> = r.dkim_results.split(',').collect();
-                Some(Row {
-                    begin: *begin,
-                    source_ip: ip,
-                    ptr: ptrs.get(&ip).cloned().flatten(),
-                    count: u64::try_from(r.count).unwrap_or(0),
-                    disposition: r.disposition.clone(),
-                    dkim_aligned: r.dkim_aligned == "pass",
-                    spf_aligned: r.spf_aligned == "pass",
-                    header_from: r.header_from.clone(),
-                    dkim_domains: r
-                        .dkim_domains
-                        .split(',')
-                        .zip(results.iter())
-                        .filter(|(d, res)| !d.is_empty() && **res == "pass")
-                        .map(|(d, _)| d.to_string())
-                        .collect(),
-                    dkim_pass: results.contains(&"pass"),
-                    spf_pass: r.spf_results.split(',').any(|s| s == "pass"),
-                })
-            })
-            .collect()
+    let ptrs = if args.no_rdns {
+        HashMap::new()
+    } else {
+        let resolver = Resolver::new(&super::resolver_config(cli, args.timeout, 1)?)?;
+        source_ptrs(store, &resolver, &domain, since - args.since, until).await?
     };
-    let prev_summary =
-        analysis::summarize(&domain, &to_rows(&previous), since - args.since, since, &[]);
-    let summary = analysis::summarize(
-        &domain,
-        &to_rows(&rows),
-        since,
-        until,
-        &prev_summary.source_keys(),
-    );
-    // The current phase: the latest stored audit's DMARC policy (none when unknown).
-    let policy = match store.latest_result(&domain).await? {
-        Some(r) => ReportView::from_json(&r.report)
-            .ok()
-            .and_then(|v| v.dmarc.policy)
-            .unwrap_or_else(|| "none".into()),
-        None => "none".into(),
-    };
-    let days = match (
-        rows.iter().map(|(b, _)| *b).min(),
-        rows.iter().map(|(b, _)| *b).max(),
-    ) {
-        (Some(first), Some(last)) => (last - first) as f64 / 86_400.0 + 1.0,
-        _ => 0.0,
-    };
-    let verdict = analysis::readiness(&summary, &policy, days);
+    let (a, tls) = domain_reports(store, &domain, since, until, &ptrs).await?;
     let mut out = io::stdout().lock();
     if args.format == TextOrJson::Json {
         serde_json::to_writer_pretty(
             &mut out,
-            &json!({ "domain": domain, "policy": policy, "days_covered": days, "summary": summary, "readiness": verdict }),
+            &json!({ "domain": domain, "policy": a.policy, "days_covered": a.days_covered,
+                     "previous_volume": a.previous_volume, "summary": a.summary,
+                     "readiness": a.readiness, "tls": tls }),
         )?;
         writeln!(out)?;
         return Ok(ExitCode::SUCCESS);
     }
+    let summary = &a.summary;
     let pct = |a: u64, b: u64| a.saturating_mul(100).checked_div(b).unwrap_or(0);
     writeln!(
         out,
-        "{domain}: {} messages in the last {} days ({} days of reports), {}% pass DMARC; policy p={policy}",
+        "{domain}: {} messages in the last {} days ({} days of reports; {} the period before), {}% pass DMARC; policy p={}",
         summary.volume,
         args.since / 86_400,
-        days.round(),
-        pct(summary.dmarc_pass, summary.volume)
+        a.days_covered.round(),
+        a.previous_volume,
+        pct(summary.dmarc_pass, summary.volume),
+        a.policy
     )?;
     writeln!(
         out,
@@ -469,12 +482,82 @@ pub(crate) async fn summary(
             pct(s.spf_aligned, s.messages)
         )?;
     }
-    match (verdict.ready, verdict.next) {
+    match (a.readiness.ready, a.readiness.next) {
         (true, Some(next)) => writeln!(out, "\nReady to move to p={next}:")?,
         _ => writeln!(out, "\nNot ready for the next DMARC phase:")?,
     }
-    for r in &verdict.reasons {
+    for r in &a.readiness.reasons {
         writeln!(out, "  - {}", printable(r))?;
     }
+    write_tls(&mut out, &tls)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The SMTP TLS part of `reports summary`'s text output.
+fn write_tls(out: &mut impl Write, tls: &TlsDomainSummary) -> io::Result<()> {
+    if tls.reports == 0 {
+        return writeln!(out, "\nSMTP TLS reports: none in the period.");
+    }
+    let total = tls.successful.saturating_add(tls.failed);
+    writeln!(
+        out,
+        "\nSMTP TLS reports: {} from {}; {} sessions, {} failed ({}%)",
+        tls.reports,
+        printable(&tls.reporters.join(", ")),
+        total,
+        tls.failed,
+        tls.failed
+            .saturating_mul(100)
+            .checked_div(total)
+            .unwrap_or(0)
+    )?;
+    for p in &tls.policies {
+        writeln!(
+            out,
+            "  policy {:<16} {:>9} ok {:>9} failed",
+            printable(&p.policy_type),
+            p.successful,
+            p.failed
+        )?;
+    }
+    if !tls.failures.is_empty() {
+        writeln!(out, "\n  {:<28} {:>9}  MEANING", "FAILURE TYPE", "SESSIONS")?;
+        for f in &tls.failures {
+            writeln!(
+                out,
+                "  {:<28} {:>9}  {}",
+                printable(&f.result_type),
+                f.sessions,
+                f.meaning.unwrap_or("not defined by RFC 8460")
+            )?;
+        }
+    }
+    if !tls.sending_mtas.is_empty() {
+        writeln!(
+            out,
+            "\n  {:<40} {:>9}  TYPES / RECEIVING MX",
+            "SENDING MTA", "FAILED"
+        )?;
+        for m in &tls.sending_mtas {
+            let ip = m
+                .sending_mta_ip
+                .map_or_else(|| "(not reported)".to_string(), |ip| ip.to_string());
+            writeln!(
+                out,
+                "  {:<40} {:>9}  {} / {}",
+                ip,
+                m.sessions,
+                printable(&m.result_types.join(",")),
+                printable(&m.receiving_mx.join(","))
+            )?;
+        }
+    }
+    if tls.undetailed_failures > 0 {
+        writeln!(
+            out,
+            "  ({} failed sessions were reported without details)",
+            tls.undetailed_failures
+        )?;
+    }
+    Ok(())
 }

@@ -152,4 +152,76 @@ fn ingest_deduplicates_and_summary_judges_readiness() {
     );
     assert_eq!(v["readiness"]["ready"], true, "{}", v["readiness"]);
     assert_eq!(v["readiness"]["next"], "quarantine");
+    // example.com's SMTP TLS reports: three samples, five failed sessions, no successes.
+    assert_eq!(v["tls"]["reports"], 3, "{}", v["tls"]);
+    assert_eq!(
+        (v["tls"]["successful"].as_u64(), v["tls"]["failed"].as_u64()),
+        (Some(0), Some(5))
+    );
+
+    // RFC 8460's example report: sessions by policy, failure type and sending MTA.
+    let args = |format| {
+        run(&[
+            "reports",
+            "summary",
+            "company-y.example",
+            "--db",
+            &db,
+            "--since",
+            "5000d",
+            "--no-rdns",
+            "--format",
+            format,
+        ])
+    };
+    let json = args("json");
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    let tls = serde_json::from_str::<Value>(&json.stdout).expect("JSON")["tls"].clone();
+    assert_eq!(
+        (tls["successful"].as_u64(), tls["failed"].as_u64()),
+        (Some(5326), Some(303))
+    );
+    assert_eq!(tls["policies"][0]["policy_type"], "sts");
+    let types: Vec<(String, u64)> = tls["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["result_type"].as_str().unwrap().to_string(),
+                f["sessions"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        types,
+        [
+            ("starttls-not-supported".to_string(), 200),
+            ("certificate-expired".to_string(), 100),
+            ("validation-failure".to_string(), 3)
+        ]
+    );
+    assert_eq!(
+        tls["sending_mtas"][0]["sending_mta_ip"],
+        "2001:db8:abcd:13::1"
+    );
+    assert_eq!(tls["sending_mtas"].as_array().unwrap().len(), 3);
+    let text = args("text");
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(
+        text.stdout
+            .contains("SMTP TLS reports: 1 from Company-X; 5629 sessions, 303 failed (5%)"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains("certificate-expired"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains("2001:db8:abcd:13::1"),
+        "{}",
+        text.stdout
+    );
 }
