@@ -300,6 +300,20 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// What the aggregate reports say about moving to `next`, when they were analysed.
+    fn readiness(&self, next: Policy) -> Option<String> {
+        let r = self.ctx.dmarc_readiness.as_ref()?;
+        if r.next != Some(next.as_str()) {
+            return None;
+        }
+        let reasons = r.reasons.join("; ");
+        Some(if r.ready {
+            format!("The aggregate reports support the move to p={next}: {reasons}.")
+        } else {
+            format!("The aggregate reports do not support the move to p={next} yet: {reasons}.")
+        })
+    }
+
     fn dmarc(&mut self) -> Vec<Draft> {
         use CheckId::*;
         let r = self.r;
@@ -396,6 +410,9 @@ impl<'a> Builder<'a> {
             return out;
         };
         let mut steps = vec![step(self.summary(phase_id)), step(self.rollout(current))];
+        if let Some(text) = self.readiness(next.p.unwrap_or(Policy::Reject)) {
+            steps.push(step(text));
+        }
         if r.dmarc.inherited {
             steps.push(step(format!(
                 "The policy is inherited from `{}`; the records below give {} a record of its \

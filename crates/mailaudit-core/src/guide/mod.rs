@@ -246,6 +246,9 @@ pub struct GuideContext {
     /// `Get-DkimSigningConfig` (an Exchange Online import), preferred over targets built from
     /// the tenant name.
     pub dkim_cnames: Option<(String, String)>,
+    /// The verdict of the domain's DMARC aggregate reports on moving to the next phase
+    /// ([`crate::reports::analysis::readiness`]), when reports are stored for it.
+    pub dmarc_readiness: Option<crate::reports::analysis::Readiness>,
     /// The DMARC aggregate report address to propose when a record has none
     /// (`mailto:dmarc@msp.example`); default `mailto:dmarc-reports@<domain>`.
     pub default_rua: Option<String>,

@@ -104,6 +104,7 @@ fn ctx() -> GuideContext {
         dmarc_rollout: None,
         default_rua: None,
         dkim_cnames: None,
+        dmarc_readiness: None,
     }
 }
 
@@ -294,6 +295,44 @@ fn dmarc_none_for_three_weeks() {
         g.item("dmarc-quarantine").unwrap().steps[1]
             .text
             .contains("roll-out log says p=quarantine")
+    );
+
+    // The aggregate reports' verdict, when there is one for the next phase, is a step.
+    let verdict = |ready, next| crate::reports::analysis::Readiness {
+        ready,
+        next,
+        reasons: vec!["first reason".into(), "second reason".into()],
+    };
+    c.dmarc_readiness = Some(verdict(true, Some("quarantine")));
+    let steps = build(&r, &c)
+        .item("dmarc-quarantine")
+        .unwrap()
+        .steps
+        .clone();
+    assert_eq!(
+        steps[2].text,
+        "The aggregate reports support the move to p=quarantine: first reason; second reason."
+    );
+    c.dmarc_readiness = Some(verdict(false, Some("quarantine")));
+    let steps = build(&r, &c)
+        .item("dmarc-quarantine")
+        .unwrap()
+        .steps
+        .clone();
+    assert!(steps[2].text.starts_with(
+        "The aggregate reports do not support the move to p=quarantine yet: first reason"
+    ));
+    // A verdict about another phase (the audit and the reports disagree) is not shown.
+    c.dmarc_readiness = Some(verdict(true, Some("reject")));
+    let steps = build(&r, &c)
+        .item("dmarc-quarantine")
+        .unwrap()
+        .steps
+        .clone();
+    assert!(
+        !steps
+            .iter()
+            .any(|s| s.text.contains("aggregate reports support"))
     );
 }
 

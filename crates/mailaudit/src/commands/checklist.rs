@@ -10,6 +10,7 @@ use mailaudit_store::{ItemState, Store};
 use super::dates;
 use super::tracking::now;
 use crate::cli::{ChecklistArgs, TextOrJson};
+use crate::output::printable;
 
 pub(crate) async fn checklist_cmd(store: &dyn Store, args: &ChecklistArgs) -> Result<ExitCode> {
     let domain = normalize_domain(&args.domain)?;
@@ -28,6 +29,7 @@ pub(crate) async fn checklist_cmd(store: &dyn Store, args: &ChecklistArgs) -> Re
             .await?;
     }
     let items = store.checklist(&domain).await?;
+    let readiness = super::reports::stored_readiness(store, &domain).await?;
     let mut out = io::stdout().lock();
     if args.format == TextOrJson::Json {
         serde_json::to_writer_pretty(&mut out, &items)?;
@@ -58,6 +60,31 @@ pub(crate) async fn checklist_cmd(store: &dyn Store, args: &ChecklistArgs) -> Re
             "  {mark} P{} {:<26} {}{who}",
             i.priority, i.key, i.title
         )?;
+        // The DMARC phase items: what the stored aggregate reports say about the move.
+        if i.state == ItemState::Open
+            && let Some(next) = match i.key.as_str() {
+                "dmarc-quarantine" => Some("quarantine"),
+                "dmarc-reject" => Some("reject"),
+                _ => None,
+            }
+        {
+            let line = match &readiness {
+                Some(r) if r.next == Some(next) && r.ready => {
+                    format!("reports: ready for p={next} ({})", r.reasons.join("; "))
+                }
+                Some(r) if r.next == Some(next) => format!(
+                    "reports: not ready for p={next}: {}",
+                    r.reasons.first().map_or("", String::as_str)
+                ),
+                Some(_) => "reports: they judge another phase than this item (re-audit the domain)"
+                    .to_string(),
+                None => format!(
+                    "reports: none stored for the last 30 days (`mailaudit reports ingest`); \
+                     `mailaudit reports summary {domain}` judges readiness"
+                ),
+            };
+            writeln!(out, "{:>36}{}", "", printable(&line))?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

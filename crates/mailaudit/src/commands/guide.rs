@@ -58,6 +58,7 @@ pub(crate) async fn guide_cmd(cli: &Cli, store: &dyn Store, args: &GuideArgs) ->
             args.rua.clone(),
         );
         ctx.dkim_cnames = super::exo::tenant_dkim_cnames(store, domain).await?;
+        ctx.dmarc_readiness = super::reports::stored_readiness(store, domain).await?;
         pages.push(guide::build(&view, &ctx));
     }
     let text = match args.format {

@@ -396,6 +396,22 @@ pub(crate) async fn domain_reports(
     Ok((dmarc, tls_analysis::summarize_tls(domain, &tls)))
 }
 
+/// The period the guide and the checklist judge DMARC readiness on: the last 30 days.
+pub(crate) const READINESS_PERIOD: i64 = 30 * 86_400;
+
+/// The aggregate reports' verdict on the domain's next DMARC phase over the last
+/// [`READINESS_PERIOD`] (sources named without reverse DNS, by DKIM domain or address), for the
+/// guide and the checklist; `None` when no aggregate report of the period is stored.
+pub(crate) async fn stored_readiness(
+    store: &dyn Store,
+    domain: &str,
+) -> Result<Option<analysis::Readiness>> {
+    let now = super::tracking::now();
+    let (a, _) =
+        domain_reports(store, domain, now - READINESS_PERIOD, now, &HashMap::new()).await?;
+    Ok((a.summary.volume > 0 || a.days_covered > 0.0).then_some(a.readiness))
+}
+
 /// Reverse DNS names of the aggregate sources of `domain` in `from..until`, through the run's
 /// resolver (`--nameserver`), once per address, all at once.
 async fn source_ptrs(

@@ -57,6 +57,7 @@ pub(crate) fn guide_context(
         dmarc_rollout: rollout.map(|r| (r.phase.clone(), r.started_at)),
         default_rua,
         dkim_cnames: None,
+        dmarc_readiness: None,
     }
 }
 

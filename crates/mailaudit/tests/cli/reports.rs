@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::common::run;
+use crate::common::{Lab, run};
 
 const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/reports");
 
@@ -223,5 +223,121 @@ fn ingest_deduplicates_and_summary_judges_readiness() {
         text.stdout.contains("2001:db8:abcd:13::1"),
         "{}",
         text.stdout
+    );
+}
+
+/// A one-record aggregate report for `domain` beginning `days_ago` days before now.
+fn aggregate_xml(
+    domain: &str,
+    id: &str,
+    days_ago: i64,
+    ip: &str,
+    count: u32,
+    dkim: &str,
+) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let begin = (now - days_ago * 86_400).div_euclid(86_400) * 86_400;
+    let aligned = if dkim == domain { "pass" } else { "fail" };
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<feedback>
+  <report_metadata><org_name>google.com</org_name><email>noreply-dmarc-support@google.com</email>
+    <report_id>{id}</report_id><date_range><begin>{begin}</begin><end>{end}</end></date_range></report_metadata>
+  <policy_published><domain>{domain}</domain><adkim>r</adkim><aspf>r</aspf><p>none</p><sp>none</sp><pct>100</pct></policy_published>
+  <record>
+    <row><source_ip>{ip}</source_ip><count>{count}</count>
+      <policy_evaluated><disposition>none</disposition><dkim>{aligned}</dkim><spf>fail</spf></policy_evaluated></row>
+    <identifiers><header_from>{domain}</header_from></identifiers>
+    <auth_results><dkim><domain>{dkim}</domain><result>pass</result></dkim>
+      <spf><domain>bounce.{dkim}</domain><result>pass</result></spf></auth_results>
+  </record>
+</feedback>
+"#,
+        end = begin + 86_399
+    )
+}
+
+#[test]
+fn guide_and_checklist_use_the_reports_readiness() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = format!("sqlite://{}/m.db", dir.path().display());
+    let domain = "tailspin-realty.example"; // p=none in the sample fleet
+    let lab = Lab::sample_plus("");
+    let out = run(&[
+        "audit",
+        domain,
+        "--nameserver",
+        lab.addr(),
+        "--no-policy-fetch",
+        "--db",
+        &db,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let checklist = |db: &str| run(&["checklist", domain, "--db", db]).stdout;
+    assert!(
+        checklist(&db).contains("reports: none stored for the last 30 days"),
+        "{}",
+        checklist(&db)
+    );
+
+    // Three weeks of Microsoft 365 mail, DKIM-aligned: ready for quarantine.
+    let reports = dir.path().join("reports");
+    std::fs::create_dir(&reports).unwrap();
+    for day in 1..=21 {
+        let xml = aggregate_xml(
+            domain,
+            &format!("m365-{day}"),
+            day,
+            "40.107.1.1",
+            20,
+            domain,
+        );
+        std::fs::write(reports.join(format!("m365-{day}.xml")), xml).unwrap();
+    }
+    let ingest = |db: &str| run(&["reports", "ingest", "--db", db, reports.to_str().unwrap()]);
+    assert_eq!(ingest(&db).code, 0);
+    let list = checklist(&db);
+    assert!(
+        list.contains("reports: ready for p=quarantine (420 messages over 21.0 days"),
+        "{list}"
+    );
+    let guide = run(&["guide", domain, "--db", &db]);
+    assert_eq!(guide.code, 0, "{}", guide.stderr);
+    assert!(
+        guide
+            .stdout
+            .contains("The aggregate reports support the move to p=quarantine: 420 messages"),
+        "{}",
+        guide.stdout
+    );
+
+    // A marketing service sending every day without aligned DKIM: not ready, and the guide says why.
+    for day in 1..=10 {
+        let xml = aggregate_xml(
+            domain,
+            &format!("esp-{day}"),
+            day,
+            "198.51.100.20",
+            30,
+            "mcsv.net",
+        );
+        std::fs::write(reports.join(format!("esp-{day}.xml")), xml).unwrap();
+    }
+    assert_eq!(ingest(&db).code, 0);
+    let list = checklist(&db);
+    assert!(
+        list.contains("reports: not ready for p=quarantine: "),
+        "{list}"
+    );
+    let guide = run(&["guide", domain, "--db", &db]).stdout;
+    assert!(
+        guide.contains("The aggregate reports do not support the move to p=quarantine yet: ")
+            && guide.contains("Mailchimp"),
+        "{guide}"
     );
 }
