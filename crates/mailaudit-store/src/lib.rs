@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub mod analysis;
 mod backend;
 mod postgres;
 mod sqlite;

@@ -29,7 +29,7 @@ pub(crate) async fn checklist_cmd(store: &dyn Store, args: &ChecklistArgs) -> Re
             .await?;
     }
     let items = store.checklist(&domain).await?;
-    let readiness = super::reports::stored_readiness(store, &domain).await?;
+    let readiness = mailaudit_store::analysis::stored_readiness(store, &domain, now()).await?;
     let mut out = io::stdout().lock();
     if args.format == TextOrJson::Json {
         serde_json::to_writer_pretty(&mut out, &items)?;

@@ -58,7 +58,8 @@ pub(crate) async fn guide_cmd(cli: &Cli, store: &dyn Store, args: &GuideArgs) ->
             args.rua.clone(),
         );
         ctx.dkim_cnames = super::exo::tenant_dkim_cnames(store, domain).await?;
-        ctx.dmarc_readiness = super::reports::stored_readiness(store, domain).await?;
+        ctx.dmarc_readiness =
+            mailaudit_store::analysis::stored_readiness(store, domain, tracking::now()).await?;
         pages.push(guide::build(&view, &ctx));
     }
     let text = match args.format {

@@ -11,12 +11,11 @@ use std::net::IpAddr;
 use anyhow::Result;
 use mailaudit_core::audit::normalize_domain;
 use mailaudit_core::dns::DnsSource;
-use mailaudit_core::guide::ReportView;
-use mailaudit_core::reports::analysis::{self, DomainAnalysis, Row};
 use mailaudit_core::reports::container::{self, Kind, Limits};
-use mailaudit_core::reports::tls_analysis::{self, TlsDomainSummary};
+use mailaudit_core::reports::tls_analysis::TlsDomainSummary;
 use mailaudit_core::reports::{self, Mode, failure};
 use mailaudit_net::Resolver;
+use mailaudit_store::analysis;
 use mailaudit_store::{AggregateRow, Ingested, NewReport, Store};
 use serde_json::{Value, json};
 
@@ -349,69 +348,6 @@ pub(crate) async fn ingest(store: &dyn Store, args: &ReportsIngestArgs) -> Resul
     })
 }
 
-/// A domain's reports over `since..until`: the DMARC aggregate analysis (sources, readiness
-/// for the next phase, against the period of the same length before) and the SMTP TLS summary.
-/// `ptrs` names the sources (reverse DNS); the current phase is the latest stored audit's
-/// DMARC policy (`none` when unknown).
-pub(crate) async fn domain_reports(
-    store: &dyn Store,
-    domain: &str,
-    since: i64,
-    until: i64,
-    ptrs: &HashMap<IpAddr, String>,
-) -> Result<(DomainAnalysis, TlsDomainSummary)> {
-    let length = until - since;
-    let rows = |rows: Vec<(i64, AggregateRow)>| -> Vec<Row> {
-        rows.iter()
-            .filter_map(|(begin, r)| {
-                let ptr = r
-                    .source_ip
-                    .parse()
-                    .ok()
-                    .and_then(|ip| ptrs.get(&ip).cloned());
-                r.to_analysis_row(*begin, ptr)
-            })
-            .collect()
-    };
-    let current = rows(store.aggregate_rows(domain, since, until).await?);
-    let previous = rows(store.aggregate_rows(domain, since - length, since).await?);
-    let policy = match store.latest_result(domain).await? {
-        Some(r) => ReportView::from_json(&r.report)
-            .ok()
-            .and_then(|v| v.dmarc.policy)
-            .unwrap_or_else(|| "none".into()),
-        None => "none".into(),
-    };
-    let dmarc = analysis::analyse(domain, &current, &previous, since, until, &policy);
-    let tls: Vec<reports::TlsReport> = store
-        .parsed_reports("smtp_tls", domain, since, until)
-        .await?
-        .into_iter()
-        .filter_map(|(_, parsed)| {
-            // The stored form is the parsed report with RFC 8460's keys: it reads back as is.
-            let bytes = serde_json::to_vec(&parsed).ok()?;
-            reports::parse_tls_report(&bytes).ok().map(|(r, _)| r)
-        })
-        .collect();
-    Ok((dmarc, tls_analysis::summarize_tls(domain, &tls)))
-}
-
-/// The period the guide and the checklist judge DMARC readiness on: the last 30 days.
-pub(crate) const READINESS_PERIOD: i64 = 30 * 86_400;
-
-/// The aggregate reports' verdict on the domain's next DMARC phase over the last
-/// [`READINESS_PERIOD`] (sources named without reverse DNS, by DKIM domain or address), for the
-/// guide and the checklist; `None` when no aggregate report of the period is stored.
-pub(crate) async fn stored_readiness(
-    store: &dyn Store,
-    domain: &str,
-) -> Result<Option<analysis::Readiness>> {
-    let now = super::tracking::now();
-    let (a, _) =
-        domain_reports(store, domain, now - READINESS_PERIOD, now, &HashMap::new()).await?;
-    Ok((a.summary.volume > 0 || a.days_covered > 0.0).then_some(a.readiness))
-}
-
 /// Reverse DNS names of the aggregate sources of `domain` in `from..until`, through the run's
 /// resolver (`--nameserver`), once per address, all at once.
 async fn source_ptrs(
@@ -452,7 +388,7 @@ pub(crate) async fn summary(
         let resolver = Resolver::new(&super::resolver_config(cli, args.timeout, 1)?)?;
         source_ptrs(store, &resolver, &domain, since - args.since, until).await?
     };
-    let (a, tls) = domain_reports(store, &domain, since, until, &ptrs).await?;
+    let (a, tls) = analysis::domain_reports(store, &domain, since, until, &ptrs).await?;
     let mut out = io::stdout().lock();
     if args.format == TextOrJson::Json {
         serde_json::to_writer_pretty(
