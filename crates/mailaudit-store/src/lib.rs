@@ -381,6 +381,12 @@ impl AggregateRow {
                 .filter(|(d, res)| !d.is_empty() && **res == "pass")
                 .map(|(d, _)| d.to_string())
                 .collect(),
+            spf_domains: self
+                .spf_domains
+                .split(',')
+                .filter(|d| !d.is_empty())
+                .map(str::to_string)
+                .collect(),
             dkim_pass: results.contains(&"pass"),
             spf_pass: self.spf_results.split(',').any(|s| s == "pass"),
         })

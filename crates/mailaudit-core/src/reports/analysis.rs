@@ -34,6 +34,9 @@ pub struct Row {
     pub header_from: String,
     /// `<auth_results><dkim><domain>` of the signatures that passed.
     pub dkim_domains: Vec<String>,
+    /// The domains of `<auth_results><spf>`: the return-path (MAIL FROM) or HELO domains
+    /// checked, which name an email service that neither signs nor has reverse DNS.
+    pub spf_domains: Vec<String>,
     /// Any `<auth_results><dkim>` passed (aligned or not).
     pub dkim_pass: bool,
     /// Any `<auth_results><spf>` passed (aligned or not).
@@ -64,6 +67,13 @@ pub fn rows_from_report(
                 .iter()
                 .filter(|d| d.result == "pass")
                 .map(|d| d.domain.clone())
+                .collect(),
+            spf_domains: r
+                .auth_results
+                .spf
+                .iter()
+                .map(|s| s.domain.clone())
+                .filter(|d| !d.is_empty())
                 .collect(),
             dkim_pass: r.auth_results.dkim.iter().any(|d| d.result == "pass"),
             spf_pass: r.auth_results.spf.iter().any(|s| s.result == "pass"),
@@ -189,7 +199,8 @@ pub fn summarize(
         .filter(|r| r.begin >= since && r.begin < until && in_domain(&r.header_from, domain))
     {
         let dkim: Vec<&str> = r.dkim_domains.iter().map(String::as_str).collect();
-        let service = senders::classify(r.ptr.as_deref(), &dkim);
+        let spf: Vec<&str> = r.spf_domains.iter().map(String::as_str).collect();
+        let service = senders::classify(r.ptr.as_deref(), &dkim, &spf);
         let key = match service {
             Some(s) => s.name.to_string(),
             None => r
@@ -487,6 +498,7 @@ mod tests {
             } else {
                 vec![]
             },
+            spf_domains: vec!["contoso.com".into()],
             dkim_pass: dkim,
             spf_pass: spf,
         }
@@ -705,7 +717,7 @@ mod tests {
             let rows: Vec<Row> = rows.into_iter().map(|(b, ip, ptr, c, d, s, h)| Row {
                 begin: b, source_ip: IpAddr::from(ip.to_be_bytes()), ptr, count: c,
                 disposition: String::new(), dkim_aligned: d, spf_aligned: s, header_from: h,
-                dkim_domains: vec![], dkim_pass: d, spf_pass: s,
+                dkim_domains: vec![], spf_domains: vec![], dkim_pass: d, spf_pass: s,
             }).collect();
             for (a, b) in [(since, until), (i64::MIN, i64::MAX)] {
                 let s = summarize("contoso.com", &rows, a, b, &[]);

@@ -42,27 +42,31 @@ pub struct Sender {
     pub ptr_suffixes: &'static [&'static str],
     /// DKIM `d=` suffixes it signs with when the customer has not set up their own domain.
     pub dkim_suffixes: &'static [&'static str],
+    /// Return-path (RFC5321.MailFrom) domain suffixes of its bounce handling when the customer
+    /// has not set up a custom one: what the reports' SPF results name. Empty for the mailbox
+    /// platforms, whose return-path is the customer's own domain.
+    pub return_path_suffixes: &'static [&'static str],
     /// How to make its mail align with the customer's domain.
     pub fix: &'static str,
 }
 
 /// The shipped table, first match wins.
 ///
-/// | Service | PTR suffixes | DKIM `d=` suffixes |
-/// |---|---|---|
-/// | Microsoft 365 | `outbound.protection.outlook.com`, `prod.outlook.com` | `onmicrosoft.com` |
-/// | Google Workspace | `google.com`, `googlemail.com` | `gappssmtp.com` |
-/// | Mailchimp / Mandrill | `mcsv.net`, `rsgsv.net`, `mandrillapp.com` | `mcsv.net`, `mandrillapp.com` |
-/// | SendGrid | `sendgrid.net` | `sendgrid.net` |
-/// | Amazon SES | `amazonses.com` | `amazonses.com` |
-/// | Mailgun | `mailgun.net`, `mailgun.org` | `mailgun.org` |
-/// | Postmark | `mtasv.net` | `mtasv.net` |
-/// | SparkPost | `sparkpostmail.com` | `sparkpostmail.com` |
-/// | Salesforce | `salesforce.com`, `exacttarget.com` | `exacttarget.com` |
-/// | HubSpot | `hubspotemail.net` | `hubspotemail.net` |
-/// | Zendesk | `zendesk.com` | `zendesk.com` |
-/// | Brevo (Sendinblue) | `sendinblue.com`, `brevo.com` | `sendinblue.com`, `brevo.com` |
-/// | Constant Contact | `constantcontact.com`, `ccsend.com` | `ccsend.com` |
+/// | Service | PTR suffixes | DKIM `d=` suffixes | Return-path suffixes |
+/// |---|---|---|---|
+/// | Microsoft 365 | `outbound.protection.outlook.com`, `prod.outlook.com` | `onmicrosoft.com` | |
+/// | Google Workspace | `google.com`, `googlemail.com` | `gappssmtp.com` | |
+/// | Mailchimp / Mandrill | `mcsv.net`, `rsgsv.net`, `mandrillapp.com` | `mcsv.net`, `mandrillapp.com` | `mcsv.net`, `rsgsv.net`, `mandrillapp.com` |
+/// | SendGrid | `sendgrid.net` | `sendgrid.net` | `sendgrid.net` |
+/// | Amazon SES | `amazonses.com` | `amazonses.com` | `amazonses.com` |
+/// | Mailgun | `mailgun.net`, `mailgun.org` | `mailgun.org` | `mailgun.org`, `mailgun.net` |
+/// | Postmark | `mtasv.net` | `mtasv.net` | `mtasv.net` |
+/// | SparkPost | `sparkpostmail.com` | `sparkpostmail.com` | `sparkpostmail.com` |
+/// | Salesforce | `salesforce.com`, `exacttarget.com` | `exacttarget.com` | `exacttarget.com`, `salesforce.com` |
+/// | HubSpot | `hubspotemail.net` | `hubspotemail.net` | `hubspotemail.net` |
+/// | Zendesk | `zendesk.com` | `zendesk.com` | `zendesk.com` |
+/// | Brevo (Sendinblue) | `sendinblue.com`, `brevo.com` | `sendinblue.com`, `brevo.com` | `sender-sib.com`, `sendinblue.com`, `brevo.com` |
+/// | Constant Contact | `constantcontact.com`, `ccsend.com` | `ccsend.com` | `constantcontact.com`, `ccsend.com` |
 ///
 /// Microsoft Dynamics and Freshdesk are left out: their outbound naming could not be confirmed.
 pub const SENDERS: &[Sender] = &[
@@ -71,6 +75,7 @@ pub const SENDERS: &[Sender] = &[
         kind: Kind::Mailbox,
         ptr_suffixes: &["outbound.protection.outlook.com", "prod.outlook.com"],
         dkim_suffixes: &["onmicrosoft.com"],
+        return_path_suffixes: &[],
         fix: "enable DKIM signing for the domain in Microsoft Defender (Email authentication \
               settings): publish the selector1/selector2._domainkey CNAMEs it shows, then enable",
     },
@@ -79,6 +84,7 @@ pub const SENDERS: &[Sender] = &[
         kind: Kind::Mailbox,
         ptr_suffixes: &["google.com", "googlemail.com"],
         dkim_suffixes: &["gappssmtp.com"],
+        return_path_suffixes: &[],
         fix: "generate a DKIM key in the Google Admin console (Gmail > Authenticate email), \
               publish the google._domainkey TXT record and start authentication",
     },
@@ -87,6 +93,7 @@ pub const SENDERS: &[Sender] = &[
         kind: Kind::Esp,
         ptr_suffixes: &["mcsv.net", "rsgsv.net", "mandrillapp.com"],
         dkim_suffixes: &["mcsv.net", "mandrillapp.com"],
+        return_path_suffixes: &["mcsv.net", "rsgsv.net", "mandrillapp.com"],
         fix: "authenticate the domain in Mailchimp (Domains > Authenticate) and publish the \
               DKIM CNAMEs it lists, so it signs with the domain",
     },
@@ -95,6 +102,7 @@ pub const SENDERS: &[Sender] = &[
         kind: Kind::Esp,
         ptr_suffixes: &["sendgrid.net"],
         dkim_suffixes: &["sendgrid.net"],
+        return_path_suffixes: &["sendgrid.net"],
         fix: "set up domain authentication in SendGrid and publish the CNAMEs it lists \
               (s1/s2._domainkey and the em return-path)",
     },
@@ -103,6 +111,7 @@ pub const SENDERS: &[Sender] = &[
         kind: Kind::Esp,
         ptr_suffixes: &["amazonses.com"],
         dkim_suffixes: &["amazonses.com"],
+        return_path_suffixes: &["amazonses.com"],
         fix: "verify the domain in SES with Easy DKIM (publish its three CNAMEs); for aligned SPF \
               also set a custom MAIL FROM subdomain",
     },
@@ -111,6 +120,7 @@ pub const SENDERS: &[Sender] = &[
         kind: Kind::Esp,
         ptr_suffixes: &["mailgun.net", "mailgun.org"],
         dkim_suffixes: &["mailgun.org"],
+        return_path_suffixes: &["mailgun.org", "mailgun.net"],
         fix: "add the domain in Mailgun and publish the DKIM TXT record and the return-path \
               CNAME it lists",
     },
@@ -119,6 +129,7 @@ pub const SENDERS: &[Sender] = &[
         kind: Kind::Esp,
         ptr_suffixes: &["mtasv.net"],
         dkim_suffixes: &["mtasv.net"],
+        return_path_suffixes: &["mtasv.net"],
         fix: "verify the sender domain in Postmark: publish its DKIM TXT record and the \
               pm-bounces return-path CNAME",
     },
@@ -127,6 +138,7 @@ pub const SENDERS: &[Sender] = &[
         kind: Kind::Esp,
         ptr_suffixes: &["sparkpostmail.com"],
         dkim_suffixes: &["sparkpostmail.com"],
+        return_path_suffixes: &["sparkpostmail.com"],
         fix: "add the sending domain in SparkPost and publish the DKIM TXT record it lists",
     },
     Sender {
@@ -134,6 +146,7 @@ pub const SENDERS: &[Sender] = &[
         kind: Kind::Crm,
         ptr_suffixes: &["salesforce.com", "exacttarget.com"],
         dkim_suffixes: &["exacttarget.com"],
+        return_path_suffixes: &["exacttarget.com", "salesforce.com"],
         fix: "create a DKIM key for the domain in Salesforce (Setup > DKIM Keys, or Marketing \
               Cloud sender authentication) and publish the CNAMEs it lists",
     },
@@ -142,6 +155,7 @@ pub const SENDERS: &[Sender] = &[
         kind: Kind::Crm,
         ptr_suffixes: &["hubspotemail.net"],
         dkim_suffixes: &["hubspotemail.net"],
+        return_path_suffixes: &["hubspotemail.net"],
         fix: "connect the email sending domain in HubSpot and publish the DKIM CNAMEs it lists",
     },
     Sender {
@@ -149,6 +163,7 @@ pub const SENDERS: &[Sender] = &[
         kind: Kind::Ticketing,
         ptr_suffixes: &["zendesk.com"],
         dkim_suffixes: &["zendesk.com"],
+        return_path_suffixes: &["zendesk.com"],
         fix: "enable DKIM for the support address domain in Zendesk and publish the two \
               zendesk1/zendesk2._domainkey CNAMEs",
     },
@@ -157,6 +172,7 @@ pub const SENDERS: &[Sender] = &[
         kind: Kind::Esp,
         ptr_suffixes: &["sendinblue.com", "brevo.com"],
         dkim_suffixes: &["sendinblue.com", "brevo.com"],
+        return_path_suffixes: &["sender-sib.com", "sendinblue.com", "brevo.com"],
         fix: "authenticate the domain in Brevo (Senders, domains) and publish the DKIM record it \
               lists",
     },
@@ -165,6 +181,7 @@ pub const SENDERS: &[Sender] = &[
         kind: Kind::Esp,
         ptr_suffixes: &["constantcontact.com", "ccsend.com"],
         dkim_suffixes: &["ccsend.com"],
+        return_path_suffixes: &["constantcontact.com", "ccsend.com"],
         fix: "turn on self-publishing of DKIM for the domain in Constant Contact and publish the \
               CNAMEs it lists",
     },
@@ -185,8 +202,14 @@ fn has_suffix(name: &str, suffix: &str) -> bool {
 }
 
 /// The known service a source belongs to: its PTR name is matched first, then each DKIM
-/// signing domain, against [`SENDERS`] in order.
-pub fn classify(ptr: Option<&str>, dkim_domains: &[&str]) -> Option<&'static Sender> {
+/// signing domain, then each return-path domain (the reports' SPF domains), against
+/// [`SENDERS`] in order. The return-path names the service when reverse DNS is not available
+/// and the service did not sign (a forgotten service's typical case).
+pub fn classify(
+    ptr: Option<&str>,
+    dkim_domains: &[&str],
+    return_path_domains: &[&str],
+) -> Option<&'static Sender> {
     if let Some(p) = ptr.and_then(normalize)
         && let Some(s) = SENDERS
             .iter()
@@ -201,6 +224,16 @@ pub fn classify(ptr: Option<&str>, dkim_domains: &[&str]) -> Option<&'static Sen
             SENDERS
                 .iter()
                 .find(|s| s.dkim_suffixes.iter().any(|x| has_suffix(&d, x)))
+        })
+        .or_else(|| {
+            return_path_domains
+                .iter()
+                .filter_map(|d| normalize(d))
+                .find_map(|d| {
+                    SENDERS
+                        .iter()
+                        .find(|s| s.return_path_suffixes.iter().any(|x| has_suffix(&d, x)))
+                })
         })
 }
 
@@ -272,9 +305,41 @@ mod tests {
         ];
         for (ptr, dkim, want) in cases {
             assert_eq!(
-                classify(*ptr, dkim).map(|s| s.name),
+                classify(*ptr, dkim, &[]).map(|s| s.name),
                 *want,
                 "{ptr:?} {dkim:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn classifies_by_return_path_last() {
+        let cases: &[(Option<&str>, &[&str], &[&str], Option<&str>)] = &[
+            // No reverse DNS, no signature of its own: the bounce domain names it.
+            (
+                None,
+                &[],
+                &["bounce-mc.us5_123.mcsv.net"],
+                Some("Mailchimp"),
+            ),
+            (None, &[], &["us-east-1.amazonses.com"], Some("Amazon SES")),
+            (None, &[], &["sender-sib.com"], Some("Brevo")),
+            // The customer's own return-path names nothing.
+            (None, &[], &["contoso.example"], None),
+            // PTR and DKIM come first.
+            (
+                Some("o1.ptr123.sendgrid.net"),
+                &[],
+                &["mcsv.net"],
+                Some("SendGrid"),
+            ),
+            (None, &["sendgrid.net"], &["mcsv.net"], Some("SendGrid")),
+        ];
+        for (ptr, dkim, rp, want) in cases {
+            assert_eq!(
+                classify(*ptr, dkim, rp).map(|s| s.name),
+                *want,
+                "{ptr:?} {dkim:?} {rp:?}"
             );
         }
     }
@@ -296,7 +361,12 @@ mod tests {
     #[test]
     fn every_entry_is_lower_case_and_documented() {
         for s in SENDERS {
-            for x in s.ptr_suffixes.iter().chain(s.dkim_suffixes) {
+            for x in s
+                .ptr_suffixes
+                .iter()
+                .chain(s.dkim_suffixes)
+                .chain(s.return_path_suffixes)
+            {
                 assert_eq!(*x, x.to_ascii_lowercase());
                 assert!(!x.starts_with('.') && !x.ends_with('.'));
             }
@@ -308,7 +378,7 @@ mod tests {
         #[test]
         fn never_panics(ptr in proptest::option::of(".{0,40}"), d in proptest::collection::vec(".{0,30}", 0..3)) {
             let dk: Vec<&str> = d.iter().map(String::as_str).collect();
-            let _ = classify(ptr.as_deref(), &dk);
+            let _ = classify(ptr.as_deref(), &dk, &dk);
             if let Some(p) = &ptr { let _ = org_domain(p); }
         }
     }
