@@ -314,7 +314,14 @@ mod tests {
 
     #[test]
     fn classifies_by_return_path_last() {
-        let cases: &[(Option<&str>, &[&str], &[&str], Option<&str>)] = &[
+        /// (PTR, DKIM domains, return-path domains, the service named)
+        type Case<'a> = (
+            Option<&'a str>,
+            &'a [&'a str],
+            &'a [&'a str],
+            Option<&'a str>,
+        );
+        let cases: &[Case] = &[
             // No reverse DNS, no signature of its own: the bounce domain names it.
             (
                 None,
