@@ -12,11 +12,15 @@
 #            127.0.0.1 and an ephemeral port, as the postgres user, removed when the tests end.
 #            They never use the system cluster that the package creates: this script leaves
 #            it stopped.
+#   chromium chromium-driver  The portal's browser tests (crates/mailaudit-portal/tests/browser.rs)
+#            start /usr/bin/chromedriver on an ephemeral loopback port, which runs a headless
+#            /usr/bin/chromium with a fresh temporary profile and the flags that keep it off
+#            the network (--disable-background-networking, --disable-component-update, ...).
 #
 # Later test suites add their packages to PACKAGES below.
 set -euo pipefail
 
-PACKAGES=(postfix postgresql)
+PACKAGES=(postfix postgresql chromium chromium-driver)
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "install-test-deps.sh must run as root (it calls apt-get)" >&2
@@ -79,4 +83,7 @@ for b in initdb pg_ctl postgres; do
     [ -x "$pg_bin/$b" ] || { echo "PostgreSQL's $b is missing under /usr/lib/postgresql/*/bin" >&2; exit 1; }
 done
 id postgres >/dev/null || { echo "the postgres user is missing after the install" >&2; exit 1; }
+for b in /usr/bin/chromium /usr/bin/chromedriver; do
+    [ -x "$b" ] || { echo "$b is missing after the install (packages chromium, chromium-driver)" >&2; exit 1; }
+done
 echo "== test dependencies present: ${PACKAGES[*]} (postfix $(postconf -d -h mail_version 2>/dev/null || echo '?'), $("$pg_bin/postgres" --version))"

@@ -21,6 +21,12 @@ if cargo tree -p mailaudit-core -e normal --prefix none | grep -E '^(tokio|hicko
     exit 1
 fi
 
+echo "== architecture invariant: mailaudit-portal does no DNS or SMTP (store and core only)"
+if cargo tree -p mailaudit-portal -e normal --prefix none | grep -E '^(mailaudit-net|mailaudit-lab|hickory-[a-z]+|lettre) ' ; then
+    echo "mailaudit-portal must not depend on the crates above (see ARCHITECTURE.md)" >&2
+    exit 1
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -109,8 +109,13 @@ pub(crate) enum Command {
     /// Recurring re-audits of the fleet or of a customer, with alerts on regression.
     #[command(subcommand)]
     Schedule(ScheduleCommand),
-    /// Run the scheduler (re-audits and alerts) until stopped. (The web portal will be served
-    /// here too.)
+    /// Serve the web portal (fleet overview, each domain's findings, history, checklist and
+    /// remediation guide, the check catalogue) and run the scheduler (re-audits and alerts),
+    /// until Ctrl-C or SIGTERM.
+    ///
+    /// The portal has no authentication yet: it listens on loopback only (default
+    /// 127.0.0.1:8080) and answers only requests for a loopback host name. To serve it
+    /// elsewhere, put it behind an authenticating reverse proxy and pass --public.
     Serve(ServeArgs),
     /// Exchange Online tenant configuration: generate the read-only collection script, then
     /// evaluate its export offline (connectors, Direct Send, transport rules, DKIM signing,
@@ -458,9 +463,15 @@ pub(crate) struct ScheduleRunArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
-    /// Where the portal will listen.
+    /// Where the web portal listens (port 0: any free port; the address is printed). A
+    /// non-loopback address is refused without --public.
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
     pub(crate) listen: String,
+    /// Allow a non-loopback --listen address and any Host name. The portal has NO
+    /// authentication: anyone who can reach it sees the whole fleet and can tick checklist
+    /// items. Only behind an authenticating reverse proxy.
+    #[arg(long)]
+    pub(crate) public: bool,
     /// How often the scheduler looks for due schedules, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub(crate) tick: u64,

@@ -24,7 +24,8 @@ use serde::Serialize;
 use crate::checks::{Area, CheckId, Severity};
 use crate::finding::Finding;
 
-pub use render::{render_html, render_markdown};
+pub use render::{render_html, render_html_fragment, render_markdown};
+pub use util::date;
 pub use view::{DkimView, DmarcView, MxView, RelayView, ReportView, SelectorView, SpfView};
 
 /// When to do it: the remediation priorities of `CHECKS.md`.

@@ -173,12 +173,26 @@ code{font-family:ui-monospace,monospace;font-size:.92em}\
 pub fn render_html(guide: &Guide) -> String {
     let mut out = String::new();
     let d = esc(&guide.domain);
-    let _ = writeln!(
+    let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n\
-         <title>Remediation guide for {d}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
-         <h1>Remediation guide for {d}</h1>\n<p>Score: {}</p>",
+         <title>Remediation guide for {d}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
+    );
+    out.push_str(&render_html_fragment(guide));
+    out.push_str("</body>\n</html>\n");
+    out
+}
+
+/// The guide's content as an HTML fragment (from its `<h1>` to its last section, every value
+/// escaped, no style, no script), for embedding in a page that brings its own style (the web
+/// portal). Classes: `p1`–`p4` on the priority headings, `key`, `note`, `withheld`, `code`.
+pub fn render_html_fragment(guide: &Guide) -> String {
+    let mut out = String::new();
+    let d = esc(&guide.domain);
+    let _ = writeln!(
+        out,
+        "<h1>Remediation guide for {d}</h1>\n<p>Score: {}</p>",
         esc(&score_text(guide))
     );
     for note in &guide.notes {
@@ -251,6 +265,5 @@ pub fn render_html(guide: &Guide) -> String {
             out.push_str("</section>\n");
         }
     }
-    out.push_str("</body>\n</html>\n");
     out
 }

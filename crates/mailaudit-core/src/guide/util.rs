@@ -19,8 +19,8 @@ pub(crate) fn civil(unix: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
-/// `YYYY-MM-DD` (UTC).
-pub(crate) fn date(unix: i64) -> String {
+/// `YYYY-MM-DD` (UTC) of a unix time.
+pub fn date(unix: i64) -> String {
     let (y, m, d) = civil(unix);
     format!("{y:04}-{m:02}-{d:02}")
 }

@@ -10,7 +10,7 @@ use mailaudit_net::Resolver;
 use mailaudit_store::Store;
 
 use super::resolver_config;
-use super::tracking::{self, guide_context};
+use super::tracking;
 use crate::cli::{Cli, GuideArgs, GuideFormat};
 
 pub(crate) async fn guide_cmd(cli: &Cli, store: &dyn Store, args: &GuideArgs) -> Result<ExitCode> {
@@ -26,7 +26,7 @@ pub(crate) async fn guide_cmd(cli: &Cli, store: &dyn Store, args: &GuideArgs) ->
     };
     let mut pages = Vec::new();
     for domain in &domains {
-        let mut view = match store.latest_result(domain).await? {
+        let view = match store.latest_result(domain).await? {
             Some(r) => ReportView::from_json(&r.report).context("reading the stored audit")?,
             None => {
                 // No audit yet: run one (DNS only) and record it, so the checklist exists too.
@@ -46,21 +46,18 @@ pub(crate) async fn guide_cmd(cli: &Cli, store: &dyn Store, args: &GuideArgs) ->
             }
         };
         // The tenant's Exchange Online findings (connectors, Direct Send, transport rules,
-        // anti-phishing) from its newest import, so the guide's tenant items use them.
-        view.findings
-            .extend(super::exo::tenant_findings(store, domain).await?);
-        let entry = store.domain(domain).await.ok();
-        let rollout = store.dmarc_rollout(domain).await?;
-        let mut ctx = guide_context(
-            entry.as_ref(),
-            rollout.as_ref(),
-            tracking::now(),
-            args.rua.clone(),
+        // anti-phishing) and DKIM CNAMEs from its newest import, the inventory's data and the
+        // roll-out: built as the portal builds it.
+        pages.push(
+            mailaudit_portal::stored::guide_for(
+                store,
+                domain,
+                view,
+                tracking::now(),
+                args.rua.clone(),
+            )
+            .await?,
         );
-        ctx.dkim_cnames = super::exo::tenant_dkim_cnames(store, domain).await?;
-        ctx.dmarc_readiness =
-            mailaudit_store::analysis::stored_readiness(store, domain, tracking::now()).await?;
-        pages.push(guide::build(&view, &ctx));
     }
     let text = match args.format {
         GuideFormat::Md => pages

@@ -51,7 +51,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Guide(args) => with_store!(cli, |s| guide::guide_cmd(&cli, s, args)),
         Command::Checklist(args) => with_store!(cli, |s| checklist::checklist_cmd(s, args)),
         Command::Schedule(cmd) => with_store!(cli, |s| schedule::schedule_cmd(&cli, s, cmd)),
-        Command::Serve(args) => with_store!(cli, |s| schedule::serve(&cli, s, args)),
+        Command::Serve(args) => runtime()?.block_on(schedule::serve(&cli, args)),
         Command::Exo(ExoCommand::Script(args)) => exo::script(args),
         Command::Exo(ExoCommand::Import(args)) => with_store!(cli, |s| exo::import(s, args)),
         Command::Reports(ReportsCommand::Parse(args)) => reports::parse(args),

@@ -266,29 +266,82 @@ async fn abort_stale(store: &dyn Store) -> Result<()> {
     Ok(())
 }
 
-pub(crate) async fn serve(cli: &Cli, store: &dyn Store, args: &ServeArgs) -> Result<ExitCode> {
-    abort_stale(store).await?;
+/// `mailaudit serve`: the web portal and the scheduler on one runtime, until Ctrl-C or SIGTERM;
+/// then the portal finishes the requests in flight and the store is closed.
+pub(crate) async fn serve(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
+    let addr = mailaudit_portal::check_listen(&args.listen, args.public)?;
+    let store: Arc<dyn Store> = Arc::from(super::open_store(cli).await?);
+    let result = serve_with(cli, &store, args, addr).await;
+    store.close().await;
+    result
+}
+
+async fn serve_with(
+    cli: &Cli,
+    store: &Arc<dyn Store>,
+    args: &ServeArgs,
+    addr: std::net::SocketAddr,
+) -> Result<ExitCode> {
+    abort_stale(store.as_ref()).await?;
+    let listener = mailaudit_portal::bind(addr).await?;
+    let local = listener.local_addr().context("the portal's address")?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut stopped_portal = stopped.clone();
+    let mut portal = tokio::spawn(mailaudit_portal::serve(
+        listener,
+        store.clone(),
+        mailaudit_portal::PortalOptions {
+            public: args.public,
+        },
+        async move {
+            let _ = stopped_portal.wait_for(|s| *s).await;
+        },
+    ));
     eprintln!(
-        "mailaudit: serving: scheduler every {}s (the web portal on {} comes with the portal release); Ctrl-C to stop",
-        args.tick, args.listen
+        "mailaudit: portal on http://{local}/ ({}); scheduler every {}s; Ctrl-C to stop",
+        if args.public {
+            "PUBLIC, no authentication"
+        } else {
+            "loopback only, no authentication"
+        },
+        args.tick
     );
+    drop(stopped);
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
     let mut tick = tokio::time::interval(Duration::from_secs(args.tick.max(1)));
-    loop {
+    let outcome = loop {
         tokio::select! {
             _ = tick.tick() => {
-                match run_due(cli, store, &args.run).await {
+                match run_due(cli, store.as_ref(), &args.run).await {
                     Ok(n) if n > 0 => eprintln!("mailaudit: {n} scheduled audits run"),
                     Ok(_) => {}
                     Err(e) => eprintln!("mailaudit: scheduler: {e:#}"),
                 }
-                if let Err(e) = deliver_alerts(cli, store, &args.run).await {
+                if let Err(e) = deliver_alerts(cli, store.as_ref(), &args.run).await {
                     eprintln!("mailaudit: alerts: {e:#}");
                 }
             }
-            _ = tokio::signal::ctrl_c() => {
-                eprintln!("mailaudit: stopping");
-                return Ok(ExitCode::SUCCESS);
+            _ = tokio::signal::ctrl_c() => break Ok(()),
+            _ = term.recv() => break Ok(()),
+            r = &mut portal => break Err(match r {
+                Ok(Ok(())) => anyhow::anyhow!("the portal stopped"),
+                Ok(Err(e)) => anyhow::Error::new(e),
+                Err(e) => anyhow::anyhow!("the portal failed: {e}"),
+            }),
+        }
+    };
+    eprintln!("mailaudit: stopping");
+    let _ = stop.send(true);
+    if outcome.is_ok() {
+        match tokio::time::timeout(Duration::from_secs(10), portal).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => eprintln!("mailaudit: portal: {e}"),
+            Ok(Err(e)) => eprintln!("mailaudit: portal: {e}"),
+            Err(_) => {
+                eprintln!("mailaudit: portal: requests still open after 10 s, stopping anyway")
             }
         }
     }
+    outcome.map(|()| ExitCode::SUCCESS)
 }

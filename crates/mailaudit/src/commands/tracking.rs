@@ -6,9 +6,9 @@
 use anyhow::{Context, Result};
 use mailaudit_core::audit::DomainReport;
 use mailaudit_core::finding::Finding;
-use mailaudit_core::guide::{self, GuideContext, ReportView};
+use mailaudit_core::guide::{self, ReportView};
 use mailaudit_core::history;
-use mailaudit_store::{ChecklistItem, DmarcRollout, DomainEntry, ItemState, Store, Time};
+use mailaudit_store::{ChecklistItem, DmarcRollout, ItemState, Store, Time};
 
 /// Who ticks or reopens an item after an audit.
 pub(crate) const VERIFIED_BY: &str = "mailaudit (verified by audit)";
@@ -35,31 +35,8 @@ pub(crate) struct Recorded {
     pub(crate) worsened: bool,
 }
 
-/// The guide's context for a domain: the inventory's data, the roll-out, today.
-pub(crate) fn guide_context(
-    entry: Option<&DomainEntry>,
-    rollout: Option<&DmarcRollout>,
-    today: Time,
-    default_rua: Option<String>,
-) -> GuideContext {
-    GuideContext {
-        today,
-        tenant: entry.and_then(|e| e.tenant.clone()),
-        m365_endpoint: entry.and_then(|e| e.m365_endpoint.clone()),
-        key_people: entry
-            .map(|e| {
-                e.key_people
-                    .iter()
-                    .map(|p| (p.name.clone(), p.email.clone()))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        dmarc_rollout: rollout.map(|r| (r.phase.clone(), r.started_at)),
-        default_rua,
-        dkim_cnames: None,
-        dmarc_readiness: None,
-    }
-}
+/// The guide's context for a domain (shared with the portal).
+pub(crate) use mailaudit_portal::stored::guide_context;
 
 /// Records one audited domain in run `run_id` and updates its roll-out and checklist. With
 /// `alerts`, a worsening is queued in the store's alert outbox for delivery.

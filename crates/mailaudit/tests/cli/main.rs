@@ -17,5 +17,6 @@ mod relay;
 mod reports;
 mod sample;
 mod schedule;
+mod serve;
 mod spf_eval;
 mod store;

@@ -1,0 +1,260 @@
+//! A real headless Chromium (WebDriver through chromedriver) against the portal: navigation
+//! from the fleet to a domain and a check, ticking a checklist item with the form, hostile
+//! strings, the 404 page.
+
+use fantoccini::Locator;
+use mailaudit_portal::PortalOptions;
+use mailaudit_store::ItemState;
+
+use crate::common::{Browser, HOSTILE_CUSTOMER, HOSTILE_DETAIL, HOSTILE_DOMAIN, Portal};
+
+const LOCAL: PortalOptions = PortalOptions { public: false };
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_fleet_to_domain_to_check_and_404() {
+    let p = Portal::start(LOCAL).await;
+    let b = Browser::start().await;
+    let c = &b.client;
+    c.goto(&p.url("/")).await.unwrap();
+    assert_eq!(c.title().await.unwrap(), "Fleet · mailaudit");
+
+    // Every audited domain is listed with its stored score.
+    let rows = c.find_all(Locator::Css("tr[data-domain]")).await.unwrap();
+    assert_eq!(rows.len(), 4, "four domains listed");
+    for (domain, score) in &p.fleet.scores {
+        let row = c
+            .find(Locator::Css(&format!("tr[data-domain=\"{domain}\"]")))
+            .await
+            .unwrap();
+        let shown = row
+            .find(Locator::Css("td.score-cell"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(shown, score.unwrap().to_string(), "{domain}'s score");
+    }
+    let no_dmarc = c.find(Locator::Id("t-no-dmarc")).await.unwrap();
+    assert_eq!(no_dmarc.text().await.unwrap(), "1");
+
+    // Clicking a domain opens its page.
+    c.find(Locator::LinkText("contoso.example"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Id("domain-name"))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.current_url().await.unwrap().as_str(),
+        p.url("/domains/contoso.example")
+    );
+    let h1 = c.find(Locator::Id("domain-name")).await.unwrap();
+    assert_eq!(h1.text().await.unwrap(), "contoso.example");
+    assert!(
+        c.find(Locator::Css("#guide h1"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .contains("Remediation guide for contoso.example")
+    );
+
+    // A finding links to its check page.
+    let link = c
+        .find(Locator::Css(
+            "#findings tr[data-check=\"SPF-SOFTFAIL\"] a.check",
+        ))
+        .await
+        .unwrap();
+    link.click().await.unwrap();
+    c.wait().for_element(Locator::Id("check-id")).await.unwrap();
+    assert_eq!(
+        c.current_url().await.unwrap().as_str(),
+        p.url("/checks/SPF-SOFTFAIL")
+    );
+    let id = c.find(Locator::Id("check-id")).await.unwrap();
+    assert_eq!(id.text().await.unwrap(), "SPF-SOFTFAIL");
+    let fix = c
+        .find(Locator::Id("fix"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(fix.contains("-all"), "the fix is shown: {fix}");
+    let affected = c.find(Locator::Id("affected")).await.unwrap();
+    assert!(
+        affected.text().await.unwrap().contains("contoso.example"),
+        "the check lists the domains that have it"
+    );
+
+    // The customer filter, submitted with the form.
+    c.goto(&p.url("/")).await.unwrap();
+    let select = c.find(Locator::Id("customer-filter")).await.unwrap();
+    select.select_by_label("Contoso Legal").await.unwrap();
+    c.find(Locator::Css("form.filter button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Css("h1")).await.unwrap();
+    let rows = c.find_all(Locator::Css("tr[data-domain]")).await.unwrap();
+    assert_eq!(rows.len(), 3, "only Contoso Legal's domains");
+
+    // An unknown domain: the 404 page.
+    c.goto(&p.url("/domains/unknown.example")).await.unwrap();
+    assert_eq!(
+        c.find(Locator::Css("h1"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "Not found"
+    );
+    assert!(
+        c.find(Locator::Id("error"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .contains("unknown.example")
+    );
+    b.quit().await;
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_ticking_a_checklist_item_persists() {
+    let p = Portal::start(LOCAL).await;
+    let b = Browser::start().await;
+    let c = &b.client;
+    c.goto(&p.url("/domains/fabrikam.example")).await.unwrap();
+    let row = c
+        .find(Locator::Css("#checklist tr.item[data-state=\"open\"]"))
+        .await
+        .unwrap();
+    let key = row.attr("data-key").await.unwrap().expect("data-key");
+    row.find(Locator::Css("input[name=by]"))
+        .await
+        .unwrap()
+        .send_keys("Bob Ray")
+        .await
+        .unwrap();
+    row.find(Locator::Css("button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let selector = format!("#checklist tr.item[data-key=\"{key}\"][data-state=\"done\"]");
+    c.wait().for_element(Locator::Css(&selector)).await.unwrap();
+    // A reload still shows it done, and the store says so.
+    c.refresh().await.unwrap();
+    let row = c.find(Locator::Css(&selector)).await.unwrap();
+    assert!(row.text().await.unwrap().contains("Bob Ray"));
+    let progress = c.find(Locator::Id("checklist-progress")).await.unwrap();
+    assert!(progress.text().await.unwrap().starts_with("1/"));
+    let items = p.store.checklist("fabrikam.example").await.unwrap();
+    let item = items.iter().find(|i| i.key == key).unwrap();
+    assert_eq!(item.state, ItemState::Done);
+    assert_eq!(item.by.as_deref(), Some("Bob Ray"));
+
+    // Reopen it from the browser.
+    let row = c.find(Locator::Css(&selector)).await.unwrap();
+    row.find(Locator::Css("button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css(&format!(
+            "#checklist tr.item[data-key=\"{key}\"][data-state=\"open\"]"
+        )))
+        .await
+        .unwrap();
+    let items = p.store.checklist("fabrikam.example").await.unwrap();
+    assert_eq!(
+        items.iter().find(|i| i.key == key).unwrap().state,
+        ItemState::Open
+    );
+    b.quit().await;
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_renders_hostile_strings_as_text() {
+    let p = Portal::start(LOCAL).await;
+    let b = Browser::start().await;
+    let c = &b.client;
+    // Through the fleet page's link, as a technician would.
+    c.goto(&p.url("/")).await.unwrap();
+    let heads = c
+        .find_all(Locator::Css("section.customer h2"))
+        .await
+        .unwrap();
+    let mut texts = Vec::new();
+    for h in heads {
+        texts.push(h.text().await.unwrap());
+    }
+    assert!(
+        texts.iter().any(|t| t.starts_with(HOSTILE_CUSTOMER)),
+        "the hostile customer name is shown as text: {texts:?}"
+    );
+    c.find(Locator::LinkText(HOSTILE_DOMAIN))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Id("domain-name"))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.find(Locator::Id("domain-name"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        HOSTILE_DOMAIN
+    );
+    let detail = c
+        .find(Locator::Css(
+            "#findings tr[data-check=\"SPF-SYNTAX\"] td.detail",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(detail.text().await.unwrap(), HOSTILE_DETAIL);
+    for page in [p.url("/"), c.current_url().await.unwrap().to_string()] {
+        c.goto(&page).await.unwrap();
+        // No injected element, no script element at all, no alert.
+        for css in [
+            "#injected",
+            "#injected-svg",
+            "#injected-customer",
+            "script",
+            "img",
+            "svg",
+        ] {
+            let found = c.find_all(Locator::Css(css)).await.unwrap();
+            assert!(found.is_empty(), "{page}: {css} injected");
+        }
+        match c.get_alert_text().await {
+            Err(e) if e.is_no_such_alert() => {}
+            other => panic!("{page}: an alert is open: {other:?}"),
+        }
+    }
+    b.quit().await;
+    p.stop().await;
+}

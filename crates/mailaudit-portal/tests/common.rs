@@ -1,0 +1,462 @@
+//! The portal under test: a temporary SQLite store filled through the `Store` API with real
+//! audit results (the core's `audit_domain` over `MemoryDns`), the portal serving it on
+//! 127.0.0.1 with an ephemeral port, a raw HTTP/1.1 client (so tests can send any `Host:` or
+//! `Origin:`), and a real headless Chromium driven through chromedriver (WebDriver).
+
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mailaudit_core::audit::{AuditOptions, audit_domain};
+use mailaudit_core::guide::{self, ReportView};
+use mailaudit_core::memory::{MemoryDns, Rr};
+use mailaudit_portal::PortalOptions;
+use mailaudit_portal::stored::guide_context;
+use mailaudit_store::{ChecklistItem, ItemState, NewDomain, RunStatus, Store};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The customer of the ordinary domains.
+pub(crate) const CUSTOMER: &str = "Contoso Legal";
+/// A customer name made to break out of HTML.
+pub(crate) const HOSTILE_CUSTOMER: &str = "<b id=\"injected-customer\">Evil</b> & Co";
+/// A domain name made to break out of HTML (the store accepts any name without white space).
+pub(crate) const HOSTILE_DOMAIN: &str = "<script>alert(1)</script>.example";
+/// A finding detail made to break out of HTML.
+pub(crate) const HOSTILE_DETAIL: &str =
+    "<img id=\"injected\" src=\"x\" onerror=\"alert(2)\"></td></tr><script>alert(3)</script>";
+/// Evidence made to break out of HTML.
+pub(crate) const HOSTILE_EVIDENCE: &str = "v=spf1 \"><svg id=\"injected-svg\" onload=\"alert(4)\">";
+
+/// Seconds in a day.
+const DAY: i64 = 86_400;
+
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// A realistic Microsoft 365 domain: M365 MX, SPF with `~all`, DMARC as given (None: none).
+fn m365_zone(domain: &str, dmarc: Option<&str>) -> MemoryDns {
+    let label = domain.replace('.', "-");
+    let mut dns = MemoryDns::new()
+        .with(
+            domain,
+            Rr::Mx(0, format!("{label}.mail.protection.outlook.com")),
+        )
+        .txt_at(domain, "v=spf1 include:spf.protection.outlook.com ~all")
+        .txt_at(
+            "spf.protection.outlook.com",
+            "v=spf1 ip4:40.92.0.0/15 ip4:40.107.0.0/16 -all",
+        )
+        .with(
+            &format!("{label}.mail.protection.outlook.com"),
+            Rr::A(Ipv4Addr::new(192, 0, 2, 25)),
+        );
+    if let Some(d) = dmarc {
+        dns.add(&format!("_dmarc.{domain}"), Rr::Txt(d.to_string()));
+    }
+    dns
+}
+
+/// Audits `domain` over `dns` and records it in a new run at `at`, with its checklist, as
+/// `mailaudit audit` does (the guide's P1–P3 items synced into the store).
+async fn record(store: &dyn Store, dns: &MemoryDns, domain: &str, at: i64) -> Value {
+    let report = audit_domain(dns, domain, &AuditOptions::default()).await;
+    let json = serde_json::to_value(&report).expect("the report serialises");
+    record_json(store, domain, &json, report.score.map(i64::from), at).await;
+    json
+}
+
+/// Records a report's JSON in a new run at `at` and syncs the checklist its guide gives.
+pub(crate) async fn record_json(
+    store: &dyn Store,
+    domain: &str,
+    json: &Value,
+    score: Option<i64>,
+    at: i64,
+) {
+    let run = store.begin_run("cli", at).await.expect("begin run");
+    store
+        .record_result(run, domain, at, score, json)
+        .await
+        .expect("record result");
+    store
+        .finish_run(run, RunStatus::Complete, at)
+        .await
+        .expect("finish run");
+    let view = ReportView::from_json(json).expect("a readable report");
+    let entry = store.domain(domain).await.ok();
+    let g = guide::build(&view, &guide_context(entry.as_ref(), None, at, None));
+    let items: Vec<ChecklistItem> = guide::checklist(&g)
+        .into_iter()
+        .map(|(key, priority, title)| ChecklistItem {
+            domain: domain.to_string(),
+            key: key.to_string(),
+            priority,
+            title,
+            state: ItemState::Open,
+            by: None,
+            at: None,
+            updated_at: at,
+        })
+        .collect();
+    store
+        .sync_checklist(domain, &items)
+        .await
+        .expect("sync checklist");
+}
+
+/// The scores the fixture fleet recorded, by domain.
+#[derive(Debug, Clone)]
+pub(crate) struct Fleet {
+    pub(crate) scores: Vec<(String, Option<u8>)>,
+}
+
+/// Fills the store: one customer with three domains (one audited twice, DMARC added between
+/// the audits; one without SPF or DMARC; one never audited) and a hostile customer with a
+/// hostile domain whose stored audit carries hostile details.
+pub(crate) async fn populate(store: &dyn Store) -> Fleet {
+    store
+        .add_customer(CUSTOMER, "it@contoso.example", "")
+        .await
+        .expect("customer");
+    store
+        .add_customer(HOSTILE_CUSTOMER, "", "")
+        .await
+        .expect("hostile customer");
+    for (name, customer) in [
+        ("contoso.example", CUSTOMER),
+        ("fabrikam.example", CUSTOMER),
+        ("unaudited.example", CUSTOMER),
+        (HOSTILE_DOMAIN, HOSTILE_CUSTOMER),
+    ] {
+        store
+            .upsert_domain(&NewDomain {
+                name: name.into(),
+                customer: Some(customer.into()),
+                tenant: Some("contoso".into()),
+                ..NewDomain::default()
+            })
+            .await
+            .expect("domain");
+    }
+    let t0 = now() - 7 * DAY;
+    // contoso.example: first without DMARC, then with p=none and a report address.
+    record(
+        store,
+        &m365_zone("contoso.example", None),
+        "contoso.example",
+        t0,
+    )
+    .await;
+    let contoso = record(
+        store,
+        &m365_zone(
+            "contoso.example",
+            Some("v=DMARC1; p=none; rua=mailto:dmarc@contoso.example"),
+        ),
+        "contoso.example",
+        now() - 60,
+    )
+    .await;
+    // fabrikam.example: nothing published at all.
+    let fabrikam = record(store, &MemoryDns::new(), "fabrikam.example", now() - 120).await;
+    // The hostile domain: a real report, renamed, with hostile text in a finding.
+    let mut hostile = contoso.clone();
+    hostile["domain"] = json!(HOSTILE_DOMAIN);
+    hostile["findings"]
+        .as_array_mut()
+        .expect("findings")
+        .insert(
+            0,
+            json!({"id": "SPF-SYNTAX", "area": "spf", "severity": "critical",
+                   "title": "SPF record does not parse (permerror)",
+                   "detail": HOSTILE_DETAIL, "evidence": HOSTILE_EVIDENCE, "fix": "<b>fix</b>"}),
+        );
+    record_json(store, HOSTILE_DOMAIN, &hostile, Some(12), now() - 30).await;
+    let score = |v: &Value| v["score"].as_u64().and_then(|s| u8::try_from(s).ok());
+    Fleet {
+        scores: vec![
+            ("contoso.example".into(), score(&contoso)),
+            ("fabrikam.example".into(), score(&fabrikam)),
+        ],
+    }
+}
+
+/// A running portal over its own temporary store.
+pub(crate) struct Portal {
+    pub(crate) addr: SocketAddr,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) fleet: Fleet,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), mailaudit_portal::PortalError>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Portal {
+    /// A populated store and the portal serving it on 127.0.0.1:0.
+    pub(crate) async fn start(options: PortalOptions) -> Portal {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("portal.db").display());
+        let store: Arc<dyn Store> = Arc::from(
+            mailaudit_store::open(Some(&url))
+                .await
+                .expect("open the store"),
+        );
+        let fleet = populate(store.as_ref()).await;
+        let addr = mailaudit_portal::check_listen("127.0.0.1:0", false).expect("loopback");
+        let listener = mailaudit_portal::bind(addr).await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(mailaudit_portal::serve(
+            listener,
+            store.clone(),
+            options,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Portal {
+            addr,
+            store,
+            fleet,
+            stop: Some(stop),
+            task: Some(task),
+            _dir: dir,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT` + `path`.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Stops the server (graceful shutdown) and checks it ended cleanly.
+    pub(crate) async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(10), t)
+                .await
+                .expect("the portal stops within 10 s")
+                .expect("the server task does not panic")
+                .expect("the server ends without error");
+        }
+    }
+
+    /// A raw HTTP/1.1 request (`Connection: close`); `headers` are added as given (a `Host:`
+    /// among them replaces the default one).
+    pub(crate) async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Response {
+        let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+            req.push_str(&format!("Host: {}\r\n", self.addr));
+        }
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        if let Some(b) = body {
+            req.push_str(&format!(
+                "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+                b.len()
+            ));
+        }
+        req.push_str("\r\n");
+        if let Some(b) = body {
+            req.push_str(b);
+        }
+        let mut conn = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .expect("connect to the portal");
+        conn.write_all(req.as_bytes()).await.expect("send");
+        let mut raw = Vec::new();
+        tokio::time::timeout(Duration::from_secs(20), conn.read_to_end(&mut raw))
+            .await
+            .expect("the portal answers within 20 s")
+            .expect("read the response");
+        Response::parse(&raw)
+    }
+
+    /// `GET path`.
+    pub(crate) async fn get(&self, path: &str) -> Response {
+        self.request("GET", path, &[], None).await
+    }
+}
+
+impl Drop for Portal {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// A parsed HTTP response.
+#[derive(Debug)]
+pub(crate) struct Response {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: String,
+}
+
+impl Response {
+    fn parse(raw: &[u8]) -> Response {
+        let text = String::from_utf8_lossy(raw);
+        let (head, body) = text.split_once("\r\n\r\n").expect("a complete response");
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|s| s.parse().ok())
+            .expect("a status line");
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        let chunked = headers
+            .iter()
+            .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+        let body = if chunked {
+            dechunk(body)
+        } else {
+            body.to_string()
+        };
+        Response {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// A header's value.
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].strip_prefix("\r\n").unwrap_or(&rest[n..]);
+    }
+    out
+}
+
+/// A headless Chromium driven through its own chromedriver on an ephemeral port, with a fresh
+/// profile. Chromium runs with the flags that keep it off the network. Dropping it (also when a
+/// test panics) stops chromedriver and every Chromium process of this profile.
+pub(crate) struct Browser {
+    pub(crate) client: fantoccini::Client,
+    _driver: Driver,
+}
+
+/// The chromedriver child and the profile directory; on drop, kills chromedriver and then the
+/// Chromium processes started with this profile (found by their `--user-data-dir`).
+struct Driver {
+    child: Child,
+    profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let flag = format!("--user-data-dir={}", self.profile.path().display());
+        let Ok(procs) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for p in procs.flatten() {
+            let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+                continue;
+            };
+            let Ok(cmdline) = std::fs::read(p.path().join("cmdline")) else {
+                continue;
+            };
+            if cmdline.split(|b| *b == 0).any(|arg| arg == flag.as_bytes()) {
+                let _ = Command::new("kill").arg(pid.to_string()).status();
+            }
+        }
+    }
+}
+
+impl Browser {
+    pub(crate) async fn start() -> Browser {
+        let profile = tempfile::tempdir().expect("profile dir");
+        let mut child = Command::new("/usr/bin/chromedriver")
+            .arg("--port=0")
+            // Chromium's crash-report database and caches go under the profile too.
+            .env("XDG_CONFIG_HOME", profile.path().join("config"))
+            .env("XDG_CACHE_HOME", profile.path().join("cache"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts (Debian package chromium-driver; scripts/install-test-deps.sh)");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let driver = Driver { child, profile };
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                // "ChromeDriver was started successfully on port 41335."
+                if let Some(rest) = line.split("started successfully on port ").nth(1)
+                    && let Ok(port) = rest.trim_end_matches('.').trim().parse::<u16>()
+                {
+                    let _ = tx.send(port);
+                }
+            }
+        });
+        let port = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("chromedriver reports its port within 30 s");
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage",
+                    format!("--user-data-dir={}", driver.profile.path().display()),
+                    "--window-size=1280,1000",
+                ],
+            }),
+        );
+        let client = fantoccini::ClientBuilder::new(
+            hyper_util::client::legacy::connect::HttpConnector::new(),
+        )
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a Chromium session through chromedriver");
+        Browser {
+            client,
+            _driver: driver,
+        }
+    }
+
+    /// Ends the session (Chromium exits); dropping stops chromedriver.
+    pub(crate) async fn quit(self) {
+        let _ = self.client.clone().close().await;
+    }
+}

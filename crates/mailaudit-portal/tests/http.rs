@@ -1,0 +1,271 @@
+//! Plain HTTP: status codes, headers, the checklist form's writes and refusals, the loopback
+//! `Host:` guard, escaping in the served bytes, and store failures as 500 pages.
+
+use mailaudit_portal::PortalOptions;
+use mailaudit_store::ItemState;
+
+use crate::common::{
+    CUSTOMER, HOSTILE_CUSTOMER, HOSTILE_DETAIL, HOSTILE_DOMAIN, HOSTILE_EVIDENCE, Portal,
+};
+
+const LOCAL: PortalOptions = PortalOptions { public: false };
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_codes_of_every_page() {
+    let p = Portal::start(LOCAL).await;
+    for (path, status) in [
+        ("/", 200),
+        ("/?customer=Contoso%20Legal", 200),
+        ("/?customer=Nobody", 404),
+        ("/healthz", 200),
+        ("/assets/portal.css", 200),
+        ("/checks", 200),
+        ("/checks/SPF-SOFTFAIL", 200),
+        ("/checks/spf-softfail", 200),
+        ("/checks/DMARC001", 200),
+        ("/checks/NOT-A-CHECK", 404),
+        ("/domains/contoso.example", 200),
+        ("/domains/CONTOSO.EXAMPLE.", 200),
+        ("/domains/contoso.example/guide", 200),
+        ("/domains/unaudited.example", 200),
+        ("/domains/unaudited.example/guide", 404),
+        ("/domains/unknown.example", 404),
+        ("/domains/unknown.example/guide", 404),
+        ("/domains/%FF%FE", 404),
+        ("/domains/..%2F..%2Fetc%2Fpasswd", 404),
+        ("/no/such/page", 404),
+    ] {
+        let r = p.get(path).await;
+        assert_eq!(r.status, status, "GET {path}: {}", r.body);
+        assert!(
+            r.header("content-security-policy").is_some(),
+            "GET {path} has a CSP"
+        );
+    }
+    let r = p.get("/healthz").await;
+    assert_eq!(r.body, "ok\n");
+    let r = p.get("/assets/portal.css").await;
+    assert!(r.header("content-type").unwrap().starts_with("text/css"));
+    let r = p.get("/domains/unknown.example").await;
+    assert!(r.body.contains("unknown.example"), "{}", r.body);
+    assert!(r.body.contains("<h1>Not found</h1>"), "{}", r.body);
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_show_the_stored_data() {
+    let p = Portal::start(LOCAL).await;
+    let fleet = p.get("/").await.body;
+    for (domain, score) in &p.fleet.scores {
+        let score = score.expect("the fixture domains are scored");
+        assert!(
+            fleet.contains(&format!(
+                "href=\"/domains/{domain}\">{domain}</a></td><td class=\"score-cell\"><span class=\"score"
+            )),
+            "{domain} listed"
+        );
+        assert!(
+            fleet.contains(&format!("\">{score}</span>")),
+            "{domain} score {score}"
+        );
+    }
+    assert!(fleet.contains("<strong id=\"t-domains\">4</strong> domains (3 audited)"));
+    // fabrikam.example has no DMARC; contoso.example has p=none.
+    assert!(
+        fleet.contains("<strong id=\"t-no-dmarc\">1</strong>"),
+        "{fleet}"
+    );
+    assert!(
+        fleet.contains("<strong id=\"t-dmarc-none\">2</strong>"),
+        "{fleet}"
+    );
+    // The customer filter keeps that customer's domains only.
+    let one = p.get("/?customer=Contoso%20Legal").await.body;
+    assert!(one.contains("contoso.example") && !one.contains("alert(1)"));
+    assert!(one.contains(&format!("<h1>Customer {CUSTOMER}</h1>")));
+
+    let page = p.get("/domains/contoso.example").await.body;
+    for part in [
+        "id=\"findings\"",
+        "href=\"/checks/SPF-SOFTFAIL\">SPF-SOFTFAIL</a>",
+        "id=\"history\"",
+        "fixed: <a href=\"/checks/DMARC-MISSING\">DMARC-MISSING</a>",
+        "id=\"checklist\"",
+        "id=\"guide\"",
+        "Remediation guide for contoso.example",
+        "method=\"post\" action=\"/domains/contoso.example/checklist/",
+    ] {
+        assert!(page.contains(part), "domain page has {part:?}");
+    }
+    let check = p.get("/checks/DMARC-MISSING").await.body;
+    for part in [
+        "What it checks",
+        "Why it matters",
+        "How to fix it in Microsoft 365",
+        "<a href=\"https://learn.microsoft.com/",
+        "href=\"/domains/fabrikam.example\"",
+    ] {
+        assert!(check.contains(part), "check page has {part:?}");
+    }
+    let guide = p.get("/domains/contoso.example/guide").await;
+    assert!(guide.body.starts_with("<!DOCTYPE html>"));
+    assert_eq!(
+        guide.header("content-security-policy"),
+        Some("default-src 'none'; style-src 'unsafe-inline'")
+    );
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_strings_are_escaped_in_the_served_html() {
+    let p = Portal::start(LOCAL).await;
+    let enc = "%3Cscript%3Ealert%281%29%3C%2Fscript%3E.example";
+    for path in [
+        "/".to_string(),
+        format!("/domains/{enc}"),
+        "/checks/SPF-SYNTAX".to_string(),
+    ] {
+        let r = p.get(&path).await;
+        assert_eq!(r.status, 200, "GET {path}");
+        for raw in [
+            HOSTILE_DOMAIN,
+            HOSTILE_DETAIL,
+            HOSTILE_EVIDENCE,
+            HOSTILE_CUSTOMER,
+            "<script",
+            "<img",
+            "<svg",
+        ] {
+            assert!(!r.body.contains(raw), "GET {path} contains {raw:?} raw");
+        }
+    }
+    let page = p.get(&format!("/domains/{enc}")).await.body;
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;.example"));
+    assert!(page.contains("&lt;img id=&quot;injected&quot; src=&quot;x&quot;"));
+    let fleet = p.get("/").await.body;
+    assert!(
+        fleet.contains(&format!("href=\"/domains/{enc}\"")),
+        "{fleet}"
+    );
+    assert!(fleet.contains("&lt;b id=&quot;injected-customer&quot;&gt;Evil&lt;/b&gt; &amp; Co"));
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checklist_form_writes_through_the_store_and_refuses_cross_site_posts() {
+    let p = Portal::start(LOCAL).await;
+    let items = p.store.checklist("contoso.example").await.unwrap();
+    let key = items
+        .iter()
+        .find(|i| i.state == ItemState::Open)
+        .expect("an open item")
+        .key
+        .clone();
+    let path = format!("/domains/contoso.example/checklist/{key}");
+    let origin = format!("http://{}", p.addr);
+    let state = |items: Vec<mailaudit_store::ChecklistItem>| {
+        items.into_iter().find(|i| i.key == key).unwrap()
+    };
+
+    // Refused: another origin, a cross-site fetch, a bad state, an unknown key or domain.
+    for (headers, body, status) in [
+        (vec![("Origin", "http://evil.example")], "state=done", 403),
+        (vec![("Origin", "null")], "state=done", 403),
+        (vec![("Sec-Fetch-Site", "cross-site")], "state=done", 403),
+        (vec![("Origin", origin.as_str())], "state=finished", 400),
+        (vec![("Origin", origin.as_str())], "by=x", 400),
+    ] {
+        let r = p.request("POST", &path, &headers, Some(body)).await;
+        assert_eq!(r.status, status, "{headers:?} {body}: {}", r.body);
+    }
+    assert_eq!(
+        state(p.store.checklist("contoso.example").await.unwrap()).state,
+        ItemState::Open,
+        "refused posts change nothing"
+    );
+    let r = p
+        .request(
+            "POST",
+            "/domains/contoso.example/checklist/no-such-item",
+            &[],
+            Some("state=done"),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    let r = p
+        .request(
+            "POST",
+            "/domains/unknown.example/checklist/dmarc-publish",
+            &[],
+            Some("state=done"),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+
+    // Accepted: same origin; recorded with the name given, then reopened with the default name.
+    let r = p
+        .request(
+            "POST",
+            &path,
+            &[("Origin", origin.as_str())],
+            Some("state=done&by=Ann+Lee"),
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        r.header("location"),
+        Some(format!("/domains/contoso.example#item-{key}").as_str())
+    );
+    let item = state(p.store.checklist("contoso.example").await.unwrap());
+    assert_eq!(item.state, ItemState::Done);
+    assert_eq!(item.by.as_deref(), Some("Ann Lee"));
+    let r = p.request("POST", &path, &[], Some("state=open&by=")).await;
+    assert_eq!(r.status, 303);
+    let item = state(p.store.checklist("contoso.example").await.unwrap());
+    assert_eq!(item.state, ItemState::Open);
+    assert_eq!(item.by.as_deref(), Some("web portal"));
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loopback_portal_refuses_foreign_host_names() {
+    let p = Portal::start(LOCAL).await;
+    for (host, status) in [
+        ("evil.example", 403),
+        ("evil.example:8080", 403),
+        ("10.0.0.1", 403),
+        ("localhost", 200),
+        ("127.0.0.1", 200),
+        ("[::1]:8080", 200),
+    ] {
+        let r = p.request("GET", "/", &[("Host", host)], None).await;
+        assert_eq!(r.status, status, "Host: {host}");
+    }
+    p.stop().await;
+    let p = Portal::start(PortalOptions { public: true }).await;
+    let r = p
+        .request("GET", "/", &[("Host", "portal.msp.example")], None)
+        .await;
+    assert_eq!(r.status, 200, "a public portal serves any host name");
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_failure_is_a_500_page_not_a_panic() {
+    let p = Portal::start(LOCAL).await;
+    p.store.close().await;
+    for path in ["/", "/domains/contoso.example", "/checks/SPF-SOFTFAIL"] {
+        let r = p.get(path).await;
+        assert_eq!(r.status, 500, "GET {path}");
+        assert!(r.body.contains("The store could not be read"), "{}", r.body);
+        assert!(
+            !r.body.contains("database error"),
+            "the cause stays in the log"
+        );
+    }
+    let r = p.get("/healthz").await;
+    assert_eq!(r.status, 503);
+    // The catalogue itself needs no store.
+    assert_eq!(p.get("/checks").await.status, 200);
+    p.stop().await;
+}

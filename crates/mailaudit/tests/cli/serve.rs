@@ -1,0 +1,103 @@
+//! `mailaudit serve`: the portal and the scheduler on one runtime; the loopback rule; a clean
+//! stop on SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::{data_home, run};
+
+#[test]
+fn serve_refuses_a_non_loopback_address_without_public() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("m.db").display());
+    let out = run(&["--db", &db, "serve", "--listen", "0.0.0.0:0"]);
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains("refusing to listen on 0.0.0.0:0") && out.stderr.contains("--public"),
+        "{}",
+        out.stderr
+    );
+    let help = run(&["serve", "--help"]);
+    help.assert_code(0);
+    assert!(help.stdout.contains("--public") && help.stdout.contains("no authentication"));
+}
+
+#[test]
+fn serve_answers_http_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("m.db").display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailaudit"))
+        .args([
+            "--db",
+            &db,
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tick",
+            "3600",
+        ])
+        .env("XDG_DATA_HOME", data_home())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mailaudit serve starts");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // "mailaudit: portal on http://127.0.0.1:PORT/ (loopback only, …)"
+    let addr = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("serve prints its address within 30 s");
+        if let Some(rest) = line.split("portal on http://").nth(1) {
+            break rest.split('/').next().unwrap().to_string();
+        }
+    };
+    let mut conn = TcpStream::connect(&addr).expect("the portal listens");
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        conn,
+        "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with("ok\n"), "{response}");
+
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if started.elapsed() > Duration::from_secs(15) {
+            let _ = child.kill();
+            panic!("serve did not stop within 15 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0), "a clean exit on SIGTERM");
+    // The reader thread ends at EOF, now that the process has exited.
+    let mut rest = Vec::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(5)) {
+        rest.push(line);
+    }
+    assert!(rest.iter().any(|l| l.contains("stopping")), "{rest:?}");
+    assert!(
+        TcpStream::connect(&addr).is_err(),
+        "the port is closed after the stop"
+    );
+}
