@@ -258,3 +258,75 @@ async fn browser_renders_hostile_strings_as_text() {
     b.quit().await;
     p.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_reports_tab_shows_sources_verdict_and_tls() {
+    let p = Portal::start(LOCAL).await;
+    let b = Browser::start().await;
+    let c = &b.client;
+    c.goto(&p.url("/domains/contoso.example")).await.unwrap();
+    // The domain's tab bar leads to its reports.
+    c.find(Locator::LinkText("Reports"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Id("readiness"))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.current_url().await.unwrap().as_str(),
+        p.url("/domains/contoso.example/reports")
+    );
+    let verdict = c.find(Locator::Id("readiness")).await.unwrap();
+    assert_eq!(
+        verdict.attr("data-ready").await.unwrap().as_deref(),
+        Some("true")
+    );
+    assert!(
+        verdict
+            .text()
+            .await
+            .unwrap()
+            .contains("Ready to move to p=quarantine")
+    );
+    let sources = c.find_all(Locator::Css("tr.source")).await.unwrap();
+    assert_eq!(sources.len(), 1);
+    assert_eq!(
+        sources[0].attr("data-source").await.unwrap().as_deref(),
+        Some("Microsoft 365")
+    );
+    let failed = c.find(Locator::Id("tls-failed")).await.unwrap();
+    assert_eq!(failed.text().await.unwrap(), "5 (5%)");
+    // The hostile reporter name is text, not markup.
+    assert!(
+        c.find_all(Locator::Id("injected-reporter"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The period links: a week is not enough data.
+    c.find(Locator::LinkText("7 days"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("#readiness[data-ready=\"false\"]"))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.find(Locator::Id("period"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "7 days"
+    );
+    b.quit().await;
+    p.stop().await;
+}

@@ -14,7 +14,9 @@ use mailaudit_core::guide::{self, ReportView};
 use mailaudit_core::memory::{MemoryDns, Rr};
 use mailaudit_portal::PortalOptions;
 use mailaudit_portal::stored::guide_context;
-use mailaudit_store::{ChecklistItem, ItemState, NewDomain, RunStatus, Store};
+use mailaudit_store::{
+    AggregateRow, ChecklistItem, ItemState, NewDomain, NewReport, RunStatus, Store,
+};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -27,6 +29,8 @@ pub(crate) const HOSTILE_DOMAIN: &str = "<script>alert(1)</script>.example";
 /// A finding detail made to break out of HTML.
 pub(crate) const HOSTILE_DETAIL: &str =
     "<img id=\"injected\" src=\"x\" onerror=\"alert(2)\"></td></tr><script>alert(3)</script>";
+/// A report sender's name made to break out of HTML.
+pub(crate) const HOSTILE_REPORTER: &str = "<i id=\"injected-reporter\">Evil reporter</i>";
 /// Evidence made to break out of HTML.
 pub(crate) const HOSTILE_EVIDENCE: &str = "v=spf1 \"><svg id=\"injected-svg\" onload=\"alert(4)\">";
 
@@ -178,6 +182,7 @@ pub(crate) async fn populate(store: &dyn Store) -> Fleet {
                    "detail": HOSTILE_DETAIL, "evidence": HOSTILE_EVIDENCE, "fix": "<b>fix</b>"}),
         );
     record_json(store, HOSTILE_DOMAIN, &hostile, Some(12), now() - 30).await;
+    reports(store).await;
     let score = |v: &Value| v["score"].as_u64().and_then(|s| u8::try_from(s).ok());
     Fleet {
         scores: vec![
@@ -459,4 +464,75 @@ impl Browser {
     pub(crate) async fn quit(self) {
         let _ = self.client.clone().close().await;
     }
+}
+
+/// Stores DMARC aggregate and SMTP TLS reports for contoso.example, as `reports ingest` would:
+/// 21 days of Microsoft 365 mail signed and aligned (one report a day, one from a reporter with
+/// a hostile name), and one TLS report with expired-certificate failures.
+async fn reports(store: &dyn Store) {
+    let today = now().div_euclid(DAY) * DAY;
+    for day in 1..=21i64 {
+        let begin = today - day * DAY;
+        let n = u8::try_from(day).expect("small");
+        let report = NewReport {
+            kind: "aggregate".into(),
+            reporter: if day == 1 {
+                HOSTILE_REPORTER.into()
+            } else {
+                "google.com".into()
+            },
+            report_id: format!("agg-{day}"),
+            policy_domain: "contoso.example".into(),
+            begin,
+            end: begin + DAY - 1,
+            content_hash: format!("{n:02x}").repeat(32),
+            source: format!("google.com!contoso.example!{begin}.xml.gz"),
+            raw: vec![n],
+            parsed: json!({}),
+            problems: json!([]),
+            rows: vec![AggregateRow {
+                source_ip: "40.107.1.1".into(),
+                count: 100,
+                disposition: "none".into(),
+                dkim_aligned: "pass".into(),
+                spf_aligned: "pass".into(),
+                header_from: "contoso.example".into(),
+                envelope_from: "contoso.example".into(),
+                dkim_domains: "contoso.example,contoso.onmicrosoft.com".into(),
+                dkim_results: "pass,pass".into(),
+                spf_domains: "contoso.example".into(),
+                spf_results: "pass".into(),
+            }],
+        };
+        store.ingest_report(&report, now()).await.expect("ingest");
+    }
+    let begin = today - 2 * DAY;
+    let tls = json!({
+        "organization-name": "Microsoft Corporation", "report-id": "tls-1",
+        "date-range": {"start-datetime": "2026-01-01T00:00:00Z", "end-datetime": "2026-01-01T23:59:59Z"},
+        "policies": [{
+            "policy": {"policy-type": "sts", "policy-domain": "contoso.example"},
+            "summary": {"total-successful-session-count": 95, "total-failure-session-count": 5},
+            "failure-details": [{"result-type": "certificate-expired", "sending-mta-ip": "2001:db8::25",
+                                 "receiving-mx-hostname": "mx1.contoso.example", "failed-session-count": 5}]
+        }]
+    });
+    let report = NewReport {
+        kind: "smtp_tls".into(),
+        reporter: "Microsoft Corporation".into(),
+        report_id: "tls-1".into(),
+        policy_domain: "contoso.example".into(),
+        begin,
+        end: begin + DAY - 1,
+        content_hash: "ee".repeat(32),
+        source: "tls.json".into(),
+        raw: b"{}".to_vec(),
+        parsed: tls,
+        problems: json!([]),
+        rows: Vec::new(),
+    };
+    store
+        .ingest_report(&report, now())
+        .await
+        .expect("ingest TLS");
 }

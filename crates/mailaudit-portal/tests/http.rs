@@ -269,3 +269,86 @@ async fn store_failure_is_a_500_page_not_a_panic() {
     assert_eq!(p.get("/checks").await.status, 200);
     p.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_page_shows_the_analysis_and_the_verdict() {
+    let p = Portal::start(LOCAL).await;
+    let r = p.get("/domains/contoso.example/reports").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // 21 days x 100 messages, all aligned, at p=none: ready for quarantine.
+    assert!(r.body.contains("<dd id=\"volume\">2100</dd>"), "{}", r.body);
+    assert!(r.body.contains("data-ready=\"true\""), "{}", r.body);
+    assert!(
+        r.body.contains("Ready to move to p=quarantine"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains("data-source=\"Microsoft 365\""),
+        "{}",
+        r.body
+    );
+    // The TLS report: 100 sessions, 5 failed with an expired certificate.
+    assert!(
+        r.body.contains("<dd id=\"tls-sessions\">100</dd>"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains("data-type=\"certificate-expired\""),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("2001:db8::25"), "{}", r.body);
+    // The reports received, the hostile reporter name escaped.
+    assert!(
+        !r.body.contains("<i id=\"injected-reporter\">"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body
+            .contains("&lt;i id=&quot;injected-reporter&quot;&gt;Evil reporter&lt;/i&gt;"),
+        "{}",
+        r.body
+    );
+    // A shorter period: a week of reports is not enough. (The reports begin at midnight, so
+    // the last 7 days hold 6 of them, 7 only when the test runs exactly at midnight.)
+    let week = p.get("/domains/contoso.example/reports?days=7").await;
+    assert_eq!(week.status, 200);
+    assert!(
+        week.body.contains("<dd id=\"volume\">600</dd>")
+            || week.body.contains("<dd id=\"volume\">700</dd>"),
+        "{}",
+        week.body
+    );
+    assert!(week.body.contains("data-ready=\"false\""), "{}", week.body);
+    assert!(week.body.contains("not enough data"), "{}", week.body);
+    // A domain without reports, a bad period, an unknown domain.
+    let none = p.get("/domains/fabrikam.example/reports").await;
+    assert_eq!(none.status, 200);
+    assert!(
+        none.body.contains("No aggregate report covers this period"),
+        "{}",
+        none.body
+    );
+    assert!(
+        none.body.contains("No SMTP TLS report covers this period"),
+        "{}",
+        none.body
+    );
+    assert_eq!(
+        p.get("/domains/contoso.example/reports?days=0")
+            .await
+            .status,
+        400
+    );
+    assert_eq!(
+        p.get("/domains/contoso.example/reports?days=x")
+            .await
+            .status,
+        400
+    );
+    assert_eq!(p.get("/domains/nowhere.example/reports").await.status, 404);
+    p.stop().await;
+}

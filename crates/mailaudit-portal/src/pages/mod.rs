@@ -10,6 +10,7 @@
 pub mod checks;
 pub mod domain;
 pub mod fleet;
+pub mod reports;
 
 use axum::Router;
 use axum::extract::rejection::PathRejection;
@@ -32,7 +33,11 @@ pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; for
                        base-uri 'none'; frame-ancestors 'none'";
 
 /// The pages about one domain, as `(path suffix, tab label)`: the tab bar of every domain page.
-pub const DOMAIN_PAGES: &[(&str, &str)] = &[("", "Overview"), ("/guide", "Printable guide")];
+pub const DOMAIN_PAGES: &[(&str, &str)] = &[
+    ("", "Overview"),
+    ("/reports", "Reports"),
+    ("/guide", "Printable guide"),
+];
 
 /// Every route of the portal.
 pub(crate) fn router(portal: Portal) -> Router {
@@ -44,6 +49,7 @@ pub(crate) fn router(portal: Portal) -> Router {
         .route("/checks/{id}", get(checks::page))
         .route("/domains/{domain}", get(domain::page))
         .route("/domains/{domain}/guide", get(domain::guide_page))
+        .route("/domains/{domain}/reports", get(reports::page))
         .route("/domains/{domain}/checklist/{key}", post(domain::set_item))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(portal.clone(), guard))
