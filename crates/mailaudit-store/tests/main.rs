@@ -44,6 +44,7 @@ backends!(
     story::tenant_imports,
     reports::ingest_and_deduplicate,
     reports::concurrent_ingests_store_once,
+    reports::mailbox_cursors,
     crash::killed_writer_loses_nothing,
     migrations::from_empty,
     migrations::from_each_previous_version,
