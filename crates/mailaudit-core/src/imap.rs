@@ -144,6 +144,22 @@ fn percent_encode(s: &str, path: bool) -> String {
     out
 }
 
+/// `url` made safe to show: control characters removed, and a password in its user
+/// information (`user:password@`) replaced with `***`.
+pub fn redact(url: &str) -> String {
+    let clean: String = url.chars().filter(|c| !c.is_control()).collect();
+    let Some((scheme, rest)) = clean.split_once("://") else {
+        return clean;
+    };
+    let Some(at) = rest.rfind('@') else {
+        return clean;
+    };
+    match rest[..at].split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+        None => clean,
+    }
+}
+
 fn percent_decode(s: &str) -> Result<String, String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -175,7 +191,7 @@ impl ImapUrl {
     /// or as `%40`. The path is the mailbox name, percent-decoded; `;UIDVALIDITY=`, message parts
     /// and queries are not supported.
     pub fn parse(url: &str) -> Result<ImapUrl, ProtocolError> {
-        let shown: String = url.chars().filter(|c| !c.is_control()).collect();
+        let shown = redact(url);
         let bad = |why: &str| ProtocolError::InvalidUrl {
             url: shown.clone(),
             why: why.to_string(),

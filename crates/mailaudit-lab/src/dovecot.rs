@@ -710,26 +710,41 @@ fn stop_instance(dir: &Path) {
         }
         thread::sleep(Duration::from_millis(20));
     }
-    // The master's children (imap, auth, ...) follow it; give them a moment to close.
-    let deadline = Instant::now() + STOP_TIMEOUT;
-    while children_running(pid) && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(20));
+    // The master's children (imap, auth, ...) may outlive it for a while (an imap process
+    // serving a client lingers until it notices): end every process of the instance, so that
+    // a stop closes every connection at once. Their titles start with `dovecot-<instance>/`.
+    if let Some(instance) = dir.file_name().and_then(|n| n.to_str()) {
+        let prefix = format!("dovecot-{instance}/");
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        loop {
+            let left = instance_processes(&prefix);
+            if left.is_empty() || Instant::now() >= deadline {
+                break;
+            }
+            for pid in left {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .output();
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
     }
     let _ = fs::remove_file(dir.join("run/master.pid"));
 }
 
-/// Whether any process still has `pid` as its parent.
-fn children_running(pid: u32) -> bool {
+/// The live processes whose command line (Dovecot's process title) starts with `prefix`.
+fn instance_processes(prefix: &str) -> Vec<u32> {
     let Ok(entries) = fs::read_dir("/proc") else {
-        return false;
+        return Vec::new();
     };
-    entries.flatten().any(|e| {
-        fs::read_to_string(e.path().join("stat")).is_ok_and(|stat| {
-            stat.rsplit_once(')')
-                .map(|(_, rest)| rest.split_whitespace().nth(1) == Some(&pid.to_string()))
-                .unwrap_or(false)
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(prefix.as_bytes()))
+                && process_running(*pid)
         })
-    })
+        .collect()
 }
 
 /// Stops and removes instances whose owning process is gone.
