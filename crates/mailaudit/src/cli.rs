@@ -140,7 +140,7 @@ pub(crate) enum ReportsCommand {
     ///
     /// Connects to the mailbox of URL (`imaps://USER@HOST[:PORT]/MAILBOX`, implicit TLS, port
     /// 993; or `imap://USER@HOST[:PORT]/MAILBOX`, STARTTLS, port 143; MAILBOX defaults to INBOX,
-    /// percent-encoded where needed, e.g. `imaps://dmarc%40contoso.com@outlook.office365.com/INBOX`),
+    /// percent-encoded where needed, e.g. `imaps://dmarc%40msp.example@imap.msp.example/INBOX`),
     /// logs in with the password from the environment variable named by --password-env (never
     /// from the command line, never printed), opens the mailbox read-only (unless --mark-seen or
     /// --move-to) and downloads the messages that arrived since the last run (`BODY.PEEK[]`: they
@@ -161,6 +161,10 @@ pub(crate) enum ReportsCommand {
     /// a lost connection (server restart, network failure, timeout) is reported on standard
     /// error and the command reconnects with backoff (1 s doubling up to 5 minutes), going on
     /// from the stored cursor, so no report is lost or stored twice.
+    ///
+    /// Authentication is by password (SASL PLAIN, or LOGIN when that is all the server offers).
+    /// Exchange Online mailboxes accept only OAuth 2.0 over IMAP, which this command does not
+    /// speak yet: point the report addresses at a mailbox on a server that takes a password.
     #[command(after_help = FETCH_AFTER_HELP)]
     Fetch(ReportsFetchArgs),
     /// Who sends as a domain, per source (known services, reverse DNS, IP): volume, DMARC, DKIM
@@ -180,11 +184,12 @@ Exit codes:
   0  success: every message read was stored or recognised as a duplicate
   2  a message or document could not be read as a report (the others were stored), or an
      error: bad arguments, the password variable unset, the server unreachable, TLS or login
-     refused (without --watch; with --watch these are reported and retried)
+     refused (without --watch; with --watch these are reported and retried, and the exit
+     status on interruption is 2 if any message could not be read, else 0)
 
 Examples:
   export MAILAUDIT_IMAP_PASSWORD='...'
-  mailaudit reports fetch imaps://dmarc%40contoso.com@outlook.office365.com/INBOX
+  mailaudit reports fetch imaps://dmarc%40msp.example@imap.msp.example/INBOX
   mailaudit reports fetch imaps://rua@mail.msp.example/DMARC --watch --interval 600 \\
       --move-to DMARC/Done
   mailaudit reports fetch imap://rua@127.0.0.1:1143/INBOX --allow-plaintext   # loopback lab";

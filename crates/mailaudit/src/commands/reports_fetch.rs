@@ -332,6 +332,7 @@ impl Fetcher<'_> {
             return Ok(());
         }
         let Some(raw) = session.fetch(uid).await? else {
+            eprintln!("mailaudit: {label}: the message no longer exists (expunged meanwhile)");
             poll.messages -= 1;
             return Ok(());
         };
