@@ -19,8 +19,9 @@
 //! Dovecot must be installed (`scripts/install-test-deps.sh` installs Debian's `dovecot-imapd`
 //! and leaves the system's own instance stopped; this module never reads `/etc/dovecot`). As
 //! root, the instance runs like a packaged one: login processes as `dovenull`, internal ones as
-//! `dovecot`, the mail user as `nobody`. As another user, every process runs as that user (the
-//! login processes without chroot). [`DovecotLab::check`] says why the lab cannot run here.
+//! `dovecot`, the mail user as `nobody`. As another user, every process runs as that user and
+//! group (`anvil` and the login processes without chroot); both ways are tested. [`DovecotLab::check`]
+//! says why the lab cannot run here.
 //!
 //! Dropping a [`DovecotLab`] stops the instance, waits for the master process to exit and
 //! removes the directory (kept when `MAILAUDIT_KEEP_DOVECOT` is set, for debugging). An
@@ -158,6 +159,8 @@ struct Accounts {
     /// `default_internal_user`, and its uid (the auth process reads the passwd file as it).
     internal: String,
     internal_uid: u32,
+    /// `default_internal_group` when not the packaged `dovecot` group (not root: the caller's).
+    internal_group: Option<String>,
     /// `default_login_user`.
     login: String,
     /// The mail user's uid and gid.
@@ -516,7 +519,7 @@ protocols = imap
 listen = 127.0.0.1
 default_internal_user = {internal}
 default_login_user = {login}
-first_valid_uid = 1
+{group}first_valid_uid = 1
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_failure_delay = 0
@@ -532,9 +535,19 @@ userdb {{
 }}
 service imap-login {{
 {listeners}{chroot}}}
-",
+{anvil}",
             internal = accounts.internal,
             login = accounts.login,
+            anvil = if accounts.chroot {
+                ""
+            } else {
+                "service anvil {\n  chroot =\n}\n"
+            },
+            group = accounts
+                .internal_group
+                .as_ref()
+                .map(|g| format!("default_internal_group = {g}\n"))
+                .unwrap_or_default(),
         );
         write_file(&self.config_path(), &conf, 0o644)
     }
@@ -608,6 +621,7 @@ fn accounts() -> Result<Accounts, DovecotError> {
         Ok(Accounts {
             internal: "dovecot".into(),
             internal_uid: num(id_of("-u", Some("dovecot"))?)?,
+            internal_group: None,
             login: "dovenull".into(),
             mail_uid: num(id_of("-u", Some("nobody"))?)?,
             mail_gid: num(id_of("-g", Some("nobody"))?)?,
@@ -618,6 +632,7 @@ fn accounts() -> Result<Accounts, DovecotError> {
         Ok(Accounts {
             internal: me.clone(),
             internal_uid: num(id_of("-u", None)?)?,
+            internal_group: Some(id_of("-gn", None)?),
             login: me,
             mail_uid: num(id_of("-u", None)?)?,
             mail_gid: num(id_of("-g", None)?)?,
