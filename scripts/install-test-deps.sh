@@ -16,11 +16,15 @@
 #            start /usr/bin/chromedriver on an ephemeral loopback port, which runs a headless
 #            /usr/bin/chromium with a fresh temporary profile and the flags that keep it off
 #            the network (--disable-background-networking, --disable-component-update, ...).
+#   dovecot-imapd  The IMAP tests (crates/mailaudit-net/tests/it/imap.rs and the `reports fetch`
+#            CLI tests) start private Dovecot instances on 127.0.0.1 from a temporary directory
+#            (mailaudit-lab's `dovecot` module, `dovecot -c FILE`); they never read /etc/dovecot.
+#            The system's own Dovecot is never used: this script leaves it stopped and disabled.
 #
 # Later test suites add their packages to PACKAGES below.
 set -euo pipefail
 
-PACKAGES=(postfix postgresql chromium chromium-driver)
+PACKAGES=(postfix postgresql dovecot-imapd chromium chromium-driver)
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "install-test-deps.sh must run as root (it calls apt-get)" >&2
@@ -75,6 +79,17 @@ if command -v pg_lsclusters >/dev/null; then
     done
 fi
 
+# Leave the system Dovecot stopped and disabled: the tests run their own instances.
+if [ -d /run/systemd/system ]; then
+    systemctl stop dovecot.service dovecot.socket >/dev/null 2>&1 || true
+    systemctl disable dovecot.service dovecot.socket >/dev/null 2>&1 || true
+elif command -v update-rc.d >/dev/null && [ -e /etc/init.d/dovecot ]; then
+    update-rc.d dovecot disable >/dev/null 2>&1 || true
+fi
+if [ -f /run/dovecot/master.pid ] && command -v doveadm >/dev/null; then
+    doveadm stop >/dev/null 2>&1 || true
+fi
+
 command -v postfix >/dev/null || { echo "postfix was not installed" >&2; exit 1; }
 id postfix >/dev/null || { echo "the postfix user is missing after the install" >&2; exit 1; }
 getent group postdrop >/dev/null || { echo "the postdrop group is missing" >&2; exit 1; }
@@ -86,4 +101,8 @@ id postgres >/dev/null || { echo "the postgres user is missing after the install
 for b in /usr/bin/chromium /usr/bin/chromedriver; do
     [ -x "$b" ] || { echo "$b is missing after the install (packages chromium, chromium-driver)" >&2; exit 1; }
 done
-echo "== test dependencies present: ${PACKAGES[*]} (postfix $(postconf -d -h mail_version 2>/dev/null || echo '?'), $("$pg_bin/postgres" --version))"
+command -v dovecot >/dev/null && command -v doveadm >/dev/null || { echo "dovecot was not installed" >&2; exit 1; }
+for u in dovecot dovenull; do
+    id "$u" >/dev/null || { echo "the $u user is missing after the install" >&2; exit 1; }
+done
+echo "== test dependencies present: ${PACKAGES[*]} (postfix $(postconf -d -h mail_version 2>/dev/null || echo '?'), $("$pg_bin/postgres" --version), dovecot $(dovecot --version))"

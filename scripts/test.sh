@@ -4,9 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Prerequisites: the Rust toolchain (with rustfmt and clippy), and Postfix for the relay-probe
-# tests (installed unconfigured and left stopped; the tests start private instances on
-# loopback). DNS tests serve zones from an in-process hickory-server on loopback.
+# Prerequisites: the Rust toolchain (with rustfmt and clippy), Postfix for the relay-probe
+# tests, PostgreSQL for the store tests and Dovecot for the IMAP tests (installed unconfigured
+# and left stopped; the tests start private instances on loopback). DNS tests serve zones from
+# an in-process hickory-server on loopback.
 command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)" >&2; exit 2; }
 if [ "$(id -u)" -eq 0 ]; then
     bash scripts/install-test-deps.sh

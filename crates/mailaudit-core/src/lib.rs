@@ -15,6 +15,7 @@ pub mod exo;
 pub mod finding;
 pub mod guide;
 pub mod history;
+pub mod imap;
 pub mod memory;
 pub mod mta_sts;
 pub mod mx;

@@ -1,6 +1,6 @@
 //! Lab infrastructure on loopback, for tests, benchmarks and the built-in demo: an in-process
-//! DNS server ([`LabDns`]) and private Postfix instances posing as Microsoft 365 endpoints
-//! ([`postfix`]).
+//! DNS server ([`LabDns`]), private Postfix instances posing as Microsoft 365 endpoints
+//! ([`postfix`]) and private Dovecot IMAP servers ([`dovecot`]).
 //!
 //! [`LabDns`] answers UDP and TCP queries on one ephemeral port of 127.0.0.1 from a [`Zone`]
 //! held in memory. It behaves like an authoritative server that is also the recursive resolver
@@ -34,12 +34,18 @@
 //! gives), reads back what the server saw (commands per session, rejects, discarded messages),
 //! and stops and removes it on drop.
 //!
+//! [`dovecot::DovecotLab`] does the same with a private Dovecot IMAP server holding one user's
+//! Maildir (plain IMAP, STARTTLS and IMAPS with the certificates a test gives), for the
+//! `reports fetch` tests: it delivers messages, drops connections, restarts on the same ports
+//! and gives a mailbox a new UIDVALIDITY.
+//!
 //! The DNS server is built on `hickory-server`'s `Server` with a custom `RequestHandler`;
 //! nothing here reaches the network beyond 127.0.0.1.
 
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod dovecot;
 mod fleet;
 pub mod postfix;
 mod server;

@@ -9,6 +9,7 @@
 pub mod bulk;
 pub mod dns;
 pub mod https;
+pub mod imap;
 pub mod live;
 pub mod notify;
 pub mod smtp;

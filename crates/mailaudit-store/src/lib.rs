@@ -469,6 +469,19 @@ pub struct StoredReport {
     pub problems: serde_json::Value,
 }
 
+/// Where `reports fetch` stopped reading an IMAP mailbox ([`Store::advance_mailbox_cursor`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailboxCursor {
+    /// The mailbox's identity, e.g. `imaps://dmarc@mail.example:993/INBOX` (never a password).
+    pub mailbox: String,
+    /// The mailbox's UIDVALIDITY the UIDs belong to (1 to 2^32-1).
+    pub uid_validity: i64,
+    /// Every message with this UID or lower has been read (0: none yet).
+    pub last_uid: i64,
+    /// When the cursor last moved.
+    pub updated_at: Time,
+}
+
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -677,6 +690,21 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<(StoredReport, serde_json::Value)>, StoreError>;
     /// A report's original file bytes; `NotFound` if absent.
     async fn report_raw(&self, id: i64) -> Result<Vec<u8>, StoreError>;
+    /// The cursor of `mailbox` (its identity, see [`MailboxCursor::mailbox`]), if one is stored.
+    async fn mailbox_cursor(&self, mailbox: &str) -> Result<Option<MailboxCursor>, StoreError>;
+    /// Records that the messages of `mailbox` up to UID `last_uid` under `uid_validity` have been
+    /// read, and returns the cursor now stored. Under the same UIDVALIDITY the cursor only moves
+    /// forward (a lower `last_uid` leaves it where it is, so concurrent fetchers never move it
+    /// back); a different UIDVALIDITY replaces it, since the old UIDs mean nothing any more.
+    /// `Invalid` for an empty mailbox identity, one holding control characters or a password
+    /// (`user:password@`), a UIDVALIDITY outside 1..=2^32-1 or a UID outside 0..=2^32-1.
+    async fn advance_mailbox_cursor(
+        &self,
+        mailbox: &str,
+        uid_validity: i64,
+        last_uid: i64,
+        now: Time,
+    ) -> Result<MailboxCursor, StoreError>;
     /// Closes the connections (SQLite: checkpoints the WAL). Later calls fail.
     async fn close(&self);
 }

@@ -45,6 +45,7 @@ backends!(
     reports::ingest_and_deduplicate,
     reports::concurrent_ingests_store_once,
     reports::parsed_reports_by_kind_domain_and_period,
+    reports::mailbox_cursors,
     crash::killed_writer_loses_nothing,
     migrations::from_empty,
     migrations::from_each_previous_version,

@@ -107,7 +107,10 @@ pub(crate) async fn from_empty(kind: Kind) {
     let db = TestDb::new(kind).await;
     let all: Vec<i64> = migration_files(&db).iter().map(|(v, _)| *v).collect();
     assert_eq!(all.first(), Some(&1));
-    assert!(all.contains(&2) && all.contains(&3), "{all:?}");
+    assert!(
+        all.contains(&2) && all.contains(&3) && all.contains(&4),
+        "{all:?}"
+    );
     let s = db.open().await;
     s.add_customer("Kept", "", "").await.unwrap();
     // Version 2's table is there and usable from the start.
@@ -124,6 +127,10 @@ pub(crate) async fn from_empty(kind: Kind) {
     // Version 3's tables too.
     let ingested = s.ingest_report(&fixture_report("kept"), 2).await.unwrap();
     assert!(matches!(ingested, Ingested::New(_)));
+    // Version 4's table too.
+    s.advance_mailbox_cursor(KEPT_MAILBOX, 7, 3, 4)
+        .await
+        .unwrap();
     s.close().await;
     let pool = Pool::connect(&db).await;
     assert_eq!(pool.applied().await, all);
@@ -137,6 +144,8 @@ pub(crate) async fn from_empty(kind: Kind) {
     );
     assert_eq!(s.reports(None, 10).await.unwrap()[0].id, ingested.id());
     assert_eq!(s.report_raw(ingested.id()).await.unwrap(), b"kept\0raw");
+    let cursor = s.mailbox_cursor(KEPT_MAILBOX).await.unwrap().unwrap();
+    assert_eq!((cursor.uid_validity, cursor.last_uid), (7, 3));
     s.close().await;
     let pool = Pool::connect(&db).await;
     assert_eq!(pool.applied().await, all);
@@ -352,7 +361,33 @@ async fn check_fixture(s: &dyn mailaudit_store::Store, version: &i64) {
     let after = s.reports(Some("fixture.example"), 10).await.unwrap();
     assert_eq!(after.len(), before.len() + 1);
     assert_eq!(after[0].id, new.id());
+
+    // Mailbox cursors (version 4): the fixture's cursor from v4 on; it moves on from there.
+    let mailbox = "imaps://dmarc%40fixture.example@imap.fixture.example:993/INBOX";
+    let before = s.mailbox_cursor(mailbox).await.unwrap();
+    if *version >= 4 {
+        let c = before.expect(&ctx);
+        assert_eq!(
+            (c.uid_validity, c.last_uid, c.updated_at),
+            (1_700_000_000, 42, 1_700_100_100)
+        );
+        // Same UIDVALIDITY: only forward.
+        let c = s
+            .advance_mailbox_cursor(mailbox, 1_700_000_000, 41, 1_800_000_005)
+            .await
+            .unwrap();
+        assert_eq!(c.last_uid, 42, "{ctx}");
+    } else {
+        assert!(before.is_none(), "{ctx}");
+    }
+    let c = s
+        .advance_mailbox_cursor(mailbox, 1_700_000_000, 50, 1_800_000_006)
+        .await
+        .unwrap();
+    assert_eq!((c.last_uid, c.updated_at), (50, 1_800_000_006), "{ctx}");
 }
+
+const KEPT_MAILBOX: &str = "imaps://dmarc@imap.kept.example:993/INBOX";
 
 /// A small aggregate report whose key and hash derive from `tag`.
 fn fixture_report(tag: &str) -> NewReport {

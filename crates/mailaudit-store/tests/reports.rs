@@ -381,3 +381,69 @@ pub(crate) async fn parsed_reports_by_kind_domain_and_period(kind: Kind) {
     ));
     s.close().await;
 }
+
+/// The IMAP mailbox cursor of `reports fetch`: absent, then forward only under one UIDVALIDITY,
+/// reset by a new UIDVALIDITY, one row per mailbox identity, bad values refused.
+pub(crate) async fn mailbox_cursors(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    let s = db.open().await;
+    let inbox = "imaps://dmarc@mail.contoso.example:993/INBOX";
+    let other = "imap://dmarc@mail.contoso.example:143/Reports";
+    assert_eq!(s.mailbox_cursor(inbox).await.unwrap(), None);
+    let c = s
+        .advance_mailbox_cursor(inbox, 1_795_880_197, 5, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        c,
+        mailaudit_store::MailboxCursor {
+            mailbox: inbox.into(),
+            uid_validity: 1_795_880_197,
+            last_uid: 5,
+            updated_at: 100
+        }
+    );
+    // Forward.
+    let c = s
+        .advance_mailbox_cursor(inbox, 1_795_880_197, 9, 101)
+        .await
+        .unwrap();
+    assert_eq!(c.last_uid, 9);
+    // Never back under the same UIDVALIDITY (a slower concurrent fetcher).
+    let c = s
+        .advance_mailbox_cursor(inbox, 1_795_880_197, 7, 102)
+        .await
+        .unwrap();
+    assert_eq!((c.last_uid, c.updated_at), (9, 102));
+    // Another mailbox has its own cursor.
+    s.advance_mailbox_cursor(other, 1, 4_294_967_295, 103)
+        .await
+        .unwrap();
+    assert_eq!(s.mailbox_cursor(inbox).await.unwrap().unwrap().last_uid, 9);
+    assert_eq!(
+        s.mailbox_cursor(other).await.unwrap().unwrap().last_uid,
+        4_294_967_295
+    );
+    // A new UIDVALIDITY replaces the cursor, even with a lower UID.
+    let c = s.advance_mailbox_cursor(inbox, 42, 2, 104).await.unwrap();
+    assert_eq!((c.uid_validity, c.last_uid), (42, 2));
+    assert_eq!(s.mailbox_cursor(inbox).await.unwrap(), Some(c));
+    for (mailbox, validity, uid) in [
+        ("", 1, 1),
+        ("imaps://u@h:993/IN\nBOX", 1, 1),
+        ("imaps://u:secret@h:993/INBOX", 1, 1),
+        (inbox, 0, 1),
+        (inbox, 4_294_967_296, 1),
+        (inbox, 1, -1),
+        (inbox, 1, 4_294_967_296),
+    ] {
+        let err = s
+            .advance_mailbox_cursor(mailbox, validity, uid, 105)
+            .await
+            .expect_err(mailbox);
+        assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+        assert!(!err.to_string().contains("secret"), "{err}");
+    }
+    assert_eq!(s.mailbox_cursor(inbox).await.unwrap().unwrap().last_uid, 2);
+    s.close().await;
+}

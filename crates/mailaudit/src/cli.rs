@@ -140,6 +140,38 @@ pub(crate) enum ReportsCommand {
     /// Read reports and store them: deduplicated (reporter, report id, policy domain, period,
     /// and a content hash), the raw file kept. Bad inputs are reported and skipped.
     Ingest(ReportsIngestArgs),
+    /// Read reports from an IMAP mailbox (the rua/ruf/TLS-RPT address's) and store them like
+    /// `reports ingest`; with --watch, keep doing it.
+    ///
+    /// Connects to the mailbox of URL (`imaps://USER@HOST[:PORT]/MAILBOX`, implicit TLS, port
+    /// 993; or `imap://USER@HOST[:PORT]/MAILBOX`, STARTTLS, port 143; MAILBOX defaults to INBOX,
+    /// percent-encoded where needed, e.g. `imaps://dmarc%40msp.example@imap.msp.example/INBOX`),
+    /// logs in with the password from the environment variable named by --password-env (never
+    /// from the command line, never printed), opens the mailbox read-only (unless --mark-seen or
+    /// --move-to) and downloads the messages that arrived since the last run (`BODY.PEEK[]`: they
+    /// stay unread). Each message is opened like an `.eml` file: its report attachments (`.xml`,
+    /// `.gz`, `.zip`, `.json`) and, when it is one, the failure report itself are parsed and
+    /// stored, deduplicated by key and content hash, the message bytes kept.
+    ///
+    /// Where the last run stopped is stored per mailbox (its URL without password, its
+    /// UIDVALIDITY and the last UID read), so a poll downloads only new messages; when the
+    /// server's UIDVALIDITY changes the mailbox is read again from the start (reports already
+    /// stored count as duplicates). A message that holds no report, or a broken one, is reported
+    /// on standard error with its UID and why, left as it is (not flagged or moved), and the
+    /// cursor moves past it: it is not downloaded again. A message larger than --max-message-mb
+    /// is reported and skipped the same way, without being downloaded.
+    ///
+    /// Each poll prints one line: messages read, reports stored, duplicates skipped, documents
+    /// not readable. With --watch the command polls every --interval seconds until interrupted;
+    /// a lost connection (server restart, network failure, timeout) is reported on standard
+    /// error and the command reconnects with backoff (1 s doubling up to 5 minutes), going on
+    /// from the stored cursor, so no report is lost or stored twice.
+    ///
+    /// Authentication is by password (SASL PLAIN, or LOGIN when that is all the server offers).
+    /// Exchange Online mailboxes accept only OAuth 2.0 over IMAP, which this command does not
+    /// speak yet: point the report addresses at a mailbox on a server that takes a password.
+    #[command(after_help = FETCH_AFTER_HELP)]
+    Fetch(ReportsFetchArgs),
     /// Who sends as a domain, per source (known services, reverse DNS, IP): volume, DMARC, DKIM
     /// and SPF alignment, failing and new sources, and whether the domain is ready for the next
     /// DMARC phase, with the reasons.
@@ -150,6 +182,65 @@ pub(crate) enum ReportsCommand {
 pub(crate) struct ReportsIngestArgs {
     #[command(flatten)]
     pub(crate) input: ReportInputArgs,
+}
+
+const FETCH_AFTER_HELP: &str = "\
+Exit codes:
+  0  success: every message read was stored or recognised as a duplicate
+  2  a message or document could not be read as a report (the others were stored), or an
+     error: bad arguments, the password variable unset, the server unreachable, TLS or login
+     refused (without --watch; with --watch these are reported and retried, and the exit
+     status on interruption is 2 if any message could not be read, else 0)
+
+Examples:
+  export MAILAUDIT_IMAP_PASSWORD='...'
+  mailaudit reports fetch imaps://dmarc%40msp.example@imap.msp.example/INBOX
+  mailaudit reports fetch imaps://rua@mail.msp.example/DMARC --watch --interval 600 \\
+      --move-to DMARC/Done
+  mailaudit reports fetch imap://rua@127.0.0.1:1143/INBOX --allow-plaintext   # loopback lab";
+
+#[derive(Debug, Args)]
+pub(crate) struct ReportsFetchArgs {
+    /// The mailbox: `imaps://USER@HOST[:PORT]/MAILBOX` or `imap://USER@HOST[:PORT]/MAILBOX`
+    /// (STARTTLS). A password in the URL is refused.
+    #[arg(value_name = "URL")]
+    pub(crate) url: String,
+    /// The environment variable holding the password.
+    #[arg(long, value_name = "VAR", default_value = "MAILAUDIT_IMAP_PASSWORD")]
+    pub(crate) password_env: String,
+    /// Keep running: poll every --interval seconds, reconnecting when the connection is lost.
+    #[arg(long)]
+    pub(crate) watch: bool,
+    /// Seconds between two polls with --watch.
+    #[arg(long, value_name = "SECS", default_value_t = 300.0)]
+    pub(crate) interval: f64,
+    /// Trust the CA certificates in this PEM file too (a private CA), besides the web PKI roots.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) ca_file: Option<PathBuf>,
+    /// With imap://, go on without TLS when the server offers no STARTTLS (loopback labs only:
+    /// the password would cross the network in clear). A server offering STARTTLS always gets it.
+    #[arg(long)]
+    pub(crate) allow_plaintext: bool,
+    /// Seconds to wait for each answer of the server (and each connection attempt).
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub(crate) timeout: f64,
+    /// Set the \Seen flag of each message whose reports were all stored (or were duplicates).
+    #[arg(long)]
+    pub(crate) mark_seen: bool,
+    /// Move each message whose reports were all stored (or were duplicates) to this mailbox
+    /// (it must exist). Messages that could not be read stay where they are.
+    #[arg(long, value_name = "MAILBOX")]
+    pub(crate) move_to: Option<String>,
+    /// Report every deviation from the schema as an error (default: recover what can be
+    /// recovered and list the problems).
+    #[arg(long)]
+    pub(crate) strict: bool,
+    /// Largest decompressed size of one message's reports, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 50)]
+    pub(crate) max_decompressed_mb: usize,
+    /// Largest message downloaded, in MiB; larger ones are reported and skipped.
+    #[arg(long, value_name = "MIB", default_value_t = 100)]
+    pub(crate) max_message_mb: u64,
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@
 mod bulk;
 mod checks;
 mod guide;
+mod imap;
 mod mta_sts;
 mod notify;
 mod postfix;

@@ -10,6 +10,7 @@ mod history;
 mod inventory;
 mod relay;
 mod reports;
+mod reports_fetch;
 mod schedule;
 mod spf_eval;
 mod tracking;
@@ -57,6 +58,9 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Reports(ReportsCommand::Parse(args)) => reports::parse(args),
         Command::Reports(ReportsCommand::Ingest(args)) => {
             with_store!(cli, |s| reports::ingest(s, args))
+        }
+        Command::Reports(ReportsCommand::Fetch(args)) => {
+            with_store!(cli, |s| reports_fetch::fetch(&cli, s, args))
         }
         Command::Reports(ReportsCommand::Summary(args)) => {
             with_store!(cli, |s| reports::summary(&cli, s, args))

@@ -56,11 +56,37 @@ fn files(path: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<(String, String)>
 }
 
 /// One input file, read and opened.
-struct FileInput {
+pub(crate) struct FileInput {
     /// The file as read (before decompression).
     raw: Vec<u8>,
     /// Its documents, each with a label naming the file (and the document inside it).
     docs: Vec<(String, container::Extracted)>,
+}
+
+/// Opens one input's bytes (a file named `name`, shown as `source`) into its documents, or says
+/// why it cannot be.
+pub(crate) fn open_input(
+    source: &str,
+    name: &str,
+    raw: Vec<u8>,
+    limits: &Limits,
+) -> Result<FileInput, String> {
+    let docs = container::extract(name, &raw, limits).map_err(|e| e.to_string())?;
+    if docs.is_empty() {
+        return Err("no report found".to_string());
+    }
+    let docs = docs
+        .into_iter()
+        .map(|d| {
+            let label = if d.name == name {
+                source.to_string()
+            } else {
+                format!("{source}:{}", d.name)
+            };
+            (label, d)
+        })
+        .collect();
+    Ok(FileInput { raw, docs })
 }
 
 /// The files of `args`, read lazily one at a time (memory stays bounded by one file), each
@@ -95,23 +121,7 @@ fn inputs(
                 .and_then(|n| n.to_str())
                 .unwrap_or(&source)
                 .to_string();
-            let docs = container::extract(&name, &raw, &limits)
-                .map_err(|e| (source.clone(), e.to_string()))?;
-            if docs.is_empty() {
-                return Err((source, "no report found".to_string()));
-            }
-            let docs = docs
-                .into_iter()
-                .map(|d| {
-                    let label = if d.name == name {
-                        source.clone()
-                    } else {
-                        format!("{source}:{}", d.name)
-                    };
-                    (label, d)
-                })
-                .collect();
-            Ok(FileInput { raw, docs })
+            open_input(&source, &name, raw, &limits).map_err(|e| (source, e))
         }))
 }
 
@@ -301,42 +311,70 @@ fn new_report(
     n
 }
 
+/// What ingesting inputs did: reports stored, duplicates skipped, inputs or documents not read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub(crate) new: u64,
+    pub(crate) dup: u64,
+    pub(crate) bad: u64,
+}
+
+impl std::ops::AddAssign for Counts {
+    fn add_assign(&mut self, o: Counts) {
+        self.new += o.new;
+        self.dup += o.dup;
+        self.bad += o.bad;
+    }
+}
+
+/// Parses and stores each report of one opened input; a document that cannot be read is
+/// reported on standard error (with its label) and counted.
+pub(crate) async fn ingest_file(
+    store: &dyn Store,
+    file: &FileInput,
+    mode: Mode,
+    now: i64,
+) -> Result<Counts> {
+    let mut counts = Counts::default();
+    for (label, doc) in &file.docs {
+        // The raw file is kept with its report; a file holding several (an mbox) keeps each
+        // report's own bytes instead of copying the whole file once per report.
+        let raw_kept: &[u8] = if file.docs.len() == 1 {
+            &file.raw
+        } else {
+            &doc.bytes
+        };
+        match parse_doc(doc, mode) {
+            Err(e) => {
+                eprintln!("mailaudit: {label}: {e}");
+                counts.bad += 1;
+            }
+            Ok(parsed) => match store
+                .ingest_report(&new_report(&parsed, doc, raw_kept, label, now), now)
+                .await?
+            {
+                Ingested::New(_) => counts.new += 1,
+                Ingested::Duplicate(_) => counts.dup += 1,
+            },
+        }
+    }
+    Ok(counts)
+}
+
 pub(crate) async fn ingest(store: &dyn Store, args: &ReportsIngestArgs) -> Result<ExitCode> {
     let mode = mode(&args.input);
     let now = super::tracking::now();
-    let (mut new, mut dup, mut bad) = (0u64, 0u64, 0u64);
+    let mut counts = Counts::default();
     for input in inputs(&args.input) {
-        let file = match input {
-            Ok(f) => f,
+        match input {
+            Ok(file) => counts += ingest_file(store, &file, mode, now).await?,
             Err((source, error)) => {
                 eprintln!("mailaudit: {source}: {error}");
-                bad += 1;
-                continue;
-            }
-        };
-        for (label, doc) in &file.docs {
-            // The raw file is kept with its report; a file holding several (an mbox) keeps each
-            // report's own bytes instead of copying the whole file once per report.
-            let raw_kept: &[u8] = if file.docs.len() == 1 {
-                &file.raw
-            } else {
-                &doc.bytes
-            };
-            match parse_doc(doc, mode) {
-                Err(e) => {
-                    eprintln!("mailaudit: {label}: {e}");
-                    bad += 1;
-                }
-                Ok(parsed) => match store
-                    .ingest_report(&new_report(&parsed, doc, raw_kept, label, now), now)
-                    .await?
-                {
-                    Ingested::New(_) => new += 1,
-                    Ingested::Duplicate(_) => dup += 1,
-                },
+                counts.bad += 1;
             }
         }
     }
+    let Counts { new, dup, bad } = counts;
     writeln!(
         io::stdout().lock(),
         "{new} reports stored, {dup} duplicates skipped, {bad} inputs not read"

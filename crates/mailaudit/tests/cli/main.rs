@@ -9,6 +9,7 @@ mod common;
 mod dns_failure;
 mod exit_codes;
 mod exo;
+mod fetch;
 mod hostile;
 mod input;
 mod mta_sts;

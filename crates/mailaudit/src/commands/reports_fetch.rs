@@ -1,0 +1,373 @@
+//! `mailaudit reports fetch URL [--watch]`: reads DMARC and SMTP TLS reports from an IMAP
+//! mailbox and stores them like `reports ingest`, downloading only what arrived since the
+//! mailbox's stored cursor (UIDVALIDITY and last UID read).
+//!
+//! One poll: (re)open the mailbox, look up the cursor, `UID SEARCH` past it (from the start when
+//! UIDVALIDITY changed), fetch the sizes, then each message in UID order: download it, open it
+//! as an `.eml` (`reports::open_input`), store its reports (`reports::ingest_file`), flag or move
+//! it when asked and everything in it was read, and move the cursor past it. The cursor moves
+//! only after the message's reports are stored, so a connection lost in the middle means that
+//! message is downloaded again on reconnection and its reports count as duplicates: nothing is
+//! lost, nothing is stored twice. With `--watch`, polls repeat every `--interval`; an IMAP
+//! failure is reported and the session reopened with backoff. Store failures end the command.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use mailaudit_core::imap::ImapUrl;
+use mailaudit_core::reports::Mode;
+use mailaudit_core::reports::container::Limits;
+use mailaudit_net::Resolver;
+use mailaudit_net::imap::{ImapError, ImapOptions, MailboxInfo, Session};
+use mailaudit_net::smtp::TlsRoots;
+use mailaudit_store::Store;
+
+use super::reports::{Counts, ingest_file, open_input};
+use crate::cli::{Cli, ReportsFetchArgs};
+
+/// The first wait before reconnecting; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The longest wait before reconnecting.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// UIDs whose sizes are asked for in one command.
+const SIZE_BATCH: usize = 500;
+
+/// Why a poll stopped: the IMAP session (retry with a new one) or anything else (give up).
+enum Failure {
+    Imap(ImapError),
+    Other(anyhow::Error),
+}
+
+impl From<ImapError> for Failure {
+    fn from(e: ImapError) -> Self {
+        Failure::Imap(e)
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Other(e)
+    }
+}
+
+impl From<mailaudit_store::StoreError> for Failure {
+    fn from(e: mailaudit_store::StoreError) -> Self {
+        Failure::Other(e.into())
+    }
+}
+
+/// What one poll did.
+#[derive(Clone, Copy, Debug, Default)]
+struct Poll {
+    messages: u64,
+    counts: Counts,
+}
+
+struct Fetcher<'a> {
+    store: &'a dyn Store,
+    args: &'a ReportsFetchArgs,
+    url: ImapUrl,
+    /// The mailbox's identity (the URL without password), the cursor's key.
+    identity: String,
+    password: String,
+    opts: ImapOptions,
+    resolver: Resolver,
+    limits: Limits,
+    mode: Mode,
+}
+
+pub(crate) async fn fetch(
+    cli: &Cli,
+    store: &dyn Store,
+    args: &ReportsFetchArgs,
+) -> Result<ExitCode> {
+    let url = ImapUrl::parse(&args.url)?;
+    let password = match std::env::var(&args.password_env) {
+        Ok(p) if !p.is_empty() => p,
+        _ => bail!(
+            "the IMAP password is read from the environment variable {}, which is not set \
+             (or empty)",
+            args.password_env
+        ),
+    };
+    if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= 3600.0) {
+        bail!(
+            "--timeout must be between 0 and 3600 seconds, got {}",
+            args.timeout
+        );
+    }
+    if !(args.interval.is_finite() && args.interval >= 0.1 && args.interval <= 7.0 * 86_400.0) {
+        bail!(
+            "--interval must be between 0.1 seconds and 7 days, got {}",
+            args.interval
+        );
+    }
+    if args.max_message_mb == 0 {
+        bail!("--max-message-mb must be at least 1");
+    }
+    let roots = match &args.ca_file {
+        Some(path) => TlsRoots::with_ca_file(path)?,
+        None => TlsRoots::webpki(),
+    };
+    let opts = ImapOptions {
+        timeout: Duration::from_secs_f64(args.timeout),
+        allow_plaintext: args.allow_plaintext,
+        max_literal: args.max_message_mb.saturating_mul(1024 * 1024),
+        ..ImapOptions::new(roots)
+    };
+    // Host names are resolved like every other look-up of the run (--nameserver).
+    let resolver = Resolver::new(&super::resolver_config(cli, args.timeout.min(30.0), 1)?)?;
+    let fetcher = Fetcher {
+        store,
+        args,
+        identity: url.to_string(),
+        url,
+        password,
+        opts,
+        resolver,
+        limits: Limits {
+            max_decompressed: args.max_decompressed_mb.saturating_mul(1024 * 1024),
+            ..Limits::default()
+        },
+        mode: if args.strict {
+            Mode::Strict
+        } else {
+            Mode::Lenient
+        },
+    };
+    if args.watch {
+        fetcher.watch().await
+    } else {
+        fetcher.once().await
+    }
+}
+
+impl Fetcher<'_> {
+    /// One session, one poll.
+    async fn once(&self) -> Result<ExitCode> {
+        let mut session = match self.session().await {
+            Ok(s) => s,
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(format!("cannot read {}", self.identity)));
+            }
+        };
+        let result = self.poll(&mut session).await;
+        session.logout().await;
+        match result {
+            Ok(poll) => {
+                self.print(&poll)?;
+                Ok(if poll.counts.bad > 0 {
+                    ExitCode::from(2)
+                } else {
+                    ExitCode::SUCCESS
+                })
+            }
+            Err(Failure::Imap(e)) => {
+                Err(anyhow::Error::new(e).context(format!("reading {}", self.identity)))
+            }
+            Err(Failure::Other(e)) => Err(e),
+        }
+    }
+
+    /// Polls until interrupted, reconnecting with backoff.
+    async fn watch(&self) -> Result<ExitCode> {
+        eprintln!(
+            "mailaudit: watching {} every {}s (interrupt to stop)",
+            self.identity, self.args.interval
+        );
+        let interval = Duration::from_secs_f64(self.args.interval);
+        let mut backoff = FIRST_BACKOFF;
+        let mut any_bad = false;
+        let run = async {
+            loop {
+                let mut session = match self.session().await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        eprintln!(
+                            "mailaudit: {}: {e}; retrying in {}s",
+                            self.identity,
+                            backoff.as_secs()
+                        );
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        continue;
+                    }
+                };
+                loop {
+                    match self.poll(&mut session).await {
+                        Ok(poll) => {
+                            backoff = FIRST_BACKOFF;
+                            any_bad |= poll.counts.bad > 0;
+                            self.print(&poll)?;
+                        }
+                        Err(Failure::Other(e)) => {
+                            session.logout().await;
+                            return Err(e);
+                        }
+                        Err(Failure::Imap(e)) => {
+                            eprintln!(
+                                "mailaudit: {}: connection lost: {e}; reconnecting in {}s",
+                                self.identity,
+                                backoff.as_secs()
+                            );
+                            tokio::time::sleep(backoff).await;
+                            backoff = (backoff * 2).min(MAX_BACKOFF);
+                            break;
+                        }
+                    }
+                    tokio::time::sleep(interval).await;
+                }
+            }
+        };
+        // Runs until interrupted (Ctrl-C, SIGINT) or a failure that is not the connection's.
+        let outcome: Result<()> = tokio::select! {
+            r = run => r,
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("mailaudit: interrupted; stopping");
+                Ok(())
+            }
+        };
+        outcome?;
+        Ok(if any_bad {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        })
+    }
+
+    /// Connects, logs in, and checks that the mailbox can be opened.
+    async fn session(&self) -> Result<Session, ImapError> {
+        let mut session = Session::connect(&self.url, &self.resolver, &self.opts).await?;
+        if !session.is_tls() {
+            eprintln!(
+                "mailaudit: warning: {}: the server offers no STARTTLS; logging in without TLS \
+                 (--allow-plaintext)",
+                self.identity
+            );
+        }
+        session.login(&self.url.user, &self.password).await?;
+        Ok(session)
+    }
+
+    fn read_only(&self) -> bool {
+        !self.args.mark_seen && self.args.move_to.is_none()
+    }
+
+    /// (Re)opens the mailbox and reads every message past the cursor.
+    async fn poll(&self, session: &mut Session) -> Result<Poll, Failure> {
+        let info = session.select(&self.url.mailbox, self.read_only()).await?;
+        let validity = i64::from(info.uid_validity);
+        let now = super::tracking::now();
+        let cursor = self.store.mailbox_cursor(&self.identity).await?;
+        let first = match &cursor {
+            Some(c) if c.uid_validity == validity => c.last_uid + 1,
+            Some(c) => {
+                eprintln!(
+                    "mailaudit: {}: UIDVALIDITY changed from {} to {validity}: reading the \
+                     mailbox from the start (reports already stored count as duplicates)",
+                    self.identity, c.uid_validity
+                );
+                1
+            }
+            None => 1,
+        };
+        if cursor.as_ref().is_none_or(|c| c.uid_validity != validity) {
+            // Record the (re)start, so the reset holds even if nothing is read now.
+            self.store
+                .advance_mailbox_cursor(&self.identity, validity, 0, now)
+                .await?;
+        }
+        let mut poll = Poll::default();
+        let Ok(first) = u32::try_from(first) else {
+            return Ok(poll);
+        };
+        let uids = session.search_from(first).await?;
+        for batch in uids.chunks(SIZE_BATCH) {
+            let sizes = session.sizes(batch).await?;
+            for &uid in batch {
+                let size = sizes
+                    .binary_search_by_key(&uid, |(u, _)| *u)
+                    .ok()
+                    .map(|i| sizes[i].1);
+                self.message(session, &info, uid, size, &mut poll).await?;
+                self.store
+                    .advance_mailbox_cursor(
+                        &self.identity,
+                        validity,
+                        i64::from(uid),
+                        super::tracking::now(),
+                    )
+                    .await?;
+            }
+        }
+        Ok(poll)
+    }
+
+    /// Reads and stores one message; `size` is `None` when it was expunged meanwhile.
+    async fn message(
+        &self,
+        session: &mut Session,
+        info: &MailboxInfo,
+        uid: u32,
+        size: Option<u64>,
+        poll: &mut Poll,
+    ) -> Result<(), Failure> {
+        let label = format!(
+            "{};UIDVALIDITY={}/;UID={uid}",
+            self.identity, info.uid_validity
+        );
+        let Some(size) = size else { return Ok(()) };
+        poll.messages += 1;
+        if size > self.opts.max_literal {
+            eprintln!(
+                "mailaudit: {label}: message of {size} bytes, larger than --max-message-mb \
+                 ({} MiB); skipped",
+                self.args.max_message_mb
+            );
+            poll.counts.bad += 1;
+            return Ok(());
+        }
+        let Some(raw) = session.fetch(uid).await? else {
+            eprintln!("mailaudit: {label}: the message no longer exists (expunged meanwhile)");
+            poll.messages -= 1;
+            return Ok(());
+        };
+        let counts = match open_input(&label, &format!("uid-{uid}.eml"), raw, &self.limits) {
+            Err(why) => {
+                eprintln!("mailaudit: {label}: {why}");
+                Counts {
+                    bad: 1,
+                    ..Counts::default()
+                }
+            }
+            Ok(file) => ingest_file(self.store, &file, self.mode, super::tracking::now()).await?,
+        };
+        poll.counts += counts;
+        if counts.bad == 0 {
+            if self.args.mark_seen {
+                session.mark_seen(uid).await?;
+            }
+            if let Some(target) = &self.args.move_to {
+                session.move_to(uid, target).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn print(&self, poll: &Poll) -> Result<()> {
+        let Counts { new, dup, bad } = poll.counts;
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "{}: {} messages read, {new} reports stored, {dup} duplicates skipped, {bad} not \
+             readable",
+            self.identity, poll.messages
+        )
+        .context("writing to standard output")?;
+        out.flush().context("writing to standard output")
+    }
+}

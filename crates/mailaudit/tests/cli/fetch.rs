@@ -1,0 +1,567 @@
+//! `mailaudit reports fetch` against a real Dovecot on loopback (`mailaudit_lab::dovecot`):
+//! every sample of `testdata/reports` delivered as a mail message (the `.eml` samples as they
+//! are, the others attached in base64 the way reporters send them), fetched and stored with the
+//! same figures per kind as `reports ingest` stores from the files; a second fetch downloads
+//! nothing (Dovecot's own logout line counts the bodies it sent); UIDVALIDITY changes; TLS with
+//! a private CA, plaintext refused, bad password; and `--watch` picking up new messages across a
+//! dropped connection and a server restart, without losing or duplicating a report.
+//!
+//! Needs Dovecot (`scripts/install-test-deps.sh`); set `MAILAUDIT_SKIP_DOVECOT=1` to skip these
+//! on a machine without it.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use mailaudit_lab::dovecot::{DovecotConfig, DovecotLab};
+use mailaudit_lab::postfix::TlsIdentity;
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, SanType};
+
+const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/reports");
+const USER: &str = "dmarc@contoso.test";
+const PASSWORD: &str = "Fetch-Secret-42";
+/// Nothing here resolves a name (every URL holds an IP address); should anything try, it asks
+/// the discard port of loopback, never a public resolver.
+const NAMESERVER: &str = "127.0.0.1:9";
+
+fn lab(tls: Option<TlsIdentity>) -> Option<DovecotLab> {
+    let mut config = DovecotConfig::new(USER, PASSWORD);
+    if let Some(t) = tls {
+        config = config.with_tls(t);
+    }
+    match DovecotLab::start(&config) {
+        Ok(lab) => Some(lab),
+        Err(e) if std::env::var_os("MAILAUDIT_SKIP_DOVECOT").is_some() => {
+            eprintln!("skipped (MAILAUDIT_SKIP_DOVECOT): {e}");
+            None
+        }
+        Err(e) => panic!(
+            "{e}\n(run scripts/install-test-deps.sh as root, or set MAILAUDIT_SKIP_DOVECOT=1)"
+        ),
+    }
+}
+
+fn imap_url(scheme: &str, addr: std::net::SocketAddr, mailbox: &str) -> String {
+    format!("{scheme}://{}@{addr}/{mailbox}", USER.replace('@', "%40"))
+}
+
+/// The sample files (not SOURCE.md and NOTICE), in name order.
+fn samples() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .expect("samples directory")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(&p, out);
+            } else if !matches!(
+                p.file_name().and_then(|n| n.to_str()),
+                Some("SOURCE.md" | "NOTICE")
+            ) {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(Path::new(SAMPLES), &mut out);
+    out
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for (i, chunk) in bytes.chunks(3).enumerate() {
+        if i > 0 && i % 19 == 0 {
+            out.push_str("\r\n");
+        }
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (k, b)| n | (u32::from(*b) << (16 - 8 * k)));
+        for k in 0..4 {
+            if k <= chunk.len() {
+                out.push(char::from(A[((n >> (18 - 6 * k)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// `file` as a reporter mails it: an `.eml` as it is, anything else attached in base64 to a
+/// short multipart message.
+fn as_message(file: &Path, n: usize) -> Vec<u8> {
+    let bytes = std::fs::read(file).expect("sample");
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("UTF-8 name");
+    if name.ends_with(".eml") {
+        return bytes;
+    }
+    let media = if name.ends_with(".gz") {
+        "application/gzip"
+    } else if name.ends_with(".zip") {
+        "application/zip"
+    } else if name.ends_with(".json") {
+        "application/tlsrpt+json"
+    } else {
+        "text/xml"
+    };
+    format!(
+        "From: noreply-reports@reporter.example\r\nTo: {USER}\r\n\
+         Subject: Report {n} for example.com\r\nMessage-ID: <sample-{n}@reporter.example>\r\n\
+         Date: Thu, 28 Nov 2024 10:00:00 +0000\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"sample-boundary\"\r\n\r\n\
+         --sample-boundary\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n\
+         This is a report from the sample set.\r\n\
+         --sample-boundary\r\nContent-Type: {media}; name=\"{name}\"\r\n\
+         Content-Disposition: attachment; filename=\"{name}\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{}\r\n--sample-boundary--\r\n",
+        base64(&bytes)
+    )
+    .into_bytes()
+}
+
+/// Reports stored in the SQLite store at `db`, by kind, and their sources.
+fn stored(db: &str) -> (BTreeMap<String, usize>, Vec<String>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let s = mailaudit_store::open(Some(db)).await.expect("open store");
+        let reports = s.reports(None, 10_000).await.expect("reports");
+        s.close().await;
+        let mut by_kind = BTreeMap::new();
+        for r in &reports {
+            *by_kind.entry(r.kind.clone()).or_insert(0) += 1;
+        }
+        (by_kind, reports.into_iter().map(|r| r.source).collect())
+    })
+}
+
+fn command(args: &[&str], password: Option<&str>) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailaudit"));
+    cmd.args(args)
+        .args(["--nameserver", NAMESERVER])
+        .env_remove("MAILAUDIT_DB")
+        .env_remove("MAILAUDIT_IMAP_PASSWORD")
+        .env("XDG_DATA_HOME", crate::common::data_home())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(p) = password {
+        cmd.env("MAILAUDIT_IMAP_PASSWORD", p);
+    }
+    cmd
+}
+
+/// Runs `reports fetch` to completion (60 s at most).
+fn fetch(args: &[&str], password: Option<&str>) -> (i32, String, String) {
+    let mut all = vec!["reports", "fetch"];
+    all.extend_from_slice(args);
+    let mut child = command(&all, password).spawn().expect("mailaudit starts");
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let out_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("reports fetch {args:?} did not finish within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let (stdout, stderr) = (out_t.join().expect("stdout"), err_t.join().expect("stderr"));
+    for text in [&stdout, &stderr] {
+        assert!(
+            !text.contains(PASSWORD),
+            "the password was printed:\n{text}"
+        );
+    }
+    (status.code().expect("exit code"), stdout, stderr)
+}
+
+/// Dovecot's logout lines (`Logged out in=.. out=.. ... body_count=N body_bytes=M`), in order:
+/// how many message bodies each session sent.
+fn bodies_sent(lab: &DovecotLab) -> Vec<u64> {
+    lab.log()
+        .lines()
+        .filter(|l| l.contains("Logged out") || l.contains("Disconnected"))
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("body_count="))
+                .and_then(|n| n.trim_end_matches(',').parse().ok())
+        })
+        .collect()
+}
+
+fn wait_for_log(lab: &DovecotLab, sessions: usize) -> Vec<u64> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let sent = bodies_sent(lab);
+        if sent.len() >= sessions || Instant::now() > deadline {
+            return sent;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn fetch_stores_every_sample_as_ingest_does_then_downloads_nothing() {
+    let Some(lab) = lab(None) else { return };
+    let files = samples();
+    assert_eq!(files.len(), 29, "{files:#?}");
+    for (n, f) in files.iter().enumerate() {
+        lab.deliver("INBOX", &as_message(f, n)).expect("deliver");
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let reference = format!("sqlite://{}/ingest.db", dir.path().display());
+    let db = format!("sqlite://{}/fetch.db", dir.path().display());
+
+    // What `reports ingest` stores from the files themselves.
+    let ingest = crate::common::run(&["reports", "ingest", "--db", &reference, SAMPLES]);
+    assert_eq!(ingest.code, 2, "{}", ingest.stderr);
+    let (want, _) = stored(&reference);
+
+    let url = imap_url("imap", lab.addr(), "INBOX");
+    let (code, stdout, stderr) = fetch(&["--db", &db, &url, "--allow-plaintext"], Some(PASSWORD));
+    // empty.xml holds no report: reported by UID, skipped; everything else is stored.
+    assert_eq!(code, 2, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(";UID=") && stderr.contains("empty.xml"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("without TLS"), "{stderr}");
+    let (got, sources) = stored(&db);
+    // The two LinkedIn failure samples differ only in their line ends (LF and CRLF); IMAP serves
+    // every message with CRLF, so by mail they are the same message and the second is a
+    // duplicate. Every other figure is the same as from the files.
+    assert_eq!(
+        got.get("aggregate"),
+        want.get("aggregate"),
+        "{got:?} {want:?}"
+    );
+    assert_eq!(
+        got.get("smtp_tls"),
+        want.get("smtp_tls"),
+        "{got:?} {want:?}"
+    );
+    assert_eq!(want.get("failure"), Some(&5), "{want:?}");
+    assert_eq!(got.get("failure"), Some(&4), "{got:?}");
+    let total: usize = got.values().sum();
+    let reports_in_mail = 18 + 5 + 5;
+    assert!(
+        stdout.contains(&format!(
+            "29 messages read, {total} reports stored, {} duplicates skipped, 1 not readable",
+            reports_in_mail - total
+        )),
+        "{stdout}"
+    );
+    assert!(
+        sources
+            .iter()
+            .all(|s| s.starts_with(&format!("{url};UIDVALIDITY="))),
+        "{sources:#?}"
+    );
+    assert_eq!(wait_for_log(&lab, 1), [29], "{}", lab.log());
+
+    // Again: the cursor says there is nothing new, and the server sends no message body.
+    let (code, stdout, stderr) = fetch(&["--db", &db, &url, "--allow-plaintext"], Some(PASSWORD));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("0 messages read, 0 reports stored, 0 duplicates skipped, 0 not readable"),
+        "{stdout}"
+    );
+    assert_eq!(wait_for_log(&lab, 2), [29, 0], "{}", lab.log());
+    assert_eq!(stored(&db).0, got);
+    // Nothing was marked read or moved: the mailbox was only examined.
+    assert_eq!(lab.count("INBOX").expect("count"), 29);
+}
+
+#[test]
+fn uidvalidity_change_rereads_and_move_to_files_messages() {
+    let Some(lab) = lab(None) else { return };
+    lab.create_mailbox("Reports").expect("create");
+    lab.create_mailbox("Done").expect("create");
+    let one =
+        Path::new(SAMPLES).join("aggregate/example.net!example.com!1529366400!1529452799.xml");
+    let two = Path::new(SAMPLES).join("smtp_tls/rfc8460.json");
+    lab.deliver("Reports", &as_message(&one, 1))
+        .expect("deliver");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = format!("sqlite://{}/m.db", dir.path().display());
+    let url = imap_url("imap", lab.addr(), "Reports");
+    let base = ["--db", &db, &url, "--allow-plaintext"];
+    let (code, stdout, stderr) = fetch(&base, Some(PASSWORD));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("1 messages read, 1 reports stored"),
+        "{stdout}"
+    );
+
+    // A new UIDVALIDITY: the mailbox is read from the start; the old report is a duplicate.
+    lab.recreate_mailbox("Reports").expect("recreate");
+    lab.deliver("Reports", &as_message(&one, 1))
+        .expect("deliver");
+    lab.deliver("Reports", &as_message(&two, 2))
+        .expect("deliver");
+    lab.deliver(
+        "Reports",
+        b"Subject: hello\r\nFrom: a@b.example\r\n\r\nno report here\r\n",
+    )
+    .expect("deliver");
+    let mut args = base.to_vec();
+    args.extend(["--move-to", "Done"]);
+    let (code, stdout, stderr) = fetch(&args, Some(PASSWORD));
+    assert_eq!(code, 2, "{stdout}\n{stderr}");
+    assert!(stderr.contains("UIDVALIDITY changed"), "{stderr}");
+    assert!(
+        stderr.contains(";UID=3"),
+        "the message without a report, by UID: {stderr}"
+    );
+    assert!(
+        stdout.contains("3 messages read, 1 reports stored, 1 duplicates skipped, 1 not readable"),
+        "{stdout}"
+    );
+    // The two read messages were moved; the unreadable one stays for a human to look at.
+    assert_eq!(lab.count("Done").expect("count"), 2);
+    assert_eq!(lab.count("Reports").expect("count"), 1);
+    // The cursor moved past the unreadable message: it is not read again.
+    let (code, stdout, _) = fetch(&base, Some(PASSWORD));
+    assert_eq!(code, 0);
+    assert!(stdout.contains("0 messages read"), "{stdout}");
+}
+
+#[test]
+fn tls_with_private_ca_plaintext_refused_and_bad_password() {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "mailaudit fetch test CA");
+    let ca =
+        CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("key")).expect("CA");
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    params
+        .subject_alt_names
+        .push(SanType::IpAddress("127.0.0.1".parse().expect("IP")));
+    let key = KeyPair::generate().expect("key");
+    let cert = params.signed_by(&key, &ca).expect("leaf");
+    let Some(lab) = lab(Some(TlsIdentity {
+        key_pem: key.serialize_pem(),
+        chain_pem: cert.pem(),
+    })) else {
+        return;
+    };
+    let sample = Path::new(SAMPLES).join("smtp_tls/rfc8460.json");
+    lab.deliver("INBOX", &as_message(&sample, 1))
+        .expect("deliver");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).expect("write CA");
+    let ca_file = ca_file.to_str().expect("UTF-8");
+    let db = format!("sqlite://{}/m.db", dir.path().display());
+    let imaps = imap_url("imaps", lab.tls_addr().expect("IMAPS"), "INBOX");
+    let starttls = imap_url("imap", lab.addr(), "INBOX");
+
+    // Without the CA: the certificate is refused, an error exit.
+    let (code, _, stderr) = fetch(&["--db", &db, &imaps], Some(PASSWORD));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("issuer"), "{stderr}");
+    // With it, over IMAPS: stored. Over STARTTLS: a duplicate (the cursor is per URL).
+    let (code, stdout, stderr) =
+        fetch(&["--db", &db, &imaps, "--ca-file", ca_file], Some(PASSWORD));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("1 messages read, 1 reports stored"),
+        "{stdout}"
+    );
+    assert!(!stderr.contains("without TLS"), "{stderr}");
+    let (code, stdout, stderr) = fetch(
+        &["--db", &db, &starttls, "--ca-file", ca_file],
+        Some(PASSWORD),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("1 duplicates skipped"), "{stdout}");
+
+    // A wrong password, no password, a password in the URL: error exits, nothing printed.
+    let (code, _, stderr) = fetch(&["--db", &db, &imaps, "--ca-file", ca_file], Some("wrong"));
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("login as dmarc@contoso.test refused"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = fetch(&["--db", &db, &imaps, "--ca-file", ca_file], None);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("MAILAUDIT_IMAP_PASSWORD"), "{stderr}");
+    let with_password = imaps.replace("%40contoso.test@", &format!("%40contoso.test:{PASSWORD}@"));
+    let (code, _, stderr) = fetch(&["--db", &db, &with_password], Some(PASSWORD));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--password-env"), "{stderr}");
+}
+
+#[test]
+fn plaintext_needs_the_explicit_flag() {
+    let Some(lab) = lab(None) else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = format!("sqlite://{}/m.db", dir.path().display());
+    let (code, _, stderr) = fetch(
+        &["--db", &db, &imap_url("imap", lab.addr(), "INBOX")],
+        Some(PASSWORD),
+    );
+    assert_eq!(code, 2);
+    assert!(stderr.contains("does not offer STARTTLS"), "{stderr}");
+    // No credentials were sent: Dovecot logged no login.
+    assert!(!lab.log().contains("Login: user="), "{}", lab.log());
+}
+
+/// Lines of a child's stream, read on a thread.
+fn lines(stream: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits (30 s at most) for a line matching `pred`, keeping every line seen in `seen`.
+fn wait_line(
+    rx: &mpsc::Receiver<String>,
+    seen: &mut Vec<String>,
+    what: &str,
+    pred: impl Fn(&str) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let hit = pred(&line);
+                seen.push(line);
+                if hit {
+                    return;
+                }
+            }
+            Err(_) => panic!("no line {what} within 30 s; seen:\n{}", seen.join("\n")),
+        }
+    }
+}
+
+/// Kills the child on drop, so a failed assertion leaves no process behind.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn watch_survives_a_kick_and_a_restart_without_losing_or_duplicating() {
+    let Some(mut lab) = lab(None) else { return };
+    let reports = [
+        "aggregate/example.net!example.com!1529366400!1529452799.xml",
+        "aggregate/fastmail.com!example.com!1516060800!1516147199!102675056.xml.gz",
+        "smtp_tls/rfc8460.json",
+        "failure/dmarc_ruf_report_linkedin.eml",
+    ];
+    let message = |i: usize| as_message(&Path::new(SAMPLES).join(reports[i]), i);
+    lab.deliver("INBOX", &message(0)).expect("deliver");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = format!("sqlite://{}/m.db", dir.path().display());
+    let url = imap_url("imap", lab.addr(), "INBOX");
+    let mut child = Child(
+        command(
+            &[
+                "reports",
+                "fetch",
+                "--db",
+                &db,
+                &url,
+                "--allow-plaintext",
+                "--watch",
+                "--interval",
+                "0.3",
+                "--timeout",
+                "5",
+            ],
+            Some(PASSWORD),
+        )
+        .spawn()
+        .expect("mailaudit starts"),
+    );
+    let out = lines(child.0.stdout.take().expect("stdout"));
+    let err = lines(child.0.stderr.take().expect("stderr"));
+    let (mut seen_out, mut seen_err) = (Vec::new(), Vec::new());
+    let stored_one = |l: &str| l.contains("1 messages read, 1 reports stored, 0 duplicates");
+
+    wait_line(&out, &mut seen_out, "storing the first report", stored_one);
+    // Polls go on with nothing new.
+    wait_line(&out, &mut seen_out, "an empty poll", |l| {
+        l.contains("0 messages read")
+    });
+    lab.deliver("INBOX", &message(1)).expect("deliver");
+    wait_line(&out, &mut seen_out, "storing the second report", stored_one);
+
+    // The server drops the connection: reported, and the watcher reconnects.
+    lab.kick().expect("kick");
+    wait_line(&err, &mut seen_err, "about the lost connection", |l| {
+        l.contains("connection lost")
+    });
+    lab.deliver("INBOX", &message(2)).expect("deliver");
+    wait_line(&out, &mut seen_out, "storing the third report", stored_one);
+
+    // The server restarts (every connection closed, refused for a moment).
+    lab.restart().expect("restart");
+    wait_line(&err, &mut seen_err, "about the restart", |l| {
+        l.contains("connection lost") || l.contains("retrying")
+    });
+    lab.deliver("INBOX", &message(3)).expect("deliver");
+    wait_line(&out, &mut seen_out, "storing the fourth report", stored_one);
+    drop(child);
+
+    // Four reports, each stored once; no poll ever saw a duplicate.
+    let (by_kind, _) = stored(&db);
+    assert_eq!(by_kind.values().sum::<usize>(), 4, "{by_kind:?}");
+    let stored_lines = seen_out
+        .iter()
+        .filter(|l| l.contains("1 reports stored"))
+        .count();
+    assert_eq!(stored_lines, 4, "{seen_out:#?}");
+    assert!(
+        seen_out
+            .iter()
+            .all(|l| l.contains(" 0 duplicates") && l.contains(" 0 not readable")),
+        "{seen_out:#?}"
+    );
+    for l in seen_out.iter().chain(&seen_err) {
+        assert!(!l.contains(PASSWORD), "{l}");
+    }
+}
