@@ -168,10 +168,20 @@ fn parse_doc(doc: &container::Extracted, mode: Mode) -> Result<Parsed, String> {
 }
 
 pub(crate) fn parse(args: &ReportsParseArgs) -> Result<ExitCode> {
+    /// A JSON array serialized element by element as its iterator yields them: the output is
+    /// the same as for a `Vec` of the elements, but only one input file's documents are held
+    /// at a time.
+    struct Streamed<I>(std::cell::RefCell<Option<I>>);
+    impl<I: Iterator<Item = Value>> serde::Serialize for Streamed<I> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(self.0.borrow_mut().take().into_iter().flatten())
+        }
+    }
+
     let mode = mode(&args.input);
-    let mut out_docs: Vec<Value> = Vec::new();
     let (mut failed, mut strict_failed) = (false, false);
-    for input in inputs(&args.input) {
+    let docs = inputs(&args.input).flat_map(|input| {
+        let mut out_docs: Vec<Value> = Vec::new();
         match input {
             Err((source, error)) => {
                 eprintln!("mailaudit: {source}: {error}");
@@ -198,10 +208,13 @@ pub(crate) fn parse(args: &ReportsParseArgs) -> Result<ExitCode> {
                 }
             }
         }
-    }
-    let mut out = io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, &out_docs)?;
+        out_docs
+    });
+    // Buffered: standard output alone is line-buffered, one write per line of pretty JSON.
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    serde_json::to_writer_pretty(&mut out, &Streamed(Some(docs).into()))?;
     writeln!(out)?;
+    out.flush()?;
     Ok(if failed || strict_failed {
         ExitCode::from(2)
     } else {
