@@ -10,6 +10,7 @@
 
 #![warn(missing_docs)]
 
+pub mod corpus;
 pub mod fleet;
 pub mod isolation;
 pub mod load;

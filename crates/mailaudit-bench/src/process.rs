@@ -27,17 +27,45 @@ pub struct ChildRun {
     pub peak_rss_kib: Option<u64>,
     /// The CPU time (user + system) it had used at the last reading before it exited.
     pub cpu: Option<Duration>,
+    /// Its standard output, with [`Stdout::Capture`] (empty otherwise).
+    pub stdout: String,
+    /// How many times the needle of [`Stdout::Count`] occurred in its standard output.
+    pub stdout_matches: u64,
+}
+
+/// What to do with a child's standard output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stdout {
+    /// Send it to `/dev/null`.
+    Null,
+    /// Keep it all (for short outputs).
+    Capture,
+    /// Read it as it comes and count the occurrences of these bytes, keeping none of it.
+    Count(Vec<u8>),
 }
 
 /// Runs `command` to completion with standard input and output closed to `/dev/null` and
 /// standard error captured, sampling its peak RSS.
-pub fn run(mut command: Command) -> std::io::Result<ChildRun> {
+pub fn run(command: Command) -> std::io::Result<ChildRun> {
+    run_with(command, Stdout::Null)
+}
+
+/// [`run`], with standard output handled as `stdout` says.
+pub fn run_with(mut command: Command, stdout: Stdout) -> std::io::Result<ChildRun> {
     command
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(if stdout == Stdout::Null {
+            Stdio::null()
+        } else {
+            Stdio::piped()
+        })
         .stderr(Stdio::piped());
     let started = Instant::now();
     let mut child = command.spawn()?;
+    let out = child.stdout.take().map(|pipe| {
+        let mode = stdout.clone();
+        thread::spawn(move || read_stdout(pipe, &mode))
+    });
     // Drain standard error on its own thread so a chatty child never blocks on a full pipe.
     let stderr = child.stderr.take().map(|mut pipe| {
         thread::spawn(move || {
@@ -75,13 +103,59 @@ pub fn run(mut command: Command) -> std::io::Result<ChildRun> {
     let stderr = stderr
         .and_then(|handle| handle.join().ok())
         .unwrap_or_default();
+    let (stdout, stdout_matches) = out
+        .and_then(|handle| handle.join().ok())
+        .unwrap_or_default();
     Ok(ChildRun {
         wall,
         status,
         stderr,
         peak_rss_kib: peak,
         cpu,
+        stdout,
+        stdout_matches,
     })
+}
+
+/// Reads a child's standard output to its end: the text with [`Stdout::Capture`], the count
+/// of the needle with [`Stdout::Count`].
+fn read_stdout(mut pipe: impl Read, mode: &Stdout) -> (String, u64) {
+    match mode {
+        Stdout::Null => (String::new(), 0),
+        Stdout::Capture => {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            (text, 0)
+        }
+        Stdout::Count(needle) => (String::new(), count_matches(pipe, needle)),
+    }
+}
+
+/// Occurrences of `needle` (non-empty) in what `input` yields, read in chunks: a match split
+/// across two reads is counted once.
+pub fn count_matches(mut input: impl Read, needle: &[u8]) -> u64 {
+    if needle.is_empty() {
+        return 0;
+    }
+    let mut count = 0u64;
+    let mut buf = vec![0u8; 1 << 16];
+    // Carry the last `needle.len() - 1` bytes over to the next chunk.
+    let mut carry = 0usize;
+    loop {
+        let n = match input.read(&mut buf[carry..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let filled = carry + n;
+        let window = &buf[..filled];
+        count += window
+            .windows(needle.len())
+            .filter(|w| *w == needle)
+            .count() as u64;
+        carry = (needle.len() - 1).min(filled);
+        buf.copy_within(filled - carry..filled, 0);
+    }
+    count
 }
 
 /// Clock ticks per second of the times in `/proc/<pid>/stat` (`USER_HZ`, 100 on Linux).
@@ -149,6 +223,40 @@ mod tests {
         // The bench's own status has a VmHWM, so /proc works here.
         let own = std::fs::read_to_string("/proc/self/status").expect("/proc");
         assert!(vm_hwm_kib(&own).is_some_and(|kib| kib > 0));
+    }
+
+    #[test]
+    fn counts_matches_across_reads_and_captures_output() {
+        // A reader that returns one byte per read splits every match.
+        struct Trickle<'a>(&'a [u8]);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                match self.0.split_first() {
+                    Some((b, rest)) if !buf.is_empty() => {
+                        buf[0] = *b;
+                        self.0 = rest;
+                        Ok(1)
+                    }
+                    _ => Ok(0),
+                }
+            }
+        }
+        let text = b"\"source_ip\": 1, \"source_ip\": 2, \"source_ip\"\"source_ip\"";
+        assert_eq!(count_matches(Trickle(text), b"\"source_ip\""), 4);
+        assert_eq!(count_matches(&text[..], b"\"source_ip\""), 4);
+        assert_eq!(count_matches(&text[..], b"absent"), 0);
+        assert_eq!(count_matches(&b"aaaa"[..], b"aa"), 3);
+        assert_eq!(count_matches(&text[..], b""), 0);
+
+        let mut command = Command::new("sh");
+        command.args(["-c", "printf 'x-x-x'; printf ' ok\\n'"]);
+        let counted = run_with(command, Stdout::Count(b"x".to_vec())).expect("sh runs");
+        assert_eq!(counted.stdout_matches, 3);
+        assert!(counted.stdout.is_empty());
+        let mut command = Command::new("sh");
+        command.args(["-c", "echo 12 reports stored"]);
+        let captured = run_with(command, Stdout::Capture).expect("sh runs");
+        assert_eq!(captured.stdout, "12 reports stored\n");
     }
 
     #[test]
