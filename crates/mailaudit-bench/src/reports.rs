@@ -306,7 +306,7 @@ fn print_run(label: &str, i: u32, run: &Measured) {
         label.to_owned()
     };
     println!(
-        "  {label:>5}  {:>8.2}  {:>10.0}  {:>8.1}  {:>9}  {:>7}",
+        "  {label:>5}  {:>8.2}  {:>10.0}  {:>8.1}  {:>9}  {:>7}{}",
         run.seconds(),
         run.records_per_s(),
         run.mb_per_s(),
@@ -314,6 +314,14 @@ fn print_run(label: &str, i: u32, run: &Measured) {
         run.child
             .cpu
             .map_or("?".to_owned(), |d| format!("{:.2}", d.as_secs_f64())),
+        if run.child.processes > 1 {
+            format!(
+                "  ({} processes: RSS and CPU summed over them)",
+                run.child.processes
+            )
+        } else {
+            String::new()
+        }
     );
 }
 
@@ -704,4 +712,56 @@ fn memory_series(
     let alone = link_into(&largest, &alone_dir)?;
     one("the largest file of the corpus alone", &alone, &alone_dir)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn measured(secs: u64, rss_kib: u64) -> Measured {
+        let child = process::run(Command::new("true")).expect("true runs");
+        Measured {
+            child: ChildRun {
+                wall: Duration::from_secs(secs),
+                peak_rss_kib: Some(rss_kib),
+                ..child
+            },
+            records: 1_000,
+            xml_bytes: 1 << 20,
+        }
+    }
+
+    #[test]
+    fn series_median_and_rates() {
+        let series = Series {
+            runs: vec![measured(4, 1024), measured(1, 4096), measured(2, 2048)],
+        };
+        let m = series.median().expect("runs");
+        assert_eq!(m.child.wall, Duration::from_secs(2));
+        assert!((m.records_per_s() - 500.0).abs() < 1e-9);
+        assert!((m.mb_per_s() - 0.5).abs() < 1e-9);
+        assert_eq!(series.peak_rss_mb(), Some(4.0));
+        let even = Series {
+            runs: vec![measured(3, 1), measured(1, 1)],
+        };
+        assert_eq!(
+            even.median().map(|m| m.child.wall),
+            Some(Duration::from_secs(1))
+        );
+        assert!(Series::default().median().is_none());
+    }
+
+    #[test]
+    fn parsedmarc_is_found_in_a_venv_or_given_directly() {
+        let venv = tempfile::tempdir().expect("tempdir");
+        assert!(parsedmarc_program(venv.path()).is_err());
+        std::fs::create_dir_all(venv.path().join("bin")).expect("mkdir");
+        let program = venv.path().join("bin").join("parsedmarc");
+        std::fs::write(&program, "#!/bin/sh\n").expect("write");
+        assert_eq!(parsedmarc_program(venv.path()).expect("found"), program);
+        assert_eq!(parsedmarc_program(&program).expect("found"), program);
+    }
 }
