@@ -8,6 +8,9 @@
 //! cargo build --release -p mailaudit -p mailaudit-bench && target/release/mailaudit-bench
 //! ```
 //!
+//! `mailaudit-bench reports` measures DMARC aggregate report parsing and ingest instead, on a
+//! generated corpus, optionally against parsedmarc (README, "Report parsing").
+//!
 //! Exit status: 0 when every target is met, 1 when one is missed, 2 on an error.
 
 use std::net::{Ipv4Addr, SocketAddr};
