@@ -85,16 +85,16 @@ enum Kind {
 
 /// SplitMix64: tiny, fast, and good enough to pick a fleet's shape deterministically.
 #[derive(Clone, Debug)]
-struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    fn new(seed: u64, index: u64) -> Self {
+    pub(crate) fn new(seed: u64, index: u64) -> Self {
         let mut rng = Rng(seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         rng.next();
         rng
     }
 
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -103,22 +103,22 @@ impl Rng {
     }
 
     /// A number in `0..n` (`n > 0`).
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
 
     /// A percentage roll: `0..100`.
-    fn percent(&mut self) -> u64 {
+    pub(crate) fn percent(&mut self) -> u64 {
         self.below(100)
     }
 
     /// True with probability `p` percent.
-    fn chance(&mut self, p: u64) -> bool {
+    pub(crate) fn chance(&mut self, p: u64) -> bool {
         self.percent() < p
     }
 
     /// One element of a non-empty slice.
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+    pub(crate) fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         let i = usize::try_from(self.below(items.len() as u64)).unwrap_or(0);
         &items[i.min(items.len().saturating_sub(1))]
     }

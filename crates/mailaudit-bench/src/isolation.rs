@@ -34,6 +34,31 @@ pub fn routes_only_loopback(ipv4: &str, ipv6: &str) -> bool {
     ipv4_ok && ipv6_ok
 }
 
+/// The command line prefix (`unshare --net`, with `--map-root-user` when not root) that runs a
+/// program in a new network namespace where only loopback exists, if that works here: checked
+/// by reading the routing tables from inside such a namespace. `None` when it cannot be had.
+pub fn loopback_only_prefix() -> Option<Vec<&'static str>> {
+    let mut prefix = vec!["unshare", "--net"];
+    if !is_root() {
+        prefix.push("--map-root-user");
+    }
+    let probe = std::process::Command::new(prefix[0])
+        .args(&prefix[1..])
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "cat /proc/net/route && echo '--- ipv6' && cat /proc/net/ipv6_route",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&probe.stdout);
+    let (ipv4, ipv6) = text.split_once("--- ipv6\n")?;
+    (probe.status.success() && routes_only_loopback(ipv4, ipv6)).then_some(prefix)
+}
+
 /// Whether this process runs as root (uid 0 in `/proc/self/status`).
 pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
@@ -54,6 +79,21 @@ mod tests {
         eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n";
     const LO6: &str = "00000000000000000000000000000001 80 00000000000000000000000000000000 00 00000000000000000000000000000000 00000000 00000001 00000000 00200001       lo\n";
     const ETH6: &str = "fe800000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0\n";
+
+    #[test]
+    fn a_loopback_only_namespace_has_no_other_route() {
+        // Where namespaces can be made (as root on this project's machines), a program run
+        // under the prefix sees only loopback.
+        if let Some(prefix) = loopback_only_prefix() {
+            let out = std::process::Command::new(prefix[0])
+                .args(&prefix[1..])
+                .args(["--", "cat", "/proc/net/route"])
+                .output()
+                .expect("unshare runs");
+            let routes = String::from_utf8_lossy(&out.stdout);
+            assert!(routes_only_loopback(&routes, ""), "{routes}");
+        }
+    }
 
     #[test]
     fn only_loopback_routes_are_isolated() {

@@ -7,9 +7,14 @@
 //! the child's peak RSS ([`process::run`]). [`load::udp_load`] measures the lab server's own
 //! capacity, so that a slow audit can be told apart from a slow server. The optional
 //! comparison with checkdmarc runs only where [`isolation::network_isolated`] holds.
+//!
+//! `mailaudit-bench reports` times `mailaudit reports parse` and `reports ingest` on a
+//! [`corpus::write_corpus`] of DMARC aggregate reports, and parsedmarc on the same files in a
+//! network namespace with only loopback ([`isolation::loopback_only_prefix`]).
 
 #![warn(missing_docs)]
 
+pub mod corpus;
 pub mod fleet;
 pub mod isolation;
 pub mod load;

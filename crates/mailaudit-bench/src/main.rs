@@ -8,6 +8,9 @@
 //! cargo build --release -p mailaudit -p mailaudit-bench && target/release/mailaudit-bench
 //! ```
 //!
+//! `mailaudit-bench reports` measures DMARC aggregate report parsing and ingest instead, on a
+//! generated corpus, optionally against parsedmarc (README, "Report parsing").
+//!
 //! Exit status: 0 when every target is met, 1 when one is missed, 2 on an error.
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -16,13 +19,15 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use mailaudit_bench::fleet::{DEFAULT_SEED, Mix, synthetic_fleet};
 use mailaudit_bench::isolation::{is_root, network_isolated};
 use mailaudit_bench::load::udp_load;
 use mailaudit_bench::process::{self, ChildRun, find_in_path};
 use mailaudit_bench::stats::{AuditStats, parse_stats};
 use mailaudit_lab::LabDns;
+
+mod reports;
 
 /// Set in the environment of the copy of the bench re-executed under `unshare --net`.
 const NETNS_ENV: &str = "MAILAUDIT_BENCH_NETNS";
@@ -39,9 +44,20 @@ const CHECKDMARC_VERSION: &str = "6.0.4";
 /// network namespace with nothing but loopback, which the bench enters by re-running itself
 /// under `unshare --net` (root, or unprivileged user namespaces, needed), so that checkdmarc's
 /// MTA-STS fetches cannot reach any other address.
+///
+/// `mailaudit-bench reports` measures DMARC aggregate report parsing and ingest instead (see
+/// `mailaudit-bench reports --help`).
 #[derive(Debug, Parser)]
-#[command(name = "mailaudit-bench", version, max_term_width = 100)]
+#[command(
+    name = "mailaudit-bench",
+    version,
+    max_term_width = 100,
+    args_conflicts_with_subcommands = true
+)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<BenchCommand>,
+
     /// Synthetic domains to audit.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     domains: usize,
@@ -95,9 +111,21 @@ struct Args {
     checkdmarc_domains: usize,
 }
 
+/// Benchmarks other than the audit one.
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// DMARC aggregate reports: `mailaudit reports parse` and `reports ingest` on a generated
+    /// corpus (records/s, MB/s, peak RSS), optionally against parsedmarc on the same files.
+    Reports(reports::ReportsArgs),
+}
+
 fn main() -> ExitCode {
-    let args = Args::parse();
-    match run(args) {
+    let mut args = Args::parse();
+    let result = match args.command.take() {
+        Some(BenchCommand::Reports(reports)) => reports::run(&reports),
+        None => run(args),
+    };
+    match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {

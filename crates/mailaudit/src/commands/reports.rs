@@ -178,15 +178,59 @@ fn parse_doc(doc: &container::Extracted, mode: Mode) -> Result<Parsed, String> {
 }
 
 pub(crate) fn parse(args: &ReportsParseArgs) -> Result<ExitCode> {
+    /// One element of the output: an error object, or a parsed report written straight from
+    /// its structs (a `serde_json::Value` copy of a large report takes several times its
+    /// memory and most of the time). The object's keys keep their order.
+    enum Doc {
+        Error(Value),
+        Report(String, Box<Parsed>),
+    }
+    impl serde::Serialize for Doc {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let (label, parsed) = match self {
+                Doc::Error(v) => return v.serialize(s),
+                Doc::Report(label, parsed) => (label, &**parsed),
+            };
+            let mut m = s.serialize_map(Some(4))?;
+            match parsed {
+                Parsed::Aggregate(r, p) => {
+                    m.serialize_entry("problems", p)?;
+                    m.serialize_entry("report", r)?;
+                }
+                Parsed::Tls(r, p) => {
+                    m.serialize_entry("problems", p)?;
+                    m.serialize_entry("report", r)?;
+                }
+                Parsed::Failure(r, p) => {
+                    m.serialize_entry("problems", p)?;
+                    m.serialize_entry("report", r)?;
+                }
+            }
+            m.serialize_entry("source", label)?;
+            m.serialize_entry("type", parsed.kind())?;
+            m.end()
+        }
+    }
+    /// A JSON array serialized element by element as its iterator yields them: the output is
+    /// the same as for a `Vec` of the elements, but only one input file's documents are held
+    /// at a time.
+    struct Streamed<I>(std::cell::RefCell<Option<I>>);
+    impl<I: Iterator<Item = Doc>> serde::Serialize for Streamed<I> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(self.0.borrow_mut().take().into_iter().flatten())
+        }
+    }
+
     let mode = mode(&args.input);
-    let mut out_docs: Vec<Value> = Vec::new();
     let (mut failed, mut strict_failed) = (false, false);
-    for input in inputs(&args.input) {
+    let docs = inputs(&args.input).flat_map(|input| {
+        let mut out_docs: Vec<Doc> = Vec::new();
         match input {
             Err((source, error)) => {
                 eprintln!("mailaudit: {source}: {error}");
                 failed = true;
-                out_docs.push(json!({ "source": source, "error": error }));
+                out_docs.push(Doc::Error(json!({ "source": source, "error": error })));
             }
             Ok(file) => {
                 for (label, doc) in &file.docs {
@@ -194,24 +238,29 @@ pub(crate) fn parse(args: &ReportsParseArgs) -> Result<ExitCode> {
                         Err(error) => {
                             eprintln!("mailaudit: {label}: {error}");
                             failed = true;
-                            out_docs.push(json!({ "source": label, "error": error }));
+                            out_docs.push(Doc::Error(json!({ "source": label, "error": error })));
                         }
                         Ok(parsed) => {
-                            let (report, problems) = parsed.json();
                             strict_failed |= args.input.strict
-                                && problems
-                                    .as_array()
-                                    .is_some_and(|p| p.iter().any(|p| p["level"] == "error"));
-                            out_docs.push(json!({ "source": label, "type": parsed.kind(), "report": report, "problems": problems }));
+                                && match &parsed {
+                                    Parsed::Aggregate(_, p) | Parsed::Tls(_, p) => {
+                                        reports::has_errors(p)
+                                    }
+                                    Parsed::Failure(..) => false,
+                                };
+                            out_docs.push(Doc::Report(label.clone(), Box::new(parsed)));
                         }
                     }
                 }
             }
         }
-    }
-    let mut out = io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, &out_docs)?;
+        out_docs
+    });
+    // Buffered: standard output alone is line-buffered, one write per line of pretty JSON.
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    serde_json::to_writer_pretty(&mut out, &Streamed(Some(docs).into()))?;
     writeln!(out)?;
+    out.flush()?;
     Ok(if failed || strict_failed {
         ExitCode::from(2)
     } else {
