@@ -204,10 +204,89 @@ pub struct SpfAuthResult {
     pub result: String,
 }
 
+/// Declares [`Tag`]: the element names the parser acts on, matched without allocating.
+macro_rules! names {
+    ($($variant:ident = $text:literal),* $(,)?) => {
+        /// An element's local name: one of the schema's, or [`Tag::Other`] (whose text the
+        /// frame keeps).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        enum Tag {
+            $($variant,)*
+            Other,
+        }
+
+        impl Tag {
+            fn of(name: &str) -> Tag {
+                match name {
+                    $($text => Tag::$variant,)*
+                    _ => Tag::Other,
+                }
+            }
+
+            /// The name's text ("" for [`Tag::Other`]: see [`Parser::name_at`]).
+            fn as_str(self) -> &'static str {
+                match self {
+                    $(Tag::$variant => $text,)*
+                    Tag::Other => "",
+                }
+            }
+        }
+    };
+}
+
+names! {
+    Feedback = "feedback",
+    Version = "version",
+    ReportMetadata = "report_metadata",
+    OrgName = "org_name",
+    Email = "email",
+    ExtraContactInfo = "extra_contact_info",
+    ReportId = "report_id",
+    DateRange = "date_range",
+    Begin = "begin",
+    End = "end",
+    Error = "error",
+    Generator = "generator",
+    PolicyPublished = "policy_published",
+    Domain = "domain",
+    Adkim = "adkim",
+    Aspf = "aspf",
+    P = "p",
+    Sp = "sp",
+    Np = "np",
+    Pct = "pct",
+    Fo = "fo",
+    Testing = "testing",
+    DiscoveryMethod = "discovery_method",
+    Record = "record",
+    Row = "row",
+    SourceIp = "source_ip",
+    Count = "count",
+    PolicyEvaluated = "policy_evaluated",
+    Disposition = "disposition",
+    Dkim = "dkim",
+    Spf = "spf",
+    Reason = "reason",
+    Type = "type",
+    Comment = "comment",
+    Identifiers = "identifiers",
+    HeaderFrom = "header_from",
+    EnvelopeFrom = "envelope_from",
+    EnvelopeTo = "envelope_to",
+    AuthResults = "auth_results",
+    Selector = "selector",
+    Result = "result",
+    HumanResult = "human_result",
+    Scope = "scope",
+    Extension = "extension",
+}
+
 #[derive(Default)]
 struct RecordBuilder {
-    source_ip: Option<String>,
-    count: Option<String>,
+    /// `<source_ip>`: the address, or the text that is not one.
+    source_ip: Option<Result<IpAddr, String>>,
+    /// `<count>`: `None` inside when the text is not a count.
+    count: Option<Option<u64>>,
     pe: PolicyEvaluated,
     has_disposition: bool,
     has_dkim: bool,
@@ -217,9 +296,14 @@ struct RecordBuilder {
     auth: AuthResults,
 }
 
+/// One open element besides its [`Tag`] (kept in a parallel stack so that the names below
+/// `<feedback>` are a slice to match on).
 struct Frame {
-    name: String,
-    text: String,
+    /// The name of a [`Tag::Other`] element (empty, not allocated, otherwise).
+    other: String,
+    /// Where this element's text starts in [`Parser::text`]: the text of the open elements
+    /// is stacked in one buffer, each element's after its parent's.
+    text_start: usize,
     truncated: bool,
 }
 
@@ -227,7 +311,12 @@ struct Parser {
     mode: Mode,
     problems: Vec<Problem>,
     dropped_problems: usize,
-    stack: Vec<Frame>,
+    /// The open elements' names, outermost first.
+    names: Vec<Tag>,
+    /// The open elements, as `names`.
+    frames: Vec<Frame>,
+    /// The text of the open elements (see [`Frame::text_start`]).
+    text: String,
     report: AggregateReport,
     seen_feedback: bool,
     record: Option<RecordBuilder>,
@@ -237,23 +326,19 @@ struct Parser {
 
 /// Refuse any `<!DOCTYPE` or `<!ENTITY` anywhere in the input (case-insensitive).
 fn find_dtd(xml: &[u8]) -> Option<&'static str> {
-    let mut i = 0;
-    while i + 1 < xml.len() {
-        if xml[i] == b'<' && xml[i + 1] == b'!' {
-            let rest = &xml[i + 2..];
-            let starts =
-                |kw: &[u8]| rest.len() >= kw.len() && rest[..kw.len()].eq_ignore_ascii_case(kw);
-            if starts(b"DOCTYPE") {
-                return Some("DOCTYPE");
-            }
-            if starts(b"ENTITY") {
-                return Some("ENTITY declaration");
-            }
-            if starts(b"ATTLIST") || starts(b"ELEMENT") {
-                return Some("DTD declaration");
-            }
+    for i in memchr::memmem::find_iter(xml, b"<!") {
+        let rest = &xml[i + 2..];
+        let starts =
+            |kw: &[u8]| rest.len() >= kw.len() && rest[..kw.len()].eq_ignore_ascii_case(kw);
+        if starts(b"DOCTYPE") {
+            return Some("DOCTYPE");
         }
-        i += 1;
+        if starts(b"ENTITY") {
+            return Some("ENTITY declaration");
+        }
+        if starts(b"ATTLIST") || starts(b"ELEMENT") {
+            return Some("DTD declaration");
+        }
     }
     None
 }
@@ -279,8 +364,12 @@ pub fn parse_aggregate(
     if let Some(what) = find_dtd(xml) {
         return Err(ReportError::Dtd(what));
     }
-    // quick-xml reads `str`; invalid UTF-8 bytes become U+FFFD with one problem.
-    let text = String::from_utf8_lossy(xml);
+    // quick-xml reads `str`; invalid UTF-8 bytes become U+FFFD with one problem. Valid input
+    // (nearly all) is borrowed, not copied.
+    let text = match std::str::from_utf8(xml) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(xml),
+    };
     let lossy = matches!(text, std::borrow::Cow::Owned(_));
     let mut reader = quick_xml::Reader::from_str(&text);
     {
@@ -294,7 +383,9 @@ pub fn parse_aggregate(
         mode,
         problems: Vec::new(),
         dropped_problems: 0,
-        stack: Vec::new(),
+        names: Vec::with_capacity(16),
+        frames: Vec::with_capacity(16),
+        text: String::with_capacity(256),
         report: AggregateReport::default(),
         seen_feedback: false,
         record: None,
@@ -307,8 +398,10 @@ pub fn parse_aggregate(
     loop {
         match reader.read_event() {
             Ok(Event::Start(e)) => {
-                let name = e.local_name().as_ref().to_owned();
-                if name == "feedback" && !p.seen_feedback {
+                let qname = e.name();
+                let name = local_name(qname.as_ref());
+                let n = Tag::of(name);
+                if n == Tag::Feedback && !p.seen_feedback {
                     p.seen_feedback = true;
                     for a in e.attributes().flatten() {
                         if a.key.as_ref() == "xmlns" {
@@ -316,16 +409,18 @@ pub fn parse_aggregate(
                         }
                     }
                 }
-                p.start(name)?;
+                p.start(n, name)?;
             }
             Ok(Event::Empty(e)) => {
-                let name = e.local_name().as_ref().to_owned();
-                p.start(name)?;
+                let qname = e.name();
+                let name = local_name(qname.as_ref());
+                p.start(Tag::of(name), name)?;
                 p.pop_one();
             }
             Ok(Event::End(e)) => {
-                let name = e.local_name().as_ref().to_owned();
-                p.end(&name);
+                let qname = e.name();
+                let name = local_name(qname.as_ref());
+                p.end(Tag::of(name), name);
             }
             Ok(Event::Text(t)) => {
                 p.push_text(&t);
@@ -340,8 +435,8 @@ pub fn parse_aggregate(
                         _ => p.problem("invalid character reference dropped"),
                     }
                 } else {
-                    let name: String = r.to_string();
-                    match quick_xml::escape::resolve_predefined_entity(&name) {
+                    let name: &str = &r;
+                    match quick_xml::escape::resolve_predefined_entity(name) {
                         Some(s) => p.push_text(s),
                         None => p.problem(format!("undefined entity &{name}; not expanded")),
                     }
@@ -368,22 +463,67 @@ pub fn parse_aggregate(
     if !p.seen_feedback {
         return Err(ReportError::NotAggregate("no <feedback> element".into()));
     }
-    while !p.stack.is_empty() {
+    while !p.names.is_empty() {
         p.problem_at(p.path(), "element not closed at end of input");
         p.pop_one();
     }
     p.finish()
 }
 
+/// The local part of a qualified name: what follows the first `:`, as quick-xml's
+/// `local_name` (whose `str::find` costs more than this byte loop on names this short).
+fn local_name(qname: &str) -> &str {
+    match qname.bytes().position(|b| b == b':') {
+        Some(i) => &qname[i + 1..],
+        None => qname,
+    }
+}
+
+/// `Some` non-empty text, owned.
+fn opt(t: &str) -> Option<String> {
+    (!t.is_empty()).then(|| t.to_owned())
+}
+
+/// `Some` non-empty text, already owned.
+fn opt_owned(t: String) -> Option<String> {
+    (!t.is_empty()).then_some(t)
+}
+
+/// Whether [`Parser::handle`] ignores the text of the element at `rel`.
+fn is_container(rel: &[Tag]) -> bool {
+    use Tag::*;
+    matches!(
+        rel,
+        [] | [ReportMetadata]
+            | [PolicyPublished]
+            | [ReportMetadata, DateRange]
+            | [Record]
+            | [Record, Row]
+            | [Record, Row, PolicyEvaluated]
+            | [Record, Identifiers]
+            | [Record, AuthResults]
+            | [Record, Row, PolicyEvaluated, Reason]
+            | [Record, AuthResults, Dkim | Spf]
+    )
+}
+
 impl Parser {
+    /// The name of the open element at `i` (outermost 0).
+    fn name_at(&self, i: usize) -> &str {
+        match self.names[i] {
+            Tag::Other => &self.frames[i].other,
+            n => n.as_str(),
+        }
+    }
+
     fn path(&self) -> String {
         let mut s = String::new();
-        for (i, f) in self.stack.iter().enumerate() {
+        for (i, n) in self.names.iter().enumerate() {
             if i > 0 {
                 s.push('/');
             }
-            s.push_str(&f.name);
-            if f.name == "record" {
+            s.push_str(self.name_at(i));
+            if *n == Tag::Record {
                 s.push_str(&format!("[{}]", self.record_index));
             }
         }
@@ -404,38 +544,38 @@ impl Parser {
         self.problem_at(loc, message);
     }
 
-    /// The element names below the innermost `<feedback>` (wrapper elements are ignored).
-    fn rel(&self) -> Vec<&str> {
-        let start = self
-            .stack
+    /// Where the names below the innermost `<feedback>` start (wrapper elements are ignored).
+    fn rel_start(&self) -> usize {
+        self.names
             .iter()
-            .rposition(|f| f.name == "feedback")
-            .map_or(0, |i| i + 1);
-        self.stack[start..]
-            .iter()
-            .map(|f| f.name.as_str())
-            .collect()
+            .rposition(|n| *n == Tag::Feedback)
+            .map_or(0, |i| i + 1)
     }
 
     fn in_feedback(&self) -> bool {
-        self.stack.iter().any(|f| f.name == "feedback")
+        self.names.contains(&Tag::Feedback)
     }
 
-    fn start(&mut self, name: String) -> Result<(), ReportError> {
-        if self.stack.len() >= MAX_DEPTH {
+    fn start(&mut self, name: Tag, text: &str) -> Result<(), ReportError> {
+        if self.names.len() >= MAX_DEPTH {
             return Err(ReportError::TooDeep(MAX_DEPTH));
         }
-        self.stack.push(Frame {
-            name,
-            text: String::new(),
+        self.names.push(name);
+        self.frames.push(Frame {
+            other: if name == Tag::Other {
+                text.to_owned()
+            } else {
+                String::new()
+            },
+            text_start: self.text.len(),
             truncated: false,
         });
         if !self.in_feedback() {
             return Ok(());
         }
-        let rel = self.rel();
-        match rel.as_slice() {
-            ["record"] => {
+        use Tag::*;
+        match &self.names[self.rel_start()..] {
+            [Record] => {
                 if self.report.records.len() >= MAX_RECORDS {
                     return Err(ReportError::TooManyRecords(MAX_RECORDS));
                 }
@@ -445,17 +585,17 @@ impl Parser {
                 }
                 self.record = Some(RecordBuilder::default());
             }
-            ["record", "row", "policy_evaluated", "reason"] => {
+            [Record, Row, PolicyEvaluated, Reason] => {
                 if let Some(r) = self.record.as_mut() {
-                    r.pe.reason.push(Reason::default());
+                    r.pe.reason.push(self::Reason::default());
                 }
             }
-            ["record", "auth_results", "dkim"] => {
+            [Record, AuthResults, Dkim] => {
                 if let Some(r) = self.record.as_mut() {
                     r.auth.dkim.push(DkimAuthResult::default());
                 }
             }
-            ["record", "auth_results", "spf"] => {
+            [Record, AuthResults, Spf] => {
                 if let Some(r) = self.record.as_mut() {
                     r.auth.spf.push(SpfAuthResult::default());
                 }
@@ -466,152 +606,181 @@ impl Parser {
     }
 
     fn push_text(&mut self, s: &str) {
-        let Some(frame) = self.stack.last_mut() else {
+        let Some(frame) = self.frames.last_mut() else {
             return;
         };
         if frame.truncated {
             return;
         }
-        if frame.text.len() + s.len() > MAX_TEXT {
-            let mut cut = MAX_TEXT.saturating_sub(frame.text.len()).min(s.len());
+        let len = self.text.len() - frame.text_start;
+        if len + s.len() > MAX_TEXT {
+            let mut cut = MAX_TEXT.saturating_sub(len).min(s.len());
             while cut > 0 && !s.is_char_boundary(cut) {
                 cut -= 1;
             }
-            frame.text.push_str(&s[..cut]);
+            self.text.push_str(&s[..cut]);
             frame.truncated = true;
             self.problem(format!("text longer than {MAX_TEXT} bytes truncated"));
         } else {
-            frame.text.push_str(s);
+            self.text.push_str(s);
         }
     }
 
-    fn end(&mut self, name: &str) {
-        match self.stack.iter().rposition(|f| f.name == name) {
+    fn end(&mut self, name: Tag, text: &str) {
+        let found = self
+            .names
+            .iter()
+            .zip(&self.frames)
+            .rposition(|(n, f)| *n == name && (name != Tag::Other || f.other == text));
+        match found {
             Some(i) => {
-                while self.stack.len() > i + 1 {
+                while self.names.len() > i + 1 {
                     let loc = self.path();
-                    self.problem_at(loc, format!("element not closed before </{name}>: closed"));
+                    self.problem_at(loc, format!("element not closed before </{text}>: closed"));
                     self.pop_one();
                 }
                 self.pop_one();
             }
-            None => self.problem(format!("stray </{name}> ignored")),
+            None => self.problem(format!("stray </{text}> ignored")),
         }
     }
 
     /// Lower-case a keyword value, recording a problem when it was not already lower case.
     fn word(&mut self, text: &str, what: &str) -> String {
-        let lower = text.to_ascii_lowercase();
-        if lower != text {
+        if text.bytes().any(|b| b.is_ascii_uppercase()) {
             self.problem(format!("{what} {text:?} lower-cased"));
+            text.to_ascii_lowercase()
+        } else {
+            text.to_owned()
         }
-        lower
+    }
+
+    /// Close the innermost element: drop its frame and its text.
+    fn pop_frame(&mut self) {
+        self.names.pop();
+        if let Some(f) = self.frames.pop() {
+            self.text.truncate(f.text_start);
+        }
     }
 
     /// Handle the innermost element's text, then pop it.
     fn pop_one(&mut self) {
         if !self.in_feedback() {
-            self.stack.pop();
+            self.pop_frame();
             return;
         }
-        let text = self
-            .stack
-            .last()
-            .map(|f| f.text.trim().to_owned())
-            .unwrap_or_default();
-        let rel: Vec<String> = self.rel().iter().map(|s| (*s).to_owned()).collect();
-        let rel: Vec<&str> = rel.iter().map(String::as_str).collect();
-        let opt = |t: &str| (!t.is_empty()).then(|| t.to_owned());
-        match rel.as_slice() {
-            [] | ["report_metadata"] | ["policy_published"] | ["report_metadata", "date_range"] => {
-            }
-            ["version"] => self.report.version = opt(&text),
-            ["report_metadata", field] => {
+        // The names below <feedback> (at most MAX_DEPTH), copied so that `self` can change.
+        let start = self.rel_start();
+        let depth = self.names.len() - start;
+        let mut rel = [Tag::Other; MAX_DEPTH];
+        rel[..depth].copy_from_slice(&self.names[start..]);
+        let rel = &rel[..depth];
+        // The text, taken out of `self` while it is read (and put back below).
+        let buf = std::mem::take(&mut self.text);
+        let text_start = self.frames.last().map_or(buf.len(), |f| f.text_start);
+        // Elements that only contain others ignore their text (whitespace, mostly): not trimmed.
+        let text = if is_container(rel) {
+            ""
+        } else {
+            buf[text_start..].trim()
+        };
+        self.handle(rel, text);
+        self.text = buf;
+        self.pop_frame();
+    }
+
+    /// Store the text of the element at `rel` (the names below `<feedback>`), being closed.
+    fn handle(&mut self, rel: &[Tag], text: &str) {
+        use Tag::*;
+        match rel {
+            [] | [ReportMetadata] | [PolicyPublished] | [ReportMetadata, DateRange] => {}
+            [Version] => self.report.version = opt(text),
+            [ReportMetadata, field] => {
                 let m = &mut self.report.report_metadata;
                 match *field {
-                    "org_name" => m.org_name = text,
-                    "email" => m.email = opt(&text),
-                    "extra_contact_info" => m.extra_contact_info = opt(&text),
-                    "report_id" => m.report_id = text,
-                    "error" => m.errors.push(text),
-                    "generator" => m.generator = opt(&text),
-                    other => {
-                        let other = other.to_owned();
-                        self.problem(format!("unknown element <{other}> ignored"));
+                    OrgName => m.org_name = text.to_owned(),
+                    Email => m.email = opt(text),
+                    ExtraContactInfo => m.extra_contact_info = opt(text),
+                    ReportId => m.report_id = text.to_owned(),
+                    Error => m.errors.push(text.to_owned()),
+                    Generator => m.generator = opt(text),
+                    _ => {
+                        let msg = format!(
+                            "unknown element <{}> ignored",
+                            self.name_at(self.names.len() - 1)
+                        );
+                        self.problem(msg);
                     }
                 }
             }
-            ["report_metadata", "date_range", which @ ("begin" | "end")] => {
-                let which = *which;
-                match text.parse::<u64>() {
-                    Ok(v) => {
-                        let dr = &mut self.report.report_metadata.date_range;
-                        if which == "begin" {
-                            dr.begin = v;
-                        } else {
-                            dr.end = v;
+            [ReportMetadata, DateRange, which @ (Begin | End)] => match text.parse::<u64>() {
+                Ok(v) => {
+                    let dr = &mut self.report.report_metadata.date_range;
+                    if *which == Begin {
+                        dr.begin = v;
+                    } else {
+                        dr.end = v;
+                    }
+                }
+                Err(_) => {
+                    let which = which.as_str();
+                    self.problem(format!("<{which}> {text:?} is not a timestamp"));
+                }
+            },
+            [PolicyPublished, field] => match *field {
+                Domain => self.report.policy_published.domain = text.to_ascii_lowercase(),
+                Adkim | Aspf | P | Sp | Np | Testing | DiscoveryMethod => {
+                    let v = self.word(text, field.as_str());
+                    let pp = &mut self.report.policy_published;
+                    match *field {
+                        Adkim => pp.adkim = v,
+                        Aspf => pp.aspf = v,
+                        P => {
+                            pp.p = v;
+                            self.has_p = true;
                         }
+                        Sp => pp.sp = opt_owned(v),
+                        Np => pp.np = opt_owned(v),
+                        Testing => pp.testing = opt_owned(v),
+                        _ => pp.discovery_method = opt_owned(v),
                     }
-                    Err(_) => self.problem(format!("<{which}> {text:?} is not a timestamp")),
                 }
-            }
-            ["policy_published", field] => {
-                let field = (*field).to_owned();
-                match field.as_str() {
-                    "domain" => self.report.policy_published.domain = text.to_ascii_lowercase(),
-                    "adkim" | "aspf" | "p" | "sp" | "np" | "testing" | "discovery_method" => {
-                        let v = self.word(&text, &field);
-                        let pp = &mut self.report.policy_published;
-                        match field.as_str() {
-                            "adkim" => pp.adkim = v,
-                            "aspf" => pp.aspf = v,
-                            "p" => {
-                                pp.p = v;
-                                self.has_p = true;
-                            }
-                            "sp" => pp.sp = opt(&v),
-                            "np" => pp.np = opt(&v),
-                            "testing" => pp.testing = opt(&v),
-                            _ => pp.discovery_method = opt(&v),
-                        }
-                    }
-                    "pct" => self.report.policy_published.pct = opt(&text),
-                    "fo" => self.report.policy_published.fo = opt(&text),
-                    _ => self.problem(format!("unknown element <{field}> ignored")),
+                Pct => self.report.policy_published.pct = opt(text),
+                Fo => self.report.policy_published.fo = opt(text),
+                _ => {
+                    let msg = format!(
+                        "unknown element <{}> ignored",
+                        self.name_at(self.names.len() - 1)
+                    );
+                    self.problem(msg);
                 }
-            }
-            ["record"] => self.finish_record(),
-            ["record", "row"]
-            | ["record", "row", "policy_evaluated"]
-            | ["record", "identifiers"]
-            | ["record", "auth_results"]
-            | ["record", "row", "policy_evaluated", "reason"]
-            | ["record", "auth_results", "dkim" | "spf"] => {}
-            ["record", "row", "source_ip"] => {
+            },
+            [Record] => self.finish_record(),
+            [Record, Row]
+            | [Record, Row, PolicyEvaluated]
+            | [Record, Identifiers]
+            | [Record, AuthResults]
+            | [Record, Row, PolicyEvaluated, Reason]
+            | [Record, AuthResults, Dkim | Spf] => {}
+            [Record, Row, SourceIp] => {
                 if let Some(r) = self.record.as_mut() {
-                    r.source_ip = Some(text);
+                    r.source_ip = Some(text.parse::<IpAddr>().map_err(|_| text.to_owned()));
                 }
             }
-            ["record", "row", "count"] => {
+            [Record, Row, Count] => {
                 if let Some(r) = self.record.as_mut() {
-                    r.count = Some(text);
+                    r.count = Some(text.parse::<u64>().ok());
                 }
             }
-            [
-                "record",
-                "row",
-                "policy_evaluated",
-                f @ ("disposition" | "dkim" | "spf"),
-            ] => {
-                let f = (*f).to_owned();
-                let v = self.word(&text, &f);
+            [Record, Row, PolicyEvaluated, f @ (Disposition | Dkim | Spf)] => {
+                let v = self.word(text, f.as_str());
                 if let Some(r) = self.record.as_mut() {
-                    match f.as_str() {
-                        "disposition" => {
+                    match *f {
+                        Disposition => {
                             r.pe.disposition = v;
                             r.has_disposition = true;
                         }
-                        "dkim" => {
+                        Dkim => {
                             r.pe.dkim = v;
                             r.has_dkim = true;
                         }
@@ -622,95 +791,84 @@ impl Parser {
                     }
                 }
             }
-            [
-                "record",
-                "row",
-                "policy_evaluated",
-                "reason",
-                f @ ("type" | "comment"),
-            ] => {
-                let f = (*f).to_owned();
-                let v = if f == "type" {
-                    self.word(&text, "reason type")
+            [Record, Row, PolicyEvaluated, Reason, f @ (Type | Comment)] => {
+                let v = if *f == Type {
+                    self.word(text, "reason type")
                 } else {
-                    text
+                    text.to_owned()
                 };
                 if let Some(reason) = self.record.as_mut().and_then(|r| r.pe.reason.last_mut()) {
-                    if f == "type" {
+                    if *f == Type {
                         reason.r#type = v;
                     } else {
-                        reason.comment = opt(&v);
+                        reason.comment = opt_owned(v);
                     }
                 }
             }
             [
-                "record",
-                "identifiers",
-                f @ ("header_from" | "envelope_from" | "envelope_to"),
+                Record,
+                Identifiers,
+                f @ (HeaderFrom | EnvelopeFrom | EnvelopeTo),
             ] => {
-                let f = *f;
                 if let Some(r) = self.record.as_mut() {
-                    match f {
-                        "header_from" => {
+                    match *f {
+                        HeaderFrom => {
                             r.identifiers.header_from = text.to_ascii_lowercase();
                             r.has_header_from = true;
                         }
-                        "envelope_from" => r.identifiers.envelope_from = opt(&text),
-                        _ => r.identifiers.envelope_to = opt(&text),
+                        EnvelopeFrom => r.identifiers.envelope_from = opt(text),
+                        _ => r.identifiers.envelope_to = opt(text),
                     }
                 }
             }
-            ["record", "auth_results", "dkim", f] => {
-                let f = (*f).to_owned();
-                let v = if f == "result" {
-                    self.word(&text, "DKIM result")
-                } else {
-                    text
+            [Record, AuthResults, Dkim, f] => {
+                let v = match *f {
+                    Result => self.word(text, "DKIM result"),
+                    Domain | Selector | HumanResult => text.to_owned(),
+                    _ => return,
                 };
                 if let Some(d) = self.record.as_mut().and_then(|r| r.auth.dkim.last_mut()) {
-                    match f.as_str() {
-                        "domain" => d.domain = v,
-                        "selector" => d.selector = opt(&v),
-                        "result" => d.result = v,
-                        "human_result" => d.human_result = opt(&v),
-                        _ => {}
+                    match *f {
+                        Domain => d.domain = v,
+                        Selector => d.selector = opt_owned(v),
+                        Result => d.result = v,
+                        _ => d.human_result = opt_owned(v),
                     }
                 }
             }
-            ["record", "auth_results", "spf", f] => {
-                let f = (*f).to_owned();
-                let v = if f == "result" || f == "scope" {
-                    self.word(&text, &f)
-                } else {
-                    text
+            [Record, AuthResults, Spf, f] => {
+                let v = match *f {
+                    Result | Scope => self.word(text, f.as_str()),
+                    Domain => text.to_owned(),
+                    _ => return,
                 };
                 if let Some(s) = self.record.as_mut().and_then(|r| r.auth.spf.last_mut()) {
-                    match f.as_str() {
-                        "domain" => s.domain = v,
-                        "scope" => s.scope = opt(&v),
-                        "result" => s.result = v,
-                        _ => {}
+                    match *f {
+                        Domain => s.domain = v,
+                        Scope => s.scope = opt_owned(v),
+                        _ => s.result = v,
                     }
                 }
             }
-            [.., "extension"] => {}
-            rest if rest.contains(&"extension") => {}
+            [.., Extension] => {}
+            rest if rest.contains(&Extension) => {}
             _ => {
-                let name = rel.last().copied().unwrap_or_default().to_owned();
-                self.problem(format!("unexpected element <{name}> ignored"));
+                let msg = format!(
+                    "unexpected element <{}> ignored",
+                    self.name_at(self.names.len() - 1)
+                );
+                self.problem(msg);
             }
         }
-        self.stack.pop();
     }
 
     fn finish_record(&mut self) {
         let Some(b) = self.record.take() else {
             return;
         };
-        let source_ip = match b.source_ip.as_deref().map(str::parse::<IpAddr>) {
+        let source_ip = match b.source_ip {
             Some(Ok(ip)) => ip,
-            Some(Err(_)) => {
-                let s = b.source_ip.unwrap_or_default();
+            Some(Err(s)) => {
                 self.problem(format!(
                     "<source_ip> {s:?} is not an IP address: record skipped"
                 ));
@@ -721,7 +879,7 @@ impl Parser {
                 return;
             }
         };
-        let Some(Ok(count)) = b.count.as_deref().map(str::parse::<u64>) else {
+        let Some(Some(count)) = b.count else {
             self.problem("record without a valid <count> skipped");
             return;
         };
