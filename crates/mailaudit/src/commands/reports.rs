@@ -222,6 +222,89 @@ pub(crate) fn parse(args: &ReportsParseArgs) -> Result<ExitCode> {
         }
     }
 
+    /// `serde_json`'s pretty format (two-space indent), byte for byte, with each line break
+    /// and its indentation written at once (`PrettyFormatter` writes the indentation two bytes
+    /// at a time: 40% of the instructions spent writing the JSON).
+    #[derive(Default)]
+    struct Pretty {
+        depth: usize,
+        has_value: bool,
+    }
+    impl Pretty {
+        fn newline<W: ?Sized + io::Write>(&self, w: &mut W) -> io::Result<()> {
+            /// A line break and up to 64 levels of indentation.
+            const LINE: [u8; 129] = {
+                let mut line = [b' '; 129];
+                line[0] = b'\n';
+                line
+            };
+            let mut n = 2 * self.depth;
+            w.write_all(&LINE[..1 + n.min(128)])?;
+            while n > 128 {
+                n -= 128;
+                w.write_all(&LINE[1..1 + n.min(128)])?;
+            }
+            Ok(())
+        }
+    }
+    impl serde_json::ser::Formatter for Pretty {
+        fn begin_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+            self.depth += 1;
+            self.has_value = false;
+            w.write_all(b"[")
+        }
+        fn end_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+            self.depth -= 1;
+            if self.has_value {
+                self.newline(w)?;
+            }
+            w.write_all(b"]")
+        }
+        fn begin_array_value<W: ?Sized + io::Write>(
+            &mut self,
+            w: &mut W,
+            first: bool,
+        ) -> io::Result<()> {
+            if !first {
+                w.write_all(b",")?;
+            }
+            self.newline(w)
+        }
+        fn end_array_value<W: ?Sized + io::Write>(&mut self, _w: &mut W) -> io::Result<()> {
+            self.has_value = true;
+            Ok(())
+        }
+        fn begin_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+            self.depth += 1;
+            self.has_value = false;
+            w.write_all(b"{")
+        }
+        fn end_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+            self.depth -= 1;
+            if self.has_value {
+                self.newline(w)?;
+            }
+            w.write_all(b"}")
+        }
+        fn begin_object_key<W: ?Sized + io::Write>(
+            &mut self,
+            w: &mut W,
+            first: bool,
+        ) -> io::Result<()> {
+            if !first {
+                w.write_all(b",")?;
+            }
+            self.newline(w)
+        }
+        fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+            w.write_all(b": ")
+        }
+        fn end_object_value<W: ?Sized + io::Write>(&mut self, _w: &mut W) -> io::Result<()> {
+            self.has_value = true;
+            Ok(())
+        }
+    }
+
     let mode = mode(&args.input);
     let (mut failed, mut strict_failed) = (false, false);
     let docs = inputs(&args.input).flat_map(|input| {
@@ -257,8 +340,9 @@ pub(crate) fn parse(args: &ReportsParseArgs) -> Result<ExitCode> {
         out_docs
     });
     // Buffered: standard output alone is line-buffered, one write per line of pretty JSON.
-    let mut out = io::BufWriter::new(io::stdout().lock());
-    serde_json::to_writer_pretty(&mut out, &Streamed(Some(docs).into()))?;
+    let mut out = io::BufWriter::with_capacity(256 * 1024, io::stdout().lock());
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, Pretty::default());
+    serde::Serialize::serialize(&Streamed(Some(docs).into()), &mut ser)?;
     writeln!(out)?;
     out.flush()?;
     Ok(if failed || strict_failed {
