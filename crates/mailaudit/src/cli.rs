@@ -238,6 +238,10 @@ pub(crate) struct ReportsFetchArgs {
     /// Largest decompressed size of one message's reports, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 50)]
     pub(crate) max_decompressed_mb: usize,
+    /// Most seconds spent opening and parsing one message; a message that takes longer is
+    /// reported and skipped (0: no limit).
+    #[arg(long, value_name = "SECS", default_value_t = 60.0, value_parser = parse_seconds)]
+    pub(crate) max_seconds_per_file: f64,
     /// Largest message downloaded, in MiB; larger ones are reported and skipped.
     #[arg(long, value_name = "MIB", default_value_t = 100)]
     pub(crate) max_message_mb: u64,
@@ -284,6 +288,18 @@ pub(crate) struct ReportInputArgs {
     /// Largest decompressed size of one input, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 50)]
     pub(crate) max_decompressed_mb: usize,
+    /// Most seconds spent opening and parsing one input file (each report in it); a file that
+    /// takes longer is reported and skipped, and the rest of the batch goes on (0: no limit).
+    #[arg(long, value_name = "SECS", default_value_t = 60.0, value_parser = parse_seconds)]
+    pub(crate) max_seconds_per_file: f64,
+}
+
+/// A number of seconds, 0 or more, finite.
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.0..=1e9).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a number of seconds (0 or more)")),
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
