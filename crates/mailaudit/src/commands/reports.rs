@@ -128,7 +128,7 @@ pub(crate) fn open_input(
     limits: &ReadLimits,
 ) -> Result<FileInput, String> {
     let (raw, docs) = {
-        let (name, sizes) = (name.to_string(), limits.sizes.clone());
+        let (name, sizes) = (name.to_string(), limits.sizes);
         bounded(limits.time, move || {
             let docs = container::extract(&name, &raw, &sizes);
             (raw, docs)
