@@ -3,8 +3,8 @@
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
