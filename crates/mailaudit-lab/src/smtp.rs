@@ -89,8 +89,8 @@ const BIND_ATTEMPTS: usize = 32;
 /// At most this many finished sessions are kept for [`LabSmtp::sessions`] (the oldest go).
 const SESSION_LOG: usize = 10_000;
 
-/// At most this many recipients per transaction (RFC 5321 §4.5.3.1.8 asks servers to take at
-/// least 100).
+/// At most this many recipients per transaction. RFC 5321 §4.5.3.1.8: "The minimum total
+/// number of recipients that MUST be buffered is 100 recipients."
 const MAX_RECIPIENTS: usize = 100;
 
 /// How an endpoint answers a spoofed envelope: a sender and a recipient both in its domains,
@@ -133,7 +133,9 @@ pub struct LabSmtpOptions {
     pub idle_timeout: Duration,
     /// The longest time for a whole session, TLS handshake included.
     pub session_timeout: Duration,
-    /// The longest command line in octets, CRLF included (RFC 5321 §4.5.3.1.4: 512).
+    /// The longest command line in octets, CRLF included. RFC 5321 §4.5.3.1.4: "The maximum
+    /// total length of a command line including the command word and the <CRLF> is 512
+    /// octets."
     pub max_line: usize,
     /// The most commands in one session (then `421 4.7.0` and the connection is closed).
     pub max_commands: usize,
@@ -459,12 +461,13 @@ fn make_tls(hosts: &[String]) -> Result<(String, Arc<rustls::ServerConfig>), Lab
 async fn accept_loop(listener: TcpListener, ep: Arc<Endpoint>, shared: Arc<Shared>) {
     let mut sessions = JoinSet::new();
     loop {
-        while sessions.try_join_next().is_some() {}
         let Ok((tcp, peer)) = listener.accept().await else {
             // Out of file descriptors and the like: wait a little rather than spin.
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
+        // Sessions that ended while waiting for this connection free their slots.
+        while sessions.try_join_next().is_some() {}
         if sessions.len() >= shared.opts.max_sessions {
             let _ = tcp.try_write(
                 format!(

@@ -352,6 +352,41 @@ async fn long_lines_idle_clients_and_command_floods_are_cut_off() {
 }
 
 #[tokio::test]
+async fn sessions_beyond_the_limit_are_turned_away() {
+    let opts = LabSmtpOptions {
+        max_sessions: 1,
+        ..LabSmtpOptions::default()
+    };
+    let lab = LabSmtp::start_with(
+        vec![endpoint("mx.busy.example", "127.0.77.10", Behaviour::Open)],
+        opts,
+    )
+    .await
+    .expect("starts");
+    let a = addr(&lab, "127.0.77.10");
+    let mut first = Client::connect(a).await;
+    first.reply().await.expect("banner");
+    let mut second = Client::connect(a).await;
+    let r = second.reply().await.expect("a refusal");
+    assert!(r.starts_with("421 4.3.2 mx.busy.example"), "{r}");
+    assert_eq!(second.reply().await, None);
+    // The first session is unaffected, and its end frees the slot.
+    assert!(first.cmd("QUIT").await.starts_with("221"));
+    sessions(&lab, 1).await;
+    // (The session's task ends just after it is logged: allow for that instant.)
+    let start = std::time::Instant::now();
+    loop {
+        let mut third = Client::connect(a).await;
+        let r = third.reply().await.expect("a reply");
+        if r.starts_with("220 ") {
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "the slot is never freed: {r}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
 async fn refuses_bad_configurations() {
     let err = LabSmtp::start(vec![endpoint("mx.example", "192.0.2.25", Behaviour::Open)])
         .await

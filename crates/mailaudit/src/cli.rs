@@ -139,8 +139,9 @@ pub(crate) enum Command {
     /// tailspin-realty.example (ready for p=quarantine) and adatum-clinic.example (a forgotten
     /// Mailchimp sender fails alignment) and one SMTP TLS report for contoso-legal.example,
     /// prints a summary, then serves the portal until Ctrl-C or SIGTERM and stops the lab.
-    /// Nothing leaves the machine: every address the audit follows is a loopback address, and
-    /// the MTA-STS policy fetch is off.
+    /// Nothing leaves the machine: every address the audit follows is a loopback address, the
+    /// lab answers every DNS query (--nameserver is not used), and the MTA-STS policy fetch is
+    /// off.
     ///
     /// The store is a separate SQLite file, `demo.db` next to the default store (in the data
     /// directory), so sample domains never mix with your real inventory; MAILAUDIT_DB is not
