@@ -438,6 +438,23 @@ fn new_report(
     n
 }
 
+/// The store's form of the one report in `bytes` (a file named `name`, recorded as coming from
+/// `source`), read as `reports ingest` reads it: for reports made by mailaudit itself (the
+/// demo's), so that they are stored exactly like ingested ones.
+pub(crate) fn stored_form(
+    name: &str,
+    source: &str,
+    bytes: Vec<u8>,
+    now: i64,
+) -> Result<NewReport, String> {
+    let file = open_input(source, name, bytes, &ReadLimits::new(50, 0.0))?;
+    let [(label, doc)] = file.docs.as_slice() else {
+        return Err(format!("{source}: not exactly one report"));
+    };
+    let parsed = parse_kind(doc, Mode::Lenient).map_err(|e| format!("{label}: {e}"))?;
+    Ok(new_report(&parsed, doc, &file.raw, label, now))
+}
+
 /// What ingesting inputs did: reports stored, duplicates skipped, inputs or documents not read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Counts {
