@@ -1,10 +1,100 @@
-//! The built-in sample fleet that `mailaudit audit --sample` audits.
+//! The built-in sample fleet that `mailaudit audit --sample` and `mailaudit demo` audit.
 //!
 //! The data lives in `testdata/zones/sample-fleet.zone`, whose header comments say what each
 //! domain demonstrates. It is embedded with `include_str!`, so an installed binary needs no data
 //! files. The domain list comes from the same file: its `# fleet: <domain> ...` comment lines.
+//!
+//! [`sample_fleet_smtp`] gives the SMTP endpoints the demo runs for it ([`crate::LabSmtp`]):
+//! one per mail host, on the host's loopback addresses from the zone, answering the Direct
+//! Send probe as the table of [`sample_relay_behaviour`] says.
 
-use crate::Zone;
+use std::net::IpAddr;
+
+use crate::smtp::{Behaviour, SmtpEndpoint};
+use crate::{LabRecord, Zone};
+
+/// What the sample fleet's third-party gateway (the Mimecast MX hosts of
+/// `relecloud-manufacturing.example`) answers to a spoofed sender: an anti-spoofing refusal,
+/// which the probe reads as blocked.
+pub const SAMPLE_GATEWAY_REPLY: &str =
+    "550 5.7.1 Anti-Spoofing policy - Inbound not allowed (mailaudit lab gateway)";
+
+/// Sample domains behind a third-party gateway, with their tenant's own Microsoft 365 endpoint
+/// (which the MX does not name, so an inventory must give it for the relay probe to test it).
+pub const SAMPLE_GATEWAY_TENANTS: &[(&str, &str)] = &[(
+    "relecloud-manufacturing.example",
+    "relecloudmanufacturing-example.mail.protection.outlook.com",
+)];
+
+/// How the Microsoft 365 endpoint of a sample domain answers a Direct Send probe: blocked
+/// (`550 5.7.68`) for the hardened tenants (`contoso-legal.example`,
+/// `graphic-design-institute.example`, `coho-winery.example`), unknown recipient (`550 5.4.1`,
+/// so the probe is inconclusive) for `trey-research.example`, open for every other domain.
+pub fn sample_relay_behaviour(domain: &str) -> Behaviour {
+    match domain {
+        "contoso-legal.example" | "graphic-design-institute.example" | "coho-winery.example" => {
+            Behaviour::Blocked
+        }
+        "trey-research.example" => Behaviour::UnknownRecipient,
+        _ => Behaviour::Open,
+    }
+}
+
+/// The SMTP endpoints of the sample fleet: every MX host of a fleet domain (and every tenant
+/// endpoint of [`SAMPLE_GATEWAY_TENANTS`]), on the host's A and AAAA addresses in the zone (all
+/// loopback), receiving mail for the domains whose MX it is, answering as
+/// [`sample_relay_behaviour`] says; the gateway hosts (`*.mimecast.com`) answer with
+/// [`SAMPLE_GATEWAY_REPLY`].
+pub fn sample_fleet_smtp() -> Vec<SmtpEndpoint> {
+    let (zone, domains) = sample_fleet();
+    let mut out: Vec<SmtpEndpoint> = Vec::new();
+    let mut add = |host: &str, domain: &str, behaviour: Behaviour| {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        if let Some(e) = out.iter_mut().find(|e| e.host == host) {
+            if !e.domains.iter().any(|d| d == domain) {
+                e.domains.push(domain.to_string());
+            }
+            return;
+        }
+        let addrs: Vec<IpAddr> = zone
+            .get(&host)
+            .iter()
+            .filter_map(|r| match r {
+                LabRecord::A(a) => Some(IpAddr::V4(*a)),
+                LabRecord::Aaaa(a) => Some(IpAddr::V6(*a)),
+                _ => None,
+            })
+            .collect();
+        if addrs.is_empty() {
+            return;
+        }
+        out.push(SmtpEndpoint {
+            host,
+            addrs,
+            domains: vec![domain.to_string()],
+            behaviour,
+        });
+    };
+    for domain in &domains {
+        for record in zone.get(domain) {
+            if let LabRecord::Mx(_, host) = record
+                && !host.is_empty()
+                && host != "."
+            {
+                let behaviour = if host.ends_with(".mimecast.com") {
+                    Behaviour::Reject(SAMPLE_GATEWAY_REPLY.to_string())
+                } else {
+                    sample_relay_behaviour(domain)
+                };
+                add(host, domain, behaviour);
+            }
+        }
+    }
+    for (domain, host) in SAMPLE_GATEWAY_TENANTS {
+        add(host, domain, sample_relay_behaviour(domain));
+    }
+    out
+}
 
 /// The text of `testdata/zones/sample-fleet.zone`.
 pub const SAMPLE_FLEET_ZONE: &str = include_str!("../../../testdata/zones/sample-fleet.zone");
@@ -31,7 +121,6 @@ fn fleet_domains(text: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::LabRecord;
 
     #[test]
     fn sample_fleet_parses_and_is_valid() {
@@ -163,6 +252,60 @@ mod tests {
             )
             .is_none()
         );
+    }
+
+    #[test]
+    fn every_mail_host_of_the_fleet_has_a_loopback_smtp_endpoint() {
+        let (zone, domains) = sample_fleet();
+        let endpoints = sample_fleet_smtp();
+        for domain in &domains {
+            for record in zone.get(domain) {
+                if let LabRecord::Mx(_, host) = record
+                    && !host.is_empty()
+                {
+                    let e = endpoints
+                        .iter()
+                        .find(|e| e.host == *host)
+                        .unwrap_or_else(|| panic!("no endpoint for {host}"));
+                    assert!(e.domains.contains(domain), "{host} receives for {domain}");
+                }
+            }
+        }
+        let mut seen = Vec::new();
+        for e in &endpoints {
+            assert!(!e.addrs.is_empty(), "{}", e.host);
+            for a in &e.addrs {
+                assert!(a.is_loopback(), "{} at {a}", e.host);
+                assert!(!seen.contains(a), "{a} is given twice");
+                seen.push(*a);
+            }
+        }
+        let behaviour = |host: &str| {
+            endpoints
+                .iter()
+                .find(|e| e.host == host)
+                .map(|e| e.behaviour.clone())
+        };
+        assert_eq!(
+            behaviour("contosolegal-example.mail.protection.outlook.com"),
+            Some(Behaviour::Blocked)
+        );
+        assert_eq!(
+            behaviour("fabrikamdental-example.mail.protection.outlook.com"),
+            Some(Behaviour::Open)
+        );
+        assert_eq!(
+            behaviour("eu-smtp-inbound-2.mimecast.com"),
+            Some(Behaviour::Reject(SAMPLE_GATEWAY_REPLY.into()))
+        );
+        // The tenant endpoint behind the gateway is served too, and is open.
+        assert_eq!(
+            behaviour(SAMPLE_GATEWAY_TENANTS[0].1),
+            Some(Behaviour::Open)
+        );
+        // 13 Microsoft 365 MX hosts (no MX for the parked domain, two gateway hosts for
+        // relecloud), two gateway hosts and one tenant endpoint.
+        assert_eq!(endpoints.len(), 16);
     }
 
     #[test]

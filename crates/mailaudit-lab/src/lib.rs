@@ -28,6 +28,11 @@
 //! `mailaudit audit --sample` audits (`testdata/zones/sample-fleet.zone`, embedded in the
 //! binary). [`client`] is a minimal raw DNS client for tests and load generation.
 //!
+//! [`LabSmtp`] ([`smtp`]) is a scripted SMTP server posing as Microsoft 365 inbound endpoints:
+//! one port on many loopback addresses (every MX address of the sample fleet, for the demo:
+//! [`sample_fleet_smtp`]), STARTTLS with a certificate from a lab CA made at start, and
+//! Direct Send open or blocked per endpoint. It needs no system package.
+//!
 //! [`postfix::PostfixLab`] writes and starts a private Postfix instance in a temporary
 //! directory with one `smtpd` per endpoint on 127.0.0.1 (open, Direct Send blocked with
 //! `550 5.7.68`, unknown recipient with `550 5.4.1`; STARTTLS with the certificates a test
@@ -40,7 +45,7 @@
 //! and gives a mailbox a new UIDVALIDITY.
 //!
 //! The DNS server is built on `hickory-server`'s `Server` with a custom `RequestHandler`;
-//! nothing here reaches the network beyond 127.0.0.1.
+//! nothing here reaches the network beyond loopback.
 
 #![warn(missing_docs)]
 
@@ -49,10 +54,15 @@ pub mod dovecot;
 mod fleet;
 pub mod postfix;
 mod server;
+pub mod smtp;
 pub mod zone;
 
-pub use fleet::{SAMPLE_FLEET_ZONE, sample_fleet};
+pub use fleet::{
+    SAMPLE_FLEET_ZONE, SAMPLE_GATEWAY_REPLY, SAMPLE_GATEWAY_TENANTS, sample_fleet,
+    sample_fleet_smtp, sample_relay_behaviour,
+};
 pub use server::{LabDns, MAX_CNAME_HOPS, MAX_UDP_PAYLOAD, TTL};
+pub use smtp::LabSmtp;
 pub use zone::{LabRecord, NameError, ParseError, Zone, reverse_name};
 
 /// Why the lab could not load a zone or start.
@@ -78,4 +88,20 @@ pub enum LabError {
     /// The loopback sockets could not be bound.
     #[error("cannot bind the lab DNS server on 127.0.0.1: {0}")]
     Bind(#[source] std::io::Error),
+    /// The lab SMTP server could not bind one of its addresses.
+    #[error("cannot bind the lab SMTP server on {addr}: {source}")]
+    SmtpBind {
+        /// The address (and port) that could not be bound.
+        addr: std::net::SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The lab SMTP server's endpoints are not usable (no address, an address that is not
+    /// loopback or is given twice, a host name that cannot be certified).
+    #[error("lab SMTP server: {0}")]
+    SmtpConfig(String),
+    /// The lab CA, the endpoints' certificate or the TLS configuration could not be made.
+    #[error("lab SMTP server TLS: {0}")]
+    Tls(String),
 }

@@ -200,6 +200,9 @@ pub(crate) fn newest_tenant_import(scope: &str) -> String {
 }
 
 /// Expands `impl Store for $store` over `$db` (`sqlx::Sqlite` or `sqlx::Postgres`).
+/// Aggregate rows per multi-row INSERT of [`Store::ingest_report`] (15 parameters each).
+pub(crate) const ROWS_PER_INSERT: usize = 500;
+
 macro_rules! impl_store {
     ($store:ty, $db:ty) => {
         type DbRow = <$db as sqlx::Database>::Row;
@@ -1165,29 +1168,32 @@ macro_rules! impl_store {
                     tx.rollback().await?;
                     return Ok(crate::Ingested::Duplicate(existing));
                 };
-                for row in &r.rows {
-                    sqlx::query(&format!(
+                // The rows in multi-row INSERTs of ROWS_PER_INSERT rows (15 parameters each:
+                // within SQLite's and PostgreSQL's parameter limits): one statement per chunk
+                // instead of one per row.
+                for chunk in r.rows.chunks(ROWS_PER_INSERT) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(format!(
                         "INSERT INTO aggregate_rows (report_id, policy_domain, begin_time, \
-                         end_time, {AGGREGATE_ROW_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, \
-                         $8, $9, $10, $11, $12, $13, $14, $15)"
-                    ))
-                    .bind(id)
-                    .bind(&domain)
-                    .bind(r.begin)
-                    .bind(r.end)
-                    .bind(&row.source_ip)
-                    .bind(row.count)
-                    .bind(&row.disposition)
-                    .bind(&row.dkim_aligned)
-                    .bind(&row.spf_aligned)
-                    .bind(&row.header_from)
-                    .bind(&row.envelope_from)
-                    .bind(&row.dkim_domains)
-                    .bind(&row.dkim_results)
-                    .bind(&row.spf_domains)
-                    .bind(&row.spf_results)
-                    .execute(&mut *tx)
-                    .await?;
+                         end_time, {AGGREGATE_ROW_COLUMNS}) "
+                    ));
+                    q.push_values(chunk, |mut b, row| {
+                        b.push_bind(id)
+                            .push_bind(&domain)
+                            .push_bind(r.begin)
+                            .push_bind(r.end)
+                            .push_bind(&row.source_ip)
+                            .push_bind(row.count)
+                            .push_bind(&row.disposition)
+                            .push_bind(&row.dkim_aligned)
+                            .push_bind(&row.spf_aligned)
+                            .push_bind(&row.header_from)
+                            .push_bind(&row.envelope_from)
+                            .push_bind(&row.dkim_domains)
+                            .push_bind(&row.dkim_results)
+                            .push_bind(&row.spf_domains)
+                            .push_bind(&row.spf_results);
+                    });
+                    q.build().execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(crate::Ingested::New(id))

@@ -46,6 +46,7 @@ backends!(
     reports::concurrent_ingests_store_once,
     reports::parsed_reports_by_kind_domain_and_period,
     reports::mailbox_cursors,
+    reports::many_rows_in_one_report,
     crash::killed_writer_loses_nothing,
     migrations::from_empty,
     migrations::from_each_previous_version,

@@ -447,3 +447,24 @@ pub(crate) async fn mailbox_cursors(kind: Kind) {
     assert_eq!(s.mailbox_cursor(inbox).await.unwrap().unwrap().last_uid, 2);
     s.close().await;
 }
+
+/// A report with more rows than one multi-row INSERT takes stores every row, in order.
+pub(crate) async fn many_rows_in_one_report(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    let s = db.open().await;
+    let rows: Vec<AggregateRow> = (0..1_201)
+        .map(|i| row(&format!("2001:db8::{i:x}"), i + 1, "pass"))
+        .collect();
+    let r = report("big", 1_700_000_000, 9, rows.clone());
+    assert!(matches!(
+        s.ingest_report(&r, 1).await.unwrap(),
+        Ingested::New(_)
+    ));
+    let stored = s
+        .aggregate_rows("contoso.example", 0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1_201);
+    assert!(stored.iter().map(|(_, r)| r).eq(rows.iter()));
+    s.close().await;
+}

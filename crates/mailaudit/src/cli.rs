@@ -22,6 +22,7 @@ Exit codes:
 
 Examples:
   mailaudit audit --sample                      audit the built-in sample fleet (no network)
+  mailaudit demo                                the whole product on the sample fleet, in the portal
   mailaudit audit contoso.com fabrikam.com
   mailaudit audit --file domains.txt --format json --output audit.json
   mailaudit audit --file domains.txt --format csv --fail-on high
@@ -125,6 +126,40 @@ pub(crate) enum Command {
     /// DMARC aggregate, failure and SMTP TLS reports.
     #[command(subcommand)]
     Reports(ReportsCommand),
+    /// The whole product on one machine with no network: start the built-in lab, audit its
+    /// sample fleet into a demo store (with the Direct Send relay probe), serve the web portal.
+    ///
+    /// The lab is a DNS server and Microsoft-365-like SMTP endpoints on loopback addresses
+    /// (127.0.2.x and the like, one port; STARTTLS with a certificate from a CA made at start)
+    /// serving the 15 fictional domains of `audit --sample`. Each run puts them in the inventory
+    /// under four fictional customers (the parked one flagged parked), audits all of them with
+    /// the relay probe against the lab's endpoints (some open to Direct Send, the hardened ones
+    /// blocking it with `550 5.7.68`), records the results as `audit` does (history, DMARC
+    /// roll-out, checklists), stores six weeks of synthetic DMARC aggregate reports for
+    /// tailspin-realty.example (ready for p=quarantine) and adatum-clinic.example (a forgotten
+    /// Mailchimp sender fails alignment) and one SMTP TLS report for contoso-legal.example,
+    /// prints a summary, then serves the portal until Ctrl-C or SIGTERM and stops the lab.
+    /// Nothing leaves the machine: every address the audit follows is a loopback address, the
+    /// lab answers every DNS query (--nameserver is not used), and the MTA-STS policy fetch is
+    /// off.
+    ///
+    /// The store is a separate SQLite file, `demo.db` next to the default store (in the data
+    /// directory), so sample domains never mix with your real inventory; MAILAUDIT_DB is not
+    /// used for it. `--db URL` chooses another store. Running the demo again keeps the
+    /// inventory as it is and adds a new audit run (reports already stored are skipped).
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct DemoArgs {
+    /// Where the web portal listens (loopback only; port 0: any free port). The address is
+    /// printed.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+    pub(crate) listen: String,
+    /// Audit and store the sample fleet, print the summary and exit, without serving the portal
+    /// (for scripts and CI).
+    #[arg(long)]
+    pub(crate) no_serve: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -238,6 +273,10 @@ pub(crate) struct ReportsFetchArgs {
     /// Largest decompressed size of one message's reports, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 50)]
     pub(crate) max_decompressed_mb: usize,
+    /// Most seconds spent opening and parsing one message; a message that takes longer is
+    /// reported and skipped (0: no limit).
+    #[arg(long, value_name = "SECS", default_value_t = 60.0, value_parser = parse_seconds)]
+    pub(crate) max_seconds_per_file: f64,
     /// Largest message downloaded, in MiB; larger ones are reported and skipped.
     #[arg(long, value_name = "MIB", default_value_t = 100)]
     pub(crate) max_message_mb: u64,
@@ -284,6 +323,18 @@ pub(crate) struct ReportInputArgs {
     /// Largest decompressed size of one input, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 50)]
     pub(crate) max_decompressed_mb: usize,
+    /// Most seconds spent opening and parsing one input file (each report in it); a file that
+    /// takes longer is reported and skipped, and the rest of the batch goes on (0: no limit).
+    #[arg(long, value_name = "SECS", default_value_t = 60.0, value_parser = parse_seconds)]
+    pub(crate) max_seconds_per_file: f64,
+}
+
+/// A number of seconds, 0 or more, finite.
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.0..=1e9).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a number of seconds (0 or more)")),
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

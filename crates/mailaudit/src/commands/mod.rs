@@ -4,6 +4,7 @@ mod audit;
 mod checklist;
 mod checks;
 mod dates;
+mod demo;
 mod exo;
 mod guide;
 mod history;
@@ -65,6 +66,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Reports(ReportsCommand::Summary(args)) => {
             with_store!(cli, |s| reports::summary(&cli, s, args))
         }
+        Command::Demo(args) => runtime()?.block_on(demo::demo(&cli, args)),
     }
 }
 

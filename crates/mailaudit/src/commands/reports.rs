@@ -4,6 +4,7 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -55,23 +56,85 @@ fn files(path: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<(String, String)>
     }
 }
 
+/// The bounds on reading one input: decompressed sizes and nesting (the core's [`Limits`]), and
+/// time.
+#[derive(Clone, Debug)]
+pub(crate) struct ReadLimits {
+    /// Decompression caps.
+    pub(crate) sizes: Limits,
+    /// Most time spent opening one input, then parsing each of its reports; `None`: no limit.
+    pub(crate) time: Option<Duration>,
+}
+
+impl ReadLimits {
+    /// Caps of `max_decompressed_mb` MiB and `max_seconds` seconds (0: no time limit).
+    pub(crate) fn new(max_decompressed_mb: usize, max_seconds: f64) -> ReadLimits {
+        ReadLimits {
+            sizes: Limits {
+                max_decompressed: max_decompressed_mb.saturating_mul(1024 * 1024),
+                ..Limits::default()
+            },
+            time: (max_seconds > 0.0).then(|| Duration::from_secs_f64(max_seconds)),
+        }
+    }
+}
+
+/// Runs `work` on a thread of its own and waits at most `limit` for it (without a limit it runs
+/// here). Past the limit the thread is abandoned: what it works on is size-capped, so it ends
+/// by itself, and its result is dropped. Nothing in the parsers should take long, so this
+/// bounds what a pathological input might still do (the hostile-input rule: one file must not
+/// stall the batch).
+fn bounded<T: Send + 'static>(
+    limit: Option<Duration>,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    let Some(limit) = limit else {
+        return Ok(work());
+    };
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("mailaudit-report".into())
+        .spawn(move || {
+            let _ = tx.send(work());
+        })
+        .map_err(|e| format!("cannot start a reader thread: {e}"))?;
+    rx.recv_timeout(limit).map_err(|e| match e {
+        std::sync::mpsc::RecvTimeoutError::Timeout => format!(
+            "took longer than {} s to read (--max-seconds-per-file); skipped",
+            limit.as_secs_f64()
+        ),
+        std::sync::mpsc::RecvTimeoutError::Disconnected => {
+            "the reader failed unexpectedly; skipped".to_string()
+        }
+    })
+}
+
 /// One input file, read and opened.
 pub(crate) struct FileInput {
     /// The file as read (before decompression).
     raw: Vec<u8>,
     /// Its documents, each with a label naming the file (and the document inside it).
     docs: Vec<(String, container::Extracted)>,
+    /// The time limit on parsing each document.
+    time: Option<Duration>,
 }
 
-/// Opens one input's bytes (a file named `name`, shown as `source`) into its documents, or says
-/// why it cannot be.
+/// Opens one input's bytes (a file named `name`, shown as `source`) into its documents, within
+/// the limits, or says why it cannot be.
 pub(crate) fn open_input(
     source: &str,
     name: &str,
     raw: Vec<u8>,
-    limits: &Limits,
+    limits: &ReadLimits,
 ) -> Result<FileInput, String> {
-    let docs = container::extract(name, &raw, limits).map_err(|e| e.to_string())?;
+    let (raw, docs) = {
+        let (name, sizes) = (name.to_string(), limits.sizes);
+        bounded(limits.time, move || {
+            let docs = container::extract(&name, &raw, &sizes);
+            (raw, docs)
+        })?
+    };
+    let docs = docs.map_err(|e| e.to_string())?;
     if docs.is_empty() {
         return Err("no report found".to_string());
     }
@@ -86,7 +149,11 @@ pub(crate) fn open_input(
             (label, d)
         })
         .collect();
-    Ok(FileInput { raw, docs })
+    Ok(FileInput {
+        raw,
+        docs,
+        time: limits.time,
+    })
 }
 
 /// The files of `args`, read lazily one at a time (memory stays bounded by one file), each
@@ -94,10 +161,7 @@ pub(crate) fn open_input(
 fn inputs(
     args: &ReportInputArgs,
 ) -> impl Iterator<Item = Result<FileInput, (String, String)>> + '_ {
-    let limits = Limits {
-        max_decompressed: args.max_decompressed_mb * 1024 * 1024,
-        ..Limits::default()
-    };
+    let limits = ReadLimits::new(args.max_decompressed_mb, args.max_seconds_per_file);
     let mut errors = Vec::new();
     let mut paths = Vec::new();
     for p in &args.paths {
@@ -161,8 +225,22 @@ impl Parsed {
     }
 }
 
+/// Parses one document by its kind, within `time` ([`bounded`]; the document is copied to the
+/// parsing thread).
+fn parse_doc(
+    doc: &container::Extracted,
+    mode: Mode,
+    time: Option<Duration>,
+) -> Result<Parsed, String> {
+    if time.is_none() {
+        return parse_kind(doc, mode);
+    }
+    let doc = doc.clone();
+    bounded(time, move || parse_kind(&doc, mode))?
+}
+
 /// Parses one document by its kind.
-fn parse_doc(doc: &container::Extracted, mode: Mode) -> Result<Parsed, String> {
+fn parse_kind(doc: &container::Extracted, mode: Mode) -> Result<Parsed, String> {
     match doc.kind {
         Kind::AggregateXml => reports::parse_aggregate(&doc.bytes, mode)
             .map(|(r, p)| Parsed::Aggregate(r, p))
@@ -317,7 +395,7 @@ pub(crate) fn parse(args: &ReportsParseArgs) -> Result<ExitCode> {
             }
             Ok(file) => {
                 for (label, doc) in &file.docs {
-                    match parse_doc(doc, mode) {
+                    match parse_doc(doc, mode, file.time) {
                         Err(error) => {
                             eprintln!("mailaudit: {label}: {error}");
                             failed = true;
@@ -444,6 +522,23 @@ fn new_report(
     n
 }
 
+/// The store's form of the one report in `bytes` (a file named `name`, recorded as coming from
+/// `source`), read as `reports ingest` reads it: for reports made by mailaudit itself (the
+/// demo's), so that they are stored exactly like ingested ones.
+pub(crate) fn stored_form(
+    name: &str,
+    source: &str,
+    bytes: Vec<u8>,
+    now: i64,
+) -> Result<NewReport, String> {
+    let file = open_input(source, name, bytes, &ReadLimits::new(50, 0.0))?;
+    let [(label, doc)] = file.docs.as_slice() else {
+        return Err(format!("{source}: not exactly one report"));
+    };
+    let parsed = parse_kind(doc, Mode::Lenient).map_err(|e| format!("{label}: {e}"))?;
+    Ok(new_report(&parsed, doc, &file.raw, label, now))
+}
+
 /// What ingesting inputs did: reports stored, duplicates skipped, inputs or documents not read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Counts {
@@ -477,7 +572,7 @@ pub(crate) async fn ingest_file(
         } else {
             &doc.bytes
         };
-        match parse_doc(doc, mode) {
+        match parse_doc(doc, mode, file.time) {
             Err(e) => {
                 eprintln!("mailaudit: {label}: {e}");
                 counts.bad += 1;

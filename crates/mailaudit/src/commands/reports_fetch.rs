@@ -18,13 +18,12 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use mailaudit_core::imap::ImapUrl;
 use mailaudit_core::reports::Mode;
-use mailaudit_core::reports::container::Limits;
 use mailaudit_net::Resolver;
 use mailaudit_net::imap::{ImapError, ImapOptions, MailboxInfo, Session};
 use mailaudit_net::smtp::TlsRoots;
 use mailaudit_store::Store;
 
-use super::reports::{Counts, ingest_file, open_input};
+use super::reports::{Counts, ReadLimits, ingest_file, open_input};
 use crate::cli::{Cli, ReportsFetchArgs};
 
 /// The first wait before reconnecting; it doubles up to [`MAX_BACKOFF`].
@@ -76,7 +75,7 @@ struct Fetcher<'a> {
     password: String,
     opts: ImapOptions,
     resolver: Resolver,
-    limits: Limits,
+    limits: ReadLimits,
     mode: Mode,
 }
 
@@ -129,10 +128,7 @@ pub(crate) async fn fetch(
         password,
         opts,
         resolver,
-        limits: Limits {
-            max_decompressed: args.max_decompressed_mb.saturating_mul(1024 * 1024),
-            ..Limits::default()
-        },
+        limits: ReadLimits::new(args.max_decompressed_mb, args.max_seconds_per_file),
         mode: if args.strict {
             Mode::Strict
         } else {

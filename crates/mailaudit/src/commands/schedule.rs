@@ -276,7 +276,9 @@ pub(crate) async fn serve(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
     result
 }
 
-async fn serve_with(
+/// The portal on `addr` over `store` and the scheduler, until Ctrl-C or SIGTERM (also what
+/// `mailaudit demo` serves its store with).
+pub(crate) async fn serve_with(
     cli: &Cli,
     store: &Arc<dyn Store>,
     args: &ServeArgs,

@@ -6,6 +6,7 @@
 
 mod checks;
 mod common;
+mod demo;
 mod dns_failure;
 mod exit_codes;
 mod exo;

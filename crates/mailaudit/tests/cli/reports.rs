@@ -341,3 +341,50 @@ fn guide_and_checklist_use_the_reports_readiness() {
         "{guide}"
     );
 }
+
+#[test]
+fn a_file_over_the_time_limit_is_skipped_and_the_rest_is_read() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A 10 MB report (30,000 records): far more than 0.2 s for a debug build to read.
+    let record = "<record><row><source_ip>192.0.2.1</source_ip><count>1</count>\
+        <policy_evaluated><disposition>none</disposition><dkim>pass</dkim><spf>pass</spf>\
+        </policy_evaluated></row><identifiers><header_from>contoso.example</header_from>\
+        </identifiers><auth_results><dkim><domain>contoso.example</domain><result>pass</result>\
+        </dkim><spf><domain>contoso.example</domain><result>pass</result></spf></auth_results>\
+        </record>\n";
+    let big = format!(
+        "<feedback><report_metadata><org_name>big</org_name><email>a@b.example</email>\
+         <report_id>big-1</report_id><date_range><begin>1700000000</begin><end>1700086399</end>\
+         </date_range></report_metadata><policy_published><domain>contoso.example</domain>\
+         <p>none</p></policy_published>{}</feedback>",
+        record.repeat(30_000)
+    );
+    std::fs::write(dir.path().join("a-big.xml"), big).unwrap();
+    std::fs::copy(
+        format!("{SAMPLES}/aggregate/example.net!example.com!1529366400!1529452799.xml"),
+        dir.path().join("b-small.xml"),
+    )
+    .unwrap();
+    let path = dir.path().to_str().unwrap();
+    let (code, docs, stderr) = parse(&[path, "--max-seconds-per-file", "0.2"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(
+            "a-big.xml: took longer than 0.2 s to read (--max-seconds-per-file); skipped"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(
+        docs[0]["error"].as_str().map(|e| e.contains("took longer")),
+        Some(true)
+    );
+    assert_eq!(
+        of_type(&docs, "aggregate").len(),
+        1,
+        "the small report is still read"
+    );
+    // Without a limit the big one is read too.
+    let (code, docs, stderr) = parse(&[path, "--max-seconds-per-file", "0"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(of_type(&docs, "aggregate").len(), 2);
+}
