@@ -46,14 +46,15 @@
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{self, BufRead, BufReader, Write as _};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::AtomicU32;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::instance::{self, process_running, read_lossy};
 use crate::postfix::TlsIdentity;
 
 /// The name prefix of instance directories in the temporary directory; the owning process ID
@@ -642,21 +643,7 @@ fn accounts() -> Result<Accounts, DovecotError> {
 }
 
 fn write_file(path: &Path, content: &str, mode: u32) -> Result<(), DovecotError> {
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(path)
-        .map_err(io_err(format!("writing {}", path.display())))?;
-    f.write_all(content.as_bytes())
-        .map_err(io_err(format!("writing {}", path.display())))
-}
-
-fn read_lossy(path: &Path) -> String {
-    fs::read(path)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default()
+    instance::write_file(path, content, mode).map_err(io_err(format!("writing {}", path.display())))
 }
 
 /// Makes `$TMPDIR/mailaudit-dovecot-<pid>-<seq>` (0755: the mail and login users traverse it).
@@ -675,15 +662,8 @@ fn make_instance_dir() -> Result<PathBuf, DovecotError> {
             "the temporary directory {text:?} is too long for the lab's Unix sockets; set TMPDIR"
         )));
     }
-    loop {
-        let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
-        let dir = base.join(format!("{DIR_PREFIX}{}-{seq}", std::process::id()));
-        match fs::DirBuilder::new().mode(0o755).create(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(io_err(format!("creating {}", dir.display()))(e)),
-        }
-    }
+    instance::create_dir(&base, DIR_PREFIX, &SEQUENCE)
+        .map_err(io_err(format!("creating an instance directory in {text}")))
 }
 
 fn read_pid(dir: &Path) -> Option<u32> {
@@ -692,17 +672,6 @@ fn read_pid(dir: &Path) -> Option<u32> {
         .trim()
         .parse()
         .ok()
-}
-
-/// Whether `pid` is a live process (a zombie is not).
-fn process_running(pid: u32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.trim_start().chars().next())
-            .is_some_and(|state| state != 'Z' && state != 'X'),
-        Err(_) => false,
-    }
 }
 
 /// Stops the instance in `dir` (SIGTERM to its master, SIGKILL after [`STOP_TIMEOUT`]) and
@@ -762,39 +731,14 @@ fn instance_processes(prefix: &str) -> Vec<u32> {
         .collect()
 }
 
-/// Stops and removes instances whose owning process is gone.
+/// Stops and removes instances whose owning process is gone (killed before its drops ran).
 fn reap_orphans() {
-    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(DIR_PREFIX)) else {
-            continue;
-        };
-        let Some(owner) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
-            continue;
-        };
-        if owner == std::process::id() || process_running(owner) {
-            continue;
-        }
-        let dir = entry.path();
-        stop_instance(&dir);
-        let _ = fs::remove_dir_all(&dir);
-    }
+    instance::reap_orphans(DIR_PREFIX, stop_instance);
 }
 
 /// `count` ports that were free on 127.0.0.1 a moment ago.
 fn free_ports(count: usize) -> Result<Vec<u16>, DovecotError> {
-    let listeners = (0..count)
-        .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(io_err("binding 127.0.0.1:0 to pick a free port"))?;
-    listeners
-        .iter()
-        .map(|l| l.local_addr().map(|a| a.port()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(io_err("reading a bound port"))
+    instance::free_ports(count).map_err(io_err("picking free ports on 127.0.0.1"))
 }
 
 /// Connects to `addr` until it accepts (and, when `greet`, answers `* OK`), retrying until

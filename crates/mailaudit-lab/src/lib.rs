@@ -52,6 +52,7 @@
 pub mod client;
 pub mod dovecot;
 mod fleet;
+mod instance;
 pub mod postfix;
 mod server;
 pub mod smtp;

@@ -75,15 +75,16 @@
 //! # Ok(()) }
 //! ```
 
+use crate::instance::{self, process_running, read_lossy};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{self, BufRead, BufReader, Write as _};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::AtomicU32;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -797,16 +798,8 @@ fn make_instance_dir() -> Result<PathBuf, PostfixError> {
             "the temporary directory {text:?} is too long for the lab's Unix sockets; set TMPDIR"
         )));
     }
-    loop {
-        let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
-        let dir = base.join(format!("{DIR_PREFIX}{}-{seq}", std::process::id()));
-        match fs::DirBuilder::new().mode(0o755).create(&dir) {
-            Ok(()) => return Ok(dir),
-            // Left over by an earlier process with the same ID: take the next number.
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(io_err(format!("creating {}", dir.display()))(e)),
-        }
-    }
+    instance::create_dir(&base, DIR_PREFIX, &SEQUENCE)
+        .map_err(io_err(format!("creating an instance directory in {text}")))
 }
 
 /// Stops the instance in `dir`, waiting for its master to exit (killing it after
@@ -844,51 +837,14 @@ fn read_master_pid(dir: &Path) -> Option<u32> {
         .ok()
 }
 
-/// Whether `pid` is a live process (a zombie, exited but not yet reaped, is not).
-fn process_running(pid: u32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the parenthesised command name, which may itself hold ')'.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.trim_start().chars().next())
-            .is_some_and(|state| state != 'Z' && state != 'X'),
-        Err(_) => false,
-    }
-}
-
 /// Stops and removes instances whose owning process is gone (killed before its drops ran).
 fn reap_orphans() {
-    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(DIR_PREFIX)) else {
-            continue;
-        };
-        let Some(owner) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
-            continue;
-        };
-        if owner == std::process::id() || process_running(owner) {
-            continue;
-        }
-        let dir = entry.path();
-        stop_instance(&dir);
-        let _ = fs::remove_dir_all(&dir);
-    }
+    instance::reap_orphans(DIR_PREFIX, stop_instance);
 }
 
-/// `count` ports that were free on 127.0.0.1 a moment ago (bound together, then released).
+/// `count` ports that were free on 127.0.0.1 a moment ago.
 fn free_ports(count: usize) -> Result<Vec<u16>, PostfixError> {
-    let listeners = (0..count)
-        .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(io_err("binding 127.0.0.1:0 to pick a free port"))?;
-    listeners
-        .iter()
-        .map(|l| l.local_addr().map(|a| a.port()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(io_err("reading a bound port"))
+    instance::free_ports(count).map_err(io_err("picking free ports on 127.0.0.1"))
 }
 
 /// Connects to `addr` until it answers `220` (retrying refused connections until `timeout`),
@@ -933,21 +889,7 @@ fn try_greet(addr: SocketAddr) -> Result<(), String> {
 }
 
 fn write_file(path: &Path, content: &str, mode: u32) -> Result<(), PostfixError> {
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(path)
-        .map_err(io_err(format!("writing {}", path.display())))?;
-    f.write_all(content.as_bytes())
-        .map_err(io_err(format!("writing {}", path.display())))
-}
-
-fn read_lossy(path: &Path) -> String {
-    fs::read(path)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default()
+    instance::write_file(path, content, mode).map_err(io_err(format!("writing {}", path.display())))
 }
 
 fn count_files(dir: &Path) -> usize {
