@@ -1,6 +1,6 @@
 //! `mailaudit audit`: the bulk audit.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
 use std::path::Path;
@@ -15,7 +15,7 @@ use mailaudit_core::audit::{AuditOptions, normalize_domain};
 use mailaudit_net::https::HttpsOptions;
 use mailaudit_net::live::{LiveOptions, RelayOverride};
 use mailaudit_net::{BulkOptions, Resolver, audit_stream};
-use mailaudit_store::RunStatus;
+use mailaudit_store::{DomainEntry, RunStatus};
 
 use super::relay::{relay_options, roots};
 use super::tracking;
@@ -98,7 +98,7 @@ pub(crate) async fn audit(cli: &Cli, args: &AuditArgs) -> Result<ExitCode> {
     } else {
         Some(open_store(cli).await?)
     };
-    let mut overrides = std::collections::HashMap::new();
+    let mut overrides = HashMap::new();
 
     // The inputs, in order: arguments, then each file (or the inventory).
     let mut lab = None;
@@ -131,19 +131,7 @@ pub(crate) async fn audit(cli: &Cli, args: &AuditArgs) -> Result<ExitCode> {
                     .unwrap_or_default()
             );
         }
-        for e in &entries {
-            if e.parked {
-                opts.parked.insert(e.name.clone());
-            }
-            overrides.insert(
-                e.name.clone(),
-                RelayOverride {
-                    from: e.relay_from.clone(),
-                    to: e.relay_to.clone(),
-                    m365_endpoint: e.m365_endpoint.clone(),
-                },
-            );
-        }
+        overrides.extend(inventory_options(&entries, &mut opts));
         total = Some(entries.len() as u64);
         sources.push(Box::new(entries.into_iter().map(|e| e.name)));
     } else {
@@ -279,4 +267,28 @@ fn peak_rss_mb() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
+}
+
+/// What the inventory says about how to audit its domains: parked ones go into `opts`, and the
+/// relay probe's per-domain settings (sender, recipient, the tenant's Microsoft 365 endpoint)
+/// are returned by domain.
+pub(crate) fn inventory_options(
+    entries: &[DomainEntry],
+    opts: &mut AuditOptions,
+) -> HashMap<String, RelayOverride> {
+    let mut overrides = HashMap::new();
+    for e in entries {
+        if e.parked {
+            opts.parked.insert(e.name.clone());
+        }
+        overrides.insert(
+            e.name.clone(),
+            RelayOverride {
+                from: e.relay_from.clone(),
+                to: e.relay_to.clone(),
+                m365_endpoint: e.m365_endpoint.clone(),
+            },
+        );
+    }
+    overrides
 }

@@ -20,7 +20,7 @@ use anyhow::{Context, Result};
 use mailaudit_core::audit::{AuditOptions, DomainReport};
 use mailaudit_core::checks::CheckId;
 use mailaudit_lab::{LabDns, LabSmtp, SAMPLE_GATEWAY_TENANTS, sample_fleet, sample_fleet_smtp};
-use mailaudit_net::live::{LiveOptions, RelayOverride};
+use mailaudit_net::live::LiveOptions;
 use mailaudit_net::smtp::TlsRoots;
 use mailaudit_net::{BulkOptions, Resolver, ResolverConfig, audit_stream};
 use mailaudit_store::{Ingested, Location, NewDomain, NewReport, RunStatus, Store};
@@ -330,20 +330,11 @@ async fn audit(
 ) -> Result<Audited> {
     let entries = store.domains(None).await?;
     let mut opts = AuditOptions::default();
-    let mut overrides = HashMap::new();
-    for e in entries.iter().filter(|e| domains.contains(&e.name)) {
-        if e.parked {
-            opts.parked.insert(e.name.clone());
-        }
-        overrides.insert(
-            e.name.clone(),
-            RelayOverride {
-                from: e.relay_from.clone(),
-                to: e.relay_to.clone(),
-                m365_endpoint: e.m365_endpoint.clone(),
-            },
-        );
-    }
+    let entries: Vec<_> = entries
+        .into_iter()
+        .filter(|e| domains.contains(&e.name))
+        .collect();
+    let overrides = super::audit::inventory_options(&entries, &mut opts);
     let smtp_args = SmtpArgs {
         smtp_port: smtp.port(),
         helo: None,
