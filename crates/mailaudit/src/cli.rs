@@ -110,8 +110,8 @@ pub(crate) enum Command {
     /// Recurring re-audits of the fleet or of a customer, with alerts on regression.
     #[command(subcommand)]
     Schedule(ScheduleCommand),
-    /// Serve the web portal (fleet overview, each domain's findings, history, checklist and
-    /// remediation guide, the check catalogue) and run the scheduler (re-audits and alerts),
+    /// Serve the web portal (fleet overview, each domain's findings, history, checklist,
+    /// remediation guide and DMARC/TLS report summary, the check catalogue) and run the scheduler (re-audits and alerts),
     /// until Ctrl-C or SIGTERM.
     ///
     /// The portal has no authentication yet: it listens on loopback only (default
@@ -209,7 +209,8 @@ pub(crate) enum ReportsCommand {
     Fetch(ReportsFetchArgs),
     /// Who sends as a domain, per source (known services, reverse DNS, IP): volume, DMARC, DKIM
     /// and SPF alignment, failing and new sources, and whether the domain is ready for the next
-    /// DMARC phase, with the reasons.
+    /// DMARC phase, with the reasons; then its SMTP TLS sessions by policy, failure type and
+    /// sending MTA.
     Summary(ReportsSummaryArgs),
 }
 
