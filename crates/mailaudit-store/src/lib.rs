@@ -844,9 +844,10 @@ pub async fn open_location(location: &Location) -> Result<Box<dyn Store>, StoreE
     })
 }
 
-/// The current time as [`Time`], for the few values the API stamps itself (`created_at`,
-/// `added_at`).
-pub(crate) fn now() -> Time {
+/// The current time as [`Time`] (unix seconds): what the API stamps itself with (`created_at`,
+/// `added_at`), and the clock of every caller that records or queries by time (the CLI, the
+/// portal), so that they all read it one way.
+pub fn now() -> Time {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))

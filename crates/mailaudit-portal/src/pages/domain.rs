@@ -12,6 +12,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use mailaudit_core::finding::Finding;
 use mailaudit_core::guide::{self, ReportView};
 use mailaudit_store::ItemState;
+use mailaudit_store::now;
 use serde::Deserialize;
 
 use super::fleet::score_class;
@@ -25,12 +26,6 @@ const HISTORY: i64 = 30;
 
 /// Who a checklist change made in the portal is recorded as when the form names nobody.
 pub const DEFAULT_BY: &str = "web portal";
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
 
 /// `GET /domains/{domain}`.
 pub async fn page(

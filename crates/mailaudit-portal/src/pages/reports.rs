@@ -16,6 +16,7 @@ use axum::response::Html;
 use mailaudit_core::reports::analysis::DomainAnalysis;
 use mailaudit_core::reports::tls_analysis::TlsDomainSummary;
 use mailaudit_store::analysis::domain_reports;
+use mailaudit_store::now;
 use serde::Deserialize;
 
 use super::{AppError, DomainPath, domain_page, find_domain};
@@ -31,12 +32,6 @@ const PERIODS: [i64; 4] = [7, 14, 30, 90];
 #[derive(Debug, Deserialize)]
 pub struct Period {
     days: Option<String>,
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// `part` as a whole percentage of `whole` (0 when `whole` is 0).

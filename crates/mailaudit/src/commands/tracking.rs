@@ -8,19 +8,15 @@ use mailaudit_core::audit::DomainReport;
 use mailaudit_core::finding::Finding;
 use mailaudit_core::guide::{self, ReportView};
 use mailaudit_core::history;
-use mailaudit_store::{ChecklistItem, DmarcRollout, ItemState, Store, Time};
+use mailaudit_store::{ChecklistItem, DmarcRollout, ItemState, Store};
 
 /// Who ticks or reopens an item after an audit.
 pub(crate) const VERIFIED_BY: &str = "mailaudit (verified by audit)";
 /// Who reopens an item that regressed.
 pub(crate) const REOPENED_BY: &str = "mailaudit (regression seen by audit)";
 
-/// The current time in unix seconds.
-pub(crate) fn now() -> Time {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
+/// The current time in unix seconds (the store's clock).
+pub(crate) use mailaudit_store::now;
 
 /// What recording one domain changed.
 #[derive(Debug, Default)]
