@@ -14,9 +14,7 @@ use mailaudit_core::guide::{self, ReportView};
 use mailaudit_core::memory::{MemoryDns, Rr};
 use mailaudit_portal::PortalOptions;
 use mailaudit_portal::stored::guide_context;
-use mailaudit_store::{
-    AggregateRow, ChecklistItem, ItemState, NewDomain, NewReport, RunStatus, Store,
-};
+use mailaudit_store::{AggregateRow, ChecklistItem, NewDomain, NewReport, RunStatus, Store};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -95,19 +93,7 @@ pub(crate) async fn record_json(
     let view = ReportView::from_json(json).expect("a readable report");
     let entry = store.domain(domain).await.ok();
     let g = guide::build(&view, &guide_context(entry.as_ref(), None, at, None));
-    let items: Vec<ChecklistItem> = guide::checklist(&g)
-        .into_iter()
-        .map(|(key, priority, title)| ChecklistItem {
-            domain: domain.to_string(),
-            key: key.to_string(),
-            priority,
-            title,
-            state: ItemState::Open,
-            by: None,
-            at: None,
-            updated_at: at,
-        })
-        .collect();
+    let items = ChecklistItem::open_items(domain, &g, at);
     store
         .sync_checklist(domain, &items)
         .await

@@ -233,6 +233,27 @@ pub struct ChecklistItem {
     pub updated_at: Time,
 }
 
+impl ChecklistItem {
+    /// The checklist a remediation guide gives `domain` ([`mailaudit_core::guide::checklist`]):
+    /// every item open, stamped `at`, ready for [`Store::sync_checklist`] (which keeps the state
+    /// of items already stored).
+    pub fn open_items(domain: &str, guide: &mailaudit_core::guide::Guide, at: Time) -> Vec<Self> {
+        mailaudit_core::guide::checklist(guide)
+            .into_iter()
+            .map(|(key, priority, title)| ChecklistItem {
+                domain: domain.to_string(),
+                key: key.to_string(),
+                priority,
+                title,
+                state: ItemState::Open,
+                by: None,
+                at: None,
+                updated_at: at,
+            })
+            .collect()
+    }
+}
+
 /// The DMARC rollout phase of a domain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DmarcRollout {

@@ -74,19 +74,7 @@ pub(crate) async fn record(
     let entry = store.domain(domain).await.ok();
     let ctx = guide_context(entry.as_ref(), rollout.as_ref(), now, None);
     let g = guide::build(&cur, &ctx);
-    let mut items: Vec<ChecklistItem> = guide::checklist(&g)
-        .into_iter()
-        .map(|(key, priority, title)| ChecklistItem {
-            domain: domain.to_string(),
-            key: key.to_string(),
-            priority,
-            title,
-            state: ItemState::Open,
-            by: None,
-            at: None,
-            updated_at: now,
-        })
-        .collect();
+    let mut items = ChecklistItem::open_items(domain, &g, now);
     // The guide lists what is still to do; an item it no longer lists (its finding is gone)
     // stays on the checklist, so that the audit ticks it below and can reopen it later.
     for kept in store.checklist(domain).await? {
