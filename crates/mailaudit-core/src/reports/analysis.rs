@@ -286,6 +286,14 @@ pub struct Readiness {
     pub reasons: Vec<String>,
 }
 
+/// `part` as a whole percentage of `whole`, rounded down, 0 when `whole` is 0: how the summary
+/// views (`reports summary`, the portal) show rates.
+pub fn whole_percent(part: u64, whole: u64) -> u64 {
+    (u128::from(part) * 100)
+        .checked_div(u128::from(whole))
+        .map_or(0, |p| u64::try_from(p).unwrap_or(u64::MAX))
+}
+
 fn pct(part: u64, whole: u64) -> f64 {
     if whole == 0 {
         0.0
@@ -695,6 +703,14 @@ mod tests {
             a.readiness
         );
         assert_eq!(days_covered(&[]), 0.0);
+    }
+
+    #[test]
+    fn whole_percentages() {
+        assert_eq!(whole_percent(1, 3), 33);
+        assert_eq!(whole_percent(5, 5), 100);
+        assert_eq!(whole_percent(7, 0), 0);
+        assert_eq!(whole_percent(u64::MAX, u64::MAX), 100, "no overflow");
     }
 
     #[test]

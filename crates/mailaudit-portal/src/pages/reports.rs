@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 
 use axum::extract::{Query, State};
 use axum::response::Html;
-use mailaudit_core::reports::analysis::DomainAnalysis;
+use mailaudit_core::reports::analysis::{DomainAnalysis, whole_percent as pct};
 use mailaudit_core::reports::tls_analysis::TlsDomainSummary;
 use mailaudit_store::analysis::domain_reports;
 use mailaudit_store::now;
@@ -32,11 +32,6 @@ const PERIODS: [i64; 4] = [7, 14, 30, 90];
 #[derive(Debug, Deserialize)]
 pub struct Period {
     days: Option<String>,
-}
-
-/// `part` as a whole percentage of `whole` (0 when `whole` is 0).
-fn pct(part: u64, whole: u64) -> u64 {
-    part.saturating_mul(100).checked_div(whole).unwrap_or(0)
 }
 
 /// `GET /domains/{domain}/reports`.

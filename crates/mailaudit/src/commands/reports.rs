@@ -12,6 +12,7 @@ use std::net::IpAddr;
 use anyhow::Result;
 use mailaudit_core::audit::normalize_domain;
 use mailaudit_core::dns::DnsSource;
+use mailaudit_core::reports::analysis::whole_percent as pct;
 use mailaudit_core::reports::container::{self, Kind, Limits};
 use mailaudit_core::reports::tls_analysis::TlsDomainSummary;
 use mailaudit_core::reports::{self, Mode, failure};
@@ -667,7 +668,6 @@ pub(crate) async fn summary(
         return Ok(ExitCode::SUCCESS);
     }
     let summary = &a.summary;
-    let pct = |a: u64, b: u64| a.saturating_mul(100).checked_div(b).unwrap_or(0);
     writeln!(
         out,
         "{domain}: {} messages in the last {} days ({} days of reports; {} the period before), {}% pass DMARC; policy p={}",
@@ -724,10 +724,7 @@ fn write_tls(out: &mut impl Write, tls: &TlsDomainSummary) -> io::Result<()> {
         printable(&tls.reporters.join(", ")),
         total,
         tls.failed,
-        tls.failed
-            .saturating_mul(100)
-            .checked_div(total)
-            .unwrap_or(0)
+        pct(tls.failed, total)
     )?;
     for p in &tls.policies {
         writeln!(
