@@ -45,7 +45,7 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{self, BufRead, BufReader, Write as _};
+use std::io::{self, Write as _};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
@@ -764,27 +764,15 @@ fn wait_ready(
     Err(format!("not ready within {timeout:?}: {last}"))
 }
 
+/// Whether `addr` accepts connections and, when `greet`, answers `* OK`.
 fn try_greet(addr: SocketAddr, greet: bool) -> Result<(), String> {
-    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
-        .map_err(|e| format!("connect: {e}"))?;
-    if !greet {
-        return Ok(());
+    if greet {
+        instance::greet(addr, "* OK", "x LOGOUT")
+    } else {
+        TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+            .map(drop)
+            .map_err(|e| format!("connect: {e}"))
     }
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .map_err(|e| e.to_string())?;
-    let mut reader = BufReader::new(stream.try_clone().map_err(|e| e.to_string())?);
-    // "* OK Waiting for authentication process to respond.." may come first.
-    let mut line = String::new();
-    reader
-        .read_line(&mut line)
-        .map_err(|e| format!("reading the greeting: {e}"))?;
-    if !line.starts_with("* OK") {
-        return Err(format!("greeting {:?}", line.trim_end()));
-    }
-    let mut writer = stream;
-    let _ = writer.write_all(b"x LOGOUT\r\n");
-    Ok(())
 }
 
 #[cfg(test)]

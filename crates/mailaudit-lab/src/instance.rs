@@ -4,11 +4,12 @@
 //! small file helpers.
 
 use std::fs;
-use std::io::{self, Write};
-use std::net::{Ipv4Addr, TcpListener};
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 /// Whether process `pid` exists and is not a zombie.
 pub(crate) fn process_running(pid: u32) -> bool {
@@ -68,6 +69,32 @@ pub(crate) fn free_ports(count: usize) -> io::Result<Vec<u16>> {
         .iter()
         .map(|l| l.local_addr().map(|a| a.port()))
         .collect()
+}
+
+/// Connects to `addr` and reads the server's first line, which must start with `expect`
+/// (`220` for SMTP, `* OK` for IMAP), then says `bye` (`QUIT`, `x LOGOUT`) and reads the
+/// answer: a server that does this is ready. The error says what went wrong.
+pub(crate) fn greet(addr: SocketAddr, expect: &str, bye: &str) -> Result<(), String> {
+    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+        .map_err(|e| format!("connect: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    let mut reader = BufReader::new(stream.try_clone().map_err(|e| e.to_string())?);
+    let mut line = String::new();
+    reader
+        .read_line(&mut line)
+        .map_err(|e| format!("reading the greeting: {e}"))?;
+    if !line.starts_with(expect) {
+        return Err(format!("greeting {:?}", line.trim_end()));
+    }
+    let mut writer = stream;
+    writer
+        .write_all(format!("{bye}\r\n").as_bytes())
+        .map_err(|e| format!("{bye}: {e}"))?;
+    line.clear();
+    let _ = reader.read_line(&mut line);
+    Ok(())
 }
 
 /// Writes `content` to `path` (created or truncated) with permission bits `mode`.

@@ -79,8 +79,8 @@ use crate::instance::{self, process_running, read_lossy};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{self, BufRead, BufReader, Write as _};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -866,26 +866,7 @@ fn greet(addr: SocketAddr, timeout: Duration, alive: &dyn Fn() -> bool) -> Resul
 }
 
 fn try_greet(addr: SocketAddr) -> Result<(), String> {
-    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
-        .map_err(|e| format!("connect: {e}"))?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .map_err(|e| e.to_string())?;
-    let mut reader = BufReader::new(stream.try_clone().map_err(|e| e.to_string())?);
-    let mut line = String::new();
-    reader
-        .read_line(&mut line)
-        .map_err(|e| format!("reading the banner: {e}"))?;
-    if !line.starts_with("220") {
-        return Err(format!("banner {:?}", line.trim_end()));
-    }
-    let mut writer = stream;
-    writer
-        .write_all(b"QUIT\r\n")
-        .map_err(|e| format!("QUIT: {e}"))?;
-    line.clear();
-    let _ = reader.read_line(&mut line);
-    Ok(())
+    instance::greet(addr, "220", "QUIT")
 }
 
 fn write_file(path: &Path, content: &str, mode: u32) -> Result<(), PostfixError> {
