@@ -171,8 +171,13 @@ impl Fetcher<'_> {
 
     /// Polls until interrupted, reconnecting with backoff.
     async fn watch(&self) -> Result<ExitCode> {
+        // In place before the first line is printed, so that an early SIGTERM from a
+        // supervisor is a clean stop too.
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+        let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
         eprintln!(
-            "mailaudit: watching {} every {}s (interrupt to stop)",
+            "mailaudit: watching {} every {}s (Ctrl-C or SIGTERM to stop)",
             self.identity, self.args.interval
         );
         let interval = Duration::from_secs_f64(self.args.interval);
@@ -219,11 +224,17 @@ impl Fetcher<'_> {
                 }
             }
         };
-        // Runs until interrupted (Ctrl-C, SIGINT) or a failure that is not the connection's.
+        // Runs until interrupted (Ctrl-C, SIGINT), terminated (SIGTERM) or a failure that is
+        // not the connection's. A report is stored in one transaction, so stopping between two
+        // awaits loses nothing already stored; the cursor only moves after the store.
         let outcome: Result<()> = tokio::select! {
             r = run => r,
-            _ = tokio::signal::ctrl_c() => {
+            _ = interrupt.recv() => {
                 eprintln!("mailaudit: interrupted; stopping");
+                Ok(())
+            }
+            _ = term.recv() => {
+                eprintln!("mailaudit: terminated; stopping");
                 Ok(())
             }
         };

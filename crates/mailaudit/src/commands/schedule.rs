@@ -284,6 +284,12 @@ pub(crate) async fn serve_with(
     args: &ServeArgs,
     addr: std::net::SocketAddr,
 ) -> Result<ExitCode> {
+    // The signal handlers are in place before the address is printed: whoever reads that line
+    // (a supervisor, a test) may send SIGTERM at once, and it must mean a clean stop, not the
+    // default action that kills the process.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
     abort_stale(store.as_ref()).await?;
     let listener = mailaudit_portal::bind(addr).await?;
     let local = listener.local_addr().context("the portal's address")?;
@@ -309,8 +315,6 @@ pub(crate) async fn serve_with(
         args.tick
     );
     drop(stopped);
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("cannot listen for SIGTERM")?;
     let mut tick = tokio::time::interval(Duration::from_secs(args.tick.max(1)));
     let outcome = loop {
         tokio::select! {
@@ -324,7 +328,7 @@ pub(crate) async fn serve_with(
                     eprintln!("mailaudit: alerts: {e:#}");
                 }
             }
-            _ = tokio::signal::ctrl_c() => break Ok(()),
+            _ = interrupt.recv() => break Ok(()),
             _ = term.recv() => break Ok(()),
             r = &mut portal => break Err(match r {
                 Ok(Ok(())) => anyhow::anyhow!("the portal stopped"),

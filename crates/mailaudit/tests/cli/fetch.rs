@@ -545,6 +545,32 @@ fn watch_survives_a_kick_and_a_restart_without_losing_or_duplicating() {
     });
     lab.deliver("INBOX", &message(3)).expect("deliver");
     wait_line(&out, &mut seen_out, "storing the fourth report", stored_one);
+
+    // SIGTERM (what a supervisor sends) is a clean stop.
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the watcher did not stop within 15 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "a clean exit on SIGTERM: {status:?}"
+    );
+    wait_line(&err, &mut seen_err, "about stopping", |l| {
+        l.contains("terminated; stopping")
+    });
     drop(child);
 
     // Four reports, each stored once; no poll ever saw a duplicate.

@@ -24,8 +24,16 @@ fn serve_refuses_a_non_loopback_address_without_public() {
     assert!(help.stdout.contains("--public") && help.stdout.contains("no authentication"));
 }
 
-#[test]
-fn serve_answers_http_and_stops_cleanly_on_sigterm() {
+/// A running `mailaudit serve` on an ephemeral loopback port: the child, its stderr lines, and
+/// the address it printed.
+struct Serving {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+fn start_serve() -> Serving {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("m.db").display());
     let mut child = Command::new(env!("CARGO_BIN_EXE_mailaudit"))
@@ -45,7 +53,7 @@ fn serve_answers_http_and_stops_cleanly_on_sigterm() {
         .spawn()
         .expect("mailaudit serve starts");
     let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
+    let (tx, lines) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             let _ = tx.send(line);
@@ -53,13 +61,60 @@ fn serve_answers_http_and_stops_cleanly_on_sigterm() {
     });
     // "mailaudit: portal on http://127.0.0.1:PORT/ (loopback only, …)"
     let addr = loop {
-        let line = rx
+        let line = lines
             .recv_timeout(Duration::from_secs(30))
             .expect("serve prints its address within 30 s");
         if let Some(rest) = line.split("portal on http://").nth(1) {
             break rest.split('/').next().unwrap().to_string();
         }
     };
+    Serving {
+        child,
+        lines,
+        addr,
+        _dir: dir,
+    }
+}
+
+/// Sends SIGTERM and asserts a clean stop: exit 0, "stopping" said, the port closed.
+fn terminate_cleanly(mut serving: Serving) {
+    let kill = Command::new("kill")
+        .args(["-TERM", &serving.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = serving.child.try_wait().unwrap() {
+            break s;
+        }
+        if started.elapsed() > Duration::from_secs(15) {
+            let _ = serving.child.kill();
+            panic!("serve did not stop within 15 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // The reader thread ends at EOF, now that the process has exited.
+    let mut rest = Vec::new();
+    while let Ok(line) = serving.lines.recv_timeout(Duration::from_secs(5)) {
+        rest.push(line);
+    }
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "a clean exit on SIGTERM: {status:?}; stderr after the address: {rest:?}"
+    );
+    assert!(rest.iter().any(|l| l.contains("stopping")), "{rest:?}");
+    assert!(
+        TcpStream::connect(&serving.addr).is_err(),
+        "the port is closed after the stop"
+    );
+}
+
+#[test]
+fn serve_answers_http_and_stops_cleanly_on_sigterm() {
+    let serving = start_serve();
+    let addr = serving.addr.clone();
     let mut conn = TcpStream::connect(&addr).expect("the portal listens");
     conn.set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
@@ -72,32 +127,15 @@ fn serve_answers_http_and_stops_cleanly_on_sigterm() {
     conn.read_to_string(&mut response).unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.ends_with("ok\n"), "{response}");
+    terminate_cleanly(serving);
+}
 
-    let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if started.elapsed() > Duration::from_secs(15) {
-            let _ = child.kill();
-            panic!("serve did not stop within 15 s of SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert_eq!(status.code(), Some(0), "a clean exit on SIGTERM");
-    // The reader thread ends at EOF, now that the process has exited.
-    let mut rest = Vec::new();
-    while let Ok(line) = rx.recv_timeout(Duration::from_secs(5)) {
-        rest.push(line);
+/// A supervisor (or a script) may send SIGTERM as soon as the address line appears; that is
+/// already a clean stop, not death by the signal's default action. (A CI run caught the
+/// handler being installed only after the line was printed.)
+#[test]
+fn sigterm_as_soon_as_the_address_is_printed_is_a_clean_stop() {
+    for _ in 0..5 {
+        terminate_cleanly(start_serve());
     }
-    assert!(rest.iter().any(|l| l.contains("stopping")), "{rest:?}");
-    assert!(
-        TcpStream::connect(&addr).is_err(),
-        "the port is closed after the stop"
-    );
 }
