@@ -474,7 +474,7 @@ async fn reports(store: &dyn Store) {
             content_hash: format!("{n:02x}").repeat(32),
             source: format!("google.com!contoso.example!{begin}.xml.gz"),
             raw: vec![n],
-            parsed: json!({}),
+            parsed: serde_json::value::to_raw_value(&json!({})).unwrap(),
             problems: json!([]),
             rows: vec![AggregateRow {
                 source_ip: "40.107.1.1".into(),
@@ -513,7 +513,7 @@ async fn reports(store: &dyn Store) {
         content_hash: "ee".repeat(32),
         source: "tls.json".into(),
         raw: b"{}".to_vec(),
-        parsed: tls,
+        parsed: serde_json::value::to_raw_value(&tls).unwrap(),
         problems: json!([]),
         rows: Vec::new(),
     };

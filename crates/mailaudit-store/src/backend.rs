@@ -1119,42 +1119,30 @@ macro_rules! impl_store {
                 rows.iter().map(tenant_import_from).collect()
             }
 
-            async fn ingest_report(
+            async fn ingest_reports(
                 &self,
-                r: &crate::NewReport,
+                reports: &[crate::NewReport],
                 now: Time,
-            ) -> Result<crate::Ingested, StoreError> {
-                let (domain, hash) = check_report(r)?;
+            ) -> Result<Vec<Result<crate::Ingested, StoreError>>, StoreError> {
                 let mut tx = self.write_tx().await?;
-                // ON CONFLICT DO NOTHING covers the key and the hash alike; under PostgreSQL it
-                // waits for a concurrent insert of the same report and then does nothing.
-                let id: Option<i64> = sqlx::query_scalar(
-                    "INSERT INTO reports (kind, reporter, report_id, policy_domain, begin_time, \
-                     end_time, content_hash, source, raw, parsed, problems, ingested_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-                     ON CONFLICT DO NOTHING RETURNING id",
-                )
-                .bind(&r.kind)
-                .bind(&r.reporter)
-                .bind(&r.report_id)
-                .bind(&domain)
-                .bind(r.begin)
-                .bind(r.end)
-                .bind(&hash)
-                .bind(&r.source)
-                .bind(&r.raw)
-                .bind(Json(&r.parsed))
-                .bind(Json(&r.problems))
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some(id) = id else {
-                    // A new statement: under READ COMMITTED it sees the row that conflicted.
-                    let existing: i64 = sqlx::query_scalar(
-                        "SELECT id FROM reports WHERE (kind = $1 AND reporter = $2 \
-                         AND report_id = $3 AND policy_domain = $4 AND begin_time = $5 \
-                         AND end_time = $6) OR content_hash = $7 \
-                         ORDER BY CASE WHEN content_hash = $7 THEN 1 ELSE 0 END, id LIMIT 1",
+                let mut outcomes = Vec::with_capacity(reports.len());
+                for r in reports {
+                    let (domain, hash) = match check_report(r) {
+                        Ok(checked) => checked,
+                        Err(e) => {
+                            outcomes.push(Err(e));
+                            continue;
+                        }
+                    };
+                    // ON CONFLICT DO NOTHING covers the key and the hash alike (also against a
+                    // report earlier in this batch); under PostgreSQL it waits for a concurrent
+                    // insert of the same report and then does nothing.
+                    let id: Option<i64> = sqlx::query_scalar(
+                        "INSERT INTO reports (kind, reporter, report_id, policy_domain, \
+                         begin_time, end_time, content_hash, source, raw, parsed, problems, \
+                         ingested_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                         ON CONFLICT DO NOTHING RETURNING id",
                     )
                     .bind(&r.kind)
                     .bind(&r.reporter)
@@ -1163,40 +1151,65 @@ macro_rules! impl_store {
                     .bind(r.begin)
                     .bind(r.end)
                     .bind(&hash)
-                    .fetch_one(&mut *tx)
+                    .bind(&r.source)
+                    .bind(&r.raw)
+                    .bind(Json(&r.parsed))
+                    .bind(Json(&r.problems))
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
                     .await?;
-                    tx.rollback().await?;
-                    return Ok(crate::Ingested::Duplicate(existing));
-                };
-                // The rows in multi-row INSERTs of ROWS_PER_INSERT rows (15 parameters each:
-                // within SQLite's and PostgreSQL's parameter limits): one statement per chunk
-                // instead of one per row.
-                for chunk in r.rows.chunks(ROWS_PER_INSERT) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(format!(
-                        "INSERT INTO aggregate_rows (report_id, policy_domain, begin_time, \
-                         end_time, {AGGREGATE_ROW_COLUMNS}) "
-                    ));
-                    q.push_values(chunk, |mut b, row| {
-                        b.push_bind(id)
-                            .push_bind(&domain)
-                            .push_bind(r.begin)
-                            .push_bind(r.end)
-                            .push_bind(&row.source_ip)
-                            .push_bind(row.count)
-                            .push_bind(&row.disposition)
-                            .push_bind(&row.dkim_aligned)
-                            .push_bind(&row.spf_aligned)
-                            .push_bind(&row.header_from)
-                            .push_bind(&row.envelope_from)
-                            .push_bind(&row.dkim_domains)
-                            .push_bind(&row.dkim_results)
-                            .push_bind(&row.spf_domains)
-                            .push_bind(&row.spf_results);
-                    });
-                    q.build().execute(&mut *tx).await?;
+                    let Some(id) = id else {
+                        // Nothing was written. A new statement: under READ COMMITTED it sees
+                        // the row that conflicted.
+                        let existing: i64 = sqlx::query_scalar(
+                            "SELECT id FROM reports WHERE (kind = $1 AND reporter = $2 \
+                             AND report_id = $3 AND policy_domain = $4 AND begin_time = $5 \
+                             AND end_time = $6) OR content_hash = $7 \
+                             ORDER BY CASE WHEN content_hash = $7 THEN 1 ELSE 0 END, id LIMIT 1",
+                        )
+                        .bind(&r.kind)
+                        .bind(&r.reporter)
+                        .bind(&r.report_id)
+                        .bind(&domain)
+                        .bind(r.begin)
+                        .bind(r.end)
+                        .bind(&hash)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        outcomes.push(Ok(crate::Ingested::Duplicate(existing)));
+                        continue;
+                    };
+                    // The rows in multi-row INSERTs of ROWS_PER_INSERT rows (15 parameters
+                    // each: within SQLite's and PostgreSQL's parameter limits): one statement
+                    // per chunk instead of one per row.
+                    for chunk in r.rows.chunks(ROWS_PER_INSERT) {
+                        let mut q = sqlx::QueryBuilder::<$db>::new(format!(
+                            "INSERT INTO aggregate_rows (report_id, policy_domain, begin_time, \
+                             end_time, {AGGREGATE_ROW_COLUMNS}) "
+                        ));
+                        q.push_values(chunk, |mut b, row| {
+                            b.push_bind(id)
+                                .push_bind(&domain)
+                                .push_bind(r.begin)
+                                .push_bind(r.end)
+                                .push_bind(&row.source_ip)
+                                .push_bind(row.count)
+                                .push_bind(&row.disposition)
+                                .push_bind(&row.dkim_aligned)
+                                .push_bind(&row.spf_aligned)
+                                .push_bind(&row.header_from)
+                                .push_bind(&row.envelope_from)
+                                .push_bind(&row.dkim_domains)
+                                .push_bind(&row.dkim_results)
+                                .push_bind(&row.spf_domains)
+                                .push_bind(&row.spf_results);
+                        });
+                        q.build().execute(&mut *tx).await?;
+                    }
+                    outcomes.push(Ok(crate::Ingested::New(id)));
                 }
                 tx.commit().await?;
-                Ok(crate::Ingested::New(id))
+                Ok(outcomes)
             }
 
             async fn aggregate_rows(

@@ -415,7 +415,7 @@ impl AggregateRow {
 }
 
 /// A report to store ([`Store::ingest_report`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NewReport {
     /// One of [`REPORT_KINDS`].
     pub kind: String,
@@ -437,8 +437,10 @@ pub struct NewReport {
     pub source: String,
     /// The original file bytes as read, before decompression.
     pub raw: Vec<u8>,
-    /// The parsed report.
-    pub parsed: serde_json::Value,
+    /// The parsed report, as JSON text (serialized straight from the parser's structs with
+    /// `serde_json::value::to_raw_value`: no `serde_json::Value` is built on the way to the
+    /// store).
+    pub parsed: Box<serde_json::value::RawValue>,
     /// What was wrong with it (a JSON array).
     pub problems: serde_json::Value,
     /// Its records (aggregate reports; empty for the other kinds).
@@ -682,7 +684,23 @@ pub trait Store: Send + Sync {
     /// gives `Duplicate(its id)` and writes nothing (concurrent ingests of one report store it
     /// once). `Invalid` for an unknown kind, a content hash that is not 64 hex digits, or problems
     /// that are not a JSON array.
-    async fn ingest_report(&self, r: &NewReport, now: Time) -> Result<Ingested, StoreError>;
+    async fn ingest_report(&self, r: &NewReport, now: Time) -> Result<Ingested, StoreError> {
+        let mut outcomes = self.ingest_reports(std::slice::from_ref(r), now).await?;
+        outcomes.pop().unwrap_or_else(|| {
+            Err(StoreError::Invalid(
+                "the store gave no outcome for the report".into(),
+            ))
+        })
+    }
+    /// Stores several reports, each as [`Store::ingest_report`] would, in one transaction (one
+    /// commit for the lot: what makes `reports ingest` fast). The outcomes are in the order of
+    /// `reports`; a report that is `Invalid` gets its error in its place and the others are
+    /// stored. A database error fails the whole call and stores none of them.
+    async fn ingest_reports(
+        &self,
+        reports: &[NewReport],
+        now: Time,
+    ) -> Result<Vec<Result<Ingested, StoreError>>, StoreError>;
     /// The aggregate rows of the policy domain's reports whose period begins in
     /// `since <= begin < until` (so consecutive periods never count a report twice), each with its
     /// report's begin, by begin then storage order.

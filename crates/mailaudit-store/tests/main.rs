@@ -47,6 +47,7 @@ backends!(
     reports::parsed_reports_by_kind_domain_and_period,
     reports::mailbox_cursors,
     reports::many_rows_in_one_report,
+    reports::batch_ingest_in_one_transaction,
     crash::killed_writer_loses_nothing,
     migrations::from_empty,
     migrations::from_each_previous_version,

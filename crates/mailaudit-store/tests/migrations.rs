@@ -405,7 +405,7 @@ fn fixture_report(tag: &str) -> NewReport {
         content_hash: hash,
         source: format!("{tag}.xml"),
         raw: format!("{tag}\0raw").into_bytes(),
-        parsed: serde_json::json!({"report_id": tag}),
+        parsed: serde_json::value::to_raw_value(&serde_json::json!({"report_id": tag})).unwrap(),
         problems: serde_json::json!([]),
         rows: vec![AggregateRow {
             source_ip: "192.0.2.9".into(),

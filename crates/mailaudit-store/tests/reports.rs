@@ -37,7 +37,8 @@ fn report(id: &str, begin: i64, n: u8, rows: Vec<AggregateRow>) -> NewReport {
         content_hash: hash(n),
         source: format!("{id}.xml.gz"),
         raw: vec![0x1f, 0x8b, 0x00, n, 0xff, 0x00],
-        parsed: json!({"report_metadata": {"report_id": id}}),
+        parsed: serde_json::value::to_raw_value(&json!({"report_metadata": {"report_id": id}}))
+            .unwrap(),
         problems: json!([]),
         rows,
     }
@@ -337,7 +338,10 @@ pub(crate) async fn parsed_reports_by_kind_domain_and_period(kind: Kind) {
     let tls = |id: &str, begin: i64, n: u8, domain: &str| NewReport {
         kind: "smtp_tls".into(),
         policy_domain: domain.into(),
-        parsed: json!({"report-id": id, "policies": [{"policy": {"policy-domain": domain}}]}),
+        parsed: serde_json::value::to_raw_value(
+            &json!({"report-id": id, "policies": [{"policy": {"policy-domain": domain}}]}),
+        )
+        .unwrap(),
         rows: Vec::new(),
         ..report(id, begin, n, Vec::new())
     };
@@ -466,5 +470,60 @@ pub(crate) async fn many_rows_in_one_report(kind: Kind) {
         .unwrap();
     assert_eq!(stored.len(), 1_201);
     assert!(stored.iter().map(|(_, r)| r).eq(rows.iter()));
+    s.close().await;
+}
+
+/// `ingest_reports`: one transaction for a batch; a duplicate inside the batch (by key and by
+/// hash) is reported as the earlier one, an invalid report gets its error in its place and the
+/// others are stored; the outcomes are in input order.
+pub(crate) async fn batch_ingest_in_one_transaction(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    let s = db.open().await;
+    let first = report("b1", 86_400, 1, vec![row("192.0.2.1", 3, "pass")]);
+    let mut invalid = report("b2", 86_400, 2, vec![row("192.0.2.2", 4, "pass")]);
+    invalid.policy_domain = "not a domain!".into();
+    let same_key = NewReport {
+        content_hash: hash(3),
+        ..report("b1", 86_400, 1, vec![row("192.0.2.3", 5, "fail")])
+    };
+    let same_hash = NewReport {
+        report_id: "b4".into(),
+        ..report("b1", 2 * 86_400, 1, vec![])
+    };
+    let second = report("b5", 3 * 86_400, 5, vec![row("198.51.100.7", 7, "fail")]);
+    let outcomes = s
+        .ingest_reports(&[first, invalid, same_key, same_hash, second], 10)
+        .await
+        .expect("the batch is stored");
+    assert_eq!(outcomes.len(), 5);
+    let Ok(Ingested::New(id1)) = outcomes[0] else {
+        panic!("{outcomes:?}")
+    };
+    assert!(
+        matches!(&outcomes[1], Err(StoreError::Invalid(m)) if m.contains("not a domain")),
+        "{outcomes:?}"
+    );
+    assert!(
+        matches!(outcomes[2], Ok(Ingested::Duplicate(id)) if id == id1),
+        "{outcomes:?}"
+    );
+    assert!(
+        matches!(outcomes[3], Ok(Ingested::Duplicate(id)) if id == id1),
+        "{outcomes:?}"
+    );
+    let Ok(Ingested::New(id5)) = outcomes[4] else {
+        panic!("{outcomes:?}")
+    };
+    assert_ne!(id1, id5);
+    // Two reports stored, with their own rows only (none of the duplicates' or the invalid one's).
+    assert_eq!(s.reports(None, 10).await.unwrap().len(), 2);
+    let rows = s
+        .aggregate_rows("contoso.example", 0, i64::MAX)
+        .await
+        .unwrap();
+    let ips: Vec<&str> = rows.iter().map(|(_, r)| r.source_ip.as_str()).collect();
+    assert_eq!(ips, ["192.0.2.1", "198.51.100.7"]);
+    // An empty batch is no error and stores nothing.
+    assert!(s.ingest_reports(&[], 11).await.unwrap().is_empty());
     s.close().await;
 }

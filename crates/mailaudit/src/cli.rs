@@ -312,7 +312,7 @@ pub(crate) struct ReportsParseArgs {
 }
 
 /// The inputs of `reports parse` and `reports ingest`.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub(crate) struct ReportInputArgs {
     /// Files or directories (mbox files and Maildirs included).
     #[arg(required = true, value_name = "PATH")]

@@ -19,6 +19,7 @@ use mailaudit_core::reports::{self, Mode, failure};
 use mailaudit_net::Resolver;
 use mailaudit_store::analysis;
 use mailaudit_store::{AggregateRow, Ingested, NewReport, Store};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::dates;
@@ -215,13 +216,21 @@ impl Parsed {
         }
     }
 
-    /// The report and its problems as JSON.
-    fn json(&self) -> (Value, Value) {
+    /// The report as JSON text, serialized straight from its structs (no `Value` on the way:
+    /// the store keeps the text), and its problems as JSON.
+    fn json(&self) -> (Box<RawValue>, Value) {
+        fn raw(r: &impl serde::Serialize) -> Box<RawValue> {
+            serde_json::value::to_raw_value(r).unwrap_or_else(|_| {
+                // Unreachable for these structs (string keys only); `null` keeps the rule that
+                // ingest never panics.
+                RawValue::from_string("null".to_string()).expect("null is JSON")
+            })
+        }
         let v = |r: Result<Value, serde_json::Error>| r.unwrap_or(Value::Null);
         match self {
-            Parsed::Aggregate(r, p) => (v(serde_json::to_value(r)), v(serde_json::to_value(p))),
-            Parsed::Tls(r, p) => (v(serde_json::to_value(r)), v(serde_json::to_value(p))),
-            Parsed::Failure(r, p) => (v(serde_json::to_value(r)), v(serde_json::to_value(p))),
+            Parsed::Aggregate(r, p) => (raw(r), v(serde_json::to_value(p))),
+            Parsed::Tls(r, p) => (raw(r), v(serde_json::to_value(p))),
+            Parsed::Failure(r, p) => (raw(r), v(serde_json::to_value(p))),
         }
     }
 }
@@ -556,52 +565,212 @@ impl std::ops::AddAssign for Counts {
     }
 }
 
-/// Parses and stores each report of one opened input; a document that cannot be read is
-/// reported on standard error (with its label) and counted.
+/// One document of an input, ready for the store: its report in the store's form, or why it
+/// cannot be read. `label` names the file (and the document inside it).
+pub(crate) struct Prepared {
+    label: String,
+    report: Result<NewReport, String>,
+}
+
+impl Prepared {
+    /// About how much memory it holds, for [`Budget`].
+    fn size(&self) -> usize {
+        match &self.report {
+            Ok(r) => {
+                r.raw.len()
+                    + r.parsed.get().len()
+                    + r.rows.len() * std::mem::size_of::<AggregateRow>() * 2
+            }
+            Err(e) => e.len(),
+        }
+        .saturating_add(self.label.len())
+    }
+}
+
+/// Parses each document of one opened input into the store's form (the parsing within the
+/// input's time limit).
+fn prepare_file(file: &FileInput, mode: Mode, now: i64) -> Vec<Prepared> {
+    file.docs
+        .iter()
+        .map(|(label, doc)| {
+            // The raw file is kept with its report; a file holding several (an mbox) keeps
+            // each report's own bytes instead of copying the whole file once per report.
+            let raw_kept: &[u8] = if file.docs.len() == 1 {
+                &file.raw
+            } else {
+                &doc.bytes
+            };
+            Prepared {
+                label: label.clone(),
+                report: parse_doc(doc, mode, file.time)
+                    .map(|parsed| new_report(&parsed, doc, raw_kept, label, now)),
+            }
+        })
+        .collect()
+}
+
+/// Stores prepared documents in one transaction ([`Store::ingest_reports`]); a document that
+/// could not be read, or that the store refuses as invalid, is reported on standard error (with
+/// its label) and counted, and the others are stored. A database error is the caller's.
+async fn store_prepared(store: &dyn Store, batch: Vec<Prepared>, now: i64) -> Result<Counts> {
+    let mut counts = Counts::default();
+    let mut labels = Vec::with_capacity(batch.len());
+    let mut reports = Vec::with_capacity(batch.len());
+    for p in batch {
+        match p.report {
+            Ok(r) => {
+                labels.push(p.label);
+                reports.push(r);
+            }
+            Err(e) => {
+                eprintln!("mailaudit: {}: {e}", p.label);
+                counts.bad += 1;
+            }
+        }
+    }
+    if reports.is_empty() {
+        return Ok(counts);
+    }
+    let outcomes = store.ingest_reports(&reports, now).await?;
+    for (label, outcome) in labels.iter().zip(outcomes) {
+        match outcome {
+            Ok(Ingested::New(_)) => counts.new += 1,
+            Ok(Ingested::Duplicate(_)) => counts.dup += 1,
+            Err(e) => {
+                eprintln!("mailaudit: {label}: not stored: {e}");
+                counts.bad += 1;
+            }
+        }
+    }
+    Ok(counts)
+}
+
+/// Parses and stores each report of one opened input (in one transaction); a document that
+/// cannot be read is reported on standard error (with its label) and counted.
 pub(crate) async fn ingest_file(
     store: &dyn Store,
     file: &FileInput,
     mode: Mode,
     now: i64,
 ) -> Result<Counts> {
-    let mut counts = Counts::default();
-    for (label, doc) in &file.docs {
-        // The raw file is kept with its report; a file holding several (an mbox) keeps each
-        // report's own bytes instead of copying the whole file once per report.
-        let raw_kept: &[u8] = if file.docs.len() == 1 {
-            &file.raw
-        } else {
-            &doc.bytes
-        };
-        match parse_doc(doc, mode, file.time) {
-            Err(e) => {
-                eprintln!("mailaudit: {label}: {e}");
-                counts.bad += 1;
-            }
-            Ok(parsed) => match store
-                .ingest_report(&new_report(&parsed, doc, raw_kept, label, now), now)
-                .await?
-            {
-                Ingested::New(_) => counts.new += 1,
-                Ingested::Duplicate(_) => counts.dup += 1,
-            },
-        }
-    }
-    Ok(counts)
+    store_prepared(store, prepare_file(file, mode, now), now).await
 }
 
+/// A memory budget in bytes shared by the reading thread of `reports ingest` (which takes from
+/// it before queueing a prepared report) and the storing task (which gives back once the
+/// report is stored): what bounds the queue between them. A report larger than the whole
+/// budget takes all of it, so it still goes through, alone.
+struct Budget {
+    total: usize,
+    state: std::sync::Mutex<(usize, bool)>,
+    changed: std::sync::Condvar,
+}
+
+impl Budget {
+    fn new(total: usize) -> Budget {
+        Budget {
+            total,
+            state: std::sync::Mutex::new((total, false)),
+            changed: std::sync::Condvar::new(),
+        }
+    }
+
+    /// Waits until `n` bytes (at most the whole budget) are free and takes them; how many were
+    /// taken, or `None` once the budget is closed (the storing side has stopped).
+    fn take(&self, n: usize) -> Option<usize> {
+        let n = n.min(self.total);
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if state.1 {
+                return None;
+            }
+            if state.0 >= n {
+                state.0 -= n;
+                return Some(n);
+            }
+            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn give(&self, n: usize) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.0 = (state.0 + n).min(self.total);
+        self.changed.notify_all();
+    }
+
+    fn close(&self) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
+        self.changed.notify_all();
+    }
+}
+
+/// Closes the budget when the storing side stops, however it stops.
+struct CloseOnDrop(std::sync::Arc<Budget>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+/// Reports read and prepared ahead of the store, at most (and at most [`QUEUE_BYTES`] of them).
+const QUEUE_REPORTS: usize = 256;
+/// Memory the prepared reports waiting for the store may hold.
+const QUEUE_BYTES: usize = 48 * 1024 * 1024;
+/// Reports stored per transaction, at most (and at most [`QUEUE_BYTES`] of them).
+const BATCH_REPORTS: usize = 128;
+
+/// `reports ingest`: a reading thread reads, opens, parses and prepares the inputs in order
+/// while this task stores what is ready, a batch per transaction (all that is waiting, up to
+/// [`BATCH_REPORTS`]): reading and storing overlap, and commits are shared.
 pub(crate) async fn ingest(store: &dyn Store, args: &ReportsIngestArgs) -> Result<ExitCode> {
     let mode = mode(&args.input);
     let now = super::tracking::now();
+    let budget = std::sync::Arc::new(Budget::new(QUEUE_BYTES));
+    let _close = CloseOnDrop(budget.clone());
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(Prepared, usize)>(QUEUE_REPORTS);
+    let reader = {
+        let (input, budget) = (args.input.clone(), budget.clone());
+        std::thread::Builder::new()
+            .name("mailaudit-ingest-reader".into())
+            .spawn(move || {
+                for input in inputs(&input) {
+                    let prepared = match input {
+                        Ok(file) => prepare_file(&file, mode, now),
+                        Err((label, e)) => vec![Prepared {
+                            label,
+                            report: Err(e),
+                        }],
+                    };
+                    for p in prepared {
+                        let Some(taken) = budget.take(p.size()) else {
+                            return;
+                        };
+                        if tx.blocking_send((p, taken)).is_err() {
+                            return;
+                        }
+                    }
+                }
+            })?
+    };
     let mut counts = Counts::default();
-    for input in inputs(&args.input) {
-        match input {
-            Ok(file) => counts += ingest_file(store, &file, mode, now).await?,
-            Err((source, error)) => {
-                eprintln!("mailaudit: {source}: {error}");
-                counts.bad += 1;
+    while let Some(first) = rx.recv().await {
+        let mut taken = first.1;
+        let mut batch = vec![first.0];
+        while batch.len() < BATCH_REPORTS {
+            match rx.try_recv() {
+                Ok((p, n)) => {
+                    taken += n;
+                    batch.push(p);
+                }
+                Err(_) => break,
             }
         }
+        counts += store_prepared(store, batch, now).await?;
+        budget.give(taken);
+    }
+    if reader.join().is_err() {
+        anyhow::bail!("the reading thread failed");
     }
     let Counts { new, dup, bad } = counts;
     writeln!(

@@ -388,3 +388,65 @@ fn a_file_over_the_time_limit_is_skipped_and_the_rest_is_read() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(of_type(&docs, "aggregate").len(), 2);
 }
+
+/// A report the store refuses (a policy domain that is no domain name, as anyone may mail to a
+/// report address) is named and counted; the reports before and after it are stored. (Before
+/// batched ingest, this stopped the whole run at the bad file.)
+#[test]
+fn a_report_the_store_refuses_is_named_and_the_rest_is_stored() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let inputs = dir.path().join("in");
+    std::fs::create_dir(&inputs).unwrap();
+    let files = [
+        (
+            "a.xml",
+            aggregate_xml("contoso.example", "a", 2, "192.0.2.1", 5, "contoso.example"),
+        ),
+        (
+            "b.xml",
+            aggregate_xml("exa mple..com", "b", 2, "192.0.2.2", 5, "contoso.example"),
+        ),
+        (
+            "c.xml",
+            aggregate_xml("contoso.example", "c", 1, "192.0.2.3", 7, "contoso.example"),
+        ),
+    ];
+    for (name, xml) in &files {
+        std::fs::write(inputs.join(name), xml).unwrap();
+    }
+    let db = format!("sqlite://{}/m.db", dir.path().display());
+    let out = run(&["reports", "ingest", "--db", &db, inputs.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .starts_with("2 reports stored, 0 duplicates skipped, 1 inputs not read"),
+        "{}",
+        out.stdout
+    );
+    let b = inputs.join("b.xml").display().to_string();
+    assert!(
+        out.stderr
+            .contains(&format!("{b}: not stored: invalid: domain name")),
+        "{}",
+        out.stderr
+    );
+    let summary = run(&[
+        "reports",
+        "summary",
+        "contoso.example",
+        "--db",
+        &db,
+        "--since",
+        "30d",
+        "--no-rdns",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(summary.code, 0, "{}", summary.stderr);
+    let v: Value = serde_json::from_str(&summary.stdout).expect("JSON");
+    assert_eq!(
+        v["summary"]["volume"], 12,
+        "a.xml and c.xml: {}",
+        v["summary"]
+    );
+}
