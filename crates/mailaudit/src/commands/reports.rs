@@ -448,18 +448,22 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-fn join(v: impl Iterator<Item = String>) -> String {
-    v.collect::<Vec<_>>().join(",")
-}
-
-/// The store's form of one parsed report.
+/// The store's form of one parsed report. An aggregate report's records become its
+/// [`AggregateRow`]s and are left out of its stored `parsed` JSON (which keeps the metadata and
+/// the published policy): the rows are what the analysis reads, every record stays in the raw
+/// file kept with it (`reports parse` of that file gives them all), and storing them twice made
+/// the database a third larger and `reports ingest` slower.
 fn new_report(
-    parsed: &Parsed,
+    mut parsed: Parsed,
     doc: &container::Extracted,
     raw: &[u8],
     source: &str,
     now: i64,
 ) -> NewReport {
+    let records = match &mut parsed {
+        Parsed::Aggregate(r, _) => std::mem::take(&mut r.records),
+        _ => Vec::new(),
+    };
     let hash = sha256_hex(&doc.bytes);
     let (value, problems) = parsed.json();
     let mut n = NewReport {
@@ -478,26 +482,40 @@ fn new_report(
     };
     match parsed {
         Parsed::Aggregate(r, _) => {
-            n.reporter = r.report_metadata.org_name.clone();
-            n.report_id = r.report_metadata.report_id.clone();
-            n.policy_domain = r.policy_published.domain.clone();
             n.begin = i64::try_from(r.report_metadata.date_range.begin).unwrap_or(0);
             n.end = i64::try_from(r.report_metadata.date_range.end).unwrap_or(n.begin);
-            n.rows = r
-                .records
-                .iter()
-                .map(|rec| AggregateRow {
-                    source_ip: rec.row.source_ip.to_string(),
-                    count: i64::try_from(rec.row.count).unwrap_or(i64::MAX),
-                    disposition: rec.row.policy_evaluated.disposition.clone(),
-                    dkim_aligned: rec.row.policy_evaluated.dkim.clone(),
-                    spf_aligned: rec.row.policy_evaluated.spf.clone(),
-                    header_from: rec.identifiers.header_from.clone(),
-                    envelope_from: rec.identifiers.envelope_from.clone().unwrap_or_default(),
-                    dkim_domains: join(rec.auth_results.dkim.iter().map(|d| d.domain.clone())),
-                    dkim_results: join(rec.auth_results.dkim.iter().map(|d| d.result.clone())),
-                    spf_domains: join(rec.auth_results.spf.iter().map(|d| d.domain.clone())),
-                    spf_results: join(rec.auth_results.spf.iter().map(|d| d.result.clone())),
+            n.reporter = r.report_metadata.org_name;
+            n.report_id = r.report_metadata.report_id;
+            n.policy_domain = r.policy_published.domain;
+            n.rows = records
+                .into_iter()
+                .map(|rec| {
+                    let join = |v: Vec<String>| v.join(",");
+                    let (dkim_domains, dkim_results) = rec
+                        .auth_results
+                        .dkim
+                        .into_iter()
+                        .map(|d| (d.domain, d.result))
+                        .unzip();
+                    let (spf_domains, spf_results) = rec
+                        .auth_results
+                        .spf
+                        .into_iter()
+                        .map(|d| (d.domain, d.result))
+                        .unzip();
+                    AggregateRow {
+                        source_ip: rec.row.source_ip.to_string(),
+                        count: i64::try_from(rec.row.count).unwrap_or(i64::MAX),
+                        disposition: rec.row.policy_evaluated.disposition,
+                        dkim_aligned: rec.row.policy_evaluated.dkim,
+                        spf_aligned: rec.row.policy_evaluated.spf,
+                        header_from: rec.identifiers.header_from,
+                        envelope_from: rec.identifiers.envelope_from.unwrap_or_default(),
+                        dkim_domains: join(dkim_domains),
+                        dkim_results: join(dkim_results),
+                        spf_domains: join(spf_domains),
+                        spf_results: join(spf_results),
+                    }
                 })
                 .collect();
         }
@@ -546,7 +564,7 @@ pub(crate) fn stored_form(
         return Err(format!("{source}: not exactly one report"));
     };
     let parsed = parse_kind(doc, Mode::Lenient).map_err(|e| format!("{label}: {e}"))?;
-    Ok(new_report(&parsed, doc, &file.raw, label, now))
+    Ok(new_report(parsed, doc, &file.raw, label, now))
 }
 
 /// What ingesting inputs did: reports stored, duplicates skipped, inputs or documents not read.
@@ -603,7 +621,7 @@ fn prepare_file(file: &FileInput, mode: Mode, now: i64) -> Vec<Prepared> {
             Prepared {
                 label: label.clone(),
                 report: parse_doc(doc, mode, file.time)
-                    .map(|parsed| new_report(&parsed, doc, raw_kept, label, now)),
+                    .map(|parsed| new_report(parsed, doc, raw_kept, label, now)),
             }
         })
         .collect()
@@ -944,4 +962,59 @@ fn write_tls(out: &mut impl Write, tls: &TlsDomainSummary) -> io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../testdata/reports/aggregate/example.net!example.com!1529366400!1529452799.xml"
+    );
+
+    /// An aggregate report's records become its rows, in order and whole, and are left out of
+    /// the stored JSON, which keeps the metadata and the policy; the raw file is kept as read.
+    #[test]
+    fn an_aggregate_report_is_stored_as_rows_and_its_header() {
+        let bytes = std::fs::read(SAMPLE).unwrap();
+        let file = open_input("s.xml", "s.xml", bytes.clone(), &ReadLimits::new(50, 0.0)).unwrap();
+        let (_, doc) = &file.docs[0];
+        let parsed = parse_kind(doc, Mode::Lenient).unwrap();
+        let Parsed::Aggregate(report, _) = &parsed else {
+            panic!("an aggregate report")
+        };
+        let records = report.records.clone();
+        assert!(!records.is_empty());
+        let n = new_report(parsed, doc, &file.raw, "s.xml", 1);
+        assert_eq!(n.raw, bytes);
+        assert_eq!(n.rows.len(), records.len());
+        for (row, rec) in n.rows.iter().zip(&records) {
+            assert_eq!(row.source_ip, rec.row.source_ip.to_string());
+            assert_eq!(row.count, i64::try_from(rec.row.count).unwrap());
+            assert_eq!(row.header_from, rec.identifiers.header_from);
+            let dkim: Vec<&str> = rec
+                .auth_results
+                .dkim
+                .iter()
+                .map(|d| d.domain.as_str())
+                .collect();
+            assert_eq!(row.dkim_domains, dkim.join(","));
+            let spf: Vec<&str> = rec
+                .auth_results
+                .spf
+                .iter()
+                .map(|d| d.result.as_str())
+                .collect();
+            assert_eq!(row.spf_results, spf.join(","));
+        }
+        let json: Value = serde_json::from_str(n.parsed.get()).unwrap();
+        assert_eq!(json["records"], json!([]));
+        assert_eq!(json["policy_published"]["domain"], "example.com");
+        assert_eq!(json["report_metadata"]["report_id"], n.report_id.as_str());
+        assert_eq!(
+            (n.policy_domain.as_str(), n.kind.as_str()),
+            ("example.com", "aggregate")
+        );
+    }
 }
