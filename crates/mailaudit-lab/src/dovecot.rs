@@ -6,7 +6,11 @@
 //! 127.0.0.1 only, on ephemeral ports: plain IMAP (offering STARTTLS when the lab has a TLS
 //! identity) and, with a TLS identity, IMAPS. The user logs in with a password (`PLAIN` and
 //! `LOGIN` mechanisms; cleartext authentication is allowed, for the loopback tests of
-//! `--allow-plaintext`); failed logins are answered at once (`auth_failure_delay = 0`).
+//! `--allow-plaintext`); failed logins are answered at once (`auth_failure_delay = 0`, and no
+//! growing penalty for the address). With [`DovecotConfig::with_oauth2`] the user can also log
+//! in with an OAuth 2.0 bearer token (`XOAUTH2`, `OAUTHBEARER`): Dovecot's `oauth2` password
+//! database asks an introspection endpoint (such as [`crate::oauth::LabOAuth`]'s) whether the
+//! token is active and for whom.
 //!
 //! Messages are delivered with `doveadm save` ([`DovecotLab::deliver`]), which stores them the
 //! way a delivery agent does (as the mail user, in the mailbox named). Connections are dropped
@@ -82,6 +86,24 @@ pub struct DovecotConfig {
     pub password: String,
     /// The identity for STARTTLS and IMAPS; `None`: plain IMAP only, no STARTTLS.
     pub tls: Option<TlsIdentity>,
+    /// Bearer-token authentication besides the password; `None`: passwords only.
+    pub oauth2: Option<OAuth2Passdb>,
+    /// The capabilities announced instead of Dovecot's own (`imap_capability`), e.g. to leave
+    /// `SASL-IR` out; `AUTH=` mechanisms and `STARTTLS` are added by Dovecot as usual.
+    pub imap_capability: Option<String>,
+}
+
+/// Dovecot's `oauth2` password database: a token is valid when the introspection endpoint
+/// answers `{"active": true, "username": USER}` for it (`introspection_mode = post`,
+/// `active_attribute = active`, `active_value = true`, `username_attribute = username`), and
+/// only for that user.
+#[derive(Clone, Debug)]
+pub struct OAuth2Passdb {
+    /// The introspection endpoint (`http://127.0.0.1:PORT/...`, e.g.
+    /// [`LabOAuth::introspection_url`](crate::oauth::LabOAuth::introspection_url)).
+    pub introspection_url: String,
+    /// The SASL mechanisms offered for tokens: `xoauth2`, `oauthbearer` or both.
+    pub mechanisms: Vec<String>,
 }
 
 impl std::fmt::Debug for DovecotConfig {
@@ -90,6 +112,8 @@ impl std::fmt::Debug for DovecotConfig {
             .field("user", &self.user)
             .field("password", &"<redacted>")
             .field("tls", &self.tls)
+            .field("oauth2", &self.oauth2)
+            .field("imap_capability", &self.imap_capability)
             .finish()
     }
 }
@@ -101,7 +125,20 @@ impl DovecotConfig {
             user: user.into(),
             password: password.into(),
             tls: None,
+            oauth2: None,
+            imap_capability: None,
         }
+    }
+
+    /// The same, also taking bearer tokens (`AUTHENTICATE XOAUTH2` and `OAUTHBEARER`) that the
+    /// introspection endpoint at `introspection_url` says are active for the user.
+    #[must_use]
+    pub fn with_oauth2(mut self, introspection_url: impl Into<String>) -> Self {
+        self.oauth2 = Some(OAuth2Passdb {
+            introspection_url: introspection_url.into(),
+            mechanisms: vec!["xoauth2".into(), "oauthbearer".into()],
+        });
+        self
     }
 
     /// The same, offering STARTTLS on the IMAP port and IMAPS on a second port.
@@ -508,6 +545,33 @@ impl DovecotLab {
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or("mailaudit-dovecot");
+        // Bearer tokens: Dovecot's oauth2 passdb for the token mechanisms, checked by the
+        // introspection endpoint; passwords stay with the passwd file.
+        let (mut mechanisms, mut oauth2_passdb) = ("plain login".to_string(), String::new());
+        if let Some(o) = &config.oauth2 {
+            let ext = d.join("oauth2.conf.ext");
+            write_file(
+                &ext,
+                &format!(
+                    "introspection_url = {}\nintrospection_mode = post\nforce_introspection = yes\n\
+                     username_attribute = username\nactive_attribute = active\n\
+                     active_value = true\ntimeout_msecs = 10000\n",
+                    o.introspection_url
+                ),
+                0o644,
+            )?;
+            let list = o.mechanisms.join(" ");
+            mechanisms = format!("plain login {list}");
+            oauth2_passdb = format!(
+                "passdb {{\n  driver = oauth2\n  mechanisms = {list}\n  args = {}\n}}\n",
+                ext.display()
+            );
+        }
+        let capability = config
+            .imap_capability
+            .as_ref()
+            .map(|c| format!("imap_capability = {c}\n"))
+            .unwrap_or_default();
         let conf = format!(
             "\
 # Written by mailaudit-lab: a private Dovecot instance on 127.0.0.1 for tests.
@@ -522,12 +586,13 @@ default_internal_user = {internal}
 default_login_user = {login}
 {group}first_valid_uid = 1
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 auth_failure_delay = 0
 mail_location = maildir:{p}/mail/%u/Maildir
-{ssl}
-passdb {{
+{capability}{ssl}
+{oauth2_passdb}passdb {{
   driver = passwd-file
+  mechanisms = plain login
   args = scheme=PLAIN username_format=%u {p}/passwd
 }}
 userdb {{
@@ -536,14 +601,18 @@ userdb {{
 }}
 service imap-login {{
 {listeners}{chroot}}}
-{anvil}",
+# No authentication penalty (anvil's growing delay after failures from an address): tests
+# fail logins on purpose and must not wait for it. The auth process logs once that it cannot
+# reach the listener.
+service anvil {{
+{anvil_chroot}  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+",
             internal = accounts.internal,
             login = accounts.login,
-            anvil = if accounts.chroot {
-                ""
-            } else {
-                "service anvil {\n  chroot =\n}\n"
-            },
+            anvil_chroot = if accounts.chroot { "" } else { "  chroot =\n" },
             group = accounts
                 .internal_group
                 .as_ref()
@@ -582,6 +651,35 @@ fn validate(config: &DovecotConfig) -> Result<(), DovecotError> {
         return Err(DovecotError::InvalidConfig(
             "the password must be printable ASCII without spaces or ':'".into(),
         ));
+    }
+    if let Some(o) = &config.oauth2 {
+        let url_ok = o.introspection_url.starts_with("http")
+            && o.introspection_url
+                .bytes()
+                .all(|b| (0x21..0x7f).contains(&b));
+        if !url_ok {
+            return Err(DovecotError::InvalidConfig(format!(
+                "introspection URL {:?}: an http(s) URL of printable ASCII without spaces",
+                o.introspection_url
+            )));
+        }
+        if o.mechanisms.is_empty()
+            || o.mechanisms
+                .iter()
+                .any(|m| !matches!(m.as_str(), "xoauth2" | "oauthbearer"))
+        {
+            return Err(DovecotError::InvalidConfig(format!(
+                "token mechanisms {:?}: xoauth2 and/or oauthbearer",
+                o.mechanisms
+            )));
+        }
+    }
+    if let Some(c) = &config.imap_capability
+        && !c.bytes().all(|b| (0x20..0x7f).contains(&b))
+    {
+        return Err(DovecotError::InvalidConfig(format!(
+            "capability list {c:?}: printable ASCII only"
+        )));
     }
     Ok(())
 }

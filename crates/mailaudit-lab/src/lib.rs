@@ -42,7 +42,9 @@
 //! [`dovecot::DovecotLab`] does the same with a private Dovecot IMAP server holding one user's
 //! Maildir (plain IMAP, STARTTLS and IMAPS with the certificates a test gives), for the
 //! `reports fetch` tests: it delivers messages, drops connections, restarts on the same ports
-//! and gives a mailbox a new UIDVALIDITY.
+//! and gives a mailbox a new UIDVALIDITY. With an OAuth 2.0 password database it takes bearer
+//! tokens (`XOAUTH2`, `OAUTHBEARER`) that it checks with [`oauth::LabOAuth`], a tiny
+//! authorization server (client credentials token endpoint over HTTPS, introspection over HTTP).
 //!
 //! The DNS server is built on `hickory-server`'s `Server` with a custom `RequestHandler`;
 //! nothing here reaches the network beyond loopback.
@@ -53,6 +55,7 @@ pub mod client;
 pub mod dovecot;
 mod fleet;
 mod instance;
+pub mod oauth;
 pub mod postfix;
 mod server;
 pub mod smtp;

@@ -402,7 +402,7 @@ fn current_year() -> i32 {
 
 /// Makes the lab CA and one certificate naming every host; returns the CA's PEM and the TLS
 /// server configuration presenting the certificate.
-fn make_tls(hosts: &[String]) -> Result<(String, Arc<rustls::ServerConfig>), LabError> {
+pub(crate) fn make_tls(hosts: &[String]) -> Result<(String, Arc<rustls::ServerConfig>), LabError> {
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
         KeyPair, KeyUsagePurpose, date_time_ymd,

@@ -16,7 +16,11 @@
 //! Plaintext is used only for `imap://` when the server offers no `STARTTLS` and the caller set
 //! [`ImapOptions::allow_plaintext`]; a server that offers it always gets it.
 //!
-//! The password is never stored in a [`Session`], never logged and never part of an error.
+//! Besides passwords, [`Session::authenticate_oauth`] logs in with an OAuth 2.0 bearer token
+//! (`XOAUTH2`, else `OAUTHBEARER`), as Exchange Online requires.
+//!
+//! The password and the token are never stored in a [`Session`], never logged and never part of
+//! an error.
 
 use std::fmt;
 use std::io;
@@ -28,8 +32,9 @@ use std::time::Duration;
 
 use mailaudit_core::dns::DnsSource;
 use mailaudit_core::imap::{
-    Code, Fetch, ImapUrl, MAX_LINE, ProtocolError, RawResponse, Response, Security, Status,
-    StatusText, encode_mailbox, literal_announced, parse_response, quoted, sasl_plain,
+    Code, Fetch, ImapUrl, MAX_LINE, OAuthMechanism, ProtocolError, RawResponse, Response, Security,
+    Status, StatusText, encode_mailbox, literal_announced, parse_oauth_challenge, parse_response,
+    quoted, sasl_plain,
 };
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
@@ -160,6 +165,15 @@ pub enum ImapError {
         /// What was too large.
         what: String,
     },
+    /// The server offers no authentication mechanism this client can use with the credential
+    /// given (a token, and neither `AUTH=XOAUTH2` nor `AUTH=OAUTHBEARER`).
+    #[error("{host} cannot take this credential: {why}")]
+    Unsupported {
+        /// The host.
+        host: String,
+        /// What is missing.
+        why: String,
+    },
     /// The server refused the login.
     #[error("login as {user} refused: {text}")]
     Login {
@@ -190,7 +204,10 @@ impl ImapError {
     /// Whether the error is about this connection rather than the request (anything but a
     /// refused login or command): a new session may succeed.
     pub fn is_connection(&self) -> bool {
-        !matches!(self, ImapError::Login { .. } | ImapError::Command { .. })
+        !matches!(
+            self,
+            ImapError::Login { .. } | ImapError::Command { .. } | ImapError::Unsupported { .. }
+        )
     }
 }
 
@@ -265,6 +282,7 @@ pub struct MailboxInfo {
 pub struct Session {
     io: BufReader<Stream>,
     host: String,
+    port: u16,
     opts: ImapOptions,
     tag: u32,
     capabilities: Vec<String>,
@@ -309,6 +327,7 @@ impl Session {
         let mut session = Session {
             io: BufReader::new(Stream::Plain(tcp)),
             host: url.host.clone(),
+            port: url.port,
             opts: opts.clone(),
             tag: 0,
             capabilities: Vec::new(),
@@ -410,6 +429,116 @@ impl Session {
             return Err(refused(format!("{} {}", status.status, status.text)));
         }
         // RFC 3501 §6.2.3: capabilities may change after login.
+        match status.code {
+            Some(Code::Capability(c)) => self.capabilities = c,
+            _ => self.refresh_capabilities().await?,
+        }
+        Ok(())
+    }
+
+    /// Logs in as `user` with the OAuth 2.0 bearer `token`: `AUTHENTICATE XOAUTH2` when the
+    /// server offers it (Exchange Online), else `AUTHENTICATE OAUTHBEARER` (RFC 7628), with the
+    /// initial response on the command line under SASL-IR (RFC 4959), else after the server's
+    /// empty continuation request. The token is never logged nor part of an error.
+    ///
+    /// RFC 3501 §6.2.2: "If the server supports the requested authentication mechanism, it
+    /// performs an authentication protocol exchange to authenticate and identify the client."
+    /// A refused token is answered with an error challenge (`+ <base64 JSON>`), which the
+    /// client acknowledges (an empty line for XOAUTH2, `%x01` for OAUTHBEARER, see
+    /// [`OAuthMechanism::error_acknowledgement`]) before the server's tagged `NO`; the
+    /// challenge's details are part of the [`ImapError::Login`] text. Exchange Online answers
+    /// `NO AUTHENTICATE failed.` at once.
+    pub async fn authenticate_oauth(&mut self, user: &str, token: &str) -> Result<(), ImapError> {
+        let Some(mechanism) = OAuthMechanism::choose(&self.capabilities) else {
+            return Err(ImapError::Unsupported {
+                host: self.host.clone(),
+                why: "it offers neither AUTH=XOAUTH2 nor AUTH=OAUTHBEARER, so OAuth 2.0 \
+                      tokens cannot be used (use a password instead)"
+                    .into(),
+            });
+        };
+        let ir = mechanism
+            .initial_response(user, &self.host, self.port, token)
+            .map_err(|error| ImapError::Protocol {
+                stage: "AUTHENTICATE".into(),
+                error,
+            })?;
+        let stage = "AUTHENTICATE";
+        let tag = if self.has("SASL-IR") {
+            self.send(&format!("AUTHENTICATE {} {ir}", mechanism.name()), stage)
+                .await?
+        } else {
+            let tag = self
+                .send(&format!("AUTHENTICATE {}", mechanism.name()), stage)
+                .await?;
+            match self.read_response(stage).await? {
+                Response::Continue(_) => self.write_line(&ir, stage).await?,
+                Response::Tagged { tag: t, status } if t == tag => {
+                    return self.finish_login(user, status, None).await;
+                }
+                other => return Err(unexpected(stage, &other)),
+            }
+            tag
+        };
+        // The tagged answer, or an error challenge first.
+        let mut challenge = None;
+        let status = loop {
+            match self.read_response(stage).await? {
+                Response::Tagged { tag: t, status } if t == tag => break status,
+                Response::Continue(text) if challenge.is_none() => {
+                    challenge = Some(parse_oauth_challenge(&text));
+                    self.write_line(mechanism.error_acknowledgement(), stage)
+                        .await?;
+                }
+                Response::Status(StatusText {
+                    status: Status::Bye,
+                    text,
+                    ..
+                }) => {
+                    return Err(ImapError::Closed {
+                        stage: stage.into(),
+                        bye: Some(text),
+                    });
+                }
+                r @ (Response::Tagged { .. } | Response::Continue(_)) => {
+                    return Err(unexpected(stage, &r));
+                }
+                // Untagged data (CAPABILITY, ...) before the answer.
+                _ => {}
+            }
+        };
+        self.finish_login(
+            user,
+            status,
+            challenge.map(|c| format!("{mechanism} error challenge: {c}")),
+        )
+        .await
+    }
+
+    /// After the tagged answer to a login: refused, or logged in with fresh capabilities.
+    async fn finish_login(
+        &mut self,
+        user: &str,
+        status: StatusText,
+        detail: Option<String>,
+    ) -> Result<(), ImapError> {
+        if status.status != Status::Ok {
+            // The response code (RFC 5530: AUTHENTICATIONFAILED, AUTHORIZATIONFAILED,
+            // EXPIRED, ...) says why.
+            let code = match &status.code {
+                Some(Code::Other(c)) => format!("[{c}] "),
+                _ => String::new(),
+            };
+            let mut text = format!("{} {code}{}", status.status, status.text);
+            if let Some(d) = detail {
+                text.push_str(&format!(" ({d})"));
+            }
+            return Err(ImapError::Login {
+                user: user.to_string(),
+                text,
+            });
+        }
+        // RFC 3501 §6.2.2: capabilities may change after authentication.
         match status.code {
             Some(Code::Capability(c)) => self.capabilities = c,
             _ => self.refresh_capabilities().await?,

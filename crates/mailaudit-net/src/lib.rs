@@ -1,6 +1,7 @@
 //! The I/O layer of mailaudit, everything that touches a socket: DNS through hickory-resolver
 //! with one cache shared by every domain of a run ([`dns`]); the SMTP probe for the Direct Send
 //! relay test and STARTTLS/TLS ([`smtp`]); the MTA-STS policy fetch over HTTPS ([`https`]); the
+//! IMAP client of `reports fetch` ([`imap`]) and its OAuth 2.0 tokens ([`oauth2`]); the
 //! checks beyond DNS applied to a domain's report ([`live`]); and the bulk driver that runs it
 //! all over thousands of domains with bounded concurrency, yielding results in input order
 //! ([`bulk`]). The decisions (verdicts, findings) are the pure core's.
@@ -12,6 +13,7 @@ pub mod https;
 pub mod imap;
 pub mod live;
 pub mod notify;
+pub mod oauth2;
 pub mod smtp;
 
 pub use bulk::{BulkOptions, audit_stream};

@@ -686,7 +686,7 @@ fn escape_chat(s: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 
 /// The addresses of `host`: an IP literal as is, otherwise A then AAAA records from `dns`.
-async fn addresses<D: DnsSource>(
+pub(crate) async fn addresses<D: DnsSource>(
     dns: &D,
     host: &str,
     deadline: Instant,
@@ -708,7 +708,7 @@ async fn addresses<D: DnsSource>(
 
 /// Connects to the addresses in turn, each attempt bounded by `connect_timeout` and the
 /// deadline.
-async fn connect(
+pub(crate) async fn connect(
     host: &str,
     addrs: &[IpAddr],
     port: u16,
@@ -746,7 +746,7 @@ async fn connect(
 
 /// The TLS handshake with `host` (SNI for a name; an IP literal must be in the certificate)
 /// and full certificate validation against `opts.roots`.
-async fn tls_handshake<S: AsyncRead + AsyncWrite + Unpin>(
+pub(crate) async fn tls_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     host: &str,
     alpn: Option<&[u8]>,
@@ -819,7 +819,7 @@ impl fmt::Debug for WebhookTarget {
 }
 
 /// `scheme://authority/<redacted>`: what may be shown of a webhook URL.
-fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return "<redacted>".to_string();
     };
@@ -835,20 +835,20 @@ fn redact_url(url: &str) -> String {
 
 /// A parsed webhook URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Url {
+pub(crate) struct Url {
     /// `https`.
-    tls: bool,
+    pub(crate) tls: bool,
     /// The host, lower-case, an IPv6 literal without its brackets.
-    host: String,
+    pub(crate) host: String,
     /// The port (80 or 443 unless given).
-    port: u16,
+    pub(crate) port: u16,
     /// The origin-form request target: path and query, `/` when empty.
-    target: String,
+    pub(crate) target: String,
 }
 
 impl Url {
     /// The `Host` field value: the host (IPv6 in brackets), with the port when not the default.
-    fn authority(&self) -> String {
+    pub(crate) fn authority(&self) -> String {
         let host = if self.host.contains(':') {
             format!("[{}]", self.host)
         } else {
@@ -870,7 +870,7 @@ impl Url {
 /// generate the userinfo subcomponent (and its "@" delimiter) when an "http" or "https" URI
 /// reference is generated within a message as a target URI or field value." The fragment is
 /// not sent (RFC 9110 §7.1).
-fn parse_url(url: &str) -> Result<Url, NotifyError> {
+pub(crate) fn parse_url(url: &str) -> Result<Url, NotifyError> {
     let bad = |why: &str| {
         Err(NotifyError::InvalidUrl(format!(
             "{} ({why})",
@@ -1004,7 +1004,7 @@ fn webhook_request(
 }
 
 /// `tchar` (RFC 9110 §5.6.2).
-fn is_tchar(b: u8) -> bool {
+pub(crate) fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
@@ -1101,11 +1101,11 @@ fn retry_after(value: &str) -> Option<Duration> {
 }
 
 /// Buffered reading of the response against the attempt's deadline.
-struct HttpConn<S> {
-    stream: S,
-    buf: Vec<u8>,
-    deadline: Instant,
-    limit: Duration,
+pub(crate) struct HttpConn<S> {
+    pub(crate) stream: S,
+    pub(crate) buf: Vec<u8>,
+    pub(crate) deadline: Instant,
+    pub(crate) limit: Duration,
 }
 
 impl<S: AsyncRead + Unpin> HttpConn<S> {
@@ -1131,7 +1131,7 @@ impl<S: AsyncRead + Unpin> HttpConn<S> {
     }
 
     /// The final response head, interim 1xx responses skipped; the buffer keeps what follows.
-    async fn read_head(&mut self) -> Result<https::ResponseHead, NotifyError> {
+    pub(crate) async fn read_head(&mut self) -> Result<https::ResponseHead, NotifyError> {
         let mut interim = 0;
         loop {
             if let Some((head_len, body_start)) = https::find_head_end(&self.buf) {
@@ -1210,6 +1210,62 @@ impl<S: AsyncRead + Unpin> HttpConn<S> {
             one_line(&String::from_utf8_lossy(&raw)).trim(),
             ERROR_EXCERPT,
         )
+    }
+}
+
+impl<S: AsyncRead + Unpin> HttpConn<S> {
+    /// The whole body of the response `head` by its framing, at most `max` octets (a larger
+    /// one is [`NotifyError::Malformed`], saying so), within the deadline.
+    pub(crate) async fn read_body(
+        &mut self,
+        head: &https::ResponseHead,
+        max: usize,
+    ) -> Result<Vec<u8>, NotifyError> {
+        let too_large = || NotifyError::Malformed(format!("the body exceeds {max} octets"));
+        match https::framing(head).map_err(malformed)? {
+            Framing::Length(len) => {
+                let len = usize::try_from(len).map_err(|_| too_large())?;
+                if len > max {
+                    return Err(too_large());
+                }
+                while self.buf.len() < len {
+                    if self.fill(self.deadline).await? == 0 {
+                        return Err(NotifyError::Malformed(format!(
+                            "the connection closed after {} of {len} body octets",
+                            self.buf.len()
+                        )));
+                    }
+                }
+                self.buf.truncate(len);
+                Ok(std::mem::take(&mut self.buf))
+            }
+            Framing::Chunked => {
+                let mut decoder = ChunkedDecoder::default();
+                let mut body = Vec::new();
+                loop {
+                    let input = std::mem::take(&mut self.buf);
+                    if decoder.feed(&input, &mut body, max).map_err(|e| match e {
+                        FetchError::TooLarge { .. } => too_large(),
+                        other => malformed(other),
+                    })? {
+                        return Ok(body);
+                    }
+                    if self.fill(self.deadline).await? == 0 {
+                        return Err(NotifyError::Malformed(
+                            "the connection closed before the last chunk".into(),
+                        ));
+                    }
+                }
+            }
+            Framing::Close => loop {
+                if self.buf.len() > max {
+                    return Err(too_large());
+                }
+                if self.fill(self.deadline).await? == 0 {
+                    return Ok(std::mem::take(&mut self.buf));
+                }
+            },
+        }
     }
 }
 

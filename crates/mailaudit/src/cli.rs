@@ -182,7 +182,7 @@ pub(crate) enum ReportsCommand {
     /// 993; or `imap://USER@HOST[:PORT]/MAILBOX`, STARTTLS, port 143; MAILBOX defaults to INBOX,
     /// percent-encoded where needed, e.g. `imaps://dmarc%40msp.example@imap.msp.example/INBOX`),
     /// logs in with the password from the environment variable named by --password-env (never
-    /// from the command line, never printed), opens the mailbox read-only (unless --mark-seen or
+    /// from the command line, never printed) or with an OAuth 2.0 token (below), opens the mailbox read-only (unless --mark-seen or
     /// --move-to) and downloads the messages that arrived since the last run (`BODY.PEEK[]`: they
     /// stay unread). Each message is opened like an `.eml` file: its report attachments (`.xml`,
     /// `.gz`, `.zip`, `.json`) and, when it is one, the failure report itself are parsed and
@@ -202,11 +202,16 @@ pub(crate) enum ReportsCommand {
     /// error and the command reconnects with backoff (1 s doubling up to 5 minutes), going on
     /// from the stored cursor, so no report is lost or stored twice.
     ///
-    /// Authentication is by password (SASL PLAIN, or LOGIN when that is all the server offers).
-    /// Exchange Online mailboxes accept only OAuth 2.0 over IMAP, which this command does not
-    /// speak yet: point the report addresses at a mailbox on a server that takes a password.
+    /// Authentication is by password (SASL PLAIN, or LOGIN when that is all the server offers)
+    /// or, for Exchange Online, which accepts only OAuth 2.0 over IMAP, by an OAuth 2.0 access
+    /// token (SASL XOAUTH2, or OAUTHBEARER when the server offers only that): fetched with the
+    /// client credentials grant of an app registered in Microsoft Entra ID (--oauth2-tenant,
+    /// --oauth2-client-id, the secret in --oauth2-client-secret-env), or given ready-made in an
+    /// environment variable (--oauth2-token-env). Fetched tokens are renewed before they expire
+    /// (with --watch, the session is reopened with the new token), and a token the server
+    /// refuses is replaced once by a new one. Neither the secret nor a token is ever printed.
     #[command(after_help = FETCH_AFTER_HELP)]
-    Fetch(ReportsFetchArgs),
+    Fetch(Box<ReportsFetchArgs>),
     /// Who sends as a domain, per source (known services, reverse DNS, IP): volume, DMARC, DKIM
     /// and SPF alignment, failing and new sources, and whether the domain is ready for the next
     /// DMARC phase, with the reasons; then its SMTP TLS sessions by policy, failure type and
@@ -224,16 +229,29 @@ const FETCH_AFTER_HELP: &str = "\
 Exit codes:
   0  success: every message read was stored or recognised as a duplicate
   2  a message or document could not be read as a report (the others were stored), or an
-     error: bad arguments, the password variable unset, the server unreachable, TLS or login
-     refused (without --watch; with --watch these are reported and retried, and the exit
-     status on interruption is 2 if any message could not be read, else 0)
+     error: bad arguments, the password (token, secret) variable unset, the server or the
+     token endpoint unreachable, TLS, the token request or the login refused (without
+     --watch; with --watch these are reported and retried, and the exit status on
+     interruption is 2 if any message could not be read, else 0)
+
+OAuth 2.0 (Exchange Online): register an app in Microsoft Entra ID with the Office 365
+Exchange Online application permission IMAP.AccessAsApp (admin consent granted) and a
+client secret; in Exchange Online PowerShell, New-ServicePrincipal -AppId <client ID>
+-ObjectId <object ID of the app's enterprise application>, then Add-MailboxPermission
+-Identity <mailbox> -User <that service principal> -AccessRights FullAccess. See the README
+section \"Reading reports from Exchange Online\" and Microsoft's article \"Authenticate an
+IMAP, POP or SMTP connection using OAuth\".
 
 Examples:
   export MAILAUDIT_IMAP_PASSWORD='...'
   mailaudit reports fetch imaps://dmarc%40msp.example@imap.msp.example/INBOX
   mailaudit reports fetch imaps://rua@mail.msp.example/DMARC --watch --interval 600 \\
       --move-to DMARC/Done
-  mailaudit reports fetch imap://rua@127.0.0.1:1143/INBOX --allow-plaintext   # loopback lab";
+  mailaudit reports fetch imap://rua@127.0.0.1:1143/INBOX --allow-plaintext   # loopback lab
+  export MAILAUDIT_OAUTH2_CLIENT_SECRET='...'
+  mailaudit reports fetch imaps://dmarc%40contoso.com@outlook.office365.com/INBOX \\
+      --oauth2-tenant contoso.onmicrosoft.com \\
+      --oauth2-client-id 00000000-0000-0000-0000-000000000000 --watch";
 
 #[derive(Debug, Args)]
 pub(crate) struct ReportsFetchArgs {
@@ -241,23 +259,71 @@ pub(crate) struct ReportsFetchArgs {
     /// (STARTTLS). A password in the URL is refused.
     #[arg(value_name = "URL")]
     pub(crate) url: String,
-    /// The environment variable holding the password.
+    /// The environment variable holding the password (not read when an --oauth2 option
+    /// chooses OAuth 2.0).
     #[arg(long, value_name = "VAR", default_value = "MAILAUDIT_IMAP_PASSWORD")]
     pub(crate) password_env: String,
+    /// Log in with the OAuth 2.0 access token held by the environment variable VAR (SASL
+    /// XOAUTH2, or OAUTHBEARER when the server offers only that) instead of a password. The
+    /// token is used as it is and never renewed: when it expires, the server refuses it and
+    /// the command says so. Use the --oauth2-client-id options to have tokens fetched and
+    /// renewed instead.
+    #[arg(
+        long,
+        value_name = "VAR",
+        conflicts_with_all = ["oauth2_client_id", "oauth2_tenant", "oauth2_token_url"]
+    )]
+    pub(crate) oauth2_token_env: Option<String>,
+    /// Log in with OAuth 2.0 tokens fetched with the client credentials grant (RFC 6749 §4.4)
+    /// for the application (client) ID of an app registered in Microsoft Entra ID (or any
+    /// OAuth 2.0 authorization server, with --oauth2-token-url). Needs --oauth2-tenant or
+    /// --oauth2-token-url; the secret comes from --oauth2-client-secret-env. A token is fetched
+    /// when the first session opens, renewed a little before it expires (`expires_in`), and
+    /// replaced once when the server refuses it.
+    #[arg(long, value_name = "ID")]
+    pub(crate) oauth2_client_id: Option<String>,
+    /// The Microsoft Entra tenant of the app: its directory (tenant) ID or one of its domain
+    /// names (contoso.onmicrosoft.com). Tokens come from
+    /// https://login.microsoftonline.com/TENANT/oauth2/v2.0/token.
+    #[arg(long, value_name = "TENANT", conflicts_with = "oauth2_token_url")]
+    pub(crate) oauth2_tenant: Option<String>,
+    /// The environment variable holding the app's client secret (the secret's value, not its
+    /// ID). Never read from the command line, never printed, sent only over HTTPS.
+    #[arg(
+        long,
+        value_name = "VAR",
+        default_value = "MAILAUDIT_OAUTH2_CLIENT_SECRET"
+    )]
+    pub(crate) oauth2_client_secret_env: String,
+    /// The token endpoint, instead of Microsoft's endpoint of --oauth2-tenant: an https:// URL
+    /// (another authorization server, a sovereign cloud such as
+    /// https://login.microsoftonline.us/TENANT/oauth2/v2.0/token, or a test server). Its
+    /// certificate is checked against the web PKI roots and --ca-file.
+    #[arg(long, value_name = "URL")]
+    pub(crate) oauth2_token_url: Option<String>,
+    /// The scope asked for with the client credentials grant.
+    #[arg(
+        long,
+        value_name = "SCOPE",
+        default_value = mailaudit_net::oauth2::MICROSOFT_IMAP_SCOPE
+    )]
+    pub(crate) oauth2_scope: String,
     /// Keep running: poll every --interval seconds, reconnecting when the connection is lost.
     #[arg(long)]
     pub(crate) watch: bool,
     /// Seconds between two polls with --watch.
     #[arg(long, value_name = "SECS", default_value_t = 300.0)]
     pub(crate) interval: f64,
-    /// Trust the CA certificates in this PEM file too (a private CA), besides the web PKI roots.
+    /// Trust the CA certificates in this PEM file too (a private CA), besides the web PKI roots,
+    /// for the IMAP server and the OAuth 2.0 token endpoint.
     #[arg(long, value_name = "PATH")]
     pub(crate) ca_file: Option<PathBuf>,
     /// With imap://, go on without TLS when the server offers no STARTTLS (loopback labs only:
     /// the password would cross the network in clear). A server offering STARTTLS always gets it.
     #[arg(long)]
     pub(crate) allow_plaintext: bool,
-    /// Seconds to wait for each answer of the server (and each connection attempt).
+    /// Seconds to wait for each answer of the server (and each connection attempt); also the
+    /// limit of a whole OAuth 2.0 token request.
     #[arg(long, value_name = "SECS", default_value_t = 60.0)]
     pub(crate) timeout: f64,
     /// Set the \Seen flag of each message whose reports were all stored (or were duplicates).

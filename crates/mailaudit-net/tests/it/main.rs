@@ -7,6 +7,7 @@ mod guide;
 mod imap;
 mod mta_sts;
 mod notify;
+mod oauth;
 mod postfix;
 mod resolver;
 mod rfc7208;

@@ -10,18 +10,28 @@
 //! message is downloaded again on reconnection and its reports count as duplicates: nothing is
 //! lost, nothing is stored twice. With `--watch`, polls repeat every `--interval`; an IMAP
 //! failure is reported and the session reopened with backoff. Store failures end the command.
+//!
+//! Login is by password or by OAuth 2.0 bearer token (Exchange Online): a token given in an
+//! environment variable, or tokens from the client credentials grant
+//! ([`mailaudit_net::oauth2::TokenProvider`]). A fetched token is renewed before it expires
+//! (with `--watch`, the session is closed and reopened with the new token before a poll), and
+//! a fetched token the server refuses is replaced once by a new one on the same connection.
 
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use mailaudit_core::imap::ImapUrl;
 use mailaudit_core::reports::Mode;
 use mailaudit_net::Resolver;
 use mailaudit_net::imap::{ImapError, ImapOptions, MailboxInfo, Session};
+use mailaudit_net::oauth2::{
+    AccessToken, ClientCredentials, TokenOptions, TokenProvider, TokenSource, microsoft_token_url,
+};
 use mailaudit_net::smtp::TlsRoots;
 use mailaudit_store::Store;
+use tokio::sync::Mutex;
 
 use super::reports::{Counts, ReadLimits, ingest_file, open_input};
 use crate::cli::{Cli, ReportsFetchArgs};
@@ -66,13 +76,25 @@ struct Poll {
     counts: Counts,
 }
 
+/// How the session logs in.
+enum Auth {
+    /// `AUTHENTICATE PLAIN` or `LOGIN`.
+    Password(String),
+    /// `AUTHENTICATE XOAUTH2` or `OAUTHBEARER` with tokens from the provider; `from` says where
+    /// they come from, for the hints of a refusal.
+    OAuth {
+        provider: Box<Mutex<TokenProvider>>,
+        from: String,
+    },
+}
+
 struct Fetcher<'a> {
     store: &'a dyn Store,
     args: &'a ReportsFetchArgs,
     url: ImapUrl,
     /// The mailbox's identity (the URL without password), the cursor's key.
     identity: String,
-    password: String,
+    auth: Auth,
     opts: ImapOptions,
     resolver: Resolver,
     limits: ReadLimits,
@@ -85,14 +107,6 @@ pub(crate) async fn fetch(
     args: &ReportsFetchArgs,
 ) -> Result<ExitCode> {
     let url = ImapUrl::parse(&args.url)?;
-    let password = match std::env::var(&args.password_env) {
-        Ok(p) if !p.is_empty() => p,
-        _ => bail!(
-            "the IMAP password is read from the environment variable {}, which is not set \
-             (or empty)",
-            args.password_env
-        ),
-    };
     if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= 3600.0) {
         bail!(
             "--timeout must be between 0 and 3600 seconds, got {}",
@@ -112,6 +126,11 @@ pub(crate) async fn fetch(
         Some(path) => TlsRoots::with_ca_file(path)?,
         None => TlsRoots::webpki(),
     };
+    let token_opts = TokenOptions {
+        timeout: Duration::from_secs_f64(args.timeout),
+        ..TokenOptions::new(roots.clone())
+    };
+    let auth = auth(args, token_opts)?;
     let opts = ImapOptions {
         timeout: Duration::from_secs_f64(args.timeout),
         allow_plaintext: args.allow_plaintext,
@@ -125,7 +144,7 @@ pub(crate) async fn fetch(
         args,
         identity: url.to_string(),
         url,
-        password,
+        auth,
         opts,
         resolver,
         limits: ReadLimits::new(args.max_decompressed_mb, args.max_seconds_per_file),
@@ -142,15 +161,71 @@ pub(crate) async fn fetch(
     }
 }
 
+/// The credentials the flags ask for: a bearer token given in an environment variable, the
+/// client credentials grant (`--oauth2-client-id` with `--oauth2-tenant` or
+/// `--oauth2-token-url`), or else the password.
+fn auth(args: &ReportsFetchArgs, opts: TokenOptions) -> Result<Auth> {
+    let from_env = |var: &str, what: &str| -> Result<String> {
+        match std::env::var(var) {
+            Ok(v) if !v.trim().is_empty() => Ok(v),
+            _ => bail!(
+                "the {what} is read from the environment variable {var}, which is not set (or \
+                 empty)"
+            ),
+        }
+    };
+    if let Some(var) = &args.oauth2_token_env {
+        let token = AccessToken::given(&from_env(var, "OAuth 2.0 access token")?)
+            .map_err(|e| anyhow!("the access token in {var} cannot be used: {e}"))?;
+        return Ok(Auth::OAuth {
+            provider: Box::new(Mutex::new(TokenProvider::new(
+                TokenSource::Given(token),
+                opts,
+            ))),
+            from: format!("the token in {var}"),
+        });
+    }
+    if let Some(client_id) = &args.oauth2_client_id {
+        let token_url = match (&args.oauth2_token_url, &args.oauth2_tenant) {
+            (Some(url), _) => url.clone(),
+            (None, Some(tenant)) => microsoft_token_url(tenant)?,
+            (None, None) => bail!(
+                "--oauth2-client-id needs --oauth2-tenant (Microsoft's token endpoint of the \
+                 tenant) or --oauth2-token-url"
+            ),
+        };
+        let creds = ClientCredentials {
+            token_url,
+            client_id: client_id.clone(),
+            client_secret: from_env(&args.oauth2_client_secret_env, "OAuth 2.0 client secret")?
+                .trim()
+                .to_string(),
+            scope: args.oauth2_scope.clone(),
+        };
+        return Ok(Auth::OAuth {
+            provider: Box::new(Mutex::new(TokenProvider::new(
+                TokenSource::ClientCredentials(creds),
+                opts,
+            ))),
+            from: "the token endpoint".into(),
+        });
+    }
+    if args.oauth2_tenant.is_some() || args.oauth2_token_url.is_some() {
+        bail!("--oauth2-tenant and --oauth2-token-url need --oauth2-client-id");
+    }
+    Ok(Auth::Password(from_env(
+        &args.password_env,
+        "IMAP password",
+    )?))
+}
+
 impl Fetcher<'_> {
     /// One session, one poll.
     async fn once(&self) -> Result<ExitCode> {
-        let mut session = match self.session().await {
-            Ok(s) => s,
-            Err(e) => {
-                return Err(anyhow::Error::new(e).context(format!("cannot read {}", self.identity)));
-            }
-        };
+        let mut session = self
+            .session()
+            .await
+            .with_context(|| format!("cannot read {}", self.identity))?;
         let result = self.poll(&mut session).await;
         session.logout().await;
         match result {
@@ -189,7 +264,7 @@ impl Fetcher<'_> {
                     Ok(s) => s,
                     Err(e) => {
                         eprintln!(
-                            "mailaudit: {}: {e}; retrying in {}s",
+                            "mailaudit: {}: {e:#}; retrying in {}s",
                             self.identity,
                             backoff.as_secs()
                         );
@@ -199,6 +274,17 @@ impl Fetcher<'_> {
                     }
                 };
                 loop {
+                    // A token about to expire is replaced before the server ends the session
+                    // (Exchange Online does when the token it was opened with expires).
+                    if self.token_due().await {
+                        eprintln!(
+                            "mailaudit: {}: the access token is due for renewal; reconnecting \
+                             with a new one",
+                            self.identity
+                        );
+                        session.logout().await;
+                        break;
+                    }
                     match self.poll(&mut session).await {
                         Ok(poll) => {
                             backoff = FIRST_BACKOFF;
@@ -246,8 +332,16 @@ impl Fetcher<'_> {
         })
     }
 
-    /// Connects, logs in, and checks that the mailbox can be opened.
-    async fn session(&self) -> Result<Session, ImapError> {
+    /// Whether the access token should be renewed now.
+    async fn token_due(&self) -> bool {
+        match &self.auth {
+            Auth::Password(_) => false,
+            Auth::OAuth { provider, .. } => provider.lock().await.refresh_due(),
+        }
+    }
+
+    /// Connects and logs in.
+    async fn session(&self) -> Result<Session> {
         let mut session = Session::connect(&self.url, &self.resolver, &self.opts).await?;
         if !session.is_tls() {
             eprintln!(
@@ -256,8 +350,53 @@ impl Fetcher<'_> {
                 self.identity
             );
         }
-        session.login(&self.url.user, &self.password).await?;
-        Ok(session)
+        let user = &self.url.user;
+        let (provider, from) = match &self.auth {
+            Auth::Password(password) => {
+                session.login(user, password).await?;
+                return Ok(session);
+            }
+            Auth::OAuth { provider, from } => (provider, from),
+        };
+        let mut provider = provider.lock().await;
+        let (token, fresh) = provider.token(&self.resolver).await?;
+        let refused = match session.authenticate_oauth(user, token.secret()).await {
+            Ok(()) => return Ok(session),
+            Err(e @ ImapError::Login { .. }) => e,
+            Err(e) => return Err(e.into()),
+        };
+        // Refused: a token from the token endpoint may have been revoked or have expired
+        // early; one new token is asked for. A token just fetched, or one given, is not
+        // replaced: another would be refused the same way.
+        if !provider.can_refresh() || fresh {
+            return Err(self.refused(refused, from, provider.can_refresh()));
+        }
+        eprintln!(
+            "mailaudit: {}: the server refused the access token ({refused}); requesting a new one",
+            self.identity
+        );
+        provider.invalidate();
+        let (token, _) = provider.token(&self.resolver).await?;
+        match session.authenticate_oauth(user, token.secret()).await {
+            Ok(()) => Ok(session),
+            Err(e @ ImapError::Login { .. }) => Err(self.refused(e, from, true)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A refused token, with what to check.
+    fn refused(&self, e: ImapError, from: &str, fetched: bool) -> anyhow::Error {
+        if fetched {
+            anyhow!(
+                "{e}; the token came from {from}: with Exchange Online, check that the app has \
+                 the IMAP.AccessAsApp application permission with admin consent, that \
+                 New-ServicePrincipal registered it in Exchange Online, and that \
+                 Add-MailboxPermission gave that service principal FullAccess to {}",
+                self.url.user
+            )
+        } else {
+            anyhow!("{e}; {from} was refused: it may have expired (give a new one)")
+        }
     }
 
     fn read_only(&self) -> bool {

@@ -4,7 +4,12 @@
 //! same figures per kind as `reports ingest` stores from the files; a second fetch downloads
 //! nothing (Dovecot's own logout line counts the bodies it sent); UIDVALIDITY changes; TLS with
 //! a private CA, plaintext refused, bad password; and `--watch` picking up new messages across a
-//! dropped connection and a server restart, without losing or duplicating a report.
+//! dropped connection and a server restart, without losing or duplicating a report. OAuth 2.0
+//! (the Exchange Online way): tokens from the lab's authorization server
+//! (`mailaudit_lab::oauth::LabOAuth`, client credentials grant over HTTPS with a lab CA) checked
+//! by Dovecot's `oauth2` password database through the lab's introspection endpoint; a bad
+//! client secret; a token renewed before it expires and a revoked one replaced under `--watch`;
+//! a token given in an environment variable.
 //!
 //! Needs Dovecot (`scripts/install-test-deps.sh`); set `MAILAUDIT_SKIP_DOVECOT=1` to skip these
 //! on a machine without it.
@@ -17,6 +22,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use mailaudit_lab::dovecot::{DovecotConfig, DovecotLab};
+use mailaudit_lab::oauth::{LabOAuth, OAuthLabConfig};
 use mailaudit_lab::postfix::TlsIdentity;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, SanType};
 
@@ -153,6 +159,7 @@ fn command(args: &[&str], password: Option<&str>) -> Command {
         .args(["--nameserver", NAMESERVER])
         .env_remove("MAILAUDIT_DB")
         .env_remove("MAILAUDIT_IMAP_PASSWORD")
+        .env_remove("MAILAUDIT_OAUTH2_CLIENT_SECRET")
         .env("XDG_DATA_HOME", crate::common::data_home())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -165,9 +172,20 @@ fn command(args: &[&str], password: Option<&str>) -> Command {
 
 /// Runs `reports fetch` to completion (60 s at most).
 fn fetch(args: &[&str], password: Option<&str>) -> (i32, String, String) {
+    fetch_with(args, password, &[])
+}
+
+/// The same with more environment variables.
+fn fetch_with(
+    args: &[&str],
+    password: Option<&str>,
+    env: &[(&str, &str)],
+) -> (i32, String, String) {
     let mut all = vec!["reports", "fetch"];
     all.extend_from_slice(args);
-    let mut child = command(&all, password).spawn().expect("mailaudit starts");
+    let mut cmd = command(&all, password);
+    cmd.envs(env.iter().copied());
+    let mut child = cmd.spawn().expect("mailaudit starts");
     let mut out = child.stdout.take().expect("stdout");
     let mut err = child.stderr.take().expect("stderr");
     let out_t = std::thread::spawn(move || {
@@ -198,6 +216,9 @@ fn fetch(args: &[&str], password: Option<&str>) -> (i32, String, String) {
             !text.contains(PASSWORD),
             "the password was printed:\n{text}"
         );
+        for (name, value) in env {
+            assert!(!text.contains(value), "{name} was printed:\n{text}");
+        }
     }
     (status.code().expect("exit code"), stdout, stderr)
 }
@@ -590,4 +611,437 @@ fn watch_survives_a_kick_and_a_restart_without_losing_or_duplicating() {
     for l in seen_out.iter().chain(&seen_err) {
         assert!(!l.contains(PASSWORD), "{l}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// OAuth 2.0
+// ---------------------------------------------------------------------------------------------
+
+const TENANT: &str = "contoso.onmicrosoft.com";
+const CLIENT_ID: &str = "2b4c6d8e-1111-4222-8333-444455556666";
+const CLIENT_SECRET: &str = "Entra~Secret.Value-0123456789";
+const SECRET_ENV: &str = "MAILAUDIT_OAUTH2_CLIENT_SECRET";
+
+/// The lab's authorization server (tokens valid for `lifetime`), a Dovecot that takes its
+/// tokens (and the password), and the lab CA in a file.
+struct OAuthLab {
+    auth: LabOAuth,
+    imap: DovecotLab,
+    ca_file: tempfile::NamedTempFile,
+}
+
+impl OAuthLab {
+    fn start(lifetime: Duration) -> Option<OAuthLab> {
+        Self::start_for(USER, lifetime)
+    }
+
+    /// The same with tokens for `token_user` (the mailbox user is always [`USER`]).
+    fn start_for(token_user: &str, lifetime: Duration) -> Option<OAuthLab> {
+        let auth = LabOAuth::start(
+            OAuthLabConfig::new(CLIENT_ID, CLIENT_SECRET, token_user).with_lifetime(lifetime),
+        )
+        .expect("lab authorization server");
+        let config = DovecotConfig::new(USER, PASSWORD).with_oauth2(auth.introspection_url());
+        let imap = match DovecotLab::start(&config) {
+            Ok(lab) => lab,
+            Err(e) if std::env::var_os("MAILAUDIT_SKIP_DOVECOT").is_some() => {
+                eprintln!("skipped (MAILAUDIT_SKIP_DOVECOT): {e}");
+                return None;
+            }
+            Err(e) => panic!("{e}"),
+        };
+        let mut ca_file = tempfile::NamedTempFile::new().expect("temp file");
+        std::io::Write::write_all(&mut ca_file, auth.ca_pem().as_bytes()).expect("CA written");
+        Some(OAuthLab {
+            auth,
+            imap,
+            ca_file,
+        })
+    }
+
+    /// `reports fetch` arguments: the mailbox, the token endpoint and its CA, then `extra`.
+    fn args<'a>(&'a self, url: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+        let mut v = vec![
+            url,
+            "--allow-plaintext",
+            "--ca-file",
+            self.ca_file.path().to_str().expect("UTF-8 path"),
+        ];
+        v.extend_from_slice(extra);
+        v
+    }
+
+    fn token_url(&self) -> String {
+        self.auth.token_url(TENANT)
+    }
+}
+
+#[test]
+fn oauth_client_credentials_fetch_stores_what_a_password_fetch_stores() {
+    let Some(lab) = OAuthLab::start(Duration::from_secs(3600)) else {
+        return;
+    };
+    let files = samples();
+    for (n, f) in files.iter().enumerate() {
+        lab.imap
+            .deliver("INBOX", &as_message(f, n))
+            .expect("deliver");
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let by_password = format!("sqlite://{}/password.db", dir.path().display());
+    let by_token = format!("sqlite://{}/oauth.db", dir.path().display());
+    let url = imap_url("imap", lab.imap.addr(), "INBOX");
+    let (code, password_out, stderr) =
+        fetch(&lab.args(&url, &["--db", &by_password]), Some(PASSWORD));
+    assert_eq!(code, 2, "empty.xml is not readable: {stderr}");
+
+    let token_url = lab.token_url();
+    // No password in the environment: OAuth alone logs in.
+    let (code, token_out, stderr) = fetch_with(
+        &lab.args(
+            &url,
+            &[
+                "--db",
+                &by_token,
+                "--oauth2-client-id",
+                CLIENT_ID,
+                "--oauth2-token-url",
+                &token_url,
+            ],
+        ),
+        None,
+        &[(SECRET_ENV, CLIENT_SECRET)],
+    );
+    assert_eq!(code, 2, "{token_out}\n{stderr}");
+    assert_eq!(token_out, password_out);
+    assert!(token_out.contains("29 messages read, "), "{token_out}");
+    assert_eq!(stored(&by_token).0, stored(&by_password).0);
+    // One token, asked for with the client credentials grant and Exchange Online's scope.
+    let requests = lab.auth.requests();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(requests[0].path, format!("/{TENANT}/oauth2/v2.0/token"));
+    assert_eq!(
+        requests[0].grant_type.as_deref(),
+        Some("client_credentials")
+    );
+    assert_eq!(
+        requests[0].scope.as_deref(),
+        Some("https://outlook.office365.com/.default")
+    );
+    assert!(requests[0].secret_ok && requests[0].status == 200);
+    assert_eq!(lab.auth.issued(), 1);
+    assert!(lab.auth.introspections() >= 1);
+    let log = lab.imap.log();
+    assert!(
+        log.contains("method=XOAUTH2") && log.contains("method=PLAIN"),
+        "{log}"
+    );
+}
+
+#[test]
+fn oauth_bad_client_secret_is_a_clear_error_without_the_secret() {
+    let Some(lab) = OAuthLab::start(Duration::from_secs(3600)) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = format!("sqlite://{}/m.db", dir.path().display());
+    let url = imap_url("imap", lab.imap.addr(), "INBOX");
+    let token_url = lab.token_url();
+    let wrong = "Not~The.Secret-9876543210";
+    let (code, stdout, stderr) = fetch_with(
+        &lab.args(
+            &url,
+            &[
+                "--db",
+                &db,
+                "--oauth2-client-id",
+                CLIENT_ID,
+                "--oauth2-token-url",
+                &token_url,
+            ],
+        ),
+        Some(PASSWORD),
+        &[(SECRET_ENV, wrong)],
+    );
+    assert_ne!(code, 0, "{stdout}\n{stderr}");
+    assert_eq!(code, 2);
+    assert!(stderr.contains(&token_url), "{stderr}");
+    assert!(stderr.contains("(HTTP 401): invalid_client"), "{stderr}");
+    assert!(
+        stderr.contains("AADSTS7000215: Invalid client secret provided"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(CLIENT_SECRET) && !stdout.contains(CLIENT_SECRET));
+    assert_eq!(lab.auth.issued(), 0);
+    // No login was attempted with anything.
+    assert!(
+        !lab.imap.log().contains("Login: user="),
+        "{}",
+        lab.imap.log()
+    );
+
+    // The secret variable unset, and options that do not go together.
+    let (code, _, stderr) = fetch_with(
+        &lab.args(
+            &url,
+            &[
+                "--db",
+                &db,
+                "--oauth2-client-id",
+                CLIENT_ID,
+                "--oauth2-tenant",
+                TENANT,
+            ],
+        ),
+        None,
+        &[],
+    );
+    assert_eq!(code, 2);
+    assert!(stderr.contains(SECRET_ENV), "{stderr}");
+    let (code, _, stderr) = fetch(
+        &lab.args(&url, &["--db", &db, "--oauth2-tenant", TENANT]),
+        None,
+    );
+    assert_eq!(code, 2);
+    assert!(stderr.contains("need --oauth2-client-id"), "{stderr}");
+    let (code, _, stderr) = fetch(
+        &lab.args(&url, &["--db", &db, "--oauth2-client-id", CLIENT_ID]),
+        None,
+    );
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--oauth2-tenant"), "{stderr}");
+}
+
+/// `reports fetch --watch` with OAuth, polling every 0.3 s; its stdout and stderr lines.
+fn watch_oauth(
+    lab: &OAuthLab,
+    db: &str,
+) -> (Child, mpsc::Receiver<String>, mpsc::Receiver<String>) {
+    let url = imap_url("imap", lab.imap.addr(), "INBOX");
+    let token_url = lab.token_url();
+    let mut args = vec!["reports", "fetch"];
+    args.extend(lab.args(
+        &url,
+        &[
+            "--db",
+            db,
+            "--watch",
+            "--interval",
+            "0.3",
+            "--timeout",
+            "5",
+            "--oauth2-client-id",
+            CLIENT_ID,
+            "--oauth2-token-url",
+            &token_url,
+        ],
+    ));
+    let mut cmd = command(&args, None);
+    cmd.env(SECRET_ENV, CLIENT_SECRET);
+    let mut child = Child(cmd.spawn().expect("mailaudit starts"));
+    let out = lines(child.0.stdout.take().expect("stdout"));
+    let err = lines(child.0.stderr.take().expect("stderr"));
+    (child, out, err)
+}
+
+fn report_message(i: usize) -> Vec<u8> {
+    let reports = [
+        "aggregate/example.net!example.com!1529366400!1529452799.xml",
+        "smtp_tls/rfc8460.json",
+        "aggregate/fastmail.com!example.com!1516060800!1516147199!102675056.xml.gz",
+    ];
+    as_message(&Path::new(SAMPLES).join(reports[i]), i)
+}
+
+#[test]
+fn oauth_watch_renews_the_token_before_it_expires() {
+    // Tokens live 3 s: renewed after 2.25 s, long before a 5-minute margin would apply.
+    let Some(lab) = OAuthLab::start(Duration::from_secs(3)) else {
+        return;
+    };
+    lab.imap
+        .deliver("INBOX", &report_message(0))
+        .expect("deliver");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = format!("sqlite://{}/m.db", dir.path().display());
+    let (child, out, err) = watch_oauth(&lab, &db);
+    let (mut seen_out, mut seen_err) = (Vec::new(), Vec::new());
+    let stored_one = |l: &str| l.contains("1 messages read, 1 reports stored, 0 duplicates");
+    wait_line(&out, &mut seen_out, "storing the first report", stored_one);
+    wait_line(&err, &mut seen_err, "about the renewal", |l| {
+        l.contains("access token is due for renewal")
+    });
+    lab.imap
+        .deliver("INBOX", &report_message(1))
+        .expect("deliver");
+    wait_line(
+        &out,
+        &mut seen_out,
+        "storing the second report after the renewal",
+        stored_one,
+    );
+    drop(child);
+    assert!(lab.auth.issued() >= 2, "issued {}", lab.auth.issued());
+    // Renewed ahead of time: no token was ever refused.
+    assert!(
+        !seen_err.iter().any(|l| l.contains("refused")),
+        "{seen_err:#?}"
+    );
+    assert_eq!(stored(&db).0.values().sum::<usize>(), 2);
+    for l in seen_out.iter().chain(&seen_err) {
+        assert!(!l.contains(CLIENT_SECRET), "{l}");
+    }
+}
+
+#[test]
+fn oauth_watch_replaces_a_revoked_token_once_and_goes_on() {
+    let Some(lab) = OAuthLab::start(Duration::from_secs(3600)) else {
+        return;
+    };
+    lab.imap
+        .deliver("INBOX", &report_message(0))
+        .expect("deliver");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = format!("sqlite://{}/m.db", dir.path().display());
+    let (child, out, err) = watch_oauth(&lab, &db);
+    let (mut seen_out, mut seen_err) = (Vec::new(), Vec::new());
+    let stored_one = |l: &str| l.contains("1 messages read, 1 reports stored, 0 duplicates");
+    wait_line(&out, &mut seen_out, "storing the first report", stored_one);
+    assert_eq!(lab.auth.issued(), 1);
+
+    // The token is revoked and the connection dropped: the reconnection's login with the old
+    // token is refused, a new token is fetched once, and polling goes on.
+    lab.auth.revoke_all();
+    lab.imap.kick().expect("kick");
+    wait_line(&err, &mut seen_err, "about the lost connection", |l| {
+        l.contains("connection lost")
+    });
+    wait_line(&err, &mut seen_err, "about the refused token", |l| {
+        l.contains("refused the access token") && l.contains("requesting a new one")
+    });
+    lab.imap
+        .deliver("INBOX", &report_message(1))
+        .expect("deliver");
+    wait_line(&out, &mut seen_out, "storing the second report", stored_one);
+    drop(child);
+    assert_eq!(lab.auth.issued(), 2);
+    assert_eq!(stored(&db).0.values().sum::<usize>(), 2);
+    for l in seen_out.iter().chain(&seen_err) {
+        assert!(!l.contains(CLIENT_SECRET), "{l}");
+    }
+}
+
+#[test]
+fn oauth_token_from_the_environment_works_until_revoked() {
+    let Some(lab) = OAuthLab::start(Duration::from_secs(3600)) else {
+        return;
+    };
+    lab.imap
+        .deliver("INBOX", &report_message(0))
+        .expect("deliver");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = format!("sqlite://{}/m.db", dir.path().display());
+    let url = imap_url("imap", lab.imap.addr(), "INBOX");
+    let token = lab.auth.mint();
+    let env = [("RUA_TOKEN", token.as_str())];
+    let (code, stdout, stderr) = fetch_with(
+        &lab.args(&url, &["--db", &db, "--oauth2-token-env", "RUA_TOKEN"]),
+        None,
+        &env,
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("1 messages read, 1 reports stored"),
+        "{stdout}"
+    );
+    assert_eq!(
+        lab.auth.issued(),
+        0,
+        "a given token needs no token endpoint"
+    );
+
+    // Revoked (as an expired token is): refused, nothing to renew it with, a clear error.
+    lab.auth.revoke_all();
+    lab.imap
+        .deliver("INBOX", &report_message(1))
+        .expect("deliver");
+    let (code, stdout, stderr) = fetch_with(
+        &lab.args(&url, &["--db", &db, "--oauth2-token-env", "RUA_TOKEN"]),
+        None,
+        &env,
+    );
+    assert_eq!(code, 2, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("login as dmarc@contoso.test refused"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("the token in RUA_TOKEN was refused: it may have expired"),
+        "{stderr}"
+    );
+    // Unset, and not a bearer token.
+    let (code, _, stderr) = fetch(
+        &lab.args(&url, &["--db", &db, "--oauth2-token-env", "RUA_TOKEN"]),
+        None,
+    );
+    assert_eq!(code, 2);
+    assert!(stderr.contains("RUA_TOKEN, which is not set"), "{stderr}");
+    let (code, _, stderr) = fetch_with(
+        &lab.args(&url, &["--db", &db, "--oauth2-token-env", "RUA_TOKEN"]),
+        None,
+        &[("RUA_TOKEN", "two words")],
+    );
+    assert_eq!(code, 2);
+    assert!(stderr.contains("RFC 6750"), "{stderr}");
+}
+
+#[test]
+fn oauth_a_fresh_token_that_is_refused_is_not_fetched_again_and_the_error_says_what_to_check() {
+    // The app's tokens are for another mailbox (Exchange Online: no Add-MailboxPermission for
+    // this one): Dovecot refuses them for USER.
+    let Some(lab) = OAuthLab::start_for("someone-else@contoso.test", Duration::from_secs(3600))
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = format!("sqlite://{}/m.db", dir.path().display());
+    let url = imap_url("imap", lab.imap.addr(), "INBOX");
+    let token_url = lab.token_url();
+    let (code, stdout, stderr) = fetch_with(
+        &lab.args(
+            &url,
+            &[
+                "--db",
+                &db,
+                "--oauth2-client-id",
+                CLIENT_ID,
+                "--oauth2-token-url",
+                &token_url,
+            ],
+        ),
+        None,
+        &[(SECRET_ENV, CLIENT_SECRET)],
+    );
+    assert_eq!(code, 2, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("login as dmarc@contoso.test refused"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("XOAUTH2 error challenge"), "{stderr}");
+    for hint in [
+        "IMAP.AccessAsApp",
+        "New-ServicePrincipal",
+        "Add-MailboxPermission",
+    ] {
+        assert!(stderr.contains(hint), "{hint}: {stderr}");
+    }
+    // Just fetched and refused: another token would be refused the same way.
+    assert_eq!(lab.auth.issued(), 1);
+    let log = lab.imap.log();
+    assert_eq!(
+        log.matches("auth failed, 1 attempts").count(),
+        1,
+        "one login attempt: {log}"
+    );
+    assert!(log.contains("method=XOAUTH2"), "{log}");
 }
