@@ -473,7 +473,7 @@ async fn reports(store: &dyn Store) {
             end: begin + DAY - 1,
             content_hash: format!("{n:02x}").repeat(32),
             source: format!("google.com!contoso.example!{begin}.xml.gz"),
-            raw: vec![n],
+            raw: vec![n].into(),
             parsed: serde_json::value::to_raw_value(&json!({})).unwrap(),
             problems: json!([]),
             rows: vec![AggregateRow {
@@ -512,7 +512,7 @@ async fn reports(store: &dyn Store) {
         end: begin + DAY - 1,
         content_hash: "ee".repeat(32),
         source: "tls.json".into(),
-        raw: b"{}".to_vec(),
+        raw: b"{}".to_vec().into(),
         parsed: serde_json::value::to_raw_value(&tls).unwrap(),
         problems: json!([]),
         rows: Vec::new(),

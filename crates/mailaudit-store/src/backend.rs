@@ -1121,27 +1121,28 @@ macro_rules! impl_store {
 
             async fn ingest_reports(
                 &self,
-                reports: &[crate::NewReport],
+                reports: Vec<crate::NewReport>,
                 now: Time,
             ) -> Result<Vec<Result<crate::Ingested, StoreError>>, StoreError> {
                 let mut tx = self.write_tx().await?;
                 let mut outcomes = Vec::with_capacity(reports.len());
                 for r in reports {
-                    let (domain, hash) = match check_report(r) {
+                    let (domain, hash) = match check_report(&r) {
                         Ok(checked) => checked,
                         Err(e) => {
                             outcomes.push(Err(e));
                             continue;
                         }
                     };
+                    let encoding = r.raw.encoding().as_str();
                     // ON CONFLICT DO NOTHING covers the key and the hash alike (also against a
                     // report earlier in this batch); under PostgreSQL it waits for a concurrent
                     // insert of the same report and then does nothing.
                     let id: Option<i64> = sqlx::query_scalar(
                         "INSERT INTO reports (kind, reporter, report_id, policy_domain, \
                          begin_time, end_time, content_hash, source, raw, parsed, problems, \
-                         ingested_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                         ingested_at, raw_encoding) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
                          ON CONFLICT DO NOTHING RETURNING id",
                     )
                     .bind(&r.kind)
@@ -1151,11 +1152,12 @@ macro_rules! impl_store {
                     .bind(r.begin)
                     .bind(r.end)
                     .bind(&hash)
-                    .bind(&r.source)
-                    .bind(&r.raw)
-                    .bind(Json(&r.parsed))
-                    .bind(Json(&r.problems))
+                    .bind(r.source)
+                    .bind(r.raw.into_stored())
+                    .bind(Json(r.parsed))
+                    .bind(Json(r.problems))
                     .bind(now)
+                    .bind(encoding)
                     .fetch_optional(&mut *tx)
                     .await?;
                     let Some(id) = id else {
@@ -1167,13 +1169,13 @@ macro_rules! impl_store {
                              AND end_time = $6) OR content_hash = $7 \
                              ORDER BY CASE WHEN content_hash = $7 THEN 1 ELSE 0 END, id LIMIT 1",
                         )
-                        .bind(&r.kind)
-                        .bind(&r.reporter)
-                        .bind(&r.report_id)
-                        .bind(&domain)
+                        .bind(r.kind)
+                        .bind(r.reporter)
+                        .bind(r.report_id)
+                        .bind(domain)
                         .bind(r.begin)
                         .bind(r.end)
-                        .bind(&hash)
+                        .bind(hash)
                         .fetch_one(&mut *tx)
                         .await?;
                         outcomes.push(Ok(crate::Ingested::Duplicate(existing)));
@@ -1181,28 +1183,29 @@ macro_rules! impl_store {
                     };
                     // The rows in multi-row INSERTs of ROWS_PER_INSERT rows (15 parameters
                     // each: within SQLite's and PostgreSQL's parameter limits): one statement
-                    // per chunk instead of one per row.
-                    for chunk in r.rows.chunks(ROWS_PER_INSERT) {
+                    // per chunk instead of one per row; the rows' strings move into it.
+                    let mut rows = r.rows.into_iter().peekable();
+                    while rows.peek().is_some() {
                         let mut q = sqlx::QueryBuilder::<$db>::new(format!(
                             "INSERT INTO aggregate_rows (report_id, policy_domain, begin_time, \
                              end_time, {AGGREGATE_ROW_COLUMNS}) "
                         ));
-                        q.push_values(chunk, |mut b, row| {
+                        q.push_values(rows.by_ref().take(ROWS_PER_INSERT), |mut b, row| {
                             b.push_bind(id)
-                                .push_bind(&domain)
+                                .push_bind(domain.clone())
                                 .push_bind(r.begin)
                                 .push_bind(r.end)
-                                .push_bind(&row.source_ip)
+                                .push_bind(row.source_ip)
                                 .push_bind(row.count)
-                                .push_bind(&row.disposition)
-                                .push_bind(&row.dkim_aligned)
-                                .push_bind(&row.spf_aligned)
-                                .push_bind(&row.header_from)
-                                .push_bind(&row.envelope_from)
-                                .push_bind(&row.dkim_domains)
-                                .push_bind(&row.dkim_results)
-                                .push_bind(&row.spf_domains)
-                                .push_bind(&row.spf_results);
+                                .push_bind(row.disposition)
+                                .push_bind(row.dkim_aligned)
+                                .push_bind(row.spf_aligned)
+                                .push_bind(row.header_from)
+                                .push_bind(row.envelope_from)
+                                .push_bind(row.dkim_domains)
+                                .push_bind(row.dkim_results)
+                                .push_bind(row.spf_domains)
+                                .push_bind(row.spf_results);
                         });
                         q.build().execute(&mut *tx).await?;
                     }
@@ -1294,11 +1297,15 @@ macro_rules! impl_store {
             }
 
             async fn report_raw(&self, id: i64) -> Result<Vec<u8>, StoreError> {
-                sqlx::query_scalar::<_, Vec<u8>>("SELECT raw FROM reports WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await?
-                    .ok_or_else(|| StoreError::not_found(format!("report {id}")))
+                let (encoding, raw) = sqlx::query_as::<_, (String, Vec<u8>)>(
+                    "SELECT raw_encoding, raw FROM reports WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or_else(|| StoreError::not_found(format!("report {id}")))?;
+                crate::RawFile::decode(&encoding, &raw)
+                    .map_err(|e| StoreError::Corrupt(format!("report {id}'s raw file: {e}")))
             }
 
             async fn mailbox_cursor(

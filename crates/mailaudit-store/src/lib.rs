@@ -28,7 +28,10 @@ use serde::{Deserialize, Serialize};
 pub mod analysis;
 mod backend;
 mod postgres;
+mod raw;
 mod sqlite;
+
+pub use raw::{MAX_RAW, RawEncoding, RawFile};
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -415,7 +418,7 @@ impl AggregateRow {
 }
 
 /// A report to store ([`Store::ingest_report`]).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct NewReport {
     /// One of [`REPORT_KINDS`].
     pub kind: String,
@@ -435,9 +438,11 @@ pub struct NewReport {
     pub content_hash: String,
     /// Where it came from (the file name).
     pub source: String,
-    /// The original file bytes as read, before decompression.
-    pub raw: Vec<u8>,
-    /// The parsed report, as JSON text (serialized straight from the parser's structs with
+    /// The original file as read, before decompression, in its stored form ([`RawFile`]:
+    /// `RawFile::compress` it off the writing path; `vec.into()` keeps it as it is).
+    pub raw: RawFile,
+    /// The parsed report (for an aggregate report, without its records: they are its `rows`,
+    /// and all of them are in `raw`), as JSON text (serialized straight from the parser's structs with
     /// `serde_json::value::to_raw_value`: no `serde_json::Value` is built on the way to the
     /// store).
     pub parsed: Box<serde_json::value::RawValue>,
@@ -523,6 +528,9 @@ pub enum StoreError {
     /// The database failed (connection, I/O, SQL).
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    /// Stored data cannot be read back (e.g. a raw report whose compressed form is damaged).
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
     /// Applying the migrations failed (e.g. the database is newer than this program).
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
@@ -685,7 +693,7 @@ pub trait Store: Send + Sync {
     /// once). `Invalid` for an unknown kind, a content hash that is not 64 hex digits, or problems
     /// that are not a JSON array.
     async fn ingest_report(&self, r: &NewReport, now: Time) -> Result<Ingested, StoreError> {
-        let mut outcomes = self.ingest_reports(std::slice::from_ref(r), now).await?;
+        let mut outcomes = self.ingest_reports(vec![r.clone()], now).await?;
         outcomes.pop().unwrap_or_else(|| {
             Err(StoreError::Invalid(
                 "the store gave no outcome for the report".into(),
@@ -695,10 +703,11 @@ pub trait Store: Send + Sync {
     /// Stores several reports, each as [`Store::ingest_report`] would, in one transaction (one
     /// commit for the lot: what makes `reports ingest` fast). The outcomes are in the order of
     /// `reports`; a report that is `Invalid` gets its error in its place and the others are
-    /// stored. A database error fails the whole call and stores none of them.
+    /// stored. A database error fails the whole call and stores none of them. The reports are
+    /// taken by value: their bytes and rows move into the statements instead of being copied.
     async fn ingest_reports(
         &self,
-        reports: &[NewReport],
+        reports: Vec<NewReport>,
         now: Time,
     ) -> Result<Vec<Result<Ingested, StoreError>>, StoreError>;
     /// The aggregate rows of the policy domain's reports whose period begins in

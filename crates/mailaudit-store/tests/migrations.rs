@@ -404,7 +404,7 @@ fn fixture_report(tag: &str) -> NewReport {
         end: 1_800_086_399,
         content_hash: hash,
         source: format!("{tag}.xml"),
-        raw: format!("{tag}\0raw").into_bytes(),
+        raw: format!("{tag}\0raw").into_bytes().into(),
         parsed: serde_json::value::to_raw_value(&serde_json::json!({"report_id": tag})).unwrap(),
         problems: serde_json::json!([]),
         rows: vec![AggregateRow {

@@ -36,7 +36,7 @@ fn report(id: &str, begin: i64, n: u8, rows: Vec<AggregateRow>) -> NewReport {
         end: begin + 86_399,
         content_hash: hash(n),
         source: format!("{id}.xml.gz"),
-        raw: vec![0x1f, 0x8b, 0x00, n, 0xff, 0x00],
+        raw: vec![0x1f, 0x8b, 0x00, n, 0xff, 0x00].into(),
         parsed: serde_json::value::to_raw_value(&json!({"report_metadata": {"report_id": id}}))
             .unwrap(),
         problems: json!([]),
@@ -216,11 +216,34 @@ pub(crate) async fn ingest_and_deduplicate(kind: Kind) {
         [0x1f, 0x8b, 0x00, 4, 0xff, 0x00]
     );
     let mut big = report("big", t0 + 5 * day, 6, vec![]);
-    big.raw = (0..=255u8).cycle().take(300_000).collect();
+    let big_bytes: Vec<u8> = (0..=255u8).cycle().take(300_000).collect();
+    big.raw = big_bytes.clone().into();
     let big_id = s.ingest_report(&big, 5_006).await.unwrap().id();
-    assert_eq!(s.report_raw(big_id).await.unwrap(), big.raw);
+    assert_eq!(s.report_raw(big_id).await.unwrap(), big_bytes);
+    // Stored compressed (schema version 5): read back as read, whatever the bytes.
+    let xml = "<record><row><source_ip>192.0.2.1</source_ip><count>\0\u{ff}</count></row>\n"
+        .repeat(5_000)
+        .into_bytes();
+    let mut packed = report("packed", t0 + 5 * day, 8, vec![]);
+    packed.raw = mailaudit_store::RawFile::compress(&xml);
+    assert_eq!(packed.raw.encoding(), mailaudit_store::RawEncoding::Zstd);
+    assert!(packed.raw.stored().len() * 10 < xml.len());
+    let packed_id = s.ingest_report(&packed, 5_008).await.unwrap().id();
+    assert_eq!(s.report_raw(packed_id).await.unwrap(), xml);
+    // Damaged stored data is an error naming the report, not bytes that were never read.
+    let damaged = report("damaged", t0 + 5 * day, 9, vec![]);
+    let damaged_id = s.ingest_report(&damaged, 5_009).await.unwrap().id();
+    exec(
+        &db,
+        &format!("UPDATE reports SET raw_encoding = 'zstd' WHERE id = {damaged_id}"),
+    )
+    .await;
+    match s.report_raw(damaged_id).await {
+        Err(StoreError::Corrupt(m)) => assert!(m.contains(&format!("report {damaged_id}")), "{m}"),
+        other => panic!("{other:?}"),
+    }
     let mut empty = report("empty", t0 + 6 * day, 7, vec![]);
-    empty.raw = Vec::new();
+    empty.raw = Vec::new().into();
     let empty_id = s.ingest_report(&empty, 5_007).await.unwrap().id();
     assert!(s.report_raw(empty_id).await.unwrap().is_empty());
 
@@ -492,7 +515,7 @@ pub(crate) async fn batch_ingest_in_one_transaction(kind: Kind) {
     };
     let second = report("b5", 3 * 86_400, 5, vec![row("198.51.100.7", 7, "fail")]);
     let outcomes = s
-        .ingest_reports(&[first, invalid, same_key, same_hash, second], 10)
+        .ingest_reports(vec![first, invalid, same_key, same_hash, second], 10)
         .await
         .expect("the batch is stored");
     assert_eq!(outcomes.len(), 5);
@@ -524,6 +547,6 @@ pub(crate) async fn batch_ingest_in_one_transaction(kind: Kind) {
     let ips: Vec<&str> = rows.iter().map(|(_, r)| r.source_ip.as_str()).collect();
     assert_eq!(ips, ["192.0.2.1", "198.51.100.7"]);
     // An empty batch is no error and stores nothing.
-    assert!(s.ingest_reports(&[], 11).await.unwrap().is_empty());
+    assert!(s.ingest_reports(Vec::new(), 11).await.unwrap().is_empty());
     s.close().await;
 }

@@ -18,7 +18,7 @@ use mailaudit_core::reports::tls_analysis::TlsDomainSummary;
 use mailaudit_core::reports::{self, Mode, failure};
 use mailaudit_net::Resolver;
 use mailaudit_store::analysis;
-use mailaudit_store::{AggregateRow, Ingested, NewReport, Store};
+use mailaudit_store::{AggregateRow, Ingested, NewReport, RawFile, Store};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
@@ -164,31 +164,42 @@ fn inputs(
     args: &ReportInputArgs,
 ) -> impl Iterator<Item = Result<FileInput, (String, String)>> + '_ {
     let limits = ReadLimits::new(args.max_decompressed_mb, args.max_seconds_per_file);
+    let (errors, paths) = input_paths(args);
+    errors.into_iter().map(Err).chain(
+        paths
+            .into_iter()
+            .map(move |path| read_input(&path, &limits)),
+    )
+}
+
+/// The files named by `args` (directories walked), and `(source, why)` for each path that
+/// cannot be listed.
+fn input_paths(args: &ReportInputArgs) -> (Vec<(String, String)>, Vec<PathBuf>) {
     let mut errors = Vec::new();
     let mut paths = Vec::new();
     for p in &args.paths {
         files(p, &mut paths, &mut errors);
     }
-    errors
-        .into_iter()
-        .map(Err)
-        .chain(paths.into_iter().map(move |path| {
-            let source = path.display().to_string();
-            if std::fs::metadata(&path).is_ok_and(|m| m.len() > MAX_FILE) {
-                return Err((
-                    source,
-                    format!("larger than {} MiB; skipped", MAX_FILE / 1024 / 1024),
-                ));
-            }
-            let raw =
-                std::fs::read(&path).map_err(|e| (source.clone(), format!("cannot read: {e}")))?;
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or(&source)
-                .to_string();
-            open_input(&source, &name, raw, &limits).map_err(|e| (source, e))
-        }))
+    (errors, paths)
+}
+
+/// One file read (at most [`MAX_FILE`] bytes) and opened into its documents within `limits`, or
+/// `(source, why)` when it cannot be.
+fn read_input(path: &Path, limits: &ReadLimits) -> Result<FileInput, (String, String)> {
+    let source = path.display().to_string();
+    if std::fs::metadata(path).is_ok_and(|m| m.len() > MAX_FILE) {
+        return Err((
+            source,
+            format!("larger than {} MiB; skipped", MAX_FILE / 1024 / 1024),
+        ));
+    }
+    let raw = std::fs::read(path).map_err(|e| (source.clone(), format!("cannot read: {e}")))?;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(&source)
+        .to_string();
+    open_input(&source, &name, raw, limits).map_err(|e| (source, e))
 }
 
 fn mode(args: &ReportInputArgs) -> Mode {
@@ -475,7 +486,7 @@ fn new_report(
         end: now,
         content_hash: hash,
         source: source.to_string(),
-        raw: raw.to_vec(),
+        raw: RawFile::compress(raw),
         parsed: value,
         problems,
         rows: Vec::new(),
@@ -595,7 +606,7 @@ impl Prepared {
     fn size(&self) -> usize {
         match &self.report {
             Ok(r) => {
-                r.raw.len()
+                r.raw.stored().len()
                     + r.parsed.get().len()
                     + r.rows.len() * std::mem::size_of::<AggregateRow>() * 2
             }
@@ -649,7 +660,7 @@ async fn store_prepared(store: &dyn Store, batch: Vec<Prepared>, now: i64) -> Re
     if reports.is_empty() {
         return Ok(counts);
     }
-    let outcomes = store.ingest_reports(&reports, now).await?;
+    let outcomes = store.ingest_reports(reports, now).await?;
     for (label, outcome) in labels.iter().zip(outcomes) {
         match outcome {
             Ok(Ingested::New(_)) => counts.new += 1,
@@ -738,6 +749,137 @@ const QUEUE_BYTES: usize = 48 * 1024 * 1024;
 /// Reports stored per transaction, at most (and at most [`QUEUE_BYTES`] of them).
 const BATCH_REPORTS: usize = 128;
 
+/// Inputs read and prepared ahead of the one the store is waiting for, at most, per worker.
+const AHEAD_PER_WORKER: usize = 2;
+
+/// The reading side of `reports ingest`: one worker per core reads, opens, parses and prepares
+/// files (each the way [`inputs`] and [`prepare_file`] do, the time limit included), and their
+/// reports are queued for the store in the order of the inputs, so that which of two
+/// duplicates is stored, and the order of the messages, do not depend on the timing. A worker
+/// waits rather than run more than [`AHEAD_PER_WORKER`] files per worker ahead of the next one
+/// due, which bounds the memory of files prepared out of order; the queue is bounded by
+/// `budget`. Returns when every input is queued or the storing side has stopped.
+fn read_in_parallel(
+    args: &ReportInputArgs,
+    mode: Mode,
+    now: i64,
+    budget: &Budget,
+    tx: &tokio::sync::mpsc::Sender<(Prepared, usize)>,
+) {
+    use std::collections::BTreeMap;
+    use std::sync::{Condvar, Mutex};
+
+    let limits = ReadLimits::new(args.max_decompressed_mb, args.max_seconds_per_file);
+    let (errors, paths) = input_paths(args);
+    // Inputs that cannot be listed come first, as `inputs` gives them.
+    let items: Vec<Result<PathBuf, (String, String)>> = errors
+        .into_iter()
+        .map(Err)
+        .chain(paths.into_iter().map(Ok))
+        .collect();
+    let workers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .clamp(1, 8)
+        .min(items.len().max(1));
+    let window = workers * AHEAD_PER_WORKER;
+
+    /// What the workers share: the next input to take, the prepared inputs waiting for their
+    /// turn, the next input due, and whether the storing side has stopped.
+    struct State {
+        next_to_take: usize,
+        ready: BTreeMap<usize, Vec<Prepared>>,
+        next_due: usize,
+        stopped: bool,
+    }
+    let state = Mutex::new(State {
+        next_to_take: 0,
+        ready: BTreeMap::new(),
+        next_due: 0,
+        stopped: false,
+    });
+    let changed = Condvar::new();
+    // Held by the one worker queueing reports at a time, in order.
+    let sending = Mutex::new(());
+    fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    // Take the next input, unless too far ahead of the one due.
+                    let index = {
+                        let mut st = lock(&state);
+                        loop {
+                            if st.stopped || st.next_to_take >= items.len() {
+                                return;
+                            }
+                            if st.next_to_take < st.next_due + window {
+                                break;
+                            }
+                            st = changed.wait(st).unwrap_or_else(|e| e.into_inner());
+                        }
+                        st.next_to_take += 1;
+                        st.next_to_take - 1
+                    };
+                    let prepared = match &items[index] {
+                        Ok(path) => match read_input(path, &limits) {
+                            Ok(file) => prepare_file(&file, mode, now),
+                            Err((label, e)) => vec![Prepared {
+                                label,
+                                report: Err(e),
+                            }],
+                        },
+                        Err((label, e)) => vec![Prepared {
+                            label: label.clone(),
+                            report: Err(e.clone()),
+                        }],
+                    };
+                    lock(&state).ready.insert(index, prepared);
+                    // Queue whatever is due, in order, one worker at a time. A worker that finds
+                    // another queueing goes back to reading: that one looks again for what is
+                    // due after it lets go, so nothing is left behind.
+                    loop {
+                        let _sending = match sending.try_lock() {
+                            Ok(g) => g,
+                            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+                            Err(std::sync::TryLockError::WouldBlock) => break,
+                        };
+                        loop {
+                            let due = {
+                                let mut st = lock(&state);
+                                let next = st.next_due;
+                                match st.ready.remove(&next) {
+                                    Some(due) => due,
+                                    None => break,
+                                }
+                            };
+                            for p in due {
+                                let sent = budget
+                                    .take(p.size())
+                                    .is_some_and(|taken| tx.blocking_send((p, taken)).is_ok());
+                                if !sent {
+                                    lock(&state).stopped = true;
+                                    changed.notify_all();
+                                    return;
+                                }
+                            }
+                            lock(&state).next_due += 1;
+                            changed.notify_all();
+                        }
+                        drop(_sending);
+                        let st = lock(&state);
+                        if !st.ready.contains_key(&st.next_due) {
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+}
+
 /// `reports ingest`: a reading thread reads, opens, parses and prepares the inputs in order
 /// while this task stores what is ready, a batch per transaction (all that is waiting, up to
 /// [`BATCH_REPORTS`]): reading and storing overlap, and commits are shared.
@@ -751,25 +893,7 @@ pub(crate) async fn ingest(store: &dyn Store, args: &ReportsIngestArgs) -> Resul
         let (input, budget) = (args.input.clone(), budget.clone());
         std::thread::Builder::new()
             .name("mailaudit-ingest-reader".into())
-            .spawn(move || {
-                for input in inputs(&input) {
-                    let prepared = match input {
-                        Ok(file) => prepare_file(&file, mode, now),
-                        Err((label, e)) => vec![Prepared {
-                            label,
-                            report: Err(e),
-                        }],
-                    };
-                    for p in prepared {
-                        let Some(taken) = budget.take(p.size()) else {
-                            return;
-                        };
-                        if tx.blocking_send((p, taken)).is_err() {
-                            return;
-                        }
-                    }
-                }
-            })?
+            .spawn(move || read_in_parallel(&input, mode, now, &budget, &tx))?
     };
     let mut counts = Counts::default();
     while let Some(first) = rx.recv().await {
@@ -987,7 +1111,7 @@ mod tests {
         let records = report.records.clone();
         assert!(!records.is_empty());
         let n = new_report(parsed, doc, &file.raw, "s.xml", 1);
-        assert_eq!(n.raw, bytes);
+        assert_eq!(n.raw.original().unwrap(), bytes);
         assert_eq!(n.rows.len(), records.len());
         for (row, rec) in n.rows.iter().zip(&records) {
             assert_eq!(row.source_ip, rec.row.source_ip.to_string());
@@ -1016,5 +1140,31 @@ mod tests {
             (n.policy_domain.as_str(), n.kind.as_str()),
             ("example.com", "aggregate")
         );
+    }
+
+    /// The queue's budget: a report larger than all of it still goes (alone); a taker waits
+    /// until enough is given back; closing releases a waiting taker with `None`.
+    #[test]
+    fn budget_bounds_the_queue_and_closing_releases_a_waiting_reader() {
+        let budget = std::sync::Arc::new(Budget::new(100));
+        assert_eq!(budget.take(1_000), Some(100));
+        budget.give(100);
+        assert_eq!(budget.take(60), Some(60));
+        let waiting = {
+            let budget = budget.clone();
+            std::thread::spawn(move || budget.take(50))
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!waiting.is_finished(), "40 free: 50 must wait");
+        budget.give(60);
+        assert_eq!(waiting.join().unwrap(), Some(50));
+        assert_eq!(budget.take(50), Some(50));
+        let waiting = {
+            let budget = budget.clone();
+            std::thread::spawn(move || budget.take(10))
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        budget.close();
+        assert_eq!(waiting.join().unwrap(), None);
     }
 }

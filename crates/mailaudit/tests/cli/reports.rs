@@ -450,3 +450,70 @@ fn a_report_the_store_refuses_is_named_and_the_rest_is_stored() {
         v["summary"]
     );
 }
+
+/// `reports ingest` reads files on several threads but stores and reports them in input order:
+/// a large file first (done last) does not move the messages about the broken files after it.
+#[test]
+fn ingest_reports_in_input_order_whatever_the_threads_do() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let inputs = dir.path().join("in");
+    std::fs::create_dir(&inputs).unwrap();
+    // The store refuses it (no domain name), but only once all of it is read: its message
+    // comes last in time and must still come first.
+    let one = aggregate_xml("exa mple..com", "big", 3, "192.0.2.1", 1, "contoso.example");
+    let (head, rest) = one.split_at(one.find("  <record>").unwrap());
+    let (record, tail) = rest.split_at(rest.find("</feedback>").unwrap());
+    std::fs::write(
+        inputs.join("00-big.xml"),
+        format!("{head}{}{tail}", record.repeat(40_000)),
+    )
+    .unwrap();
+    let mut broken = vec![inputs.join("00-big.xml").display().to_string()];
+    for i in 1..40 {
+        let name = format!("{i:02}-report.xml");
+        if i % 7 == 0 {
+            std::fs::write(inputs.join(&name), "not a report at all\n").unwrap();
+            broken.push(inputs.join(&name).display().to_string());
+        } else {
+            let id = format!("r{i}");
+            let xml = aggregate_xml("contoso.example", &id, 2, "192.0.2.2", 1, "contoso.example");
+            std::fs::write(inputs.join(&name), xml).unwrap();
+        }
+    }
+    let db = format!("sqlite://{}/m.db", dir.path().display());
+    let input = inputs.to_str().unwrap();
+    let out = run(&["reports", "ingest", "--db", &db, input]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .starts_with("34 reports stored, 0 duplicates skipped, 6 inputs not read"),
+        "{}",
+        out.stdout
+    );
+    let named: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter_map(|l| {
+            broken
+                .iter()
+                .find(|b| l.contains(b.as_str()))
+                .map(|b| b.as_str())
+        })
+        .collect();
+    assert_eq!(named, broken, "{}", out.stderr);
+    let summary = run(&[
+        "reports",
+        "summary",
+        "contoso.example",
+        "--db",
+        &db,
+        "--since",
+        "30d",
+        "--no-rdns",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(summary.code, 0, "{}", summary.stderr);
+    let v: Value = serde_json::from_str(&summary.stdout).expect("JSON");
+    assert_eq!(v["summary"]["volume"], 34, "{}", v["summary"]);
+}
