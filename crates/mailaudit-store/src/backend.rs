@@ -200,8 +200,23 @@ pub(crate) fn newest_tenant_import(scope: &str) -> String {
 }
 
 /// Expands `impl Store for $store` over `$db` (`sqlx::Sqlite` or `sqlx::Postgres`).
-/// Aggregate rows per multi-row INSERT of [`Store::ingest_report`] (15 parameters each).
-pub(crate) const ROWS_PER_INSERT: usize = 500;
+/// Most aggregate rows per multi-row INSERT of [`Store::ingest_reports`] (15 parameters each:
+/// 7,680, within SQLite's 32,766 and PostgreSQL's 65,535).
+pub(crate) const ROWS_PER_INSERT: usize = 512;
+
+/// The sizes of the multi-row INSERTs `n` rows are cut into: as many of [`ROWS_PER_INSERT`] as
+/// fit, then the rest by powers of two (1,201 rows: 512, 512, 128, 32, 16, 1). So there are at
+/// most ten distinct statements, each prepared once per connection and then taken from the
+/// statement cache; a statement per row count meant preparing one anew for nearly every report.
+pub(crate) fn row_chunks(n: usize) -> impl Iterator<Item = usize> {
+    let full = std::iter::repeat_n(ROWS_PER_INSERT, n / ROWS_PER_INSERT);
+    let rest = n % ROWS_PER_INSERT;
+    let parts = (0..ROWS_PER_INSERT.trailing_zeros())
+        .rev()
+        .map(|bit| 1usize << bit)
+        .filter(move |size| rest & size != 0);
+    full.chain(parts)
+}
 
 macro_rules! impl_store {
     ($store:ty, $db:ty) => {
@@ -1181,16 +1196,16 @@ macro_rules! impl_store {
                         outcomes.push(Ok(crate::Ingested::Duplicate(existing)));
                         continue;
                     };
-                    // The rows in multi-row INSERTs of ROWS_PER_INSERT rows (15 parameters
-                    // each: within SQLite's and PostgreSQL's parameter limits): one statement
-                    // per chunk instead of one per row; the rows' strings move into it.
-                    let mut rows = r.rows.into_iter().peekable();
-                    while rows.peek().is_some() {
+                    // The rows in multi-row INSERTs (`row_chunks`): one statement per chunk
+                    // instead of one per row; the rows' strings move into it.
+                    let sizes = row_chunks(r.rows.len());
+                    let mut rows = r.rows.into_iter();
+                    for size in sizes {
                         let mut q = sqlx::QueryBuilder::<$db>::new(format!(
                             "INSERT INTO aggregate_rows (report_id, policy_domain, begin_time, \
                              end_time, {AGGREGATE_ROW_COLUMNS}) "
                         ));
-                        q.push_values(rows.by_ref().take(ROWS_PER_INSERT), |mut b, row| {
+                        q.push_values(rows.by_ref().take(size), |mut b, row| {
                             b.push_bind(id)
                                 .push_bind(domain.clone())
                                 .push_bind(r.begin)
@@ -1364,6 +1379,26 @@ pub(crate) use impl_store;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn row_chunks_cover_every_row_with_few_distinct_sizes() {
+        let mut sizes = std::collections::BTreeSet::new();
+        for n in 0..3_000 {
+            let chunks: Vec<usize> = row_chunks(n).collect();
+            assert_eq!(chunks.iter().sum::<usize>(), n, "{n}");
+            assert!(
+                chunks.iter().all(|&c| (1..=ROWS_PER_INSERT).contains(&c)),
+                "{n}"
+            );
+            assert!(chunks.windows(2).all(|w| w[0] >= w[1]), "{n}: {chunks:?}");
+            sizes.extend(chunks);
+        }
+        assert_eq!(sizes.len(), 10, "{sizes:?}");
+        assert_eq!(
+            row_chunks(1_201).collect::<Vec<_>>(),
+            [512, 512, 128, 32, 16, 1]
+        );
+    }
 
     #[test]
     fn domain_names() {

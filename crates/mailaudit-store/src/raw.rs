@@ -51,10 +51,14 @@ impl RawFile {
     /// `original` compressed, or as it is when compression would save less than an eighth.
     pub fn compress(original: &[u8]) -> RawFile {
         match zstd::bulk::compress(original, LEVEL) {
-            Ok(c) if c.len() < original.len() - original.len() / 8 => RawFile {
-                encoding: RawEncoding::Zstd,
-                bytes: c,
-            },
+            Ok(mut c) if c.len() < original.len() - original.len() / 8 => {
+                // The buffer was allocated for the worst case (about the original's size).
+                c.shrink_to_fit();
+                RawFile {
+                    encoding: RawEncoding::Zstd,
+                    bytes: c,
+                }
+            }
             _ => RawFile::identity(original.to_vec()),
         }
     }

@@ -743,11 +743,36 @@ impl Drop for CloseOnDrop {
 }
 
 /// Reports read and prepared ahead of the store, at most (and at most [`QUEUE_BYTES`] of them).
-const QUEUE_REPORTS: usize = 256;
+const QUEUE_REPORTS: usize = 64;
 /// Memory the prepared reports waiting for the store may hold.
-const QUEUE_BYTES: usize = 48 * 1024 * 1024;
+const QUEUE_BYTES: usize = 16 * 1024 * 1024;
 /// Reports stored per transaction, at most (and at most [`QUEUE_BYTES`] of them).
-const BATCH_REPORTS: usize = 128;
+const BATCH_REPORTS: usize = 64;
+
+/// One file read, opened, parsed and prepared for the store ([`read_input`], [`prepare_file`]),
+/// all of it on one thread within the file's time limit: a file past it is one error, named by
+/// the file, and the caller goes on. (One bounded thread per file, rather than one to open it
+/// and one per report, each with a copy of the report: fewer threads and copies per file.)
+fn prepare_path(path: &Path, limits: &ReadLimits, mode: Mode, now: i64) -> Vec<Prepared> {
+    let untimed = ReadLimits {
+        time: None,
+        ..limits.clone()
+    };
+    let owned = path.to_path_buf();
+    let work = move || match read_input(&owned, &untimed) {
+        Ok(file) => prepare_file(&file, mode, now),
+        Err((label, e)) => vec![Prepared {
+            label,
+            report: Err(e),
+        }],
+    };
+    bounded(limits.time, work).unwrap_or_else(|e| {
+        vec![Prepared {
+            label: path.display().to_string(),
+            report: Err(e),
+        }]
+    })
+}
 
 /// Inputs read and prepared ahead of the one the store is waiting for, at most, per worker.
 const AHEAD_PER_WORKER: usize = 2;
@@ -824,13 +849,7 @@ fn read_in_parallel(
                         st.next_to_take - 1
                     };
                     let prepared = match &items[index] {
-                        Ok(path) => match read_input(path, &limits) {
-                            Ok(file) => prepare_file(&file, mode, now),
-                            Err((label, e)) => vec![Prepared {
-                                label,
-                                report: Err(e),
-                            }],
-                        },
+                        Ok(path) => prepare_path(path, &limits, mode, now),
                         Err((label, e)) => vec![Prepared {
                             label: label.clone(),
                             report: Err(e.clone()),

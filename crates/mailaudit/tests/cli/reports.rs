@@ -387,6 +387,44 @@ fn a_file_over_the_time_limit_is_skipped_and_the_rest_is_read() {
     let (code, docs, stderr) = parse(&[path, "--max-seconds-per-file", "0"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(of_type(&docs, "aggregate").len(), 2);
+
+    // `reports ingest` (its files read on several threads) bounds each file the same way.
+    let store = tempfile::tempdir().expect("temp dir");
+    let db = format!("sqlite://{}/m.db", store.path().display());
+    let ingest = |limit| {
+        run(&[
+            "reports",
+            "ingest",
+            "--db",
+            &db,
+            path,
+            "--max-seconds-per-file",
+            limit,
+        ])
+    };
+    let out = ingest("0.2");
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "a-big.xml: took longer than 0.2 s to read (--max-seconds-per-file); skipped"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout
+            .starts_with("1 reports stored, 0 duplicates skipped, 1 inputs not read"),
+        "{}",
+        out.stdout
+    );
+    let out = ingest("0");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .starts_with("1 reports stored, 1 duplicates skipped, 0 inputs not read"),
+        "{}",
+        out.stdout
+    );
 }
 
 /// A report the store refuses (a policy domain that is no domain name, as anyone may mail to a
