@@ -1040,39 +1040,46 @@ pub async fn post_webhook<D: DnsSource>(
     }
 }
 
-/// Sends the request and reads the final response's status.
-async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+/// Writes `request` on `stream` by `deadline` (`limit` is the timeout named in the error), and
+/// returns the connection, ready to read the response (the webhook and the OAuth 2.0 token
+/// request share it).
+pub(crate) async fn send_request<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     request: &[u8],
-    opts: &NotifyOptions,
+    limit: Duration,
     deadline: Instant,
-) -> Result<u16, NotifyError> {
+) -> Result<HttpConn<S>, NotifyError> {
     match timeout_at(deadline, async {
         stream.write_all(request).await?;
         stream.flush().await
     })
     .await
     {
-        Err(_) => {
-            return Err(NotifyError::Timeout {
-                stage: Stage::Request,
-                limit: opts.timeout,
-            });
-        }
-        Ok(Err(e)) => {
-            return Err(NotifyError::Io {
-                stage: Stage::Request,
-                reason: https::describe_io(&e),
-            });
-        }
-        Ok(Ok(())) => {}
+        Err(_) => Err(NotifyError::Timeout {
+            stage: Stage::Request,
+            limit,
+        }),
+        Ok(Err(e)) => Err(NotifyError::Io {
+            stage: Stage::Request,
+            reason: https::describe_io(&e),
+        }),
+        Ok(Ok(())) => Ok(HttpConn {
+            stream,
+            buf: Vec::new(),
+            deadline,
+            limit,
+        }),
     }
-    let mut conn = HttpConn {
-        stream,
-        buf: Vec::new(),
-        deadline,
-        limit: opts.timeout,
-    };
+}
+
+/// Sends the request and reads the final response's status.
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    request: &[u8],
+    opts: &NotifyOptions,
+    deadline: Instant,
+) -> Result<u16, NotifyError> {
+    let mut conn = send_request(stream, request, opts.timeout, deadline).await?;
     let head = conn.read_head().await?;
     if (200..300).contains(&head.status) {
         return Ok(head.status);

@@ -21,10 +21,10 @@ use std::time::Duration;
 use mailaudit_core::dns::DnsSource;
 use mailaudit_core::imap::check_bearer_token;
 use serde_json::Value;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::time::{Instant, timeout_at};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
 
-use crate::notify::{self, HttpConn, NotifyError, NotifyOptions};
+use crate::notify::{self, NotifyError, NotifyOptions};
 use crate::smtp::TlsRoots;
 
 /// Exchange Online's scope for app-only IMAP, POP and SMTP access.
@@ -340,37 +340,12 @@ pub async fn request_token<D: DnsSource>(
 
 /// Sends the request, reads the final response: its status and body (capped).
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
+    stream: S,
     request: &[u8],
     opts: &TokenOptions,
     deadline: Instant,
 ) -> Result<(u16, Vec<u8>), NotifyError> {
-    match timeout_at(deadline, async {
-        stream.write_all(request).await?;
-        stream.flush().await
-    })
-    .await
-    {
-        Err(_) => {
-            return Err(NotifyError::Timeout {
-                stage: notify::Stage::Request,
-                limit: opts.timeout,
-            });
-        }
-        Ok(Err(e)) => {
-            return Err(NotifyError::Io {
-                stage: notify::Stage::Request,
-                reason: crate::https::describe_io(&e),
-            });
-        }
-        Ok(Ok(())) => {}
-    }
-    let mut conn = HttpConn {
-        stream,
-        buf: Vec::new(),
-        deadline,
-        limit: opts.timeout,
-    };
+    let mut conn = notify::send_request(stream, request, opts.timeout, deadline).await?;
     let head = conn.read_head().await?;
     let body = conn.read_body(&head, opts.max_body).await?;
     Ok((head.status, body))

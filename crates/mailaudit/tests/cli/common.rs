@@ -223,3 +223,46 @@ pub(crate) fn finding_ids(domain: &Value) -> Vec<String> {
         .map(|f| f["id"].as_str().expect("finding id is a string").to_owned())
         .collect()
 }
+
+/// Sends SIGTERM to `child` (what a supervisor sends) and waits at most 15 s for it to exit;
+/// its exit status (the test fails, and the child is killed, if it does not stop in time).
+pub(crate) fn sigterm_and_wait(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(kill.success(), "kill -TERM {}", child.id());
+    let started = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().expect("wait for mailaudit") {
+            return s;
+        }
+        if started.elapsed() > Duration::from_secs(15) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("mailaudit did not stop within 15 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `GET path` over plain HTTP/1.1 on `addr` (the portal, on loopback); the status code and the
+/// whole response.
+pub(crate) fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let mut conn = std::net::TcpStream::connect(addr).expect("the portal listens");
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, response)
+}

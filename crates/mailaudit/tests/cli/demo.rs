@@ -2,7 +2,7 @@
 //! synthetic reports, the portal, a clean stop on SIGTERM, and the store kept apart from the
 //! user's real one.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::sync::mpsc::Receiver;
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use mailaudit_store::Store;
 use serde_json::Value;
 
-use crate::common::{data_home, run};
+use crate::common::{data_home, http_get, run, sigterm_and_wait};
 
 /// A temporary directory and the `sqlite://` URL of a store in it.
 fn temp_db() -> (tempfile::TempDir, String) {
@@ -291,26 +291,6 @@ fn wait_for(rx: &Receiver<String>, needle: &str) -> String {
     }
 }
 
-/// `GET path` over plain HTTP/1.1; the status code and the body.
-fn get(addr: &str, path: &str) -> (u16, String) {
-    let mut conn = TcpStream::connect(addr).expect("the portal listens");
-    conn.set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    write!(
-        conn,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    conn.read_to_string(&mut response).unwrap();
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, response)
-}
-
 #[test]
 fn demo_serves_the_portal_and_stops_cleanly_on_sigterm() {
     let (_dir, db) = temp_db();
@@ -347,46 +327,31 @@ fn demo_serves_the_portal_and_stops_cleanly_on_sigterm() {
         "the lab's SMTP endpoints run while the portal serves"
     );
 
-    let (status, home) = get(&addr, "/");
+    let (status, home) = http_get(&addr, "/");
     assert_eq!(status, 200, "{home}");
     assert!(home.contains("contoso-legal.example"), "{home}");
     assert!(home.contains("Coho Hospitality"), "{home}");
-    let (status, page) = get(&addr, "/domains/contoso-legal.example");
+    let (status, page) = http_get(&addr, "/domains/contoso-legal.example");
     assert_eq!(status, 200, "{page}");
     assert!(
         page.contains("Direct Send") && page.contains("blocked"),
         "the relay verdict is shown: {page}"
     );
-    let (status, page) = get(&addr, "/domains/fabrikam-dental.example");
+    let (status, page) = http_get(&addr, "/domains/fabrikam-dental.example");
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("RELAY-OPEN"), "{page}");
     assert!(
         page.contains("250 2.1.5 Recipient OK"),
         "the probe's evidence"
     );
-    let (status, page) = get(&addr, "/domains/tailspin-realty.example/reports");
+    let (status, page) = http_get(&addr, "/domains/tailspin-realty.example/reports");
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("Ready to move to p=quarantine"), "{page}");
-    let (status, page) = get(&addr, "/domains/adatum-clinic.example/reports");
+    let (status, page) = http_get(&addr, "/domains/adatum-clinic.example/reports");
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("Mailchimp"), "{page}");
 
-    let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if started.elapsed() > Duration::from_secs(15) {
-            let _ = child.kill();
-            panic!("demo did not stop within 15 s of SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = sigterm_and_wait(&mut child);
     assert_eq!(status.code(), Some(0), "a clean exit on SIGTERM");
     wait_for(&stderr, "stopping");
     assert!(

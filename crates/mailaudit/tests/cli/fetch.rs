@@ -568,22 +568,7 @@ fn watch_survives_a_kick_and_a_restart_without_losing_or_duplicating() {
     wait_line(&out, &mut seen_out, "storing the fourth report", stored_one);
 
     // SIGTERM (what a supervisor sends) is a clean stop.
-    let kill = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = child.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "the watcher did not stop within 15 s of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = crate::common::sigterm_and_wait(&mut child.0);
     assert_eq!(
         status.code(),
         Some(0),

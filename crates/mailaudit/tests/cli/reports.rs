@@ -226,6 +226,24 @@ fn ingest_deduplicates_and_summary_judges_readiness() {
     );
 }
 
+/// `reports summary DOMAIN --since 30d --format json` of the store `db` (no reverse DNS).
+fn summary_json(db: &str, domain: &str) -> Value {
+    let out = run(&[
+        "reports",
+        "summary",
+        domain,
+        "--db",
+        db,
+        "--since",
+        "30d",
+        "--no-rdns",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    serde_json::from_str(&out.stdout).expect("JSON")
+}
+
 /// A one-record aggregate report for `domain` beginning `days_ago` days before now.
 fn aggregate_xml(
     domain: &str,
@@ -468,20 +486,7 @@ fn a_report_the_store_refuses_is_named_and_the_rest_is_stored() {
         "{}",
         out.stderr
     );
-    let summary = run(&[
-        "reports",
-        "summary",
-        "contoso.example",
-        "--db",
-        &db,
-        "--since",
-        "30d",
-        "--no-rdns",
-        "--format",
-        "json",
-    ]);
-    assert_eq!(summary.code, 0, "{}", summary.stderr);
-    let v: Value = serde_json::from_str(&summary.stdout).expect("JSON");
+    let v = summary_json(&db, "contoso.example");
     assert_eq!(
         v["summary"]["volume"], 12,
         "a.xml and c.xml: {}",
@@ -539,19 +544,6 @@ fn ingest_reports_in_input_order_whatever_the_threads_do() {
         })
         .collect();
     assert_eq!(named, broken, "{}", out.stderr);
-    let summary = run(&[
-        "reports",
-        "summary",
-        "contoso.example",
-        "--db",
-        &db,
-        "--since",
-        "30d",
-        "--no-rdns",
-        "--format",
-        "json",
-    ]);
-    assert_eq!(summary.code, 0, "{}", summary.stderr);
-    let v: Value = serde_json::from_str(&summary.stdout).expect("JSON");
+    let v = summary_json(&db, "contoso.example");
     assert_eq!(v["summary"]["volume"], 34, "{}", v["summary"]);
 }

@@ -1,12 +1,12 @@
 //! `mailaudit serve`: the portal and the scheduler on one runtime; the loopback rule; a clean
 //! stop on SIGTERM.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::common::{data_home, run};
+use crate::common::{data_home, http_get, run, sigterm_and_wait};
 
 #[test]
 fn serve_refuses_a_non_loopback_address_without_public() {
@@ -78,22 +78,7 @@ fn start_serve() -> Serving {
 
 /// Sends SIGTERM and asserts a clean stop: exit 0, "stopping" said, the port closed.
 fn terminate_cleanly(mut serving: Serving) {
-    let kill = Command::new("kill")
-        .args(["-TERM", &serving.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = serving.child.try_wait().unwrap() {
-            break s;
-        }
-        if started.elapsed() > Duration::from_secs(15) {
-            let _ = serving.child.kill();
-            panic!("serve did not stop within 15 s of SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = sigterm_and_wait(&mut serving.child);
     // The reader thread ends at EOF, now that the process has exited.
     let mut rest = Vec::new();
     while let Ok(line) = serving.lines.recv_timeout(Duration::from_secs(5)) {
@@ -114,18 +99,8 @@ fn terminate_cleanly(mut serving: Serving) {
 #[test]
 fn serve_answers_http_and_stops_cleanly_on_sigterm() {
     let serving = start_serve();
-    let addr = serving.addr.clone();
-    let mut conn = TcpStream::connect(&addr).expect("the portal listens");
-    conn.set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    write!(
-        conn,
-        "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    conn.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let (status, response) = http_get(&serving.addr, "/healthz");
+    assert_eq!(status, 200, "{response}");
     assert!(response.ends_with("ok\n"), "{response}");
     terminate_cleanly(serving);
 }
