@@ -12,6 +12,15 @@
 //! deliberately short: a wrong name on a source is worse than none, since the readiness verdict
 //! treats a known service that fails alignment as a forgotten service, not spoofing.
 //!
+//! Checked on 2026-11-28 against public setup guides (the providers' own where the search
+//! found them): the default return-path domains of Amazon SES (a subdomain of `amazonses.com`,
+//! AWS's SES guide), SparkPost (`sparkpostmail.com`, its custom bounce domain article), Postmark
+//! (`pm.mtasv.net`, its custom Return-Path announcement), Mailchimp (subdomains of `mcsv.net`,
+//! `mcdlv.net` or `rsgsv.net`), HubSpot (a subdomain of `hubspotemail.net`), SendGrid (signing
+//! as `sendgrid.net` until domain authentication), Mailgun (`mailgun.org`), Zendesk (the
+//! `zendesk1`/`zendesk2` DKIM CNAMEs) and Brevo (`sender-sib.com`); the fix texts follow the same
+//! guides. The PTR suffixes are the providers' well-known host names and were not each checked.
+//!
 //! The PTR name is not forward-confirmed here (that needs DNS); a caller that can should pass
 //! only forward-confirmed names. DKIM domains should be those of signatures that verified.
 
@@ -56,7 +65,7 @@ pub struct Sender {
 /// |---|---|---|---|
 /// | Microsoft 365 | `outbound.protection.outlook.com`, `prod.outlook.com` | `onmicrosoft.com` | |
 /// | Google Workspace | `google.com`, `googlemail.com` | `gappssmtp.com` | |
-/// | Mailchimp / Mandrill | `mcsv.net`, `rsgsv.net`, `mandrillapp.com` | `mcsv.net`, `mandrillapp.com` | `mcsv.net`, `rsgsv.net`, `mandrillapp.com` |
+/// | Mailchimp / Mandrill | `mcsv.net`, `mcdlv.net`, `rsgsv.net`, `mandrillapp.com` | `mcsv.net`, `mandrillapp.com` | `mcsv.net`, `mcdlv.net`, `rsgsv.net`, `mandrillapp.com` |
 /// | SendGrid | `sendgrid.net` | `sendgrid.net` | `sendgrid.net` |
 /// | Amazon SES | `amazonses.com` | `amazonses.com` | `amazonses.com` |
 /// | Mailgun | `mailgun.net`, `mailgun.org` | `mailgun.org` | `mailgun.org`, `mailgun.net` |
@@ -91,9 +100,9 @@ pub const SENDERS: &[Sender] = &[
     Sender {
         name: "Mailchimp",
         kind: Kind::Esp,
-        ptr_suffixes: &["mcsv.net", "rsgsv.net", "mandrillapp.com"],
+        ptr_suffixes: &["mcsv.net", "mcdlv.net", "rsgsv.net", "mandrillapp.com"],
         dkim_suffixes: &["mcsv.net", "mandrillapp.com"],
-        return_path_suffixes: &["mcsv.net", "rsgsv.net", "mandrillapp.com"],
+        return_path_suffixes: &["mcsv.net", "mcdlv.net", "rsgsv.net", "mandrillapp.com"],
         fix: "authenticate the domain in Mailchimp (Domains > Authenticate) and publish the \
               DKIM CNAMEs it lists, so it signs with the domain",
     },
@@ -139,7 +148,8 @@ pub const SENDERS: &[Sender] = &[
         ptr_suffixes: &["sparkpostmail.com"],
         dkim_suffixes: &["sparkpostmail.com"],
         return_path_suffixes: &["sparkpostmail.com"],
-        fix: "add the sending domain in SparkPost and publish the DKIM TXT record it lists",
+        fix: "add the sending domain in SparkPost and publish the DKIM TXT record it lists; for \
+              aligned SPF also add a bounce domain (a subdomain CNAME to sparkpostmail.com)",
     },
     Sender {
         name: "Salesforce",
@@ -331,6 +341,10 @@ mod tests {
             ),
             (None, &[], &["us-east-1.amazonses.com"], Some("Amazon SES")),
             (None, &[], &["sender-sib.com"], Some("Brevo")),
+            (None, &[], &["mail155.suw11.mcdlv.net"], Some("Mailchimp")),
+            (None, &[], &["pm.mtasv.net"], Some("Postmark")),
+            (None, &[], &["sparkpostmail.com"], Some("SparkPost")),
+            (None, &[], &["bounces.hubspotemail.net"], Some("HubSpot")),
             // The customer's own return-path names nothing.
             (None, &[], &["contoso.example"], None),
             // PTR and DKIM come first.
