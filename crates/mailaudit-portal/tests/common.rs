@@ -29,6 +29,8 @@ pub(crate) const HOSTILE_DETAIL: &str =
     "<img id=\"injected\" src=\"x\" onerror=\"alert(2)\"></td></tr><script>alert(3)</script>";
 /// A report sender's name made to break out of HTML.
 pub(crate) const HOSTILE_REPORTER: &str = "<i id=\"injected-reporter\">Evil reporter</i>";
+/// The stored raw file of the fixture's TLS report: markup a browser must never render.
+pub(crate) const TLS_RAW: &str = "{\"organization-name\":\"<script>alert(1)</script>\"}";
 /// Evidence made to break out of HTML.
 pub(crate) const HOSTILE_EVIDENCE: &str = "v=spf1 \"><svg id=\"injected-svg\" onload=\"alert(4)\">";
 
@@ -512,7 +514,7 @@ async fn reports(store: &dyn Store) {
         end: begin + DAY - 1,
         content_hash: "ee".repeat(32),
         source: "tls.json".into(),
-        raw: b"{}".to_vec().into(),
+        raw: TLS_RAW.as_bytes().to_vec().into(),
         parsed: serde_json::value::to_raw_value(&tls).unwrap(),
         problems: json!([]),
         rows: Vec::new(),

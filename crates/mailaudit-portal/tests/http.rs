@@ -350,5 +350,36 @@ async fn reports_page_shows_the_analysis_and_the_verdict() {
         400
     );
     assert_eq!(p.get("/domains/nowhere.example/reports").await.status, 404);
+
+    // Each report received links to its file as received: a download, never a page.
+    let row = r
+        .body
+        .lines()
+        .find(|l| l.contains("data-kind=\"smtp tls\""))
+        .expect("the TLS report's row");
+    let href = row
+        .split("href=\"")
+        .nth(1)
+        .and_then(|h| h.split('"').next())
+        .expect("a link");
+    assert!(
+        href.starts_with("/reports/") && href.ends_with("/raw"),
+        "{href}"
+    );
+    let raw = p.get(href).await;
+    assert_eq!(raw.status, 200, "{}", raw.body);
+    assert_eq!(raw.body, crate::common::TLS_RAW);
+    assert_eq!(raw.header("content-type"), Some("application/octet-stream"));
+    let id = href
+        .trim_start_matches("/reports/")
+        .trim_end_matches("/raw");
+    assert_eq!(
+        raw.header("content-disposition"),
+        Some(format!("attachment; filename=\"report-{id}.json\"").as_str())
+    );
+    assert_eq!(raw.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(p.get("/reports/x/raw").await.status, 400);
+    assert_eq!(p.get("/reports/0/raw").await.status, 400);
+    assert_eq!(p.get("/reports/999999/raw").await.status, 404);
     p.stop().await;
 }

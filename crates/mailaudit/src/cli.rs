@@ -217,6 +217,36 @@ pub(crate) enum ReportsCommand {
     /// DMARC phase, with the reasons; then its SMTP TLS sessions by policy, failure type and
     /// sending MTA.
     Summary(ReportsSummaryArgs),
+    /// The stored reports, newest first (by the start of their period): id, kind, reporter,
+    /// policy domain, period, problems and the file each came from. The id is what `reports
+    /// raw` takes.
+    List(ReportsListArgs),
+    /// Write a stored report's original file, exactly as it was read (before decompression;
+    /// for a message fetched from IMAP, the message), to standard output or --output.
+    Raw(ReportsRawArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReportsListArgs {
+    /// Only the reports about this domain (their policy domain).
+    #[arg(long, value_name = "DOMAIN")]
+    pub(crate) domain: Option<String>,
+    /// At most this many (1 to 10000).
+    #[arg(long, value_name = "N", default_value_t = 50,
+          value_parser = clap::value_parser!(i64).range(1..=10_000))]
+    pub(crate) limit: i64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub(crate) format: TextOrJson,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReportsRawArgs {
+    /// The report's id (`reports list`).
+    pub(crate) id: i64,
+    /// Write to this file instead of standard output (refused if it exists).
+    #[arg(long, short, value_name = "FILE")]
+    pub(crate) output: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -50,6 +50,7 @@ pub(crate) fn router(portal: Portal) -> Router {
         .route("/domains/{domain}", get(domain::page))
         .route("/domains/{domain}/guide", get(domain::guide_page))
         .route("/domains/{domain}/reports", get(reports::page))
+        .route("/reports/{id}/raw", get(reports::raw))
         .route("/domains/{domain}/checklist/{key}", post(domain::set_item))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(portal.clone(), guard))

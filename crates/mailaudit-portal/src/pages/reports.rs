@@ -2,7 +2,7 @@
 //! reports say over the last N days (default 30): volume, sending sources grouped by service
 //! with their alignment, failing and new sources, the readiness verdict for the next DMARC
 //! phase with its reasons, the TLS sessions by policy, failure type and sending MTA, and the
-//! reports received.
+//! reports received, each linking to `/reports/{id}/raw`: the file as received, as a download.
 //!
 //! The analysis is `mailaudit_store::analysis::domain_reports`, the same as `mailaudit reports
 //! summary`. The portal does no DNS, so sources are named without reverse DNS (by known
@@ -265,14 +265,60 @@ async fn recent(p: &Portal, name: &str, b: &mut String) -> Result<(), AppError> 
         let _ = writeln!(
             b,
             "<tr class=\"report\" data-kind=\"{kind}\"><td>{kind}</td><td>{}</td><td>{} – {}</td>\
-             <td>{problems}</td><td>{}</td></tr>",
+             <td>{problems}</td><td><a class=\"raw\" href=\"/reports/{id}/raw\" \
+             title=\"Download the file as received\">{}</a></td></tr>",
             Esc(&r.reporter),
             Esc(&datetime(r.begin)),
             Esc(&datetime(r.end)),
             Esc(&r.source),
+            id = r.id,
             kind = Esc(r.kind.replace('_', " ").as_str()),
         );
     }
     b.push_str("</tbody></table></section>\n");
     Ok(())
+}
+
+/// `GET /reports/{id}/raw`: a stored report's original file, exactly as it was read, as a
+/// download. Anyone can mail a report address, so the bytes are never rendered: they are sent
+/// as `application/octet-stream` with `Content-Disposition: attachment` (and the portal's
+/// `nosniff` and CSP headers), under a name the portal makes, not the one the sender chose.
+pub async fn raw(
+    State(p): State<Portal>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<axum::response::Response, AppError> {
+    use axum::http::header;
+    use axum::response::IntoResponse as _;
+    let id: i64 = id
+        .parse()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| AppError::BadRequest("a report id is a positive number".into()))?;
+    let bytes = p.store.report_raw(id).await?;
+    let disposition = format!("attachment; filename=\"report-{id}.{}\"", extension(&bytes));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// A file name extension for a raw report, from its first bytes: `gz`, `zip`, `xml`, `json`,
+/// else `eml` (a message).
+fn extension(bytes: &[u8]) -> &'static str {
+    let start = bytes.trim_ascii_start();
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        "gz"
+    } else if bytes.starts_with(b"PK\x03\x04") {
+        "zip"
+    } else if start.starts_with(b"<") || start.starts_with(b"\xef\xbb\xbf<") {
+        "xml"
+    } else if start.starts_with(b"{") {
+        "json"
+    } else {
+        "eml"
+    }
 }

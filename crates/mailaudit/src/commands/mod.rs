@@ -66,6 +66,12 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Reports(ReportsCommand::Summary(args)) => {
             with_store!(cli, |s| reports::summary(&cli, s, args))
         }
+        Command::Reports(ReportsCommand::List(args)) => {
+            with_store!(cli, |s| reports::list(s, args))
+        }
+        Command::Reports(ReportsCommand::Raw(args)) => {
+            with_store!(cli, |s| reports::raw(s, args))
+        }
         Command::Demo(args) => runtime()?.block_on(demo::demo(&cli, args)),
     }
 }

@@ -24,7 +24,8 @@ use serde_json::{Value, json};
 
 use super::dates;
 use crate::cli::{
-    Cli, ReportInputArgs, ReportsIngestArgs, ReportsParseArgs, ReportsSummaryArgs, TextOrJson,
+    Cli, ReportInputArgs, ReportsIngestArgs, ReportsListArgs, ReportsParseArgs, ReportsRawArgs,
+    ReportsSummaryArgs, TextOrJson,
 };
 use crate::output::printable;
 
@@ -943,6 +944,81 @@ pub(crate) async fn ingest(store: &dyn Store, args: &ReportsIngestArgs) -> Resul
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `reports list`: the stored reports, newest first, as a table or JSON.
+pub(crate) async fn list(store: &dyn Store, args: &ReportsListArgs) -> Result<ExitCode> {
+    let domain = args.domain.as_deref().map(normalize_domain).transpose()?;
+    let reports = store.reports(domain.as_deref(), args.limit).await?;
+    let mut out = io::stdout().lock();
+    match args.format {
+        TextOrJson::Json => {
+            let v: Vec<Value> = reports
+                .iter()
+                .map(|r| {
+                    json!({
+                        "id": r.id,
+                        "kind": r.kind,
+                        "reporter": r.reporter,
+                        "report_id": r.report_id,
+                        "policy_domain": r.policy_domain,
+                        "begin": r.begin,
+                        "end": r.end,
+                        "source": r.source,
+                        "content_hash": r.content_hash,
+                        "ingested_at": r.ingested_at,
+                        "problems": r.problems,
+                    })
+                })
+                .collect();
+            serde_json::to_writer_pretty(&mut out, &v)?;
+            writeln!(out)?;
+        }
+        TextOrJson::Text => {
+            if reports.is_empty() {
+                writeln!(out, "no reports stored")?;
+            }
+            for r in &reports {
+                let problems = r.problems.as_array().map_or(0, Vec::len);
+                writeln!(
+                    out,
+                    "{:>6}  {:<9} {:<16} {:<28} {} – {}  {} problems  {}",
+                    r.id,
+                    r.kind,
+                    printable(&r.policy_domain),
+                    printable(&r.reporter),
+                    dates::format(r.begin),
+                    dates::format(r.end),
+                    problems,
+                    printable(&r.source),
+                )?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `reports raw ID`: the stored report's original bytes, to standard output or a new file.
+pub(crate) async fn raw(store: &dyn Store, args: &ReportsRawArgs) -> Result<ExitCode> {
+    let bytes = store.report_raw(args.id).await?;
+    match &args.output {
+        Some(path) => {
+            use std::io::Write as _;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+            f.write_all(&bytes)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        }
+        None => {
+            let mut out = io::stdout().lock();
+            out.write_all(&bytes)?;
+            out.flush()?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Reverse DNS names of the aggregate sources of `domain` in `from..until`, through the run's
