@@ -16,6 +16,11 @@
 //! Plaintext is used only for `imap://` when the server offers no `STARTTLS` and the caller set
 //! [`ImapOptions::allow_plaintext`]; a server that offers it always gets it.
 //!
+//! With [`Session::idle`] the client waits for new mail in the selected mailbox (`IDLE`, RFC
+//! 2177) instead of asking again and again: it returns on `* n EXISTS` or when the wait given
+//! has passed, after ending the IDLE with `DONE`; the answer to `DONE` is awaited for one
+//! [`ImapOptions::timeout`] in all, so a server that never answers cannot hang the client.
+//!
 //! Besides passwords, [`Session::authenticate_oauth`] logs in with an OAuth 2.0 bearer token
 //! (`XOAUTH2`, else `OAUTHBEARER`), as Exchange Online requires.
 //!
@@ -32,9 +37,9 @@ use std::time::Duration;
 
 use mailaudit_core::dns::DnsSource;
 use mailaudit_core::imap::{
-    Code, Fetch, ImapUrl, MAX_LINE, OAuthMechanism, ProtocolError, RawResponse, Response, Security,
-    Status, StatusText, encode_mailbox, literal_announced, parse_oauth_challenge, parse_response,
-    quoted, sasl_plain,
+    Code, Fetch, IDLE_DONE, IdleEvent, ImapUrl, MAX_LINE, OAuthMechanism, ProtocolError,
+    RawResponse, Response, Security, Status, StatusText, encode_mailbox, idle_event,
+    literal_announced, parse_oauth_challenge, parse_response, quoted, sasl_plain,
 };
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
@@ -278,6 +283,20 @@ pub struct MailboxInfo {
     pub exists: u32,
 }
 
+/// How an [`Session::idle`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IdleOutcome {
+    /// The server reported new mail (`* n EXISTS`), during the IDLE or in an answer to a
+    /// command since the mailbox was selected; the mailbox now holds `exists` messages.
+    NewMail {
+        /// The message count the server reported.
+        exists: u32,
+    },
+    /// The wait passed with no new mail.
+    Elapsed,
+}
+
 /// One logged-in (or not yet logged-in) IMAP connection.
 pub struct Session {
     io: BufReader<Stream>,
@@ -287,6 +306,9 @@ pub struct Session {
     tag: u32,
     capabilities: Vec<String>,
     tls: bool,
+    /// The last `* n EXISTS` received in an answer to a command since the mailbox was selected
+    /// (new mail that arrived while the client was busy), for [`Session::idle`].
+    exists_since_select: Option<u32>,
 }
 
 impl fmt::Debug for Session {
@@ -332,6 +354,7 @@ impl Session {
             tag: 0,
             capabilities: Vec::new(),
             tls: false,
+            exists_since_select: None,
         };
         if url.security == Security::Implicit {
             session.start_tls().await?;
@@ -578,6 +601,7 @@ impl Session {
             })
             .await?;
         self.expect_ok(verb, status)?;
+        self.exists_since_select = None;
         let uid_validity = validity.ok_or_else(|| ImapError::Protocol {
             stage: verb.into(),
             error: ProtocolError::Malformed {
@@ -722,6 +746,151 @@ impl Session {
     pub async fn noop(&mut self) -> Result<(), ImapError> {
         let status = self.command("NOOP", "NOOP", |_| Ok(())).await?;
         self.expect_ok("NOOP", status)
+    }
+
+    /// Whether the server offers `IDLE` (RFC 2177).
+    pub fn supports_idle(&self) -> bool {
+        self.has("IDLE")
+    }
+
+    /// Waits, in the selected mailbox, for new mail or until `wait` has passed: `IDLE`, then
+    /// `DONE` and its tagged answer. Returns at once with [`IdleOutcome::NewMail`] when an
+    /// `EXISTS` came in an answer to a command since the mailbox was selected (mail that
+    /// arrived during the last poll). Callers keep `wait` within
+    /// [`mailaudit_core::imap::idle_period`].
+    ///
+    /// RFC 2177 §3: "The IDLE command is sent from the client to the server when the client is
+    /// ready to accept unsolicited mailbox update messages. The server requests a response to
+    /// the IDLE command using the continuation ("+") response. The IDLE command remains active
+    /// until the client responds to the continuation, and as long as an IDLE command is
+    /// active, the server is now free to send untagged EXISTS, EXPUNGE, and other messages at
+    /// any time. The IDLE command is terminated by the receipt of a "DONE" continuation from
+    /// the client; such response satisfies the server's continuation request. At that point,
+    /// the server MAY send any remaining queued untagged responses and then MUST immediately
+    /// send the tagged response to the IDLE command and prepare to process other commands."
+    ///
+    /// Untagged responses other than `EXISTS` (`EXPUNGE`, `FETCH` flag updates, `* OK Still
+    /// here`) are ignored; `* BYE` or a closed connection is [`ImapError::Closed`]; a refused
+    /// IDLE (`NO`, `BAD`) is [`ImapError::Command`]; a server that offers no IDLE is
+    /// [`ImapError::Unsupported`]. Each read keeps [`ImapOptions::timeout`] (once a response
+    /// has begun), and the answer to `DONE` is awaited for one timeout in all.
+    pub async fn idle(&mut self, wait: Duration) -> Result<IdleOutcome, ImapError> {
+        if let Some(exists) = self.exists_since_select.take() {
+            return Ok(IdleOutcome::NewMail { exists });
+        }
+        if !self.supports_idle() {
+            return Err(ImapError::Unsupported {
+                host: self.host.clone(),
+                why: "it does not offer IDLE (RFC 2177)".into(),
+            });
+        }
+        let stage = "IDLE";
+        let tag = self.send("IDLE", stage).await?;
+        let mut new_mail = None;
+        // The continuation request; updates may come before it.
+        let mut accepted = false;
+        for _ in 0..MAX_RESPONSES {
+            match self.idle_response(&tag, stage).await? {
+                IdleEvent::Accepted => {
+                    accepted = true;
+                    break;
+                }
+                IdleEvent::Exists(n) => new_mail = Some(n),
+                IdleEvent::Finished(status) => {
+                    // Ended (or refused) before it began: nothing to end with DONE.
+                    self.expect_ok("IDLE", status)?;
+                    return Ok(outcome(new_mail));
+                }
+                IdleEvent::Bye(_) | IdleEvent::Ignored => {}
+            }
+        }
+        if !accepted {
+            return Err(too_large(
+                stage,
+                format!("more than {MAX_RESPONSES} responses before the continuation"),
+            ));
+        }
+        let deadline = Instant::now() + wait;
+        while new_mail.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            // Wait for the first byte of a response without taking it: a response cut by the
+            // deadline would be lost. Once it has begun, it is read under the usual timeout.
+            match timeout(left, self.io.fill_buf()).await {
+                Err(_) => break,
+                Ok(Err(e)) => return Err(io_error(stage, &e)),
+                Ok(Ok([])) => {
+                    return Err(ImapError::Closed {
+                        stage: "IDLE, waiting for new mail".into(),
+                        bye: None,
+                    });
+                }
+                Ok(Ok(_)) => {}
+            }
+            match self.idle_response(&tag, stage).await? {
+                IdleEvent::Exists(n) => new_mail = Some(n),
+                IdleEvent::Finished(status) => {
+                    // The server ended the IDLE itself (RFC 2177 does not provide for it):
+                    // no DONE is due.
+                    self.expect_ok("IDLE", status)?;
+                    return Ok(outcome(new_mail));
+                }
+                IdleEvent::Accepted | IdleEvent::Ignored | IdleEvent::Bye(_) => {}
+            }
+        }
+        if let Some(n) = self.done(&tag).await? {
+            new_mail = Some(n);
+        }
+        Ok(outcome(new_mail))
+    }
+
+    /// Sends `DONE` and reads until the tagged answer to the IDLE command `tag`, for one
+    /// [`ImapOptions::timeout`] in all. Returns the last `EXISTS` sent meanwhile.
+    async fn done(&mut self, tag: &str) -> Result<Option<u32>, ImapError> {
+        let stage = "DONE (ending IDLE)";
+        self.write_line(IDLE_DONE, stage).await?;
+        let limit = self.opts.timeout;
+        let answer = async {
+            let mut new_mail = None;
+            for _ in 0..MAX_RESPONSES {
+                match self.idle_response(tag, stage).await? {
+                    IdleEvent::Finished(status) => {
+                        self.expect_ok("IDLE", status)?;
+                        return Ok(new_mail);
+                    }
+                    IdleEvent::Exists(n) => new_mail = Some(n),
+                    IdleEvent::Accepted | IdleEvent::Ignored | IdleEvent::Bye(_) => {}
+                }
+            }
+            Err(too_large(
+                stage,
+                format!("more than {MAX_RESPONSES} responses to DONE"),
+            ))
+        };
+        match timeout(limit, answer).await {
+            Ok(r) => r,
+            Err(_) => Err(ImapError::Timeout {
+                stage: "waiting for the answer to DONE (ending IDLE)".into(),
+                limit,
+            }),
+        }
+    }
+
+    /// Reads one response during IDLE and says what it means; `* BYE` ends the session.
+    async fn idle_response(&mut self, tag: &str, stage: &str) -> Result<IdleEvent, ImapError> {
+        let response = self.read_response(stage).await?;
+        match idle_event(response, tag).map_err(|error| ImapError::Protocol {
+            stage: stage.to_string(),
+            error,
+        })? {
+            IdleEvent::Bye(text) => Err(ImapError::Closed {
+                stage: stage.to_string(),
+                bye: Some(text),
+            }),
+            event => Ok(event),
+        }
     }
 
     /// `LOGOUT`, then closes the connection. Failures are ignored: the session ends anyway.
@@ -872,7 +1041,12 @@ impl Session {
                 r @ (Response::Tagged { .. } | Response::Continue(_)) => {
                     return Err(unexpected(stage, &r));
                 }
-                r => each(r)?,
+                r => {
+                    if let Response::Exists(n) = r {
+                        self.exists_since_select = Some(n);
+                    }
+                    each(r)?
+                }
             }
         }
         Err(too_large(
@@ -1002,6 +1176,13 @@ impl Session {
             left -= got;
         }
         Ok(out)
+    }
+}
+
+fn outcome(new_mail: Option<u32>) -> IdleOutcome {
+    match new_mail {
+        Some(exists) => IdleOutcome::NewMail { exists },
+        None => IdleOutcome::Elapsed,
     }
 }
 

@@ -197,8 +197,11 @@ pub(crate) enum ReportsCommand {
     /// is reported and skipped the same way, without being downloaded.
     ///
     /// Each poll prints one line: messages read, reports stored, duplicates skipped, documents
-    /// not readable. With --watch the command polls every --interval seconds until interrupted;
-    /// a lost connection (server restart, network failure, timeout) is reported on standard
+    /// not readable. With --watch the command keeps watching the mailbox until interrupted: when
+    /// the server offers IDLE (RFC 2177), it waits in IDLE after each poll and polls again as
+    /// soon as the server announces new mail, or after --interval seconds (29 minutes at most,
+    /// when IDLE is re-issued as RFC 2177 advises); without IDLE (or with --no-idle) it polls
+    /// every --interval seconds. A lost connection (server restart, network failure, timeout) is reported on standard
     /// error and the command reconnects with backoff (1 s doubling up to 5 minutes), going on
     /// from the stored cursor, so no report is lost or stored twice.
     ///
@@ -338,12 +341,18 @@ pub(crate) struct ReportsFetchArgs {
         default_value = mailaudit_net::oauth2::MICROSOFT_IMAP_SCOPE
     )]
     pub(crate) oauth2_scope: String,
-    /// Keep running: poll every --interval seconds, reconnecting when the connection is lost.
+    /// Keep running: wait for new mail with IDLE when the server offers it, else poll every
+    /// --interval seconds; reconnect when the connection is lost.
     #[arg(long)]
     pub(crate) watch: bool,
-    /// Seconds between two polls with --watch.
+    /// Seconds between two polls with --watch: with IDLE, the longest wait for new mail before
+    /// polling anyway (capped at 29 minutes).
     #[arg(long, value_name = "SECS", default_value_t = 300.0)]
     pub(crate) interval: f64,
+    /// With --watch, never use IDLE: poll every --interval seconds even when the server offers
+    /// IDLE.
+    #[arg(long, requires = "watch")]
+    pub(crate) no_idle: bool,
     /// Trust the CA certificates in this PEM file too (a private CA), besides the web PKI roots,
     /// for the IMAP server and the OAuth 2.0 token endpoint.
     #[arg(long, value_name = "PATH")]

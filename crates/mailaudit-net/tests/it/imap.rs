@@ -4,7 +4,9 @@
 //! STARTTLS and IMAPS with a certificate from a test CA made here with rcgen; and scripted
 //! hostile servers (a huge literal, a literal over the cap, garbage, a stall, a drop in the middle
 //! of a literal, an endless line, bytes injected after the STARTTLS answer) that must end in a
-//! clear error, never a panic or a hang.
+//! clear error, never a panic or a hang. IDLE (RFC 2177): Dovecot wakes the client when a
+//! message is delivered; scripted servers that announce new mail among other updates, never
+//! answer DONE, send garbage or BYE during IDLE, or offer no IDLE.
 //!
 //! Each Dovecot test starts its own instance (a fraction of a second), so tests run in parallel.
 //! Needs Dovecot (`scripts/install-test-deps.sh`); set `MAILAUDIT_SKIP_DOVECOT=1` to skip these on
@@ -18,7 +20,7 @@ use mailaudit_lab::dovecot::{DovecotConfig, DovecotLab};
 use mailaudit_lab::postfix::TlsIdentity;
 use mailaudit_lab::{LabDns, Zone};
 use mailaudit_net::Resolver;
-use mailaudit_net::imap::{ImapError, ImapOptions, Session};
+use mailaudit_net::imap::{IdleOutcome, ImapError, ImapOptions, Session};
 use mailaudit_net::smtp::TlsRoots;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, SanType};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -309,7 +311,7 @@ enum Act {
 /// command with `respond(tag, command)`. Returns its address and the commands it received.
 async fn scripted(
     greeting: &'static [u8],
-    respond: fn(&str, &str) -> Act,
+    mut respond: impl FnMut(&str, &str) -> Act + Send + 'static,
 ) -> (std::net::SocketAddr, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -522,4 +524,317 @@ async fn hostile_bye_and_starttls_injection() {
         .expect_err("injection refused");
     assert!(err.to_string().contains("injection"), "{err}");
     assert_eq!(*seen.lock().expect("lock"), ["m1 STARTTLS"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// IDLE (RFC 2177)
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn rfc2177_idle_wakes_on_a_delivery_to_dovecot() {
+    let Some(lab) = lab(false) else { return };
+    let (_dns, dns) = dns().await;
+    lab.deliver("INBOX", &message(1)).expect("deliver");
+    let mut s = Session::connect(&url("imap", lab.addr(), "INBOX"), &dns, &plain_opts())
+        .await
+        .expect("connect");
+    s.login(USER, PASSWORD).await.expect("login");
+    assert!(s.supports_idle(), "{:?}", s.capabilities());
+    s.select("INBOX", true).await.expect("EXAMINE");
+    // Nothing new: the wait passes, DONE is answered, the session goes on.
+    let started = Instant::now();
+    assert_eq!(
+        s.idle(Duration::from_millis(300)).await.expect("idle"),
+        IdleOutcome::Elapsed
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(s.search_from(1).await.expect("search"), [1]);
+    // A delivery during IDLE wakes the client long before the 60 s wait.
+    let dir = lab.dir().to_path_buf();
+    let deliver = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        let out = std::process::Command::new("doveadm")
+            .arg("-c")
+            .arg(dir.join("dovecot.conf"))
+            .args(["save", "-u", USER, "-m", "INBOX"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin.take().expect("stdin").write_all(&message(2))?;
+                c.wait()
+            });
+        (Instant::now(), out)
+    });
+    let outcome = s.idle(Duration::from_secs(60)).await.expect("idle");
+    let woke = Instant::now();
+    let (delivered, status) = deliver.join().expect("deliver thread");
+    assert!(status.expect("doveadm save").success());
+    assert_eq!(outcome, IdleOutcome::NewMail { exists: 2 });
+    let lag = woke.saturating_duration_since(delivered);
+    eprintln!("IDLE woke {lag:?} after the delivery");
+    assert!(
+        lag < Duration::from_secs(5),
+        "woke {lag:?} after the delivery"
+    );
+    assert_eq!(s.search_from(2).await.expect("search"), [2]);
+    s.logout().await;
+}
+
+const IDLE_GREETING: &[u8] = b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR IDLE] ready\r\n";
+
+/// A server offering IDLE: login and EXAMINE answered normally, `IDLE` with `on_idle`, `DONE`
+/// with `on_done(idle_tag)`.
+fn idle_server(
+    on_idle: fn() -> Act,
+    on_done: fn(&str) -> Act,
+) -> impl FnMut(&str, &str) -> Act + Send + 'static {
+    let mut idle_tag = String::new();
+    move |tag, cmd| {
+        let upper = cmd.to_ascii_uppercase();
+        if tag.eq_ignore_ascii_case("DONE") && cmd.is_empty() {
+            on_done(&idle_tag)
+        } else if upper == "IDLE" {
+            idle_tag = tag.to_string();
+            on_idle()
+        } else if upper.starts_with("AUTHENTICATE") {
+            Act::Send(format!("{tag} OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n").into_bytes())
+        } else {
+            normal(tag, cmd, |t| {
+                Act::Send(format!("{t} OK done\r\n").into_bytes())
+            })
+        }
+    }
+}
+
+/// Logs in to the scripted server at `addr` and selects INBOX, with a 500 ms timeout.
+async fn idle_session(addr: std::net::SocketAddr) -> Result<Session, ImapError> {
+    let (_dns, dns) = dns().await;
+    let opts = ImapOptions {
+        timeout: Duration::from_millis(500),
+        ..plain_opts()
+    };
+    let mut s = Session::connect(&url("imap", addr, "INBOX"), &dns, &opts).await?;
+    s.login(USER, PASSWORD).await?;
+    s.select("INBOX", true).await?;
+    Ok(s)
+}
+
+#[tokio::test]
+async fn rfc2177_idle_reports_exists_and_ignores_other_updates() {
+    let (addr, seen) = scripted(
+        IDLE_GREETING,
+        idle_server(
+            || {
+                Act::Send(
+                    b"+ idling\r\n* 2 EXPUNGE\r\n* 1 FETCH (FLAGS (\\Seen))\r\n\
+                      * OK Still here\r\n* 3 EXISTS\r\n"
+                        .to_vec(),
+                )
+            },
+            |tag| Act::Send(format!("{tag} OK IDLE terminated\r\n").into_bytes()),
+        ),
+    )
+    .await;
+    let mut s = idle_session(addr).await.expect("session");
+    let started = Instant::now();
+    let outcome = s.idle(Duration::from_secs(30)).await.expect("idle");
+    assert_eq!(outcome, IdleOutcome::NewMail { exists: 3 });
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // The session goes on after DONE.
+    s.noop().await.expect("NOOP after IDLE");
+    assert_eq!(
+        seen.lock().expect("lock")[2..],
+        ["m3 IDLE", "DONE", "m4 NOOP"]
+    );
+
+    // No update: the wait passes and DONE ends the IDLE.
+    let (addr, seen) = scripted(
+        IDLE_GREETING,
+        idle_server(
+            || Act::Send(b"+ idling\r\n".to_vec()),
+            |tag| Act::Send(format!("* OK queued\r\n{tag} OK IDLE terminated\r\n").into_bytes()),
+        ),
+    )
+    .await;
+    let mut s = idle_session(addr).await.expect("session");
+    let started = Instant::now();
+    let outcome = s.idle(Duration::from_millis(700)).await.expect("idle");
+    assert_eq!(outcome, IdleOutcome::Elapsed);
+    assert!(
+        (Duration::from_millis(650)..Duration::from_secs(3)).contains(&started.elapsed()),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(seen.lock().expect("lock")[2..], ["m3 IDLE", "DONE"]);
+}
+
+#[tokio::test]
+async fn rfc2177_new_mail_announced_during_a_command_skips_the_idle() {
+    // `* 4 EXISTS` in the answer to NOOP (mail that arrived during a poll): no IDLE is sent.
+    let (addr, seen) = scripted(IDLE_GREETING, |tag, cmd| {
+        if cmd.eq_ignore_ascii_case("NOOP") {
+            Act::Send(format!("* 4 EXISTS\r\n{tag} OK done\r\n").into_bytes())
+        } else if cmd.eq_ignore_ascii_case("IDLE") {
+            Act::SendStall(Vec::new())
+        } else {
+            idle_server(
+                || Act::SendStall(Vec::new()),
+                |_| Act::SendStall(Vec::new()),
+            )(tag, cmd)
+        }
+    })
+    .await;
+    let mut s = idle_session(addr).await.expect("session");
+    s.noop().await.expect("NOOP");
+    assert_eq!(
+        s.idle(Duration::from_secs(30)).await.expect("idle"),
+        IdleOutcome::NewMail { exists: 4 }
+    );
+    assert!(
+        !seen
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|c| c.contains("IDLE"))
+    );
+}
+
+#[tokio::test]
+async fn hostile_idle_server_that_never_answers_done_times_out() {
+    let (addr, seen) = scripted(
+        IDLE_GREETING,
+        idle_server(
+            || Act::Send(b"+ idling\r\n".to_vec()),
+            |_| Act::SendStall(b"* OK still thinking\r\n".to_vec()),
+        ),
+    )
+    .await;
+    let mut s = idle_session(addr).await.expect("session");
+    let started = Instant::now();
+    let err = s
+        .idle(Duration::from_millis(200))
+        .await
+        .expect_err("no answer to DONE");
+    let took = started.elapsed();
+    assert!(matches!(err, ImapError::Timeout { .. }), "{err}");
+    assert!(err.to_string().contains("DONE"), "{err}");
+    assert!(err.is_connection());
+    // 200 ms of IDLE, then one 500 ms timeout for the answer.
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert_eq!(
+        seen.lock().expect("lock").last().map(String::as_str),
+        Some("DONE")
+    );
+
+    // Silent after IDLE (no continuation): the usual timeout.
+    let (addr, _) = scripted(
+        IDLE_GREETING,
+        idle_server(
+            || Act::SendStall(Vec::new()),
+            |_| Act::SendStall(Vec::new()),
+        ),
+    )
+    .await;
+    let mut s = idle_session(addr).await.expect("session");
+    let err = s
+        .idle(Duration::from_secs(30))
+        .await
+        .expect_err("no continuation");
+    assert!(matches!(err, ImapError::Timeout { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn hostile_idle_garbage_bye_and_drop_are_errors() {
+    // Garbage during IDLE: a protocol error, no panic.
+    let (addr, _) = scripted(
+        IDLE_GREETING,
+        idle_server(
+            || Act::SendStall(b"+ idling\r\n\x00\xff\xfeGARBAGE\r\n".to_vec()),
+            |_| Act::SendStall(Vec::new()),
+        ),
+    )
+    .await;
+    let mut s = idle_session(addr).await.expect("session");
+    let err = s.idle(Duration::from_secs(30)).await.expect_err("garbage");
+    assert!(matches!(err, ImapError::Protocol { .. }), "{err}");
+    // A tagged answer for a command that is not running.
+    let (addr, _) = scripted(
+        IDLE_GREETING,
+        idle_server(
+            || Act::SendStall(b"+ idling\r\nm1 OK stray\r\n".to_vec()),
+            |_| Act::SendStall(Vec::new()),
+        ),
+    )
+    .await;
+    let mut s = idle_session(addr).await.expect("session");
+    let err = s
+        .idle(Duration::from_secs(30))
+        .await
+        .expect_err("stray tag");
+    assert!(matches!(err, ImapError::Protocol { .. }), "{err}");
+    // BYE during IDLE: closed, with the server's words.
+    let (addr, _) = scripted(
+        IDLE_GREETING,
+        idle_server(
+            || Act::SendClose(b"+ idling\r\n* BYE Autologout; idle for too long\r\n".to_vec()),
+            |_| Act::SendStall(Vec::new()),
+        ),
+    )
+    .await;
+    let mut s = idle_session(addr).await.expect("session");
+    let err = s.idle(Duration::from_secs(30)).await.expect_err("BYE");
+    assert!(matches!(err, ImapError::Closed { .. }), "{err}");
+    assert!(err.to_string().contains("idle for too long"), "{err}");
+    // The connection dropped during IDLE.
+    let (addr, _) = scripted(
+        IDLE_GREETING,
+        idle_server(
+            || Act::SendClose(b"+ idling\r\n".to_vec()),
+            |_| Act::SendStall(Vec::new()),
+        ),
+    )
+    .await;
+    let mut s = idle_session(addr).await.expect("session");
+    let started = Instant::now();
+    let err = s.idle(Duration::from_secs(30)).await.expect_err("dropped");
+    assert!(matches!(err, ImapError::Closed { .. }), "{err}");
+    assert!(err.is_connection());
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // IDLE refused: the server's answer.
+    let (addr, _) = scripted(
+        IDLE_GREETING,
+        idle_server(
+            || Act::Send(b"m3 BAD IDLE not now\r\n".to_vec()),
+            |_| Act::SendStall(Vec::new()),
+        ),
+    )
+    .await;
+    let mut s = idle_session(addr).await.expect("session");
+    let err = s.idle(Duration::from_secs(30)).await.expect_err("refused");
+    assert!(matches!(err, ImapError::Command { .. }), "{err}");
+    // A server without IDLE: not sent at all.
+    let (addr, seen) = scripted(GREETING, |tag, cmd| {
+        normal(tag, cmd, |t| Act::Send(format!("{t} OK\r\n").into_bytes()))
+    })
+    .await;
+    let mut s = idle_session(addr).await.expect("session");
+    assert!(!s.supports_idle());
+    let err = s.idle(Duration::from_secs(30)).await.expect_err("no IDLE");
+    assert!(matches!(err, ImapError::Unsupported { .. }), "{err}");
+    assert!(
+        !seen
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|c| c.contains("IDLE"))
+    );
 }

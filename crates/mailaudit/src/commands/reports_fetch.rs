@@ -8,8 +8,11 @@
 //! it when asked and everything in it was read, and move the cursor past it. The cursor moves
 //! only after the message's reports are stored, so a connection lost in the middle means that
 //! message is downloaded again on reconnection and its reports count as duplicates: nothing is
-//! lost, nothing is stored twice. With `--watch`, polls repeat every `--interval`; an IMAP
-//! failure is reported and the session reopened with backoff. Store failures end the command.
+//! lost, nothing is stored twice. With `--watch`, polls repeat: after each one the watcher waits
+//! in `IDLE` (RFC 2177) when the server offers it (and `--no-idle` is not given) until the
+//! server announces new mail (`* n EXISTS`) or `--interval` passes (29 minutes at most), else
+//! it sleeps `--interval`. An IMAP failure (in a poll or in IDLE) is reported and the session
+//! reopened with backoff. Store failures end the command.
 //!
 //! Login is by password or by OAuth 2.0 bearer token (Exchange Online): a token given in an
 //! environment variable, or tokens from the client credentials grant
@@ -22,7 +25,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use mailaudit_core::imap::ImapUrl;
+use mailaudit_core::imap::{ImapUrl, idle_period};
 use mailaudit_core::reports::Mode;
 use mailaudit_net::Resolver;
 use mailaudit_net::imap::{ImapError, ImapOptions, MailboxInfo, Session};
@@ -252,12 +255,20 @@ impl Fetcher<'_> {
         let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
         let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
         eprintln!(
-            "mailaudit: watching {} every {}s (Ctrl-C or SIGTERM to stop)",
-            self.identity, self.args.interval
+            "mailaudit: watching {} every {}s{} (Ctrl-C or SIGTERM to stop)",
+            self.identity,
+            self.args.interval,
+            if self.args.no_idle {
+                ""
+            } else {
+                ", or at once on new mail where the server offers IDLE"
+            }
         );
         let interval = Duration::from_secs_f64(self.args.interval);
         let mut backoff = FIRST_BACKOFF;
         let mut any_bad = false;
+        // Whether IDLE is used: on, unless --no-idle or a server refused it once.
+        let mut idle = !self.args.no_idle;
         let run = async {
             loop {
                 let mut session = match self.session().await {
@@ -296,17 +307,34 @@ impl Fetcher<'_> {
                             return Err(e);
                         }
                         Err(Failure::Imap(e)) => {
-                            eprintln!(
-                                "mailaudit: {}: connection lost: {e}; reconnecting in {}s",
-                                self.identity,
-                                backoff.as_secs()
-                            );
-                            tokio::time::sleep(backoff).await;
-                            backoff = (backoff * 2).min(MAX_BACKOFF);
+                            self.lost(&e, &mut backoff).await;
                             break;
                         }
                     }
-                    tokio::time::sleep(interval).await;
+                    if !(idle && session.supports_idle()) {
+                        tokio::time::sleep(interval).await;
+                        continue;
+                    }
+                    // RFC 2177 §3: "clients using IDLE are advised to terminate the IDLE and
+                    // re-issue it at least every 29 minutes to avoid being logged off."
+                    match session.idle(idle_period(interval)).await {
+                        // New mail, or the wait passed: poll.
+                        Ok(_) => {}
+                        Err(e @ ImapError::Command { .. }) => {
+                            // Offered but refused: poll from now on.
+                            eprintln!(
+                                "mailaudit: {}: the server refused IDLE ({e}); polling every \
+                                 {}s instead",
+                                self.identity, self.args.interval
+                            );
+                            idle = false;
+                            tokio::time::sleep(interval).await;
+                        }
+                        Err(e) => {
+                            self.lost(&e, &mut backoff).await;
+                            break;
+                        }
+                    }
                 }
             }
         };
@@ -330,6 +358,17 @@ impl Fetcher<'_> {
         } else {
             ExitCode::SUCCESS
         })
+    }
+
+    /// Reports a lost connection and waits `backoff`, which doubles for the next time.
+    async fn lost(&self, e: &ImapError, backoff: &mut Duration) {
+        eprintln!(
+            "mailaudit: {}: connection lost: {e}; reconnecting in {}s",
+            self.identity,
+            backoff.as_secs()
+        );
+        tokio::time::sleep(*backoff).await;
+        *backoff = (*backoff * 2).min(MAX_BACKOFF);
     }
 
     /// Whether the access token should be renewed now.

@@ -4,7 +4,9 @@
 //! same figures per kind as `reports ingest` stores from the files; a second fetch downloads
 //! nothing (Dovecot's own logout line counts the bodies it sent); UIDVALIDITY changes; TLS with
 //! a private CA, plaintext refused, bad password; and `--watch` picking up new messages across a
-//! dropped connection and a server restart, without losing or duplicating a report. OAuth 2.0
+//! dropped connection and a server restart, without losing or duplicating a report; with IDLE
+//! (RFC 2177) a report delivered while the watcher waits is stored within seconds although
+//! `--interval` is 300 s, and with `--no-idle` it is not. OAuth 2.0
 //! (the Exchange Online way): tokens from the lab's authorization server
 //! (`mailaudit_lab::oauth::LabOAuth`, client credentials grant over HTTPS with a lab CA) checked
 //! by Dovecot's `oauth2` password database through the lab's introspection endpoint; a bad
@@ -596,6 +598,128 @@ fn watch_survives_a_kick_and_a_restart_without_losing_or_duplicating() {
     for l in seen_out.iter().chain(&seen_err) {
         assert!(!l.contains(PASSWORD), "{l}");
     }
+}
+
+/// The lines a child printed within `within`.
+fn lines_within(rx: &mpsc::Receiver<String>, within: Duration) -> Vec<String> {
+    let deadline = Instant::now() + within;
+    let mut seen = Vec::new();
+    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        seen.push(line);
+    }
+    seen
+}
+
+/// `reports fetch --watch --interval 300` (plus `extra`) against `lab`'s INBOX, after the
+/// first poll stored the report delivered before: the child, its stdout and stderr lines.
+fn watch_after_first_poll(
+    lab: &DovecotLab,
+    db: &str,
+    extra: &[&str],
+) -> (Child, mpsc::Receiver<String>, mpsc::Receiver<String>) {
+    let url = imap_url("imap", lab.addr(), "INBOX");
+    let mut args = vec![
+        "reports",
+        "fetch",
+        "--db",
+        db,
+        &url,
+        "--allow-plaintext",
+        "--watch",
+        "--interval",
+        "300",
+        "--timeout",
+        "5",
+    ];
+    args.extend_from_slice(extra);
+    let mut child = Child(
+        command(&args, Some(PASSWORD))
+            .spawn()
+            .expect("mailaudit starts"),
+    );
+    let out = lines(child.0.stdout.take().expect("stdout"));
+    let err = lines(child.0.stderr.take().expect("stderr"));
+    wait_line(&out, &mut Vec::new(), "storing the first report", |l| {
+        l.contains("1 messages read, 1 reports stored, 0 duplicates")
+    });
+    (child, out, err)
+}
+
+#[test]
+fn rfc2177_watch_with_idle_stores_new_mail_within_seconds_not_after_the_interval() {
+    let Some(lab) = lab(None) else { return };
+    let sample = |i: usize, name: &str| as_message(&Path::new(SAMPLES).join(name), i);
+    lab.deliver(
+        "INBOX",
+        &sample(
+            0,
+            "aggregate/example.net!example.com!1529366400!1529452799.xml",
+        ),
+    )
+    .expect("deliver");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = format!("sqlite://{}/m.db", dir.path().display());
+    let (mut child, out, err) = watch_after_first_poll(&lab, &db, &[]);
+    // Let the watcher enter IDLE, then deliver: only IDLE can explain a poll before 300 s.
+    std::thread::sleep(Duration::from_millis(500));
+    lab.deliver("INBOX", &sample(1, "smtp_tls/rfc8460.json"))
+        .expect("deliver");
+    let delivered = Instant::now();
+    let mut seen = Vec::new();
+    wait_line(&out, &mut seen, "storing the second report", |l| {
+        l.contains("1 messages read, 1 reports stored, 0 duplicates")
+    });
+    let lag = delivered.elapsed();
+    eprintln!("stored {lag:?} after the delivery (IDLE)");
+    assert!(
+        lag < Duration::from_secs(10),
+        "stored {lag:?} after the delivery"
+    );
+    let status = crate::common::sigterm_and_wait(&mut child.0);
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    let err = lines_within(&err, Duration::from_secs(2));
+    assert!(
+        err.iter()
+            .any(|l| l.contains("on new mail where the server offers IDLE")),
+        "{err:#?}"
+    );
+    assert!(
+        !err.iter().any(|l| l.contains("connection lost")),
+        "{err:#?}"
+    );
+    assert_eq!(stored(&db).0.values().sum::<usize>(), 2);
+}
+
+#[test]
+fn rfc2177_watch_with_no_idle_polls_only_every_interval() {
+    let Some(lab) = lab(None) else { return };
+    // --no-idle is an option of --watch.
+    let url = imap_url("imap", lab.addr(), "INBOX");
+    let (code, _, stderr) = fetch(&[&url, "--allow-plaintext", "--no-idle"], Some(PASSWORD));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--watch"), "{stderr}");
+
+    let sample = |i: usize, name: &str| as_message(&Path::new(SAMPLES).join(name), i);
+    lab.deliver(
+        "INBOX",
+        &sample(
+            0,
+            "aggregate/example.net!example.com!1529366400!1529452799.xml",
+        ),
+    )
+    .expect("deliver");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = format!("sqlite://{}/m.db", dir.path().display());
+    let (mut child, out, _err) = watch_after_first_poll(&lab, &db, &["--no-idle"]);
+    std::thread::sleep(Duration::from_millis(500));
+    lab.deliver("INBOX", &sample(1, "smtp_tls/rfc8460.json"))
+        .expect("deliver");
+    // Polling every 300 s: nothing is picked up in the next seconds.
+    let printed = lines_within(&out, Duration::from_secs(4));
+    assert!(printed.is_empty(), "{printed:#?}");
+    let status = crate::common::sigterm_and_wait(&mut child.0);
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert_eq!(stored(&db).0.values().sum::<usize>(), 1);
 }
 
 // ---------------------------------------------------------------------------------------------
