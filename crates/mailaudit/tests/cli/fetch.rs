@@ -737,6 +737,8 @@ struct OAuthLab {
     auth: LabOAuth,
     imap: DovecotLab,
     ca_file: tempfile::NamedTempFile,
+    /// The token endpoint's URL (for the lab's tenant).
+    token_url: String,
 }
 
 impl OAuthLab {
@@ -761,10 +763,12 @@ impl OAuthLab {
         };
         let mut ca_file = tempfile::NamedTempFile::new().expect("temp file");
         std::io::Write::write_all(&mut ca_file, auth.ca_pem().as_bytes()).expect("CA written");
+        let token_url = auth.token_url(TENANT);
         Some(OAuthLab {
             auth,
             imap,
             ca_file,
+            token_url,
         })
     }
 
@@ -781,7 +785,23 @@ impl OAuthLab {
     }
 
     fn token_url(&self) -> String {
-        self.auth.token_url(TENANT)
+        self.token_url.clone()
+    }
+
+    /// `reports fetch` arguments for the client credentials grant against the lab's token
+    /// endpoint, into the store `db`.
+    fn client_credentials<'a>(&'a self, url: &'a str, db: &'a str) -> Vec<&'a str> {
+        self.args(
+            url,
+            &[
+                "--db",
+                db,
+                "--oauth2-client-id",
+                CLIENT_ID,
+                "--oauth2-token-url",
+                &self.token_url,
+            ],
+        )
     }
 }
 
@@ -804,20 +824,9 @@ fn oauth_client_credentials_fetch_stores_what_a_password_fetch_stores() {
         fetch(&lab.args(&url, &["--db", &by_password]), Some(PASSWORD));
     assert_eq!(code, 2, "empty.xml is not readable: {stderr}");
 
-    let token_url = lab.token_url();
     // No password in the environment: OAuth alone logs in.
     let (code, token_out, stderr) = fetch_with(
-        &lab.args(
-            &url,
-            &[
-                "--db",
-                &by_token,
-                "--oauth2-client-id",
-                CLIENT_ID,
-                "--oauth2-token-url",
-                &token_url,
-            ],
-        ),
+        &lab.client_credentials(&url, &by_token),
         None,
         &[(SECRET_ENV, CLIENT_SECRET)],
     );
@@ -858,17 +867,7 @@ fn oauth_bad_client_secret_is_a_clear_error_without_the_secret() {
     let token_url = lab.token_url();
     let wrong = "Not~The.Secret-9876543210";
     let (code, stdout, stderr) = fetch_with(
-        &lab.args(
-            &url,
-            &[
-                "--db",
-                &db,
-                "--oauth2-client-id",
-                CLIENT_ID,
-                "--oauth2-token-url",
-                &token_url,
-            ],
-        ),
+        &lab.client_credentials(&url, &db),
         Some(PASSWORD),
         &[(SECRET_ENV, wrong)],
     );
@@ -1115,19 +1114,8 @@ fn oauth_a_fresh_token_that_is_refused_is_not_fetched_again_and_the_error_says_w
     let dir = tempfile::tempdir().expect("temp dir");
     let db = format!("sqlite://{}/m.db", dir.path().display());
     let url = imap_url("imap", lab.imap.addr(), "INBOX");
-    let token_url = lab.token_url();
     let (code, stdout, stderr) = fetch_with(
-        &lab.args(
-            &url,
-            &[
-                "--db",
-                &db,
-                "--oauth2-client-id",
-                CLIENT_ID,
-                "--oauth2-token-url",
-                &token_url,
-            ],
-        ),
+        &lab.client_credentials(&url, &db),
         None,
         &[(SECRET_ENV, CLIENT_SECRET)],
     );
