@@ -429,8 +429,9 @@ pub(crate) struct ReportInputArgs {
     /// Largest decompressed size of one input, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 50)]
     pub(crate) max_decompressed_mb: usize,
-    /// Most seconds spent opening and parsing one input file (each report in it); a file that
-    /// takes longer is reported and skipped, and the rest of the batch goes on (0: no limit).
+    /// Most seconds spent on one input file (`reports ingest`: reading, opening and parsing all
+    /// of it; `reports parse`: opening it, then each report in it); a file that takes longer is
+    /// reported and skipped, and the rest of the batch goes on (0: no limit).
     #[arg(long, value_name = "SECS", default_value_t = 60.0, value_parser = parse_seconds)]
     pub(crate) max_seconds_per_file: f64,
 }
