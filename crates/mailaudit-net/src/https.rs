@@ -425,30 +425,47 @@ async fn connect(
     opts: &HttpsOptions,
     deadline: Instant,
 ) -> Result<TcpStream, FetchError> {
+    match connect_in_turn(addrs, opts.port, opts.connect_timeout, deadline).await {
+        Ok(stream) => Ok(stream),
+        Err(_) if Instant::now() >= deadline => Err(FetchError::Timeout {
+            stage: FetchStage::Connect,
+            limit: opts.timeout,
+        }),
+        Err(attempts) => Err(FetchError::Connect {
+            host: host.to_string(),
+            attempts,
+        }),
+    }
+}
+
+/// TCP to `port` of each address in turn until one answers (Nagle off), each attempt bounded by
+/// `per_attempt` and all of them by `deadline`: the stream, or why each attempt failed
+/// (`ADDR: reason`; empty when the deadline passed before the first). What the MTA-STS fetch,
+/// the webhooks and the IMAP client share; each turns the failures into its own error.
+pub(crate) async fn connect_in_turn(
+    addrs: &[IpAddr],
+    port: u16,
+    per_attempt: Duration,
+    deadline: Instant,
+) -> Result<TcpStream, Vec<String>> {
     let mut attempts = Vec::new();
     for ip in addrs {
-        let addr = SocketAddr::new(*ip, opts.port);
+        let addr = SocketAddr::new(*ip, port);
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             break;
         }
-        let limit = opts.connect_timeout.min(left);
+        let limit = per_attempt.min(left);
         match timeout(limit, TcpStream::connect(addr)).await {
-            Ok(Ok(stream)) => return Ok(stream),
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                return Ok(stream);
+            }
             Ok(Err(e)) => attempts.push(format!("{addr}: {}", describe_io(&e))),
             Err(_) => attempts.push(format!("{addr}: no answer within {}s", limit.as_secs_f64())),
         }
     }
-    if Instant::now() >= deadline {
-        return Err(FetchError::Timeout {
-            stage: FetchStage::Connect,
-            limit: opts.timeout,
-        });
-    }
-    Err(FetchError::Connect {
-        host: host.to_string(),
-        attempts,
-    })
+    Err(attempts)
 }
 
 /// The TLS handshake with SNI `host` and full certificate validation against `opts.roots`.

@@ -29,7 +29,7 @@
 
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -1257,29 +1257,26 @@ fn unexpected(stage: &str, r: &Response) -> ImapError {
     }
 }
 
-/// Connects to the addresses in turn, each attempt bounded by `limit`.
+/// Connects to the addresses in turn ([`https::connect_in_turn`]), each attempt bounded by
+/// `limit` (and nothing else: the deadline lets every address have its attempt).
 async fn connect_tcp(
     host: &str,
     addrs: &[IpAddr],
     port: u16,
     limit: Duration,
 ) -> Result<TcpStream, ImapError> {
-    let mut attempts = Vec::new();
-    for ip in addrs {
-        let addr = SocketAddr::new(*ip, port);
-        match timeout(limit, TcpStream::connect(addr)).await {
-            Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
-                return Ok(stream);
-            }
-            Ok(Err(e)) => attempts.push(format!("{addr}: {}", https::describe_io(&e))),
-            Err(_) => attempts.push(format!("{addr}: no answer within {}s", limit.as_secs_f64())),
-        }
-    }
-    Err(ImapError::Connect {
-        host: host.to_string(),
-        attempts,
-    })
+    let all = limit.saturating_mul(
+        u32::try_from(addrs.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(1),
+    );
+    let deadline = tokio::time::Instant::now() + all;
+    https::connect_in_turn(addrs, port, limit, deadline)
+        .await
+        .map_err(|attempts| ImapError::Connect {
+            host: host.to_string(),
+            attempts,
+        })
 }
 
 #[cfg(test)]

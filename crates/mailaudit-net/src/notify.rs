@@ -31,7 +31,7 @@ use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -706,8 +706,8 @@ pub(crate) async fn addresses<D: DnsSource>(
         })
 }
 
-/// Connects to the addresses in turn, each attempt bounded by `connect_timeout` and the
-/// deadline.
+/// Connects to the addresses in turn ([`https::connect_in_turn`]), each attempt bounded by
+/// `connect_timeout` and the deadline.
 pub(crate) async fn connect(
     host: &str,
     addrs: &[IpAddr],
@@ -715,33 +715,17 @@ pub(crate) async fn connect(
     opts: &NotifyOptions,
     deadline: Instant,
 ) -> Result<TcpStream, NotifyError> {
-    let mut attempts = Vec::new();
-    for ip in addrs {
-        let addr = SocketAddr::new(*ip, port);
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        let limit = opts.connect_timeout.min(left);
-        match timeout(limit, TcpStream::connect(addr)).await {
-            Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
-                return Ok(stream);
-            }
-            Ok(Err(e)) => attempts.push(format!("{addr}: {}", https::describe_io(&e))),
-            Err(_) => attempts.push(format!("{addr}: no answer within {}s", limit.as_secs_f64())),
-        }
-    }
-    if Instant::now() >= deadline {
-        return Err(NotifyError::Timeout {
+    match https::connect_in_turn(addrs, port, opts.connect_timeout, deadline).await {
+        Ok(stream) => Ok(stream),
+        Err(_) if Instant::now() >= deadline => Err(NotifyError::Timeout {
             stage: Stage::Connect,
             limit: opts.timeout,
-        });
+        }),
+        Err(attempts) => Err(NotifyError::Connect {
+            host: host.to_string(),
+            attempts,
+        }),
     }
-    Err(NotifyError::Connect {
-        host: host.to_string(),
-        attempts,
-    })
 }
 
 /// The TLS handshake with `host` (SNI for a name; an IP literal must be in the certificate)
