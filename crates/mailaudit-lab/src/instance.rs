@@ -1,7 +1,7 @@
 //! What the lab's private server instances (`postfix`, `dovecot`) share: instance directories
 //! named `<prefix><pid>-<n>` in the temporary directory, the reaping of those whose owning
-//! process died before its drops ran, process liveness from `/proc`, free loopback ports, and
-//! small file helpers.
+//! process died before its drops ran, process liveness from `/proc`, free loopback ports, small
+//! file helpers, and the tests' skip-or-fail policy for the system servers ([`or_skip`]).
 
 use std::fs;
 use std::io::{self, BufRead, BufReader, Write};
@@ -113,6 +113,21 @@ pub(crate) fn read_lossy(path: &Path) -> String {
     fs::read(path)
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default()
+}
+
+/// A test's lab server, or `None` when it could not start and the environment variable
+/// `skip_var` (`MAILAUDIT_SKIP_POSTFIX`, `MAILAUDIT_SKIP_DOVECOT`) is set: the one policy of the
+/// tests that need a system server. Without the variable a server that cannot start fails the
+/// test (panics), saying how to install it, so CI never skips silently.
+pub fn or_skip<T, E: std::fmt::Display>(started: Result<T, E>, skip_var: &str) -> Option<T> {
+    match started {
+        Ok(lab) => Some(lab),
+        Err(e) if std::env::var_os(skip_var).is_some() => {
+            eprintln!("skipped ({skip_var}): {e}");
+            None
+        }
+        Err(e) => panic!("{e}\n(run scripts/install-test-deps.sh as root, or set {skip_var}=1)"),
+    }
 }
 
 #[cfg(test)]

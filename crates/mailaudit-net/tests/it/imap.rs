@@ -68,16 +68,7 @@ fn lab(tls: bool) -> Option<DovecotLab> {
     if tls {
         config = config.with_tls(pki().leaf.clone());
     }
-    match DovecotLab::start(&config) {
-        Ok(lab) => Some(lab),
-        Err(e) if std::env::var_os("MAILAUDIT_SKIP_DOVECOT").is_some() => {
-            eprintln!("skipped (MAILAUDIT_SKIP_DOVECOT): {e}");
-            None
-        }
-        Err(e) => panic!(
-            "{e}\n(run scripts/install-test-deps.sh as root, or set MAILAUDIT_SKIP_DOVECOT=1)"
-        ),
-    }
+    mailaudit_lab::or_skip(DovecotLab::start(&config), "MAILAUDIT_SKIP_DOVECOT")
 }
 
 /// A resolver that would ask the lab DNS server, which has no data: every test here connects

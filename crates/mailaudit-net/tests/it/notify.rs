@@ -587,16 +587,7 @@ fn postfix() -> Option<PostfixLab> {
         Endpoint::new("tls", Behaviour::Open).with_tls(pki().relay.clone()),
         Endpoint::new("badcert", Behaviour::Open).with_tls(pki().wrong_name.clone()),
     ]);
-    match PostfixLab::start(&config) {
-        Ok(lab) => Some(lab),
-        Err(e) if std::env::var_os("MAILAUDIT_SKIP_POSTFIX").is_some() => {
-            eprintln!("skipped (MAILAUDIT_SKIP_POSTFIX): {e}");
-            None
-        }
-        Err(e) => panic!(
-            "{e}\n(run scripts/install-test-deps.sh as root, or set MAILAUDIT_SKIP_POSTFIX=1)"
-        ),
-    }
+    mailaudit_lab::or_skip(PostfixLab::start(&config), "MAILAUDIT_SKIP_POSTFIX")
 }
 
 fn mail_target(relay: &str, port: u16, starttls: bool) -> MailTarget {

@@ -48,16 +48,7 @@ fn token_opts(lab: &LabOAuth) -> TokenOptions {
 }
 
 fn dovecot(config: DovecotConfig) -> Option<DovecotLab> {
-    match DovecotLab::start(&config) {
-        Ok(lab) => Some(lab),
-        Err(e) if std::env::var_os("MAILAUDIT_SKIP_DOVECOT").is_some() => {
-            eprintln!("skipped (MAILAUDIT_SKIP_DOVECOT): {e}");
-            None
-        }
-        Err(e) => panic!(
-            "{e}\n(run scripts/install-test-deps.sh as root, or set MAILAUDIT_SKIP_DOVECOT=1)"
-        ),
-    }
+    mailaudit_lab::or_skip(DovecotLab::start(&config), "MAILAUDIT_SKIP_DOVECOT")
 }
 
 fn url(addr: std::net::SocketAddr) -> ImapUrl {

@@ -83,16 +83,7 @@ fn lab() -> Option<PostfixLab> {
         Endpoint::new("mismatched", Behaviour::Open).with_tls(pki.mismatched.clone()),
         Endpoint::new("plain", Behaviour::Open),
     ]);
-    match PostfixLab::start(&config) {
-        Ok(lab) => Some(lab),
-        Err(e) if std::env::var_os("MAILAUDIT_SKIP_POSTFIX").is_some() => {
-            eprintln!("skipped (MAILAUDIT_SKIP_POSTFIX): {e}");
-            None
-        }
-        Err(e) => panic!(
-            "{e}\n(run scripts/install-test-deps.sh as root, or set MAILAUDIT_SKIP_POSTFIX=1)"
-        ),
-    }
+    mailaudit_lab::or_skip(PostfixLab::start(&config), "MAILAUDIT_SKIP_POSTFIX")
 }
 
 /// A minimal SMTP client: sends a command, reads the whole (multi-line) reply.

@@ -165,23 +165,24 @@ fn inputs(
     args: &ReportInputArgs,
 ) -> impl Iterator<Item = Result<FileInput, (String, String)>> + '_ {
     let limits = ReadLimits::new(args.max_decompressed_mb, args.max_seconds_per_file);
-    let (errors, paths) = input_paths(args);
-    errors.into_iter().map(Err).chain(
-        paths
-            .into_iter()
-            .map(move |path| read_input(&path, &limits)),
-    )
+    input_items(args)
+        .into_iter()
+        .map(move |item| item.and_then(|path| read_input(&path, &limits)))
 }
 
-/// The files named by `args` (directories walked), and `(source, why)` for each path that
-/// cannot be listed.
-fn input_paths(args: &ReportInputArgs) -> (Vec<(String, String)>, Vec<PathBuf>) {
+/// The files named by `args` (directories walked), in order, after a `(source, why)` for each
+/// path that cannot be listed.
+fn input_items(args: &ReportInputArgs) -> Vec<Result<PathBuf, (String, String)>> {
     let mut errors = Vec::new();
     let mut paths = Vec::new();
     for p in &args.paths {
         files(p, &mut paths, &mut errors);
     }
-    (errors, paths)
+    errors
+        .into_iter()
+        .map(Err)
+        .chain(paths.into_iter().map(Ok))
+        .collect()
 }
 
 /// One file read (at most [`MAX_FILE`] bytes) and opened into its documents within `limits`, or
@@ -203,12 +204,9 @@ fn read_input(path: &Path, limits: &ReadLimits) -> Result<FileInput, (String, St
     open_input(&source, &name, raw, limits).map_err(|e| (source, e))
 }
 
-fn mode(args: &ReportInputArgs) -> Mode {
-    if args.strict {
-        Mode::Strict
-    } else {
-        Mode::Lenient
-    }
+/// The parsers' mode for `--strict`.
+pub(crate) fn mode(strict: bool) -> Mode {
+    if strict { Mode::Strict } else { Mode::Lenient }
 }
 
 /// One parsed report.
@@ -405,7 +403,7 @@ pub(crate) fn parse(args: &ReportsParseArgs) -> Result<ExitCode> {
         }
     }
 
-    let mode = mode(&args.input);
+    let mode = mode(args.input.strict);
     let (mut failed, mut strict_failed) = (false, false);
     let docs = inputs(&args.input).flat_map(|input| {
         let mut out_docs: Vec<Doc> = Vec::new();
@@ -796,13 +794,7 @@ fn read_in_parallel(
     use std::sync::{Condvar, Mutex};
 
     let limits = ReadLimits::new(args.max_decompressed_mb, args.max_seconds_per_file);
-    let (errors, paths) = input_paths(args);
-    // Inputs that cannot be listed come first, as `inputs` gives them.
-    let items: Vec<Result<PathBuf, (String, String)>> = errors
-        .into_iter()
-        .map(Err)
-        .chain(paths.into_iter().map(Ok))
-        .collect();
+    let items = input_items(args);
     let workers = std::thread::available_parallelism()
         .map_or(1, std::num::NonZeroUsize::get)
         .clamp(1, 8)
@@ -904,7 +896,7 @@ fn read_in_parallel(
 /// while this task stores what is ready, a batch per transaction (all that is waiting, up to
 /// [`BATCH_REPORTS`]): reading and storing overlap, and commits are shared.
 pub(crate) async fn ingest(store: &dyn Store, args: &ReportsIngestArgs) -> Result<ExitCode> {
-    let mode = mode(&args.input);
+    let mode = mode(args.input.strict);
     let now = super::tracking::now();
     let budget = std::sync::Arc::new(Budget::new(QUEUE_BYTES));
     let _close = CloseOnDrop(budget.clone());

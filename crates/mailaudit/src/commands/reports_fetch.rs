@@ -151,11 +151,7 @@ pub(crate) async fn fetch(
         opts,
         resolver,
         limits: ReadLimits::new(args.max_decompressed_mb, args.max_seconds_per_file),
-        mode: if args.strict {
-            Mode::Strict
-        } else {
-            Mode::Lenient
-        },
+        mode: super::reports::mode(args.strict),
     };
     if args.watch {
         fetcher.watch().await

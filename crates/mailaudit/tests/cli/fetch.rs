@@ -40,16 +40,7 @@ fn lab(tls: Option<TlsIdentity>) -> Option<DovecotLab> {
     if let Some(t) = tls {
         config = config.with_tls(t);
     }
-    match DovecotLab::start(&config) {
-        Ok(lab) => Some(lab),
-        Err(e) if std::env::var_os("MAILAUDIT_SKIP_DOVECOT").is_some() => {
-            eprintln!("skipped (MAILAUDIT_SKIP_DOVECOT): {e}");
-            None
-        }
-        Err(e) => panic!(
-            "{e}\n(run scripts/install-test-deps.sh as root, or set MAILAUDIT_SKIP_DOVECOT=1)"
-        ),
-    }
+    mailaudit_lab::or_skip(DovecotLab::start(&config), "MAILAUDIT_SKIP_DOVECOT")
 }
 
 fn imap_url(scheme: &str, addr: std::net::SocketAddr, mailbox: &str) -> String {
@@ -753,14 +744,7 @@ impl OAuthLab {
         )
         .expect("lab authorization server");
         let config = DovecotConfig::new(USER, PASSWORD).with_oauth2(auth.introspection_url());
-        let imap = match DovecotLab::start(&config) {
-            Ok(lab) => lab,
-            Err(e) if std::env::var_os("MAILAUDIT_SKIP_DOVECOT").is_some() => {
-                eprintln!("skipped (MAILAUDIT_SKIP_DOVECOT): {e}");
-                return None;
-            }
-            Err(e) => panic!("{e}"),
-        };
+        let imap = mailaudit_lab::or_skip(DovecotLab::start(&config), "MAILAUDIT_SKIP_DOVECOT")?;
         let mut ca_file = tempfile::NamedTempFile::new().expect("temp file");
         std::io::Write::write_all(&mut ca_file, auth.ca_pem().as_bytes()).expect("CA written");
         let token_url = auth.token_url(TENANT);

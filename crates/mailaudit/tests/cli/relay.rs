@@ -109,16 +109,7 @@ impl Rig {
             ..LabConfig::new(endpoints)
         };
         // (`PostfixLab::start` itself retries a start that fails on a loaded machine.)
-        let postfix = match PostfixLab::start(&config) {
-            Ok(lab) => lab,
-            Err(e) if std::env::var_os("MAILAUDIT_SKIP_POSTFIX").is_some() => {
-                eprintln!("skipped (MAILAUDIT_SKIP_POSTFIX): {e}");
-                return None;
-            }
-            Err(e) => panic!(
-                "{e}\n(run scripts/install-test-deps.sh as root, or set MAILAUDIT_SKIP_POSTFIX=1)"
-            ),
-        };
+        let postfix = mailaudit_lab::or_skip(PostfixLab::start(&config), "MAILAUDIT_SKIP_POSTFIX")?;
         let ca = postfix.dir().join("cli-test-ca.pem");
         std::fs::write(&ca, &pki().ca_pem).expect("CA file written");
         Some(Rig { postfix, ca })
