@@ -3,7 +3,7 @@
 mod audit;
 mod checklist;
 mod checks;
-mod dates;
+pub(crate) mod dates;
 mod demo;
 mod exo;
 mod guide;

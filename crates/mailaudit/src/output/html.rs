@@ -31,11 +31,16 @@ table{border-collapse:collapse;width:100%}td,th{text-align:left;vertical-align:t
 .sev{padding:.1rem .4rem;border-radius:3px;font-size:.75rem;text-transform:uppercase}pre{white-space:pre-wrap;margin:0;font-size:.8rem}\
 footer{margin-top:2rem;color:#666;font-size:.8rem}";
 
-pub(super) fn begin(out: &mut dyn Write) -> Result<()> {
+/// The page's head and title, with the date of the audit (`audited_at`, unix seconds): a report
+/// that is forwarded must say when it was true.
+pub(super) fn begin(out: &mut dyn Write, audited_at: i64) -> Result<()> {
+    let date = crate::commands::dates::format(audited_at);
     write!(
         out,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>mailaudit report</title>\
-         <style>{STYLE}</style></head><body>\n<h1>Email security audit</h1>\n"
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>mailaudit report, {date} UTC</title>\
+         <style>{STYLE}</style></head><body>\n<h1>Email security audit</h1>\n\
+         <p class=\"audited\">Audited on <time datetime=\"{iso}:00Z\">{date} UTC</time>.</p>\n",
+        iso = date.replace(' ', "T"),
     )?;
     Ok(())
 }

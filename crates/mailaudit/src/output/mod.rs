@@ -146,7 +146,7 @@ impl ReportWriter {
                 w.write_record(csv::HEADER)?;
                 self.csv = Some(w);
             }
-            Format::Html => html::begin(&mut self.out)?,
+            Format::Html => html::begin(&mut self.out, mailaudit_store::now())?,
             Format::Table => {}
         }
         Ok(())

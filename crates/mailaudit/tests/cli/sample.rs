@@ -276,10 +276,32 @@ fn html_is_self_contained() {
     }
     // Record text is escaped: the DMARC fix's quotes never appear raw inside markup.
     assert!(out.contains("TXT &quot;v=DMARC1"));
-    // The version changes with releases; the snapshot should not.
-    let out = out.replace(
-        &format!("mailaudit {}.", env!("CARGO_PKG_VERSION")),
-        "mailaudit [VERSION].",
+    // A forwarded report says when the audit ran: today's date (UTC), in the heading and the
+    // footer.
+    let audited = out
+        .split("Audited on <time datetime=\"")
+        .nth(1)
+        .and_then(|rest| rest.split_once('"'))
+        .map(|(iso, _)| iso.to_string())
+        .expect("the report shows the audit date");
+    let today = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d"])
+        .output()
+        .expect("date runs");
+    let today = String::from_utf8_lossy(&today.stdout).trim().to_string();
+    assert!(
+        audited.starts_with(&format!("{today}T")) && audited.ends_with(":00Z"),
+        "audit date {audited:?} is today ({today})"
     );
+    let shown = audited.trim_end_matches(":00Z").replace('T', " ");
+    assert_eq!(out.matches(&format!("{shown} UTC")).count(), 2, "{out}");
+    // The version and the date change; the snapshot should not.
+    let out = out
+        .replace(
+            &format!("mailaudit {}", env!("CARGO_PKG_VERSION")),
+            "mailaudit [VERSION]",
+        )
+        .replace(&audited, "[DATE]")
+        .replace(&shown, "[DATE]");
     insta::assert_snapshot!("sample_html", out);
 }
