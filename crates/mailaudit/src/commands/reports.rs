@@ -52,11 +52,51 @@ fn files(path: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<(String, String)>
             if e.file_name().is_some_and(|n| n == "tmp") && path.join("cur").is_dir() {
                 continue;
             }
+            // A directory of reports often carries its own documentation (a README, a
+            // licence NOTICE) or a desktop's hidden files: passed over with a note, not an
+            // error that fails the run. A file named on the command line is always read.
+            if e.is_file()
+                && let Some(why) = e
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(not_a_report)
+            {
+                eprintln!("mailaudit: {}: {why}; skipped", e.display());
+                continue;
+            }
             files(&e, out, errors);
         }
     } else {
         out.push(path.to_path_buf());
     }
+}
+
+/// Why a file found in a directory is evidently not a report, from its name: documentation
+/// (README, NOTICE, LICENSE, ... with no extension or a text one) and hidden files.
+fn not_a_report(name: &str) -> Option<&'static str> {
+    const DOCS: [&str; 9] = [
+        "readme",
+        "notice",
+        "license",
+        "licence",
+        "copying",
+        "changelog",
+        "authors",
+        "source",
+        "sources",
+    ];
+    if name.starts_with('.') {
+        return Some("a hidden file, not a report");
+    }
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((stem, ext)) => (stem, Some(ext.to_ascii_lowercase())),
+        None => (name, None),
+    };
+    let text_ext = ext
+        .as_deref()
+        .is_none_or(|e| matches!(e, "md" | "txt" | "rst" | "adoc" | "markdown"));
+    (text_ext && DOCS.contains(&stem.to_ascii_lowercase().as_str()))
+        .then_some("a documentation file, not a report")
 }
 
 /// The bounds on reading one input: decompressed sizes and nesting (the core's [`Limits`]), and

@@ -24,9 +24,18 @@ fn of_type<'a>(docs: &'a [Value], t: &str) -> Vec<&'a Value> {
 #[test]
 fn every_sample_is_read_as_its_kind() {
     let (code, docs, stderr) = parse(&[SAMPLES]);
-    // empty.xml (and the two text files beside the samples) are refused; the rest is read.
+    // empty.xml is refused; the two documentation files beside the samples (NOTICE,
+    // SOURCE.md) are passed over with a note; the rest is read.
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("empty.xml"), "{stderr}");
+    for doc in ["NOTICE", "SOURCE.md"] {
+        assert!(
+            stderr.contains(&format!(
+                "{doc}: a documentation file, not a report; skipped"
+            )),
+            "{stderr}"
+        );
+    }
     let aggregate = of_type(&docs, "aggregate");
     // 13 aggregate samples (two of them in .gz/.zip), the upper-cased one, and 4 copies of one
     // report in extract_report/ (plain, changed, .gz, .zip).
@@ -103,6 +112,38 @@ fn junk_and_hostile_files_are_errors_and_the_rest_is_read() {
         1,
         "the good report is still read"
     );
+}
+
+#[test]
+fn documentation_beside_reports_is_noted_not_an_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("README.md"), "# DMARC reports of March\n").expect("write");
+    std::fs::write(dir.path().join("NOTICE"), "Reports by example.net\n").expect("write");
+    std::fs::write(
+        dir.path().join(".DS_Store"),
+        [0u8, 0, 0, 1, 66, 117, 100, 49],
+    )
+    .expect("write");
+    std::fs::copy(
+        format!("{SAMPLES}/aggregate/example.net!example.com!1529366400!1529452799.xml"),
+        dir.path().join("good.xml"),
+    )
+    .expect("copy");
+    let (code, docs, stderr) = parse(&[dir.path().to_str().expect("UTF-8")]);
+    assert_eq!(code, 0, "notes are not errors: {stderr}");
+    assert_eq!(of_type(&docs, "aggregate").len(), 1);
+    assert_eq!(docs.len(), 1, "nothing else is output: {docs:#?}");
+    assert!(
+        stderr.contains("README.md: a documentation file, not a report; skipped")
+            && stderr.contains("NOTICE: a documentation file, not a report; skipped")
+            && stderr.contains(".DS_Store: a hidden file, not a report; skipped"),
+        "{stderr}"
+    );
+    // Named on the command line, a file is always read: a README given as a report is an error.
+    let readme = dir.path().join("README.md");
+    let (code, _, stderr) = parse(&[readme.to_str().expect("UTF-8")]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("README.md"), "{stderr}");
 }
 
 #[test]
