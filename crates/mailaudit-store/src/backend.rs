@@ -459,6 +459,47 @@ macro_rules! impl_store {
                 customer_from(&row)
             }
 
+            async fn update_customer(
+                &self,
+                name: &str,
+                contacts: Option<&str>,
+                notes: Option<&str>,
+            ) -> Result<crate::Updated<Customer>, StoreError> {
+                let name = norm_customer(name)?;
+                let mut tx = self.write_tx().await?;
+                // Takes the row's lock, as in update_domain.
+                let locked = sqlx::query("UPDATE customers SET name = name WHERE name = $1")
+                    .bind(&name)
+                    .execute(&mut *tx)
+                    .await?;
+                if locked.rows_affected() == 0 {
+                    return Err(StoreError::not_found(format!("customer {name:?}")));
+                }
+                let row = sqlx::query(
+                    "SELECT id, name, contacts, notes, created_at FROM customers WHERE name = $1",
+                )
+                .bind(&name)
+                .fetch_one(&mut *tx)
+                .await?;
+                let before = customer_from(&row)?;
+                let after = Customer {
+                    contacts: contacts.map_or_else(|| before.contacts.clone(), str::to_string),
+                    notes: notes.map_or_else(|| before.notes.clone(), str::to_string),
+                    ..before.clone()
+                };
+                if after == before {
+                    return Ok(crate::Updated { before, after });
+                }
+                sqlx::query("UPDATE customers SET contacts = $1, notes = $2 WHERE id = $3")
+                    .bind(&after.contacts)
+                    .bind(&after.notes)
+                    .bind(after.id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(crate::Updated { before, after })
+            }
+
             async fn upsert_domain(&self, d: &NewDomain) -> Result<DomainEntry, StoreError> {
                 let name = norm_domain(&d.name)?;
                 let customer = match &d.customer {
@@ -497,6 +538,109 @@ macro_rules! impl_store {
                 let entry = domain_from(&row)?;
                 tx.commit().await?;
                 Ok(entry)
+            }
+
+            async fn add_domain(
+                &self,
+                d: &NewDomain,
+            ) -> Result<crate::Added<DomainEntry>, StoreError> {
+                let name = norm_domain(&d.name)?;
+                let customer = match &d.customer {
+                    Some(c) => Some(norm_customer(c)?),
+                    None => None,
+                };
+                let mut tx = self.write_tx().await?;
+                let customer_id = match &customer {
+                    Some(c) => Some(Self::customer_id(&mut *tx, c).await?),
+                    None => None,
+                };
+                let done = sqlx::query(
+                    "INSERT INTO domains (name, customer_id, parked, tenant, m365_endpoint, \
+                     relay_from, relay_to, key_people, added_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(&name)
+                .bind(customer_id)
+                .bind(d.parked)
+                .bind(opt_text(&d.tenant))
+                .bind(opt_text(&d.m365_endpoint))
+                .bind(opt_text(&d.relay_from))
+                .bind(opt_text(&d.relay_to))
+                .bind(Json(&d.key_people))
+                .bind(crate::now())
+                .execute(&mut *tx)
+                .await?;
+                let row = sqlx::query(&format!("{DOMAIN_SELECT} WHERE d.name = $1"))
+                    .bind(&name)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let entry = domain_from(&row)?;
+                tx.commit().await?;
+                Ok(if done.rows_affected() == 1 {
+                    crate::Added::New(entry)
+                } else {
+                    crate::Added::Existing(entry)
+                })
+            }
+
+            async fn update_domain(
+                &self,
+                name: &str,
+                u: &crate::DomainUpdate,
+            ) -> Result<crate::Updated<DomainEntry>, StoreError> {
+                let name = norm_domain(name)?;
+                let mut u = u.clone();
+                if let Some(Some(c)) = &u.customer {
+                    u.customer = Some(Some(norm_customer(c)?));
+                }
+                let mut tx = self.write_tx().await?;
+                // A no-op write first: it takes the row's lock (PostgreSQL; SQLite's
+                // BEGIN IMMEDIATE already holds the database's), so no other writer changes the
+                // row between the read and the write.
+                let locked = sqlx::query("UPDATE domains SET name = name WHERE name = $1")
+                    .bind(&name)
+                    .execute(&mut *tx)
+                    .await?;
+                if locked.rows_affected() == 0 {
+                    return Err(StoreError::not_found(format!("domain {name:?}")));
+                }
+                let row = sqlx::query(&format!("{DOMAIN_SELECT} WHERE d.name = $1"))
+                    .bind(&name)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let before = domain_from(&row)?;
+                let after = u.apply(&before);
+                if after == before {
+                    // Nothing to write: the transaction is rolled back when dropped.
+                    return Ok(crate::Updated { before, after });
+                }
+                let customer_id = match &after.customer {
+                    Some(c) => Some(Self::customer_id(&mut *tx, c).await?),
+                    None => None,
+                };
+                sqlx::query(
+                    "UPDATE domains SET customer_id = $1, parked = $2, tenant = $3, \
+                     m365_endpoint = $4, relay_from = $5, relay_to = $6, key_people = $7 \
+                     WHERE name = $8",
+                )
+                .bind(customer_id)
+                .bind(after.parked)
+                .bind(&after.tenant)
+                .bind(&after.m365_endpoint)
+                .bind(&after.relay_from)
+                .bind(&after.relay_to)
+                .bind(Json(&after.key_people))
+                .bind(&name)
+                .execute(&mut *tx)
+                .await?;
+                let row = sqlx::query(&format!("{DOMAIN_SELECT} WHERE d.name = $1"))
+                    .bind(&name)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let after = domain_from(&row)?;
+                tx.commit().await?;
+                Ok(crate::Updated { before, after })
             }
 
             async fn remove_domain(&self, name: &str) -> Result<(), StoreError> {

@@ -112,6 +112,131 @@ pub struct NewDomain {
     pub key_people: Vec<KeyPerson>,
 }
 
+/// Changes to one domain of the inventory ([`Store::update_domain`]): every field is left as
+/// it is stored unless given here.
+///
+/// For the optional fields, `None` leaves the stored value, `Some(None)` (or `Some` of an empty
+/// or blank text) clears it and `Some(Some(value))` sets it (trimmed).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DomainUpdate {
+    /// The owning customer (must exist); `Some(None)`: no customer.
+    pub customer: Option<Option<String>>,
+    /// The parked flag.
+    pub parked: Option<bool>,
+    /// The Microsoft 365 tenant name.
+    pub tenant: Option<Option<String>>,
+    /// The tenant's Microsoft endpoint.
+    pub m365_endpoint: Option<Option<String>>,
+    /// Relay test sender.
+    pub relay_from: Option<Option<String>>,
+    /// Relay test recipient.
+    pub relay_to: Option<Option<String>>,
+    /// Remove every key person (before `add_key_people` is applied, so both together replace
+    /// the list).
+    pub clear_key_people: bool,
+    /// People to add ([`merge_key_people`]): a person whose address is already listed
+    /// (compared case-insensitively) renames that entry in place; the others are appended in
+    /// order. Existing people are never dropped unless `clear_key_people`.
+    pub add_key_people: Vec<KeyPerson>,
+}
+
+impl DomainUpdate {
+    /// True when it changes nothing, whatever is stored.
+    pub fn is_empty(&self) -> bool {
+        self.customer.is_none()
+            && self.parked.is_none()
+            && self.tenant.is_none()
+            && self.m365_endpoint.is_none()
+            && self.relay_from.is_none()
+            && self.relay_to.is_none()
+            && !self.clear_key_people
+            && self.add_key_people.is_empty()
+    }
+
+    /// `entry` with these changes applied (text trimmed, empty text as none). Whether a new
+    /// customer exists is for the store to check.
+    pub fn apply(&self, entry: &DomainEntry) -> DomainEntry {
+        fn text(v: &Option<String>) -> Option<String> {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        }
+        let field = |change: &Option<Option<String>>, old: &Option<String>| match change {
+            None => old.clone(),
+            Some(v) => text(v),
+        };
+        let mut key_people = if self.clear_key_people {
+            Vec::new()
+        } else {
+            entry.key_people.clone()
+        };
+        merge_key_people(&mut key_people, &self.add_key_people);
+        DomainEntry {
+            customer: field(&self.customer, &entry.customer),
+            parked: self.parked.unwrap_or(entry.parked),
+            tenant: field(&self.tenant, &entry.tenant),
+            m365_endpoint: field(&self.m365_endpoint, &entry.m365_endpoint),
+            relay_from: field(&self.relay_from, &entry.relay_from),
+            relay_to: field(&self.relay_to, &entry.relay_to),
+            key_people,
+            ..entry.clone()
+        }
+    }
+}
+
+/// Adds `add` to the key people `list`, deduplicated by address (compared case-insensitively,
+/// names and addresses trimmed): a person whose address is listed gives that entry its name in
+/// place (a person without a name leaves the entry as it is); the others are appended in order,
+/// one without a name named after the address's local part. Nobody is removed.
+pub fn merge_key_people(list: &mut Vec<KeyPerson>, add: &[KeyPerson]) {
+    for p in add {
+        let email = p.email.trim();
+        let name = p.name.trim();
+        match list
+            .iter_mut()
+            .find(|q| q.email.trim().eq_ignore_ascii_case(email))
+        {
+            Some(q) if !name.is_empty() => q.name = name.to_string(),
+            Some(_) => {}
+            None => list.push(KeyPerson {
+                name: if name.is_empty() {
+                    email.split('@').next().unwrap_or("").to_string()
+                } else {
+                    name.to_string()
+                },
+                email: email.to_string(),
+            }),
+        }
+    }
+}
+
+/// A stored thing before and after an update ([`Store::update_domain`],
+/// [`Store::update_customer`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Updated<T> {
+    /// As it was stored.
+    pub before: T,
+    /// As it is stored now.
+    pub after: T,
+}
+
+impl<T: PartialEq> Updated<T> {
+    /// True when the update changed anything (when not, nothing was written).
+    pub fn changed(&self) -> bool {
+        self.before != self.after
+    }
+}
+
+/// The outcome of [`Store::add_domain`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Added<T> {
+    /// Added: the entry as stored.
+    New(T),
+    /// One of that name was already stored; it is returned as stored, untouched.
+    Existing(T),
+}
+
 /// State of an audit run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -222,7 +347,8 @@ pub struct ChecklistItem {
     pub domain: String,
     /// Stable key chosen by the guide (e.g. `dmarc-quarantine`).
     pub key: String,
-    /// Priority 1 (critical now), 2 (high, this week), 3 (medium, this month).
+    /// Priority 1 (critical now), 2 (high, this week), 3 (medium, this month), 4 (low, when
+    /// convenient).
     pub priority: u8,
     /// Title shown to the technician.
     pub title: String,
@@ -534,6 +660,39 @@ pub enum StoreError {
     /// Applying the migrations failed (e.g. the database is newer than this program).
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// A store opened with [`OpenMode::MustExist`] does not exist: there is no SQLite file at
+    /// `path` (and, when `missing_dir` is set, not even the directory meant to hold it).
+    /// Nothing was created.
+    #[error("no store at {}{}", path.display(), missing_dir_text(missing_dir.as_deref()))]
+    NoStore {
+        /// The SQLite file looked for.
+        path: PathBuf,
+        /// Its parent directory, when that does not exist either.
+        missing_dir: Option<PathBuf>,
+    },
+    /// A new SQLite file was to be created ([`OpenMode::CreateIfMissing`]) in a directory that
+    /// does not exist; directories are not created for it, so a mistyped path makes nothing.
+    #[error("cannot create a store at {}: directory {} does not exist", path.display(), dir.display())]
+    NoDirectory {
+        /// The SQLite file to create.
+        path: PathBuf,
+        /// The missing directory.
+        dir: PathBuf,
+    },
+    /// The PostgreSQL server could not be reached or refused the connection (wrong host or
+    /// port, server down, authentication failed, no such database).
+    #[error("cannot connect to PostgreSQL at {server}: {reason}")]
+    Unreachable {
+        /// `HOST:PORT/DATABASE` (no user, no password).
+        server: String,
+        /// The cause, as the connection attempt reported it.
+        reason: String,
+    },
+}
+
+fn missing_dir_text(dir: Option<&Path>) -> String {
+    dir.map(|d| format!(" (directory {} does not exist)", d.display()))
+        .unwrap_or_default()
 }
 
 impl StoreError {
@@ -558,9 +717,31 @@ pub trait Store: Send + Sync {
     async fn customers(&self) -> Result<Vec<Customer>, StoreError>;
     /// One customer; `NotFound` if absent.
     async fn customer(&self, name: &str) -> Result<Customer, StoreError>;
-    /// Adds or replaces a domain (its `id` and `added_at` are kept); the customer must exist
-    /// (`NotFound`).
+    /// Changes a customer's contacts and/or notes (`None` leaves one as it is), in one
+    /// transaction, and returns the customer before and after; nothing is written when nothing
+    /// changes. `NotFound` if absent.
+    async fn update_customer(
+        &self,
+        name: &str,
+        contacts: Option<&str>,
+        notes: Option<&str>,
+    ) -> Result<Updated<Customer>, StoreError>;
+    /// Adds or replaces a domain (its `id` and `added_at` are kept; every other field becomes
+    /// `d`'s, so fields `d` leaves empty are erased: see [`Store::add_domain`] and
+    /// [`Store::update_domain`] for what a person typed); the customer must exist (`NotFound`).
     async fn upsert_domain(&self, d: &NewDomain) -> Result<DomainEntry, StoreError>;
+    /// Adds a domain unless one of that name is stored: [`Added::New`] with the entry as
+    /// stored, or [`Added::Existing`] with the stored entry, which is left untouched. The
+    /// customer must exist (`NotFound`, nothing written).
+    async fn add_domain(&self, d: &NewDomain) -> Result<Added<DomainEntry>, StoreError>;
+    /// Changes the fields of a stored domain that `u` gives ([`DomainUpdate::apply`]), in one
+    /// transaction, and returns the entry before and after; nothing is written when nothing
+    /// changes. `NotFound` for an unknown domain or customer (nothing written).
+    async fn update_domain(
+        &self,
+        name: &str,
+        u: &DomainUpdate,
+    ) -> Result<Updated<DomainEntry>, StoreError>;
     /// Removes a domain from the inventory; its results, checklist and rollout are kept.
     /// `NotFound` if absent.
     async fn remove_domain(&self, name: &str) -> Result<(), StoreError>;
@@ -878,17 +1059,69 @@ fn default_sqlite_path_from(var: impl Fn(&str) -> Option<std::ffi::OsString>) ->
 }
 
 /// Opens the store at `url` (see [`Location::parse`]), creating the SQLite file (mode 0600) and
-/// its directories as needed, and applies pending migrations.
+/// its directories as needed ([`OpenMode::CreateWithParents`]), and applies pending migrations.
 pub async fn open(url: Option<&str>) -> Result<Box<dyn Store>, StoreError> {
     open_location(&Location::parse(url)?).await
 }
 
-/// Opens the store at a parsed location.
+/// Opens the store at a parsed location, as [`open`] does.
 pub async fn open_location(location: &Location) -> Result<Box<dyn Store>, StoreError> {
+    Ok(open_with(location, OpenMode::CreateWithParents)
+        .await?
+        .store)
+}
+
+/// What opening a store may create when its SQLite file does not exist. (An in-memory database
+/// is always new; a PostgreSQL database is never created, only connected to.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenMode {
+    /// The store must exist: a missing file is [`StoreError::NoStore`] and nothing is created
+    /// (commands that only read, given an explicit path that may be mistyped).
+    MustExist,
+    /// A missing file is created (mode 0600) in its directory, which must exist: a missing
+    /// directory is [`StoreError::NoDirectory`] (commands that write, given an explicit path).
+    CreateIfMissing,
+    /// A missing file is created with its missing parent directories (mode 0700): the default
+    /// store in the user's data directory.
+    CreateWithParents,
+}
+
+/// A store just opened by [`open_with`].
+pub struct Opened {
+    /// The store, migrated.
+    pub store: Box<dyn Store>,
+    /// The SQLite file that opening it created (`None`: the store existed, or is in memory or
+    /// in PostgreSQL).
+    pub created: Option<PathBuf>,
+}
+
+impl fmt::Debug for Opened {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Opened")
+            .field("created", &self.created)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens the store at `location`, creating a missing SQLite file only as `mode` allows, applies
+/// pending migrations, and says whether the file was created.
+pub async fn open_with(location: &Location, mode: OpenMode) -> Result<Opened, StoreError> {
     Ok(match location {
-        Location::SqliteFile(path) => Box::new(SqliteStore::open_file(path).await?),
-        Location::SqliteMemory => Box::new(SqliteStore::open_memory().await?),
-        Location::Postgres(url) => Box::new(PgStore::connect(url).await?),
+        Location::SqliteFile(path) => {
+            let (store, created) = SqliteStore::open_file_with(path, mode).await?;
+            Opened {
+                store: Box::new(store),
+                created: created.then(|| path.clone()),
+            }
+        }
+        Location::SqliteMemory => Opened {
+            store: Box::new(SqliteStore::open_memory().await?),
+            created: None,
+        },
+        Location::Postgres(url) => Opened {
+            store: Box::new(PgStore::connect(url).await?),
+            created: None,
+        },
     })
 }
 

@@ -6,9 +6,9 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::Row;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::types::Json;
+use sqlx::{Connection, Row};
 
 use crate::backend::*;
 use crate::{
@@ -25,6 +25,19 @@ pub struct PgStore {
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// How long the first connection may take before the server counts as unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The innermost cause of a connection error ("Connection refused (os error 111)", "password
+/// authentication failed for user …"), without sqlx's wrappers repeating it.
+fn root_cause(e: &sqlx::Error) -> String {
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
 impl PgStore {
     /// Connects to `url` (`postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=…]`) and applies
     /// pending migrations (under PostgreSQL's advisory lock, so concurrent openers are safe).
@@ -36,6 +49,31 @@ impl PgStore {
                 redact_url(&e.to_string())
             ))
         })?;
+        // One connection first, so that a server that is down, a wrong port or a refused login
+        // is reported at once with its cause (the pool would retry until its acquire timeout
+        // and then only say that it timed out).
+        let server = format!(
+            "{}:{}/{}",
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or("")
+        );
+        let unreachable = |reason: String| StoreError::Unreachable {
+            server: server.clone(),
+            reason: redact_url(&reason),
+        };
+        match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await {
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+            }
+            Ok(Err(e)) => return Err(unreachable(root_cause(&e))),
+            Err(_) => {
+                return Err(unreachable(format!(
+                    "no answer within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                )));
+            }
+        }
         let pool = PgPoolOptions::new()
             .max_connections(10)
             .acquire_timeout(Duration::from_secs(30))

@@ -15,8 +15,8 @@ use sqlx::types::Json;
 use crate::backend::*;
 use crate::{
     Alert, ChecklistItem, Customer, DmarcRollout, DomainEntry, ItemState, KeyPerson, NewDomain,
-    RUN_SOURCES, Run, RunStatus, Schedule, Scope, Store, StoreError, StoredResult, TenantImport,
-    Time,
+    OpenMode, RUN_SOURCES, Run, RunStatus, Schedule, Scope, Store, StoreError, StoredResult,
+    TenantImport, Time,
 };
 
 /// How long a writer waits for another's transaction before giving up.
@@ -34,10 +34,44 @@ impl SqliteStore {
     /// Opens (creating it, its parent directories with mode 0700 and the file with mode 0600 when
     /// missing) the SQLite file at `path` and applies pending migrations.
     pub async fn open_file(path: &Path) -> Result<SqliteStore, StoreError> {
-        create_private_file(path).map_err(|e| StoreError::Db(sqlx::Error::Io(e)))?;
+        Ok(Self::open_file_with(path, OpenMode::CreateWithParents)
+            .await?
+            .0)
+    }
+
+    /// Opens the SQLite file at `path`, creating it when missing only as `mode` allows, and
+    /// applies pending migrations; also says whether this call created the file.
+    pub async fn open_file_with(
+        path: &Path,
+        mode: OpenMode,
+    ) -> Result<(SqliteStore, bool), StoreError> {
+        let io = |e| StoreError::Db(sqlx::Error::Io(e));
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+        let missing_dir = parent.filter(|p| !p.exists()).map(Path::to_path_buf);
+        let created = match mode {
+            OpenMode::MustExist => {
+                if !path.try_exists().map_err(io)? {
+                    return Err(StoreError::NoStore {
+                        path: path.to_path_buf(),
+                        missing_dir,
+                    });
+                }
+                false
+            }
+            OpenMode::CreateIfMissing => {
+                if let Some(dir) = missing_dir {
+                    return Err(StoreError::NoDirectory {
+                        path: path.to_path_buf(),
+                        dir,
+                    });
+                }
+                create_private_file(path, false).map_err(io)?
+            }
+            OpenMode::CreateWithParents => create_private_file(path, true).map_err(io)?,
+        };
         let options = SqliteConnectOptions::new()
             .filename(path)
-            .create_if_missing(true)
+            .create_if_missing(false)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
@@ -59,7 +93,7 @@ impl SqliteStore {
             .await?;
         let store = Self::migrated(pool).await;
         drop(lock);
-        store
+        Ok((store?, created))
     }
 
     /// Opens a private in-memory database (one connection, kept open until [`Store::close`]).
@@ -131,11 +165,13 @@ async fn lock_file(path: &Path) -> Result<std::fs::File, StoreError> {
     }
 }
 
-/// Creates `path`'s missing parent directories (mode 0700) and the file itself (mode 0600) if it
-/// does not exist yet; an existing file is left as it is.
-fn create_private_file(path: &Path) -> std::io::Result<()> {
+/// Creates the file at `path` (mode 0600) if it does not exist yet, and with `parents` its
+/// missing parent directories (mode 0700); an existing file is left as it is. True when this
+/// call created the file.
+fn create_private_file(path: &Path, parents: bool) -> std::io::Result<bool> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     if let Some(parent) = path.parent()
+        && parents
         && !parent.as_os_str().is_empty()
         && !parent.exists()
     {
@@ -150,8 +186,8 @@ fn create_private_file(path: &Path) -> std::io::Result<()> {
         .mode(0o600)
         .open(path)
     {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
         Err(e) => Err(e),
     }
 }

@@ -34,6 +34,7 @@ macro_rules! backends {
 
 backends!(
     story::customers_and_domains,
+    story::inventory_add_never_erases_and_updates_are_partial,
     story::runs_and_results,
     story::crash_mid_run_keeps_results,
     story::checklist_sync_keeps_state,

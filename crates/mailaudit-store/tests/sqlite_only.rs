@@ -1,4 +1,5 @@
-//! SQLite specifics: the file's place and mode, WAL, the in-memory URL.
+//! SQLite specifics: the file's place and mode, WAL, the in-memory URL, what opening may create;
+//! and a PostgreSQL server that does not listen.
 
 use std::os::unix::fs::PermissionsExt;
 
@@ -58,4 +59,107 @@ async fn bad_urls() {
         let err = mailaudit_store::open(Some(url)).await.err().expect(url);
         assert!(!err.to_string().contains("hunter2"), "{err}");
     }
+}
+
+/// `OpenMode`: what opening may create. A store that must exist is never created (nor its
+/// directory); a new file is created only in an existing directory unless parents are allowed;
+/// `created` says when this call made the file.
+#[tokio::test]
+async fn open_modes_create_only_what_they_may() {
+    use mailaudit_store::{Location, OpenMode, StoreError, open_with};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.db");
+    let location = Location::SqliteFile(path.clone());
+
+    let err = open_with(&location, OpenMode::MustExist).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::NoStore { path: p, missing_dir: None } if *p == path),
+        "{err:?}"
+    );
+    assert!(!path.exists(), "nothing created");
+    assert!(
+        !dir.path().join("m.db.lock").exists(),
+        "no lock file either"
+    );
+
+    let opened = open_with(&location, OpenMode::CreateIfMissing)
+        .await
+        .unwrap();
+    assert_eq!(opened.created.as_deref(), Some(path.as_path()));
+    opened.store.add_customer("Acme", "", "").await.unwrap();
+    opened.store.close().await;
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "database file mode {mode:o}");
+
+    // Existing now: every mode opens it, none claims to have created it.
+    for mode in [
+        OpenMode::MustExist,
+        OpenMode::CreateIfMissing,
+        OpenMode::CreateWithParents,
+    ] {
+        let opened = open_with(&location, mode).await.unwrap();
+        assert_eq!(opened.created, None, "{mode:?}");
+        assert_eq!(opened.store.customers().await.unwrap().len(), 1, "{mode:?}");
+        opened.store.close().await;
+    }
+
+    // A missing directory: an error naming it, and no directory made, unless parents may be.
+    let deep = dir.path().join("typo/m.db");
+    let location = Location::SqliteFile(deep.clone());
+    let err = open_with(&location, OpenMode::MustExist).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::NoStore { missing_dir: Some(d), .. } if *d == dir.path().join("typo")),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    let err = open_with(&location, OpenMode::CreateIfMissing)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::NoDirectory { dir: d, .. } if *d == dir.path().join("typo")),
+        "{err:?}"
+    );
+    assert!(!dir.path().join("typo").exists(), "no directory created");
+    let opened = open_with(&location, OpenMode::CreateWithParents)
+        .await
+        .unwrap();
+    assert_eq!(opened.created.as_deref(), Some(deep.as_path()));
+    opened.store.close().await;
+
+    // In memory: always new, never "created" on disk, whatever the mode.
+    let opened = open_with(&Location::SqliteMemory, OpenMode::MustExist)
+        .await
+        .unwrap();
+    assert_eq!(opened.created, None);
+    opened.store.close().await;
+}
+
+/// A PostgreSQL server that does not listen: an immediate error naming the server and the
+/// cause, not a wait for the pool's timeout.
+#[tokio::test]
+async fn unreachable_postgres_is_reported_at_once() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let started = std::time::Instant::now();
+    let url = format!("postgres://u:hunter2@127.0.0.1:{port}/m");
+    let err = mailaudit_store::open(Some(&url))
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "cannot connect to PostgreSQL at 127.0.0.1:{port}/m: "
+        )),
+        "{text}"
+    );
+    assert!(text.to_lowercase().contains("refused"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
 }

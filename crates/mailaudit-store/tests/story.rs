@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use mailaudit_store::{
-    ChecklistItem, DmarcRollout, ItemState, KeyPerson, NewDomain, RunStatus, Schedule, Scope,
-    Store, StoreError, VERIFIED_BY_AUDIT,
+    Added, ChecklistItem, DmarcRollout, DomainUpdate, ItemState, KeyPerson, NewDomain, RunStatus,
+    Schedule, Scope, Store, StoreError, VERIFIED_BY_AUDIT,
 };
 use serde_json::json;
 
@@ -186,6 +186,190 @@ pub(crate) async fn customers_and_domains(kind: Kind) {
     let s = db.open().await;
     assert_eq!(s.customers().await.unwrap().len(), 2);
     assert_eq!(s.domain("acme.example").await.unwrap(), d2);
+    s.close().await;
+}
+
+/// `add_domain` never changes a stored domain; `update_domain` changes exactly the fields it is
+/// given (adding key people without dropping any, clearing on request) and writes nothing when
+/// nothing changes; `update_customer` likewise for contacts and notes.
+pub(crate) async fn inventory_add_never_erases_and_updates_are_partial(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    let s = db.open().await;
+    s.add_customer("Acme", "it@acme.example", "VIP")
+        .await
+        .unwrap();
+    s.add_customer("Beta", "", "").await.unwrap();
+    let ann = KeyPerson {
+        name: "Ann Lee".into(),
+        email: "ann@acme.example".into(),
+    };
+    let full = NewDomain {
+        name: "Acme.Example.".into(),
+        customer: Some("Acme".into()),
+        tenant: Some("acme".into()),
+        relay_to: Some("alerts@acme.example".into()),
+        key_people: vec![ann.clone()],
+        ..NewDomain::default()
+    };
+    let first = match s.add_domain(&full).await.unwrap() {
+        Added::New(d) => d,
+        other => panic!("new: {other:?}"),
+    };
+    assert_eq!(first.name, "acme.example");
+    assert_eq!(first.tenant.as_deref(), Some("acme"));
+
+    // Re-adding with only a customer: reported as existing, nothing erased.
+    let again = s
+        .add_domain(&domain("acme.example", Some("Beta")))
+        .await
+        .unwrap();
+    assert_eq!(again, Added::Existing(first.clone()));
+    assert_eq!(s.domain("acme.example").await.unwrap(), first);
+    // An unknown customer is NotFound, nothing written.
+    assert!(is_not_found(
+        s.add_domain(&domain("new.example", Some("Nope"))).await
+    ));
+    assert!(is_not_found(s.domain("new.example").await));
+
+    // One field.
+    let u = s
+        .update_domain(
+            "ACME.example",
+            &DomainUpdate {
+                tenant: Some(Some(" acmecorp ".into())),
+                ..DomainUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(u.changed());
+    assert_eq!(u.before, first);
+    assert_eq!(u.after.tenant.as_deref(), Some("acmecorp"));
+    assert_eq!(
+        (
+            u.after.id,
+            u.after.added_at,
+            &u.after.customer,
+            &u.after.key_people
+        ),
+        (first.id, first.added_at, &first.customer, &first.key_people)
+    );
+    assert_eq!(u.after.relay_to, first.relay_to);
+
+    // Key people are added, deduplicated by address (a known address is renamed in place).
+    let bob = KeyPerson {
+        name: "Bob Ray".into(),
+        email: "bob@acme.example".into(),
+    };
+    let u = s
+        .update_domain(
+            "acme.example",
+            &DomainUpdate {
+                add_key_people: vec![
+                    bob.clone(),
+                    KeyPerson {
+                        name: "Ann Lee-Smith".into(),
+                        email: "ANN@acme.example".into(),
+                    },
+                ],
+                customer: Some(Some("Beta".into())),
+                parked: Some(true),
+                ..DomainUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    let names: Vec<(&str, &str)> = u
+        .after
+        .key_people
+        .iter()
+        .map(|p| (p.name.as_str(), p.email.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("Ann Lee-Smith", "ann@acme.example"),
+            ("Bob Ray", "bob@acme.example")
+        ]
+    );
+    assert_eq!(u.after.customer.as_deref(), Some("Beta"));
+    assert!(u.after.parked);
+
+    // Clearing, and clear + add replaces the list.
+    let u = s
+        .update_domain(
+            "acme.example",
+            &DomainUpdate {
+                tenant: Some(None),
+                relay_to: Some(Some("".into())),
+                customer: Some(None),
+                clear_key_people: true,
+                add_key_people: vec![bob.clone()],
+                ..DomainUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(u.after.tenant, None);
+    assert_eq!(u.after.relay_to, None);
+    assert_eq!(u.after.customer, None);
+    assert_eq!(u.after.key_people, vec![bob.clone()]);
+    assert!(u.after.parked, "not given, kept");
+    assert_eq!(s.domain("acme.example").await.unwrap(), u.after);
+
+    // Nothing to change: unchanged, and the same as stored.
+    let same = s
+        .update_domain(
+            "acme.example",
+            &DomainUpdate {
+                parked: Some(true),
+                add_key_people: vec![bob.clone()],
+                ..DomainUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!same.changed());
+    assert_eq!(s.domain("acme.example").await.unwrap(), u.after);
+
+    // Unknown domain or customer: NotFound, nothing written.
+    assert!(is_not_found(
+        s.update_domain("nope.example", &DomainUpdate::default())
+            .await
+    ));
+    assert!(is_not_found(
+        s.update_domain(
+            "acme.example",
+            &DomainUpdate {
+                customer: Some(Some("Nope".into())),
+                tenant: Some(Some("other".into())),
+                ..DomainUpdate::default()
+            },
+        )
+        .await
+    ));
+    assert_eq!(s.domain("acme.example").await.unwrap(), u.after);
+
+    // Customers: only the given field changes.
+    let c = s
+        .update_customer("Acme", None, Some("VIP, 24/7"))
+        .await
+        .unwrap();
+    assert!(c.changed());
+    assert_eq!(c.after.contacts, "it@acme.example");
+    assert_eq!(c.after.notes, "VIP, 24/7");
+    assert_eq!(s.customer("Acme").await.unwrap(), c.after);
+    let c2 = s.update_customer("Acme", None, None).await.unwrap();
+    assert!(!c2.changed());
+    assert!(is_not_found(
+        s.update_customer("Nope", Some("x"), None).await
+    ));
+    s.close().await;
+
+    // Persisted.
+    let s = db.open().await;
+    assert_eq!(s.domain("acme.example").await.unwrap(), u.after);
+    assert_eq!(s.customer("Acme").await.unwrap().notes, "VIP, 24/7");
     s.close().await;
 }
 
