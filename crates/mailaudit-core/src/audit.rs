@@ -2,7 +2,9 @@
 //! [`DomainReport`] of `INTERFACE.md`.
 //!
 //! The MX look-up comes first (it decides the provider, which decides what the SPF and DKIM
-//! checks expect); then SPF, DMARC, DKIM, MTA-STS and TLS-RPT run concurrently.
+//! checks expect), with the apex's existence (answered from the same MX question): a domain
+//! that does not exist (NXDOMAIN) gets the single finding DOMAIN-NOT-FOUND and no score.
+//! Otherwise SPF, DMARC, DKIM, MTA-STS and TLS-RPT run concurrently.
 
 use std::collections::HashSet;
 
@@ -12,7 +14,7 @@ use crate::checks::{Area, CheckId, Severity};
 use crate::dns::DnsSource;
 use crate::finding::Finding;
 use crate::mx::{MxSummary, Provider};
-use crate::{CoreError, dkim, dmarc, mta_sts, mx, score, spf, tlsrpt};
+use crate::{CoreError, dkim, dmarc, mta_sts, mx, parked, score, spf, tlsrpt};
 
 /// Options for auditing one domain.
 #[derive(Clone, Debug, Default)]
@@ -89,7 +91,8 @@ pub struct DomainReport {
     pub tlsrpt: tlsrpt::TlsRptSummary,
     /// The Direct Send relay test.
     pub relay: RelaySection,
-    /// 0–100, see [`crate::score`]; `null` for an invalid name or when a look-up failed.
+    /// 0–100, see [`crate::score`]; `null` for an invalid name, a domain that does not exist
+    /// (DOMAIN-NOT-FOUND) or when a look-up failed.
     pub score: Option<u8>,
 }
 
@@ -104,10 +107,16 @@ impl DomainReport {
         self.findings.iter().any(|f| f.id == id)
     }
 
+    /// Whether the domain does not exist (DOMAIN-NOT-FOUND): every other verdict is withheld.
+    pub fn not_found(&self) -> bool {
+        self.has(CheckId::DomainNotFound)
+    }
+
     /// Adds findings from checks run after the DNS audit (SMTP probes, the MTA-STS policy),
-    /// keeping the order (most severe first) and the score up to date.
+    /// keeping the order (most severe first) and the score up to date. A report of an invalid
+    /// name or of a domain that does not exist takes none.
     pub fn add_findings(&mut self, more: Vec<Finding>) {
-        if more.is_empty() || self.error.is_some() {
+        if more.is_empty() || self.error.is_some() || self.not_found() {
             return;
         }
         self.findings.extend(more);
@@ -115,11 +124,40 @@ impl DomainReport {
         self.score = score::score(&self.findings);
     }
 
+    /// A report for a domain that does not exist (NXDOMAIN at its name): the single finding
+    /// DOMAIN-NOT-FOUND, every other verdict withheld, no score.
+    pub fn nonexistent(domain: &str) -> Self {
+        let finding = Finding::new(
+            CheckId::DomainNotFound,
+            format!(
+                "{domain} does not exist: the DNS answers NXDOMAIN for the name itself, so no \
+                 other check applies (is the name misspelt, or has its registration lapsed?)"
+            ),
+        )
+        .with_evidence(format!("NXDOMAIN for {domain}"));
+        DomainReport {
+            findings: vec![finding],
+            relay: RelaySection {
+                reason: Some("the domain does not exist".into()),
+                ..RelaySection::default()
+            },
+            ..DomainReport::empty(domain)
+        }
+    }
+
     /// A report for an input that is not a valid domain name.
     pub fn invalid(input: &str, err: &CoreError) -> Self {
         DomainReport {
-            domain: input.to_string(),
             error: Some(err.to_string()),
+            ..DomainReport::empty(input)
+        }
+    }
+
+    /// A report with nothing in it: no finding, no record, no score.
+    fn empty(domain: &str) -> Self {
+        DomainReport {
+            domain: domain.to_string(),
+            error: None,
             provider: Provider::None,
             parked: false,
             findings: Vec::new(),
@@ -139,6 +177,11 @@ impl DomainReport {
 
 /// Normalises one input line into a domain to audit: trimmed, lower-cased, a trailing dot
 /// dropped, internationalised names converted to A-labels (UTS #46), then checked as a host name.
+///
+/// The reason of an error names the first problem, in this order: spaces and other characters
+/// no host name has (each listed once: "contains a space and '!'"), a name IDNA cannot convert,
+/// the length, empty or long labels, too few labels, a label starting or ending with '-', a
+/// numeric top-level label.
 pub fn normalize_domain(input: &str) -> Result<String, CoreError> {
     let invalid = |reason: &str| CoreError::InvalidDomain {
         name: input.to_string(),
@@ -149,29 +192,42 @@ pub fn normalize_domain(input: &str) -> Result<String, CoreError> {
     if trimmed.is_empty() {
         return Err(invalid("empty"));
     }
-    let ascii = idna::domain_to_ascii(trimmed).map_err(|_| invalid("not a valid IDNA name"))?;
+    // Characters no host name has, before IDNA (which would only say "not valid"); other
+    // non-ASCII characters are IDNA's to judge.
+    if let Some(reason) = bad_characters(trimmed) {
+        return Err(invalid(&reason));
+    }
+    let ascii = idna::domain_to_ascii(trimmed)
+        .map_err(|_| invalid("not a valid internationalised name (IDNA)"))?;
     if ascii.len() > 253 {
         return Err(invalid("longer than 253 octets"));
     }
-    let labels: Vec<&str> = ascii.split('.').collect();
-    if labels.len() < 2 {
-        return Err(invalid("needs at least two labels"));
+    // IDNA maps some characters to ASCII ones a host name cannot have (a full-width '!').
+    if let Some(reason) = bad_characters(&ascii) {
+        return Err(invalid(&reason));
     }
-    for l in &labels {
-        if l.is_empty() || l.len() > 63 {
-            return Err(invalid("empty label or label over 63 octets"));
-        }
-        if !l
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return Err(invalid(
-                "characters other than letters, digits, '-' and '_'",
-            ));
-        }
-        if l.starts_with('-') || l.ends_with('-') {
-            return Err(invalid("a label starts or ends with '-'"));
-        }
+    let labels: Vec<&str> = ascii.split('.').collect();
+    if labels.iter().any(|l| l.is_empty()) {
+        return Err(invalid(
+            "has an empty label (a leading dot or two dots in a row)",
+        ));
+    }
+    if let Some(long) = labels.iter().find(|l| l.len() > 63) {
+        return Err(invalid(&format!(
+            "has a label of {} octets (at most 63)",
+            long.len()
+        )));
+    }
+    if labels.len() < 2 {
+        return Err(invalid(
+            "is a single label: a domain needs at least two (contoso.com)",
+        ));
+    }
+    if let Some(l) = labels
+        .iter()
+        .find(|l| l.starts_with('-') || l.ends_with('-'))
+    {
+        return Err(invalid(&format!("the label {l:?} starts or ends with '-'")));
     }
     if labels
         .last()
@@ -182,6 +238,55 @@ pub fn normalize_domain(input: &str) -> Result<String, CoreError> {
     Ok(ascii)
 }
 
+/// "contains a space and '!'": the characters of `name` that no host name has (ASCII other
+/// than letters, digits, '-', '_' and '.'; whitespace and control characters of any kind), each
+/// once, in order of first appearance, spaces first; with a hint when the name looks like an
+/// e-mail address or a URL. None when there are none.
+fn bad_characters(name: &str) -> Option<String> {
+    let mut found: Vec<char> = Vec::new();
+    for c in name.chars() {
+        let bad = if c.is_ascii() {
+            !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        } else {
+            c.is_whitespace() || c.is_control()
+        };
+        if bad && !found.contains(&c) {
+            found.push(c);
+        }
+    }
+    if found.is_empty() {
+        return None;
+    }
+    // Spaces first (the likeliest cause: two columns, or words), then the rest as they come.
+    found.sort_by_key(|c| *c != ' ');
+    const SHOWN: usize = 5;
+    let mut names: Vec<String> = found
+        .iter()
+        .take(SHOWN)
+        .map(|c| match c {
+            ' ' => "a space".to_string(),
+            '\t' => "a tab".to_string(),
+            c => format!("{c:?}"),
+        })
+        .collect();
+    if found.len() > SHOWN {
+        names.push(format!("{} other characters", found.len() - SHOWN));
+    }
+    let list = match names.as_slice() {
+        [one] => one.clone(),
+        [first @ .., last] => format!("{} and {last}", first.join(", ")),
+        [] => String::new(),
+    };
+    let hint = if name.contains("://") {
+        " (a URL? give the host name alone)"
+    } else if found.contains(&'@') {
+        " (an e-mail address? give the part after '@')"
+    } else {
+        ""
+    };
+    Some(format!("contains {list}{hint}"))
+}
+
 /// Audits one (normalised) domain from DNS.
 pub async fn audit_domain<D: DnsSource>(
     dns: &D,
@@ -189,7 +294,14 @@ pub async fn audit_domain<D: DnsSource>(
     opts: &AuditOptions,
 ) -> DomainReport {
     let apex_txt = dns.txt(domain);
-    let (mx_res, apex_txt) = futures_util::join!(mx::audit(dns, domain), apex_txt);
+    // The resolver answers `exists` from the MX question at the apex: no extra query.
+    let (mx_res, apex_txt, exists) =
+        futures_util::join!(mx::audit(dns, domain), apex_txt, dns.exists(domain));
+    // NXDOMAIN at the name: whatever else was read is the absence of everything. A failed
+    // look-up (`Err`) is not an answer: the checks below report it as DNS-LOOKUP-FAILED.
+    if exists == Ok(false) {
+        return DomainReport::nonexistent(domain);
+    }
     let (mx_summary, mut findings) = mx_res;
     let ms_verified = apex_txt
         .as_ref()
@@ -247,41 +359,7 @@ pub async fn audit_domain<D: DnsSource>(
         );
     }
     if parked {
-        let spf_locked = spf.record.as_deref().is_some_and(|r| {
-            r.split_whitespace()
-                .map(str::to_ascii_lowercase)
-                .collect::<Vec<_>>()
-                == ["v=spf1", "-all"]
-        });
-        let dmarc_locked = dmarc.policy.as_deref() == Some("reject");
-        // A half whose look-up failed is unknown, not unlocked: its verdict is withheld.
-        let spf_unknown = findings
-            .iter()
-            .any(|f| f.id == CheckId::DnsLookupFailed && f.area == Area::Spf);
-        let dmarc_unknown = dmarc.lookup_failed;
-        let mut missing = Vec::new();
-        if !spf_locked && !spf_unknown {
-            missing.push("SPF is not exactly `v=spf1 -all`");
-        }
-        if !dmarc_locked && !dmarc_unknown {
-            missing.push("DMARC is not p=reject");
-        }
-        if !missing.is_empty() {
-            let why = if mx_summary.null_mx {
-                "null MX"
-            } else {
-                "listed as parked"
-            };
-            findings.push(
-                Finding::new(
-                    CheckId::ParkedNotLocked,
-                    format!("{domain} sends no mail ({why}) but {}", missing.join(" and ")),
-                )
-                .with_fix(format!(
-                    "{domain}. TXT \"v=spf1 -all\"\n_dmarc.{domain}. TXT \"v=DMARC1; p=reject; sp=reject; adkim=s; aspf=s\""
-                )),
-            );
-        }
+        lock_down(domain, &mx_summary, &spf, &dmarc, &mut findings);
     }
     sort_findings(&mut findings);
     let score = score::score(&findings);
@@ -315,6 +393,75 @@ pub async fn audit_domain<D: DnsSource>(
     }
 }
 
+/// A domain that sends no mail gets only the lock-down records ([`parked::lockdown`]):
+/// PARKED-NOT-LOCKED when SPF or DMARC is not locked down, and the same records as the fix of
+/// each of its SPF, DMARC and MX-MISSING findings, in place of the fixes meant for a domain that
+/// sends mail (the `p=none` roll-out, the Microsoft 365 include, a Microsoft 365 MX). The
+/// findings themselves stay: they are true, and they count in the score.
+fn lock_down(
+    domain: &str,
+    mx: &MxSummary,
+    spf: &spf::SpfAnalysis,
+    dmarc: &dmarc::DmarcSummary,
+    findings: &mut Vec<Finding>,
+) {
+    // A half whose look-up failed is unknown, not unlocked: its verdict is withheld.
+    let spf_unknown = findings
+        .iter()
+        .any(|f| f.id == CheckId::DnsLookupFailed && f.area == Area::Spf);
+    let seen = parked::Seen {
+        has_mx: !mx.hosts.is_empty() || mx.lookup_failed,
+        spf: spf.record.as_deref(),
+        spf_unknown,
+        dmarc_policy: dmarc.policy.as_deref(),
+        dmarc_record: dmarc.record.as_deref(),
+        dmarc_inherited: dmarc.inherited,
+        dmarc_unknown: dmarc.lookup_failed,
+    };
+    let lock = parked::lockdown(&seen, &parked::default_rua(domain));
+    if lock.is_empty() {
+        return;
+    }
+    let fix = lock.fix_text(domain);
+    for f in findings.iter_mut() {
+        // The SPF and DMARC records are replaced (an unauthorised report address is fixed at
+        // its destination, not here); a missing MX becomes a null MX.
+        let replaced = lock.unlocked()
+            && matches!(f.area, Area::Spf | Area::Dmarc)
+            && !matches!(
+                f.id,
+                CheckId::DnsLookupFailed | CheckId::DmarcRuaUnauthorized
+            );
+        if replaced || (lock.null_mx && f.id == CheckId::MxMissing) {
+            f.fix.clone_from(&fix);
+        }
+    }
+    if lock.unlocked() {
+        let mut missing = Vec::new();
+        if lock.spf {
+            missing.push("SPF is not exactly `v=spf1 -all`");
+        }
+        if lock.dmarc.is_some() {
+            missing.push("DMARC is not p=reject");
+        }
+        let why = if mx.null_mx {
+            "null MX"
+        } else {
+            "listed as parked"
+        };
+        findings.push(
+            Finding::new(
+                CheckId::ParkedNotLocked,
+                format!(
+                    "{domain} sends no mail ({why}) but {}",
+                    missing.join(" and ")
+                ),
+            )
+            .with_fix(fix),
+        );
+    }
+}
+
 fn sort_findings(findings: &mut [Finding]) {
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.id.cmp(&b.id)));
 }
@@ -330,6 +477,71 @@ fn mx_hosts_text(mx: &MxSummary) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dns::DnsError;
+    use crate::memory::{MemoryDns, Rr};
+
+    fn audit(dns: &MemoryDns, domain: &str) -> DomainReport {
+        pollster::block_on(audit_domain(dns, domain, &AuditOptions::default()))
+    }
+
+    fn ids(r: &DomainReport) -> Vec<CheckId> {
+        r.findings.iter().map(|f| f.id).collect()
+    }
+
+    #[test]
+    fn a_domain_that_does_not_exist_has_one_finding_and_no_score() {
+        let dns = MemoryDns::new()
+            .with("contoso.test", Rr::Mx(10, "mx.contoso.test".into()))
+            .txt_at("contoso.test", "v=spf1 -all")
+            .with("mx.contoso.test", Rr::A("192.0.2.25".parse().unwrap()));
+        let r = audit(&dns, "contosso.test");
+        assert_eq!(ids(&r), [CheckId::DomainNotFound]);
+        assert!(r.not_found());
+        assert_eq!(r.score, None);
+        let f = &r.findings[0];
+        assert_eq!((f.area, f.severity), (Area::Transport, Severity::High));
+        assert!(f.detail.contains("contosso.test"), "{}", f.detail);
+        assert!(r.error.is_none() && r.mx.is_empty() && r.spf.record.is_none());
+        // Nothing below the name was asked: every other verdict is withheld, not computed.
+        let below: Vec<String> = dns
+            .queries()
+            .into_iter()
+            .filter(|q| q.contains("_dmarc") || q.contains("_domainkey") || q.contains("_mta-sts"))
+            .collect();
+        assert!(below.is_empty(), "{below:?}");
+        // Checks run later (the relay probe, the MTA-STS policy) add nothing to it.
+        let mut r = r;
+        r.add_findings(vec![Finding::new(CheckId::RelayOpen, "accepted")]);
+        assert_eq!(ids(&r), [CheckId::DomainNotFound]);
+        assert_eq!(r.score, None);
+
+        // The same zone's existing domain is audited as usual.
+        let r = audit(&dns, "contoso.test");
+        assert!(!r.not_found(), "{:?}", ids(&r));
+        assert!(r.has(CheckId::DmarcMissing), "{:?}", ids(&r));
+        assert!(r.score.is_some());
+    }
+
+    #[test]
+    fn an_existing_name_without_mx_or_a_failed_lookup_is_not_not_found() {
+        let dns = MemoryDns::new()
+            .with("a-only.test", Rr::A("192.0.2.80".parse().unwrap()))
+            .txt_at("_dmarc.ent.test", "v=DMARC1; p=reject")
+            .with("broken.test", Rr::Fail(DnsError::ServFail));
+        // NODATA for MX: the domain exists, it has no MX.
+        let r = audit(&dns, "a-only.test");
+        assert!(!r.has(CheckId::DomainNotFound), "{:?}", ids(&r));
+        assert!(r.has(CheckId::MxMissing), "{:?}", ids(&r));
+        // An empty non-terminal exists (RFC 8020).
+        let r = audit(&dns, "ent.test");
+        assert!(!r.has(CheckId::DomainNotFound), "{:?}", ids(&r));
+        assert_eq!(r.dmarc.policy.as_deref(), Some("reject"));
+        // A failure is a failure, never "does not exist".
+        let r = audit(&dns, "broken.test");
+        assert!(!r.has(CheckId::DomainNotFound), "{:?}", ids(&r));
+        assert!(r.has(CheckId::DnsLookupFailed), "{:?}", ids(&r));
+        assert_eq!(r.score, None);
+    }
 
     #[test]
     fn input_hygiene() {
@@ -351,5 +563,69 @@ mod tests {
                 "{input:?}"
             );
         }
+    }
+
+    /// The reason names the real, first problem: characters before the label count.
+    #[test]
+    fn invalid_names_say_why() {
+        for (input, reason) in [
+            ("bad domain!", "contains a space and '!'"),
+            ("bad!domain here", "contains a space and '!'"),
+            ("a b\tc", "contains a space and a tab"),
+            ("a,b;c.example", "contains ',' and ';'"),
+            (
+                "<>()[]{}.example",
+                "contains '<', '>', '(', ')', '[' and 3 other characters",
+            ),
+            ("ctl\u{1b}[31m.example", "contains '\\u{1b}' and '['"),
+            (
+                "foo@example.com",
+                "contains '@' (an e-mail address? give the part after '@')",
+            ),
+            (
+                "https://contoso.com/",
+                "contains ':' and '/' (a URL? give the host name alone)",
+            ),
+            (
+                "bad",
+                "is a single label: a domain needs at least two (contoso.com)",
+            ),
+            (
+                "a..b",
+                "has an empty label (a leading dot or two dots in a row)",
+            ),
+            (
+                ".example.com",
+                "has an empty label (a leading dot or two dots in a row)",
+            ),
+            ("-bad.example", "the label \"-bad\" starts or ends with '-'"),
+            ("192.0.2.1", "an IP address or numeric top-level label"),
+            ("", "empty"),
+            ("  ", "empty"),
+        ] {
+            match normalize_domain(input) {
+                Err(CoreError::InvalidDomain { name, reason: got }) => {
+                    assert_eq!(got, reason, "{input:?}");
+                    assert_eq!(name, input, "the name as given");
+                }
+                other => panic!("{input:?}: {other:?}"),
+            }
+        }
+        let long = format!("{}.example", "a".repeat(64));
+        let err = normalize_domain(&long).unwrap_err().to_string();
+        assert!(
+            err.ends_with("has a label of 64 octets (at most 63)"),
+            "{err}"
+        );
+        // Non-ASCII letters are IDNA's to judge, not "bad characters".
+        assert_eq!(
+            normalize_domain("bücher.example").as_deref(),
+            Ok("xn--bcher-kva.example")
+        );
+        // A full-width '!' is mapped by IDNA to '!', and then named.
+        let err = normalize_domain("bad\u{ff01}.example")
+            .unwrap_err()
+            .to_string();
+        assert!(err.ends_with(": contains '!'"), "{err}");
     }
 }

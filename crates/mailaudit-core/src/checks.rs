@@ -188,6 +188,8 @@ pub enum CheckId {
     TlsrptMissing,
     /// `DNS-LOOKUP-FAILED`: A DNS look-up failed; the check's verdict is withheld.
     DnsLookupFailed,
+    /// `DOMAIN-NOT-FOUND`: The domain does not exist (NXDOMAIN); nothing else is reported.
+    DomainNotFound,
     /// `RELAY-OPEN`: Direct Send spoofing is possible: the tenant accepted unauthenticated mail from its own domain.
     RelayOpen,
     /// `RELAY-INCONCLUSIVE`: The Direct Send relay test could not decide.
@@ -1307,6 +1309,31 @@ Check that every name server listed at the registrar answers for the zone, that 
         ],
     },
     CheckInfo {
+        id: CheckId::DomainNotFound,
+        code: "DNS002",
+        area: Area::Transport,
+        severity: Severity::High,
+        title: "The domain does not exist (NXDOMAIN); nothing else is reported",
+        what: "Fires when the DNS answers NXDOMAIN for the domain's own name: the name does not exist, with no record of any type and no name below it. A name that exists without an MX (NODATA) is not this check, and neither is a look-up that failed (DNS-LOOKUP-FAILED). Every other verdict is withheld and the domain gets no score: the records a missing domain lacks say nothing about its security.",
+        why: "Usually a typo in the inventory (`contosso.com` for `contoso.com`): the real domain then goes unaudited while the report seems complete. Otherwise the registration has lapsed or the delegation was removed: mail to and from the domain fails, and a lapsed domain that was once used can be registered by anyone, who then receives its mail and password resets, and can send as it.",
+        fix: r#"Check the spelling of the domain in the inventory or the input file; if it is right, check its registration and delegation at the registrar.
+
+```powershell
+Resolve-DnsName -Type NS contoso.com
+Resolve-DnsName -Type SOA contoso.com
+```
+
+- A typo: correct the name (`mailaudit domain remove contosso.com`, then `mailaudit domain add contoso.com`) and audit again.
+- A lapsed registration of a domain still in use (an accepted domain in Microsoft 365, addresses in use): renew it at the registrar at once, before someone else registers it.
+- A domain no longer in use: remove it from the inventory and from the tenant's accepted domains (`Remove-AcceptedDomain` after moving its addresses), and consider keeping the registration, locked down (`v=spf1 -all`, DMARC `p=reject`, null MX), so that nobody else can take it over."#,
+        references: &[
+            "RFC 1035 §4.1.1 (RCODE 3, name error: the domain name does not exist)",
+            "RFC 8020 (NXDOMAIN: there really is nothing underneath)",
+            "RFC 2308 §2.1 (NXDOMAIN and NODATA)",
+            MS_DNS_RECORDS,
+        ],
+    },
+    CheckInfo {
         id: CheckId::RelayOpen,
         code: "SMTP001",
         area: Area::Connectors,
@@ -1859,6 +1886,7 @@ impl CheckId {
             CheckId::MtaStsInvalid => "MTA-STS-INVALID",
             CheckId::TlsrptMissing => "TLSRPT-MISSING",
             CheckId::DnsLookupFailed => "DNS-LOOKUP-FAILED",
+            CheckId::DomainNotFound => "DOMAIN-NOT-FOUND",
             CheckId::RelayOpen => "RELAY-OPEN",
             CheckId::RelayInconclusive => "RELAY-INCONCLUSIVE",
             CheckId::StarttlsMissing => "STARTTLS-MISSING",
@@ -1903,6 +1931,57 @@ impl FromStr for CheckId {
     }
 }
 
+/// The checks whose identifier or code is closest to `input`, a name that matched none (for
+/// "did you mean …?"): case is ignored, and a check is close when its ID or code is at most a
+/// couple of edits away (one for names of up to four characters, more for longer ones). The
+/// closest are returned, in catalogue order; none when nothing is close.
+pub fn suggest(input: &str) -> Vec<CheckId> {
+    let input = input.trim().to_ascii_uppercase();
+    if input.is_empty() {
+        return Vec::new();
+    }
+    let limit = match input.chars().count() {
+        0..=4 => 1,
+        5..=11 => 2,
+        n => 2 + (n - 12) / 6,
+    };
+    let mut best: Option<usize> = None;
+    let mut found: Vec<CheckId> = Vec::new();
+    for info in CATALOGUE {
+        let distance = edit_distance(&input, info.id.as_str())
+            .min(edit_distance(&input, &info.code.to_ascii_uppercase()));
+        if distance > limit {
+            continue;
+        }
+        match best {
+            Some(b) if distance > b => {}
+            Some(b) if distance == b => found.push(info.id),
+            _ => {
+                best = Some(distance);
+                found = vec![info.id];
+            }
+        }
+    }
+    found
+}
+
+/// The Levenshtein distance between two strings, in characters (insertions, deletions and
+/// substitutions of one character each cost one).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
+}
+
 impl Serialize for CheckId {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
@@ -1933,9 +2012,9 @@ mod tests {
 
     #[test]
     fn catalogue_has_one_entry_per_checks_md_row() {
-        assert_eq!(CATALOGUE.len(), 57);
+        assert_eq!(CATALOGUE.len(), 58);
         let per_source = Source::ALL.map(|s| CATALOGUE.iter().filter(|c| c.source() == s).count());
-        assert_eq!(per_source, [40, 5, 12]);
+        assert_eq!(per_source, [41, 5, 12]);
     }
 
     /// Spot values copied from `CHECKS.md` (the contract); the tests cannot read the spec itself.
@@ -2003,6 +2082,12 @@ mod tests {
                 "DNS001",
                 Area::Transport,
                 Severity::Info,
+            ),
+            (
+                CheckId::DomainNotFound,
+                "DNS002",
+                Area::Transport,
+                Severity::High,
             ),
             (
                 CheckId::RelayOpen,
@@ -2194,6 +2279,53 @@ mod tests {
             ),
         ] {
             assert_eq!(reference_markdown(reference), expected);
+        }
+    }
+
+    #[test]
+    fn edit_distances() {
+        for (a, b, d) in [
+            ("", "", 0),
+            ("SPF", "", 3),
+            ("", "SPF", 3),
+            ("SPF-SOFTFAL", "SPF-SOFTFAIL", 1),
+            ("SPF-SOFTFAILS", "SPF-SOFTFAIL", 1),
+            ("SPF-SOFTFIAL", "SPF-SOFTFAIL", 2),
+            ("KITTEN", "SITTING", 3),
+            ("DMARC001", "DMARC01", 1),
+        ] {
+            assert_eq!(edit_distance(a, b), d, "{a} / {b}");
+            assert_eq!(edit_distance(b, a), d, "{b} / {a}");
+        }
+    }
+
+    #[test]
+    fn suggestions_for_near_misses() {
+        for (input, expected) in [
+            ("SPF-SOFTFAL", &[CheckId::SpfSoftfail][..]),
+            ("spf-softfal", &[CheckId::SpfSoftfail]),
+            (" SPF-SOFTFAILS ", &[CheckId::SpfSoftfail]),
+            ("SPF-SOFTFIAL", &[CheckId::SpfSoftfail]),
+            ("DMARC-MISING", &[CheckId::DmarcMissing]),
+            ("SPF-LOOKUP-LIMT", &[CheckId::SpfLookupLimit]),
+            ("EXO-DIRECTSEND-ALLOWD", &[CheckId::ExoDirectsendAllowed]),
+            ("SPF06", &[CheckId::SpfSoftfail]),
+            ("SPF0006", &[CheckId::SpfSoftfail]),
+            // Nothing close: no guess.
+            ("HELLO", &[]),
+            ("SPF", &[]),
+            ("", &[]),
+            ("WHAT-IS-THIS-CHECK", &[]),
+        ] {
+            assert_eq!(suggest(input), expected, "{input:?}");
+        }
+        // Equally close names are all offered, in catalogue order.
+        let ties: Vec<&str> = suggest("DMARC01").iter().map(|c| c.info().code).collect();
+        assert_eq!(ties, ["DMARC001", "DMARC010", "DMARC011", "DMARC012"]);
+        // Every real ID and code suggests itself (distance 0 wins).
+        for info in CATALOGUE {
+            assert_eq!(suggest(info.id.as_str()), [info.id]);
+            assert_eq!(suggest(info.code), [info.id]);
         }
     }
 

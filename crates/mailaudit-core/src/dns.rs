@@ -7,7 +7,8 @@
 //!
 //! An empty answer (NXDOMAIN or NODATA) is `Ok(vec![])`. Only a failure to get an answer
 //! (timeout, SERVFAIL, REFUSED, network error) is an `Err`: callers must never report such a
-//! failure as a missing record.
+//! failure as a missing record. [`DnsSource::exists`] tells NXDOMAIN (the name does not exist)
+//! from NODATA (it exists, with no record of the type asked).
 
 use std::fmt;
 use std::future::Future;
@@ -72,6 +73,12 @@ pub trait DnsSource: Send + Sync {
     fn ptr(&self, ip: IpAddr) -> impl Future<Output = DnsResult<String>> + Send;
     /// The CNAME target published at `name` itself (lower-case, no trailing dot), if any.
     fn cname(&self, name: &str) -> impl Future<Output = DnsResult<String>> + Send;
+    /// Whether `name` exists in the DNS: `Ok(false)` only for NXDOMAIN (RFC 1035 §4.1.1, RFC
+    /// 8020); a name with records of any type, or an empty non-terminal (a name with nothing
+    /// but names below it), exists. A failure to get an answer is an `Err`, never `Ok(false)`.
+    /// The resolver answers it from its MX question at `name`, so asking it next to
+    /// [`DnsSource::mx`] costs no query.
+    fn exists(&self, name: &str) -> impl Future<Output = Result<bool, DnsError>> + Send;
 }
 
 impl<T: DnsSource> DnsSource for &T {
@@ -92,6 +99,9 @@ impl<T: DnsSource> DnsSource for &T {
     }
     fn cname(&self, name: &str) -> impl Future<Output = DnsResult<String>> + Send {
         (**self).cname(name)
+    }
+    fn exists(&self, name: &str) -> impl Future<Output = Result<bool, DnsError>> + Send {
+        (**self).exists(name)
     }
 }
 

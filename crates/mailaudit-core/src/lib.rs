@@ -19,6 +19,7 @@ pub mod imap;
 pub mod memory;
 pub mod mta_sts;
 pub mod mx;
+pub mod parked;
 pub mod reports;
 pub mod score;
 pub mod smtp;

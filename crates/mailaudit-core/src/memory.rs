@@ -90,6 +90,24 @@ impl MemoryDns {
         }
         Err(DnsError::Other("CNAME chain too long".into()))
     }
+
+    /// Whether `name` exists: it has records (a CNAME included), or a name below it has
+    /// (an empty non-terminal). A name whose queries fail ([`Rr::Fail`]) fails.
+    fn name_exists(&self, name: &str) -> Result<bool, DnsError> {
+        if let Ok(mut q) = self.queries.lock() {
+            q.push(format!("EXISTS {name}"));
+        }
+        check_name(name)?;
+        let name = normalize_name(name);
+        if let Some(rrs) = self.zone.get(&name) {
+            if let Some(Rr::Fail(e)) = rrs.iter().find(|r| matches!(r, Rr::Fail(_))) {
+                return Err(e.clone());
+            }
+            return Ok(true);
+        }
+        let suffix = format!(".{name}");
+        Ok(self.zone.keys().any(|k| k.ends_with(&suffix)))
+    }
 }
 
 impl DnsSource for MemoryDns {
@@ -137,5 +155,33 @@ impl DnsSource for MemoryDns {
             _ => None,
         });
         async move { r }
+    }
+    fn exists(&self, name: &str) -> impl Future<Output = Result<bool, DnsError>> + Send {
+        let r = self.name_exists(name);
+        async move { r }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_exists_with_records_or_names_below_it() {
+        let dns = MemoryDns::new()
+            .with("a.example", Rr::A(Ipv4Addr::new(192, 0, 2, 1)))
+            .txt_at("_dmarc.b.example", "v=DMARC1; p=none")
+            .with("alias.example", Rr::Cname("nowhere.example".into()))
+            .with("bad.example", Rr::Fail(DnsError::ServFail));
+        let exists = |n: &str| pollster::block_on(dns.exists(n));
+        assert_eq!(exists("a.example"), Ok(true), "records");
+        assert_eq!(exists("A.Example."), Ok(true), "case and trailing dot");
+        assert_eq!(exists("b.example"), Ok(true), "empty non-terminal");
+        assert_eq!(exists("example"), Ok(true), "empty non-terminal");
+        assert_eq!(exists("alias.example"), Ok(true), "a CNAME to nowhere");
+        assert_eq!(exists("nowhere.example"), Ok(false));
+        assert_eq!(exists("c.example"), Ok(false));
+        assert_eq!(exists("ab.example"), Ok(false), "not a suffix match");
+        assert_eq!(exists("bad.example"), Err(DnsError::ServFail));
     }
 }

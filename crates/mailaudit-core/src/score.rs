@@ -12,7 +12,8 @@
 //!
 //! The score never goes below 0. Informational findings never count. A domain with a
 //! DNS-LOOKUP-FAILED finding gets no score at all (`null`): some verdicts were withheld, and a
-//! number computed from the rest would make a domain that could not be read look hardened. A fully hardened Microsoft 365
+//! number computed from the rest would make a domain that could not be read look hardened.
+//! Nor does a domain that does not exist (DOMAIN-NOT-FOUND). A fully hardened Microsoft 365
 //! domain (DMARC `p=reject` with reports, SPF `-all` with the Microsoft include, DKIM enabled,
 //! MTA-STS and TLS-RPT) scores 100; a typical unprotected one (no DMARC, SPF `~all`, no DKIM)
 //! scores 100 − 30 − 15 − 15 − … and lands near 30.
@@ -31,9 +32,13 @@ pub fn penalty(severity: Severity) -> u32 {
     }
 }
 
-/// The score of a domain with these findings; `None` when a look-up failed (a verdict was withheld).
+/// The score of a domain with these findings; `None` when a look-up failed (a verdict was
+/// withheld) or the domain does not exist.
 pub fn score(findings: &[Finding]) -> Option<u8> {
-    if findings.iter().any(|f| f.id == CheckId::DnsLookupFailed) {
+    if findings
+        .iter()
+        .any(|f| matches!(f.id, CheckId::DnsLookupFailed | CheckId::DomainNotFound))
+    {
         return None;
     }
     let lost: u32 = findings.iter().map(|f| penalty(f.severity)).sum();
@@ -51,6 +56,7 @@ mod tests {
             (vec![], Some(100)),
             (vec![f(CheckId::MxNull)], Some(100)),
             (vec![f(CheckId::DnsLookupFailed), f(CheckId::MxNull)], None),
+            (vec![f(CheckId::DomainNotFound)], None),
             (vec![f(CheckId::DmarcMissing)], Some(70)),
             (
                 vec![

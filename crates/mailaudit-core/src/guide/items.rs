@@ -12,6 +12,7 @@ use crate::dkim::{self, M365Target};
 use crate::dmarc::{self, Policy, Uri};
 use crate::finding::Finding;
 use crate::mx::classify_host;
+use crate::parked;
 use crate::spf::{self, Mechanism, Qualifier, Term};
 
 use super::util::{DAY, cname_line, date, is_plain_name, ps_quote, span, sts_id, txt_line};
@@ -59,6 +60,15 @@ pub(super) fn build(report: &ReportView, ctx: &GuideContext) -> Guide {
              can be written for it safely."
                 .into(),
         );
+        return guide;
+    }
+    if report.not_found() {
+        guide.notes.push(format!(
+            "No guide: {domain} does not exist (the DNS answers NXDOMAIN for it, \
+             DOMAIN-NOT-FOUND), so no record is proposed. Check the spelling of the name in the \
+             inventory, then its registration and delegation at the registrar; audit again once \
+             it resolves."
+        ));
         return guide;
     }
     guide.withheld = report
@@ -885,56 +895,53 @@ impl<'a> Builder<'a> {
         steps
     }
 
+    /// The lock-down of a domain that sends no mail: the records of [`parked::lockdown`] (as
+    /// the audit's findings carry them), and every SPF, DMARC and MX-MISSING finding folded in,
+    /// so that the guide proposes no `p=none` roll-out, Microsoft 365 include or MX for it.
     fn parked(&mut self) -> Vec<Draft> {
-        let mut findings = self.take(&[CheckId::ParkedNotLocked]);
+        use CheckId::*;
+        let mut findings = self.take(&[ParkedNotLocked]);
         let areas = [Area::Dmarc, Area::Spf];
         let r = self.r;
         let related: Vec<CheckId> = r
             .findings
             .iter()
             .filter(|f| {
-                areas.contains(&f.area)
-                    && !matches!(f.id, CheckId::DnsLookupFailed | CheckId::ParkedNotLocked)
+                (areas.contains(&f.area)
+                    && !matches!(
+                        f.id,
+                        DnsLookupFailed | ParkedNotLocked | DmarcRuaUnauthorized
+                    ))
+                    || f.id == MxMissing
             })
             .map(|f| f.id)
             .collect();
         findings.extend(self.take(&related));
-        let spf_locked = r.spf.record.as_deref().is_some_and(|t| {
-            t.split_whitespace()
-                .map(str::to_ascii_lowercase)
-                .eq(["v=spf1", "-all"].map(String::from))
-        });
-        let dmarc_locked = r.dmarc.policy.as_deref() == Some("reject");
-        let mut lines = Vec::new();
-        if r.mx.is_empty() {
-            lines.push(format!("{}.  3600  IN  MX  0 .", self.d));
-        }
-        if !spf_locked && !r.is_withheld(Area::Spf) {
-            lines.push(self.spf_line("v=spf1 -all"));
-        }
-        if !dmarc_locked && !r.dmarc.lookup_failed {
-            let mut rec = r
-                .dmarc
-                .record
-                .as_deref()
-                .and_then(parse_dmarc)
-                .filter(|_| !r.dmarc.inherited)
-                .unwrap_or_else(|| {
-                    let mut n = dmarc::Record::new(Policy::Reject);
-                    n.adkim = Some(dmarc::Alignment::Strict);
-                    n.aspf = Some(dmarc::Alignment::Strict);
-                    n
-                });
-            rec.p = Some(Policy::Reject);
-            rec.sp = Some(Policy::Reject);
-            lines.push(self.dmarc_line(&self.clean_dmarc(&rec)));
-        }
+        let seen = parked::Seen {
+            // The null MX is due exactly when the audit saw no MX (not when its look-up failed).
+            has_mx: !r.has(MxMissing),
+            spf: r.spf.record.as_deref(),
+            spf_unknown: r.is_withheld(Area::Spf),
+            dmarc_policy: r.dmarc.policy.as_deref(),
+            dmarc_record: r.dmarc.record.as_deref(),
+            dmarc_inherited: r.dmarc.inherited,
+            dmarc_unknown: r.dmarc.lookup_failed,
+        };
+        let lock = parked::lockdown(&seen, &self.default_rua());
+        let lines: Vec<String> = lock
+            .records(&self.d)
+            .iter()
+            .map(|rec| match rec.rtype {
+                "TXT" => txt_line(&rec.name, &rec.value),
+                t => format!("{}.  3600  IN  {t}  {}", rec.name, rec.value),
+            })
+            .collect();
         let mut steps = vec![step(self.summary(CheckId::ParkedNotLocked))];
         if !lines.is_empty() {
             steps.push(step_code(
                 format!(
                     "Publish these records (replacing the SPF and DMARC records there now){}:",
-                    if r.mx.is_empty() {
+                    if lock.null_mx {
                         "; leave out the null MX if the domain receives mail"
                     } else {
                         ""
@@ -947,7 +954,7 @@ impl<'a> Builder<'a> {
         steps.push(step_code(
             "Optionally revoke DKIM for every selector:",
             Lang::Dns,
-            txt_line(&format!("*._domainkey.{}", self.d), "v=DKIM1; p="),
+            txt_line(&format!("*._domainkey.{}", self.d), parked::DKIM_REVOKED),
         ));
         let verify = vec![
             Code::new(
@@ -961,12 +968,17 @@ impl<'a> Builder<'a> {
             self.audit_cmd(),
         ];
         vec![Draft {
-            priority: priority_of(&[CheckId::ParkedNotLocked], Priority::P2),
+            // As urgent as its most severe finding (a parked domain without DMARC is as
+            // spoofable as any other).
+            priority: priority_of(
+                &findings.iter().map(|f| f.id).collect::<Vec<_>>(),
+                Priority::P2,
+            ),
             item: self.item(
                 "parked-lockdown",
                 "Lock down the parked domain",
                 &findings,
-                CheckId::ParkedNotLocked,
+                ParkedNotLocked,
                 steps,
                 verify,
             ),

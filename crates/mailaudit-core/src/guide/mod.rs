@@ -7,7 +7,9 @@
 //! catalogue's explanation ([`CheckId::info`]), paste-ready steps computed from the domain's own
 //! records (through [`crate::spf::harden`], [`crate::dmarc::next_phase`] and the Microsoft 365
 //! DKIM target parser), and verification commands. [`verify`] says whether a later report shows
-//! an item's fix. [`render_markdown`] and [`render_html`] print a guide.
+//! an item's fix, and [`check_manual_done`] whether a tick by hand contradicts the latest report
+//! ([`nearest_key`] suggests a key for a typo). [`render_markdown`] and [`render_html`] print a
+//! guide.
 //!
 //! Nothing here does I/O. Checks whose look-ups failed (DNS-LOOKUP-FAILED) produce no item:
 //! they are listed in [`Guide::withheld`] instead, and [`verify`] answers `None` for them.
@@ -212,7 +214,7 @@ pub struct Guide {
     /// have no item until a re-audit succeeds.
     pub withheld: Vec<Finding>,
     /// Remarks about the guide as a whole (why Exchange Online items are left out, why there
-    /// is no guide for an invalid name).
+    /// is no guide for an invalid name or a domain that does not exist).
     pub notes: Vec<String>,
 }
 
@@ -260,14 +262,107 @@ pub fn build(report: &ReportView, ctx: &GuideContext) -> Guide {
     items::build(report, ctx)
 }
 
-/// The guide's checklist: `(key, priority 1–3, title)` of every Priority 1, 2 and 3 item, in
-/// the guide's order. Priority 4 items (low, informational) are advice, not checklist items.
+/// The guide's checklist: `(key, priority 1–4, title)` of every item, in the guide's order.
+/// Priority 4 items (MTA-STS, TLS-RPT, low findings) are on it too, so that the checklist and
+/// the guide list the same work.
 pub fn checklist(guide: &Guide) -> Vec<(&'static str, u8, String)> {
     guide
         .items()
-        .filter(|(p, _)| *p <= Priority::P3)
         .map(|(p, i)| (i.key, p.as_u8(), i.title.clone()))
         .collect()
+}
+
+/// Why a report contradicts marking a checklist item done by hand ([`check_manual_done`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Contradiction {
+    /// The item's key.
+    pub key: String,
+    /// What the report shows, one sentence each: the record read (SPF, DMARC), the relay
+    /// verdict, then the details of the findings the item fixes. Values are as read from DNS
+    /// (attacker-controlled): escape them for the medium.
+    pub evidence: Vec<String>,
+}
+
+impl Contradiction {
+    /// The evidence in one line, sentences joined by `; `.
+    pub fn evidence_text(&self) -> String {
+        self.evidence.join("; ")
+    }
+}
+
+/// Whether marking the checklist item `key` done by hand agrees with `report` (the domain's
+/// latest audit). `Err` when the report shows the problem the item fixes ([`verify`] says
+/// `Some(false)`): the next audit would reopen the item, so the tick is refused with what the
+/// report shows, unless the person insists. Items the report cannot judge (Exchange Online
+/// configuration, withheld verdicts) and items it shows fixed are accepted.
+pub fn check_manual_done(key: &str, report: &ReportView) -> Result<(), Contradiction> {
+    if verify(key, report) != Some(false) {
+        return Ok(());
+    }
+    let d = report.domain.as_str();
+    let mut evidence: Vec<String> = Vec::new();
+    let spf = key.starts_with("spf-") || key == "parked-lockdown";
+    let dmarc = key.starts_with("dmarc-") || key == "parked-lockdown";
+    if spf && !report.is_withheld(Area::Spf) {
+        evidence.push(match &report.spf.record {
+            Some(r) => format!("the SPF record of {d} is `{r}`"),
+            None => format!("{d} has no SPF record"),
+        });
+    }
+    if dmarc && !report.dmarc.lookup_failed {
+        evidence.push(match (&report.dmarc.record, &report.dmarc.found_at) {
+            (Some(r), Some(at)) => format!("the DMARC record at {at} is `{r}`"),
+            (Some(r), None) => format!("the DMARC record is `{r}`"),
+            (None, _) => format!("no DMARC policy applies to {d}"),
+        });
+    }
+    if key == "direct-send-reject" && report.relay.verdict == "open" {
+        evidence.push(match &report.relay.reply {
+            Some(reply) => format!("the Direct Send relay test says open (`{reply}`)"),
+            None => "the Direct Send relay test says open".to_string(),
+        });
+    }
+    // The findings the item fixes, as the guide of this report lists them.
+    let g = build(report, &GuideContext::default());
+    let found: Vec<String> = match g.item(key) {
+        Some(item) => item.found.clone(),
+        None => key
+            .parse::<CheckId>()
+            .map(|id| {
+                report
+                    .findings
+                    .iter()
+                    .filter(|f| f.id == id)
+                    .map(|f| f.detail.clone())
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    for f in found {
+        if !evidence.contains(&f) {
+            evidence.push(f);
+        }
+    }
+    if evidence.is_empty() {
+        evidence.push(format!("the audit of {d} still shows the problem"));
+    }
+    Err(Contradiction {
+        key: key.to_string(),
+        evidence,
+    })
+}
+
+/// The key among `keys` nearest to `input` (a typo: `spf-hardn` → `spf-harden`), ignoring
+/// case; `None` when none is close (more than a third of the input's length differs, or more
+/// than three characters).
+pub fn nearest_key<'a>(input: &str, keys: &[&'a str]) -> Option<&'a str> {
+    let input = input.trim().to_ascii_lowercase();
+    let limit = (input.chars().count() / 3).clamp(1, 3);
+    keys.iter()
+        .map(|k| (util::edit_distance(&input, &k.to_ascii_lowercase()), *k))
+        .filter(|(dist, _)| *dist <= limit)
+        .min_by_key(|(dist, _)| *dist)
+        .map(|(_, k)| k)
 }
 
 /// Whether `report` (normally the latest audit) shows the fix of the checklist item `key`.
@@ -277,11 +372,11 @@ pub fn checklist(guide: &Guide) -> Vec<(&'static str, u8, String)> {
 /// - `Some(false)`: the report shows the problem (a regression if the item was done).
 /// - `None`: this report cannot tell: the item is Exchange Online configuration that DNS does
 ///   not show (the transport rule, the anti-phishing policy), the look-ups it depends on failed
-///   (DNS-LOOKUP-FAILED withholds the verdict), the report is for an invalid name, or the key
-///   is unknown.
+///   (DNS-LOOKUP-FAILED withholds the verdict), the report is for an invalid name or for a
+///   domain that does not exist (DOMAIN-NOT-FOUND), or the key is unknown.
 pub fn verify(key: &str, report: &ReportView) -> Option<bool> {
     use CheckId::*;
-    if report.error.is_some() {
+    if report.error.is_some() || report.not_found() {
         return None;
     }
     let none_of = |ids: &[CheckId]| !ids.iter().any(|id| report.has(*id));

@@ -643,12 +643,224 @@ fn transport_records() {
         sts.records_to_publish()[0].value,
         "v=STSv1; id=20260202T000000"
     );
-    // Low priority: advice, not checklist items.
-    assert!(
-        checklist(&g)
-            .iter()
-            .all(|(k, _, _)| *k != "tls-rpt" && *k != "mta-sts")
+    // Low priority items are on the checklist too, at priority 4.
+    let list = checklist(&g);
+    for key in ["tls-rpt", "mta-sts"] {
+        assert!(
+            list.iter().any(|(k, p, _)| *k == key && *p == 4),
+            "{key}: {list:?}"
+        );
+    }
+}
+
+#[test]
+fn checklist_has_every_guide_item() {
+    // A domain with findings at every priority.
+    let zone = set(
+        set(
+            set_spf(hardened(), "v=spf1 include:spf.protection.outlook.com ~all"),
+            "_mta-sts.contoso.example",
+            &[],
+        ),
+        "_dmarc.contoso.example",
+        &[],
     );
+    let g = build(&audit(&zone), &ctx());
+    let list: Vec<(&str, u8)> = checklist(&g).iter().map(|(k, p, _)| (*k, *p)).collect();
+    let guide: Vec<(&str, u8)> = g.items().map(|(p, i)| (i.key, p.as_u8())).collect();
+    assert_eq!(list, guide);
+    assert!(list.iter().any(|(_, p)| *p == 4), "{list:?}");
+    assert!(list.iter().any(|(_, p)| *p == 1), "{list:?}");
+}
+
+#[test]
+fn a_manual_tick_the_report_contradicts_is_refused_with_the_evidence() {
+    let soft = audit(&set_spf(
+        hardened(),
+        "v=spf1 include:spf.protection.outlook.com ~all",
+    ));
+    let err = check_manual_done("spf-harden", &soft).expect_err("~all contradicts spf-harden");
+    assert_eq!(err.key, "spf-harden");
+    assert_eq!(
+        err.evidence[0],
+        "the SPF record of contoso.example is `v=spf1 include:spf.protection.outlook.com ~all`"
+    );
+    assert!(
+        err.evidence_text().contains("ends in ~all"),
+        "{:?}",
+        err.evidence
+    );
+    // The hardened domain shows the fix: accepted.
+    let hard = audit(&hardened());
+    assert_eq!(check_manual_done("spf-harden", &hard), Ok(()));
+    // DNS cannot show a transport rule: accepted.
+    assert_eq!(check_manual_done("antispoof-rule-audit", &soft), Ok(()));
+    // A withheld verdict proves nothing: accepted.
+    let failed = audit(&set(hardened(), D, &[Rr::Fail(DnsError::ServFail)]));
+    assert_eq!(verify("spf-harden", &failed), None);
+    assert_eq!(check_manual_done("spf-harden", &failed), Ok(()));
+    // DMARC: the record that applies, or its absence.
+    let none = audit(&set(
+        hardened(),
+        "_dmarc.contoso.example",
+        &[Rr::Txt(
+            "v=DMARC1; p=none; rua=mailto:d@contoso.example".into(),
+        )],
+    ));
+    let err = check_manual_done("dmarc-reject", &none).expect_err("p=none");
+    assert_eq!(
+        err.evidence[0],
+        "the DMARC record at _dmarc.contoso.example is `v=DMARC1; p=none; rua=mailto:d@contoso.example`"
+    );
+    let missing = audit(&set(hardened(), "_dmarc.contoso.example", &[]));
+    let err = check_manual_done("dmarc-publish", &missing).expect_err("no DMARC");
+    assert_eq!(
+        err.evidence[0],
+        "no DMARC policy applies to contoso.example"
+    );
+    assert!(err.evidence.len() > 1, "the finding's detail too: {err:?}");
+    // A generic item keyed by its check ID: the finding's detail.
+    let weak = audit(&set(
+        hardened(),
+        "selector1-contoso-example._domainkey.contoso.onmicrosoft.com",
+        &[Rr::Txt(format!("v=DKIM1; k=rsa; p={RSA1024_SPKI}"))],
+    ));
+    let err = check_manual_done("dkim-key-size", &weak).expect_err("1024-bit key");
+    assert!(!err.evidence.is_empty(), "{err:?}");
+    // Every item of a guide that verify says is not done is refused, never with no evidence.
+    for (_, item) in build(&soft, &ctx()).items() {
+        if verify(item.key, &soft) == Some(false) {
+            let e = check_manual_done(item.key, &soft).expect_err(item.key);
+            assert!(!e.evidence.is_empty(), "{}", item.key);
+        }
+    }
+}
+
+#[test]
+fn nearest_key_suggests_typos_only() {
+    let keys = [
+        "spf-harden",
+        "spf-publish",
+        "dmarc-reject",
+        "DKIM-NOT-FOUND",
+    ];
+    assert_eq!(nearest_key("spf-hardn", &keys), Some("spf-harden"));
+    assert_eq!(nearest_key("SPF-HARDEN ", &keys), Some("spf-harden"));
+    assert_eq!(nearest_key("dkim-not-fund", &keys), Some("DKIM-NOT-FOUND"));
+    assert_eq!(nearest_key("dmarc-rejct", &keys), Some("dmarc-reject"));
+    assert_eq!(nearest_key("antispoof", &keys), None);
+    assert_eq!(nearest_key("x", &keys), None);
+    assert_eq!(nearest_key("spf-hardn", &[]), None);
+}
+
+/// Whether any DNS record or step of the guide proposes what a domain that sends mail needs:
+/// the `p=none` roll-out, the Microsoft 365 include, DKIM CNAMEs.
+fn sending_advice(g: &Guide) -> Vec<String> {
+    let mut out = Vec::new();
+    for (_, item) in g.items() {
+        for r in item.dns_records() {
+            let v = r.value.to_ascii_lowercase();
+            if v.contains("p=none")
+                || v.contains("p=quarantine")
+                || v.contains("include:spf.protection.outlook.com")
+                || r.rtype == "CNAME"
+            {
+                out.push(format!("{}: {r:?}", item.key));
+            }
+        }
+        for s in &item.steps {
+            if s.text.contains("p=none") || s.text.contains("spf.protection.outlook.com") {
+                out.push(format!("{}: {}", item.key, s.text));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_parked_domain_gets_only_the_lock_down() {
+    // Null MX, nothing else: DMARC-MISSING, SPF-MISSING and PARKED-NOT-LOCKED.
+    let zone: Vec<(String, Rr)> = vec![(D.into(), Rr::Mx(0, ".".into()))];
+    let rep = audit_zone(&zone, false);
+    let ids: Vec<CheckId> = rep.findings.iter().map(|f| f.id).collect();
+    for id in [
+        CheckId::DmarcMissing,
+        CheckId::SpfMissing,
+        CheckId::ParkedNotLocked,
+    ] {
+        assert!(ids.contains(&id), "{id}: {ids:?}");
+    }
+    // Every fix of the report is the lock-down, the same text.
+    let lock = "contoso.example. TXT \"v=spf1 -all\"\n_dmarc.contoso.example. TXT \
+                \"v=DMARC1; p=reject; sp=reject; adkim=s; aspf=s; \
+                rua=mailto:dmarc-reports@contoso.example\"";
+    for f in &rep.findings {
+        if matches!(f.area, Area::Spf | Area::Dmarc) {
+            assert_eq!(f.fix, lock, "{}", f.id);
+        }
+    }
+    let r = ReportView::from_report(&rep);
+    let (g, md) = guide_md(&r, &ctx());
+    // One item, as urgent as DMARC-MISSING, with the same records as the findings' fix.
+    assert_eq!(keys(&g), ["parked-lockdown"]);
+    assert_eq!(g.sections[0].priority, Priority::P1);
+    let item = g.item("parked-lockdown").expect("parked-lockdown");
+    let published: Vec<String> = item
+        .records_to_publish()
+        .iter()
+        .filter(|r| !r.name.starts_with('*'))
+        .map(|r| format!("{}. {} \"{}\"", r.name, r.rtype, r.value))
+        .collect();
+    assert_eq!(published.join("\n"), lock);
+    assert_eq!(sending_advice(&g), Vec::<String>::new(), "{md}");
+    assert_eq!(checklist(&g).len(), 1);
+    // Publishing them locks the domain down.
+    let fixed = ReportView::from_report(&audit_zone(&apply(&zone, item), false));
+    assert!(!fixed.has(CheckId::ParkedNotLocked), "{:?}", fixed.findings);
+    assert_eq!(verify("parked-lockdown", &fixed), Some(true));
+
+    // Listed as parked with no MX at all: the null MX joins the lock-down, MX-MISSING too.
+    let exists: Vec<(String, Rr)> = vec![(D.into(), Rr::A([192, 0, 2, 80].into()))];
+    let rep = audit_zone(&exists, true);
+    let mx = rep
+        .findings
+        .iter()
+        .find(|f| f.id == CheckId::MxMissing)
+        .expect("MX-MISSING");
+    assert!(
+        mx.fix.starts_with("contoso.example. MX 0 .\n"),
+        "{}",
+        mx.fix
+    );
+    assert!(!mx.fix.contains("outlook"), "{}", mx.fix);
+    let r = ReportView::from_report(&rep);
+    let (g, md) = guide_md(&r, &ctx());
+    assert_eq!(keys(&g), ["parked-lockdown"], "{md}");
+    assert!(
+        g.item("parked-lockdown")
+            .expect("parked-lockdown")
+            .finding_ids
+            .contains(&CheckId::MxMissing)
+    );
+    assert!(md.contains("contoso.example.  3600  IN  MX  0 ."), "{md}");
+    assert_eq!(sending_advice(&g), Vec::<String>::new(), "{md}");
+
+    // Listed as parked, locked down, but no MX: only the null MX, under MX-MISSING.
+    let locked: Vec<(String, Rr)> = vec![
+        (D.into(), Rr::Txt("v=spf1 -all".into())),
+        (
+            "_dmarc.contoso.example".into(),
+            Rr::Txt("v=DMARC1; p=reject; rua=mailto:d@contoso.example".into()),
+        ),
+    ];
+    let rep = audit_zone(&locked, true);
+    assert!(!rep.has(CheckId::ParkedNotLocked), "{:?}", rep.findings);
+    let mx = rep
+        .findings
+        .iter()
+        .find(|f| f.id == CheckId::MxMissing)
+        .expect("MX-MISSING");
+    assert_eq!(mx.fix, "contoso.example. MX 0 .");
 }
 
 #[test]
@@ -754,4 +966,52 @@ proptest::proptest! {
             let _ = item.records_to_publish();
         }
     }
+}
+
+#[test]
+fn a_domain_that_does_not_exist_gets_no_records_and_no_verdicts() {
+    // The zone has another domain only: contoso.example is NXDOMAIN.
+    let zone: Vec<(String, Rr)> = hardened()
+        .into_iter()
+        .map(|(n, r)| (n.replace(D, "fabrikam.example"), r))
+        .collect();
+    let rep = audit_zone(&zone, false);
+    assert_eq!(
+        rep.findings.iter().map(|f| f.id).collect::<Vec<_>>(),
+        [CheckId::DomainNotFound]
+    );
+    let r = ReportView::from_report(&rep);
+    assert!(r.not_found());
+    let (g, md) = guide_md(&r, &ctx());
+    assert!(g.sections.is_empty(), "no item: {md}");
+    assert!(checklist(&g).is_empty());
+    assert!(md.contains("does not exist"), "{md}");
+    assert!(!md.contains("v=DMARC1") && !md.contains("v=spf1"), "{md}");
+    // Nothing can be verified on it: no item is ticked or reopened.
+    for key in [
+        "dmarc-publish",
+        "dmarc-reject",
+        "spf-harden",
+        "dkim-cnames",
+        "mta-sts",
+    ] {
+        assert_eq!(verify(key, &r), None, "{key}");
+    }
+    // Compared with an earlier audit of the domain when it existed, its findings are
+    // unverified, not fixed, and the disappearance itself is new.
+    let before = audit(&set(hardened(), &format!("_dmarc.{D}"), &[]));
+    assert!(before.has(CheckId::DmarcMissing));
+    let d = crate::history::diff(&before, &r, &[]);
+    assert!(d.fixed.is_empty(), "{:?}", d.fixed);
+    assert!(
+        d.unverified.iter().any(|f| f.id == CheckId::DmarcMissing),
+        "{:?}",
+        d.unverified
+    );
+    assert_eq!(
+        d.new.iter().map(|f| f.id).collect::<Vec<_>>(),
+        [CheckId::DomainNotFound]
+    );
+    assert!(d.worsened());
+    assert!(d.changes.is_empty(), "{:?}", d.changes);
 }

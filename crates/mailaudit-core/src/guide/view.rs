@@ -201,9 +201,15 @@ impl ReportView {
             .filter(move |f| f.id == CheckId::DnsLookupFailed && f.area == area)
     }
 
-    /// Whether a look-up of `area` failed, so that the absence of its findings proves nothing.
+    /// Whether a look-up of `area` failed, or the domain does not exist (DOMAIN-NOT-FOUND
+    /// withholds every verdict), so that the absence of its findings proves nothing.
     pub fn is_withheld(&self, area: Area) -> bool {
-        self.withheld(area).next().is_some()
+        self.not_found() || self.withheld(area).next().is_some()
+    }
+
+    /// Whether the domain does not exist (DOMAIN-NOT-FOUND).
+    pub fn not_found(&self) -> bool {
+        self.has(CheckId::DomainNotFound)
     }
 
     /// Whether the domain's mail is handled by Microsoft 365.
