@@ -41,18 +41,25 @@ impl Default for BulkOptions {
     }
 }
 
-/// The domain in one input line: the first field of a CSV-ish line (separated by `,`, `;`, a tab
-/// or a space; surrounding quotes and a byte-order mark removed; a `#` starts a comment). A
-/// header naming the column (`domain`, `domains`, `domain name`) yields nothing.
+/// The domain in one input line: the first field of a CSV-ish line (separated by `,`, `;` or a
+/// tab; surrounding quotes and a byte-order mark removed; a `#` starts a comment). A space
+/// separates columns too when what comes before it is a domain name (`contoso.com Contoso
+/// Ltd`); otherwise the whole field is the name, so that an invalid one is reported as written
+/// (`bad domain!`: "contains a space and '!'", not "bad" as a single label). A header naming
+/// the column (`domain`, `domains`, `domain name`) yields nothing.
 pub fn first_field(line: &str) -> Option<&str> {
     let line = line.trim_start_matches('\u{feff}').trim();
     let line = line.split('#').next().unwrap_or("").trim();
     let field = if let Some(rest) = line.strip_prefix('"') {
         rest.split('"').next().unwrap_or("")
     } else {
-        line.split([',', ';', '\t', ' ']).next().unwrap_or("")
+        line.split([',', ';', '\t']).next().unwrap_or("")
     };
     let field = field.trim();
+    let field = match field.split_once(' ') {
+        Some((head, _)) if normalize_domain(head).is_ok() => head,
+        _ => field,
+    };
     let header = ["domain", "domains", "domain name", "domain_name"];
     if field.is_empty() || header.iter().any(|h| field.eq_ignore_ascii_case(h)) {
         return None;
@@ -168,6 +175,9 @@ mod tests {
             ("\"contoso.com\",\"Contoso, Inc\"", Some("contoso.com")),
             ("coho.example;Coho Winery", Some("coho.example")),
             ("fabrikam.com\tFabrikam", Some("fabrikam.com")),
+            ("fabrikam.com Fabrikam Ltd", Some("fabrikam.com")),
+            ("bad domain!", Some("bad domain!")),
+            ("exa mple.com, Example", Some("exa mple.com")),
             ("\u{feff}contoso.com\r", Some("contoso.com")),
             ("Domain,Customer", None),
             ("# a comment", None),

@@ -4,7 +4,12 @@
 //! include `spf.protection.outlook.com` resolve it once) and coalesces identical questions in
 //! flight: the second asker waits for the first answer instead of sending a second query. The
 //! cache is bounded, so memory stays flat however many domains a run has. Failures are cached
-//! for the run too, so a dead include target costs one timeout, not one per domain.
+//! for the run too, so a dead include target costs one timeout, not one per domain. An empty
+//! answer keeps whether it was NXDOMAIN, so [`DnsSource::exists`] is answered from the cached
+//! MX question at the name, without a query of its own.
+//!
+//! [`probe_nameserver`] asks one resolver one question with a short timeout, so that a dead or
+//! mistyped `--nameserver` fails a run at once rather than after every look-up timed out.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -63,7 +68,15 @@ pub fn parse_nameserver(s: &str) -> Result<SocketAddr, NetError> {
     Err(NetError::InvalidNameserver(s.to_string()))
 }
 
-type Cached = Arc<Result<Vec<RData>, DnsError>>;
+/// A reply: its records of the type asked (empty for NXDOMAIN and NODATA), and whether the
+/// name does not exist (NXDOMAIN with no CNAME on the way).
+#[derive(Debug)]
+struct Answer {
+    records: Vec<RData>,
+    nxdomain: bool,
+}
+
+type Cached = Arc<Result<Answer, DnsError>>;
 
 /// Counters for a run, for benchmarks and `--stats`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -72,6 +85,18 @@ pub struct ResolverStats {
     pub lookups: u64,
     /// Questions that went to the network (the rest came from the cache or joined one in flight).
     pub queries_sent: u64,
+    /// Of the questions sent, those that got an answer (records, NXDOMAIN or NODATA).
+    pub answered: u64,
+    /// Of the questions sent, those that failed (timeout, SERVFAIL, REFUSED, network error).
+    pub failed: u64,
+}
+
+impl ResolverStats {
+    /// Whether questions were sent and not one of them got an answer: every result of the
+    /// run rests on failed look-ups (a resolver that stopped answering, a broken network).
+    pub fn all_failed(&self) -> bool {
+        self.failed > 0 && self.answered == 0
+    }
 }
 
 /// A caching, coalescing resolver implementing [`DnsSource`].
@@ -81,6 +106,8 @@ pub struct Resolver {
     cache: moka::future::Cache<(String, RecordType), Cached>,
     lookups: Arc<AtomicU64>,
     sent: Arc<AtomicU64>,
+    answered: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Resolver {
@@ -131,6 +158,8 @@ impl Resolver {
                 .build(),
             lookups: Arc::new(AtomicU64::new(0)),
             sent: Arc::new(AtomicU64::new(0)),
+            answered: Arc::new(AtomicU64::new(0)),
+            failed: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -139,6 +168,8 @@ impl Resolver {
         ResolverStats {
             lookups: self.lookups.load(Ordering::Relaxed),
             queries_sent: self.sent.load(Ordering::Relaxed),
+            answered: self.answered.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
         }
     }
 
@@ -153,33 +184,50 @@ impl Resolver {
         self.cache
             .get_with(key, async {
                 self.sent.fetch_add(1, Ordering::Relaxed);
-                Arc::new(self.send(&fqdn, rtype).await)
+                let answer = self.send(&fqdn, rtype).await;
+                let counter = match &answer {
+                    Ok(_) => &self.answered,
+                    Err(_) => &self.failed,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                Arc::new(answer)
             })
             .await
     }
 
-    async fn send(&self, fqdn: &str, rtype: RecordType) -> Result<Vec<RData>, DnsError> {
+    async fn send(&self, fqdn: &str, rtype: RecordType) -> Result<Answer, DnsError> {
         // Labels may hold any octet (RFC 2181 §11): SPF macros expand to names such as
         // `foo:bar/baz.example.com`, which must be asked as they are, not refused.
         let labels = fqdn.trim_end_matches('.').split('.').map(str::as_bytes);
         let mut name =
             Name::from_labels(labels).map_err(|e| DnsError::InvalidName(format!("{fqdn}: {e}")))?;
         name.set_fqdn(true);
-        match self.inner.lookup(name, rtype).await {
-            Ok(lookup) => Ok(lookup
-                .answers()
-                .iter()
-                .filter(|r| r.record_type() == rtype)
-                .map(|r| r.data.clone())
-                .collect()),
-            Err(e) => map_error(e),
+        match self.inner.lookup(name.clone(), rtype).await {
+            // A reply with records (a CNAME to a missing name is NXDOMAIN with the CNAME in the
+            // answer: the name asked exists).
+            Ok(lookup) => Ok(Answer {
+                records: lookup
+                    .answers()
+                    .iter()
+                    .filter(|r| r.record_type() == rtype)
+                    .map(|r| r.data.clone())
+                    .collect(),
+                nxdomain: false,
+            }),
+            Err(e) => map_error(e, &name),
         }
     }
 }
 
-fn map_error(e: HickoryNetError) -> Result<Vec<RData>, DnsError> {
+/// `asked` is the name of the question: after a CNAME, hickory reports the empty answer of
+/// the last name of the chain, and NXDOMAIN there says nothing about `asked`, which exists.
+fn map_error(e: HickoryNetError, asked: &Name) -> Result<Answer, DnsError> {
     match e {
-        HickoryNetError::Dns(HickoryDnsError::NoRecordsFound(_)) => Ok(Vec::new()),
+        HickoryNetError::Dns(HickoryDnsError::NoRecordsFound(no)) => Ok(Answer {
+            records: Vec::new(),
+            nxdomain: no.response_code == ResponseCode::NXDomain
+                && no.query.name().to_lowercase() == asked.to_lowercase(),
+        }),
         HickoryNetError::Dns(HickoryDnsError::ResponseCode(ResponseCode::ServFail)) => {
             Err(DnsError::ServFail)
         }
@@ -200,7 +248,7 @@ fn map_error(e: HickoryNetError) -> Result<Vec<RData>, DnsError> {
 
 fn pick<T>(cached: &Cached, f: impl Fn(&RData) -> Option<T>) -> DnsResult<T> {
     match cached.as_ref() {
-        Ok(v) => Ok(v.iter().filter_map(f).collect()),
+        Ok(a) => Ok(a.records.iter().filter_map(f).collect()),
         Err(e) => Err(e.clone()),
     }
 }
@@ -269,4 +317,138 @@ impl DnsSource for Resolver {
             _ => None,
         })
     }
+
+    /// From the MX question at `name` (the audit asks it anyway): the same cached answer.
+    async fn exists(&self, name: &str) -> Result<bool, DnsError> {
+        let c = self.query(name, RecordType::MX).await;
+        match c.as_ref() {
+            Ok(a) => Ok(!a.nxdomain),
+            Err(e) => Err(e.clone()),
+        }
+    }
+}
+
+/// What a resolver did with one test question ([`probe_nameserver`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProbeOutcome {
+    /// A reply came; its response code (`NOERROR`, `NXDOMAIN`, `REFUSED`, `SERVFAIL`, ...).
+    /// Any reply means something answers DNS at the address.
+    Answered(&'static str),
+    /// No reply: why (nothing within the time, the port refused, a network error).
+    NoReply(String),
+}
+
+/// The system's resolvers (`/etc/resolv.conf`), as a run without `--nameserver` uses them,
+/// each once with its UDP port; empty when the configuration cannot be read.
+pub fn system_nameservers() -> Vec<SocketAddr> {
+    let Ok((config, _)) = hickory_resolver::system_conf::read_system_conf() else {
+        return Vec::new();
+    };
+    let mut out: Vec<SocketAddr> = Vec::new();
+    for ns in config.name_servers() {
+        let port = ns
+            .connections
+            .iter()
+            .find(|c| matches!(c.protocol, hickory_resolver::config::ProtocolConfig::Udp))
+            .map_or(53, |c| c.port);
+        let sa = SocketAddr::new(ns.ip, port);
+        if !out.contains(&sa) {
+            out.push(sa);
+        }
+    }
+    out
+}
+
+/// The text of a response code.
+fn rcode_name(rcode: u8) -> &'static str {
+    match rcode {
+        0 => "NOERROR",
+        1 => "FORMERR",
+        2 => "SERVFAIL",
+        3 => "NXDOMAIN",
+        4 => "NOTIMP",
+        5 => "REFUSED",
+        _ => "another response code",
+    }
+}
+
+/// Asks `server` one question (the root zone's SOA, which any recursive resolver can answer)
+/// over UDP, waiting at most `timeout` for the reply (the question is sent again halfway, in
+/// case a datagram was lost). Only the reply's header is read: whatever the answer, the
+/// server is there.
+pub async fn probe_nameserver(server: SocketAddr, timeout: Duration) -> ProbeOutcome {
+    match tokio::time::timeout(timeout, probe_exchange(server, timeout / 2)).await {
+        Ok(Ok(rcode)) => ProbeOutcome::Answered(rcode_name(rcode)),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            ProbeOutcome::NoReply("nothing listens on its port: connection refused".into())
+        }
+        Ok(Err(e)) => ProbeOutcome::NoReply(e.to_string()),
+        Err(_) => ProbeOutcome::NoReply(format!(
+            "no reply to a test query within {}",
+            seconds(timeout)
+        )),
+    }
+}
+
+/// `2 s`, `0.5 s`.
+fn seconds(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{s:.0} s")
+    } else {
+        format!("{s:.1} s")
+    }
+}
+
+/// One question to `server`, sent again after `resend`; the reply's RCODE.
+async fn probe_exchange(server: SocketAddr, resend: Duration) -> std::io::Result<u8> {
+    use hickory_resolver::proto::op::{Message, MessageType, OpCode, Query};
+    let id = probe_id();
+    let mut message = Message::new(id, MessageType::Query, OpCode::Query);
+    message.metadata.recursion_desired = true;
+    message.add_query(Query::query(Name::root(), RecordType::SOA));
+    let query = message
+        .to_vec()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let local: SocketAddr = if server.is_ipv4() {
+        (Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = tokio::net::UdpSocket::bind(local).await?;
+    socket.connect(server).await?;
+    socket.send(&query).await?;
+    let mut buf = [0u8; 4096];
+    let mut resent = false;
+    loop {
+        let received = if resent {
+            socket.recv(&mut buf).await.map(Some)?
+        } else {
+            match tokio::time::timeout(resend, socket.recv(&mut buf)).await {
+                Ok(r) => Some(r?),
+                Err(_) => None,
+            }
+        };
+        let Some(len) = received else {
+            socket.send(&query).await?;
+            resent = true;
+            continue;
+        };
+        // The header: ID (2 octets), then QR|OPCODE|AA|TC|RD, then RA|Z|AD|CD|RCODE.
+        if let Some(&[hi, lo, flags, codes]) = buf.get(..len.min(4))
+            && u16::from_be_bytes([hi, lo]) == id
+            && flags & 0x80 != 0
+        {
+            return Ok(codes & 0x0f);
+        }
+    }
+}
+
+/// A query ID that differs from run to run (a liveness probe needs no more).
+fn probe_id() -> u16 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    (nanos ^ std::process::id()) as u16
 }

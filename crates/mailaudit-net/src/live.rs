@@ -68,9 +68,10 @@ pub struct RelayOverride {
 }
 
 /// Runs the live checks `opts` asks for on a report made by the DNS audit, adding their
-/// findings and sections to it.
+/// findings and sections to it. An invalid name or a domain that does not exist
+/// (DOMAIN-NOT-FOUND) gets none: there is nothing to connect to.
 pub async fn enrich<D: DnsSource>(dns: &D, report: &mut DomainReport, opts: &LiveOptions) {
-    if report.error.is_some() {
+    if report.error.is_some() || report.not_found() {
         return;
     }
     let domain = report.domain.clone();
@@ -227,6 +228,8 @@ async fn probe_host<D: DnsSource>(
 }
 
 /// The Direct Send relay test of one domain, and the STARTTLS/TLS check of its MX hosts.
+/// A domain that does not exist (DOMAIN-NOT-FOUND) is not probed, even with `--mx`: no
+/// mailbox of it can exist.
 pub async fn relay_test<D: DnsSource>(
     dns: &D,
     report: &DomainReport,
@@ -235,6 +238,11 @@ pub async fn relay_test<D: DnsSource>(
     let domain = report.domain.as_str();
     let mut section = RelaySection::default();
     let mut findings = Vec::new();
+    if report.not_found() {
+        section.reason =
+            Some("the domain does not exist (NXDOMAIN, DOMAIN-NOT-FOUND): nothing to test".into());
+        return (section, findings);
+    }
     let targets = targets(report, opts);
     if targets.is_empty() {
         section.reason = Some(if report.mx.iter().any(|m| m.host == ".") {

@@ -220,9 +220,11 @@ async fn invalid_names_yield_error_reports_and_the_run_goes_on() {
         assert_eq!(r.score, None, "{input:?}");
         assert!(r.findings.is_empty(), "{input:?}");
     }
-    // The domain is the first field of a line: `exa mple.test` is the name `exa` followed by
-    // another column, and that name is invalid.
-    assert_eq!(reports[1].domain, "exa");
+    // The domain is the first field of a line; `exa` is no domain name, so the space does not
+    // start another column: the name is `exa mple.test`, invalid for its space.
+    assert_eq!(reports[1].domain, "exa mple.test");
+    let err = reports[1].error.as_deref().unwrap_or_default();
+    assert!(err.ends_with("contains a space"), "{err}");
     assert_eq!(reports[2].domain, "-bad.test");
     assert_eq!(reports[3].domain, "192.0.2.1");
 }

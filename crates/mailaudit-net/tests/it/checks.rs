@@ -28,6 +28,9 @@ const FIXTURES: &str = include_str!(concat!(
     "/../../testdata/zones/check-fixtures.zone"
 ));
 
+/// Domains of [`TABLE`] that the zone must not have at all (NXDOMAIN: DOMAIN-NOT-FOUND).
+const ABSENT: &[&str] = &["domain-not-found-pos.test"];
+
 /// Domains audited as parked (`--parked`) although they have an MX.
 const PARKED: &[&str] = &["parked-list-pos.test", "parked-list-neg.test"];
 
@@ -154,6 +157,16 @@ const TABLE: &[(&str, CheckId, bool)] = &[
     ("dns-failed-pos.test", DmarcMissing, false),
     ("dns-failed-refused-pos.test", TlsrptMissing, false),
     ("hardened.test", DnsLookupFailed, false),
+    // The domain itself
+    ("domain-not-found-pos.test", DomainNotFound, true),
+    ("domain-not-found-pos.test", DmarcMissing, false),
+    ("domain-not-found-pos.test", MxMissing, false),
+    ("domain-not-found-neg.test", DomainNotFound, false),
+    ("domain-not-found-neg.test", MxMissing, true),
+    ("domain-not-found-ent-neg.test", DomainNotFound, false),
+    ("domain-not-found-servfail-neg.test", DomainNotFound, false),
+    ("domain-not-found-servfail-neg.test", DnsLookupFailed, true),
+    ("hardened.test", DomainNotFound, false),
 ];
 
 fn fixture_zone() -> Zone {
@@ -261,16 +274,19 @@ fn every_dns_check_has_a_positive_and_a_negative_fixture() {
         .collect();
     assert!(uncovered.is_empty(), "{}", uncovered.join("\n"));
 
-    // Every row names a domain of the zone (a typo would make a negative row pass vacuously).
+    // Every row names a domain of the zone (a typo would make a negative row pass vacuously),
+    // but the ones that must not exist, which must have nothing.
     let zone = fixture_zone();
     let names: Vec<&str> = zone.iter().map(|(n, _)| n).collect();
     for (domain, _, _) in TABLE {
-        assert!(
-            names
-                .iter()
-                .any(|n| n == domain || n.ends_with(&format!(".{domain}"))),
-            "{domain} has no record in check-fixtures.zone"
-        );
+        let in_zone = names
+            .iter()
+            .any(|n| n == domain || n.ends_with(&format!(".{domain}")));
+        if ABSENT.contains(domain) {
+            assert!(!in_zone, "{domain} must not exist in check-fixtures.zone");
+        } else {
+            assert!(in_zone, "{domain} has no record in check-fixtures.zone");
+        }
     }
 }
 
@@ -452,7 +468,8 @@ async fn policy_provider_and_score() {
             .iter()
             .map(|f| mailaudit_core::score::penalty(f.severity))
             .sum();
-        let expected = (!report.has(DnsLookupFailed)).then(|| 100u32.saturating_sub(lost) as u8);
+        let expected = (!report.has(DnsLookupFailed) && !report.has(DomainNotFound))
+            .then(|| 100u32.saturating_sub(lost) as u8);
         assert_eq!(report.score, expected, "{domain}: {:?}", ids(report));
         assert!(
             report

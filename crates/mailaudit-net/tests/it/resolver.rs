@@ -116,3 +116,104 @@ async fn one_cache_per_run_and_identical_questions_coalesce() {
         t0.elapsed()
     );
 }
+
+#[tokio::test]
+async fn exists_tells_nxdomain_from_nodata_from_the_cached_mx_question() {
+    let mut zone = zone();
+    zone.add(
+        "dangling.example.test",
+        LabRecord::Cname("nowhere.example.test".into()),
+    );
+    let (server, r) = lab(zone).await;
+    assert_eq!(r.exists("example.test").await, Ok(true), "has an MX");
+    assert_eq!(r.exists("mx.example.test").await, Ok(true), "NODATA for MX");
+    assert_eq!(
+        r.exists("sub.example.test").await,
+        Ok(true),
+        "empty non-terminal"
+    );
+    assert_eq!(r.exists("alias.example.test").await, Ok(true), "a CNAME");
+    assert_eq!(
+        r.exists("dangling.example.test").await,
+        Ok(true),
+        "a CNAME to a name that does not exist: the name itself exists"
+    );
+    assert_eq!(r.exists("nope.example.test").await, Ok(false), "NXDOMAIN");
+    assert_eq!(r.exists("Nope.Example.Test.").await, Ok(false));
+    // A failure is never "does not exist".
+    assert_eq!(
+        r.exists("broken.example.test").await,
+        Err(DnsError::ServFail)
+    );
+    assert_eq!(
+        r.exists("refused.example.test").await,
+        Err(DnsError::Refused)
+    );
+    assert_eq!(r.exists("slow.example.test").await, Err(DnsError::Timeout));
+    // The answer is the MX question's: asking both costs one query.
+    let before = server.query_count();
+    assert_eq!(r.mx("gone.example.test").await, Ok(vec![]));
+    assert_eq!(r.exists("gone.example.test").await, Ok(false));
+    assert_eq!(server.query_count() - before, 1);
+    let stats = r.stats();
+    assert_eq!(
+        stats.answered + stats.failed,
+        stats.queries_sent,
+        "{stats:?}"
+    );
+    assert_eq!(stats.failed, 3, "{stats:?}");
+    assert!(!stats.all_failed());
+}
+
+#[tokio::test]
+async fn a_resolver_that_never_answers_counts_every_question_as_failed() {
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let r = mailaudit_net::Resolver::new(&mailaudit_net::ResolverConfig {
+        nameservers: vec![silent.local_addr().expect("addr")],
+        timeout: Duration::from_millis(200),
+        attempts: 1,
+        ..mailaudit_net::ResolverConfig::default()
+    })
+    .expect("resolver");
+    assert!(r.exists("example.test").await.is_err());
+    assert!(r.txt("example.test").await.is_err());
+    let stats = r.stats();
+    assert_eq!((stats.answered, stats.failed), (0, 2), "{stats:?}");
+    assert!(stats.all_failed());
+}
+
+#[tokio::test]
+async fn the_probe_tells_a_server_that_answers_from_one_that_does_not() {
+    use mailaudit_net::dns::{ProbeOutcome, probe_nameserver};
+    let (server, _) = lab(zone()).await;
+    // The lab serves no root zone: NXDOMAIN is an answer all the same.
+    assert_eq!(
+        probe_nameserver(server.addr(), Duration::from_secs(2)).await,
+        ProbeOutcome::Answered("NXDOMAIN")
+    );
+    // Nothing listening on the port.
+    let closed = {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        s.local_addr().expect("addr")
+    };
+    let t0 = std::time::Instant::now();
+    match probe_nameserver(closed, Duration::from_secs(2)).await {
+        ProbeOutcome::NoReply(why) => {
+            assert!(why.contains("refused") || why.contains("no reply"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+    // A socket that reads and never replies: the whole timeout, then no reply.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let t0 = std::time::Instant::now();
+    assert_eq!(
+        probe_nameserver(
+            silent.local_addr().expect("addr"),
+            Duration::from_millis(600)
+        )
+        .await,
+        ProbeOutcome::NoReply("no reply to a test query within 0.6 s".into())
+    );
+    assert!(t0.elapsed() >= Duration::from_millis(600));
+}
