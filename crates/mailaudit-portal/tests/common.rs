@@ -67,7 +67,7 @@ fn m365_zone(domain: &str, dmarc: Option<&str>) -> MemoryDns {
 }
 
 /// Audits `domain` over `dns` and records it in a new run at `at`, with its checklist, as
-/// `mailaudit audit` does (the guide's P1–P3 items synced into the store).
+/// `mailaudit audit` does (the guide's items synced into the store).
 async fn record(store: &dyn Store, dns: &MemoryDns, domain: &str, at: i64) -> Value {
     let report = audit_domain(dns, domain, &AuditOptions::default()).await;
     let json = serde_json::to_value(&report).expect("the report serialises");
@@ -155,8 +155,9 @@ pub(crate) async fn populate(store: &dyn Store) -> Fleet {
         now() - 60,
     )
     .await;
-    // fabrikam.example: nothing published at all.
-    let fabrikam = record(store, &MemoryDns::new(), "fabrikam.example", now() - 120).await;
+    // fabrikam.example: nothing published for mail (it exists: a web host below it).
+    let fabrikam_dns = MemoryDns::new().with("www.fabrikam.example", Rr::A([192, 0, 2, 80].into()));
+    let fabrikam = record(store, &fabrikam_dns, "fabrikam.example", now() - 120).await;
     // The hostile domain: a real report, renamed, with hostile text in a finding.
     let mut hostile = contoso.clone();
     hostile["domain"] = json!(HOSTILE_DOMAIN);
