@@ -11,7 +11,10 @@ Exit codes:
   0  success
   1  a finding at or above --fail-on was reported
   2  error: bad arguments, unreadable input, or an input line that is not a domain name
-     (the run still audits every other domain)";
+     (the run still audits every other domain); a resolver that does not answer a test
+     query (checked before the run, 2 s at most); or every DNS look-up of the run failed
+
+A domain that does not exist (NXDOMAIN) is reported as DOMAIN-NOT-FOUND, with no score.";
 
 const AFTER_HELP: &str = "\
 Exit codes:
@@ -37,7 +40,8 @@ Examples:
 #[command(name = "mailaudit", version, about, after_help = AFTER_HELP, max_term_width = 100)]
 pub(crate) struct Cli {
     /// Send every DNS query of the run to this recursive resolver instead of the system's
-    /// (`/etc/resolv.conf`). ADDR or ADDR:PORT ([V6]:PORT for IPv6); repeatable.
+    /// (`/etc/resolv.conf`). ADDR or ADDR:PORT ([V6]:PORT for IPv6); repeatable. Each is asked
+    /// one test query first: one that does not answer stops the run (exit 2).
     #[arg(long, global = true, value_name = "ADDR[:PORT]")]
     pub(crate) nameserver: Vec<String>,
 
@@ -46,7 +50,12 @@ pub(crate) struct Cli {
     pub(crate) color: ColorChoice,
 
     /// The store: `sqlite://PATH`, `sqlite::memory:` or `postgres://USER@HOST/DB`. Default: an
-    /// embedded SQLite file in the user's data directory ($XDG_DATA_HOME/mailaudit/mailaudit.db).
+    /// embedded SQLite file in the user's data directory ($XDG_DATA_HOME/mailaudit/mailaudit.db),
+    /// created on first use. A SQLite file named here that does not exist is created (in an
+    /// existing directory, never with its directories) only by commands that add to the store
+    /// (audit of named domains, customer/domain add, import, guide DOMAIN, schedule set --fleet,
+    /// exo import, reports ingest/fetch, demo), which say so; other commands exit 2 with "no
+    /// store at PATH" (README "Inventory, history and the remediation guide").
     #[arg(long, global = true, value_name = "URL", env = "MAILAUDIT_DB")]
     pub(crate) db: Option<String>,
 
@@ -56,7 +65,8 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Audit domains' email DNS and report findings (CHECKS.md) with a 0-100 score each.
+    /// Audit domains' email DNS and report findings (`mailaudit checks`, docs/checks.md) with a
+    /// 0-100 score each.
     ///
     /// Domains come from the arguments and from --file (one per line; blank lines and `#`
     /// comments ignored; only the first column of a CSV line is read). Names are trimmed,
@@ -91,7 +101,7 @@ pub(crate) enum Command {
     #[command(subcommand)]
     Domain(DomainCommand),
     /// Import customers and domains from a CSV file (bad rows reported with line numbers, good
-    /// rows kept).
+    /// rows kept; existing domains get only the values the file gives).
     ///
     /// Columns (a header row is required; order free; only `domain` is mandatory): customer,
     /// domain, parked (yes/no), tenant, m365_endpoint, relay_from, relay_to, key_people
@@ -501,18 +511,39 @@ pub(crate) struct ExoImportArgs {
     pub(crate) no_store: bool,
 }
 
+/// The end of `customer add --help`.
+const CUSTOMER_ADD_NOTES: &str = "\
+A customer that already exists is left as it is (its contacts and notes are never overwritten \
+here): mailaudit says so and points to `mailaudit customer set`.
+
+Exit status: 0 added, or already there with the same contacts and notes as given; 1 already \
+there with different contacts or notes given (nothing changed); 2 an error.";
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum CustomerCommand {
-    /// Add a customer.
+    /// Add a customer (an existing one is never changed: see `customer set`).
+    #[command(after_help = CUSTOMER_ADD_NOTES)]
     Add {
         /// The customer's name (unique).
         name: String,
         /// Contacts (free text: names, addresses, phone numbers).
-        #[arg(long, default_value = "")]
-        contacts: String,
+        #[arg(long)]
+        contacts: Option<String>,
         /// Notes.
-        #[arg(long, default_value = "")]
-        notes: String,
+        #[arg(long)]
+        notes: Option<String>,
+    },
+    /// Change an existing customer's contacts and/or notes (what is not given is kept; an empty
+    /// value clears it).
+    Set {
+        /// The customer's name.
+        name: String,
+        /// New contacts (replace the stored ones).
+        #[arg(long)]
+        contacts: Option<String>,
+        /// New notes (replace the stored ones).
+        #[arg(long)]
+        notes: Option<String>,
     },
     /// List customers with their number of domains.
     List,
@@ -523,10 +554,47 @@ pub(crate) enum CustomerCommand {
     },
 }
 
+/// The end of `domain add --help`.
+const DOMAIN_ADD_NOTES: &str = "\
+Adding never erases: a domain already in the inventory is left exactly as it is (customer, \
+tenant, key people and every other field), reported on standard error with the \
+`mailaudit domain set` command that would change it; the other domains of the command are \
+still added. A name given twice is added once.
+
+Exit status: 0 every domain was added, or was already there with the values given; 1 some \
+domain was already there with a different value for an option given (that domain was not \
+changed; the others were added); 2 an error (invalid name, unknown customer, bad --key-person: \
+nothing added).";
+
+/// The end of `domain set --help`.
+const DOMAIN_SET_NOTES: &str = "\
+Only the fields given change; each change is printed as `DOMAIN: field: old → new`. \
+--key-person adds people to the domain's list (a person whose address is already listed is \
+renamed, nobody is removed); --clear-key-people empties the list first, so with --key-person it \
+replaces the list. Every domain must already be in the inventory (`mailaudit domain add`), and \
+a --customer must exist: otherwise nothing is changed.
+
+Exit status: 0 done (also when the values were already so); 2 an error (a domain not in the \
+inventory, unknown customer, bad --key-person).";
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum DomainCommand {
-    /// Add domains (or update them when they exist).
+    /// Add domains to the inventory (a domain already there is never changed: see `domain set`).
+    #[command(after_help = DOMAIN_ADD_NOTES)]
     Add(DomainAddArgs),
+    /// Change some fields of domains already in the inventory; the others are kept.
+    #[command(after_help = DOMAIN_SET_NOTES)]
+    Set(DomainSetArgs),
+    /// Show everything stored about one domain: customer, parked flag, tenant, endpoint,
+    /// relay-test addresses, key people, when it was added, its latest audit, checklist
+    /// progress and DMARC roll-out phase.
+    Show {
+        /// The domain.
+        domain: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+        format: TextOrJson,
+    },
     /// Remove domains from the inventory (their audit history is kept).
     Remove {
         /// The domains.
@@ -571,6 +639,71 @@ pub(crate) struct DomainAddArgs {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct DomainSetArgs {
+    /// The domains (each must be in the inventory).
+    #[arg(required = true)]
+    pub(crate) domains: Vec<String>,
+    /// Move them to this customer (must exist).
+    #[arg(long, value_name = "NAME", conflicts_with = "clear_customer")]
+    pub(crate) customer: Option<String>,
+    /// Mark them parked (they send no mail).
+    #[arg(long, conflicts_with = "not_parked")]
+    pub(crate) parked: bool,
+    /// Mark them not parked.
+    #[arg(long)]
+    pub(crate) not_parked: bool,
+    /// The Microsoft 365 tenant name.
+    #[arg(long, value_name = "NAME", conflicts_with = "clear_tenant")]
+    pub(crate) tenant: Option<String>,
+    /// The tenant's Microsoft 365 endpoint.
+    #[arg(long, value_name = "HOST", conflicts_with = "clear_m365_endpoint")]
+    pub(crate) m365_endpoint: Option<String>,
+    /// The relay test's envelope sender.
+    #[arg(long, value_name = "ADDR", conflicts_with = "clear_relay_from")]
+    pub(crate) relay_from: Option<String>,
+    /// The relay test's recipient.
+    #[arg(long, value_name = "ADDR", conflicts_with = "clear_relay_to")]
+    pub(crate) relay_to: Option<String>,
+    /// Add a person to protect against impersonation: "Name <address>" (repeatable; added to
+    /// the stored people, deduplicated by address).
+    #[arg(long = "key-person", value_name = "NAME <ADDR>")]
+    pub(crate) key_people: Vec<String>,
+    /// Remove the customer (the domains belong to none).
+    #[arg(long)]
+    pub(crate) clear_customer: bool,
+    /// Remove the tenant name.
+    #[arg(long)]
+    pub(crate) clear_tenant: bool,
+    /// Remove the Microsoft 365 endpoint.
+    #[arg(long)]
+    pub(crate) clear_m365_endpoint: bool,
+    /// Remove the relay test's sender.
+    #[arg(long)]
+    pub(crate) clear_relay_from: bool,
+    /// Remove the relay test's recipient.
+    #[arg(long)]
+    pub(crate) clear_relay_to: bool,
+    /// Remove every key person (with --key-person: replace the list).
+    #[arg(long)]
+    pub(crate) clear_key_people: bool,
+}
+
+/// The end of `import --help`.
+const IMPORT_NOTES: &str = "\
+New domains are added with the row's values. A row for a domain already in the inventory (or \
+an earlier row of the same file) updates only the columns the file has and the row fills in: a \
+column missing from the header, or an empty cell, leaves the stored value as it is, so a sparse \
+file never erases anything (use `mailaudit domain set --clear-…` to clear a field). \
+key_people cells add people (deduplicated by address). Unknown customers are created with the \
+row's contacts and notes; for an existing customer, non-empty contacts and notes cells replace \
+the stored ones. Each update is printed (`FILE:LINE: DOMAIN: field: old → new`), then a \
+summary: new, updated (with the fields), unchanged, skipped.
+
+Exit status: 0 every row was imported; 2 some rows were skipped (each reported with its line \
+number; the good rows are kept) or the file could not be read.";
+
+#[derive(Debug, Args)]
+#[command(after_help = IMPORT_NOTES)]
 pub(crate) struct ImportArgs {
     /// The CSV file (`-` for standard input).
     pub(crate) file: PathBuf,
@@ -623,13 +756,33 @@ pub(crate) struct GuideArgs {
     pub(crate) timeout: f64,
 }
 
+/// The end of `checklist --help`.
+const CHECKLIST_NOTES: &str = "\
+The checklist holds every item of the remediation guide (`mailaudit guide DOMAIN`), Priority 1 \
+to 4. Items that the audit can see tick themselves when a re-audit shows the fix and reopen on \
+regression; items it cannot see (transport rules, anti-phishing policies) are ticked by hand.
+
+Exit status: 0 done; 1 --done refused because the latest audit shows the item's problem (use \
+--force to record it anyway); 2 an error (an invalid domain name, a key not on the domain's \
+checklist, no store).";
+
 #[derive(Debug, Args)]
+#[command(after_help = CHECKLIST_NOTES)]
 pub(crate) struct ChecklistArgs {
     /// The domain.
     pub(crate) domain: String,
     /// Mark this item done (its key, e.g. antispoof-rule-enforce).
+    ///
+    /// Refused (exit status 1, with what the latest audit shows) when that audit shows the
+    /// problem the item fixes, e.g. spf-harden while the SPF record still ends in ~all: the next
+    /// audit would reopen it. An unknown key is an error (exit status 2) that lists the
+    /// domain's keys.
     #[arg(long, value_name = "KEY", conflicts_with = "reopen")]
     pub(crate) done: Option<String>,
+    /// With --done: record the item done even though the latest audit shows its problem (with a
+    /// warning: the next audit reopens it unless the fix is published by then).
+    #[arg(long, requires = "done")]
+    pub(crate) force: bool,
     /// Reopen this item.
     #[arg(long, value_name = "KEY")]
     pub(crate) reopen: Option<String>,

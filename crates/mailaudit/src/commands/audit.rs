@@ -1,12 +1,12 @@
 //! `mailaudit audit`: the bulk audit.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -23,10 +23,42 @@ use super::{color_enabled, open_store, resolver_config};
 use crate::cli::{AuditArgs, Cli};
 use crate::output::{ReportWriter, Summary};
 
+/// Where the invalid names of the input files are: each name as read (the first field of its
+/// line), with the `FILE:LINE` of each line that holds it, in input order. Only invalid names
+/// are kept, so memory stays flat however long the files.
+#[derive(Clone, Default)]
+struct InvalidAt(Arc<Mutex<HashMap<String, VecDeque<String>>>>);
+
+impl InvalidAt {
+    /// Notes `line` of `file` (counted from 1) if its name is invalid.
+    fn note(&self, file: &str, line: usize, text: &str) {
+        if let Some(name) = mailaudit_net::bulk::first_field(text)
+            && normalize_domain(name).is_err()
+            && let Ok(mut map) = self.0.lock()
+        {
+            map.entry(name.to_string())
+                .or_default()
+                .push_back(format!("{file}:{line}"));
+        }
+    }
+
+    /// The `FILE:LINE` of the next report for the invalid `name`, if it came from a file.
+    fn take(&self, name: &str) -> Option<String> {
+        let mut map = self.0.lock().ok()?;
+        let places = map.get_mut(name)?;
+        let place = places.pop_front();
+        if places.is_empty() {
+            map.remove(name);
+        }
+        place
+    }
+}
+
 /// Lines of every `--file`, opened up front so a missing file fails before any work starts.
 fn file_lines(
     paths: &[std::path::PathBuf],
     errored: Arc<AtomicBool>,
+    invalid_at: &InvalidAt,
 ) -> Result<Vec<Box<dyn Iterator<Item = String> + Send>>> {
     let mut out: Vec<Box<dyn Iterator<Item = String> + Send>> = Vec::new();
     for path in paths {
@@ -36,10 +68,20 @@ fn file_lines(
             let f = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
             Box::new(BufReader::new(f))
         };
-        let name = path.display().to_string();
+        let name = if path.as_os_str() == "-" {
+            "<stdin>".to_string()
+        } else {
+            path.display().to_string()
+        };
         let errored = errored.clone();
+        let invalid_at = invalid_at.clone();
+        let mut number = 0;
         out.push(Box::new(reader.lines().map_while(move |l| match l {
-            Ok(l) => Some(l),
+            Ok(l) => {
+                number += 1;
+                invalid_at.note(&name, number, &l);
+                Some(l)
+            }
             Err(e) => {
                 eprintln!("mailaudit: {name}: read error: {e}; the rest of this file is skipped");
                 errored.store(true, Ordering::Relaxed);
@@ -99,6 +141,7 @@ pub(crate) async fn audit(cli: &Cli, args: &AuditArgs) -> Result<ExitCode> {
         Some(open_store(cli).await?)
     };
     let mut overrides = HashMap::new();
+    let invalid_at = InvalidAt::default();
 
     // The inputs, in order: arguments, then each file (or the inventory).
     let mut lab = None;
@@ -137,10 +180,15 @@ pub(crate) async fn audit(cli: &Cli, args: &AuditArgs) -> Result<ExitCode> {
     } else {
         total = count_lines(&args.file).map(|n| n + args.domains.len() as u64);
         sources.push(Box::new(args.domains.clone().into_iter()));
-        sources.extend(file_lines(&args.file, errored.clone())?);
+        sources.extend(file_lines(&args.file, errored.clone(), &invalid_at)?);
     }
     let inputs = sources.into_iter().flatten();
 
+    // The inputs are readable: a resolver that does not answer fails the run now, not after
+    // every look-up of every domain has timed out.
+    if !args.sample {
+        super::dns_check::check_resolvers(&config).await?;
+    }
     let resolver = Resolver::new(&config)?;
     let stats_resolver = resolver.clone();
     let mut live = LiveOptions::default();
@@ -199,7 +247,13 @@ pub(crate) async fn audit(cli: &Cli, args: &AuditArgs) -> Result<ExitCode> {
     let mut summary = Summary::default();
     while let Some(report) = rx.recv().await {
         if let Some(err) = &report.error {
-            pb.suspend(|| eprintln!("mailaudit: {:?}: {err}", report.domain));
+            // "FILE:LINE: invalid domain name "bad domain!": contains a space and '!'" (an
+            // argument's error names it already).
+            let place = invalid_at
+                .take(&report.domain)
+                .map(|at| format!("{at}: "))
+                .unwrap_or_default();
+            pb.suspend(|| eprintln!("mailaudit: {place}{err}"));
             errored.store(true, Ordering::Relaxed);
         }
         if let (Some(store), Some(run)) = (&store, run) {
@@ -249,6 +303,13 @@ pub(crate) async fn audit(cli: &Cli, args: &AuditArgs) -> Result<ExitCode> {
             s.queries_sent,
             s.queries_sent as f64 / n
         );
+    }
+    // Not one look-up answered: the findings are all DNS-LOOKUP-FAILED, nothing was audited.
+    if let Some(msg) =
+        super::dns_check::all_failed_message(&stats_resolver.stats(), summary.audited())
+    {
+        eprintln!("{msg}");
+        errored.store(true, Ordering::Relaxed);
     }
     if errored.load(Ordering::Relaxed) {
         return Ok(ExitCode::from(2));

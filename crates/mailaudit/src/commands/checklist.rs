@@ -3,8 +3,9 @@
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
 use mailaudit_core::audit::normalize_domain;
+use mailaudit_core::guide::{self, Contradiction, ReportView};
 use mailaudit_store::{ItemState, Store};
 
 use super::dates;
@@ -18,7 +19,29 @@ pub(crate) async fn checklist_cmd(store: &dyn Store, args: &ChecklistArgs) -> Re
         .by
         .clone()
         .unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "someone".into()));
+    if let Some(key) = args.done.as_deref().or(args.reopen.as_deref()) {
+        known_key(store, &domain, key).await?;
+    }
     if let Some(key) = &args.done {
+        if let Some((at, refused)) = contradiction(store, &domain, key).await? {
+            let shows = format!(
+                "the latest audit of {domain} ({}) shows: {}",
+                dates::format(at),
+                printable(&refused.evidence_text())
+            );
+            if !args.force {
+                eprintln!(
+                    "mailaudit: {key} cannot be marked done: {shows}. Publish the fix \
+                     (`mailaudit guide {domain}` shows it) and re-audit, or use --force to \
+                     record it anyway (the next audit will reopen it)."
+                );
+                return Ok(ExitCode::from(1));
+            }
+            eprintln!(
+                "mailaudit: warning: {key} recorded as done although {shows}; the next audit \
+                 will reopen it unless the fix is published by then."
+            );
+        }
         store
             .set_item_state(&domain, key, ItemState::Done, &by, now())
             .await?;
@@ -87,4 +110,43 @@ pub(crate) async fn checklist_cmd(store: &dyn Store, args: &ChecklistArgs) -> Re
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Fails, naming the valid keys and the nearest one, unless `key` is on `domain`'s checklist.
+async fn known_key(store: &dyn Store, domain: &str, key: &str) -> Result<()> {
+    let items = store.checklist(domain).await?;
+    if items.iter().any(|i| i.key == key) {
+        return Ok(());
+    }
+    if items.is_empty() {
+        bail!(
+            "{domain} has no checklist yet, so it has no item {key:?} (run `mailaudit audit \
+             {domain}` first)"
+        );
+    }
+    let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
+    let hint = match guide::nearest_key(key, &keys) {
+        Some(k) => format!(" (did you mean {k}?)"),
+        None => String::new(),
+    };
+    bail!(
+        "{domain}'s checklist has no item {key:?}{hint}; its items are: {}",
+        keys.join(", ")
+    )
+}
+
+/// What the latest stored audit of `domain` shows against marking `key` done, with the audit's
+/// time ([`guide::check_manual_done`], the rule by which that audit's successor reopens it).
+async fn contradiction(
+    store: &dyn Store,
+    domain: &str,
+    key: &str,
+) -> Result<Option<(i64, Contradiction)>> {
+    let Some(latest) = store.latest_result(domain).await? else {
+        return Ok(None);
+    };
+    let view = ReportView::from_json(&latest.report).context("reading the latest stored audit")?;
+    Ok(guide::check_manual_done(key, &view)
+        .err()
+        .map(|c| (latest.audited_at, c)))
 }

@@ -3,10 +3,35 @@
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{Result, bail};
 use mailaudit_core::checks::{CATALOGUE, CheckId};
 
 use crate::cli::ChecksArgs;
+
+/// What to say about a name that is no check: the cause, then the closest IDs, or where the
+/// list is when nothing is close.
+fn unknown_check(name: &str) -> String {
+    let name = name.trim();
+    // A code is answered with codes ("SPF006 (SPF-SOFTFAIL)"), an ID with IDs.
+    let close: Vec<String> = mailaudit_core::checks::suggest(name)
+        .into_iter()
+        .map(|id| {
+            if name.contains('-') {
+                id.to_string()
+            } else {
+                format!("{} ({id})", id.info().code)
+            }
+        })
+        .collect();
+    match close.as_slice() {
+        [] => format!("no check named {name}; `mailaudit checks` lists them all"),
+        [one] => format!("no check named {name}; did you mean {one}?"),
+        [first @ .., last] => format!(
+            "no check named {name}; did you mean {} or {last}?",
+            first.join(", ")
+        ),
+    }
+}
 
 pub(crate) fn checks(args: &ChecksArgs) -> Result<ExitCode> {
     let mut out = io::stdout().lock();
@@ -34,9 +59,9 @@ pub(crate) fn checks(args: &ChecksArgs) -> Result<ExitCode> {
             )?;
         }
         Some(id) => {
-            let id: CheckId = id
-                .parse()
-                .with_context(|| "run `mailaudit checks` for the list of checks".to_string())?;
+            let Ok(id) = id.parse::<CheckId>() else {
+                bail!("{}", unknown_check(id));
+            };
             let c = id.info();
             writeln!(
                 out,

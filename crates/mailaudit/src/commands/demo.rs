@@ -23,7 +23,7 @@ use mailaudit_lab::{LabDns, LabSmtp, SAMPLE_GATEWAY_TENANTS, sample_fleet, sampl
 use mailaudit_net::live::LiveOptions;
 use mailaudit_net::smtp::TlsRoots;
 use mailaudit_net::{BulkOptions, Resolver, ResolverConfig, audit_stream};
-use mailaudit_store::{Ingested, Location, NewDomain, NewReport, RunStatus, Store};
+use mailaudit_store::{Ingested, Location, NewDomain, NewReport, OpenMode, RunStatus, Store};
 
 use super::relay::relay_options;
 use super::{dates, schedule, tracking};
@@ -166,30 +166,36 @@ pub(crate) async fn demo(cli: &Cli, args: &DemoArgs) -> Result<ExitCode> {
     } else {
         Some(mailaudit_portal::check_listen(&args.listen, false)?)
     };
-    let (location, shown) = demo_store(cli)?;
+    let (location, shown, mode) = demo_store(cli)?;
     let store: Arc<dyn Store> = Arc::from(
-        mailaudit_store::open_location(&location)
+        super::open_store_at(&location, mode, &shown, "--db")
             .await
-            .with_context(|| format!("cannot open the demo store {shown}"))?,
+            .context("the demo store")?,
     );
     let result = run(cli, args, &store, &shown, listen).await;
     store.close().await;
     result
 }
 
-/// The demo's store: `--db` when given on the command line, else `demo.db` next to the default
-/// store. `MAILAUDIT_DB` names the user's real store, so it only places the default.
-fn demo_store(cli: &Cli) -> Result<(Location, String)> {
+/// The demo's store: `--db` when given on the command line (a new SQLite file is created, but
+/// not its directory), else `demo.db` next to the default store (created with its directories).
+/// `MAILAUDIT_DB` names the user's real store, so it only places the default.
+fn demo_store(cli: &Cli) -> Result<(Location, String, OpenMode)> {
     let from_env = std::env::var("MAILAUDIT_DB").ok();
     match &cli.db {
         Some(url) if from_env.as_deref() != Some(url.as_str()) => Ok((
             Location::parse(Some(url))?,
             mailaudit_store::redact_url(url),
+            OpenMode::CreateIfMissing,
         )),
         _ => {
             let path = mailaudit_store::default_sqlite_path().with_file_name("demo.db");
             let shown = format!("sqlite://{}", path.display());
-            Ok((Location::SqliteFile(path), shown))
+            Ok((
+                Location::SqliteFile(path),
+                shown,
+                OpenMode::CreateWithParents,
+            ))
         }
     }
 }

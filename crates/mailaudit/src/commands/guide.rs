@@ -30,7 +30,9 @@ pub(crate) async fn guide_cmd(cli: &Cli, store: &dyn Store, args: &GuideArgs) ->
             Some(r) => ReportView::from_json(&r.report).context("reading the stored audit")?,
             None => {
                 // No audit yet: run one (DNS only) and record it, so the checklist exists too.
-                let resolver = Resolver::new(&resolver_config(cli, args.timeout, 1)?)?;
+                let config = resolver_config(cli, args.timeout, 1)?;
+                super::dns_check::check_resolvers(&config).await?;
+                let resolver = Resolver::new(&config)?;
                 let entry = store.domain(domain).await.ok();
                 let mut opts = AuditOptions::default();
                 if entry.as_ref().is_some_and(|e| e.parked) {

@@ -5,6 +5,7 @@ mod checklist;
 mod checks;
 pub(crate) mod dates;
 mod demo;
+mod dns_check;
 mod exo;
 mod guide;
 mod history;
@@ -22,8 +23,12 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use mailaudit_net::ResolverConfig;
 use mailaudit_net::dns::parse_nameserver;
+use mailaudit_store::{Location, OpenMode, StoreError};
 
-use crate::cli::{Cli, ColorChoice, Command, ExoCommand, ReportsCommand};
+use crate::cli::{
+    Cli, ColorChoice, Command, CustomerCommand, DomainCommand, ExoCommand, ReportsCommand,
+    ScheduleCommand,
+};
 
 /// Opens the store (`--db`, default the embedded SQLite file), runs the command with it on a
 /// runtime, and closes it.
@@ -76,18 +81,103 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// Opens the store named by `--db` (or the default SQLite file).
+/// Opens the store named by `--db` (or the default SQLite file). The default store is created
+/// (with its directories) on first use; a SQLite file named by `--db` or MAILAUDIT_DB that does
+/// not exist is created only by a command that writes (see [`creates_store`]), never with its
+/// directories, and a reading command fails instead.
 pub(crate) async fn open_store(cli: &Cli) -> Result<Box<dyn mailaudit_store::Store>> {
-    let shown = cli.db.as_deref().map(mailaudit_store::redact_url);
-    mailaudit_store::open(cli.db.as_deref())
-        .await
-        .with_context(|| match shown {
-            Some(url) => format!("cannot open the store {url}"),
-            None => format!(
-                "cannot open the store {}",
-                mailaudit_store::default_sqlite_path().display()
-            ),
-        })
+    match cli.db.as_deref() {
+        None => {
+            let path = mailaudit_store::default_sqlite_path();
+            let shown = path.display().to_string();
+            open_store_at(
+                &Location::SqliteFile(path),
+                OpenMode::CreateWithParents,
+                &shown,
+                "--db",
+            )
+            .await
+        }
+        Some(url) => {
+            let mode = if creates_store(&cli.command) {
+                OpenMode::CreateIfMissing
+            } else {
+                OpenMode::MustExist
+            };
+            // Where the URL came from, for the hint.
+            let option = if std::env::var("MAILAUDIT_DB").ok().as_deref() == Some(url) {
+                "MAILAUDIT_DB"
+            } else {
+                "--db"
+            };
+            let shown = mailaudit_store::redact_url(url);
+            open_store_at(&Location::parse(Some(url))?, mode, &shown, option).await
+        }
+    }
+}
+
+/// Opens the store at `location` as `mode` allows, saying on standard error when that created
+/// a new SQLite file; a store that is missing, or cannot be created where `option` (the option
+/// that named it) says, is an error that says what to check.
+pub(crate) async fn open_store_at(
+    location: &Location,
+    mode: OpenMode,
+    shown: &str,
+    option: &str,
+) -> Result<Box<dyn mailaudit_store::Store>> {
+    match mailaudit_store::open_with(location, mode).await {
+        Ok(opened) => {
+            if let Some(path) = &opened.created {
+                eprintln!("mailaudit: created a new store at {}", path.display());
+            }
+            Ok(opened.store)
+        }
+        Err(StoreError::NoStore {
+            path,
+            missing_dir: None,
+        }) => bail!(
+            "no store at {} (check {option}); commands that write create it",
+            path.display()
+        ),
+        Err(StoreError::NoStore {
+            path,
+            missing_dir: Some(dir),
+        }) => bail!(
+            "no store at {}: directory {} does not exist (check {option})",
+            path.display(),
+            dir.display()
+        ),
+        Err(StoreError::NoDirectory { path, dir }) => bail!(
+            "cannot create a store at {}: directory {} does not exist (check {option}; \
+             mailaudit creates the file, not its directory)",
+            path.display(),
+            dir.display()
+        ),
+        Err(e @ StoreError::Unreachable { .. }) => bail!("{e} (check {option})"),
+        Err(e) => Err(e).with_context(|| format!("cannot open the store {shown}")),
+    }
+}
+
+/// Whether a command may create the store named by `--db` when its SQLite file does not exist:
+/// those that add to an empty store. A command that only reads, or changes what must already
+/// be stored (a customer's domains, a schedule to remove, a checklist item to tick), or serves
+/// the store (`serve`, `schedule run`), needs it to exist, so a mistyped path is an error and
+/// not a new, empty store. README "Inventory, history and the remediation guide" lists them.
+fn creates_store(command: &Command) -> bool {
+    match command {
+        // Auditing names records the run; auditing the inventory needs one.
+        Command::Audit(a) => !a.domains.is_empty() || !a.file.is_empty(),
+        Command::Customer(CustomerCommand::Add { .. }) => true,
+        Command::Domain(DomainCommand::Add(a)) => a.customer.is_none(),
+        Command::Import(_) => true,
+        // A fresh audit is recorded for a domain that has none; a customer must exist.
+        Command::Guide(g) => g.customer.is_none(),
+        Command::Schedule(ScheduleCommand::Set { customer, .. }) => customer.is_none(),
+        Command::Exo(ExoCommand::Import(a)) => !a.no_store,
+        Command::Reports(ReportsCommand::Ingest(_) | ReportsCommand::Fetch(_)) => true,
+        Command::Demo(_) => true,
+        _ => false,
+    }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

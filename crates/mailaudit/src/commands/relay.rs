@@ -61,8 +61,9 @@ pub(crate) fn relay_options(
 pub(crate) async fn relay_test(cli: &Cli, args: &RelayTestArgs) -> Result<ExitCode> {
     let domain = normalize_domain(&args.domain)?;
     let config = resolver_config(cli, args.timeout, 1)?;
-    let resolver = Resolver::new(&config)?;
     let opts = relay_options(&args.smtp, args.mx.clone(), args.m365_endpoint.clone())?;
+    super::dns_check::check_resolvers(&config).await?;
+    let resolver = Resolver::new(&config)?;
     let report =
         mailaudit_core::audit::audit_domain(&resolver, &domain, &AuditOptions::default()).await;
     let (section, findings) = mailaudit_net::live::relay_test(&resolver, &report, &opts).await;

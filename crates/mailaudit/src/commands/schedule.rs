@@ -116,8 +116,14 @@ pub(crate) async fn schedule_cmd(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs every due schedule once; returns how many ran.
+/// Runs every due schedule once; returns how many ran. When one is due, the resolver is
+/// checked first: one that does not answer fails here, before the schedules are claimed, so
+/// they stay due and no run of failed look-ups is recorded.
 pub(crate) async fn run_due(cli: &Cli, store: &dyn Store, args: &ScheduleRunArgs) -> Result<usize> {
+    let t = now();
+    if store.schedules().await?.iter().any(|s| s.next_run_at <= t) {
+        super::dns_check::check_resolvers(&resolver_config(cli, args.timeout, 1)?).await?;
+    }
     let due = store.claim_due_schedules(now()).await?;
     for s in &due {
         let domains = match &s.scope {

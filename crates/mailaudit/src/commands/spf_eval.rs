@@ -11,6 +11,7 @@ use crate::cli::{Cli, SpfEvalArgs};
 
 pub(crate) async fn spf_eval(cli: &Cli, args: &SpfEvalArgs) -> Result<ExitCode> {
     let config = resolver_config(cli, args.timeout, 1)?;
+    super::dns_check::check_resolvers(&config).await?;
     let resolver = Resolver::new(&config)?;
     let sender = args.sender.trim();
     let domain = match sender.rsplit_once('@') {

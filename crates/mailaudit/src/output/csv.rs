@@ -1,5 +1,6 @@
-//! CSV: one row per finding; a domain without findings (or an invalid name) gets one row with
-//! the finding columns empty, so every domain appears.
+//! CSV: one row per finding; a domain without findings gets one row with the finding columns
+//! empty, and an invalid name one with only `title` and `detail` (the reason), so every input
+//! appears.
 
 use std::io::Write;
 
@@ -20,6 +21,9 @@ pub(super) const HEADER: [&str; 12] = [
     "evidence",
     "fix",
 ];
+
+/// The title of the row of an input name that is not a domain name (not audited).
+const INVALID_TITLE: &str = "not a domain name: not audited";
 
 pub(super) fn write(w: &mut ::csv::Writer<Box<dyn Write>>, r: &DomainReport) -> Result<()> {
     let score = r.score.map(|s| s.to_string()).unwrap_or_default();
@@ -42,16 +46,14 @@ pub(super) fn write(w: &mut ::csv::Writer<Box<dyn Write>>, r: &DomainReport) -> 
         policy.as_str(),
     ];
     if r.findings.is_empty() {
+        // An invalid name is no finding: no check ID (every ID in the output is one of
+        // `mailaudit checks`), a title that says so, and the reason in `detail`.
         let detail = r.error.clone().unwrap_or_default();
-        let id = if r.error.is_some() {
-            "INVALID-DOMAIN"
-        } else {
-            ""
-        };
+        let title = if r.error.is_some() { INVALID_TITLE } else { "" };
         let row = base
             .iter()
             .copied()
-            .chain([id, "", "", "", detail.as_str(), "", ""]);
+            .chain(["", "", "", title, detail.as_str(), "", ""]);
         w.write_record(row)?;
     }
     for f in &r.findings {

@@ -55,15 +55,14 @@ pub(super) fn domain(out: &mut dyn Write, r: &DomainReport) -> Result<()> {
         )?;
         return Ok(());
     }
+    let (provider, no_score) = super::heading_parts(r);
     writeln!(
         out,
         "<section><h2>{} <span class=\"score\">{}</span></h2><p>{}{}</p>",
         esc(&r.domain),
-        r.score.map_or_else(
-            || "score n/a (look-ups failed)".to_string(),
-            |s| format!("{s}/100")
-        ),
-        esc(r.provider.label()),
+        r.score
+            .map_or_else(|| no_score.to_string(), |s| format!("{s}/100")),
+        esc(provider),
         if r.parked { " · parked" } else { "" }
     )?;
     if r.findings.is_empty() {

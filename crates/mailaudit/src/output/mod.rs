@@ -28,8 +28,9 @@ pub(crate) struct Summary {
     pub(crate) scored: u64,
 }
 
-/// The findings the summary line counts, with the phrase it uses.
-pub(crate) const HEADLINES: [(CheckId, &str); 12] = [
+/// The findings the summary line counts, with the phrase it uses after "N domains" (each
+/// count is of domains, never of findings).
+pub(crate) const HEADLINES: [(CheckId, &str); 13] = [
     (CheckId::DmarcMissing, "without DMARC"),
     (CheckId::DmarcPolicyNone, "with DMARC p=none"),
     (CheckId::SpfMissing, "without SPF"),
@@ -48,9 +49,15 @@ pub(crate) const HEADLINES: [(CheckId, &str); 12] = [
     (CheckId::ParkedNotLocked, "parked but not locked down"),
     (CheckId::MxGateway, "behind a gateway (Direct Send bypass)"),
     (CheckId::DnsLookupFailed, "with failed DNS look-ups"),
+    (CheckId::DomainNotFound, "not found (NXDOMAIN)"),
 ];
 
 impl Summary {
+    /// Domains audited: the inputs that were domain names.
+    pub(crate) fn audited(&self) -> u64 {
+        self.domains - self.invalid
+    }
+
     pub(crate) fn add(&mut self, r: &DomainReport) {
         self.domains += 1;
         if r.error.is_some() {
@@ -74,28 +81,48 @@ impl Summary {
         }
     }
 
-    /// "141 domains: 84 without DMARC, 97 with SPF ~all, ..."
+    /// "141 domains audited (average score 41): 84 domains without DMARC, 97 domains with SPF
+    /// ~all, ...": every count says what it counts (domains; input names that are not domain
+    /// names), so none reads as a number of findings.
     pub(crate) fn line(&self) -> String {
         let plural = |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
         let mut parts: Vec<String> = HEADLINES
             .iter()
             .zip(self.headlines)
             .filter(|(_, n)| *n > 0)
-            .map(|((_, phrase), n)| format!("{n} {phrase}"))
+            .map(|((_, phrase), n)| format!("{} {phrase}", plural(n, "domain")))
             .collect();
         if self.invalid > 0 {
-            parts.push(plural(self.invalid, "invalid name"));
+            parts.push(format!(
+                "{} not audited (not a domain name)",
+                plural(self.invalid, "input name")
+            ));
         }
+        let audited = self.domains - self.invalid;
         let avg = match self.score_sum.checked_div(self.scored) {
-            Some(avg) => format!("average score {avg}"),
+            Some(avg) if self.scored == audited => format!("average score {avg}"),
+            Some(avg) => format!("average score {avg} over the {} scored", self.scored),
             None => "no domain scored".to_string(),
         };
-        let head = format!("{} ({avg})", plural(self.domains, "domain"));
+        let head = format!("{} audited ({avg})", plural(audited, "domain"));
         if parts.is_empty() {
             head
         } else {
             format!("{head}: {}", parts.join(", "))
         }
+    }
+}
+
+/// What the heading of a domain shows besides its name: who receives its mail (or that the
+/// domain does not exist), and why it has no score when it has none.
+pub(crate) fn heading_parts(r: &DomainReport) -> (&'static str, &'static str) {
+    if r.not_found() {
+        (
+            "does not exist (NXDOMAIN)",
+            "no score (the domain does not exist)",
+        )
+    } else {
+        (r.provider.label(), "score n/a (look-ups failed)")
     }
 }
 

@@ -53,6 +53,7 @@ pub(super) fn domain(out: &mut dyn Write, r: &DomainReport, color: bool) -> Resu
         )?;
         return Ok(());
     }
+    let (provider, no_score) = super::heading_parts(r);
     let score = match r.score {
         Some(score) => {
             let code = match score {
@@ -62,14 +63,13 @@ pub(super) fn domain(out: &mut dyn Write, r: &DomainReport, color: bool) -> Resu
             };
             paint(color, code, &format!("score {score}/100"))
         }
-        None => paint(color, "2", "score n/a (look-ups failed)"),
+        None => paint(color, "2", no_score),
     };
     let parked = if r.parked { "  ·  parked" } else { "" };
     writeln!(
         out,
-        "{}  ·  {}{parked}  ·  {score}",
+        "{}  ·  {provider}{parked}  ·  {score}",
         paint(color, "1", &name),
-        r.provider.label()
     )?;
     if r.findings.is_empty() {
         writeln!(out, "  {}", paint(color, "32", "no findings"))?;
@@ -151,12 +151,22 @@ fn write_tree(
 
 pub(super) fn summary(out: &mut dyn Write, s: &Summary, color: bool) -> Result<()> {
     writeln!(out, "{}", paint(color, "1", &s.line()))?;
+    // "3 domains with a critical finding, 8 with a high one, ...": domains, not findings.
     let sev: Vec<String> = Severity::ALL
         .iter()
         .zip(s.by_severity)
         .filter(|(sev, _)| **sev != Severity::Info)
-        .map(|(sev, n)| format!("{n} {}", sev.as_str()))
+        .enumerate()
+        .map(|(i, (sev, n))| {
+            let domains = match (i, n) {
+                (0, 1) => "1 domain".to_string(),
+                (0, n) => format!("{n} domains"),
+                (_, n) => n.to_string(),
+            };
+            let what = if i == 0 { "finding" } else { "one" };
+            format!("{domains} with a {} {what}", sev.as_str())
+        })
         .collect();
-    writeln!(out, "domains with findings by severity: {}", sev.join(", "))?;
+    writeln!(out, "{}", sev.join(", "))?;
     Ok(())
 }

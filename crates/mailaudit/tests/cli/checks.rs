@@ -2,12 +2,12 @@
 
 use mailaudit_core::checks::CATALOGUE;
 
-use crate::common::run;
+use crate::common::{Lab, finding_ids, run, run_with_stdin};
 
 #[test]
 fn catalogue_has_every_check_of_checks_md() {
-    // CHECKS.md (the contract) lists 57 checks.
-    assert_eq!(CATALOGUE.len(), 57);
+    // CHECKS.md (the contract) lists 58 checks.
+    assert_eq!(CATALOGUE.len(), 58);
 }
 
 #[test]
@@ -42,7 +42,7 @@ fn list_shows_every_id_once() {
             })
         })
         .count();
-    assert_eq!(ids, 57, "57 check lines");
+    assert_eq!(ids, 58, "58 check lines");
     assert!(
         out.stdout.contains("mailaudit checks ID"),
         "says how to see one"
@@ -88,8 +88,108 @@ fn unknown_check_exits_two_with_a_clear_message() {
     let out = run(&["checks", "SPF-SOFTFAILS"]);
     out.assert_code(2);
     assert!(out.stdout.is_empty());
-    assert!(out.stderr.contains("unknown check"), "{}", out.stderr);
+    assert!(out.stderr.contains("no check named"), "{}", out.stderr);
     assert!(out.stderr.contains("SPF-SOFTFAILS"), "{}", out.stderr);
+}
+
+/// An unknown check: the cause first, then the closest IDs (or codes, for a code), or where
+/// the list is when nothing is close.
+#[test]
+fn unknown_check_suggests_the_closest() {
+    for (arg, expected) in [
+        (
+            "SPF-SOFTFAL",
+            "mailaudit: error: no check named SPF-SOFTFAL; did you mean SPF-SOFTFAIL?\n",
+        ),
+        (
+            "dmarc-mising",
+            "mailaudit: error: no check named dmarc-mising; did you mean DMARC-MISSING?\n",
+        ),
+        (
+            "SPF06",
+            "mailaudit: error: no check named SPF06; did you mean SPF006 (SPF-SOFTFAIL)?\n",
+        ),
+        (
+            "HELLO",
+            "mailaudit: error: no check named HELLO; `mailaudit checks` lists them all\n",
+        ),
+    ] {
+        let out = run(&["checks", arg]);
+        out.assert_code(2);
+        assert!(out.stdout.is_empty(), "{arg}");
+        assert_eq!(out.stderr, expected, "{arg}");
+    }
+}
+
+/// Every ID that can appear in output is in the catalogue: the `id` column of the CSV and the
+/// findings of the JSON, over the sample fleet and input names that are not domain names,
+/// and each ID explained by `mailaudit checks ID`. (Invalid names used to get the ID
+/// INVALID-DOMAIN, which no check has.)
+#[test]
+fn every_id_in_the_output_is_in_the_catalogue() {
+    let lab = Lab::sample_plus("");
+    let (_, fleet) = mailaudit_lab::sample_fleet();
+    let input = format!("{}\nbad domain!\nfoo@example.com\n", fleet.join("\n"));
+    let audit = |format: &str| {
+        run_with_stdin(
+            &[
+                "audit",
+                "--nameserver",
+                lab.addr(),
+                "--no-store",
+                "--no-policy-fetch",
+                "--format",
+                format,
+                "--file",
+                "-",
+            ],
+            Some(&input),
+        )
+    };
+    let mut ids = std::collections::BTreeSet::new();
+    let csv = audit("csv");
+    csv.assert_code(2);
+    let header: Vec<&str> = csv.stdout.lines().next().unwrap_or("").split(',').collect();
+    let id_column = header
+        .iter()
+        .position(|h| *h == "id")
+        .expect("an id column");
+    let mut invalid_rows = 0;
+    for line in csv.stdout.lines().skip(1) {
+        // A row starts with its domain, and the id column precedes any quoted field (title,
+        // detail, ...); other lines continue a quoted field.
+        let fields: Vec<&str> = line.split(',').collect();
+        let row_of = |d: &str| fields[0] == d;
+        if !(fleet.iter().any(|d| row_of(d)) || row_of("bad domain!") || row_of("foo@example.com"))
+        {
+            continue;
+        }
+        if line.starts_with("bad domain!,") || line.starts_with("foo@example.com,") {
+            invalid_rows += 1;
+            assert_eq!(fields[id_column], "", "{line}");
+            assert!(line.contains("not a domain name: not audited"), "{line}");
+        }
+        if let Some(id) = fields.get(id_column).filter(|id| !id.is_empty()) {
+            ids.insert(id.to_string());
+        }
+    }
+    assert_eq!(invalid_rows, 2, "{}", csv.stdout);
+    let json = audit("json");
+    json.assert_code(2);
+    for d in json.json().as_array().expect("an array") {
+        ids.extend(finding_ids(d));
+    }
+    assert!(ids.len() >= 20, "the sample shows many checks: {ids:?}");
+    let catalogue: Vec<&str> = CATALOGUE.iter().map(|c| c.id.as_str()).collect();
+    for id in &ids {
+        assert!(
+            catalogue.contains(&id.as_str()),
+            "{id} is not in the catalogue"
+        );
+        let out = run(&["checks", id]);
+        out.assert_code(0);
+        assert!(out.stdout.starts_with(id.as_str()), "{id}: {}", out.stdout);
+    }
 }
 
 #[test]

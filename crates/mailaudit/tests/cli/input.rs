@@ -245,3 +245,96 @@ fn quoted_csv_first_column() {
         ["coho-winery.example", "contoso-legal.example"]
     );
 }
+
+/// An invalid line of a `--file` is reported with its file and line and the real reason (the
+/// first problem: characters before the label count); a space after a domain name still
+/// starts another column; the summary counts the invalid names apart from the audited domains.
+#[test]
+fn invalid_lines_name_the_file_the_line_and_the_reason() {
+    let lab = lab();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("domains.txt");
+    std::fs::write(
+        &path,
+        "# customers\ncontoso-legal.example Contoso Legal\nbad domain!\n\nfoo@example.com\nbad domain!\nlocalhost\n",
+    )
+    .expect("write domains file");
+    let file = path.to_str().expect("UTF-8 path");
+    let out = run(&[
+        "audit",
+        "--nameserver",
+        lab.addr(),
+        "--no-store",
+        "--no-policy-fetch",
+        "--color",
+        "never",
+        "--file",
+        file,
+    ]);
+    out.assert_code(2);
+    let errors: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("invalid domain name"))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            format!(
+                "mailaudit: {file}:3: invalid domain name \"bad domain!\": contains a space and '!'"
+            ),
+            format!(
+                "mailaudit: {file}:5: invalid domain name \"foo@example.com\": contains '@' (an e-mail address? give the part after '@')"
+            ),
+            format!(
+                "mailaudit: {file}:6: invalid domain name \"bad domain!\": contains a space and '!'"
+            ),
+            format!(
+                "mailaudit: {file}:7: invalid domain name \"localhost\": is a single label: a domain needs at least two (contoso.com)"
+            ),
+        ],
+        "{}",
+        out.stderr
+    );
+    // `contoso-legal.example Contoso Legal`: the domain, then another column.
+    assert!(
+        out.stdout.contains("contoso-legal.example  ·"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(
+            "\n1 domain audited (average score 100): 4 input names not audited (not a domain name)\n"
+        ),
+        "{}",
+        out.stdout
+    );
+
+    // From standard input, the same, named <stdin>.
+    let out = run_with_stdin(
+        &[
+            "audit",
+            "--nameserver",
+            lab.addr(),
+            "--no-store",
+            "--no-policy-fetch",
+            "--format",
+            "json",
+            "--file",
+            "-",
+        ],
+        Some("contoso-legal.example\nbad domain!\n"),
+    );
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains(
+            "mailaudit: <stdin>:2: invalid domain name \"bad domain!\": contains a space and '!'"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        domains(&out.json()),
+        ["contoso-legal.example", "bad domain!"]
+    );
+}

@@ -4,6 +4,7 @@
 //! [`mailaudit_lab::LabDns`] started by the test and passed as `--nameserver`; the DNS-failure
 //! tests add a UDP socket that never answers. No test queries a public resolver.
 
+mod checklist;
 mod checks;
 mod common;
 mod demo;
@@ -13,7 +14,9 @@ mod exo;
 mod fetch;
 mod hostile;
 mod input;
+mod inventory;
 mod mta_sts;
+mod not_found;
 mod options;
 mod relay;
 mod reports;
@@ -22,3 +25,4 @@ mod schedule;
 mod serve;
 mod spf_eval;
 mod store;
+mod store_open;

@@ -305,3 +305,37 @@ fn html_is_self_contained() {
         .replace(&shown, "[DATE]");
     insta::assert_snapshot!("sample_html", out);
 }
+
+/// The fleet summary says what each count counts (domains), so that none reads as a number of
+/// findings; so does the line by severity.
+#[test]
+fn fleet_summary_counts_domains_and_says_so() {
+    let out = sample("table");
+    let summary = out
+        .lines()
+        .find(|l| l.starts_with("15 domains"))
+        .expect("the summary line");
+    let (head, counts) = summary.split_once(": ").expect("counts after the head");
+    // One sample domain's look-ups fail: it is audited, not scored.
+    assert_eq!(
+        head,
+        "15 domains audited (average score 73 over the 14 scored)"
+    );
+    for part in counts.split(", ") {
+        let (n, rest) = part.split_once(' ').expect("a number and a phrase");
+        assert!(n.parse::<u64>().is_ok(), "{part}");
+        let unit = if n == "1" { "domain " } else { "domains " };
+        assert!(rest.starts_with(unit), "{part:?} does not say domains");
+    }
+    assert!(counts.starts_with("2 domains without DMARC, 3 domains with DMARC p=none, "));
+    assert!(counts.contains("1 domain with SPF ~all"), "{counts}");
+    let by_severity = out
+        .lines()
+        .skip_while(|l| *l != summary)
+        .nth(1)
+        .expect("the line by severity");
+    assert!(
+        by_severity.starts_with("3 domains with a critical finding, 8 with a high one, "),
+        "{by_severity}"
+    );
+}

@@ -35,6 +35,8 @@ struct Serving {
 
 fn start_serve() -> Serving {
     let dir = tempfile::tempdir().unwrap();
+    // `serve` needs the store to exist (an empty file is an empty SQLite database).
+    std::fs::File::create(dir.path().join("m.db")).unwrap();
     let db = format!("sqlite://{}", dir.path().join("m.db").display());
     let mut child = Command::new(env!("CARGO_BIN_EXE_mailaudit"))
         .args([
