@@ -39,28 +39,122 @@ Examples:
 #[derive(Debug, Parser)]
 #[command(name = "mailaudit", version, about, after_help = AFTER_HELP, max_term_width = 100)]
 pub(crate) struct Cli {
-    /// Send every DNS query of the run to this recursive resolver instead of the system's
-    /// (`/etc/resolv.conf`). ADDR or ADDR:PORT ([V6]:PORT for IPv6); repeatable. Each is asked
-    /// one test query first: one that does not answer stops the run (exit 2).
-    #[arg(long, global = true, value_name = "ADDR[:PORT]")]
+    /// The recursive resolver for the commands that do DNS, given before the command (also
+    /// accepted after it, where `--help` shows it).
+    #[arg(long, value_name = "ADDR[:PORT]")]
     pub(crate) nameserver: Vec<String>,
 
-    /// When to use colours in terminal output.
-    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    /// When to use colours in `audit`'s table (also accepted after `audit`).
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub(crate) color: ColorChoice,
 
-    /// The store: `sqlite://PATH`, `sqlite::memory:` or `postgres://USER@HOST/DB`. Default: an
-    /// embedded SQLite file in the user's data directory ($XDG_DATA_HOME/mailaudit/mailaudit.db),
-    /// created on first use. A SQLite file named here that does not exist is created (in an
-    /// existing directory, never with its directories) only by commands that add to the store
-    /// (audit of named domains, customer/domain add, import, guide DOMAIN, schedule set --fleet,
-    /// exo import, reports ingest/fetch, demo), which say so; other commands exit 2 with "no
-    /// store at PATH" (README "Inventory, history and the remediation guide").
-    #[arg(long, global = true, value_name = "URL", env = "MAILAUDIT_DB")]
+    /// The store for the commands that use one, given before the command (also accepted after
+    /// it, where `--help` says more).
+    #[arg(long, value_name = "URL", env = "MAILAUDIT_DB")]
     pub(crate) db: Option<String>,
 
     #[command(subcommand)]
     pub(crate) command: Command,
+}
+
+/// `--db`, on each command that uses the store (and, for a command family such as `customer`,
+/// on each of its commands).
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct StoreOpt {
+    /// The store: `sqlite://PATH`, `sqlite::memory:` or `postgres://USER@HOST/DB` (or the
+    /// MAILAUDIT_DB environment variable). Default: an embedded SQLite file in the user's data
+    /// directory ($XDG_DATA_HOME/mailaudit/mailaudit.db), created on first use. A SQLite file
+    /// named here that does not exist is created (in an existing directory, never with its
+    /// directories) only by commands that add to the store (audit of named domains,
+    /// customer/domain add, import, guide DOMAIN, schedule set --fleet, exo import, reports
+    /// ingest/fetch, demo), which say so; other commands exit 2 with "no store at PATH" (README
+    /// "Inventory, history and the remediation guide").
+    #[arg(long = "db", id = "store_db", global = true, value_name = "URL")]
+    pub(crate) db: Option<String>,
+}
+
+/// `--nameserver`, on each command that does DNS.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct DnsOpt {
+    /// Send every DNS query of the run to this recursive resolver instead of the system's
+    /// (`/etc/resolv.conf`). ADDR or ADDR:PORT ([V6]:PORT for IPv6); repeatable. Each is asked
+    /// one test query first: one that does not answer stops the run (exit 2).
+    #[arg(
+        long = "nameserver",
+        id = "nameserver",
+        global = true,
+        value_name = "ADDR[:PORT]"
+    )]
+    pub(crate) nameserver: Vec<String>,
+}
+
+/// A command family whose every command uses the store (`customer`, `domain`, `schedule`).
+#[derive(Debug, Args)]
+pub(crate) struct WithStore<C: Subcommand> {
+    #[command(flatten)]
+    pub(crate) store: StoreOpt,
+    #[command(subcommand)]
+    pub(crate) command: C,
+}
+
+impl Cli {
+    /// Parses the command line and puts the options given after the command (`--db`,
+    /// `--nameserver`, `--color`, shown only in the help of the commands that use them) where
+    /// every command reads them: given after the command, they win over the same option given
+    /// before it, which wins over MAILAUDIT_DB.
+    pub(crate) fn parse_args() -> Cli {
+        let mut cli = Cli::parse();
+        let (store, dns, color) = cli.command.options();
+        if let Some(db) = store.and_then(|s| s.db.clone()) {
+            cli.db = Some(db);
+        }
+        if let Some(dns) = dns.filter(|d| !d.nameserver.is_empty()) {
+            cli.nameserver = dns.nameserver.clone();
+        }
+        if let Some(color) = color {
+            cli.color = color;
+        }
+        cli
+    }
+}
+
+impl Command {
+    /// The store, DNS and colour options this command takes, as given after it.
+    fn options(&self) -> (Option<&StoreOpt>, Option<&DnsOpt>, Option<ColorChoice>) {
+        match self {
+            Command::Audit(a) => (Some(&a.store), Some(&a.dns), a.color),
+            Command::SpfEval(a) => (None, Some(&a.dns), None),
+            Command::RelayTest(a) => (None, Some(&a.dns), None),
+            Command::Checks(_) => (None, None, None),
+            Command::Customer(w) => (Some(&w.store), None, None),
+            Command::Domain(w) => (Some(&w.store), None, None),
+            Command::Import(a) => (Some(&a.store), None, None),
+            Command::History(a) => (Some(&a.store), None, None),
+            Command::Diff(a) => (Some(&a.store), None, None),
+            Command::Guide(a) => (Some(&a.store), Some(&a.dns), None),
+            Command::Checklist(a) => (Some(&a.store), None, None),
+            Command::Schedule(w) => (
+                Some(&w.store),
+                match &w.command {
+                    ScheduleCommand::Run(r) => Some(&r.dns),
+                    _ => None,
+                },
+                None,
+            ),
+            Command::Serve(a) => (Some(&a.store), Some(&a.run.dns), None),
+            Command::Exo(ExoCommand::Script(_)) => (None, None, None),
+            Command::Exo(ExoCommand::Import(a)) => (Some(&a.store), None, None),
+            Command::Reports(r) => match r {
+                ReportsCommand::Parse(_) => (None, None, None),
+                ReportsCommand::Ingest(a) => (Some(&a.store), None, None),
+                ReportsCommand::Fetch(a) => (Some(&a.store), Some(&a.dns), None),
+                ReportsCommand::Summary(a) => (Some(&a.store), Some(&a.dns), None),
+                ReportsCommand::List(a) => (Some(&a.store), None, None),
+                ReportsCommand::Raw(a) => (Some(&a.store), None, None),
+            },
+            Command::Demo(a) => (Some(&a.store), None, None),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,12 +188,10 @@ pub(crate) enum Command {
     /// Explain the checks: what each finding means, why it matters, how to fix it in Microsoft 365.
     Checks(ChecksArgs),
     /// Manage customers (name, contacts, notes).
-    #[command(subcommand)]
-    Customer(CustomerCommand),
+    Customer(WithStore<CustomerCommand>),
     /// Manage the inventory of domains (customer, parked flag, tenant, relay-test addresses,
     /// key people to protect against impersonation).
-    #[command(subcommand)]
-    Domain(DomainCommand),
+    Domain(WithStore<DomainCommand>),
     /// Import customers and domains from a CSV file (bad rows reported with line numbers, good
     /// rows kept; existing domains get only the values the file gives).
     ///
@@ -118,8 +210,7 @@ pub(crate) enum Command {
     /// and reopen on regression; mark manual items done here.
     Checklist(ChecklistArgs),
     /// Recurring re-audits of the fleet or of a customer, with alerts on regression.
-    #[command(subcommand)]
-    Schedule(ScheduleCommand),
+    Schedule(WithStore<ScheduleCommand>),
     /// Serve the web portal (fleet overview, each domain's findings, history, checklist,
     /// remediation guide and DMARC/TLS report summary, the check catalogue) and run the scheduler (re-audits and alerts),
     /// until Ctrl-C or SIGTERM.
@@ -162,6 +253,8 @@ pub(crate) enum Command {
 
 #[derive(Debug, Clone, Args)]
 pub(crate) struct DemoArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreOpt,
     /// Where the web portal listens (loopback only; port 0: any free port). The address is
     /// printed.
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
@@ -241,6 +334,8 @@ pub(crate) enum ReportsCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct ReportsListArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreOpt,
     /// Only the reports about this domain (their policy domain).
     #[arg(long, value_name = "DOMAIN")]
     pub(crate) domain: Option<String>,
@@ -255,6 +350,8 @@ pub(crate) struct ReportsListArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ReportsRawArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreOpt,
     /// The report's id (`reports list`).
     pub(crate) id: i64,
     /// Write to this file instead of standard output (refused if it exists).
@@ -264,6 +361,8 @@ pub(crate) struct ReportsRawArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ReportsIngestArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreOpt,
     #[command(flatten)]
     pub(crate) input: ReportInputArgs,
 }
@@ -298,6 +397,10 @@ Examples:
 
 #[derive(Debug, Args)]
 pub(crate) struct ReportsFetchArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreOpt,
+    #[command(flatten)]
+    pub(crate) dns: DnsOpt,
     /// The mailbox: `imaps://USER@HOST[:PORT]/MAILBOX` or `imap://USER@HOST[:PORT]/MAILBOX`
     /// (STARTTLS). A password in the URL is refused.
     #[arg(value_name = "URL")]
@@ -400,6 +503,10 @@ pub(crate) struct ReportsFetchArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ReportsSummaryArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreOpt,
+    #[command(flatten)]
+    pub(crate) dns: DnsOpt,
     /// The domain (the reports' policy domain).
     pub(crate) domain: String,
     /// The period: the last INTERVAL (e.g. 14d, 30d); new sources are those absent from the
@@ -494,6 +601,8 @@ pub(crate) struct ExoScriptArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ExoImportArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreOpt,
     /// The bundle, per-cmdlet export files, or directories of them.
     #[arg(required = true, value_name = "PATH")]
     pub(crate) paths: Vec<PathBuf>,
@@ -705,12 +814,16 @@ number; the good rows are kept) or the file could not be read.";
 #[derive(Debug, Args)]
 #[command(after_help = IMPORT_NOTES)]
 pub(crate) struct ImportArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreOpt,
     /// The CSV file (`-` for standard input).
     pub(crate) file: PathBuf,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct HistoryArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreOpt,
     /// The domain.
     pub(crate) domain: String,
     /// How many audits to show, newest first.
@@ -723,6 +836,8 @@ pub(crate) struct HistoryArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct DiffArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreOpt,
     /// Domains to compare (default: the whole inventory, or --customer).
     pub(crate) domains: Vec<String>,
     /// Only this customer's domains.
@@ -735,6 +850,10 @@ pub(crate) struct DiffArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct GuideArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreOpt,
+    #[command(flatten)]
+    pub(crate) dns: DnsOpt,
     /// The domain (or --customer for all of a customer's domains).
     #[arg(required_unless_present = "customer")]
     pub(crate) domain: Option<String>,
@@ -769,6 +888,8 @@ checklist, no store).";
 #[derive(Debug, Args)]
 #[command(after_help = CHECKLIST_NOTES)]
 pub(crate) struct ChecklistArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreOpt,
     /// The domain.
     pub(crate) domain: String,
     /// Mark this item done (its key, e.g. antispoof-rule-enforce).
@@ -834,6 +955,8 @@ pub(crate) enum ScheduleCommand {
 /// How the scheduler audits and alerts (`schedule run`, `serve`).
 #[derive(Debug, Args, Clone)]
 pub(crate) struct ScheduleRunArgs {
+    #[command(flatten)]
+    pub(crate) dns: DnsOpt,
     /// Post regression alerts to this webhook (Teams and Slack accept its JSON; repeatable).
     #[arg(long, value_name = "URL", env = "MAILAUDIT_WEBHOOK")]
     pub(crate) webhook: Vec<String>,
@@ -865,6 +988,8 @@ pub(crate) struct ScheduleRunArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreOpt,
     /// Where the web portal listens (port 0: any free port; the address is printed). A
     /// non-loopback address is refused without --public.
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
@@ -962,6 +1087,8 @@ pub(crate) struct SmtpArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct RelayTestArgs {
+    #[command(flatten)]
+    pub(crate) dns: DnsOpt,
     /// The domain to test.
     #[arg(value_name = "DOMAIN")]
     pub(crate) domain: String,
@@ -990,6 +1117,13 @@ pub(crate) enum RelayFormat {
 
 #[derive(Debug, Args)]
 pub(crate) struct AuditArgs {
+    /// When to use colours in the table.
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub(crate) color: Option<ColorChoice>,
+    #[command(flatten)]
+    pub(crate) store: StoreOpt,
+    #[command(flatten)]
+    pub(crate) dns: DnsOpt,
     /// Domains to audit. Without domains or --file, the whole inventory is audited (or
     /// --customer's domains).
     #[arg(value_name = "DOMAIN")]
@@ -1071,6 +1205,8 @@ pub(crate) struct AuditArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct SpfEvalArgs {
+    #[command(flatten)]
+    pub(crate) dns: DnsOpt,
     /// The connecting client's IP address.
     #[arg(long, value_name = "IP")]
     pub(crate) ip: std::net::IpAddr,

@@ -10,10 +10,8 @@ mod output;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let args = cli::Cli::parse();
+    let args = cli::Cli::parse_args();
     match commands::run(args) {
         Ok(code) => code,
         // A reader that stops early (`mailaudit audit ... | head`) is not an error.

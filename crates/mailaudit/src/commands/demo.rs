@@ -27,7 +27,7 @@ use mailaudit_store::{Ingested, Location, NewDomain, NewReport, OpenMode, RunSta
 
 use super::relay::relay_options;
 use super::{dates, schedule, tracking};
-use crate::cli::{Cli, Command, DemoArgs, ScheduleRunArgs, ServeArgs, SmtpArgs};
+use crate::cli::{Cli, Command, DemoArgs, DnsOpt, ScheduleRunArgs, ServeArgs, SmtpArgs, StoreOpt};
 
 /// The demo's customers: name, contacts, notes.
 const CUSTOMERS: &[(&str, &str, &str)] = &[
@@ -256,7 +256,9 @@ async fn run(
                 listen: args.listen.clone(),
                 public: false,
                 tick: 60,
+                store: StoreOpt::default(),
                 run: ScheduleRunArgs {
+                    dns: DnsOpt::default(),
                     webhook: Vec::new(),
                     alert_email: Vec::new(),
                     smtp_relay: None,

@@ -50,14 +50,16 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::SpfEval(args) => runtime()?.block_on(spf_eval::spf_eval(&cli, args)),
         Command::RelayTest(args) => runtime()?.block_on(relay::relay_test(&cli, args)),
         Command::Checks(args) => checks::checks(args),
-        Command::Customer(cmd) => with_store!(cli, |s| inventory::customer(s, cmd)),
-        Command::Domain(cmd) => with_store!(cli, |s| inventory::domain(s, cmd)),
+        Command::Customer(w) => with_store!(cli, |s| inventory::customer(s, &w.command)),
+        Command::Domain(w) => with_store!(cli, |s| inventory::domain(s, &w.command)),
         Command::Import(args) => with_store!(cli, |s| inventory::import(s, args)),
         Command::History(args) => with_store!(cli, |s| history::history_cmd(s, args)),
         Command::Diff(args) => with_store!(cli, |s| history::diff_cmd(s, args)),
         Command::Guide(args) => with_store!(cli, |s| guide::guide_cmd(&cli, s, args)),
         Command::Checklist(args) => with_store!(cli, |s| checklist::checklist_cmd(s, args)),
-        Command::Schedule(cmd) => with_store!(cli, |s| schedule::schedule_cmd(&cli, s, cmd)),
+        Command::Schedule(w) => {
+            with_store!(cli, |s| schedule::schedule_cmd(&cli, s, &w.command))
+        }
         Command::Serve(args) => runtime()?.block_on(schedule::serve(&cli, args)),
         Command::Exo(ExoCommand::Script(args)) => exo::script(args),
         Command::Exo(ExoCommand::Import(args)) => with_store!(cli, |s| exo::import(s, args)),
@@ -167,12 +169,14 @@ fn creates_store(command: &Command) -> bool {
     match command {
         // Auditing names records the run; auditing the inventory needs one.
         Command::Audit(a) => !a.domains.is_empty() || !a.file.is_empty(),
-        Command::Customer(CustomerCommand::Add { .. }) => true,
-        Command::Domain(DomainCommand::Add(a)) => a.customer.is_none(),
+        Command::Customer(w) => matches!(w.command, CustomerCommand::Add { .. }),
+        Command::Domain(w) => matches!(&w.command, DomainCommand::Add(a) if a.customer.is_none()),
         Command::Import(_) => true,
         // A fresh audit is recorded for a domain that has none; a customer must exist.
         Command::Guide(g) => g.customer.is_none(),
-        Command::Schedule(ScheduleCommand::Set { customer, .. }) => customer.is_none(),
+        Command::Schedule(w) => {
+            matches!(&w.command, ScheduleCommand::Set { customer, .. } if customer.is_none())
+        }
         Command::Exo(ExoCommand::Import(a)) => !a.no_store,
         Command::Reports(ReportsCommand::Ingest(_) | ReportsCommand::Fetch(_)) => true,
         Command::Demo(_) => true,

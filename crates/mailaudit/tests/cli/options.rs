@@ -1,4 +1,5 @@
-//! The remaining `audit` options: `--parked`, `--stats`, `--concurrency`.
+//! The remaining `audit` options (`--parked`, `--stats`, `--concurrency`), and where the store,
+//! DNS and colour options are accepted.
 
 use crate::common::{Lab, domain, finding_ids, run};
 
@@ -152,4 +153,69 @@ fn closed_stdout_is_not_an_error_message() {
     let output = child.wait_with_output().expect("wait");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("Broken pipe"), "{stderr}");
+}
+
+/// `--db`, `--nameserver` and `--color` show in the help of the commands that use them, and only
+/// there; they are accepted before the command (as they always were) and after it.
+#[test]
+fn store_dns_and_colour_options_belong_to_the_commands_that_use_them() {
+    let options_in = |args: &[&str]| -> Vec<&'static str> {
+        let out = run(args);
+        out.assert_code(0);
+        ["--db", "--nameserver", "--color"]
+            .into_iter()
+            .filter(|o| {
+                out.stdout
+                    .lines()
+                    .any(|l| l.trim_start().starts_with(&format!("{o} ")))
+            })
+            .collect()
+    };
+    for (args, expected) in [
+        (&["checks", "--help"][..], &[][..]),
+        (&["exo", "script", "--help"], &[]),
+        (&["reports", "parse", "--help"], &[]),
+        (&["spf-eval", "--help"], &["--nameserver"]),
+        (&["relay-test", "--help"], &["--nameserver"]),
+        (&["customer", "add", "--help"], &["--db"]),
+        (&["domain", "show", "--help"], &["--db"]),
+        (&["history", "--help"], &["--db"]),
+        (&["schedule", "list", "--help"], &["--db"]),
+        (&["schedule", "run", "--help"], &["--db", "--nameserver"]),
+        (&["guide", "--help"], &["--db", "--nameserver"]),
+        (&["reports", "summary", "--help"], &["--db", "--nameserver"]),
+        (&["serve", "--help"], &["--db", "--nameserver"]),
+        (&["demo", "--help"], &["--db"]),
+        (&["audit", "--help"], &["--db", "--nameserver", "--color"]),
+        // The top level lists all three: they may be given before any command.
+        (&["--help"], &["--db", "--nameserver", "--color"]),
+    ] {
+        assert_eq!(options_in(args), expected, "mailaudit {}", args.join(" "));
+    }
+
+    // Before or after the command, the same store.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = format!("sqlite://{}", dir.path().join("m.db").display());
+    run(&["--db", &db, "customer", "add", "Before"]).assert_code(0);
+    run(&["customer", "add", "After", "--db", &db]).assert_code(0);
+    let list = run(&["customer", "list", "--db", &db]);
+    list.assert_code(0);
+    assert!(
+        list.stdout.contains("Before") && list.stdout.contains("After"),
+        "{}",
+        list.stdout
+    );
+    // A command that does not use the store refuses --db after it instead of ignoring it.
+    let out = run(&["checks", "--db", &db]);
+    out.assert_code(2);
+    assert!(out.stderr.contains("--db"), "{}", out.stderr);
+
+    // --db after the command wins over MAILAUDIT_DB (which names a store that does not exist).
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mailaudit"))
+        .args(["customer", "list", "--db", &db])
+        .env("MAILAUDIT_DB", "sqlite:///nonexistent-dir/typo.db")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("After"));
 }
