@@ -383,3 +383,43 @@ async fn reports_page_shows_the_analysis_and_the_verdict() {
     assert_eq!(p.get("/reports/999999/raw").await.status, 404);
     p.stop().await;
 }
+
+/// A tick the latest audit contradicts (contoso.example is at `p=none`, so moving to
+/// quarantine is not done) is accepted, as `mailaudit checklist --done --force` is, and the
+/// page says what the audit shows and that the next audit will reopen it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tick_the_latest_audit_contradicts_carries_a_warning() {
+    let p = Portal::start(LOCAL).await;
+    let row = |body: &str, key: &str| -> String {
+        let start = body
+            .find(&format!("<tr id=\"item-{key}\""))
+            .unwrap_or_else(|| panic!("a row for {key}: {body}"));
+        let end = body[start..].find("</tr>").expect("the row ends") + start;
+        body[start..end].to_string()
+    };
+    let page = p.get("/domains/contoso.example").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        !row(&page.body, "dmarc-quarantine").contains("contradicted"),
+        "an open item has no warning"
+    );
+    let r = p
+        .request(
+            "POST",
+            "/domains/contoso.example/checklist/dmarc-quarantine",
+            &[],
+            Some("state=done&by=Ann"),
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let page = p.get("/domains/contoso.example").await;
+    let tr = row(&page.body, "dmarc-quarantine");
+    assert!(tr.contains("data-state=\"done\""), "{tr}");
+    assert!(
+        tr.contains("class=\"warn contradicted\"")
+            && tr.contains("p=none")
+            && tr.contains("The next audit will reopen this item"),
+        "{tr}"
+    );
+    p.stop().await;
+}

@@ -93,7 +93,7 @@ pub async fn page(
             "<p>Not audited yet: run <code>mailaudit audit {}</code>.</p>",
             Esc(name)
         );
-        checklist(&p, name, &mut b).await?;
+        checklist(&p, name, None, &mut b).await?;
         return Ok(domain_page(name, "", name, &b));
     };
 
@@ -108,7 +108,7 @@ pub async fn page(
         );
     }
     history(&p, name, &mut b).await?;
-    checklist(&p, name, &mut b).await?;
+    checklist(&p, name, Some(&view), &mut b).await?;
     let g = stored::guide_for(p.store.as_ref(), name, view, now(), None).await?;
     let _ = writeln!(
         b,
@@ -207,7 +207,16 @@ async fn history(p: &Portal, name: &str, b: &mut String) -> Result<(), AppError>
     Ok(())
 }
 
-async fn checklist(p: &Portal, name: &str, b: &mut String) -> Result<(), AppError> {
+/// The checklist with its forms. An item marked done by hand that the latest audit (`latest`)
+/// contradicts (the rule of `mailaudit checklist --done`: `guide::check_manual_done`) is
+/// accepted, as `--force` does, and carries a warning with the evidence: the next audit will
+/// reopen it.
+async fn checklist(
+    p: &Portal,
+    name: &str,
+    latest: Option<&ReportView>,
+    b: &mut String,
+) -> Result<(), AppError> {
     let items = p.store.checklist(name).await?;
     let done = items.iter().filter(|i| i.state == ItemState::Done).count();
     let _ = writeln!(
@@ -229,10 +238,20 @@ async fn checklist(p: &Portal, name: &str, b: &mut String) -> Result<(), AppErro
             ItemState::Done => ("☑", "open", "Reopen"),
             ItemState::Open => ("☐", "done", "Mark done"),
         };
-        let who = match (&i.by, i.at) {
+        let mut who = match (&i.by, i.at) {
             (Some(by), Some(at)) => format!("{}, {}", Esc(by), Esc(&datetime(at))),
             _ => String::new(),
         };
+        if i.state == ItemState::Done
+            && let Some(Err(c)) = latest.map(|v| guide::check_manual_done(&i.key, v))
+        {
+            let _ = write!(
+                who,
+                "<p class=\"warn contradicted\">The latest audit still shows: {}. The next \
+                 audit will reopen this item.</p>",
+                Esc(&c.evidence_text())
+            );
+        }
         let _ = writeln!(
             b,
             "<tr id=\"item-{key_seg}\" class=\"item {state}\" data-key=\"{key}\" data-state=\"{state}\">\
