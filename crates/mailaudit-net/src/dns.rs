@@ -338,27 +338,6 @@ pub enum ProbeOutcome {
     NoReply(String),
 }
 
-/// The system's resolvers (`/etc/resolv.conf`), as a run without `--nameserver` uses them,
-/// each once with its UDP port; empty when the configuration cannot be read.
-pub fn system_nameservers() -> Vec<SocketAddr> {
-    let Ok((config, _)) = hickory_resolver::system_conf::read_system_conf() else {
-        return Vec::new();
-    };
-    let mut out: Vec<SocketAddr> = Vec::new();
-    for ns in config.name_servers() {
-        let port = ns
-            .connections
-            .iter()
-            .find(|c| matches!(c.protocol, hickory_resolver::config::ProtocolConfig::Udp))
-            .map_or(53, |c| c.port);
-        let sa = SocketAddr::new(ns.ip, port);
-        if !out.contains(&sa) {
-            out.push(sa);
-        }
-    }
-    out
-}
-
 /// The text of a response code.
 fn rcode_name(rcode: u8) -> &'static str {
     match rcode {

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use mailaudit_net::dns::{ProbeOutcome, probe_nameserver, system_nameservers};
+use mailaudit_net::dns::{ProbeOutcome, probe_nameserver};
 use mailaudit_net::{ResolverConfig, ResolverStats};
 
 /// The longest the check waits for a resolver's reply (less when `--timeout` allows less).
@@ -38,18 +38,14 @@ fn warning(server: SocketAddr, rcode: &str) -> Option<String> {
     ))
 }
 
-/// Asks every resolver of the run one question (`. SOA`) at once. Fails when a `--nameserver`
-/// does not answer at all (no reply, port closed), naming it; any reply, even REFUSED or
-/// SERVFAIL, counts as an answer (with a warning saying what it means). Without
-/// `--nameserver`, the system's resolvers are checked the same way, and the run fails only
-/// when none of them answers (the resolver falls back from one to the next).
+/// Asks every `--nameserver` of the run one question (`. SOA`) at once. Fails when one does
+/// not answer at all (no reply, port closed), naming it; any reply, even REFUSED or SERVFAIL,
+/// counts as an answer (with a warning saying what it means). The system's resolvers
+/// (`/etc/resolv.conf`, no `--nameserver`) are not asked beforehand: no question is sent
+/// before there is a domain to audit, and a run in which none of them answers ends with
+/// [`all_failed_message`] and exit 2.
 pub(crate) async fn check_resolvers(config: &ResolverConfig) -> Result<()> {
-    let explicit = !config.nameservers.is_empty();
-    let servers = if explicit {
-        config.nameservers.clone()
-    } else {
-        system_nameservers()
-    };
+    let servers = &config.nameservers;
     if servers.is_empty() {
         return Ok(());
     }
@@ -67,22 +63,15 @@ pub(crate) async fn check_resolvers(config: &ResolverConfig) -> Result<()> {
             ProbeOutcome::NoReply(why) => dead.push((*server, why)),
         }
     }
-    if dead.is_empty() || (!explicit && dead.len() < servers.len()) {
+    let hint = "check --nameserver";
+    if let [(server, why)] = dead.as_slice() {
+        bail!("the resolver {server} does not answer ({why}); {hint}");
+    }
+    if dead.is_empty() {
         return Ok(());
     }
-    let (what, hint) = if explicit {
-        ("resolver", "check --nameserver")
-    } else {
-        (
-            "system resolver",
-            "check /etc/resolv.conf and the network, or pass --nameserver ADDR",
-        )
-    };
-    if let [(server, why)] = dead.as_slice() {
-        bail!("the {what} {server} does not answer ({why}); {hint}");
-    }
     let list: Vec<String> = dead.iter().map(|(s, why)| format!("{s} ({why})")).collect();
-    bail!("these {what}s do not answer: {}; {hint}", list.join(", "))
+    bail!("these resolvers do not answer: {}; {hint}", list.join(", "))
 }
 
 /// When not one DNS question of the run got an answer (every one timed out or failed), the
