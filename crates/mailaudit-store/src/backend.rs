@@ -395,6 +395,49 @@ macro_rules! impl_store {
                     .ok_or_else(|| StoreError::not_found(format!("customer {name:?}")))
             }
 
+            /// Inserts the domain `d` in one transaction, `on_conflict` deciding what happens to
+            /// an existing one (replace, or leave as it is); the stored entry after it, and
+            /// whether a row was written.
+            async fn insert_domain(
+                &self,
+                d: &NewDomain,
+                on_conflict: &str,
+            ) -> Result<(DomainEntry, bool), StoreError> {
+                let name = norm_domain(&d.name)?;
+                let customer = match &d.customer {
+                    Some(c) => Some(norm_customer(c)?),
+                    None => None,
+                };
+                let mut tx = self.write_tx().await?;
+                let customer_id = match &customer {
+                    Some(c) => Some(Self::customer_id(&mut *tx, c).await?),
+                    None => None,
+                };
+                let done = sqlx::query(&format!(
+                    "INSERT INTO domains (name, customer_id, parked, tenant, m365_endpoint, \
+                     relay_from, relay_to, key_people, added_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) {on_conflict}"
+                ))
+                .bind(&name)
+                .bind(customer_id)
+                .bind(d.parked)
+                .bind(opt_text(&d.tenant))
+                .bind(opt_text(&d.m365_endpoint))
+                .bind(opt_text(&d.relay_from))
+                .bind(opt_text(&d.relay_to))
+                .bind(Json(&d.key_people))
+                .bind(crate::now())
+                .execute(&mut *tx)
+                .await?;
+                let row = sqlx::query(&format!("{DOMAIN_SELECT} WHERE d.name = $1"))
+                    .bind(&name)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let entry = domain_from(&row)?;
+                tx.commit().await?;
+                Ok((entry, done.rows_affected() == 1))
+            }
+
             async fn run_status<'e, E>(executor: E, run_id: i64) -> Result<RunStatus, StoreError>
             where
                 E: sqlx::Executor<'e, Database = $db>,
@@ -501,42 +544,15 @@ macro_rules! impl_store {
             }
 
             async fn upsert_domain(&self, d: &NewDomain) -> Result<DomainEntry, StoreError> {
-                let name = norm_domain(&d.name)?;
-                let customer = match &d.customer {
-                    Some(c) => Some(norm_customer(c)?),
-                    None => None,
-                };
-                let mut tx = self.write_tx().await?;
-                let customer_id = match &customer {
-                    Some(c) => Some(Self::customer_id(&mut *tx, c).await?),
-                    None => None,
-                };
-                sqlx::query(
-                    "INSERT INTO domains (name, customer_id, parked, tenant, m365_endpoint, \
-                     relay_from, relay_to, key_people, added_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                     ON CONFLICT (name) DO UPDATE SET customer_id = excluded.customer_id, \
-                     parked = excluded.parked, tenant = excluded.tenant, \
-                     m365_endpoint = excluded.m365_endpoint, relay_from = excluded.relay_from, \
-                     relay_to = excluded.relay_to, key_people = excluded.key_people",
-                )
-                .bind(&name)
-                .bind(customer_id)
-                .bind(d.parked)
-                .bind(opt_text(&d.tenant))
-                .bind(opt_text(&d.m365_endpoint))
-                .bind(opt_text(&d.relay_from))
-                .bind(opt_text(&d.relay_to))
-                .bind(Json(&d.key_people))
-                .bind(crate::now())
-                .execute(&mut *tx)
-                .await?;
-                let row = sqlx::query(&format!("{DOMAIN_SELECT} WHERE d.name = $1"))
-                    .bind(&name)
-                    .fetch_one(&mut *tx)
+                let (entry, _) = self
+                    .insert_domain(
+                        d,
+                        "ON CONFLICT (name) DO UPDATE SET customer_id = excluded.customer_id, \
+                         parked = excluded.parked, tenant = excluded.tenant, \
+                         m365_endpoint = excluded.m365_endpoint, relay_from = excluded.relay_from, \
+                         relay_to = excluded.relay_to, key_people = excluded.key_people",
+                    )
                     .await?;
-                let entry = domain_from(&row)?;
-                tx.commit().await?;
                 Ok(entry)
             }
 
@@ -544,40 +560,10 @@ macro_rules! impl_store {
                 &self,
                 d: &NewDomain,
             ) -> Result<crate::Added<DomainEntry>, StoreError> {
-                let name = norm_domain(&d.name)?;
-                let customer = match &d.customer {
-                    Some(c) => Some(norm_customer(c)?),
-                    None => None,
-                };
-                let mut tx = self.write_tx().await?;
-                let customer_id = match &customer {
-                    Some(c) => Some(Self::customer_id(&mut *tx, c).await?),
-                    None => None,
-                };
-                let done = sqlx::query(
-                    "INSERT INTO domains (name, customer_id, parked, tenant, m365_endpoint, \
-                     relay_from, relay_to, key_people, added_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                     ON CONFLICT (name) DO NOTHING",
-                )
-                .bind(&name)
-                .bind(customer_id)
-                .bind(d.parked)
-                .bind(opt_text(&d.tenant))
-                .bind(opt_text(&d.m365_endpoint))
-                .bind(opt_text(&d.relay_from))
-                .bind(opt_text(&d.relay_to))
-                .bind(Json(&d.key_people))
-                .bind(crate::now())
-                .execute(&mut *tx)
-                .await?;
-                let row = sqlx::query(&format!("{DOMAIN_SELECT} WHERE d.name = $1"))
-                    .bind(&name)
-                    .fetch_one(&mut *tx)
+                let (entry, inserted) = self
+                    .insert_domain(d, "ON CONFLICT (name) DO NOTHING")
                     .await?;
-                let entry = domain_from(&row)?;
-                tx.commit().await?;
-                Ok(if done.rows_affected() == 1 {
+                Ok(if inserted {
                     crate::Added::New(entry)
                 } else {
                     crate::Added::Existing(entry)
