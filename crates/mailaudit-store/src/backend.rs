@@ -85,13 +85,30 @@ pub(crate) fn finding_pairs(report: &serde_json::Value) -> Vec<(String, String)>
 }
 
 /// Normalises a report's policy domain like [`norm_domain`], but an empty one is kept (a failure
-/// report may name none).
+/// report may name none), and refuses one that is no domain name: anyone may mail a report
+/// address, so the policy domain is attacker-controlled (`<script>alert(1)</script>`). A domain
+/// name is dot-separated labels of 1 to 63 octets, each of letters (IDN U-labels included),
+/// digits, `-` and `_`.
 pub(crate) fn norm_policy_domain(name: &str) -> Result<String, StoreError> {
     let n = name.trim();
     if n.is_empty() || n == "." {
         return Ok(String::new());
     }
-    norm_domain(n)
+    let n = norm_domain(n)?;
+    if let Some(c) = n
+        .chars()
+        .find(|&c| !(c.is_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return Err(StoreError::Invalid(format!(
+            "domain name with a character no domain name has ({c:?}): {n:?}"
+        )));
+    }
+    if n.split('.').any(|l| l.is_empty() || l.len() > 63) {
+        return Err(StoreError::Invalid(format!(
+            "domain name with an empty label or one over 63 octets: {n:?}"
+        )));
+    }
+    Ok(n)
 }
 
 /// Checks a report to ingest; returns its normalised policy domain and lower-case content hash.
@@ -1543,6 +1560,31 @@ mod tests {
             assert_eq!(norm_domain(input).ok().as_deref(), want, "{input:?}");
         }
         assert!(norm_domain(&"a".repeat(254)).is_err());
+    }
+
+    #[test]
+    fn policy_domains() {
+        for (input, want) in [
+            ("Contoso.Example.", Some("contoso.example")),
+            ("", Some("")),
+            (".", Some("")),
+            (
+                "_dmarc.xn--bcher-kva.example",
+                Some("_dmarc.xn--bcher-kva.example"),
+            ),
+            ("bücher.example", Some("bücher.example")),
+            ("localhost", Some("localhost")),
+            ("<script>alert(1)</script>", None),
+            ("<script>.example", None),
+            ("a..example", None),
+            (".a.example", None),
+            ("a/b.example", None),
+            ("a b.example", None),
+        ] {
+            assert_eq!(norm_policy_domain(input).ok().as_deref(), want, "{input:?}");
+        }
+        assert!(norm_policy_domain(&format!("{}.example", "a".repeat(64))).is_err());
+        assert!(norm_policy_domain(&format!("{}.example", "a".repeat(63))).is_ok());
     }
 
     #[test]

@@ -91,6 +91,21 @@ pub(crate) async fn ingest_and_deduplicate(kind: Kind) {
         s.ingest_report(&bad, 1).await,
         Err(StoreError::Invalid(_))
     ));
+    // A policy domain that is no domain name (anyone may mail a report address).
+    for domain in [
+        "<script>alert(1)</script>",
+        "<script>.example",
+        "contoso..example",
+        "-x.example\"onload=\"",
+    ] {
+        let mut bad = report("bad", 0, 9, vec![]);
+        bad.policy_domain = domain.into();
+        let outcome = s.ingest_report(&bad, 1).await;
+        assert!(
+            matches!(&outcome, Err(StoreError::Invalid(m)) if m.contains("domain name")),
+            "{domain}: {outcome:?}"
+        );
+    }
     let mut bad = report("bad", 0, 9, vec![]);
     bad.problems = json!({});
     assert!(matches!(

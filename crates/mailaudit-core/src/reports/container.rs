@@ -6,11 +6,19 @@
 //! bounded chunks (`Read::take`) against a shared budget: the total decompressed size, the
 //! expansion ratio of each archive, the archive nesting depth and the number of entries are all
 //! capped by [`Limits`], and declared sizes in archive headers are never trusted.
+//!
+//! A gzip stream that is truncated, or followed by bytes that are not another gzip member (both
+//! seen from real reporters), is refused in [`Mode::Strict`]; in [`Mode::Lenient`] what
+//! decompressed is kept, within the same caps, with a warning [`Problem`] on each document found
+//! in it (parsedmarc recovers such reports too). An mbox's messages past
+//! [`Limits::max_messages`] are skipped, and counted in [`Extraction::skipped`].
 
 use std::io::{Cursor, Read};
 
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 use serde::Serialize;
+
+use super::{Mode, Problem};
 
 /// Caps applied while unpacking one input file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,18 +29,23 @@ pub struct Limits {
     pub max_ratio: u64,
     /// Largest number of archive layers (gzip, zip) nested inside each other.
     pub max_depth: u8,
-    /// Largest number of entries (zip members, MIME parts, mbox messages) in one input.
+    /// Largest number of entries (zip members, MIME parts) in one input, or in one message of
+    /// an mbox.
     pub max_entries: usize,
+    /// Messages of an mbox read, at most; the ones after are skipped (and counted in
+    /// [`Extraction::skipped`]), not a reason to refuse the whole mbox.
+    pub max_messages: usize,
 }
 
 impl Default for Limits {
-    /// 50 MiB, ratio 100, two nested archives, 1,000 entries.
+    /// 50 MiB, ratio 100, two nested archives, 1,000 entries, 1,000 mbox messages.
     fn default() -> Self {
         Self {
             max_decompressed: 50 * 1024 * 1024,
             max_ratio: 100,
             max_depth: 2,
             max_entries: 1_000,
+            max_messages: 1_000,
         }
     }
 }
@@ -60,6 +73,29 @@ pub struct Extracted {
     pub bytes: Vec<u8>,
     /// What the document looks like.
     pub kind: Kind,
+    /// What was wrong with the containers it came out of and was recovered (lenient mode: a
+    /// truncated gzip stream, junk after one); empty for nearly every document.
+    pub problems: Vec<Problem>,
+}
+
+/// What one input held.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Extraction {
+    /// The documents found, in order.
+    pub docs: Vec<Extracted>,
+    /// The mboxes that had more than [`Limits::max_messages`] messages.
+    pub skipped: Vec<Skipped>,
+}
+
+/// An mbox whose messages past [`Limits::max_messages`] were skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// The mbox.
+    pub name: String,
+    /// Messages read.
+    pub read: usize,
+    /// Messages skipped.
+    pub skipped: usize,
 }
 
 /// Why an input was refused as a whole.
@@ -136,11 +172,15 @@ enum Format {
     Unknown,
 }
 
-/// Running totals shared by every layer of one input.
+/// Running totals shared by every layer of one input, and how strictly it is read.
 struct Budget<'l> {
     limits: &'l Limits,
+    mode: Mode,
     decompressed: usize,
     entries: usize,
+    /// Problems of the archive layers being unpacked (given to each document found in them).
+    problems: Vec<Problem>,
+    skipped: Vec<Skipped>,
 }
 
 impl Budget<'_> {
@@ -166,21 +206,38 @@ impl Budget<'_> {
         compressed: usize,
         ratio_left: &mut u64,
     ) -> Result<Vec<u8>, ContainerError> {
+        let (out, error) = self.inflate_partial(name, reader, compressed, ratio_left)?;
+        match error {
+            Some(e) => Err(ContainerError::Corrupt {
+                name: name.to_owned(),
+                format,
+                reason: e.to_string(),
+            }),
+            None => Ok(out),
+        }
+    }
+
+    /// As [`Budget::inflate`], but a decoding error is returned beside the bytes decoded before
+    /// it (which are counted against the caps like any other); only a broken cap is an `Err`.
+    fn inflate_partial(
+        &mut self,
+        name: &str,
+        reader: impl Read,
+        compressed: usize,
+        ratio_left: &mut u64,
+    ) -> Result<(Vec<u8>, Option<std::io::Error>), ContainerError> {
         let total_left = self
             .limits
             .max_decompressed
             .saturating_sub(self.decompressed);
         let cap = (total_left as u64).min(*ratio_left);
         let mut out = Vec::new();
-        // One byte past the cap tells "exactly at the cap" from "over it".
-        reader
+        // One byte past the cap tells "exactly at the cap" from "over it". `read_to_end` keeps
+        // what was read before an error.
+        let error = reader
             .take(cap.saturating_add(1))
             .read_to_end(&mut out)
-            .map_err(|e| ContainerError::Corrupt {
-                name: name.to_owned(),
-                format,
-                reason: e.to_string(),
-            })?;
+            .err();
         let len = out.len() as u64;
         if len > cap {
             if len > total_left as u64 {
@@ -197,6 +254,66 @@ impl Budget<'_> {
         }
         *ratio_left -= len;
         self.decompressed += out.len();
+        Ok((out, error))
+    }
+
+    /// Decompresses a gzip stream of one or more members (RFC 1952 section 2.2: "A gzip file
+    /// consists of a series of "members""). A stream cut short, or followed by bytes that are
+    /// not a member, is refused in strict mode; in lenient mode what decompressed is kept and
+    /// the deviation is one warning in `self.problems` (the caller's to remove).
+    fn gunzip(&mut self, name: &str, bytes: &[u8]) -> Result<Vec<u8>, ContainerError> {
+        let mut ratio_left = self.limits.max_ratio.saturating_mul(bytes.len() as u64);
+        let mut out = Vec::new();
+        let mut rest = bytes;
+        let mut problem = None;
+        while !rest.is_empty() {
+            if !out.is_empty() && !rest.starts_with(&[0x1f, 0x8b]) {
+                // Zero padding after the last member (tape-style blocks) is no deviation.
+                if rest.iter().any(|&b| b != 0) {
+                    problem = Some((
+                        format!("{} bytes of junk after the gzip member", rest.len()),
+                        "ignored",
+                    ));
+                }
+                break;
+            }
+            let mut decoder = flate2::bufread::GzDecoder::new(rest);
+            let (part, error) =
+                self.inflate_partial(name, &mut decoder, bytes.len(), &mut ratio_left)?;
+            out.extend_from_slice(&part);
+            if let Some(e) = error {
+                if out.is_empty() {
+                    // Nothing to recover: not gzip after all, or broken from its start.
+                    return Err(ContainerError::Corrupt {
+                        name: name.to_owned(),
+                        format: "gzip",
+                        reason: e.to_string(),
+                    });
+                }
+                problem = Some((
+                    format!("gzip stream truncated after {} bytes ({e})", out.len()),
+                    ": recovered",
+                ));
+                break;
+            }
+            let left = decoder.into_inner();
+            if left.len() == rest.len() {
+                break;
+            }
+            rest = left;
+        }
+        if let Some((what, done)) = problem {
+            if self.mode == Mode::Strict {
+                return Err(ContainerError::Corrupt {
+                    name: name.to_owned(),
+                    format: "gzip",
+                    reason: format!("{what}: refused in strict mode"),
+                });
+            }
+            let sep = if done.starts_with(':') { "" } else { " " };
+            self.problems
+                .push(Problem::new(self.mode, name, format!("{what}{sep}{done}")));
+        }
         Ok(out)
     }
 }
@@ -211,13 +328,19 @@ impl Budget<'_> {
 /// failure report (RFC 6591 `message/feedback-report`, or a plain-text one), the whole message as
 /// [`Kind::FailureEml`]. Anything else is returned once as [`Kind::Unknown`].
 ///
+/// An mbox's messages after the first [`Limits::max_messages`] are skipped and listed in
+/// [`Extraction::skipped`]. A gzip stream truncated or followed by junk is read as far as it
+/// goes in [`Mode::Lenient`] (a warning on each document found in it), refused in
+/// [`Mode::Strict`].
+///
 /// # Errors
 /// Refuses the whole input when a cap of `limits` is broken or an archive is corrupt.
 pub fn extract(
     name: &str,
     bytes: &[u8],
     limits: &Limits,
-) -> Result<Vec<Extracted>, ContainerError> {
+    mode: Mode,
+) -> Result<Extraction, ContainerError> {
     if bytes.is_empty() {
         return Err(ContainerError::Empty {
             name: name.to_owned(),
@@ -225,12 +348,18 @@ pub fn extract(
     }
     let mut budget = Budget {
         limits,
+        mode,
         decompressed: 0,
         entries: 0,
+        problems: Vec::new(),
+        skipped: Vec::new(),
     };
-    let mut out = Vec::new();
-    walk(name, bytes.to_vec(), 0, 0, &mut budget, &mut out)?;
-    Ok(out)
+    let mut docs = Vec::new();
+    walk(name, bytes.to_vec(), 0, 0, &mut budget, &mut docs)?;
+    Ok(Extraction {
+        docs,
+        skipped: budget.skipped,
+    })
 }
 
 fn sniff(bytes: &[u8]) -> Format {
@@ -321,36 +450,46 @@ fn walk(
     match sniff(&bytes) {
         Format::Gzip => {
             let depth = enter_archive(name, archive_depth, budget.limits)?;
-            let mut ratio_left = budget.limits.max_ratio.saturating_mul(bytes.len() as u64);
-            let inner = budget.inflate(
-                name,
-                "gzip",
-                flate2::read::MultiGzDecoder::new(bytes.as_slice()),
-                bytes.len(),
-                &mut ratio_left,
-            )?;
+            let problems_before = budget.problems.len();
+            let inner = budget.gunzip(name, &bytes)?;
+            drop(bytes);
             let inner_name = name
                 .strip_suffix(".gz")
                 .map(str::to_owned)
                 .unwrap_or_else(|| format!("{name}/0"));
-            walk(&inner_name, inner, depth, message_depth, budget, out)
+            let walked = walk(&inner_name, inner, depth, message_depth, budget, out);
+            budget.problems.truncate(problems_before);
+            walked
         }
         Format::Zip => unzip(name, &bytes, archive_depth, message_depth, budget, out),
         Format::Mbox => {
-            for (i, msg) in split_mbox(&bytes).into_iter().enumerate() {
-                budget.entry(name)?;
+            let messages = split_mbox(&bytes);
+            let max = budget.limits.max_messages;
+            if messages.len() > max {
+                budget.skipped.push(Skipped {
+                    name: name.to_owned(),
+                    read: max,
+                    skipped: messages.len() - max,
+                });
+            }
+            for (i, msg) in messages.into_iter().take(max).enumerate() {
                 let msg_name = format!("{name}#{}", i + 1);
                 if message_depth >= MAX_MESSAGE_NESTING {
                     continue;
                 }
-                email(
+                // Each message has the entry cap to itself: an mbox is bounded by
+                // `max_messages`, the file size and the decompression caps.
+                let entries_before = std::mem::replace(&mut budget.entries, 0);
+                let read = email(
                     &msg_name,
                     msg,
                     archive_depth,
                     message_depth + 1,
                     budget,
                     out,
-                )?;
+                );
+                budget.entries = entries_before;
+                read?;
             }
             Ok(())
         }
@@ -362,6 +501,7 @@ fn walk(
                 name: name.to_owned(),
                 kind: leaf_kind(&bytes),
                 bytes,
+                problems: budget.problems.clone(),
             });
             Ok(())
         }
@@ -478,6 +618,7 @@ fn email(
             name: name.to_owned(),
             bytes: bytes.to_vec(),
             kind: Kind::Unknown,
+            problems: budget.problems.clone(),
         });
         return Ok(());
     };
@@ -536,6 +677,7 @@ fn email(
             name: name.to_owned(),
             bytes: bytes.to_vec(),
             kind: Kind::FailureEml,
+            problems: budget.problems.clone(),
         });
         return Ok(());
     }
@@ -562,6 +704,7 @@ fn email(
             name: name.to_owned(),
             bytes: bytes.to_vec(),
             kind: Kind::Unknown,
+            problems: budget.problems.clone(),
         });
     }
     Ok(())
@@ -602,7 +745,9 @@ mod tests {
     }
 
     fn run(name: &str, bytes: &[u8]) -> Vec<Extracted> {
-        extract(name, bytes, &Limits::default()).unwrap_or_else(|e| panic!("{name}: {e}"))
+        extract(name, bytes, &Limits::default(), Mode::Lenient)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .docs
     }
 
     fn kinds(found: &[Extracted]) -> Vec<Kind> {
@@ -723,7 +868,12 @@ mod tests {
     #[test]
     fn empty_input_is_refused() {
         assert_eq!(
-            extract("empty.xml", &sample("empty.xml"), &Limits::default()),
+            extract(
+                "empty.xml",
+                &sample("empty.xml"),
+                &Limits::default(),
+                Mode::Lenient
+            ),
             Err(ContainerError::Empty {
                 name: "empty.xml".into()
             })
@@ -740,14 +890,14 @@ mod tests {
     fn gzip_bomb_is_refused() {
         let bomb = gzip_bomb();
         assert!(bomb.len() < 1 << 20);
-        let err = extract("bomb.gz", &bomb, &Limits::default()).unwrap_err();
+        let err = extract("bomb.gz", &bomb, &Limits::default(), Mode::Lenient).unwrap_err();
         assert!(matches!(err, ContainerError::RatioExceeded { .. }), "{err}");
         let loose = Limits {
             max_ratio: u64::MAX,
             max_decompressed: 8 << 20,
             ..Limits::default()
         };
-        let err = extract("bomb.gz", &bomb, &loose).unwrap_err();
+        let err = extract("bomb.gz", &bomb, &loose, Mode::Lenient).unwrap_err();
         assert_eq!(
             err,
             ContainerError::TooLarge {
@@ -768,7 +918,7 @@ mod tests {
             w.write_all(&chunk).unwrap();
         }
         let bomb = w.finish().unwrap().into_inner();
-        let err = extract("bomb.zip", &bomb, &Limits::default()).unwrap_err();
+        let err = extract("bomb.zip", &bomb, &Limits::default(), Mode::Lenient).unwrap_err();
         assert!(matches!(err, ContainerError::RatioExceeded { .. }), "{err}");
     }
 
@@ -781,7 +931,7 @@ mod tests {
         assert_eq!(found[0].bytes, XML);
         assert_eq!(found[0].name, "two.zip/inner.zip/r.xml");
         let three = zip_of(&[("two.zip", &two)]);
-        let err = extract("three.zip", &three, &Limits::default()).unwrap_err();
+        let err = extract("three.zip", &three, &Limits::default(), Mode::Lenient).unwrap_err();
         assert_eq!(
             err,
             ContainerError::TooDeep {
@@ -790,7 +940,13 @@ mod tests {
             }
         );
         // gzip counts as a layer too.
-        let err = extract("g.gz", &gzip(&gzip(&gzip(XML))), &Limits::default()).unwrap_err();
+        let err = extract(
+            "g.gz",
+            &gzip(&gzip(&gzip(XML))),
+            &Limits::default(),
+            Mode::Lenient,
+        )
+        .unwrap_err();
         assert!(matches!(err, ContainerError::TooDeep { .. }), "{err}");
     }
 
@@ -822,6 +978,7 @@ mod tests {
                 max_entries: 2,
                 ..Limits::default()
             },
+            Mode::Lenient,
         )
         .unwrap_err();
         assert!(
@@ -894,6 +1051,171 @@ mod tests {
         assert_eq!(found[8].name, "box.mbox#3");
     }
 
+    /// The sample report's gzip, and the report.
+    fn nice_gz() -> (Vec<u8>, Vec<u8>) {
+        (
+            sample("extract_report/nice-input.xml.gz"),
+            sample("extract_report/nice-input.xml"),
+        )
+    }
+
+    fn records(xml: &[u8]) -> usize {
+        let (r, _) = crate::reports::parse_aggregate(xml, Mode::Lenient)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(xml)));
+        r.records.len()
+    }
+
+    /// A gzip member followed by junk (seen from a gateway vendor's reporter): lenient keeps the
+    /// whole report with a warning, strict refuses it. Zero padding is no deviation.
+    #[test]
+    fn junk_after_the_gzip_member() {
+        let (gz, xml) = nice_gz();
+        for junk in [&b"\r\n"[..], b"garbage after the member", b"\x1f"] {
+            let mut input = gz.clone();
+            input.extend_from_slice(junk);
+            let found = run("r.xml.gz", &input);
+            assert_eq!(kinds(&found), [Kind::AggregateXml]);
+            assert_eq!(found[0].bytes, xml, "{junk:?}");
+            assert_eq!(found[0].problems.len(), 1, "{junk:?}");
+            let p = &found[0].problems[0];
+            assert_eq!(p.level, crate::reports::Level::Warning);
+            assert_eq!(p.location, "r.xml.gz");
+            assert!(
+                p.message.contains("junk after the gzip member ignored"),
+                "{}",
+                p.message
+            );
+            assert_eq!(records(&found[0].bytes), 20);
+            let err = extract("r.xml.gz", &input, &Limits::default(), Mode::Strict).unwrap_err();
+            assert!(
+                matches!(&err, ContainerError::Corrupt { format: "gzip", reason, .. }
+                    if reason.contains("junk")),
+                "{err}"
+            );
+        }
+        let mut padded = gz.clone();
+        padded.extend_from_slice(&[0; 512]);
+        for mode in [Mode::Lenient, Mode::Strict] {
+            let found = extract("r.xml.gz", &padded, &Limits::default(), mode).unwrap();
+            assert_eq!(found.docs[0].bytes, xml);
+            assert!(found.docs[0].problems.is_empty());
+        }
+        // A second, intact member is still read (multi-member streams), with no problem.
+        let mut two = gz.clone();
+        two.extend(gzip(b"\n"));
+        let found = run("r.xml.gz", &two);
+        assert!(found[0].problems.is_empty());
+        assert_eq!(found[0].bytes.len(), xml.len() + 1);
+    }
+
+    /// A gzip stream cut at every point: strict refuses each; lenient keeps what decompressed
+    /// (always a prefix of the report) with a warning naming how much, or refuses the input
+    /// when nothing decompressed. Cut only after `</feedback>` (its trailer lost), the report
+    /// parses whole.
+    #[test]
+    fn truncated_gzip_is_recovered_in_lenient_mode_only() {
+        let (gz, xml) = nice_gz();
+        let mut recovered = 0;
+        for cut in 2..gz.len() {
+            let input = &gz[..cut];
+            let strict = extract("r.xml.gz", input, &Limits::default(), Mode::Strict);
+            assert!(
+                matches!(strict, Err(ContainerError::Corrupt { format: "gzip", .. })),
+                "{cut}: {strict:?}"
+            );
+            match extract("r.xml.gz", input, &Limits::default(), Mode::Lenient) {
+                Err(ContainerError::Corrupt { format: "gzip", .. }) => {}
+                Err(e) => panic!("{cut}: {e}"),
+                Ok(found) => {
+                    recovered += 1;
+                    let doc = &found.docs[0];
+                    assert!(xml.starts_with(&doc.bytes), "{cut}");
+                    assert_eq!(doc.problems.len(), 1, "{cut}");
+                    let message = &doc.problems[0].message;
+                    assert!(
+                        message.starts_with(&format!(
+                            "gzip stream truncated after {} bytes",
+                            doc.bytes.len()
+                        )) && message.ends_with(": recovered"),
+                        "{cut}: {message}"
+                    );
+                    // Cut mid-record: the lenient XML parser closes what is open and keeps
+                    // every complete record.
+                    let complete = doc.bytes.windows(9).filter(|w| w == b"</record>").count();
+                    if complete > 0 {
+                        assert!(records(&doc.bytes) >= complete, "{cut}");
+                    }
+                }
+            }
+        }
+        assert!(recovered > gz.len() / 2, "{recovered} of {}", gz.len());
+        // The trailer (CRC-32 and size, RFC 1952 section 2.3) cut off: the whole report.
+        for cut in [gz.len() - 8, gz.len() - 4, gz.len() - 1] {
+            let found = run("r.xml.gz", &gz[..cut]);
+            assert_eq!(found[0].bytes, xml, "{cut}");
+            assert_eq!(records(&found[0].bytes), 20, "{cut}");
+        }
+    }
+
+    /// Recovery keeps the caps: a bomb cut short is still a bomb.
+    #[test]
+    fn truncated_gzip_bomb_is_still_refused() {
+        let bomb = gzip_bomb();
+        let cut = &bomb[..bomb.len() - 100];
+        let err = extract("bomb.gz", cut, &Limits::default(), Mode::Lenient).unwrap_err();
+        assert!(matches!(err, ContainerError::RatioExceeded { .. }), "{err}");
+        let mut junk = gzip(&vec![0u8; 8 << 20]);
+        junk.extend_from_slice(b"junk");
+        let small = Limits {
+            max_decompressed: 1 << 20,
+            max_ratio: u64::MAX,
+            ..Limits::default()
+        };
+        let err = extract("bomb.gz", &junk, &small, Mode::Lenient).unwrap_err();
+        assert!(matches!(err, ContainerError::TooLarge { .. }), "{err}");
+    }
+
+    /// An mbox of more than `max_messages` messages: the first ones are read, the rest skipped
+    /// and counted (not the whole mbox refused); each message has the entry cap to itself.
+    #[test]
+    fn mbox_over_max_messages_skips_only_the_excess() {
+        let mut mbox = Vec::new();
+        for i in 0..1_050 {
+            mbox.extend(b"From reporter@example.net Mon Jan  1 00:00:00 2024\n");
+            mbox.extend(email_with_attachments());
+            mbox.extend(format!("\nmessage {i}\n").as_bytes());
+        }
+        let found = extract("box.mbox", &mbox, &Limits::default(), Mode::Lenient).unwrap();
+        // Four reports per message, 4,000 entries in all: over `max_entries`, but not in one
+        // message.
+        assert_eq!(found.docs.len(), 4_000);
+        assert_eq!(found.docs[3_999].name, "box.mbox#1000/part5");
+        assert_eq!(
+            found.skipped,
+            [Skipped {
+                name: "box.mbox".into(),
+                read: 1_000,
+                skipped: 50
+            }]
+        );
+        let all = Limits {
+            max_messages: 2_000,
+            ..Limits::default()
+        };
+        let found = extract("box.mbox", &mbox, &all, Mode::Lenient).unwrap();
+        assert_eq!(found.docs.len(), 4_200);
+        assert!(found.skipped.is_empty());
+        let few = Limits {
+            max_entries: 3,
+            ..Limits::default()
+        };
+        let err = extract("box.mbox", &mbox, &few, Mode::Lenient).unwrap_err();
+        assert!(
+            matches!(err, ContainerError::TooManyEntries { .. }),
+            "{err}"
+        );
+    }
+
     #[test]
     fn junk_is_unknown() {
         for junk in [
@@ -904,8 +1226,11 @@ mod tests {
             b"From nobody\n",
             b"Subject: hi\n\njust a note",
         ] {
-            match extract("junk", junk, &Limits::default()) {
-                Ok(found) => assert!(found.iter().all(|e| e.kind == Kind::Unknown), "{junk:?}"),
+            match extract("junk", junk, &Limits::default(), Mode::Lenient) {
+                Ok(found) => assert!(
+                    found.docs.iter().all(|e| e.kind == Kind::Unknown),
+                    "{junk:?}"
+                ),
                 Err(ContainerError::Corrupt { .. }) => {}
                 Err(e) => panic!("{junk:?}: {e}"),
             }
@@ -922,7 +1247,7 @@ mod tests {
                                 ])) {
             let mut input = prefix.to_vec();
             input.extend(bytes);
-            let _ = extract("p", &input, &Limits::default());
+            let _ = extract("p", &input, &Limits::default(), Mode::Lenient);
         }
     }
 }

@@ -27,7 +27,7 @@ use crate::cli::{
     Cli, ReportInputArgs, ReportsIngestArgs, ReportsListArgs, ReportsParseArgs, ReportsRawArgs,
     ReportsSummaryArgs, TextOrJson,
 };
-use crate::output::printable;
+use crate::output::{printable, text_stdout};
 
 /// The largest input file read (the containers have their own decompression caps).
 const MAX_FILE: u64 = 100 * 1024 * 1024;
@@ -120,6 +120,14 @@ impl ReadLimits {
             time: (max_seconds > 0.0).then(|| Duration::from_secs_f64(max_seconds)),
         }
     }
+
+    /// The limits of `args` (`--max-decompressed-mb`, `--max-seconds-per-file`,
+    /// `--max-messages`).
+    fn of(args: &ReportInputArgs) -> ReadLimits {
+        let mut limits = ReadLimits::new(args.max_decompressed_mb, args.max_seconds_per_file);
+        limits.sizes.max_messages = args.max_messages;
+        limits
+    }
 }
 
 /// Runs `work` on a thread of its own and waits at most `limit` for it (without a limit it runs
@@ -158,43 +166,62 @@ pub(crate) struct FileInput {
     raw: Vec<u8>,
     /// Its documents, each with a label naming the file (and the document inside it).
     docs: Vec<(String, container::Extracted)>,
+    /// What of it was not read, `(label, why)`: an mbox's messages over `--max-messages`.
+    skipped: Vec<(String, String)>,
     /// The time limit on parsing each document.
     time: Option<Duration>,
 }
 
 /// Opens one input's bytes (a file named `name`, shown as `source`) into its documents, within
-/// the limits, or says why it cannot be.
+/// the limits, or says why it cannot be. `mode` decides whether a damaged gzip stream is
+/// recovered (with a warning on its documents) or refused.
 pub(crate) fn open_input(
     source: &str,
     name: &str,
     raw: Vec<u8>,
     limits: &ReadLimits,
+    mode: Mode,
 ) -> Result<FileInput, String> {
-    let (raw, docs) = {
+    let (raw, found) = {
         let (name, sizes) = (name.to_string(), limits.sizes);
         bounded(limits.time, move || {
-            let docs = container::extract(&name, &raw, &sizes);
-            (raw, docs)
+            let found = container::extract(&name, &raw, &sizes, mode);
+            (raw, found)
         })?
     };
-    let docs = docs.map_err(|e| e.to_string())?;
-    if docs.is_empty() {
+    let found = found.map_err(|e| e.to_string())?;
+    let label = |inner: &str| {
+        if inner == name {
+            source.to_string()
+        } else {
+            format!("{source}:{inner}")
+        }
+    };
+    let skipped: Vec<(String, String)> = found
+        .skipped
+        .iter()
+        .map(|s| {
+            (
+                label(&s.name),
+                format!(
+                    "{} messages read, {} over --max-messages skipped",
+                    s.read, s.skipped
+                ),
+            )
+        })
+        .collect();
+    if found.docs.is_empty() && skipped.is_empty() {
         return Err("no report found".to_string());
     }
-    let docs = docs
+    let docs = found
+        .docs
         .into_iter()
-        .map(|d| {
-            let label = if d.name == name {
-                source.to_string()
-            } else {
-                format!("{source}:{}", d.name)
-            };
-            (label, d)
-        })
+        .map(|d| (label(&d.name), d))
         .collect();
     Ok(FileInput {
         raw,
         docs,
+        skipped,
         time: limits.time,
     })
 }
@@ -203,11 +230,12 @@ pub(crate) fn open_input(
 /// opened into its documents, or `(source, why)` when it cannot be.
 fn inputs(
     args: &ReportInputArgs,
+    mode: Mode,
 ) -> impl Iterator<Item = Result<FileInput, (String, String)>> + '_ {
-    let limits = ReadLimits::new(args.max_decompressed_mb, args.max_seconds_per_file);
+    let limits = ReadLimits::of(args);
     input_items(args)
         .into_iter()
-        .map(move |item| item.and_then(|path| read_input(&path, &limits)))
+        .map(move |item| item.and_then(|path| read_input(&path, &limits, mode)))
 }
 
 /// The files named by `args` (directories walked), in order, after a `(source, why)` for each
@@ -227,7 +255,7 @@ fn input_items(args: &ReportInputArgs) -> Vec<Result<PathBuf, (String, String)>>
 
 /// One file read (at most [`MAX_FILE`] bytes) and opened into its documents within `limits`, or
 /// `(source, why)` when it cannot be.
-fn read_input(path: &Path, limits: &ReadLimits) -> Result<FileInput, (String, String)> {
+fn read_input(path: &Path, limits: &ReadLimits, mode: Mode) -> Result<FileInput, (String, String)> {
     let source = path.display().to_string();
     if std::fs::metadata(path).is_ok_and(|m| m.len() > MAX_FILE) {
         return Err((
@@ -241,7 +269,7 @@ fn read_input(path: &Path, limits: &ReadLimits) -> Result<FileInput, (String, St
         .and_then(|n| n.to_str())
         .unwrap_or(&source)
         .to_string();
-    open_input(&source, &name, raw, limits).map_err(|e| (source, e))
+    open_input(&source, &name, raw, limits, mode).map_err(|e| (source, e))
 }
 
 /// The parsers' mode for `--strict`.
@@ -299,20 +327,38 @@ fn parse_doc(
     bounded(time, move || parse_kind(&doc, mode))?
 }
 
-/// Parses one document by its kind.
+/// Parses one document by its kind. What was recovered from its container (a truncated gzip
+/// stream) comes first among its problems, or is added to the error when it cannot be parsed.
 fn parse_kind(doc: &container::Extracted, mode: Mode) -> Result<Parsed, String> {
-    match doc.kind {
+    let with = |mut p: Vec<reports::Problem>| {
+        if doc.problems.is_empty() {
+            return p;
+        }
+        let mut all = doc.problems.clone();
+        all.append(&mut p);
+        all
+    };
+    let parsed = match doc.kind {
         Kind::AggregateXml => reports::parse_aggregate(&doc.bytes, mode)
-            .map(|(r, p)| Parsed::Aggregate(r, p))
+            .map(|(r, p)| Parsed::Aggregate(r, with(p)))
             .map_err(|e| format!("aggregate report: {e}")),
         Kind::TlsJson => reports::parse_tls_report(&doc.bytes)
-            .map(|(r, p)| Parsed::Tls(r, p))
+            .map(|(r, p)| Parsed::Tls(r, with(p)))
             .map_err(|e| format!("SMTP TLS report: {e}")),
         Kind::FailureEml => failure::parse_failure(&doc.bytes)
-            .map(|(r, p)| Parsed::Failure(r, p))
+            .map(|(r, p)| {
+                let mut all: Vec<String> = doc.problems.iter().map(|p| p.message.clone()).collect();
+                all.extend(p);
+                Parsed::Failure(r, all)
+            })
             .map_err(|e| format!("failure report: {e}")),
         _ => Err("not a DMARC aggregate, failure or SMTP TLS report".to_string()),
-    }
+    };
+    parsed.map_err(|e| {
+        doc.problems
+            .iter()
+            .fold(e, |e, p| format!("{e} ({}: {})", p.location, p.message))
+    })
 }
 
 pub(crate) fn parse(args: &ReportsParseArgs) -> Result<ExitCode> {
@@ -445,7 +491,7 @@ pub(crate) fn parse(args: &ReportsParseArgs) -> Result<ExitCode> {
 
     let mode = mode(args.input.strict);
     let (mut failed, mut strict_failed) = (false, false);
-    let docs = inputs(&args.input).flat_map(|input| {
+    let docs = inputs(&args.input, mode).flat_map(|input| {
         let mut out_docs: Vec<Doc> = Vec::new();
         match input {
             Err((source, error)) => {
@@ -472,6 +518,11 @@ pub(crate) fn parse(args: &ReportsParseArgs) -> Result<ExitCode> {
                             out_docs.push(Doc::Report(label.clone(), Box::new(parsed)));
                         }
                     }
+                }
+                for (label, error) in &file.skipped {
+                    eprintln!("mailaudit: {label}: {error}");
+                    failed = true;
+                    out_docs.push(Doc::Error(json!({ "source": label, "error": error })));
                 }
             }
         }
@@ -609,7 +660,13 @@ pub(crate) fn stored_form(
     bytes: Vec<u8>,
     now: i64,
 ) -> Result<NewReport, String> {
-    let file = open_input(source, name, bytes, &ReadLimits::new(50, 0.0))?;
+    let file = open_input(
+        source,
+        name,
+        bytes,
+        &ReadLimits::new(50, 0.0),
+        Mode::Lenient,
+    )?;
     let [(label, doc)] = file.docs.as_slice() else {
         return Err(format!("{source}: not exactly one report"));
     };
@@ -658,6 +715,10 @@ impl Prepared {
 /// Parses each document of one opened input into the store's form (the parsing within the
 /// input's time limit).
 fn prepare_file(file: &FileInput, mode: Mode, now: i64) -> Vec<Prepared> {
+    let skipped = file.skipped.iter().map(|(label, why)| Prepared {
+        label: label.clone(),
+        report: Err(why.clone()),
+    });
     file.docs
         .iter()
         .map(|(label, doc)| {
@@ -674,6 +735,7 @@ fn prepare_file(file: &FileInput, mode: Mode, now: i64) -> Vec<Prepared> {
                     .map(|parsed| new_report(parsed, doc, raw_kept, label, now)),
             }
         })
+        .chain(skipped)
         .collect()
 }
 
@@ -798,7 +860,7 @@ fn prepare_path(path: &Path, limits: &ReadLimits, mode: Mode, now: i64) -> Vec<P
         ..limits.clone()
     };
     let owned = path.to_path_buf();
-    let work = move || match read_input(&owned, &untimed) {
+    let work = move || match read_input(&owned, &untimed, mode) {
         Ok(file) => prepare_file(&file, mode, now),
         Err((label, e)) => vec![Prepared {
             label,
@@ -833,7 +895,7 @@ fn read_in_parallel(
     use std::collections::BTreeMap;
     use std::sync::{Condvar, Mutex};
 
-    let limits = ReadLimits::new(args.max_decompressed_mb, args.max_seconds_per_file);
+    let limits = ReadLimits::of(args);
     let items = input_items(args);
     let workers = std::thread::available_parallelism()
         .map_or(1, std::num::NonZeroUsize::get)
@@ -982,7 +1044,10 @@ pub(crate) async fn ingest(store: &dyn Store, args: &ReportsIngestArgs) -> Resul
 pub(crate) async fn list(store: &dyn Store, args: &ReportsListArgs) -> Result<ExitCode> {
     let domain = args.domain.as_deref().map(normalize_domain).transpose()?;
     let reports = store.reports(domain.as_deref(), args.limit).await?;
-    let mut out = io::stdout().lock();
+    let mut out: Box<dyn Write> = match args.format {
+        TextOrJson::Json => Box::new(io::stdout().lock()),
+        TextOrJson::Text => Box::new(text_stdout()),
+    };
     match args.format {
         TextOrJson::Json => {
             let v: Vec<Value> = reports
@@ -1094,8 +1159,8 @@ pub(crate) async fn summary(
         source_ptrs(store, &resolver, &domain, since - args.since, until).await?
     };
     let (a, tls) = analysis::domain_reports(store, &domain, since, until, &ptrs).await?;
-    let mut out = io::stdout().lock();
     if args.format == TextOrJson::Json {
+        let mut out = io::stdout().lock();
         serde_json::to_writer_pretty(
             &mut out,
             &json!({ "domain": domain, "policy": a.policy, "days_covered": a.days_covered,
@@ -1105,6 +1170,7 @@ pub(crate) async fn summary(
         writeln!(out)?;
         return Ok(ExitCode::SUCCESS);
     }
+    let mut out = text_stdout();
     let summary = &a.summary;
     writeln!(
         out,
@@ -1229,7 +1295,14 @@ mod tests {
     #[test]
     fn an_aggregate_report_is_stored_as_rows_and_its_header() {
         let bytes = std::fs::read(SAMPLE).unwrap();
-        let file = open_input("s.xml", "s.xml", bytes.clone(), &ReadLimits::new(50, 0.0)).unwrap();
+        let file = open_input(
+            "s.xml",
+            "s.xml",
+            bytes.clone(),
+            &ReadLimits::new(50, 0.0),
+            Mode::Lenient,
+        )
+        .unwrap();
         let (_, doc) = &file.docs[0];
         let parsed = parse_kind(doc, Mode::Lenient).unwrap();
         let Parsed::Aggregate(report, _) = &parsed else {

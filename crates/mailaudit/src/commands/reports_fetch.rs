@@ -517,7 +517,13 @@ impl Fetcher<'_> {
             poll.messages -= 1;
             return Ok(());
         };
-        let counts = match open_input(&label, &format!("uid-{uid}.eml"), raw, &self.limits) {
+        let counts = match open_input(
+            &label,
+            &format!("uid-{uid}.eml"),
+            raw,
+            &self.limits,
+            self.mode,
+        ) {
             Err(why) => {
                 eprintln!("mailaudit: {label}: {why}");
                 Counts {
@@ -541,7 +547,7 @@ impl Fetcher<'_> {
 
     fn print(&self, poll: &Poll) -> Result<()> {
         let Counts { new, dup, bad } = poll.counts;
-        let mut out = std::io::stdout().lock();
+        let mut out = crate::output::text_stdout();
         writeln!(
             out,
             "{}: {} messages read, {new} reports stored, {dup} duplicates skipped, {bad} not \

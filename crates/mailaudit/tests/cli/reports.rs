@@ -507,6 +507,18 @@ fn a_report_the_store_refuses_is_named_and_the_rest_is_stored() {
             "c.xml",
             aggregate_xml("contoso.example", "c", 1, "192.0.2.3", 7, "contoso.example"),
         ),
+        // No white space, so it passed the store's old check and was stored.
+        (
+            "d.xml",
+            aggregate_xml(
+                "&lt;script&gt;alert(1)&lt;/script&gt;",
+                "d",
+                1,
+                "192.0.2.4",
+                9,
+                "contoso.example",
+            ),
+        ),
     ];
     for (name, xml) in &files {
         std::fs::write(inputs.join(name), xml).unwrap();
@@ -516,17 +528,22 @@ fn a_report_the_store_refuses_is_named_and_the_rest_is_stored() {
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(
         out.stdout
-            .starts_with("2 reports stored, 0 duplicates skipped, 1 inputs not read"),
+            .starts_with("2 reports stored, 0 duplicates skipped, 2 inputs not read"),
         "{}",
         out.stdout
     );
-    let b = inputs.join("b.xml").display().to_string();
-    assert!(
-        out.stderr
-            .contains(&format!("{b}: not stored: invalid: domain name")),
-        "{}",
-        out.stderr
-    );
+    for name in ["b.xml", "d.xml"] {
+        let path = inputs.join(name).display().to_string();
+        assert!(
+            out.stderr
+                .contains(&format!("{path}: not stored: invalid: domain name")),
+            "{name}: {}",
+            out.stderr
+        );
+    }
+    let list = run(&["reports", "list", "--db", &db, "--format", "json"]);
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    assert!(!list.stdout.contains("script"), "{}", list.stdout);
     let v = summary_json(&db, "contoso.example");
     assert_eq!(
         v["summary"]["volume"], 12,
@@ -662,5 +679,150 @@ fn list_and_raw_give_back_each_stored_file_as_read() {
         missing.stderr.contains("report 99999 not found"),
         "{}",
         missing.stderr
+    );
+}
+
+/// A gzip stream truncated (its trailer lost, as a gateway vendor's reporter sends them) or
+/// followed by junk: `reports parse` and `reports ingest` recover the report with a warning
+/// naming what was wrong; `--strict` refuses the file. (Before: "corrupt gzip data: unexpected
+/// end of file", whatever the mode.)
+#[test]
+fn a_truncated_gzip_report_is_recovered_unless_strict() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gz = std::fs::read(format!("{SAMPLES}/extract_report/nice-input.xml.gz")).unwrap();
+    let xml_len = std::fs::read(format!("{SAMPLES}/extract_report/nice-input.xml"))
+        .unwrap()
+        .len();
+    let truncated = dir.path().join("truncated.xml.gz");
+    std::fs::write(&truncated, &gz[..gz.len() - 8]).unwrap();
+    let mut with_junk = gz.clone();
+    with_junk.extend_from_slice(b"<html>junk</html>");
+    let junk = dir.path().join("junk.xml.gz");
+    std::fs::write(&junk, &with_junk).unwrap();
+
+    for (path, message) in [
+        (
+            &truncated,
+            format!("gzip stream truncated after {xml_len} bytes"),
+        ),
+        (&junk, "17 bytes of junk after the gzip member".into()),
+    ] {
+        let p = path.to_str().unwrap();
+        let (code, docs, stderr) = parse(&[p]);
+        assert_eq!(code, 0, "{p}: {stderr}");
+        let agg = of_type(&docs, "aggregate");
+        assert_eq!(agg.len(), 1, "{docs:?}");
+        assert_eq!(agg[0]["report"]["records"].as_array().unwrap().len(), 20);
+        let problem = &agg[0]["problems"][0];
+        assert_eq!(problem["level"], "warning", "{problem}");
+        let m = problem["message"].as_str().unwrap();
+        assert!(m.ends_with(": recovered") || m.ends_with(" ignored"), "{m}");
+        assert!(
+            problem["message"].as_str().unwrap().starts_with(&message),
+            "{problem}"
+        );
+
+        let (code, docs, stderr) = parse(&[p, "--strict"]);
+        assert_eq!(code, 2, "{p}: {stderr}");
+        assert!(of_type(&docs, "aggregate").is_empty(), "{docs:?}");
+        let file = path.file_name().unwrap().to_str().unwrap();
+        assert!(
+            stderr.contains(&format!("{p}: {file}: corrupt gzip data: {message}")),
+            "{stderr}"
+        );
+        assert!(stderr.contains("refused in strict mode"), "{stderr}");
+    }
+
+    let db = format!("sqlite://{}/m.db", dir.path().display());
+    let t = truncated.to_str().unwrap();
+    let strict = run(&["reports", "ingest", "--db", &db, t, "--strict"]);
+    assert_eq!(strict.code, 2, "{}", strict.stderr);
+    assert!(
+        strict
+            .stdout
+            .starts_with("0 reports stored, 0 duplicates skipped, 1 inputs not read"),
+        "{}",
+        strict.stdout
+    );
+    let lenient = run(&["reports", "ingest", "--db", &db, t]);
+    assert_eq!(lenient.code, 0, "{}", lenient.stderr);
+    assert!(
+        lenient
+            .stdout
+            .starts_with("1 reports stored, 0 duplicates skipped, 0 inputs not read"),
+        "{}",
+        lenient.stdout
+    );
+}
+
+/// An mbox of 1,050 reports: the first 1,000 (`--max-messages`, default) are read and stored,
+/// the 50 after are named and counted; with `--max-messages 2000` all are. (Before: "more than
+/// 1000 entries", nothing stored.)
+#[test]
+fn an_mbox_over_max_messages_is_read_up_to_it_and_the_excess_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut mbox = String::new();
+    for i in 0..1_050 {
+        let xml = aggregate_xml(
+            "contoso.example",
+            &format!("m{i}"),
+            2,
+            "192.0.2.1",
+            1,
+            "contoso.example",
+        );
+        mbox.push_str(&format!(
+            "From reporter@example.net Mon Jan  1 00:00:00 2024\n\
+             From: reporter@example.net\nTo: dmarc@contoso.example\n\
+             Subject: Report Domain: contoso.example Report-ID: m{i}\n\
+             Date: Mon, 1 Jan 2024 00:00:00 +0000\nMIME-Version: 1.0\n\
+             Content-Type: multipart/mixed; boundary=\"b\"\n\n\
+             --b\nContent-Type: text/xml; name=\"r{i}.xml\"\n\
+             Content-Disposition: attachment; filename=\"r{i}.xml\"\n\n{xml}\n--b--\n\n"
+        ));
+    }
+    let path = dir.path().join("rua.mbox");
+    std::fs::write(&path, mbox).unwrap();
+    let p = path.to_str().unwrap();
+    let note = format!("{p}: 1000 messages read, 50 over --max-messages skipped");
+
+    let (code, docs, stderr) = parse(&[p]);
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(of_type(&docs, "aggregate").len(), 1_000);
+    assert!(stderr.contains(&note), "{stderr}");
+    let last = docs.last().unwrap();
+    assert_eq!(last["source"], p, "{last}");
+    assert!(
+        last["error"].as_str().unwrap().contains("50 over"),
+        "{last}"
+    );
+
+    let db = format!("sqlite://{}/m.db", dir.path().display());
+    let out = run(&["reports", "ingest", "--db", &db, p]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .starts_with("1000 reports stored, 0 duplicates skipped, 1 inputs not read"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stderr.contains(&note), "{}", out.stderr);
+
+    let all = format!("sqlite://{}/all.db", dir.path().display());
+    let out = run(&[
+        "reports",
+        "ingest",
+        "--db",
+        &all,
+        p,
+        "--max-messages",
+        "2000",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .starts_with("1050 reports stored, 0 duplicates skipped, 0 inputs not read"),
+        "{}",
+        out.stdout
     );
 }
