@@ -502,25 +502,35 @@ pub fn alert_payload(
 ) -> Value {
     let domain = normalize_name(domain);
     let subject = subject_line(&domain, regressions.len(), score);
+    // The chat versions: every value from DNS, SMTP or the store (the domain, each finding's
+    // title and detail) has its Markdown escaped, so a record's `[Fix it now](https://…)`
+    // shows as text, not as a link; `text` (Slack, Teams connector) also gets Slack's
+    // entities for `&`, `<`, `>`, the card (Teams workflows) backslashes for `<` and `>`.
+    let chat_subject =
+        |angles| subject_line(&escape_markdown(&domain, angles), regressions.len(), score);
     let ordered = by_severity(regressions);
-    let mut text = escape_chat(&subject);
+    let mut text = escape_chat(&chat_subject(false));
     let mut facts = Vec::new();
     if !ordered.is_empty() {
         text.push_str("\n\n");
     }
     for f in ordered.iter().take(MAX_LISTED) {
-        let line = format!(
-            "{} {}: {} ({})",
-            f.severity.as_str().to_ascii_uppercase(),
-            f.id,
-            one_line(&f.title),
-            clip(&one_line(&f.detail), MAX_DETAIL)
-        );
-        text.push_str(&format!("- {}\n", escape_chat(&line)));
+        let title = one_line(&f.title);
+        let detail = clip(&one_line(&f.detail), MAX_DETAIL);
+        let line = |angles| {
+            format!(
+                "{} {}: {} ({})",
+                f.severity.as_str().to_ascii_uppercase(),
+                f.id,
+                escape_markdown(&title, angles),
+                escape_markdown(&detail, angles)
+            )
+        };
+        text.push_str(&format!("- {}\n", escape_chat(&line(false))));
         facts.push(json!({
             "type": "TextBlock",
             "wrap": true,
-            "text": format!("- {line}"),
+            "text": format!("- {}", line(true)),
         }));
     }
     if ordered.len() > MAX_LISTED {
@@ -534,7 +544,7 @@ pub fn alert_payload(
         "size": "Medium",
         "weight": "Bolder",
         "wrap": true,
-        "text": one_line(&subject),
+        "text": one_line(&chat_subject(true)),
     })];
     body.extend(facts);
     let mut card = json!({
@@ -672,6 +682,25 @@ fn clip(s: &str, max: usize) -> String {
         Some((i, _)) => format!("{}…", &s[..i]),
         None => s.to_string(),
     }
+}
+
+/// `s` with a backslash before each Markdown metacharacter (`\\`, `` ` ``, `*`, `_`, `~`, `[`,
+/// `]`, `(`, `)`, `#`, `|`, and `<`, `>` when `angles`), so that neither Slack's mrkdwn
+/// nor the Markdown of Teams cards renders a value from a DNS record as a link, an image or
+/// formatting. Without `angles`, `<` and `>` are left for [`escape_chat`].
+fn escape_markdown(s: &str, angles: bool) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if matches!(
+            c,
+            '\\' | '`' | '*' | '_' | '~' | '[' | ']' | '(' | ')' | '#' | '|'
+        ) || (angles && matches!(c, '<' | '>'))
+        {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Slack's escaping of `&`, `<` and `>` (which Teams renders as the characters).

@@ -540,12 +540,17 @@ pub(crate) struct ReportInputArgs {
     #[arg(required = true, value_name = "PATH")]
     pub(crate) paths: Vec<PathBuf>,
     /// Report every deviation from the schema as an error (default: recover what can be
-    /// recovered and list the problems).
+    /// recovered and list the problems). A gzip stream cut short or followed by junk is then
+    /// refused, where by default the report is read from what decompressed, with a warning.
     #[arg(long)]
     pub(crate) strict: bool,
     /// Largest decompressed size of one input, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 50)]
     pub(crate) max_decompressed_mb: usize,
+    /// Messages read from one mbox file, at most: the ones after are skipped, and named with
+    /// their number (anyone who can mail the report address can fill an mbox).
+    #[arg(long, value_name = "N", default_value_t = 1_000)]
+    pub(crate) max_messages: usize,
     /// Most seconds spent on one input file (`reports ingest`: reading, opening and parsing all
     /// of it; `reports parse`: opening it, then each report in it); a file that takes longer is
     /// reported and skipped, and the rest of the batch goes on (0: no limit).
@@ -618,6 +623,10 @@ pub(crate) struct ExoImportArgs {
     /// Do not record the import in the store.
     #[arg(long)]
     pub(crate) no_store: bool,
+    /// Largest export file read, in MiB: a larger one is refused, named, before it is read (an
+    /// export takes several times its size in memory while it is evaluated).
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    pub(crate) max_file_mb: u64,
 }
 
 /// The end of `customer add --help`.

@@ -339,6 +339,68 @@ async fn webhook_delivered_with_json_body_and_headers() {
     }
 }
 
+/// A DMARC record carrying a Markdown link reaches a finding's detail through a real audit over
+/// the lab DNS; the card posted to the webhook shows it as text: neither Slack's `text` nor the
+/// Teams card holds an unescaped `[Fix it now](`, nor other formatting from the record.
+#[tokio::test]
+async fn webhook_card_escapes_markdown_from_records() {
+    const DOMAIN: &str = "evil.contoso.test";
+    const LINK: &str = "[Fix it now](https://evil.example)";
+    let mut z = Zone::new();
+    z.add(HOOK_HOST, LabRecord::A(Ipv4Addr::LOCALHOST));
+    z.add(DOMAIN, LabRecord::Txt(vec!["v=spf1 -all".into()]));
+    z.add(
+        format!("_dmarc.{DOMAIN}"),
+        LabRecord::Txt(vec![format!("v=DMARC1; p={LINK} **now** `x` #1 > |")]),
+    );
+    let (_lab, dns) = crate::lab(z).await;
+    let report = mailaudit_core::audit::audit_domain(
+        &dns,
+        DOMAIN,
+        &mailaudit_core::audit::AuditOptions::default(),
+    )
+    .await;
+    assert!(
+        report.findings.iter().any(|f| f.detail.contains(LINK)),
+        "the record reaches a finding's detail: {:?}",
+        report.findings
+    );
+    let server = HookServer::start(None, vec![status("200 OK", &[], "ok")]).await;
+    let target = hook(format!("http://{HOOK_HOST}:{}/hook", server.addr.port()));
+    let body = alert_payload(DOMAIN, &report.findings, (Some(90), Some(20)), None);
+    assert_eq!(
+        post_webhook(&dns, &target, &body, &options()).await,
+        Ok(200)
+    );
+    let [req] = server.requests().try_into().expect("one request");
+    let posted = req.json();
+    let mut shown = vec![posted["text"].as_str().expect("text").to_owned()];
+    for block in posted["attachments"][0]["content"]["body"]
+        .as_array()
+        .expect("card body")
+    {
+        shown.push(block["text"].as_str().expect("block text").to_owned());
+    }
+    for text in &shown {
+        assert!(!text.contains("[Fix it now]("), "a link from DNS: {text}");
+        assert!(!text.contains("**now**"), "bold from DNS: {text}");
+        assert!(!text.contains(" `x`"), "code from DNS: {text}");
+    }
+    // Still readable: the record's text is there, each metacharacter backslash-escaped.
+    let escaped = r"\[Fix it now\]\(https://evil.example\) \*\*now\*\* \`x\` \#1";
+    assert!(shown[0].contains(escaped), "{}", shown[0]);
+    assert!(shown[0].contains(r"\#1 &gt; \|"), "{}", shown[0]);
+    assert!(
+        shown[1..]
+            .iter()
+            .any(|t| t.contains(escaped) && t.contains(r"\#1 \> \|")),
+        "{shown:?}"
+    );
+    // The structured details keep the record verbatim.
+    let verbatim = serde_json::to_string(&posted["mailaudit"]).expect("JSON");
+    assert!(verbatim.contains(LINK));
+}
+
 #[tokio::test]
 async fn webhook_500_then_200_is_retried_and_delivered() {
     let (_lab, dns) = dns().await;

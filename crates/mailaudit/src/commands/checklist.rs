@@ -11,7 +11,7 @@ use mailaudit_store::{ItemState, Store};
 use super::dates;
 use super::tracking::now;
 use crate::cli::{ChecklistArgs, TextOrJson};
-use crate::output::printable;
+use crate::output::{printable, text_stdout};
 
 pub(crate) async fn checklist_cmd(store: &dyn Store, args: &ChecklistArgs) -> Result<ExitCode> {
     let domain = normalize_domain(&args.domain)?;
@@ -53,12 +53,14 @@ pub(crate) async fn checklist_cmd(store: &dyn Store, args: &ChecklistArgs) -> Re
     }
     let items = store.checklist(&domain).await?;
     let readiness = mailaudit_store::analysis::stored_readiness(store, &domain, now()).await?;
-    let mut out = io::stdout().lock();
     if args.format == TextOrJson::Json {
+        let mut out = io::stdout().lock();
         serde_json::to_writer_pretty(&mut out, &items)?;
         writeln!(out)?;
         return Ok(ExitCode::SUCCESS);
     }
+    // Titles, `--by` names and report reasons: through the one escaping policy.
+    let mut out = text_stdout();
     if items.is_empty() {
         writeln!(
             out,

@@ -11,7 +11,7 @@
 //! loopback address with nothing on port 443), and the portal binds loopback only.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{self, Write};
+use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -422,7 +422,7 @@ fn print_summary(shown: &str, a: &Audited, reports: usize, lab: &str) -> Result<
         }
     };
     let open = a.verdicts.get("open").cloned().unwrap_or_default();
-    let mut out = io::stdout().lock();
+    let mut out = crate::output::text_stdout();
     writeln!(
         out,
         "mailaudit demo: {} sample domains audited over the lab (DNS and SMTP on loopback) into {shown}, run {}",

@@ -42,9 +42,36 @@ pub(crate) fn script(args: &ExoScriptArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Reads one export file of at most `max_bytes` bytes (read through a `take`, so a file that
+/// grows after the size check is still capped): an export is parsed into memory several times
+/// its size, so a larger file is refused, named, before it is read.
+fn read_capped(f: &std::path::Path, max_bytes: u64) -> Result<String> {
+    use std::io::Read;
+    let too_large = || {
+        anyhow::anyhow!(
+            "{}: larger than {} MiB (--max-file-mb); not read",
+            f.display(),
+            max_bytes / (1024 * 1024)
+        )
+    };
+    if std::fs::metadata(f).is_ok_and(|m| m.len() > max_bytes) {
+        return Err(too_large());
+    }
+    let file = std::fs::File::open(f).with_context(|| format!("{}: cannot read", f.display()))?;
+    let mut bytes = Vec::new();
+    file.take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("{}: cannot read", f.display()))?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(too_large());
+    }
+    String::from_utf8(bytes).with_context(|| format!("{}: cannot read: not UTF-8", f.display()))
+}
+
 /// Reads the inputs into one bundle-shaped JSON object (what the script writes), so that an
-/// import made of per-cmdlet files is stored, and read back later, exactly like a bundle.
-fn read_inputs(paths: &[std::path::PathBuf]) -> Result<(Value, Vec<String>)> {
+/// import made of per-cmdlet files is stored, and read back later, exactly like a bundle. Each
+/// file is at most `max_bytes` bytes ([`read_capped`]).
+fn read_inputs(paths: &[std::path::PathBuf], max_bytes: u64) -> Result<(Value, Vec<String>)> {
     let mut bundle = Map::new();
     let mut sources = Vec::new();
     let mut files = Vec::new();
@@ -65,8 +92,7 @@ fn read_inputs(paths: &[std::path::PathBuf]) -> Result<(Value, Vec<String>)> {
         }
     }
     for f in &files {
-        let text =
-            std::fs::read_to_string(f).with_context(|| format!("{}: cannot read", f.display()))?;
+        let text = read_capped(f, max_bytes)?;
         let text = text.trim_start_matches('\u{feff}');
         let value: Value =
             serde_json::from_str(text).with_context(|| format!("{}: not JSON", f.display()))?;
@@ -120,7 +146,7 @@ fn organization(t: &TenantConfig) -> String {
 }
 
 pub(crate) async fn import(store: &dyn Store, args: &ExoImportArgs) -> Result<ExitCode> {
-    let (bundle, sources) = read_inputs(&args.paths)?;
+    let (bundle, sources) = read_inputs(&args.paths, args.max_file_mb.saturating_mul(1024 * 1024))?;
     let tenant = parse(&bundle)?;
     // The inventory's key people of the tenant's domains, for the impersonation fix.
     let mut people: Vec<(String, String)> = Vec::new();
@@ -177,7 +203,11 @@ pub(crate) async fn import(store: &dyn Store, args: &ExoImportArgs) -> Result<Ex
             .await?;
     }
 
-    let mut out = io::stdout().lock();
+    // Text goes through the one escaping policy (names and values come from the export).
+    let mut out: Box<dyn Write> = match args.format {
+        TextOrJson::Json => Box::new(io::stdout().lock()),
+        TextOrJson::Text => Box::new(crate::output::text_stdout()),
+    };
     match args.format {
         TextOrJson::Json => {
             let v = serde_json::json!({

@@ -79,6 +79,9 @@ pub(crate) async fn guide_cmd(cli: &Cli, store: &dyn Store, args: &GuideArgs) ->
             }
         }
     };
+    // One escaping policy for the terminal and the file alike (it is opened in terminals and
+    // editors): control characters and bidi overrides from records, replies and names escaped.
+    let text = crate::output::printable(&text).into_owned();
     match &args.output {
         Some(p) => {
             std::fs::write(p, text).with_context(|| format!("{}: cannot write", p.display()))?

@@ -10,13 +10,13 @@ use mailaudit_core::history::{self, Diff};
 use mailaudit_store::Store;
 
 use crate::cli::{DiffArgs, HistoryArgs, TextOrJson};
-use crate::output::printable;
+use crate::output::{printable, text_stdout};
 
 pub(crate) async fn history_cmd(store: &dyn Store, args: &HistoryArgs) -> Result<ExitCode> {
     let domain = normalize_domain(&args.domain)?;
     let results = store.history(&domain, args.limit.max(1)).await?;
-    let mut out = io::stdout().lock();
     if args.format == TextOrJson::Json {
+        let mut out = io::stdout().lock();
         let rows: Vec<serde_json::Value> = results
             .iter()
             .map(|r| serde_json::json!({ "run": r.run_id, "audited_at": r.audited_at, "score": r.score, "report": r.report }))
@@ -25,6 +25,7 @@ pub(crate) async fn history_cmd(store: &dyn Store, args: &HistoryArgs) -> Result
         writeln!(out)?;
         return Ok(ExitCode::SUCCESS);
     }
+    let mut out = text_stdout();
     if results.is_empty() {
         writeln!(
             out,
@@ -107,7 +108,10 @@ pub(crate) async fn diff_cmd(store: &dyn Store, args: &DiffArgs) -> Result<ExitC
             .map(|d| normalize_domain(d))
             .collect::<Result<_, _>>()?
     };
-    let mut out = io::stdout().lock();
+    let mut out: Box<dyn Write> = match args.format {
+        TextOrJson::Json => Box::new(io::stdout().lock()),
+        TextOrJson::Text => Box::new(text_stdout()),
+    };
     let mut json = Vec::new();
     let mut worsened = false;
     for domain in &domains {

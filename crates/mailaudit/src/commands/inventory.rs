@@ -14,7 +14,7 @@ use super::dates;
 use crate::cli::{
     CustomerCommand, DomainAddArgs, DomainCommand, DomainSetArgs, ImportArgs, TextOrJson,
 };
-use crate::output::printable;
+use crate::output::{printable, text_stdout};
 
 /// Parses "Name <address>" (or a bare address, giving an empty name: [`merge_key_people`]
 /// names a new person after the address and keeps a known person's name) into a key person.
@@ -151,7 +151,7 @@ async fn existing_customer(store: &dyn Store, name: &str) -> Result<()> {
 }
 
 pub(crate) async fn customer(store: &dyn Store, cmd: &CustomerCommand) -> Result<ExitCode> {
-    let mut out = io::stdout().lock();
+    let mut out = text_stdout();
     match cmd {
         CustomerCommand::Add {
             name,
@@ -345,7 +345,7 @@ fn domain_set_update(args: &DomainSetArgs, key_people: Vec<KeyPerson>) -> Domain
 }
 
 pub(crate) async fn domain(store: &dyn Store, cmd: &DomainCommand) -> Result<ExitCode> {
-    let mut out = io::stdout().lock();
+    let mut out = text_stdout();
     match cmd {
         DomainCommand::Add(args) => {
             // Everything is checked before anything is written.
@@ -441,9 +441,12 @@ pub(crate) async fn domain(store: &dyn Store, cmd: &DomainCommand) -> Result<Exi
                 write_changes(&mut out, &format!("{name}: "), &changes)?;
             }
         }
-        DomainCommand::Show { domain, format } => {
-            show_domain(store, &mut out, domain, *format).await?;
-        }
+        DomainCommand::Show { domain, format } => match format {
+            TextOrJson::Json => {
+                show_domain(store, &mut io::stdout().lock(), domain, *format).await?
+            }
+            TextOrJson::Text => show_domain(store, &mut out, domain, *format).await?,
+        },
         DomainCommand::Remove { domains } => {
             for name in domains {
                 store.remove_domain(&normalize_domain(name)?).await?;
@@ -656,7 +659,7 @@ pub(crate) async fn import(store: &dyn Store, args: &ImportArgs) -> Result<ExitC
         .into_iter()
         .map(|c| c.name)
         .collect();
-    let mut out = io::stdout().lock();
+    let mut out = text_stdout();
     for (i, row) in csv.records().enumerate() {
         let line = i + 2;
         let row = match row {

@@ -67,7 +67,12 @@ pub(crate) async fn relay_test(cli: &Cli, args: &RelayTestArgs) -> Result<ExitCo
     let report =
         mailaudit_core::audit::audit_domain(&resolver, &domain, &AuditOptions::default()).await;
     let (section, findings) = mailaudit_net::live::relay_test(&resolver, &report, &opts).await;
-    let mut out = io::stdout().lock();
+    // The text transcript goes through the one escaping policy (MX names, replies,
+    // certificate errors come from the network); JSON is escaped by serde.
+    let mut out: Box<dyn Write> = match args.format {
+        RelayFormat::Json => Box::new(io::stdout().lock()),
+        RelayFormat::Text => Box::new(crate::output::text_stdout()),
+    };
     match args.format {
         RelayFormat::Json => {
             let value =
@@ -132,7 +137,7 @@ pub(crate) async fn relay_test(cli: &Cli, args: &RelayTestArgs) -> Result<ExitCo
         "not_tested" => {
             eprintln!(
                 "mailaudit: {domain}: {}",
-                section.reason.as_deref().unwrap_or("nothing to test")
+                crate::output::printable(section.reason.as_deref().unwrap_or("nothing to test"))
             );
             ExitCode::from(2)
         }

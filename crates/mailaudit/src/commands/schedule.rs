@@ -5,7 +5,7 @@
 //! records every result (regressions are queued in the store's alert outbox), then delivers
 //! the due alerts with exponential backoff kept in the outbox across runs.
 
-use std::io::{self, Write};
+use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,7 +54,7 @@ pub(crate) async fn schedule_cmd(
     store: &dyn Store,
     cmd: &ScheduleCommand,
 ) -> Result<ExitCode> {
-    let mut out = io::stdout().lock();
+    let mut out = crate::output::text_stdout();
     match cmd {
         ScheduleCommand::Set {
             fleet,
@@ -108,7 +108,7 @@ pub(crate) async fn schedule_cmd(
             let ran = run_due(cli, store, args).await?;
             let delivered = deliver_alerts(cli, store, args).await?;
             writeln!(
-                io::stdout().lock(),
+                crate::output::text_stdout(),
                 "{ran} schedules run; {delivered} alerts delivered"
             )?;
         }

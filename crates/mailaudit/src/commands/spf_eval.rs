@@ -1,6 +1,6 @@
 //! `mailaudit spf-eval`: RFC 7208 check_host().
 
-use std::io::{self, Write};
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -21,13 +21,14 @@ pub(crate) async fn spf_eval(cli: &Cli, args: &SpfEvalArgs) -> Result<ExitCode> 
     };
     let outcome =
         mailaudit_core::spf::check_host(&resolver, args.ip, &domain, sender, &args.helo).await;
-    let mut out = io::stdout().lock();
+    // The explanation (`exp=`) comes from DNS: through the one escaping policy.
+    let mut out = crate::output::text_stdout();
     writeln!(out, "{}", outcome.result.as_str())?;
     if let Some(exp) = &outcome.explanation {
         writeln!(out, "{exp}")?;
     }
     if !outcome.reason.is_empty() {
-        eprintln!("mailaudit: {}", outcome.reason);
+        eprintln!("mailaudit: {}", crate::output::printable(&outcome.reason));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -22,6 +22,20 @@ pub(super) const HEADER: [&str; 12] = [
     "fix",
 ];
 
+/// A cell made safe to open in a spreadsheet: the text policy of [`super::printable`] (no
+/// control characters but line feed and tab), then, as OWASP's "CSV Injection" guidance says, a
+/// cell that begins with `=`, `+`, `-`, `@`, tab or carriage return (which Excel and LibreOffice
+/// read as a formula) gets a leading `'`. Record text comes from DNS: `=HYPERLINK(...)` in a
+/// TXT record must reach the sheet as text.
+pub(super) fn cell(s: &str) -> std::borrow::Cow<'_, str> {
+    let s = super::printable(s);
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{s}"))
+    } else {
+        s
+    }
+}
+
 /// The title of the row of an input name that is not a domain name (not audited).
 const INVALID_TITLE: &str = "not a domain name: not audited";
 
@@ -54,7 +68,7 @@ pub(super) fn write(w: &mut ::csv::Writer<Box<dyn Write>>, r: &DomainReport) -> 
             .iter()
             .copied()
             .chain(["", "", "", title, detail.as_str(), "", ""]);
-        w.write_record(row)?;
+        w.write_record(row.map(|s| cell(s).into_owned()))?;
     }
     for f in &r.findings {
         let evidence = f.evidence.as_deref().unwrap_or("");
@@ -67,7 +81,29 @@ pub(super) fn write(w: &mut ::csv::Writer<Box<dyn Write>>, r: &DomainReport) -> 
             evidence,
             f.fix.as_str(),
         ]);
-        w.write_record(row)?;
+        w.write_record(row.map(|s| cell(s).into_owned()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cell;
+
+    #[test]
+    fn formula_cells_are_neutralised() {
+        for (given, want) in [
+            ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+            ("+1", "'+1"),
+            ("-all", "'-all"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("v=spf1 -all", "v=spf1 -all"),
+            ("85", "85"),
+            ("", ""),
+            ("a\u{1b}[2J", "a\\u{1b}[2J"),
+        ] {
+            assert_eq!(cell(given), want, "{given:?}");
+        }
+    }
 }

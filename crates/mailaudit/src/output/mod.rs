@@ -126,22 +126,106 @@ pub(crate) fn heading_parts(r: &DomainReport) -> (&'static str, &'static str) {
     }
 }
 
-/// Makes text from DNS records and SMTP replies safe to print: control characters (ESC, BEL,
-/// ...) are shown escaped (`\u{1b}`), so a hostile record cannot drive the terminal. Newlines
-/// and tabs are kept.
+/// Whether `c` must not reach a terminal as it is: C0 and C1 control characters and DEL
+/// (ESC, BEL, CR, ...), except line feed and tab, and the Unicode bidirectional embeddings,
+/// overrides and isolates (U+202A–U+202E, U+2066–U+2069), which reorder what is shown.
+pub(crate) fn unsafe_char(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t')
+        || ('\u{202a}'..='\u{202e}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
+}
+
+/// The one escaping policy for everything mailaudit writes as text (terminal, Markdown, CSV
+/// cells): each [`unsafe_char`] is shown as its Rust escape (`\u{1b}`, `\u{202e}`), so a
+/// hostile DNS record, SMTP reply or operator-entered name cannot drive the terminal (title
+/// change, screen clear) or reorder what is shown. Line feeds and tabs are kept.
 pub(crate) fn printable(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    if !s.chars().any(unsafe_char) {
         return std::borrow::Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
-        if c.is_control() && c != '\n' && c != '\t' {
+        if unsafe_char(c) {
             out.extend(c.escape_unicode());
         } else {
             out.push(c);
         }
     }
     std::borrow::Cow::Owned(out)
+}
+
+/// A text stream that applies [`printable`] to everything written through it: commands that
+/// print text (guide, checklist, history, diff, inventory, reports, `exo import`, relay test)
+/// write through one, so no value, whatever its source, escapes the policy. Bytes that are not
+/// UTF-8 are shown as U+FFFD. Not for JSON (serde escapes control characters itself) nor for
+/// the colour codes of the audit table.
+pub(crate) struct SafeWriter<W: Write> {
+    inner: W,
+    /// The start of a UTF-8 sequence cut between two writes.
+    pending: Vec<u8>,
+}
+
+impl<W: Write> SafeWriter<W> {
+    pub(crate) fn new(inner: W) -> Self {
+        SafeWriter {
+            inner,
+            pending: Vec::new(),
+        }
+    }
+}
+
+impl<W: Write> Write for SafeWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        let mut rest: &[u8] = &self.pending;
+        let mut text = String::new();
+        loop {
+            match std::str::from_utf8(rest) {
+                Ok(s) => {
+                    text.push_str(s);
+                    rest = &[];
+                    break;
+                }
+                Err(e) => {
+                    let (good, bad) = rest.split_at(e.valid_up_to());
+                    text.push_str(std::str::from_utf8(good).unwrap_or_default());
+                    match e.error_len() {
+                        // An incomplete sequence at the end: wait for the next write.
+                        None => {
+                            rest = bad;
+                            break;
+                        }
+                        Some(n) => {
+                            text.push(char::REPLACEMENT_CHARACTER);
+                            rest = &bad[n..];
+                        }
+                    }
+                }
+            }
+        }
+        let keep = rest.to_vec();
+        self.inner.write_all(printable(&text).as_bytes())?;
+        self.pending = keep;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<W: Write> Drop for SafeWriter<W> {
+    fn drop(&mut self) {
+        if !self.pending.is_empty() {
+            let _ = self.inner.write_all("\u{fffd}".as_bytes());
+            let _ = self.inner.flush();
+        }
+    }
+}
+
+/// Standard output as a [`SafeWriter`]: for every command's text output.
+pub(crate) fn text_stdout() -> SafeWriter<std::io::StdoutLock<'static>> {
+    SafeWriter::new(std::io::stdout().lock())
 }
 
 /// Writes reports in one format.
@@ -219,5 +303,42 @@ impl ReportWriter {
             Format::Table => table::summary(&mut self.out, summary, self.color)?,
         }
         self.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::{SafeWriter, printable};
+
+    #[test]
+    fn printable_escapes_controls_and_bidi_only() {
+        assert_eq!(
+            printable("a\u{1b}]0;t\u{7}b\r\u{7f}\u{9b}\u{202e}\u{2066}\tc\né"),
+            "a\\u{1b}]0;t\\u{7}b\\u{d}\\u{7f}\\u{9b}\\u{202e}\\u{2066}\tc\né"
+        );
+        assert!(matches!(
+            printable("plain — text"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn safe_writer_escapes_across_split_writes() {
+        let mut buf = Vec::new();
+        {
+            let mut w = SafeWriter::new(&mut buf);
+            let bytes = "x\u{1b}[2J \u{202e}é\n".as_bytes();
+            // One byte at a time: a character cut between writes is kept until complete.
+            for b in bytes {
+                w.write_all(std::slice::from_ref(b)).unwrap();
+            }
+            w.write_all(b"bad \xff end").unwrap();
+        }
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "x\\u{1b}[2J \\u{202e}é\nbad \u{fffd} end"
+        );
     }
 }

@@ -140,8 +140,11 @@ fn write_tree(
         .unwrap_or_default();
     writeln!(
         out,
-        "{prefix}{branch}{label}  {} own, {} total{err}",
-        n.lookups, n.total_lookups
+        "{prefix}{branch}{}  {} own, {} total{}",
+        printable(&label),
+        n.lookups,
+        n.total_lookups,
+        printable(&err)
     )?;
     for (i, c) in n.children.iter().enumerate() {
         write_tree(out, c, &next, i + 1 == n.children.len(), false)?;

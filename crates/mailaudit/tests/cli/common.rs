@@ -146,7 +146,8 @@ impl Lab {
         Lab::start_zone(zone)
     }
 
-    fn start_zone(zone: Zone) -> Lab {
+    /// Serves `zone`, built in code (names the text format cannot hold, e.g. control bytes).
+    pub(crate) fn start_zone(zone: Zone) -> Lab {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
