@@ -349,7 +349,7 @@ A domain that sends no mail can go straight to `p=reject` (see PARKED-NOT-LOCKED
 Verify:
 
 ```powershell
-Resolve-DnsName -Type TXT _dmarc.contoso.com
+Resolve-DnsName -Type TXT -Name '_dmarc.contoso.com'
 mailaudit audit contoso.com
 ```"#,
         references: &[
@@ -380,7 +380,7 @@ Several report destinations go into one `rua` tag, separated by commas. A CNAME 
 Verify that only one record comes back:
 
 ```powershell
-Resolve-DnsName -Type TXT _dmarc.contoso.com
+Resolve-DnsName -Type TXT -Name '_dmarc.contoso.com'
 mailaudit audit contoso.com
 ```"#,
         references: &[
@@ -410,7 +410,7 @@ Common mistakes: `v=dmarc1` (the version is case-sensitive), tags separated by c
 Verify:
 
 ```powershell
-Resolve-DnsName -Type TXT _dmarc.contoso.com
+Resolve-DnsName -Type TXT -Name '_dmarc.contoso.com'
 mailaudit audit contoso.com
 ```"#,
         references: &[
@@ -430,7 +430,7 @@ mailaudit audit contoso.com
         fix: r#"Once the aggregate reports show every legitimate sender passing, change the record to `p=quarantine`, then to `p=reject`.
 
 1. Read the `rua` aggregate reports for at least two weeks (a DMARC report service makes this practical) and list every source sending as the domain. If no reports arrive, fix that first (see DMARC-NO-RUA).
-2. Make every legitimate source pass SPF or DKIM with the domain aligned: Microsoft 365 DKIM (`Set-DkimSigningConfig -Identity contoso.com -Enabled $true`), DKIM keys for each third-party sender, their SPF include or a custom Return-Path domain.
+2. Make every legitimate source pass SPF or DKIM with the domain aligned: Microsoft 365 DKIM (`Set-DkimSigningConfig -Identity 'contoso.com' -Enabled $true`), DKIM keys for each third-party sender, their SPF include or a custom Return-Path domain.
 3. Move to quarantine:
 
 ```text
@@ -443,7 +443,7 @@ _dmarc.contoso.com.  3600  IN  TXT  "v=DMARC1; p=quarantine; rua=mailto:dmarc-re
 _dmarc.contoso.com.  3600  IN  TXT  "v=DMARC1; p=reject; rua=mailto:dmarc-reports@contoso.com"
 ```
 
-Keep `rua` so that new senders that start failing show up. Verify with `Resolve-DnsName -Type TXT _dmarc.contoso.com` and `mailaudit audit contoso.com`."#,
+Keep `rua` so that new senders that start failing show up. Verify with `Resolve-DnsName -Type TXT -Name '_dmarc.contoso.com'` and `mailaudit audit contoso.com`."#,
         references: &[
             "RFC 7489 §6.3 (the p tag), §6.5 (domain owner actions)",
             "RFC 9989 §4.7 (the p tag)",
@@ -471,7 +471,7 @@ Check the last two to four weeks of aggregate reports first: every source that f
 Verify:
 
 ```powershell
-Resolve-DnsName -Type TXT _dmarc.contoso.com
+Resolve-DnsName -Type TXT -Name '_dmarc.contoso.com'
 mailaudit audit contoso.com
 ```"#,
         references: &[
@@ -585,7 +585,7 @@ contoso.com._report._dmarc.msp.example.  3600  IN  TXT  "v=DMARC1"
 Verify:
 
 ```powershell
-Resolve-DnsName -Type TXT contoso.com._report._dmarc.msp.example
+Resolve-DnsName -Type TXT -Name 'contoso.com._report._dmarc.msp.example'
 mailaudit audit contoso.com
 ```"#,
         references: &[
@@ -655,7 +655,7 @@ Add one mechanism per other legitimate sender, using the value that service docu
 Verify:
 
 ```powershell
-Resolve-DnsName -Type TXT contoso.com | Where-Object Strings -like 'v=spf1*'
+Resolve-DnsName -Type TXT -Name 'contoso.com' | Where-Object Strings -like 'v=spf1*'
 mailaudit audit contoso.com
 ```"#,
         references: &[
@@ -689,7 +689,7 @@ contoso.com.  3600  IN  TXT  "v=spf1 include:spf.protection.outlook.com include:
 
 Other TXT records at the domain (the `MS=ms…` domain verification, site verification tokens) are not SPF records and stay.
 
-Verify with `Resolve-DnsName -Type TXT contoso.com` and `mailaudit audit contoso.com`."#,
+Verify with `Resolve-DnsName -Type TXT -Name 'contoso.com'` and `mailaudit audit contoso.com`."#,
         references: &[
             "RFC 7208 §3.2 (multiple DNS records), §4.5 (selecting records)",
             MS_SPF,
@@ -781,7 +781,7 @@ contoso.com.  3600  IN  TXT  "v=spf1 include:spf.protection.outlook.com -all"
 ```
 
 1. Check the DMARC aggregate reports: every source with an SPF `softfail` must be unauthorised or a forwarder.
-2. Make sure Microsoft 365 DKIM is enabled (`Get-DkimSigningConfig -Identity contoso.com | Format-List Enabled`), so that forwarded mail still passes DMARC through DKIM.
+2. Make sure Microsoft 365 DKIM is enabled (`Get-DkimSigningConfig -Identity 'contoso.com' | Format-List Enabled`), so that forwarded mail still passes DMARC through DKIM.
 3. Publish `-all` and verify with `mailaudit audit contoso.com`.
 
 Some receivers reject an SPF `fail` during the SMTP session, before they look at DKIM, which can bounce mail forwarded from other domains; that is why step 2 comes first."#,
@@ -842,8 +842,8 @@ Use the same steps as for SPF-LOOKUP-LIMIT: remove unused includes, replace `a` 
 Check each `include:`, `a:`, `mx:` and `exists:` target:
 
 ```powershell
-Resolve-DnsName -Type TXT _spf.example.net
-Resolve-DnsName -Type A mail.contoso.com
+Resolve-DnsName -Type TXT -Name '_spf.example.net'
+Resolve-DnsName -Type A -Name 'mail.contoso.com'
 ```
 
 A name that returns an error or no records is a void look-up: delete the term, or correct its spelling from the sending service's documentation. Verify with `mailaudit audit contoso.com`."#,
@@ -862,7 +862,7 @@ A name that returns an error or no records is a void look-up: delete the term, o
 Look up the target and compare it with the sending service's current documentation; vendors rename their SPF domains and retire old ones:
 
 ```powershell
-Resolve-DnsName -Type TXT _spf.example.net
+Resolve-DnsName -Type TXT -Name '_spf.example.net'
 ```
 
 If the service is no longer used, delete the include. If the record uses `redirect=`, make sure the target publishes a `v=spf1` record. Verify with `mailaudit audit contoso.com`."#,
@@ -932,13 +932,13 @@ A single string in a TXT record holds at most 255 characters: longer SPF records
         title: "Microsoft 365 DKIM selector CNAMEs are missing",
         what: "For a domain whose mail is handled by Microsoft 365, looks up the `selector1._domainkey` and `selector2._domainkey` CNAMEs. Fires when neither exists.",
         why: "Without them Microsoft 365 cannot sign with the domain's own key: it signs with the tenant's `onmicrosoft.com` domain, which does not align with the From address. DMARC then rests on SPF alone, which breaks when mail is forwarded, so `p=reject` cannot be enforced safely.",
-        fix: r#"Publish both Microsoft 365 DKIM selector CNAMEs for the domain, then enable signing with `Set-DkimSigningConfig -Identity <domain> -Enabled $true`.
+        fix: r#"Publish both Microsoft 365 DKIM selector CNAMEs for the domain, then enable signing with `Set-DkimSigningConfig -Identity '<domain>' -Enabled $true`.
 
 1. In Exchange Online PowerShell, create the signing configuration if it does not exist yet, and read the CNAME targets for this domain:
 
 ```powershell
-New-DkimSigningConfig -DomainName contoso.com -Enabled $false
-Get-DkimSigningConfig -Identity contoso.com | Format-List Selector1CNAME,Selector2CNAME
+New-DkimSigningConfig -DomainName 'contoso.com' -Enabled $false
+Get-DkimSigningConfig -Identity 'contoso.com' | Format-List Selector1CNAME,Selector2CNAME
 ```
 
 2. Publish both CNAMEs at the DNS host with exactly the values returned; do not build them by hand, since the label and the target form vary (`….onmicrosoft.com` or `….dkim.mail.microsoft`):
@@ -951,7 +951,7 @@ selector2._domainkey.contoso.com.  3600  IN  CNAME  selector2-contoso-com._domai
 3. Once the CNAMEs resolve, enable signing:
 
 ```powershell
-Set-DkimSigningConfig -Identity contoso.com -Enabled $true
+Set-DkimSigningConfig -Identity 'contoso.com' -Enabled $true
 ```
 
 The same can be done in the Microsoft Defender portal: Email & collaboration > Policies & rules > Threat policies > Email authentication settings > DKIM. Verify with `mailaudit audit contoso.com`."#,
@@ -970,10 +970,10 @@ The same can be done in the Microsoft Defender portal: Email & collaboration > P
         title: "Only one Microsoft 365 DKIM selector CNAME exists",
         what: "Fires when only one of the two Microsoft 365 selector CNAMEs (`selector1._domainkey`, `selector2._domainkey`) exists for the domain.",
         why: "Microsoft 365 signs with one selector and switches to the other at each key rotation. When it switches to the missing one, receivers cannot find the key, DKIM fails for every message, and a DMARC policy at `quarantine` or `reject` starts hitting legitimate mail.",
-        fix: r#"Publish the missing selector CNAME with the value from `Get-DkimSigningConfig -Identity <domain> | Format-List Selector1CNAME,Selector2CNAME`.
+        fix: r#"Publish the missing selector CNAME with the value from `Get-DkimSigningConfig -Identity '<domain>' | Format-List Selector1CNAME,Selector2CNAME`.
 
 ```powershell
-Get-DkimSigningConfig -Identity contoso.com | Format-List Selector1CNAME,Selector2CNAME
+Get-DkimSigningConfig -Identity 'contoso.com' | Format-List Selector1CNAME,Selector2CNAME
 ```
 
 Then add the missing record at the DNS host, for example:
@@ -982,7 +982,7 @@ Then add the missing record at the DNS host, for example:
 selector2._domainkey.contoso.com.  3600  IN  CNAME  selector2-contoso-com._domainkey.contoso.onmicrosoft.com.
 ```
 
-Verify with `Resolve-DnsName -Type CNAME selector2._domainkey.contoso.com` and `mailaudit audit contoso.com`."#,
+Verify with `Resolve-DnsName -Type CNAME -Name 'selector2._domainkey.contoso.com'` and `mailaudit audit contoso.com`."#,
         references: &[MS_DKIM, "RFC 6376 §3.1 (selectors)"],
     },
     CheckInfo {
@@ -993,16 +993,16 @@ Verify with `Resolve-DnsName -Type CNAME selector2._domainkey.contoso.com` and `
         title: "DKIM selector CNAME does not point at this domain's Microsoft 365 target",
         what: "Checks where each selector CNAME points. Fires when a target is not a Microsoft 365 DKIM target for this domain (`selectorN-<label>._domainkey.<tenant>.onmicrosoft.com` or `selectorN-<label>._domainkey.<tenant>.<x>-v1.dkim.mail.microsoft`), when the selector number in the target differs from the selector's own, or when the two CNAMEs name different tenants.",
         why: "The domain then signs with a key receivers cannot find, or the records point at another tenant (a previous tenant after a migration, or a copy from another customer), so DKIM fails and DMARC enforcement would reject legitimate mail. A CNAME into a tenant you do not control also lets that tenant sign as the domain.",
-        fix: r#"Re-publish both selector CNAMEs with the exact values that `Get-DkimSigningConfig -Identity <domain> | Format-List Selector1CNAME,Selector2CNAME` shows in the tenant that sends the domain's mail.
+        fix: r#"Re-publish both selector CNAMEs with the exact values that `Get-DkimSigningConfig -Identity '<domain>' | Format-List Selector1CNAME,Selector2CNAME` shows in the tenant that sends the domain's mail.
 
 ```powershell
-Get-DkimSigningConfig -Identity contoso.com | Format-List Selector1CNAME,Selector2CNAME
+Get-DkimSigningConfig -Identity 'contoso.com' | Format-List Selector1CNAME,Selector2CNAME
 ```
 
 Replace the records at the DNS host with those values: both must point into the same tenant, `selector1` at the `selector1-…` target and `selector2` at the `selector2-…` target. Common causes are a move to a new tenant, records copied from another domain, and a missing trailing dot that made the DNS host append the zone name. Then make sure signing is enabled:
 
 ```powershell
-Set-DkimSigningConfig -Identity contoso.com -Enabled $true
+Set-DkimSigningConfig -Identity 'contoso.com' -Enabled $true
 ```"#,
         references: &[MS_DKIM, "RFC 6376 §3.1 (selectors)"],
     },
@@ -1014,14 +1014,14 @@ Set-DkimSigningConfig -Identity contoso.com -Enabled $true
         title: "DKIM signing is not enabled in Microsoft 365 (no key behind the selectors)",
         what: "Follows the Microsoft 365 selector CNAMEs. Fires when they exist but neither leads to a DKIM key record (`v=DKIM1` with a non-empty `p=`), which means signing has not been enabled in the tenant.",
         why: "Until signing is enabled, Microsoft 365 signs the domain's mail with the tenant's `onmicrosoft.com` domain, which does not align with the From address; DMARC has only SPF to rely on, which breaks on forwarding.",
-        fix: r#"Enable DKIM signing for the domain in Microsoft 365: `Set-DkimSigningConfig -Identity <domain> -Enabled $true`.
+        fix: r#"Enable DKIM signing for the domain in Microsoft 365: `Set-DkimSigningConfig -Identity '<domain>' -Enabled $true`.
 
 ```powershell
-Get-DkimSigningConfig -Identity contoso.com | Format-List Enabled,Status,Selector1CNAME,Selector2CNAME
-Set-DkimSigningConfig -Identity contoso.com -Enabled $true
+Get-DkimSigningConfig -Identity 'contoso.com' | Format-List Enabled,Status,Selector1CNAME,Selector2CNAME
+Set-DkimSigningConfig -Identity 'contoso.com' -Enabled $true
 ```
 
-If `Get-DkimSigningConfig` finds nothing, create the configuration first with `New-DkimSigningConfig -DomainName contoso.com -Enabled $true`. If enabling fails because of the CNAMEs, compare the published records with `Selector1CNAME` and `Selector2CNAME` (see DKIM-M365-TARGET-MISMATCH). Once enabled, a key appears behind the active selector: check it with `Resolve-DnsName -Type TXT selector1._domainkey.contoso.com` and `mailaudit audit contoso.com`."#,
+If `Get-DkimSigningConfig` finds nothing, create the configuration first with `New-DkimSigningConfig -DomainName 'contoso.com' -Enabled $true`. If enabling fails because of the CNAMEs, compare the published records with `Selector1CNAME` and `Selector2CNAME` (see DKIM-M365-TARGET-MISMATCH). Once enabled, a key appears behind the active selector: check it with `Resolve-DnsName -Type TXT -Name 'selector1._domainkey.contoso.com'` and `mailaudit audit contoso.com`."#,
         references: &[MS_DKIM, "RFC 6376 §3.6.1 (key record format)", SCUBA_DKIM],
     },
     CheckInfo {
@@ -1032,11 +1032,11 @@ If `Get-DkimSigningConfig` finds nothing, create the configuration first with `N
         title: "DKIM key is shorter than 2048 bits",
         what: "Reads the RSA public key of each DKIM key record found. Fires when a key is shorter than 2048 bits.",
         why: "1024-bit RSA is within reach of well-funded attackers and below current guidance (RFC 8301 asks signers for at least 2048 bits); whoever factors the key can sign mail that passes DKIM and DMARC as the domain. Microsoft 365 domains set up years ago often still have 1024-bit keys.",
-        fix: r#"Rotate to a 2048-bit key: `Rotate-DkimSigningConfig -Identity <domain> -KeySize 2048` in Microsoft 365, or a new 2048-bit key in the third-party service that signs.
+        fix: r#"Rotate to a 2048-bit key: `Rotate-DkimSigningConfig -Identity '<domain>' -KeySize 2048` in Microsoft 365, or a new 2048-bit key in the third-party service that signs.
 
 ```powershell
-Get-DkimSigningConfig -Identity contoso.com | Format-List Selector1KeySize,Selector2KeySize
-Rotate-DkimSigningConfig -Identity contoso.com -KeySize 2048
+Get-DkimSigningConfig -Identity 'contoso.com' | Format-List Selector1KeySize,Selector2KeySize
+Rotate-DkimSigningConfig -Identity 'contoso.com' -KeySize 2048
 ```
 
 The rotation moves signing to the other selector with the new key; Microsoft 365 starts using it after a delay of up to about four days. Once it is in use, rotate again so that both selectors hold 2048-bit keys. For keys not hosted by Microsoft 365 (a marketing platform, an on-premises signer), create a 2048-bit key there and publish its TXT record under a new selector."#,
@@ -1056,7 +1056,7 @@ The rotation moves signing to the other selector with the new key; Microsoft 365
         why: "Without DKIM, DMARC depends on SPF alone, which fails whenever mail is forwarded, so enforcing `p=reject` loses legitimate mail. Large mailbox providers also require DKIM from bulk senders.",
         fix: r#"Enable DKIM signing on every platform that sends as the domain and publish its key, or confirm which selector is actually in use.
 
-1. Send a message from the domain to a mailbox you can read and open its `DKIM-Signature` header: `d=` should be the domain and `s=` names the selector. If a signature is there, the selector is simply not one that was tried; check it with `Resolve-DnsName -Type TXT <selector>._domainkey.contoso.com`.
+1. Send a message from the domain to a mailbox you can read and open its `DKIM-Signature` header: `d=` should be the domain and `s=` names the selector. If a signature is there, the selector is simply not one that was tried; check it with `Resolve-DnsName -Type TXT -Name '<selector>._domainkey.contoso.com'`.
 2. Otherwise turn DKIM on in the sending platform and publish the TXT or CNAME record it gives you, for example:
 
 ```text
@@ -1091,7 +1091,7 @@ For a domain that receives no mail, publish a null MX and lock the domain down (
 contoso.com.  3600  IN  MX  0  .
 ```
 
-Verify with `Resolve-DnsName -Type MX contoso.com` and `mailaudit audit contoso.com`."#,
+Verify with `Resolve-DnsName -Type MX -Name 'contoso.com'` and `mailaudit audit contoso.com`."#,
         references: &[
             "RFC 5321 §5.1 (locating the target host: the implicit MX)",
             "RFC 7505 (null MX)",
@@ -1132,8 +1132,8 @@ If the domain should receive mail, delete the `MX 0 .` record and publish the MX
         fix: r#"Correct or remove the MX record that names a host without an address.
 
 ```powershell
-Resolve-DnsName -Type MX contoso.com
-Resolve-DnsName -Type A mx1.contoso.com
+Resolve-DnsName -Type MX -Name 'contoso.com'
+Resolve-DnsName -Type A -Name 'mx1.contoso.com'
 ```
 
 Typical causes are a decommissioned gateway, a typo, and a missing trailing dot that made the DNS host append the zone name (`contoso-com.mail.protection.outlook.com.contoso.com`). For Microsoft 365, use the MX value shown in the admin center (Settings > Domains). An MX must name a host that has A or AAAA records, not an IP address and not a CNAME."#,
@@ -1156,13 +1156,13 @@ Typical causes are a decommissioned gateway, a typo, and a missing trailing dot 
 1. Accept mail only from the gateway. With `-SenderDomains *` and the IP restriction, mail from any other address is rejected, so list every range the gateway vendor documents first:
 
 ```powershell
-New-InboundConnector -Name "Inbound from gateway" -ConnectorType Partner -SenderDomains * -SenderIPAddresses 203.0.113.0/24,198.51.100.0/24 -RestrictDomainsToIPAddresses $true -RequireTls $true
+New-InboundConnector -Name 'Inbound from gateway' -ConnectorType Partner -SenderDomains '*' -SenderIPAddresses '203.0.113.0/24','198.51.100.0/24' -RestrictDomainsToIPAddresses $true -RequireTls $true
 ```
 
 2. Turn on Enhanced Filtering, so that SPF, DKIM and DMARC are evaluated against the original sender's IP address:
 
 ```powershell
-Set-InboundConnector -Identity "Inbound from gateway" -EFSkipLastIP $true
+Set-InboundConnector -Identity 'Inbound from gateway' -EFSkipLastIP $true
 ```
 
 3. Reject Direct Send: `Set-OrganizationConfig -RejectDirectSend $true` (see EXO-DIRECTSEND-ALLOWED).
@@ -1296,8 +1296,8 @@ Reports arrive daily as JSON (usually compressed) from large senders such as Goo
 The finding's detail names the look-up that failed. Repeat it:
 
 ```powershell
-Resolve-DnsName -Type NS contoso.com
-Resolve-DnsName -Type TXT _dmarc.contoso.com -DnsOnly
+Resolve-DnsName -Type NS -Name 'contoso.com'
+Resolve-DnsName -Type TXT -Name '_dmarc.contoso.com' -DnsOnly
 mailaudit audit contoso.com
 ```
 
@@ -1319,8 +1319,8 @@ Check that every name server listed at the registrar answers for the zone, that 
         fix: r#"Check the spelling of the domain in the inventory or the input file; if it is right, check its registration and delegation at the registrar.
 
 ```powershell
-Resolve-DnsName -Type NS contoso.com
-Resolve-DnsName -Type SOA contoso.com
+Resolve-DnsName -Type NS -Name 'contoso.com'
+Resolve-DnsName -Type SOA -Name 'contoso.com'
 ```
 
 - A typo: correct the name (`mailaudit domain remove contosso.com`, then `mailaudit domain add contoso.com`) and audit again.
@@ -1346,7 +1346,7 @@ Resolve-DnsName -Type SOA contoso.com
 1. Inventory the devices and applications that send as the domain to `<label>.mail.protection.outlook.com` without authenticating (scanners, printers, line-of-business applications, SaaS). Move each to authenticated submission, or create a partner inbound connector restricted to its IP address or certificate:
 
 ```powershell
-New-InboundConnector -Name "Scanner 203.0.113.10" -ConnectorType Partner -SenderDomains contoso.com -SenderIPAddresses 203.0.113.10 -RestrictDomainsToIPAddresses $true
+New-InboundConnector -Name 'Scanner 203.0.113.10' -ConnectorType Partner -SenderDomains 'contoso.com' -SenderIPAddresses '203.0.113.10' -RestrictDomainsToIPAddresses $true
 ```
 
 2. Reject Direct Send:
@@ -1398,7 +1398,7 @@ If `RejectDirectSend` is `True`, Direct Send spoofing is already blocked. Otherw
         why: "Mail to that MX crosses the Internet in clear text, where anyone on the path can read or alter it; MTA-STS cannot be enforced, and senders that require TLS will not deliver at all.",
         fix: r#"Enable STARTTLS with a valid certificate on the MX, or point the MX at Microsoft 365, which always offers it.
 
-Exchange Online's own endpoints (`*.mail.protection.outlook.com`, `*.mx.microsoft`) always offer STARTTLS, so this finding concerns a third-party gateway or an on-premises server. Turn TLS on for inbound SMTP there; on Exchange Server, assign a certificate for the MX host name to the SMTP service with `Enable-ExchangeCertificate -Thumbprint <thumbprint> -Services SMTP`. If the server is no longer needed, replace the MX with the Microsoft 365 MX from the admin center (Settings > Domains)."#,
+Exchange Online's own endpoints (`*.mail.protection.outlook.com`, `*.mx.microsoft`) always offer STARTTLS, so this finding concerns a third-party gateway or an on-premises server. Turn TLS on for inbound SMTP there; on Exchange Server, assign a certificate for the MX host name to the SMTP service with the Exchange Management Shell's Enable-ExchangeCertificate cmdlet (its `-Services` parameter set to SMTP). If the server is no longer needed, replace the MX with the Microsoft 365 MX from the admin center (Settings > Domains)."#,
         references: &[
             "RFC 3207 (SMTP service extension for secure SMTP over TLS)",
             "RFC 8461 §5 (MTA-STS policy application)",
@@ -1415,7 +1415,7 @@ Exchange Online's own endpoints (`*.mail.protection.outlook.com`, `*.mx.microsof
         why: "Most senders still deliver despite a bad certificate, but senders that enforce MTA-STS will not, so their mail bounces or queues; and a bad certificate makes an interception indistinguishable from the real server.",
         fix: r#"Install a certificate from a public certification authority that names the MX host, and renew it automatically before it expires.
 
-The certificate's subject alternative names must include the host name in the MX record (for example `mx1.contoso.com`), and the server must send the complete chain. Exchange Online's own endpoints use certificates managed by Microsoft, so this finding concerns a gateway or an on-premises server; on Exchange Server, import the new certificate and assign it with `Enable-ExchangeCertificate -Thumbprint <thumbprint> -Services SMTP`."#,
+The certificate's subject alternative names must include the host name in the MX record (for example `mx1.contoso.com`), and the server must send the complete chain. Exchange Online's own endpoints use certificates managed by Microsoft, so this finding concerns a gateway or an on-premises server; on Exchange Server, import the new certificate and assign it with the Exchange Management Shell's Enable-ExchangeCertificate cmdlet (its `-Services` parameter set to SMTP)."#,
         references: &[
             "RFC 8461 §4.2 (recipient MTA certificate validation)",
             "RFC 9525 (service identity in TLS)",
@@ -1451,7 +1451,7 @@ Configure this on the gateway or on-premises server that the MX names (on Exchan
 1. Inventory the devices and applications that send as the tenant's domains to `<label>.mail.protection.outlook.com` without authenticating (scanners, printers, line-of-business applications, SaaS). Move each to authenticated submission, or create a partner inbound connector restricted to its IP address or certificate:
 
 ```powershell
-New-InboundConnector -Name "Scanner 203.0.113.10" -ConnectorType Partner -SenderDomains contoso.com -SenderIPAddresses 203.0.113.10 -RestrictDomainsToIPAddresses $true
+New-InboundConnector -Name 'Scanner 203.0.113.10' -ConnectorType Partner -SenderDomains 'contoso.com' -SenderIPAddresses '203.0.113.10' -RestrictDomainsToIPAddresses $true
 ```
 
 2. Reject Direct Send and check the setting:
@@ -1487,16 +1487,16 @@ Get-InboundConnector | Format-List Name,Enabled,ConnectorType,SenderDomains,Send
 Restrict it by IP address:
 
 ```powershell
-Set-InboundConnector -Identity "Fabrikam partner" -SenderIPAddresses 203.0.113.0/24 -RestrictDomainsToIPAddresses $true
+$o = Get-InboundConnector -Identity 'Fabrikam partner'; Set-InboundConnector -Identity 'Fabrikam partner' -SenderIPAddresses (@($o.SenderIPAddresses) + @('203.0.113.0/24') | Select-Object -Unique) -RestrictDomainsToIPAddresses $true
 ```
 
 or by certificate (the partner must then send over TLS with a certificate that names that host):
 
 ```powershell
-Set-InboundConnector -Identity "Fabrikam partner" -RequireTls $true -RestrictDomainsToCertificate $true -TlsSenderCertificateName mail.fabrikam.com
+Set-InboundConnector -Identity 'Fabrikam partner' -RequireTls $true -RestrictDomainsToCertificate $true -TlsSenderCertificateName 'mail.fabrikam.com'
 ```
 
-If nobody knows what the connector is for, disable it and watch for complaints: `Set-InboundConnector -Identity "Fabrikam partner" -Enabled $false`."#,
+If nobody knows what the connector is for, disable it and watch for complaints: `Set-InboundConnector -Identity 'Fabrikam partner' -Enabled $false`."#,
         references: &[
             MS_PARTNER_CONNECTORS,
             MS_SET_INBOUNDCONNECTOR,
@@ -1511,11 +1511,11 @@ If nobody knows what the connector is for, disable it and watch for complaints: 
         title: "An inbound connector does not require TLS",
         what: "Reads the tenant's inbound connectors. Fires for an enabled connector whose `RequireTls` is false.",
         why: "Mail arriving through that connector may travel in clear text, readable and modifiable on the way; for a partner or on-premises connector this is often the most sensitive mail flow. Requiring TLS also lets the connector check the sender's certificate.",
-        fix: r#"Require TLS on the connector: `Set-InboundConnector -Identity <name> -RequireTls $true`.
+        fix: r#"Require TLS on the connector: `Set-InboundConnector -Identity '<name>' -RequireTls $true`.
 
 ```powershell
 Get-InboundConnector | Format-List Name,Enabled,ConnectorType,RequireTls,TlsSenderCertificateName
-Set-InboundConnector -Identity "Fabrikam partner" -RequireTls $true
+Set-InboundConnector -Identity 'Fabrikam partner' -RequireTls $true
 ```
 
 Confirm first that the partner or on-premises server supports TLS (send a test message and check its message trace): mail from a server that cannot negotiate TLS is refused once TLS is required."#,
@@ -1533,13 +1533,13 @@ Confirm first that the partner or on-premises server supports TLS (send a test m
         title: "DKIM signing is missing or disabled for an accepted domain",
         what: "Matches each accepted domain of the tenant export with its DKIM signing configuration (`Get-DkimSigningConfig`). Fires when a domain has none, or has one that is not enabled.",
         why: "Mail from that domain is then signed only with the tenant's `onmicrosoft.com` domain, which does not align with the From address: DMARC rests on SPF alone, breaks on forwarding, and `p=reject` cannot be enforced safely.",
-        fix: r#"Create and enable the domain's DKIM signing configuration: `New-DkimSigningConfig` if it has none, publish the two selector CNAMEs, then `Set-DkimSigningConfig -Identity <domain> -Enabled $true`.
+        fix: r#"Create and enable the domain's DKIM signing configuration: `New-DkimSigningConfig` if it has none, publish the two selector CNAMEs, then `Set-DkimSigningConfig -Identity '<domain>' -Enabled $true`.
 
 1. Create the configuration (skip if it exists) and read the CNAME targets:
 
 ```powershell
-New-DkimSigningConfig -DomainName contoso.com -Enabled $false
-Get-DkimSigningConfig -Identity contoso.com | Format-List Selector1CNAME,Selector2CNAME
+New-DkimSigningConfig -DomainName 'contoso.com' -Enabled $false
+Get-DkimSigningConfig -Identity 'contoso.com' | Format-List Selector1CNAME,Selector2CNAME
 ```
 
 2. Publish `selector1._domainkey.contoso.com` and `selector2._domainkey.contoso.com` as CNAMEs with exactly those values.
@@ -1547,7 +1547,7 @@ Get-DkimSigningConfig -Identity contoso.com | Format-List Selector1CNAME,Selecto
 3. Enable signing:
 
 ```powershell
-Set-DkimSigningConfig -Identity contoso.com -Enabled $true
+Set-DkimSigningConfig -Identity 'contoso.com' -Enabled $true
 ```
 
 An accepted domain that never sends mail still benefits from DKIM; otherwise lock it down (see PARKED-NOT-LOCKED)."#,
@@ -1569,7 +1569,7 @@ An accepted domain that never sends mail still benefits from DKIM; otherwise loc
         fix: r#"Create a transport rule that rejects mail from outside the organization using the tenant's domains, in audit mode first, then enforce it.
 
 ```powershell
-New-TransportRule -Name "Reject external mail using contoso.com" -FromScope NotInOrganization -SenderDomainIs contoso.com -SenderAddressLocation HeaderOrEnvelope -RejectMessageEnhancedStatusCode 5.7.1 -RejectMessageReasonText "External senders may not use contoso.com" -Mode Audit
+New-TransportRule -Name 'Reject spoofed contoso.com' -FromScope NotInOrganization -SenderDomainIs 'contoso.com' -SenderAddressLocation HeaderOrEnvelope -RejectMessageEnhancedStatusCode 5.7.1 -RejectMessageReasonText 'External senders may not use contoso.com' -Mode Audit
 ```
 
 1. List every legitimate external service that sends as the domain (marketing, CRM, invoicing) and exempt it, for example by its sending IP range with `-ExceptIfSenderIpRanges 203.0.113.0/24`, or route it through a partner connector.
@@ -1577,7 +1577,7 @@ New-TransportRule -Name "Reject external mail using contoso.com" -FromScope NotI
 3. Enforce it:
 
 ```powershell
-Set-TransportRule -Identity "Reject external mail using contoso.com" -Mode Enforce
+Set-TransportRule -Identity 'Reject spoofed contoso.com' -Mode Enforce
 ```
 
 `-SenderDomainIs` takes a list: include every accepted domain."#,
@@ -1595,12 +1595,12 @@ Set-TransportRule -Identity "Reject external mail using contoso.com" -Mode Enfor
         title: "The anti-spoofing transport rule is in audit mode or disabled",
         what: "Fires when the anti-spoofing transport rule exists but is disabled (`State` Disabled) or only audits (`Mode` Audit or AuditAndNotify), so it takes no action.",
         why: "A rule in audit mode only logs its matches, and a disabled rule does nothing: spoofed mail is still delivered. Rules are often left in audit mode after testing and forgotten.",
-        fix: r#"Enforce the rule with `Set-TransportRule -Identity <name> -Mode Enforce`, and enable it with `Enable-TransportRule -Identity <name>` if it is disabled.
+        fix: r#"Enforce the rule with `Set-TransportRule -Identity '<name>' -Mode Enforce`, and enable it with `Enable-TransportRule -Identity '<name>'` if it is disabled.
 
 ```powershell
 Get-TransportRule | Format-Table Name,State,Mode,FromScope,SenderDomainIs
-Set-TransportRule -Identity "Reject external mail using contoso.com" -Mode Enforce
-Enable-TransportRule -Identity "Reject external mail using contoso.com"
+Set-TransportRule -Identity 'Reject spoofed contoso.com' -Mode Enforce
+Enable-TransportRule -Identity 'Reject spoofed contoso.com'
 ```
 
 Before enforcing, review what the rule matched in audit mode (Exchange transport rule report, message trace) and add exceptions for legitimate senders, for example `-ExceptIfSenderIpRanges`."#,
@@ -1621,7 +1621,7 @@ Before enforcing, review what the rule matched in audit mode (Exchange transport
 
 ```powershell
 Get-TransportRule | Where-Object { "$($_.SetSCL)" -eq "-1" } | Format-List Name,State,FromScope,SenderDomainIs,SenderIpRanges
-Remove-TransportRule -Identity "Bypass spam for contoso.com"
+Remove-TransportRule -Identity 'Bypass spam for contoso.com'
 ```
 
 For the sender the rule was written for: make it pass SPF or DKIM for the domain, send it through a partner inbound connector restricted to its IP address, or add a spoofed-sender allow entry in the Tenant Allow/Block List (Defender portal: Email & collaboration > Policies & rules > Threat policies > Tenant Allow/Block Lists > Spoofed senders). If a bypass must stay, make it depend on the sender's IP address (`-SenderIpRanges`), never on the sender domain alone."#,
@@ -1639,10 +1639,10 @@ For the sender the rule was written for: make it pass SPF or DKIM for the domain
         title: "No anti-phishing policy protects targeted users",
         what: "Reads the tenant's anti-phishing policies. Fires when no enabled policy has user impersonation protection on (`EnableTargetedUserProtection`) with users listed in `TargetedUsersToProtect`.",
         why: "User impersonation protection catches mail from look-alike addresses that use the name of an executive or finance contact (`Jane Doe <jane.doe@contoso-mail.com>`), the core of CEO fraud and business email compromise. DMARC cannot stop it, because the attacker sends from a domain of their own. It needs Defender for Office 365 Plan 1 or 2.",
-        fix: r#"Turn on user impersonation protection for key users: `Set-AntiPhishPolicy -Identity <policy> -EnableTargetedUserProtection $true -TargetedUsersToProtect <users>`.
+        fix: r#"Turn on user impersonation protection for key users: `Set-AntiPhishPolicy -Identity '<policy>' -EnableTargetedUserProtection $true -TargetedUsersToProtect @{Add='<display name;address>'}`.
 
 ```powershell
-Set-AntiPhishPolicy -Identity "Office365 AntiPhish Default" -EnableTargetedUserProtection $true -TargetedUsersToProtect "Jane Doe;jane.doe@contoso.com","John Smith;john.smith@contoso.com" -TargetedUserProtectionAction Quarantine
+Set-AntiPhishPolicy -Identity 'Office365 AntiPhish Default' -EnableTargetedUserProtection $true -TargetedUsersToProtect @{Add='Jane Doe;jane.doe@contoso.com','John Smith;john.smith@contoso.com'} -TargetedUserProtectionAction Quarantine
 ```
 
 Protect the people most likely to be impersonated: executives, finance, HR and IT administrators (up to 350 per policy). Alternatively, apply the Standard or Strict preset security policy in the Defender portal and add the users to its impersonation protection. Without a Defender for Office 365 licence these settings are unavailable: record the risk instead."#,
@@ -1661,16 +1661,16 @@ Protect the people most likely to be impersonated: executives, finance, HR and I
         title: "No anti-phishing policy protects the organization's domains",
         what: "Reads the tenant's anti-phishing policies. Fires when no enabled policy has `EnableOrganizationDomainsProtection` on, so mail from look-alikes of the organization's own domains is not flagged.",
         why: "Attackers register look-alike domains (`contoso-invoices.com`, `c0ntoso.com`) and send from them with valid SPF, DKIM and DMARC; only impersonation protection compares the sender's domain with the organization's own. It needs Defender for Office 365 Plan 1 or 2.",
-        fix: r#"Turn on domain impersonation protection for the organization's domains: `Set-AntiPhishPolicy -Identity <policy> -EnableOrganizationDomainsProtection $true`.
+        fix: r#"Turn on domain impersonation protection for the organization's domains: `Set-AntiPhishPolicy -Identity '<policy>' -EnableOrganizationDomainsProtection $true`.
 
 ```powershell
-Set-AntiPhishPolicy -Identity "Office365 AntiPhish Default" -EnableOrganizationDomainsProtection $true -TargetedDomainProtectionAction Quarantine
+Set-AntiPhishPolicy -Identity 'Office365 AntiPhish Default' -EnableOrganizationDomainsProtection $true -TargetedDomainProtectionAction Quarantine
 ```
 
 Add the domains of key partners as well (suppliers, the bank, the MSP itself):
 
 ```powershell
-Set-AntiPhishPolicy -Identity "Office365 AntiPhish Default" -EnableTargetedDomainsProtection $true -TargetedDomainsToProtect fabrikam.com,tailspintoys.com
+$o = Get-AntiPhishPolicy -Identity 'Office365 AntiPhish Default'; Set-AntiPhishPolicy -Identity 'Office365 AntiPhish Default' -EnableTargetedDomainsProtection $true -TargetedDomainsToProtect (@($o.TargetedDomainsToProtect) + @('fabrikam.com','tailspintoys.com') | Select-Object -Unique)
 ```
 
 The Standard and Strict preset security policies protect the organization's own domains as well."#,
@@ -1689,10 +1689,10 @@ The Standard and Strict preset security policies protect the organization's own 
         title: "Mailbox intelligence impersonation protection is off",
         what: "Reads the tenant's anti-phishing policies. Fires when no enabled policy has both mailbox intelligence (`EnableMailboxIntelligence`) and mailbox intelligence based impersonation protection (`EnableMailboxIntelligenceProtection`) turned on.",
         why: "Mailbox intelligence learns each user's usual correspondents, which lets Defender catch impersonation of people who are not on the protected-users list (a supplier's accountant, a new manager) and reduces false positives. Without its protection action, what it detects is not acted on.",
-        fix: r#"Turn on mailbox intelligence and its protection: `Set-AntiPhishPolicy -Identity <policy> -EnableMailboxIntelligence $true -EnableMailboxIntelligenceProtection $true`.
+        fix: r#"Turn on mailbox intelligence and its protection: `Set-AntiPhishPolicy -Identity '<policy>' -EnableMailboxIntelligence $true -EnableMailboxIntelligenceProtection $true`.
 
 ```powershell
-Set-AntiPhishPolicy -Identity "Office365 AntiPhish Default" -EnableMailboxIntelligence $true -EnableMailboxIntelligenceProtection $true -MailboxIntelligenceProtectionAction MoveToJmf
+Set-AntiPhishPolicy -Identity 'Office365 AntiPhish Default' -EnableMailboxIntelligence $true -EnableMailboxIntelligenceProtection $true -MailboxIntelligenceProtectionAction MoveToJmf
 ```
 
 `MoveToJmf` delivers detected messages to the Junk Email folder; `Quarantine` is stricter. The Standard and Strict preset security policies turn both settings on. Requires Defender for Office 365 Plan 1 or 2."#,
@@ -1716,7 +1716,7 @@ Get-TransportConfig | Format-List SmtpClientAuthenticationDisabled
 Find the devices and applications that still use SMTP AUTH (the SMTP AUTH clients report in the Exchange admin center) and move them to another method (Microsoft Graph, OAuth, or a partner connector), or allow SMTP AUTH on their own mailbox only:
 
 ```powershell
-Set-CASMailbox -Identity scanner@contoso.com -SmtpClientAuthenticationDisabled $false
+Set-CASMailbox -Identity 'scanner@contoso.com' -SmtpClientAuthenticationDisabled $false
 ```"#,
         references: &[
             "Microsoft Learn: Enable or disable authenticated client SMTP submission (SMTP AUTH) in Exchange Online — https://learn.microsoft.com/en-us/exchange/clients-and-mobile-in-exchange-online/authenticated-client-smtp-submission",
@@ -1732,17 +1732,17 @@ Set-CASMailbox -Identity scanner@contoso.com -SmtpClientAuthenticationDisabled $
         title: "Automatic forwarding to external recipients is allowed",
         what: "Reads the tenant's outbound spam filter policies. Fires when one allows automatic forwarding to external recipients (`AutoForwardingMode` On; the default, Automatic, is system-controlled and blocks it).",
         why: "Attackers who take over a mailbox add an inbox rule or a forwarding address that silently copies its mail to an outside address, to steal data and prepare invoice fraud; the forwarding survives a password reset. Blocking automatic external forwarding cuts off this persistence.",
-        fix: r#"Block automatic external forwarding with `Set-HostedOutboundSpamFilterPolicy -Identity Default -AutoForwardingMode Off`, and give the few users who need it a separate policy.
+        fix: r#"Block automatic external forwarding with `Set-HostedOutboundSpamFilterPolicy -Identity 'Default' -AutoForwardingMode Off`, and give the few users who need it a separate policy.
 
 ```powershell
-Set-HostedOutboundSpamFilterPolicy -Identity Default -AutoForwardingMode Off
+Set-HostedOutboundSpamFilterPolicy -Identity 'Default' -AutoForwardingMode Off
 ```
 
 For approved exceptions, create a policy scoped to those users:
 
 ```powershell
-New-HostedOutboundSpamFilterPolicy -Name "Allow external forwarding" -AutoForwardingMode On
-New-HostedOutboundSpamFilterRule -Name "Allow external forwarding" -HostedOutboundSpamFilterPolicy "Allow external forwarding" -From user@contoso.com
+New-HostedOutboundSpamFilterPolicy -Name 'Allow external forwarding' -AutoForwardingMode On
+New-HostedOutboundSpamFilterRule -Name 'Allow external forwarding' -HostedOutboundSpamFilterPolicy 'Allow external forwarding' -From 'user@contoso.com'
 ```
 
 Then look for forwarding already in place, on mailboxes and in inbox rules, and remove what nobody approved:

@@ -20,6 +20,7 @@ pub mod memory;
 pub mod mta_sts;
 pub mod mx;
 pub mod parked;
+pub mod powershell;
 pub mod reports;
 pub mod score;
 pub mod smtp;

@@ -295,11 +295,12 @@ async fn audit_m365<D: DnsSource>(dns: &D, domain: &str) -> (DkimSummary, Vec<Fi
                 ),
             )
             .with_fix(format!(
-                "In Exchange Online PowerShell: `New-DkimSigningConfig -DomainName {domain} \
-                 -Enabled $false`, then `Get-DkimSigningConfig -Identity {domain} | Format-List \
+                "In Exchange Online PowerShell: `New-DkimSigningConfig -DomainName {q} \
+                 -Enabled $false`, then `Get-DkimSigningConfig -Identity {q} | Format-List \
                  Selector1CNAME,Selector2CNAME`; publish selector1._domainkey.{domain} and \
                  selector2._domainkey.{domain} as CNAMEs to those two values, then \
-                 `Set-DkimSigningConfig -Identity {domain} -Enabled $true`"
+                 `Set-DkimSigningConfig -Identity {q} -Enabled $true`",
+                q = crate::powershell::quote(domain)
             )),
         ),
         (true, false) | (false, true) => {
@@ -354,9 +355,10 @@ async fn audit_m365<D: DnsSource>(dns: &D, domain: &str) -> (DkimSummary, Vec<Fi
             ),
         )
         .with_fix(format!(
-            "In Exchange Online PowerShell: `Set-DkimSigningConfig -Identity {domain} -Enabled \
-             $true` (or `New-DkimSigningConfig -DomainName {domain} -Enabled $true` if it has no \
-             signing configuration yet)"
+            "In Exchange Online PowerShell: `Set-DkimSigningConfig -Identity {q} -Enabled \
+             $true` (or `New-DkimSigningConfig -DomainName {q} -Enabled $true` if it has no \
+             signing configuration yet)",
+            q = crate::powershell::quote(domain)
         ));
         if !evidence.is_empty() {
             f = f.with_evidence(evidence.join("\n"));
@@ -369,9 +371,10 @@ async fn audit_m365<D: DnsSource>(dns: &D, domain: &str) -> (DkimSummary, Vec<Fi
                 domain,
                 s,
                 format!(
-                    "In Exchange Online PowerShell: `Rotate-DkimSigningConfig -Identity {domain} \
+                    "In Exchange Online PowerShell: `Rotate-DkimSigningConfig -Identity {q} \
                      -KeySize 2048` (the new key takes effect at the next rotation, about four \
-                     days later; rotate again to upgrade the other selector)"
+                     days later; rotate again to upgrade the other selector)",
+                    q = crate::powershell::quote(domain)
                 ),
             ));
         }
@@ -382,8 +385,9 @@ async fn audit_m365<D: DnsSource>(dns: &D, domain: &str) -> (DkimSummary, Vec<Fi
 fn get_cnames_fix(domain: &str) -> String {
     format!(
         "Publish selector1._domainkey.{domain} and selector2._domainkey.{domain} as CNAMEs to the \
-         values of `Get-DkimSigningConfig -Identity {domain} | Format-List \
-         Selector1CNAME,Selector2CNAME` in Exchange Online PowerShell"
+         values of `Get-DkimSigningConfig -Identity {q} | Format-List \
+         Selector1CNAME,Selector2CNAME` in Exchange Online PowerShell",
+        q = crate::powershell::quote(domain)
     )
 }
 
@@ -651,7 +655,7 @@ mod tests {
         assert!(f[0].detail.contains("1024 bits"), "{}", f[0].detail);
         assert!(
             f[0].fix
-                .contains("Rotate-DkimSigningConfig -Identity contoso.com -KeySize 2048")
+                .contains("Rotate-DkimSigningConfig -Identity 'contoso.com' -KeySize 2048")
         );
         assert_eq!(f[0].evidence.as_deref(), Some(key(RSA1024_SPKI).as_str()));
     }

@@ -2,6 +2,7 @@
 
 use crate::checks::CheckId;
 use crate::finding::Finding;
+use crate::powershell::{add_to_list, antispoof_rule_name, append_to_list, quote_list};
 
 use super::*;
 
@@ -115,7 +116,7 @@ fn connectors(t: &TenantConfig, out: &mut Vec<Finding>) {
             let all = c.sender_domains.iter().any(|d| d == "*");
             let fix = if c.sender_ip_addresses.is_empty() {
                 format!(
-                    "Set-InboundConnector -Identity {id} -SenderIPAddresses <partner IP addresses> -RestrictDomainsToIPAddresses $true\n# or, by certificate:\nSet-InboundConnector -Identity {id} -RequireTls $true -RestrictDomainsToCertificate $true -TlsSenderCertificateName <partner certificate host>\n# or, if nobody knows what it is for:\nSet-InboundConnector -Identity {id} -Enabled $false"
+                    "Set-InboundConnector -Identity {id} -SenderIPAddresses '<partner IP address or range>' -RestrictDomainsToIPAddresses $true\n# or, by certificate:\nSet-InboundConnector -Identity {id} -RequireTls $true -RestrictDomainsToCertificate $true -TlsSenderCertificateName '<partner certificate host>'\n# or, if nobody knows what it is for:\nSet-InboundConnector -Identity {id} -Enabled $false"
                 )
             } else {
                 format!(
@@ -181,10 +182,11 @@ fn dkim(t: &TenantConfig, out: &mut Vec<Finding>) {
                         c.status.as_deref().unwrap_or("(absent)")
                     ))
                     .with_fix(if d.is_onmicrosoft() {
-                        format!("Set-DkimSigningConfig -Identity {name} -Enabled $true")
+                        format!("Set-DkimSigningConfig -Identity {} -Enabled $true", ps_quote(name))
                     } else {
                         format!(
-                            "# publish first: selector1._domainkey.{name} CNAME {s1}\n# and: selector2._domainkey.{name} CNAME {s2}\nSet-DkimSigningConfig -Identity {name} -Enabled $true"
+                            "# publish first: selector1._domainkey.{name} CNAME {s1}\n# and: selector2._domainkey.{name} CNAME {s2}\nSet-DkimSigningConfig -Identity {} -Enabled $true",
+                            ps_quote(name)
                         )
                     }),
                 );
@@ -197,7 +199,8 @@ fn dkim(t: &TenantConfig, out: &mut Vec<Finding>) {
                 )
                 .with_evidence(format!("Get-DkimSigningConfig: no object for {name}"))
                 .with_fix(format!(
-                    "New-DkimSigningConfig -DomainName {name} -Enabled $false\nGet-DkimSigningConfig -Identity {name} | Format-List Selector1CNAME,Selector2CNAME\n# publish selector1._domainkey.{name} and selector2._domainkey.{name} as CNAMEs to those values, then:\nSet-DkimSigningConfig -Identity {name} -Enabled $true"
+                    "New-DkimSigningConfig -DomainName {q} -Enabled $false\nGet-DkimSigningConfig -Identity {q} | Format-List Selector1CNAME,Selector2CNAME\n# publish selector1._domainkey.{name} and selector2._domainkey.{name} as CNAMEs to those values, then:\nSet-DkimSigningConfig -Identity {q} -Enabled $true",
+                    q = ps_quote(name)
                 )),
             ),
         }
@@ -305,18 +308,19 @@ fn antispoof(t: &TenantConfig, out: &mut Vec<Finding>) {
             all.extend(missing.iter().map(|d| d.to_string()));
             all.sort();
             all.dedup();
+            // The union of the exported list and the missing domains: nothing is dropped.
             format!(
                 "Set-TransportRule -Identity {} -SenderDomainIs {}",
                 ps_quote(&r.name),
-                all.join(",")
+                quote_list(&all)
             )
         }
         None => {
-            let name = format!("Reject external mail using {}", domains.join(", "));
+            let name = antispoof_rule_name(&domains);
             format!(
                 "New-TransportRule -Name {} -FromScope NotInOrganization -SenderDomainIs {} -SenderAddressLocation HeaderOrEnvelope -RejectMessageEnhancedStatusCode 5.7.1 -RejectMessageReasonText {} -Mode Audit\n# after one to two weeks of audit without legitimate matches:\nSet-TransportRule -Identity {} -Mode Enforce",
                 ps_quote(&name),
-                domains.join(","),
+                quote_list(&domains),
                 ps_quote("External senders may not use this organization's domains"),
                 ps_quote(&name)
             )
@@ -380,7 +384,15 @@ fn spam_bypass(t: &TenantConfig, out: &mut Vec<Finding>) {
             )
             .with_evidence(rule_evidence(r))
             .with_fix(format!(
-                "Remove-TransportRule -Identity {id}\n# or, if a bypass must stay, tie it to the sender's IP addresses instead of its domain:\nSet-TransportRule -Identity {id} -SenderDomainIs $null -SenderIpRanges <sender IP addresses>"
+                "Remove-TransportRule -Identity {id}\n# or, if a bypass must stay, tie it to the sender's IP addresses instead of its domain:\n{}",
+                append_to_list(
+                    "Get-TransportRule",
+                    "Set-TransportRule",
+                    &r.name,
+                    "SenderIpRanges",
+                    &["<sender IP address or range>"],
+                    "-SenderDomainIs $null"
+                )
             )),
         );
     }
@@ -466,16 +478,19 @@ fn impersonation(t: &TenantConfig, key_people: &[(String, String)], out: &mut Ve
             )
             .with_evidence(evidence.clone())
             .with_fix(format!(
-                "Set-AntiPhishPolicy -Identity {target} -EnableTargetedUserProtection $true -TargetedUsersToProtect {} -TargetedUserProtectionAction Quarantine",
-                if key_people.is_empty() {
-                    format!("'Display Name;user@{domain}'")
-                } else {
-                    key_people
-                        .iter()
-                        .map(|(name, email)| format!("'{};{}'", name.replace('\'', "''").replace(';', ","), email.replace('\'', "''")))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                }
+                // @{Add=…} keeps the users the policy protects already.
+                "Set-AntiPhishPolicy -Identity {target} -EnableTargetedUserProtection $true {} -TargetedUserProtectionAction Quarantine",
+                add_to_list(
+                    "TargetedUsersToProtect",
+                    &if key_people.is_empty() {
+                        vec![format!("Display Name;user@{domain}")]
+                    } else {
+                        key_people
+                            .iter()
+                            .map(|(name, email)| format!("{};{}", name.replace(';', ","), email))
+                            .collect::<Vec<_>>()
+                    }
+                )
             )),
         );
     }

@@ -533,19 +533,8 @@ fn mentions_domain(text: &str, domain: &str) -> bool {
     false
 }
 
-/// A PowerShell single-quoted string literal.
-pub(crate) fn ps_quote(s: &str) -> String {
-    let mut out = String::from("'");
-    for c in s.chars() {
-        // PowerShell also treats the typographic quotes as quote characters.
-        if matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}') {
-            out.push(c);
-        }
-        out.push(c);
-    }
-    out.push('\'');
-    out
-}
+/// The one PowerShell quoting function ([`crate::powershell::quote`]).
+pub(crate) use crate::powershell::quote as ps_quote;
 
 #[cfg(test)]
 mod tests;

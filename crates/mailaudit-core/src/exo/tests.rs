@@ -138,11 +138,11 @@ fn real_exports_findings() {
     );
     assert!(
         f[2].fix
-            .starts_with("New-DkimSigningConfig -DomainName example.com -Enabled $false")
+            .starts_with("New-DkimSigningConfig -DomainName 'example.com' -Enabled $false")
     );
     assert!(
         f[7].fix
-            .starts_with("New-TransportRule -Name 'Reject external mail using example.com, ")
+            .starts_with("New-TransportRule -Name 'Reject spoofed ")
     );
     assert!(f[7].evidence.as_deref().is_some_and(|e| {
         e.contains(r#"'Sender is located outside the organization prepend "[External]"'"#)
@@ -311,7 +311,7 @@ fn dkim() {
         {"Domain": "fabrikam.com", "Enabled": true}]}));
     assert_eq!(
         found(&t, CheckId::ExoDkimDisabled)[0].fix,
-        "# publish first: selector1._domainkey.contoso.com CNAME s1.example\n# and: selector2._domainkey.contoso.com CNAME s2.example\nSet-DkimSigningConfig -Identity contoso.com -Enabled $true"
+        "# publish first: selector1._domainkey.contoso.com CNAME s1.example\n# and: selector2._domainkey.contoso.com CNAME s2.example\nSet-DkimSigningConfig -Identity 'contoso.com' -Enabled $true"
     );
     // No accepted domains export: no verdict.
     assert!(
@@ -439,7 +439,7 @@ fn antispoof() {
     );
     assert_eq!(
         f[0].fix,
-        "Set-TransportRule -Identity 'Anti-spoof' -SenderDomainIs contoso.com,fabrikam.com"
+        "Set-TransportRule -Identity 'Anti-spoof' -SenderDomainIs 'contoso.com','fabrikam.com'"
     );
 }
 
@@ -556,7 +556,7 @@ fn impersonation() {
     let f = evaluate(&with(json!({"Enabled": false}), json!([])));
     assert_eq!(
         f[0].fix,
-        "Set-AntiPhishPolicy -Identity 'Office365 AntiPhish Default' -EnableTargetedUserProtection $true -TargetedUsersToProtect 'Display Name;user@contoso.com' -TargetedUserProtectionAction Quarantine"
+        "Set-AntiPhishPolicy -Identity 'Office365 AntiPhish Default' -EnableTargetedUserProtection $true -TargetedUsersToProtect @{Add='Display Name;user@contoso.com'} -TargetedUserProtectionAction Quarantine"
     );
     // Not collected: no verdict.
     assert!(evaluate(&bundle(json!({"anti_phish_policies": []}))).is_empty());
@@ -1095,7 +1095,7 @@ fn impersonation_fix_names_the_inventorys_key_people() {
         .expect("users-off finding");
     assert!(
         f.fix.contains(
-            "-TargetedUsersToProtect 'Ann Lee;ann@contoso.com','Seán O''Brien;sean@contoso.com'"
+            "-TargetedUsersToProtect @{Add='Ann Lee;ann@contoso.com','Seán O''Brien;sean@contoso.com'}"
         ),
         "{}",
         f.fix

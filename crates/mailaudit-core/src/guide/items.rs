@@ -210,7 +210,7 @@ impl<'a> Builder<'a> {
         vec![
             Code::new(
                 Lang::PowerShell,
-                format!("Resolve-DnsName -Type TXT {name}"),
+                format!("Resolve-DnsName -Type TXT -Name {}", ps_quote(name)),
             ),
             self.audit_cmd(),
         ]
@@ -686,7 +686,7 @@ impl<'a> Builder<'a> {
                     Lang::PowerShell,
                     format!(
                         "Get-DkimSigningConfig -Identity {} | Format-List Enabled,Status",
-                        self.d
+                        ps_quote(&self.d)
                     ),
                 ));
             }
@@ -960,9 +960,9 @@ impl<'a> Builder<'a> {
             Code::new(
                 Lang::PowerShell,
                 format!(
-                    "Resolve-DnsName -Type TXT {}\nResolve-DnsName -Type TXT {}",
-                    self.d,
-                    self.dmarc_name()
+                    "Resolve-DnsName -Type TXT -Name {}\nResolve-DnsName -Type TXT -Name {}",
+                    ps_quote(&self.d),
+                    ps_quote(&self.dmarc_name())
                 ),
             ),
             self.audit_cmd(),
@@ -1022,16 +1022,17 @@ impl<'a> Builder<'a> {
         use CheckId::*;
         let mut out = Vec::new();
         let d = self.d.clone();
+        let qd = ps_quote(&d);
         let get = format!(
-            "Get-DkimSigningConfig -Identity {d} | Format-List Selector1CNAME,Selector2CNAME"
+            "Get-DkimSigningConfig -Identity {qd} | Format-List Selector1CNAME,Selector2CNAME"
         );
-        let new = format!("New-DkimSigningConfig -DomainName {d} -Enabled $false");
-        let enable = format!("Set-DkimSigningConfig -Identity {d} -Enabled $true");
+        let new = format!("New-DkimSigningConfig -DomainName {qd} -Enabled $false");
+        let enable = format!("Set-DkimSigningConfig -Identity {qd} -Enabled $true");
         let verify = vec![
             Code::new(
                 Lang::PowerShell,
                 format!(
-                    "Resolve-DnsName -Type CNAME selector1._domainkey.{d}\nResolve-DnsName -Type CNAME selector2._domainkey.{d}"
+                    "Resolve-DnsName -Type CNAME -Name 'selector1._domainkey.{d}'\nResolve-DnsName -Type CNAME -Name 'selector2._domainkey.{d}'"
                 ),
             ),
             self.audit_cmd(),
@@ -1161,13 +1162,13 @@ impl<'a> Builder<'a> {
                 step_code(
                     "If `Get-DkimSigningConfig` finds no configuration for the domain, create it enabled:",
                     Lang::PowerShell,
-                    format!("New-DkimSigningConfig -DomainName {d} -Enabled $true"),
+                    format!("New-DkimSigningConfig -DomainName {qd} -Enabled $true"),
                 ),
             ];
             let mut v = vec![Code::new(
                 Lang::PowerShell,
                 format!(
-                    "Get-DkimSigningConfig -Identity {d} | Format-List Enabled,Status\nResolve-DnsName -Type TXT selector1._domainkey.{d}"
+                    "Get-DkimSigningConfig -Identity {qd} | Format-List Enabled,Status\nResolve-DnsName -Type TXT -Name 'selector1._domainkey.{d}'"
                 ),
             )];
             v.push(self.audit_cmd());
@@ -1192,7 +1193,7 @@ impl<'a> Builder<'a> {
                      days), rotate again so that both selectors hold one:",
                     Lang::PowerShell,
                     format!(
-                        "Get-DkimSigningConfig -Identity {d} | Format-List Selector1KeySize,Selector2KeySize\nRotate-DkimSigningConfig -Identity {d} -KeySize 2048"
+                        "Get-DkimSigningConfig -Identity {qd} | Format-List Selector1KeySize,Selector2KeySize\nRotate-DkimSigningConfig -Identity {qd} -KeySize 2048"
                     ),
                 ));
             }
@@ -1260,16 +1261,18 @@ impl<'a> Builder<'a> {
             "Restricted by IP address:",
             Lang::PowerShell,
             format!(
-                "New-InboundConnector -Name {} -ConnectorType Partner -SenderDomains {d} -RestrictDomainsToIPAddresses $true -SenderIPAddresses <sender IP or range>",
-                name("partner by IP")
+                "New-InboundConnector -Name {} -ConnectorType Partner -SenderDomains {} -RestrictDomainsToIPAddresses $true -SenderIPAddresses '<sender IP or range>'",
+                name("partner by IP"),
+                ps_quote(&d)
             ),
         ));
         steps.push(step_code(
             "Or restricted by certificate (the sender must use TLS with a certificate naming that host):",
             Lang::PowerShell,
             format!(
-                "New-InboundConnector -Name {} -ConnectorType Partner -SenderDomains {d} -RequireTls $true -RestrictDomainsToCertificate $true -TlsSenderCertificateName <sender certificate host>",
-                name("partner by certificate")
+                "New-InboundConnector -Name {} -ConnectorType Partner -SenderDomains {} -RequireTls $true -RestrictDomainsToCertificate $true -TlsSenderCertificateName '<sender certificate host>'",
+                name("partner by certificate"),
+                ps_quote(&d)
             ),
         ));
         if let Some(vendor) = r.gateway.as_deref() {
@@ -1283,7 +1286,17 @@ impl<'a> Builder<'a> {
             "Harden the existing inbound connectors: every enabled partner connector must be \
              restricted by IP or certificate and require TLS. List them, then fix each one:",
             Lang::PowerShell,
-            "Get-InboundConnector | Format-List Name,Enabled,ConnectorType,SenderDomains,SenderIPAddresses,RestrictDomainsToIPAddresses,RestrictDomainsToCertificate,TlsSenderCertificateName,RequireTls\nSet-InboundConnector -Identity <connector name> -RequireTls $true -RestrictDomainsToIPAddresses $true -SenderIPAddresses <partner IP or range>",
+            format!(
+                "Get-InboundConnector | Format-List Name,Enabled,ConnectorType,SenderDomains,SenderIPAddresses,RestrictDomainsToIPAddresses,RestrictDomainsToCertificate,TlsSenderCertificateName,RequireTls\n{}",
+                crate::powershell::append_to_list(
+                    "Get-InboundConnector",
+                    "Set-InboundConnector",
+                    "<connector name>",
+                    "SenderIPAddresses",
+                    &["<partner IP or range>"],
+                    "-RequireTls $true -RestrictDomainsToIPAddresses $true"
+                )
+            ),
         ));
         let mut item = self.item(
                 "connectors-partner",
@@ -1368,7 +1381,7 @@ impl<'a> Builder<'a> {
     fn antispoof(&mut self) -> Vec<Draft> {
         use CheckId::*;
         let d = self.d.clone();
-        let rule = ps_quote(&format!("Reject external mail using {d}"));
+        let rule = ps_quote(&crate::powershell::antispoof_rule_name(&[&d]));
         let missing = self.take(&[ExoAntispoofRuleMissing, ExoSpamBypassOwnDomain]);
         let audit = self.take(&[ExoAntispoofRuleAudit]);
         let create = vec![
@@ -1377,7 +1390,8 @@ impl<'a> Builder<'a> {
                 "Create the rule in audit mode:",
                 Lang::PowerShell,
                 format!(
-                    "New-TransportRule -Name {rule} -FromScope NotInOrganization -SenderDomainIs {d} -SenderAddressLocation HeaderOrEnvelope -RejectMessageEnhancedStatusCode 5.7.1 -RejectMessageReasonText {} -Mode Audit",
+                    "New-TransportRule -Name {rule} -FromScope NotInOrganization -SenderDomainIs {} -SenderAddressLocation HeaderOrEnvelope -RejectMessageEnhancedStatusCode 5.7.1 -RejectMessageReasonText {} -Mode Audit",
+                    ps_quote(&d),
                     ps_quote(&format!("External senders may not use {d}"))
                 ),
             ),
@@ -1385,8 +1399,14 @@ impl<'a> Builder<'a> {
                 "Exempt each legitimate external service that sends as the domain (marketing, \
                  CRM, invoicing), by its sending IP range:",
                 Lang::PowerShell,
-                format!(
-                    "Set-TransportRule -Identity {rule} -ExceptIfSenderIpRanges <service IP range>"
+                // Read and extend: a plain list would drop the exemptions made before.
+                crate::powershell::append_to_list(
+                    "Get-TransportRule",
+                    "Set-TransportRule",
+                    &crate::powershell::antispoof_rule_name(&[&d]),
+                    "ExceptIfSenderIpRanges",
+                    &["<service IP range>"],
+                    "",
                 ),
             ),
         ];
@@ -1487,7 +1507,7 @@ impl<'a> Builder<'a> {
                 "Protect the key people against impersonation:",
                 Lang::PowerShell,
                 format!(
-                    "Set-AntiPhishPolicy -Identity {policy} -EnableTargetedUserProtection $true -TargetedUsersToProtect {} -TargetedUserProtectionAction Quarantine",
+                    "Set-AntiPhishPolicy -Identity {policy} -EnableTargetedUserProtection $true -TargetedUsersToProtect @{{Add={}}} -TargetedUserProtectionAction Quarantine",
                     people.join(",")
                 ),
             ));

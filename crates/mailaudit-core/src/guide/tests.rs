@@ -498,7 +498,7 @@ fn dkim_missing_without_tenant() {
     let item = g.item("dkim-cnames").expect("dkim-cnames");
     assert!(item.dns_records().is_empty());
     assert!(item.steps.iter().any(|s| s.code.as_ref().is_some_and(|c| c.text
-        == "Get-DkimSigningConfig -Identity contoso.example | Format-List Selector1CNAME,Selector2CNAME")));
+        == "Get-DkimSigningConfig -Identity 'contoso.example' | Format-List Selector1CNAME,Selector2CNAME")));
     assert_eq!(verify("dkim-cnames", &r), Some(false));
     insta::assert_snapshot!("dkim_missing_without_tenant", md);
 }
@@ -564,7 +564,7 @@ fn relay_open() {
     assert!(g2.item("direct-send-reject").is_none());
     assert!(md.contains("Set-OrganizationConfig -RejectDirectSend $true"));
     assert!(md.contains("mailaudit relay-test contoso.example"));
-    assert!(md.contains(r#"-TargetedUsersToProtect "Jane Doe;jane.doe@contoso.example",'Seán O''Brien;sean@contoso.example'"#));
+    assert!(md.contains(r#"-TargetedUsersToProtect @{Add='Jane Doe;jane.doe@contoso.example','Seán O''Brien;sean@contoso.example'}"#));
     insta::assert_snapshot!("relay_open", md);
 }
 

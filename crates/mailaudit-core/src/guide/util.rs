@@ -103,31 +103,8 @@ pub(crate) fn cname_line(name: &str, target: &str) -> String {
     format!("{name}.  3600  IN  CNAME  {target}.")
 }
 
-/// A PowerShell string literal for `s`: double-quoted when `s` holds only characters that are
-/// inert there, otherwise single-quoted (verbatim) with every single-quote character doubled.
-/// Control characters become spaces, so that a value can never end the command line.
-///
-/// PowerShell treats the typographic quotes `‘ ’ ‚ ‛` as single quotes and `“ ” „` as double
-/// quotes, so they are escaped like their ASCII forms.
-pub(crate) fn ps_quote(s: &str) -> String {
-    let s: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let inert = |c: char| c.is_ascii_alphanumeric() || " .,;:@_-+/()".contains(c);
-    if s.chars().all(inert) {
-        return format!("\"{s}\"");
-    }
-    let mut out = String::from("'");
-    for c in s.chars() {
-        if matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}') {
-            out.push(c);
-        }
-        out.push(c);
-    }
-    out.push('\'');
-    out
-}
+/// The one PowerShell quoting function ([`crate::powershell::quote`]).
+pub(crate) use crate::powershell::quote as ps_quote;
 
 /// Reads back one zone-file line written by [`txt_line`], [`cname_line`] or by hand in the
 /// same shape (`name TTL IN TYPE rdata`): `(name without the trailing dot, TYPE, value)`, where
@@ -233,10 +210,10 @@ mod tests {
     #[test]
     fn quoting() {
         for (s, expected) in [
-            ("Jane Doe;jane@contoso.com", "\"Jane Doe;jane@contoso.com\""),
+            ("Jane Doe;jane@contoso.com", "'Jane Doe;jane@contoso.com'"),
             ("O'Brien", "'O''Brien'"),
             ("$(evil)", "'$(evil)'"),
-            ("a\nb", "\"a b\""),
+            ("a\nb", "'a b'"),
             ("x\u{2019}y", "'x\u{2019}\u{2019}y'"),
             ("Zoë", "'Zoë'"),
         ] {

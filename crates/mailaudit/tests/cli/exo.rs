@@ -279,7 +279,7 @@ fn import_real_exports_fail_on_and_text() {
         "the Direct Send fix:\n{t}"
     );
     assert!(
-        t.contains("New-DkimSigningConfig -DomainName example.com"),
+        t.contains("New-DkimSigningConfig -DomainName 'example.com'"),
         "the DKIM fix:\n{t}"
     );
 }
