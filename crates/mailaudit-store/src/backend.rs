@@ -1383,7 +1383,10 @@ macro_rules! impl_store {
                 since: Time,
                 until: Time,
             ) -> Result<Vec<(Time, crate::AggregateRow)>, StoreError> {
-                let domain = norm_policy_domain(policy_domain)?;
+                // A name no report can have (refused at ingest) has no rows.
+                let Ok(domain) = norm_policy_domain(policy_domain) else {
+                    return Ok(Vec::new());
+                };
                 let rows = sqlx::query(&format!(
                     "SELECT begin_time, {AGGREGATE_ROW_COLUMNS} FROM aggregate_rows \
                      WHERE policy_domain = $1 AND begin_time >= $2 AND begin_time < $3 \
@@ -1405,7 +1408,9 @@ macro_rules! impl_store {
                 let limit = check_limit(limit)?;
                 let rows = match policy_domain {
                     Some(d) => {
-                        let d = norm_policy_domain(d)?;
+                        let Ok(d) = norm_policy_domain(d) else {
+                            return Ok(Vec::new());
+                        };
                         sqlx::query(&format!(
                             "SELECT {REPORT_COLUMNS} FROM reports WHERE policy_domain = $1 \
                              ORDER BY begin_time DESC, id DESC LIMIT $2"
@@ -1438,7 +1443,9 @@ macro_rules! impl_store {
                 if !crate::REPORT_KINDS.contains(&kind) {
                     return Err(StoreError::Invalid(format!("unknown report kind {kind:?}")));
                 }
-                let domain = norm_policy_domain(policy_domain)?;
+                let Ok(domain) = norm_policy_domain(policy_domain) else {
+                    return Ok(Vec::new());
+                };
                 let rows = sqlx::query(&format!(
                     "SELECT {REPORT_COLUMNS}, parsed FROM reports \
                      WHERE kind = $1 AND policy_domain = $2 AND begin_time >= $3 \

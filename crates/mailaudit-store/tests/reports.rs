@@ -105,6 +105,25 @@ pub(crate) async fn ingest_and_deduplicate(kind: Kind) {
             matches!(&outcome, Err(StoreError::Invalid(m)) if m.contains("domain name")),
             "{domain}: {outcome:?}"
         );
+        // Asking about such a name (a hostile inventory entry's page) finds nothing, no error.
+        assert_eq!(
+            s.reports(Some(domain), 10).await.map(|r| r.len()).ok(),
+            Some(0)
+        );
+        assert_eq!(
+            s.aggregate_rows(domain, 0, i64::MAX)
+                .await
+                .map(|r| r.len())
+                .ok(),
+            Some(0)
+        );
+        assert_eq!(
+            s.parsed_reports("aggregate", domain, 0, i64::MAX)
+                .await
+                .map(|r| r.len())
+                .ok(),
+            Some(0)
+        );
     }
     let mut bad = report("bad", 0, 9, vec![]);
     bad.problems = json!({});
