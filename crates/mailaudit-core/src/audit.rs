@@ -315,15 +315,28 @@ pub async fn audit_domain<D: DnsSource>(
     let parked = mx_summary.null_mx || opts.parked.contains(domain);
     let receives_mail = !parked && mx_summary.receives_mail();
     let m365_hint = direct_m365 || (behind_gateway && ms_verified);
+    // What the SPF proposals must authorise, from the MX: behind a gateway, the gateway's SPF
+    // entry (not Microsoft 365's include) is needed, and Microsoft 365's DKIM selectors are
+    // not assumed (the generic selector probe still finds them when they are published).
+    let mail_host = if parked {
+        spf::MailHost::Unknown
+    } else {
+        spf::MailHost::new(
+            direct_m365,
+            mx_summary.provider == Provider::Google,
+            mx_summary.gateway.as_deref(),
+        )
+    };
+    let dkim_m365 = m365_hint && !behind_gateway;
 
     let (spf_res, dmarc_res, dkim_res, sts_res, rpt_res) = futures_util::join!(
-        spf::analyze(dns, domain, m365_hint && !parked),
+        spf::analyze::analyze_for(dns, domain, &mail_host),
         dmarc::audit(dns, domain),
         async {
             if parked {
                 (dkim::DkimSummary::default(), Vec::new())
             } else {
-                dkim::audit(dns, domain, m365_hint).await
+                dkim::audit(dns, domain, dkim_m365).await
             }
         },
         mta_sts::audit(dns, domain, receives_mail),

@@ -204,7 +204,7 @@ pub enum CheckId {
     ExoDirectsendAllowed,
     /// `EXO-CONNECTOR-UNRESTRICTED`: A partner inbound connector accepts its sender domains from anywhere.
     ExoConnectorUnrestricted,
-    /// `EXO-CONNECTOR-NO-TLS`: An inbound connector does not require TLS.
+    /// `EXO-CONNECTOR-NO-TLS`: A partner inbound connector does not require TLS.
     ExoConnectorNoTls,
     /// `EXO-DKIM-DISABLED`: DKIM signing is missing or disabled for an accepted domain.
     ExoDkimDisabled,
@@ -642,13 +642,15 @@ _dmarc.contoso.com.  3600  IN  TXT  "v=DMARC1; p=reject; rua=mailto:dmarc-report
         title: "No SPF record",
         what: "Looks for a TXT record beginning with `v=spf1` at the domain itself. Fires when there is none.",
         why: "Without SPF, receivers cannot tell which servers may use the domain as envelope sender: forged mail gets no SPF fail, DMARC can pass only through DKIM, and many receivers score SPF-less mail as spam. A domain without SPF is an easy choice for spoofing and backscatter.",
-        fix: r#"Publish `v=spf1 include:spf.protection.outlook.com -all` at the domain, adding the other services that send as it.
+        fix: r#"Publish one SPF record at the domain that authorises the service its MX points at and every other service that sends as it.
 
-For a Microsoft 365 domain (GCC High and DoD tenants use `include:spf.protection.office365.us`):
+The audit proposes the record from the MX: `include:spf.protection.outlook.com` for Microsoft 365 (GCC High and DoD tenants use `include:spf.protection.office365.us`), `include:_spf.google.com` for Google Workspace, each ending in `-all`:
 
 ```text
 contoso.com.  3600  IN  TXT  "v=spf1 include:spf.protection.outlook.com -all"
 ```
+
+When the MX is a third-party gateway (Mimecast, Proofpoint and the like), mail usually leaves through the gateway too: the proposal is the gateway's documented include with `~all` (softfail), or, where the gateway's SPF entry is per customer, a request to list the senders first. Harden to `-all` once the DMARC aggregate reports show every sender passing (see SPF-SOFTFAIL).
 
 Add one mechanism per other legitimate sender, using the value that service documents: `ip4:203.0.113.10` for an on-premises relay, `include:_spf.example.net` for a third-party service. Stay within 10 DNS look-ups (see SPF-LOOKUP-LIMIT). If the domain sends no mail at all, publish `v=spf1 -all` instead (see PARKED-NOT-LOCKED).
 
@@ -780,11 +782,12 @@ Before changing it, compare the record with the senders in the DMARC aggregate r
 contoso.com.  3600  IN  TXT  "v=spf1 include:spf.protection.outlook.com -all"
 ```
 
-1. Check the DMARC aggregate reports: every source with an SPF `softfail` must be unauthorised or a forwarder.
-2. Make sure Microsoft 365 DKIM is enabled (`Get-DkimSigningConfig -Identity 'contoso.com' | Format-List Enabled`), so that forwarded mail still passes DMARC through DKIM.
-3. Publish `-all` and verify with `mailaudit audit contoso.com`.
+1. Fix what is broken and get under the limit first: while an include fails (SPF-INCLUDE-BROKEN, SPF-VOID-LIMIT) or the policy needs more than 10 DNS look-ups (SPF-LOOKUP-LIMIT), receivers return permerror and legitimate mail already fails, so the policy must work before it is tightened; until then the audit proposes no `-all`.
+2. Check the DMARC aggregate reports: every source with an SPF `softfail` must be unauthorised or a forwarder.
+3. Make sure Microsoft 365 DKIM is enabled (`Get-DkimSigningConfig -Identity 'contoso.com' | Format-List Enabled`), so that forwarded mail still passes DMARC through DKIM.
+4. Publish `-all` and verify with `mailaudit audit contoso.com`.
 
-Some receivers reject an SPF `fail` during the SMTP session, before they look at DKIM, which can bounce mail forwarded from other domains; that is why step 2 comes first."#,
+Some receivers reject an SPF `fail` during the SMTP session, before they look at DKIM, which can bounce mail forwarded from other domains; that is why step 3 comes first."#,
         references: &[
             "RFC 7208 §8.5 (softfail)",
             "RFC 7208 §5.1 (all)",
@@ -1508,9 +1511,9 @@ If nobody knows what the connector is for, disable it and watch for complaints: 
         code: "EXO003",
         area: Area::Connectors,
         severity: Severity::Medium,
-        title: "An inbound connector does not require TLS",
-        what: "Reads the tenant's inbound connectors. Fires for an enabled connector whose `RequireTls` is false.",
-        why: "Mail arriving through that connector may travel in clear text, readable and modifiable on the way; for a partner or on-premises connector this is often the most sensitive mail flow. Requiring TLS also lets the connector check the sender's certificate.",
+        title: "A partner inbound connector does not require TLS",
+        what: "Reads the tenant's inbound connectors. Fires for an enabled partner connector (`ConnectorType` Partner, or absent) whose `RequireTls` is false. `RequireTls` is a partner connector's setting: an OnPremises connector is not reported (its TLS is governed by its certificate settings).",
+        why: "Mail arriving through that connector may travel in clear text, readable and modifiable on the way; for a partner connector this is often the most sensitive mail flow. Requiring TLS also lets the connector check the sender's certificate.",
         fix: r#"Require TLS on the connector: `Set-InboundConnector -Identity '<name>' -RequireTls $true`.
 
 ```powershell
@@ -1518,7 +1521,7 @@ Get-InboundConnector | Format-List Name,Enabled,ConnectorType,RequireTls,TlsSend
 Set-InboundConnector -Identity 'Fabrikam partner' -RequireTls $true
 ```
 
-Confirm first that the partner or on-premises server supports TLS (send a test message and check its message trace): mail from a server that cannot negotiate TLS is refused once TLS is required."#,
+Confirm first that the partner's server supports TLS (send a test message and check its message trace): mail from a server that cannot negotiate TLS is refused once TLS is required."#,
         references: &[
             MS_PARTNER_CONNECTORS,
             MS_SET_INBOUNDCONNECTOR,

@@ -133,7 +133,7 @@ pub fn dmarc_locked(policy: Option<&str>) -> bool {
 /// when no valid `rua` is left; without a record, `v=DMARC1; p=reject; sp=reject; adkim=s;
 /// aspf=s` with `default_rua`.
 pub fn dmarc_record(own: Option<&str>, default_rua: &Uri) -> Record {
-    let mut r = own
+    let r = own
         .and_then(|t| {
             dmarc::parse(t)
                 .ok()
@@ -144,21 +144,9 @@ pub fn dmarc_record(own: Option<&str>, default_rua: &Uri) -> Record {
             aspf: Some(Alignment::Strict),
             ..Record::new(Policy::Reject)
         });
-    r.v = "DMARC1".into();
-    r.p = Some(Policy::Reject);
+    // The one builder of every proposed DMARC record, then `sp=reject` added.
+    let mut r = dmarc::propose(Some(&r), Policy::Reject, default_rua);
     r.sp = Some(Policy::Reject);
-    if r.np.is_some() {
-        r.np = Some(Policy::Reject);
-    }
-    r.t = None;
-    r.pct = None;
-    r.rf = None;
-    r.ri = None;
-    r.rua.retain(Uri::is_valid_mailto);
-    r.ruf.retain(Uri::is_valid_mailto);
-    if r.rua.is_empty() {
-        r.rua.push(default_rua.clone());
-    }
     r
 }
 

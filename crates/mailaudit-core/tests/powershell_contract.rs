@@ -892,6 +892,8 @@ fn emit_everything(c: &mut Checker) {
                 let mut cx = ctx(people, export.is_some());
                 if let Some(t) = export {
                     view.findings.extend(exo::evaluate_for(t, &cx.key_people));
+                    // As `guide_for` builds it: the steps name the export's objects.
+                    cx.exo = Some(t.clone());
                     cx.dkim_cnames = Some((
                         "selector1-contoso-example._domainkey.contoso.onmicrosoft.com".into(),
                         "selector2-contoso-example._domainkey.contoso.onmicrosoft.com".into(),

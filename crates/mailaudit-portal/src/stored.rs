@@ -41,6 +41,7 @@ pub fn guide_context(
         default_rua,
         dkim_cnames: None,
         dmarc_readiness: None,
+        exo: None,
     }
 }
 
@@ -75,10 +76,15 @@ pub async fn tenant_dkim_cnames(
     let Some((t, _)) = tenant_of(store, domain).await? else {
         return Ok(None);
     };
-    Ok(t.dkim
+    Ok(dkim_cnames_of(&t, domain))
+}
+
+/// `domain`'s Selector1CNAME/Selector2CNAME in `t`.
+fn dkim_cnames_of(t: &TenantConfig, domain: &str) -> Option<(String, String)> {
+    t.dkim
         .iter()
         .find(|k| k.domain.eq_ignore_ascii_case(domain))
-        .and_then(|cfg| Some((cfg.selector1_cname.clone()?, cfg.selector2_cname.clone()?))))
+        .and_then(|cfg| Some((cfg.selector1_cname.clone()?, cfg.selector2_cname.clone()?)))
 }
 
 /// The EXO-* findings of the newest Exchange Online import of `domain`'s tenant (empty when
@@ -110,11 +116,18 @@ pub async fn guide_for(
     today: Time,
     default_rua: Option<String>,
 ) -> Result<Guide, StoreError> {
-    view.findings.extend(tenant_findings(store, domain).await?);
+    let tenant = tenant_of(store, domain).await?;
+    if let Some((_, import)) = &tenant {
+        view.findings.extend(
+            serde_json::from_value::<Vec<Finding>>(import.findings.clone()).unwrap_or_default(),
+        );
+    }
     let entry = store.domain(domain).await.ok();
     let rollout = store.dmarc_rollout(domain).await?;
     let mut ctx = guide_context(entry.as_ref(), rollout.as_ref(), today, default_rua);
-    ctx.dkim_cnames = tenant_dkim_cnames(store, domain).await?;
+    ctx.dkim_cnames = tenant.as_ref().and_then(|(t, _)| dkim_cnames_of(t, domain));
+    // The tenant's objects by name: the guide acts on them, not on placeholders.
+    ctx.exo = tenant.map(|(t, _)| t);
     ctx.dmarc_readiness = mailaudit_store::analysis::stored_readiness(store, domain, today).await?;
     Ok(guide::build(&view, &ctx))
 }

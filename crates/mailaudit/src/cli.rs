@@ -583,7 +583,10 @@ pub(crate) enum ExoCommand {
     /// (`Get-InboundConnector | ConvertTo-Json -Depth 5 > inbound_connectors.json`) or a
     /// directory of them. Reports every EXO-* finding with the PowerShell fix, correlates with
     /// the latest DNS audits of the accepted domains, shows what changed since the previous
-    /// import and records the import.
+    /// import and records the import. The checklists of the inventory's audited domains that
+    /// are accepted domains of the tenant are then ticked and reopened from what the export
+    /// shows (Direct Send, anti-spoofing rule, connectors, spam bypass, impersonation, DKIM),
+    /// and `mailaudit guide` names the tenant's own rules, connectors and policies.
     Import(ExoImportArgs),
 }
 
@@ -620,7 +623,7 @@ pub(crate) struct ExoImportArgs {
     /// Exit with status 1 if any finding is at or above this severity.
     #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
     pub(crate) fail_on: Option<Severity>,
-    /// Do not record the import in the store.
+    /// Do not record the import in the store (nor update any checklist).
     #[arg(long)]
     pub(crate) no_store: bool,
     /// Largest export file read, in MiB: a larger one is refused, named, before it is read (an

@@ -14,7 +14,7 @@ use super::discover::{
     AppliedPolicy, PolicySource, PolicyTag, WalkStep, resolve, select_org_domain, walk,
 };
 use super::parse::{DmarcParseError, is_dmarc_record, parse_lenient};
-use super::{Policy, Record, Uri, shares_org_domain};
+use super::{Policy, Record, Uri, propose, propose_next, shares_org_domain};
 use crate::checks::{Area, CheckId};
 use crate::dns::{DnsError, DnsSource, normalize_name};
 use crate::finding::Finding;
@@ -283,11 +283,8 @@ fn missing(
             "Delete all but one of the TXT records at _dmarc.{domain} that start with v=DMARC1"
         ),
         _ => {
-            let starter = Record {
-                rua: vec![Uri::new(&format!("mailto:dmarc-reports@{org}"))],
-                ..Record::new(Policy::None)
-            };
-            txt_fix(&format!("_dmarc.{org}"), &starter)
+            let rua = Uri::new(&format!("mailto:dmarc-reports@{org}"));
+            txt_fix(&format!("_dmarc.{org}"), &propose(None, Policy::None, &rua))
         }
     };
     let f = Finding::new(CheckId::DmarcMissing, detail).with_fix(fix);
@@ -389,13 +386,16 @@ fn record_findings(
         } else {
             format!("p={policy} at {at}: {consequence}")
         };
+        // The one record builder of every proposal ([`propose`]): the domain's tags kept
+        // (`rua` first of all), what would make the next phase partial dropped.
+        let rua = Uri::new(&format!("mailto:dmarc-reports@{}", ap.domain));
         let next = if ap.tag == PolicyTag::Sp && r.sp.is_some() {
             r.sp.and_then(Policy::next).map(|sp| Record {
                 sp: Some(sp),
-                ..r.clone()
+                ..propose(Some(r), r.p.unwrap_or(Policy::None), &rua)
             })
         } else {
-            next_phase(r)
+            propose_next(r, &rua)
         };
         let mut f = finding(id, detail);
         if let Some(next) = next {

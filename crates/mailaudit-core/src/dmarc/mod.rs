@@ -13,6 +13,8 @@
 //! - [`audit()`] turns all that into a [`DmarcSummary`] and [`Finding`](crate::Finding)s, every
 //!   `DMARC-*` check of `CHECKS.md`, with the corrected record as the fix where it can be
 //!   computed; [`next_phase`] gives the next step of the none → quarantine → reject roll-out.
+//! - [`propose()`] builds every DMARC record mailaudit proposes (the audit's fixes, the guide's
+//!   roll-out, the parked lock-down), keeping the domain's own tags.
 //!
 //! Nothing here does I/O: DNS answers come through [`DnsSource`](crate::DnsSource).
 
@@ -23,6 +25,7 @@ use serde::Serialize;
 mod audit;
 mod discover;
 mod parse;
+mod propose;
 
 pub use audit::{DmarcSummary, audit, next_phase};
 pub use discover::{
@@ -30,6 +33,7 @@ pub use discover::{
     organizational_domain, shares_org_domain, walk_targets,
 };
 pub use parse::{DmarcParseError, is_dmarc_record, parse, parse_lenient};
+pub use propose::{propose, propose_next};
 
 /// A Domain Owner Assessment Policy: the value of `p`, `sp` and `np` (RFC 9989 §4.7).
 ///

@@ -105,6 +105,18 @@ fn connector_evidence(c: &InboundConnector) -> String {
     )
 }
 
+/// An enabled partner connector that accepts sender domains without restricting them to IP
+/// addresses or a certificate (EXO-CONNECTOR-UNRESTRICTED).
+pub(crate) fn is_unrestricted(c: &InboundConnector) -> bool {
+    c.is_enabled() && c.is_partner() && !c.sender_domains.is_empty() && !c.locks_down()
+}
+
+/// An enabled partner connector with `RequireTls` false (EXO-CONNECTOR-NO-TLS). `RequireTls`
+/// is a partner connector's setting: an OnPremises connector is never reported.
+pub(crate) fn lacks_tls(c: &InboundConnector) -> bool {
+    c.is_enabled() && c.is_partner() && c.require_tls == Some(false)
+}
+
 /// EXO-CONNECTOR-UNRESTRICTED and EXO-CONNECTOR-NO-TLS.
 fn connectors(t: &TenantConfig, out: &mut Vec<Finding>) {
     for c in &t.inbound_connectors {
@@ -112,7 +124,7 @@ fn connectors(t: &TenantConfig, out: &mut Vec<Finding>) {
             continue;
         }
         let id = ps_quote(&c.name);
-        if c.is_partner() && !c.sender_domains.is_empty() && !c.locks_down() {
+        if is_unrestricted(c) {
             let all = c.sender_domains.iter().any(|d| d == "*");
             let fix = if c.sender_ip_addresses.is_empty() {
                 format!(
@@ -139,11 +151,11 @@ fn connectors(t: &TenantConfig, out: &mut Vec<Finding>) {
                 .with_fix(fix),
             );
         }
-        if c.require_tls == Some(false) {
+        if lacks_tls(c) {
             out.push(
                 Finding::new(
                     CheckId::ExoConnectorNoTls,
-                    format!("enabled inbound connector {id} does not require TLS"),
+                    format!("enabled partner connector {id} does not require TLS"),
                 )
                 .with_evidence(connector_evidence(c))
                 .with_fix(format!(
@@ -351,23 +363,36 @@ fn antispoof(t: &TenantConfig, out: &mut Vec<Finding>) {
     );
 }
 
+/// The enabled rules that set SCL -1 for mail from accepted domains, with those domains.
+pub(crate) fn spam_bypass_rules(t: &TenantConfig) -> Vec<(&TransportRule, Vec<&str>)> {
+    let domains: Vec<&str> = mail_domains(t)
+        .iter()
+        .map(|d| d.domain_name.as_str())
+        .collect();
+    t.transport_rules
+        .iter()
+        .filter(|r| r.set_scl == Some(-1) && r.is_enabled())
+        .filter_map(|r| {
+            let own = r.sender_domains_among(&domains);
+            (!own.is_empty()).then_some((r, own))
+        })
+        .collect()
+}
+
+/// The anti-phishing policy the impersonation fixes change: the default one, else the first.
+pub(crate) fn impersonation_target(t: &TenantConfig) -> Option<&AntiPhishPolicy> {
+    t.anti_phish
+        .iter()
+        .find(|p| p.is_default)
+        .or(t.anti_phish.first())
+}
+
 /// EXO-SPAM-BYPASS-OWN-DOMAIN: an enabled rule sets SCL -1 for mail from an accepted domain.
 fn spam_bypass(t: &TenantConfig, out: &mut Vec<Finding>) {
     if !t.has("transport_rules") {
         return;
     }
-    let domains: Vec<&str> = mail_domains(t)
-        .iter()
-        .map(|d| d.domain_name.as_str())
-        .collect();
-    for r in &t.transport_rules {
-        if r.set_scl != Some(-1) || !r.is_enabled() {
-            continue;
-        }
-        let own = r.sender_domains_among(&domains);
-        if own.is_empty() {
-            continue;
-        }
+    for (r, own) in spam_bypass_rules(t) {
         let id = ps_quote(&r.name);
         let by_ip = if r.sender_ip_ranges.is_empty() {
             "on the sender domain alone".to_string()
@@ -448,11 +473,7 @@ fn impersonation(t: &TenantConfig, key_people: &[(String, String)], out: &mut Ve
         return;
     }
     let live = policies_in_effect(t);
-    let target = t
-        .anti_phish
-        .iter()
-        .find(|p| p.is_default)
-        .or(t.anti_phish.first())
+    let target = impersonation_target(t)
         .map(|p| ps_quote(&p.name))
         .unwrap_or_default();
     let evidence = format!(

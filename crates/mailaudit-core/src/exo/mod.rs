@@ -29,6 +29,11 @@ mod script;
 
 pub use correlate::{Correlation, correlate, diff};
 pub use eval::{evaluate, evaluate_for};
+// For the guide: the objects the EXO-* checks name, so that its steps name them too.
+pub(crate) use eval::{
+    antispoof_rules, impersonation_target, is_unrestricted, lacks_tls, policies_in_effect,
+    spam_bypass_rules,
+};
 pub use parse::{key_for_file, parse_bundle, parse_export, parse_exports};
 pub use script::{Auth, BUNDLE_VERSION, CMDLETS, Cmdlet, ScriptOptions, cmdlet_by_key, script};
 

@@ -239,10 +239,11 @@ fn connectors() {
         ),
         (json!({"RestrictDomainsToCertificate": true}), true, false),
         (json!({"RequireTls": false}), true, true),
+        // RequireTls is a partner connector's setting: an OnPremises connector is not reported.
         (
             json!({"RequireTls": "false", "ConnectorType": "OnPremises"}),
             false,
-            true,
+            false,
         ),
         (json!({"SenderDomains": null}), false, false),
         (json!({"SenderDomains": []}), false, false),

@@ -2,7 +2,7 @@
 //!
 //! Explanations come from the catalogue ([`CheckId::info`]: `why` and the fix's one-line
 //! summary); records come from the project's own functions ([`spf::harden`],
-//! [`dmarc::next_phase`], [`dkim::parse_m365_target`]); what is written here is only the glue
+//! [`dmarc::propose`], [`dkim::parse_m365_target`]); what is written here is only the glue
 //! that makes them specific to the domain.
 
 use std::collections::HashSet;
@@ -23,6 +23,10 @@ struct Draft {
     priority: Priority,
     item: GuideItem,
 }
+
+/// What `-SenderIPAddresses` of an inbound connector accepts.
+const IP_RANGE_RULE: &str = "takes IPv4 addresses and CIDR ranges from /24 to /32 only: split a \
+     wider range into /24s (a /20 is sixteen /24s), or restrict by certificate instead";
 
 /// Days to stay in `p=none` and in `p=quarantine` before the next phase, at the least
 /// (the catalogue's "two to four weeks").
@@ -242,30 +246,19 @@ impl<'a> Builder<'a> {
         Uri::new(&text)
     }
 
-    /// `record` with what the DMARC findings complain about repaired, every other tag kept:
-    /// invalid report URIs dropped and a default `rua` added when no valid one is left,
-    /// `t=y` and the tags RFC 9989 removed (`pct`, `rf`, `ri`) dropped, `sp`/`np` raised to
-    /// `p` when weaker.
+    /// `record` at its current phase with what the DMARC findings complain about repaired,
+    /// every other tag kept ([`dmarc::propose`], the one builder of every proposed record).
     fn clean_dmarc(&self, record: &dmarc::Record) -> dmarc::Record {
-        let mut r = record.clone();
-        r.v = "DMARC1".into();
-        r.rua.retain(Uri::is_valid_mailto);
-        r.ruf.retain(Uri::is_valid_mailto);
-        if r.rua.is_empty() {
-            r.rua.push(self.default_rua());
-        }
-        r.t = None;
-        r.pct = None;
-        r.rf = None;
-        r.ri = None;
-        let p = r.p.unwrap_or(Policy::None);
-        r.p = Some(p);
-        for sub in [&mut r.sp, &mut r.np] {
-            if sub.is_some_and(|s| s < p) {
-                *sub = Some(p);
-            }
-        }
-        r
+        dmarc::propose(
+            Some(record),
+            record.p.unwrap_or(Policy::None),
+            &self.default_rua(),
+        )
+    }
+
+    /// The record of the phase after `record`'s ([`dmarc::propose_next`]).
+    fn next_dmarc(&self, record: &dmarc::Record) -> Option<dmarc::Record> {
+        dmarc::propose_next(record, &self.default_rua())
     }
 
     fn dmarc_line(&self, record: &dmarc::Record) -> String {
@@ -367,7 +360,7 @@ impl<'a> Builder<'a> {
                 self.dmarc_line(&now),
             ));
             let phase = now.p.unwrap_or(Policy::None);
-            if let Some(next) = dmarc::next_phase(&now) {
+            if let Some(next) = self.next_dmarc(&now) {
                 steps.push(step_code(
                     format!(
                         "This starts the p={phase} phase; after {MIN_PHASE_DAYS} days or more of \
@@ -375,7 +368,7 @@ impl<'a> Builder<'a> {
                         next.p.unwrap_or(Policy::Reject)
                     ),
                     Lang::Dns,
-                    self.dmarc_line(&self.clean_dmarc(&next)),
+                    self.dmarc_line(&next),
                 ));
             }
             let priority = priority_of(&[first], Priority::P1);
@@ -416,7 +409,7 @@ impl<'a> Builder<'a> {
         let fixes_too = self.take(&secondary);
         findings.extend(fixes_too.iter().copied());
         let now = self.clean_dmarc(&base);
-        let Some(next) = dmarc::next_phase(&now).map(|n| self.clean_dmarc(&n)) else {
+        let Some(next) = self.next_dmarc(&now) else {
             return out;
         };
         let mut steps = vec![step(self.summary(phase_id)), step(self.rollout(current))];
@@ -462,14 +455,14 @@ impl<'a> Builder<'a> {
             Lang::Dns,
             self.dmarc_line(&next),
         ));
-        if let Some(after) = dmarc::next_phase(&next) {
+        if let Some(after) = self.next_dmarc(&next) {
             steps.push(step_code(
                 format!(
                     "Then, after {MIN_PHASE_DAYS} days or more without legitimate failures, the \
                      final phase (p=reject):"
                 ),
                 Lang::Dns,
-                self.dmarc_line(&self.clean_dmarc(&after)),
+                self.dmarc_line(&after),
             ));
         }
         steps.extend(self.rua_authorizations(&now));
@@ -598,24 +591,20 @@ impl<'a> Builder<'a> {
 
         let missing = self.take(&[SpfMissing]);
         if !missing.is_empty() {
-            let (record, note) = if r.is_m365() {
-                (format!("v=spf1 include:{} -all", spf::M365_INCLUDE), "")
-            } else if r.provider == "google" {
-                ("v=spf1 include:_spf.google.com -all".to_string(), "")
-            } else {
-                (
-                    "v=spf1 mx -all".to_string(),
-                    " Add every other service that sends as the domain before `-all`.",
-                )
-            };
-            let steps = vec![
-                step(self.summary(SpfMissing)),
-                step_code(
-                    format!("Publish this record at `{}`.{note}", self.d),
+            // The one proposal of SPF-MISSING (the audit's fix is the same): what the MX
+            // implies, never Microsoft 365's include for a Google or gateway domain.
+            let host =
+                spf::MailHost::new(r.is_m365(), r.provider == "google", r.gateway.as_deref());
+            let proposal = spf::for_missing(&host, &self.d);
+            let mut steps = vec![step(self.summary(SpfMissing))];
+            match &proposal.record {
+                Some(record) => steps.push(step_code(
+                    format!("Publish this record at `{}`. {}", self.d, proposal.note),
                     Lang::Dns,
-                    self.spf_line(&record),
-                ),
-            ];
+                    self.spf_line(record),
+                )),
+                None => steps.push(step(proposal.note.clone())),
+            }
             self.covered.insert(SpfM365IncludeMissing);
             out.push(Draft {
                 priority: priority_of(&[SpfMissing], Priority::P2),
@@ -674,48 +663,33 @@ impl<'a> Builder<'a> {
         let Some(parsed) = r.spf.record.as_deref().and_then(|t| spf::parse(t).ok()) else {
             return out;
         };
-        let hardened = spf::harden(&parsed, m365_missing);
-        let harden = self.take(&[SpfPassAll, SpfNeutralAll, SpfSoftfail]);
-        let harden_ids: Vec<CheckId> = harden.iter().map(|f| f.id).collect();
-        if !harden.is_empty() {
-            let mut steps = vec![step(self.summary(harden_ids[0]))];
-            if r.is_m365() {
-                steps.push(step_code(
-                    "First make sure Microsoft 365 signs with DKIM (forwarded mail then still \
-                     passes DMARC):",
-                    Lang::PowerShell,
-                    format!(
-                        "Get-DkimSigningConfig -Identity {} | Format-List Enabled,Status",
-                        ps_quote(&self.d)
-                    ),
-                ));
-            }
-            steps.push(step_code(
-                format!(
-                    "Replace the SPF record at `{}` with the hardened one{}:",
-                    self.d,
-                    if m365_missing {
-                        " (Microsoft 365 include added)"
-                    } else {
-                        ""
-                    }
-                ),
-                Lang::Dns,
-                self.spf_line(&hardened),
-            ));
+        // Order: fix what is broken, get under the look-up limit, then harden (`-all` is
+        // proposed only for a policy that works and fits).
+        for id in [SpfIncludeBroken, SpfVoidLimit] {
+            out.extend(self.generic_item(id));
+        }
+        let lookups = self.take(&[SpfLookupLimit, SpfLookupNearLimit]);
+        let blocked = r.has(SpfIncludeBroken) || r.has(SpfVoidLimit) || r.has(SpfLookupLimit);
+        if !lookups.is_empty() {
+            let ids: Vec<CheckId> = lookups.iter().map(|f| f.id).collect();
+            let steps = self.spf_lookup_steps(&parsed, m365_missing, ids.contains(&SpfLookupLimit));
             out.push(Draft {
-                priority: priority_of(&harden_ids, Priority::P2),
+                priority: priority_of(&ids, Priority::P2),
                 item: self.item(
-                    "spf-harden",
-                    "Harden SPF to -all",
-                    &harden,
-                    harden_ids[0],
+                    "spf-lookups",
+                    "Bring SPF within 10 DNS look-ups",
+                    &lookups,
+                    ids[0],
                     steps,
                     verify.clone(),
                 ),
             });
         }
-
+        let hardened = spf::harden(&parsed, m365_missing);
+        let harden = self.take(&[SpfPassAll, SpfNeutralAll, SpfSoftfail]);
+        let harden_ids: Vec<CheckId> = harden.iter().map(|f| f.id).collect();
+        // While blocked, the record of the M365 item keeps a softfail ending.
+        let interim = spf::analyze::harden_to(&parsed, m365_missing, "~all");
         let m365 = self.take(&[SpfM365IncludeMissing]);
         if !m365.is_empty() {
             let mut steps = vec![step(self.summary(SpfM365IncludeMissing))];
@@ -724,6 +698,16 @@ impl<'a> Builder<'a> {
                     format!("Replace the SPF record at `{}` with:", self.d),
                     Lang::Dns,
                     self.spf_line(&spf::analyze::with_include(&parsed, spf::M365_INCLUDE)),
+                ));
+            } else if blocked {
+                steps.push(step_code(
+                    format!(
+                        "Replace the SPF record at `{}` with (still `~all`: harden only once \
+                         the items above are done):",
+                        self.d
+                    ),
+                    Lang::Dns,
+                    self.spf_line(&interim),
                 ));
             } else {
                 steps.push(step_code(
@@ -745,18 +729,71 @@ impl<'a> Builder<'a> {
                 ),
             });
         }
-
-        let lookups = self.take(&[SpfLookupLimit, SpfLookupNearLimit]);
-        if !lookups.is_empty() {
-            let ids: Vec<CheckId> = lookups.iter().map(|f| f.id).collect();
-            let steps = self.spf_lookup_steps(&parsed, m365_missing, ids.contains(&SpfLookupLimit));
+        if !harden.is_empty() {
+            let mut steps = vec![step(self.summary(harden_ids[0]))];
+            if blocked {
+                let mut first = Vec::new();
+                if r.has(SpfIncludeBroken) || r.has(SpfVoidLimit) {
+                    first.push("repair or remove the broken include (the item above)");
+                }
+                if r.has(SpfLookupLimit) {
+                    first.push("bring the policy within 10 DNS look-ups (\"Bring SPF within 10 DNS look-ups\")");
+                }
+                steps.push(step(format!(
+                    "Not yet: first {}. Until then receivers return permerror for mail that \
+                     reaches the failing part of the policy, so `-all` would only add risk; once \
+                     the policy works and fits, audit again: the audit then proposes the \
+                     hardened record.",
+                    first.join(", then ")
+                )));
+                if !harden_ids.contains(&SpfSoftfail) {
+                    steps.push(step_code(
+                        format!(
+                            "Meanwhile, end the record at `{}` in softfail instead of {}:",
+                            self.d,
+                            if harden_ids.contains(&SpfPassAll) {
+                                "`+all`"
+                            } else {
+                                "a neutral result"
+                            }
+                        ),
+                        Lang::Dns,
+                        self.spf_line(&interim),
+                    ));
+                }
+            } else {
+                if r.is_m365() {
+                    steps.push(step_code(
+                        "First make sure Microsoft 365 signs with DKIM (forwarded mail then still \
+                         passes DMARC):",
+                        Lang::PowerShell,
+                        format!(
+                            "Get-DkimSigningConfig -Identity {} | Format-List Enabled,Status",
+                            ps_quote(&self.d)
+                        ),
+                    ));
+                }
+                steps.push(step_code(
+                    format!(
+                        "Replace the SPF record at `{}` with the hardened one{}:",
+                        self.d,
+                        if m365_missing {
+                            " (Microsoft 365 include added)"
+                        } else {
+                            ""
+                        }
+                    ),
+                    Lang::Dns,
+                    self.spf_line(&hardened),
+                ));
+            }
             out.push(Draft {
-                priority: priority_of(&ids, Priority::P2),
+                priority: priority_of(&harden_ids, Priority::P2),
                 item: self.item(
-                    "spf-lookups",
-                    "Bring SPF within 10 DNS look-ups",
-                    &lookups,
-                    ids[0],
+                    "spf-harden",
+                    "Harden SPF to -all",
+                    &harden,
+                    harden_ids[0],
                     steps,
                     verify,
                 ),
@@ -855,7 +892,13 @@ impl<'a> Builder<'a> {
                 None => terms.push(t.clone()),
             }
         }
-        let flat = spf::harden(&spf::Record { terms }, add_m365);
+        // `-all` only for a policy that works: with a broken include left, softfail.
+        let broken = self.r.has(CheckId::SpfIncludeBroken) || self.r.has(CheckId::SpfVoidLimit);
+        let flat = spf::analyze::harden_to(
+            &spf::Record { terms },
+            add_m365,
+            if broken { "~all" } else { "-all" },
+        );
         let names: Vec<String> = chosen
             .iter()
             .map(|c| format!("`include:{}`", c.domain))
@@ -1258,10 +1301,12 @@ impl<'a> Builder<'a> {
              its IP addresses or its certificate; replace the values in angle brackets."
         ))];
         steps.push(step_code(
-            "Restricted by IP address:",
+            format!(
+                "Restricted by IP address (`-SenderIPAddresses` {IP_RANGE_RULE}):"
+            ),
             Lang::PowerShell,
             format!(
-                "New-InboundConnector -Name {} -ConnectorType Partner -SenderDomains {} -RestrictDomainsToIPAddresses $true -SenderIPAddresses '<sender IP or range>'",
+                "New-InboundConnector -Name {} -ConnectorType Partner -SenderDomains {} -RequireTls $true -RestrictDomainsToIPAddresses $true -SenderIPAddresses '<sender IP or range>'",
                 name("partner by IP"),
                 ps_quote(&d)
             ),
@@ -1278,26 +1323,13 @@ impl<'a> Builder<'a> {
         if let Some(vendor) = r.gateway.as_deref() {
             steps.push(step(format!(
                 "Mail arrives through {vendor}: a partner connector restricted to {vendor}'s \
-                 published IP ranges or certificate also locks the tenant to the gateway. {}",
+                 published IP ranges or certificate also locks the tenant to the gateway. A \
+                 gateway publishes ranges wider than /24 (a /20, say): enter each as its /24s \
+                 (a /20 is sixteen /24s), or restrict by the gateway's certificate instead. {}",
                 self.summary(MxGateway)
             )));
         }
-        steps.push(step_code(
-            "Harden the existing inbound connectors: every enabled partner connector must be \
-             restricted by IP or certificate and require TLS. List them, then fix each one:",
-            Lang::PowerShell,
-            format!(
-                "Get-InboundConnector | Format-List Name,Enabled,ConnectorType,SenderDomains,SenderIPAddresses,RestrictDomainsToIPAddresses,RestrictDomainsToCertificate,TlsSenderCertificateName,RequireTls\n{}",
-                crate::powershell::append_to_list(
-                    "Get-InboundConnector",
-                    "Set-InboundConnector",
-                    "<connector name>",
-                    "SenderIPAddresses",
-                    &["<partner IP or range>"],
-                    "-RequireTls $true -RestrictDomainsToIPAddresses $true"
-                )
-            ),
-        ));
+        steps.extend(self.connector_hardening());
         let mut item = self.item(
                 "connectors-partner",
                 "Give legitimate unauthenticated senders restricted partner connectors",
@@ -1378,56 +1410,228 @@ impl<'a> Builder<'a> {
         out
     }
 
+    /// The steps that fix the existing inbound connectors: by name, from the tenant's import,
+    /// when there is one; otherwise how to find them.
+    fn connector_hardening(&self) -> Vec<Step> {
+        let option_c = |id: &str| {
+            format!(
+                "Set-InboundConnector -Identity {id} -Enabled $false\n# after one to two weeks without legitimate mail missing (message trace, users' reports):\nRemove-InboundConnector -Identity {id}"
+            )
+        };
+        let Some(t) = self
+            .ctx
+            .exo
+            .as_ref()
+            .filter(|t| t.has("inbound_connectors"))
+        else {
+            return vec![
+                step_code(
+                    "Harden the existing inbound connectors: every enabled partner connector \
+                     must be restricted by IP or certificate and require TLS. List them, then \
+                     fix each one:",
+                    Lang::PowerShell,
+                    format!(
+                        "Get-InboundConnector | Format-List Name,Enabled,ConnectorType,SenderDomains,SenderIPAddresses,RestrictDomainsToIPAddresses,RestrictDomainsToCertificate,TlsSenderCertificateName,RequireTls\n{}",
+                        crate::powershell::append_to_list(
+                            "Get-InboundConnector",
+                            "Set-InboundConnector",
+                            "<connector name>",
+                            "SenderIPAddresses",
+                            &["<partner IP or range>"],
+                            "-RequireTls $true -RestrictDomainsToIPAddresses $true"
+                        )
+                    ),
+                ),
+                step_code(
+                    "Or, for a connector nobody can explain: disable it, wait one to two weeks, \
+                     then remove it:",
+                    Lang::PowerShell,
+                    option_c(&ps_quote("<connector name>")),
+                ),
+            ];
+        };
+        let bad: Vec<&crate::exo::InboundConnector> = t
+            .inbound_connectors
+            .iter()
+            .filter(|c| crate::exo::is_unrestricted(c) || crate::exo::lacks_tls(c))
+            .collect();
+        if bad.is_empty() {
+            return vec![step(
+                "The tenant's Exchange Online import shows no enabled partner connector that is \
+                 unrestricted or lacks TLS: give new senders connectors like the ones above.",
+            )];
+        }
+        let mut steps = Vec::new();
+        for c in bad {
+            let id = ps_quote(&c.name);
+            let accepts = if c.sender_domains.iter().any(|s| s == "*") {
+                "every sender domain (*)".to_string()
+            } else {
+                c.sender_domains.join(", ")
+            };
+            let mut code = Vec::new();
+            let what;
+            if crate::exo::is_unrestricted(c) {
+                what = format!(
+                    "Connector {id} accepts {accepts} from any IP address and without a \
+                     certificate restriction{}. Restrict it by IP address (`-SenderIPAddresses` \
+                     {IP_RANGE_RULE}) or by certificate, and require TLS:",
+                    if c.require_tls == Some(false) {
+                        ", and does not require TLS"
+                    } else {
+                        ""
+                    }
+                );
+                if c.sender_ip_addresses.is_empty() {
+                    code.push(crate::powershell::append_to_list(
+                        "Get-InboundConnector",
+                        "Set-InboundConnector",
+                        &c.name,
+                        "SenderIPAddresses",
+                        &["<partner IP or range>"],
+                        "-RequireTls $true -RestrictDomainsToIPAddresses $true",
+                    ));
+                } else {
+                    // Its IP addresses are there: only the restriction is missing.
+                    code.push(format!(
+                        "Set-InboundConnector -Identity {id} -RequireTls $true -RestrictDomainsToIPAddresses $true"
+                    ));
+                }
+                code.push("# or, by certificate:".into());
+                code.push(format!(
+                    "Set-InboundConnector -Identity {id} -RequireTls $true -RestrictDomainsToCertificate $true -TlsSenderCertificateName '<partner certificate host>'"
+                ));
+            } else {
+                what = format!("Partner connector {id} ({accepts}) does not require TLS:");
+                code.push(format!(
+                    "Set-InboundConnector -Identity {id} -RequireTls $true"
+                ));
+            }
+            steps.push(step_code(what, Lang::PowerShell, code.join("\n")));
+            steps.push(step_code(
+                format!(
+                    "Or, if nobody can say what {id} is for: disable it, wait one to two weeks, \
+                     then remove it:"
+                ),
+                Lang::PowerShell,
+                option_c(&id),
+            ));
+        }
+        steps
+    }
+
     fn antispoof(&mut self) -> Vec<Draft> {
         use CheckId::*;
         let d = self.d.clone();
-        let rule = ps_quote(&crate::powershell::antispoof_rule_name(&[&d]));
-        let missing = self.take(&[ExoAntispoofRuleMissing, ExoSpamBypassOwnDomain]);
+        let missing = self.take(&[ExoAntispoofRuleMissing]);
         let audit = self.take(&[ExoAntispoofRuleAudit]);
-        let create = vec![
-            step(self.summary(ExoAntispoofRuleMissing)),
-            step_code(
-                "Create the rule in audit mode:",
-                Lang::PowerShell,
-                format!(
-                    "New-TransportRule -Name {rule} -FromScope NotInOrganization -SenderDomainIs {} -SenderAddressLocation HeaderOrEnvelope -RejectMessageEnhancedStatusCode 5.7.1 -RejectMessageReasonText {} -Mode Audit",
-                    ps_quote(&d),
-                    ps_quote(&format!("External senders may not use {d}"))
-                ),
+        let bypass = self.take(&[ExoSpamBypassOwnDomain]);
+        // The tenant's rules that already cover the domain (an enforcing one first): the steps
+        // act on that rule, by its name, and never create a second one.
+        let tenant = self.ctx.exo.as_ref().filter(|t| t.has("transport_rules"));
+        let covering: Vec<&crate::exo::TransportRule> = tenant
+            .map(|t| {
+                let mut rules: Vec<&crate::exo::TransportRule> = crate::exo::antispoof_rules(t)
+                    .into_iter()
+                    .filter(|(_, c)| c.iter().any(|x| x.eq_ignore_ascii_case(&d)))
+                    .map(|(r, _)| r)
+                    .collect();
+                rules.sort_by_key(|r| !(r.is_enabled() && r.is_enforced()));
+                rules
+            })
+            .unwrap_or_default();
+        let existing = covering.first().copied();
+        let rule_name = existing.map_or_else(
+            || crate::powershell::antispoof_rule_name(&[&d]),
+            |r| r.name.clone(),
+        );
+        let rule = ps_quote(&rule_name);
+        let exempt = step_code(
+            "Exempt each legitimate external service that sends as the domain (marketing, \
+             CRM, invoicing), by its sending IP range:",
+            Lang::PowerShell,
+            // Read and extend: a plain list would drop the exemptions made before.
+            crate::powershell::append_to_list(
+                "Get-TransportRule",
+                "Set-TransportRule",
+                &rule_name,
+                "ExceptIfSenderIpRanges",
+                &["<service IP range>"],
+                "",
             ),
-            step_code(
-                "Exempt each legitimate external service that sends as the domain (marketing, \
-                 CRM, invoicing), by its sending IP range:",
-                Lang::PowerShell,
-                // Read and extend: a plain list would drop the exemptions made before.
-                crate::powershell::append_to_list(
-                    "Get-TransportRule",
-                    "Set-TransportRule",
-                    &crate::powershell::antispoof_rule_name(&[&d]),
-                    "ExceptIfSenderIpRanges",
-                    &["<service IP range>"],
-                    "",
-                ),
+        );
+        let incident = step_code(
+            "While the rule audits, optionally have each match reported to a mailbox you \
+             watch (the audit severity also shows in the transport rule report):",
+            Lang::PowerShell,
+            format!(
+                "Set-TransportRule -Identity {rule} -SetAuditSeverity 'Medium' -GenerateIncidentReport '<security mailbox address>'"
             ),
-        ];
+        );
+        let enforced = existing.is_some_and(|r| r.is_enabled() && r.is_enforced());
+        let create = match existing {
+            Some(r) => {
+                let mut steps = vec![step(format!(
+                    "The tenant's transport rule {rule} already rejects external mail using {d}{}: \
+                     do not create another rule.",
+                    if enforced {
+                        String::new()
+                    } else {
+                        format!(
+                            " (state {}, mode {})",
+                            r.state.as_deref().unwrap_or("Enabled"),
+                            r.mode.as_deref().unwrap_or("Enforce")
+                        )
+                    }
+                ))];
+                steps.push(exempt);
+                if !enforced {
+                    steps.push(incident);
+                }
+                steps
+            }
+            None => vec![
+                step(self.summary(ExoAntispoofRuleMissing)),
+                step_code(
+                    "Create the rule in audit mode (matches are logged with a medium audit \
+                     severity, nothing is rejected yet):",
+                    Lang::PowerShell,
+                    format!(
+                        "New-TransportRule -Name {rule} -FromScope NotInOrganization -SenderDomainIs {} -SenderAddressLocation HeaderOrEnvelope -RejectMessageEnhancedStatusCode 5.7.1 -RejectMessageReasonText {} -Mode Audit -SetAuditSeverity 'Medium'",
+                        ps_quote(&d),
+                        ps_quote(&format!("External senders may not use {d}"))
+                    ),
+                ),
+                exempt,
+                incident,
+            ],
+        };
         let check = Code::new(
             Lang::PowerShell,
             format!(
                 "Get-TransportRule -Identity {rule} | Format-List State,Mode,SenderDomainIs,ExceptIfSenderIpRanges"
             ),
         );
-        let enforce = vec![
-            step(
-                "Leave the rule in audit mode for one to two weeks and look for legitimate mail \
-                 in its matches (message trace, transport rule report); exempt it.",
-            ),
-            step_code(
-                "Then enforce the rule:",
-                Lang::PowerShell,
-                format!("Set-TransportRule -Identity {rule} -Mode Enforce"),
-            ),
-        ];
-        vec![
+        let enforce = if enforced {
+            vec![step(format!(
+                "The tenant's transport rule {rule} is enabled and enforced for {d}: nothing to \
+                 change; keep its exemptions up to date."
+            ))]
+        } else {
+            let mut code = format!("Set-TransportRule -Identity {rule} -Mode Enforce");
+            if existing.is_some_and(|r| !r.is_enabled()) {
+                code.push_str(&format!("\nEnable-TransportRule -Identity {rule}"));
+            }
+            vec![
+                step(
+                    "Leave the rule in audit mode for one to two weeks and look for legitimate \
+                     mail in its matches (message trace, transport rule report, incident \
+                     reports); exempt it.",
+                ),
+                step_code("Then enforce the rule:", Lang::PowerShell, code),
+            ]
+        };
+        let mut out = vec![
             Draft {
                 priority: priority_of(&[ExoAntispoofRuleMissing], Priority::P2),
                 item: self.item(
@@ -1450,7 +1654,77 @@ impl<'a> Builder<'a> {
                     vec![check],
                 ),
             },
-        ]
+        ];
+        out.extend(self.spam_bypass(&bypass));
+        out
+    }
+
+    /// The rules that let mail claiming the organization's own domains bypass spam filtering
+    /// (SCL -1): disabled, then removed, by name.
+    fn spam_bypass(&self, findings: &[&'a Finding]) -> Option<Draft> {
+        use CheckId::*;
+        let tenant = self.ctx.exo.as_ref().filter(|t| t.has("transport_rules"));
+        let rules: Vec<(String, Vec<String>)> = tenant
+            .map(|t| {
+                crate::exo::spam_bypass_rules(t)
+                    .into_iter()
+                    .map(|(r, own)| (r.name.clone(), own.iter().map(|s| s.to_string()).collect()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if findings.is_empty() && rules.is_empty() {
+            return None;
+        }
+        let mut steps = vec![step(self.summary(ExoSpamBypassOwnDomain))];
+        if rules.is_empty() {
+            // Findings without the import they came from: their own fixes name the rules.
+            for f in findings {
+                if !f.fix.trim().is_empty() {
+                    steps.push(step_code(
+                        "For this tenant:",
+                        Lang::PowerShell,
+                        f.fix.trim().to_string(),
+                    ));
+                }
+            }
+        }
+        for (name, own) in &rules {
+            let id = ps_quote(name);
+            steps.push(step_code(
+                format!(
+                    "Transport rule {id} sets SCL -1 (bypasses spam filtering) for mail that \
+                     claims to come from {}: anyone can spoof those domains past the filters. \
+                     Disable it now; remove it once nothing legitimate is missed:",
+                    own.join(", ")
+                ),
+                Lang::PowerShell,
+                format!(
+                    "Disable-TransportRule -Identity {id}\n# after one to two weeks without legitimate mail missing:\nRemove-TransportRule -Identity {id}"
+                ),
+            ));
+        }
+        steps.push(step(
+            "If a sender truly needs a bypass, tie it to the sender's IP addresses \
+             (`-SenderIpRanges`), never to a sender domain.",
+        ));
+        let check = match rules.first() {
+            Some((name, _)) => format!(
+                "Get-TransportRule -Identity {} | Format-List State,SetSCL,SenderDomainIs,SenderIpRanges",
+                ps_quote(name)
+            ),
+            None => "Get-TransportRule | Where-Object { $_.SetSCL -eq -1 } | Format-List Name,State,SenderDomainIs,SenderIpRanges".to_string(),
+        };
+        Some(Draft {
+            priority: priority_of(&[ExoSpamBypassOwnDomain], Priority::P2),
+            item: self.item(
+                "spam-bypass-remove",
+                "Remove the spam-filter bypass for the organization's own domains",
+                findings,
+                ExoSpamBypassOwnDomain,
+                steps,
+                vec![Code::new(Lang::PowerShell, check)],
+            ),
+        })
     }
 
     fn impersonation(&mut self) -> Vec<Draft> {
@@ -1460,7 +1734,14 @@ impl<'a> Builder<'a> {
             ExoImpersonationDomainsOff,
             ExoMailboxIntelligenceOff,
         ]);
-        let policy = ps_quote("Office365 AntiPhish Default");
+        // The policy the tenant's import shows in effect (its default one), by name.
+        let policy = ps_quote(
+            self.ctx
+                .exo
+                .as_ref()
+                .and_then(crate::exo::impersonation_target)
+                .map_or("Office365 AntiPhish Default", |p| p.name.as_str()),
+        );
         let people: Vec<String> = self
             .ctx
             .key_people
@@ -1615,37 +1896,43 @@ impl<'a> Builder<'a> {
     fn generic(&mut self) -> Vec<Draft> {
         let r = self.r;
         let mut out = Vec::new();
-        let mut seen: HashSet<CheckId> = HashSet::new();
         for f in &r.findings {
-            if self.covered.contains(&f.id) || f.severity == Severity::Info || !seen.insert(f.id) {
+            if self.covered.contains(&f.id) || f.severity == Severity::Info {
                 continue;
             }
-            let all: Vec<&Finding> = r.findings.iter().filter(|g| g.id == f.id).collect();
-            let summary = self.summary(f.id);
-            let mut steps = vec![step(summary.clone())];
-            for g in &all {
-                let fix = g.fix.trim();
-                if !fix.is_empty() && fix != summary && fix != f.id.info().fix_summary() {
-                    steps.push(step(format!("For this domain: {fix}")));
-                }
-            }
-            steps.push(step(format!(
-                "Full instructions: `mailaudit checks {}`.",
-                f.id.as_str()
-            )));
-            out.push(Draft {
-                priority: Priority::of(f.severity),
-                item: self.item(
-                    f.id.as_str(),
-                    f.id.info().title,
-                    &all,
-                    f.id,
-                    steps,
-                    vec![self.audit_cmd()],
-                ),
-            });
+            out.extend(self.generic_item(f.id));
         }
         out
+    }
+
+    /// The catalogue's item for the findings with `id` (marking them covered): its one-line
+    /// fix, each finding's own fix, and where the full instructions are.
+    fn generic_item(&mut self, id: CheckId) -> Option<Draft> {
+        let all = self.take(&[id]);
+        let f = *all.first()?;
+        let summary = self.summary(f.id);
+        let mut steps = vec![step(summary.clone())];
+        for g in &all {
+            let fix = g.fix.trim();
+            if !fix.is_empty() && fix != summary && fix != f.id.info().fix_summary() {
+                steps.push(step(format!("For this domain: {fix}")));
+            }
+        }
+        steps.push(step(format!(
+            "Full instructions: `mailaudit checks {}`.",
+            f.id.as_str()
+        )));
+        Some(Draft {
+            priority: Priority::of(f.severity),
+            item: self.item(
+                f.id.as_str(),
+                f.id.info().title,
+                &all,
+                f.id,
+                steps,
+                vec![self.audit_cmd()],
+            ),
+        })
     }
 }
 

@@ -5,7 +5,7 @@
 //! (inventory data and today's date, passed in: the core has no clock) into a [`Guide`]. Each
 //! [`GuideItem`] has a stable checklist key ([`checklist`]), the findings it addresses, the
 //! catalogue's explanation ([`CheckId::info`]), paste-ready steps computed from the domain's own
-//! records (through [`crate::spf::harden`], [`crate::dmarc::next_phase`] and the Microsoft 365
+//! records (through [`crate::spf::harden`], [`crate::dmarc::propose`] and the Microsoft 365
 //! DKIM target parser), and verification commands. [`verify`] says whether a later report shows
 //! an item's fix, and [`check_manual_done`] whether a tick by hand contradicts the latest report
 //! ([`nearest_key`] suggests a key for a typo). [`render_markdown`] and [`render_html`] print a
@@ -16,6 +16,7 @@
 
 mod items;
 mod render;
+mod tenant;
 #[cfg(test)]
 mod tests;
 mod util;
@@ -27,6 +28,7 @@ use crate::checks::{Area, CheckId, Severity};
 use crate::finding::Finding;
 
 pub use render::{render_html, render_html_fragment, render_markdown};
+pub use tenant::verify_import;
 pub use util::date;
 pub use view::{DkimView, DmarcView, MxView, RelayView, ReportView, SelectorView, SpfView};
 
@@ -255,6 +257,12 @@ pub struct GuideContext {
     /// The DMARC aggregate report address to propose when a record has none
     /// (`mailto:dmarc@msp.example`); default `mailto:dmarc-reports@<domain>`.
     pub default_rua: Option<String>,
+    /// The newest Exchange Online import of the domain's tenant, when one has the domain among
+    /// its accepted domains: the Exchange Online items then act on the tenant's real objects
+    /// (the anti-spoofing rule that already covers the domain, the unrestricted connectors and
+    /// the spam-bypass rules by name, the anti-phishing policy in effect) instead of
+    /// placeholders, and never propose a second rule for a domain a rule covers.
+    pub exo: Option<crate::exo::TenantConfig>,
 }
 
 /// Builds the remediation guide of one domain. See the module documentation.
@@ -460,6 +468,7 @@ pub fn verify(key: &str, report: &ReportView) -> Option<bool> {
         "antispoof-rule-enforce" => {
             (!none_of(&[ExoAntispoofRuleMissing, ExoAntispoofRuleAudit])).then_some(false)
         }
+        "spam-bypass-remove" => report.has(ExoSpamBypassOwnDomain).then_some(false),
         "impersonation" => (!none_of(&[
             ExoImpersonationUsersOff,
             ExoImpersonationDomainsOff,

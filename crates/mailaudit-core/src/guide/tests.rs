@@ -105,6 +105,7 @@ fn ctx() -> GuideContext {
         default_rua: None,
         dkim_cnames: None,
         dmarc_readiness: None,
+        exo: None,
     }
 }
 
@@ -411,11 +412,28 @@ fn spf_softfail_over_the_limit() {
         r.findings
     );
     let (g, md) = guide_md(&r, &ctx());
+    // Order: get under the limit, then harden. The harden item proposes no `-all` on the
+    // record that is over the limit (it says to do the look-ups item first).
     let harden = g.item("spf-harden").expect("spf-harden");
-    assert_eq!(
-        harden.records_to_publish()[0].value,
-        "v=spf1 include:spf.protection.outlook.com include:big.example include:mid.example include:one.example mx -all"
+    assert!(
+        harden.records_to_publish().is_empty(),
+        "{:?}",
+        harden.records_to_publish()
     );
+    assert!(
+        harden.steps.iter().any(|s| s
+            .text
+            .starts_with("Not yet: first bring the policy within 10 DNS look-ups")),
+        "{:?}",
+        harden.steps
+    );
+    let keys: Vec<&str> = g
+        .sections
+        .iter()
+        .flat_map(|s| s.items.iter().map(|i| i.key))
+        .collect();
+    let at = |k: &str| keys.iter().position(|x| *x == k).unwrap();
+    assert!(at("spf-lookups") < at("spf-harden"), "{keys:?}");
     let lookups = g.item("spf-lookups").expect("spf-lookups");
     let flat = lookups.dns_records();
     assert_eq!(flat.len(), 1);
@@ -435,9 +453,6 @@ fn spf_softfail_over_the_limit() {
     assert!(!fixed.has(CheckId::SpfSoftfail));
     assert_eq!(verify("spf-lookups", &fixed), Some(true));
     assert_eq!(verify("spf-harden", &fixed), Some(true));
-    let fixed = audit(&apply(&zone, harden));
-    assert_eq!(verify("spf-harden", &fixed), Some(true));
-    assert_eq!(verify("spf-lookups", &fixed), Some(false));
     insta::assert_snapshot!("spf_softfail_over_limit", md);
 }
 

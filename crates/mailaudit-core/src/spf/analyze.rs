@@ -15,6 +15,7 @@ use std::pin::Pin;
 
 use serde::Serialize;
 
+use super::propose::{MailHost, for_missing};
 use super::{
     Directive, DomainSpec, M365_INCLUDE, MAX_DNS_LOOKUPS, MAX_VOID_LOOKUPS, Mechanism, Modifier,
     Qualifier, Record, Term, parse, select_records,
@@ -122,6 +123,27 @@ pub async fn analyze<D: DnsSource>(
     domain: &str,
     receives_at_m365: bool,
 ) -> (SpfAnalysis, Vec<Finding>) {
+    let host = if receives_at_m365 {
+        MailHost::M365
+    } else {
+        MailHost::Unknown
+    };
+    analyze_for(dns, domain, &host).await
+}
+
+/// [`analyze`] for a domain whose mail is handled by `host` (from its MX): SPF-MISSING proposes
+/// what that host needs ([`for_missing`]), and SPF-M365-INCLUDE-MISSING is raised only for
+/// [`MailHost::M365`] (behind a gateway, the gateway's SPF entry is the one needed: the
+/// catalogue's accepted exception).
+///
+/// The `all` findings never propose `-all` while the policy is broken (an include or redirect
+/// target that fails, too many void look-ups) or over the look-up limit: order is fix what is
+/// broken, get under the limit, then harden.
+pub async fn analyze_for<D: DnsSource>(
+    dns: &D,
+    domain: &str,
+    host: &MailHost,
+) -> (SpfAnalysis, Vec<Finding>) {
     let domain = normalize_name(domain);
     let mut analysis = SpfAnalysis::default();
     let mut findings = Vec::new();
@@ -139,13 +161,12 @@ pub async fn analyze<D: DnsSource>(
     let records = select_records(&txt);
     let raw = match records.as_slice() {
         [] => {
-            let mut f = Finding::new(
+            let f = Finding::new(
                 CheckId::SpfMissing,
                 format!("no v=spf1 TXT record at {domain}"),
             );
-            if receives_at_m365 {
-                f = f.with_fix(format!("v=spf1 include:{M365_INCLUDE} -all"));
-            }
+            let proposal = for_missing(host, &domain);
+            let f = f.with_fix(proposal.record.unwrap_or(proposal.note));
             findings.push(f);
             return (analysis, findings);
         }
@@ -209,6 +230,14 @@ pub async fn analyze<D: DnsSource>(
             vec![domain.clone()],
         )
         .await;
+    // What must be fixed before `-all` can be proposed (fix what is broken, get under the
+    // limit, then harden).
+    let mut blockers: Vec<String> = walker
+        .findings
+        .iter()
+        .filter(|f| f.id == CheckId::SpfIncludeBroken)
+        .map(|f| f.detail.clone())
+        .collect();
     findings.append(&mut walker.findings);
 
     analysis.lookups = root.total_lookups;
@@ -220,7 +249,20 @@ pub async fn analyze<D: DnsSource>(
     });
     analysis.void_lookups = voids;
     analysis.authorizes_m365 = m365;
-    let add_m365 = receives_at_m365 && !m365;
+    let add_m365 = *host == MailHost::M365 && !m365;
+    if voids > MAX_VOID_LOOKUPS {
+        blockers.push(format!(
+            "{voids} void look-ups (limit {MAX_VOID_LOOKUPS}, SPF-VOID-LIMIT)"
+        ));
+    }
+    if root.total_lookups > MAX_DNS_LOOKUPS {
+        blockers.push(format!(
+            "{} DNS look-ups (limit {MAX_DNS_LOOKUPS}, SPF-LOOKUP-LIMIT)",
+            root.total_lookups
+        ));
+    }
+    // While blocked: +all and ?all become ~all (which hard-fails nobody), and ~all stays.
+    let all_to = if blockers.is_empty() { "-all" } else { "~all" };
 
     // The effective all.
     let evidence = raw.clone();
@@ -233,11 +275,20 @@ pub async fn analyze<D: DnsSource>(
                 format!(" (reached through redirect={})", node.domain)
             };
             let fix = || match (q, node.via) {
+                (Qualifier::SoftFail, _) if !blockers.is_empty() => format!(
+                    "Keep ~all for now. Fix first: {}. Then harden to -all (audit again for \
+                     the record)",
+                    blockers.join("; ")
+                ),
                 (Qualifier::Pass, Via::Redirect) => match node.record.as_deref().map(parse) {
-                    Some(Ok(r)) => format!("{} (publish at {})", harden(&r, false), node.domain),
-                    _ => harden(&record, add_m365),
+                    Some(Ok(r)) => format!(
+                        "{} (publish at {})",
+                        harden_to(&r, false, all_to),
+                        node.domain
+                    ),
+                    _ => harden_to(&record, add_m365, all_to),
                 },
-                _ => harden(&record, add_m365),
+                _ => harden_to(&record, add_m365, all_to),
             };
             let finding = match q {
                 Qualifier::Pass => Some((
@@ -280,7 +331,7 @@ pub async fn analyze<D: DnsSource>(
                     format!("the SPF policy of {domain} has no all mechanism and no redirect{at}: unlisted hosts get neutral"),
                 )
                 .with_evidence(evidence.clone())
-                .with_fix(harden(&record, add_m365)),
+                .with_fix(harden_to(&record, add_m365, all_to)),
             );
         }
         AllState::Unknown => {}
@@ -627,6 +678,11 @@ const NO_RECORDS: &str = "no TXT records (NXDOMAIN or NODATA)";
 /// - Duplicate terms are removed (case-insensitively); other modifiers (`exp=`, unknown) are
 ///   kept and printed last.
 pub fn harden(record: &Record, add_m365: bool) -> String {
+    harden_to(record, add_m365, "-all")
+}
+
+/// [`harden`] ending in `all` (`-all` or `~all`) instead of `-all`.
+pub fn harden_to(record: &Record, add_m365: bool, all: &str) -> String {
     let mut seen = HashSet::new();
     let mut directives: Vec<String> = Vec::new();
     let mut modifiers: Vec<String> = Vec::new();
@@ -658,7 +714,7 @@ pub fn harden(record: &Record, add_m365: bool) -> String {
             push(&mut directives, m365);
         }
     }
-    directives.push("-all".to_string());
+    directives.push(all.to_string());
     let mut out = String::from("v=spf1");
     for t in directives.iter().chain(&modifiers) {
         out.push(' ');
@@ -880,9 +936,11 @@ mod tests {
             "{}",
             soft.detail
         );
+        // Over the limit: no `-all` yet (get under the limit first).
         assert_eq!(
             soft.fix,
-            "v=spf1 mx include:a.example include:b.example -all"
+            "Keep ~all for now. Fix first: 13 DNS look-ups (limit 10, SPF-LOOKUP-LIMIT). Then \
+             harden to -all (audit again for the record)"
         );
         assert!(
             find(&f, CheckId::SpfPtr)
@@ -898,6 +956,75 @@ mod tests {
         assert_eq!(json["via"], "include");
         // The include term itself is counted on the parent: 1 + 5 = the 6 of the breakdown.
         assert_eq!(json["total_lookups"], 5);
+    }
+
+    /// Fix what is broken, get under the limit, then harden: while an include fails, `~all`
+    /// stays (the fix says what to fix first) and `+all`/`?all` become `~all`, never `-all`.
+    #[test]
+    fn no_hard_fail_while_the_policy_is_broken() {
+        let broken = "include:spf.protection.outlook.com include:old-vendor.example";
+        for (all, id) in [
+            ("~all", CheckId::SpfSoftfail),
+            ("?all", CheckId::SpfNeutralAll),
+            ("+all", CheckId::SpfPassAll),
+        ] {
+            let (_, f) = run(&with_spf(&format!("v=spf1 {broken} {all}")), true);
+            assert!(
+                f.iter().any(|f| f.id == CheckId::SpfIncludeBroken),
+                "{f:#?}"
+            );
+            let fix = &find(&f, id).fix;
+            if id == CheckId::SpfSoftfail {
+                // Not a record at all: what to fix first.
+                assert!(fix.starts_with("Keep ~all for now"), "{fix}");
+                assert!(fix.contains("old-vendor.example"), "{fix}");
+            } else {
+                assert_eq!(*fix, format!("v=spf1 {broken} ~all"));
+            }
+        }
+        // Once the include is repaired, -all is proposed.
+        let (_, f) = run(
+            &with_spf(
+                "v=spf1 include:spf.protection.outlook.com include:_spf.partner.example ~all",
+            ),
+            true,
+        );
+        assert_eq!(
+            find(&f, CheckId::SpfSoftfail).fix,
+            "v=spf1 include:spf.protection.outlook.com include:_spf.partner.example -all"
+        );
+    }
+
+    /// Behind a gateway, SPF-MISSING proposes the gateway's include with `~all`, and
+    /// Microsoft 365's include is not demanded.
+    #[test]
+    fn gateway_and_google_proposals() {
+        let dns = MemoryDns::new();
+        let run_for = |host: MailHost| pollster::block_on(analyze_for(&dns, DOMAIN, &host)).1;
+        let f = run_for(MailHost::Gateway("Mimecast".into()));
+        assert_eq!(
+            find(&f, CheckId::SpfMissing).fix,
+            "v=spf1 include:_netblocks.mimecast.com ~all"
+        );
+        let f = run_for(MailHost::Google);
+        assert_eq!(
+            find(&f, CheckId::SpfMissing).fix,
+            "v=spf1 include:_spf.google.com -all"
+        );
+        let f = run_for(MailHost::Unknown);
+        assert!(!find(&f, CheckId::SpfMissing).fix.contains("outlook"));
+        let dns = with_spf("v=spf1 include:_spf.partner.example ~all");
+        let f = pollster::block_on(analyze_for(
+            &dns,
+            DOMAIN,
+            &MailHost::Gateway("Mimecast".into()),
+        ))
+        .1;
+        assert!(
+            !f.iter().any(|f| f.id == CheckId::SpfM365IncludeMissing),
+            "{f:#?}"
+        );
+        assert!(!find(&f, CheckId::SpfSoftfail).fix.contains("outlook"));
     }
 
     #[test]

@@ -23,11 +23,13 @@ pub mod analyze;
 pub mod eval;
 pub mod macros;
 pub mod parse;
+pub mod propose;
 
 pub use analyze::{SpfAnalysis, SpfNode, analyze, harden};
 pub use eval::{SpfOutcome, SpfResult, check_host};
 pub use macros::{MacroError, MacroLetter, MacroString, MacroToken};
 pub use parse::{SpfParseError, parse};
+pub use propose::{GOOGLE_INCLUDE, MailHost, SpfProposal, for_missing};
 
 /// The include target that authorises Microsoft 365 (Exchange Online) to send for a domain.
 pub const M365_INCLUDE: &str = "spf.protection.outlook.com";

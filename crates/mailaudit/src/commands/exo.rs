@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use mailaudit_core::exo::{self, Auth, CMDLETS, ScriptOptions, TenantConfig};
 use mailaudit_core::finding::Finding;
-use mailaudit_core::guide::ReportView;
-use mailaudit_store::Store;
+use mailaudit_core::guide::{self, ReportView};
+use mailaudit_store::{ChecklistItem, ItemState, Store};
 use serde_json::{Map, Value};
 
 use super::tracking::now;
@@ -190,6 +190,7 @@ pub(crate) async fn import(store: &dyn Store, args: &ExoImportArgs) -> Result<Ex
         None => None,
     };
 
+    let mut checklist = Vec::new();
     if !args.no_store {
         store
             .record_tenant_import(
@@ -201,6 +202,7 @@ pub(crate) async fn import(store: &dyn Store, args: &ExoImportArgs) -> Result<Ex
                 &serde_json::to_value(&findings)?,
             )
             .await?;
+        checklist = update_checklists(store, &tenant, args.customer.as_deref()).await?;
     }
 
     // Text goes through the one escaping policy (names and values come from the export).
@@ -216,6 +218,7 @@ pub(crate) async fn import(store: &dyn Store, args: &ExoImportArgs) -> Result<Ex
                 "findings": findings,
                 "correlation": correlation,
                 "changes": changes,
+                "checklist": checklist,
             });
             serde_json::to_writer_pretty(&mut out, &v)?;
             writeln!(out)?;
@@ -227,6 +230,7 @@ pub(crate) async fn import(store: &dyn Store, args: &ExoImportArgs) -> Result<Ex
             &findings,
             &correlation,
             changes.as_deref(),
+            &checklist,
         )?,
     }
     if let Some(threshold) = args.fail_on
@@ -237,6 +241,89 @@ pub(crate) async fn import(store: &dyn Store, args: &ExoImportArgs) -> Result<Ex
     Ok(ExitCode::SUCCESS)
 }
 
+/// Who ticks an item the import shows done.
+const VERIFIED_BY_IMPORT: &str = "mailaudit (verified by Exchange Online import)";
+/// Who reopens an item the import shows undone.
+const REOPENED_BY_IMPORT: &str = "mailaudit (regression seen by Exchange Online import)";
+
+/// What an import changed on one domain's checklist.
+#[derive(Debug, serde::Serialize)]
+struct ChecklistChange {
+    domain: String,
+    ticked: Vec<String>,
+    reopened: Vec<String>,
+}
+
+/// The checklists of the inventory's domains that are accepted domains of `tenant` (and have a
+/// stored audit, which the checklist is built from): the guide's items with the tenant's
+/// findings are added, then each item the import can judge ([`guide::verify_import`]) is ticked
+/// or reopened, as an audit does with [`guide::verify`].
+async fn update_checklists(
+    store: &dyn Store,
+    tenant: &TenantConfig,
+    customer: Option<&str>,
+) -> Result<Vec<ChecklistChange>> {
+    let at = now();
+    let mut out = Vec::new();
+    for entry in store.domains(customer).await? {
+        let domain = entry.name.clone();
+        if !tenant
+            .accepted_domains
+            .iter()
+            .any(|a| a.domain_name.eq_ignore_ascii_case(&domain) && !a.is_coexistence_domain())
+        {
+            continue;
+        }
+        let Some(latest) = store.latest_result(&domain).await? else {
+            continue;
+        };
+        let Ok(view) = ReportView::from_json(&latest.report) else {
+            continue;
+        };
+        // The guide as `mailaudit guide` shows it: with the tenant's newest import (this one).
+        let g = mailaudit_portal::stored::guide_for(store, &domain, view, at, None).await?;
+        let mut items = ChecklistItem::open_items(&domain, &g, at);
+        for kept in store.checklist(&domain).await? {
+            if !items.iter().any(|i| i.key == kept.key) {
+                items.push(kept);
+            }
+        }
+        store.sync_checklist(&domain, &items).await?;
+        let people: Vec<(String, String)> = entry
+            .key_people
+            .iter()
+            .map(|p| (p.name.clone(), p.email.clone()))
+            .collect();
+        let mut change = ChecklistChange {
+            domain: domain.clone(),
+            ticked: Vec::new(),
+            reopened: Vec::new(),
+        };
+        for item in store.checklist(&domain).await? {
+            match (
+                guide::verify_import(&item.key, tenant, &domain, &people),
+                item.state,
+            ) {
+                (Some(true), ItemState::Open) => {
+                    store
+                        .set_item_state(&domain, &item.key, ItemState::Done, VERIFIED_BY_IMPORT, at)
+                        .await?;
+                    change.ticked.push(item.key);
+                }
+                (Some(false), ItemState::Done) => {
+                    store
+                        .set_item_state(&domain, &item.key, ItemState::Open, REOPENED_BY_IMPORT, at)
+                        .await?;
+                    change.reopened.push(item.key);
+                }
+                _ => {}
+            }
+        }
+        out.push(change);
+    }
+    Ok(out)
+}
+
 fn write_text(
     out: &mut dyn Write,
     org: &str,
@@ -244,6 +331,7 @@ fn write_text(
     findings: &[Finding],
     c: &exo::Correlation,
     changes: Option<&[String]>,
+    checklist: &[ChecklistChange],
 ) -> Result<()> {
     let read: Vec<&str> = CMDLETS
         .iter()
@@ -327,6 +415,24 @@ fn write_text(
                     format!("selector1._domainkey.{d}. CNAME {s1}."),
                     format!("selector2._domainkey.{d}. CNAME {s2}."),
                 ]
+            })
+            .collect(),
+    )?;
+    section(
+        out,
+        "Checklists updated from this import (`mailaudit checklist DOMAIN`):",
+        checklist
+            .iter()
+            .filter(|c| !c.ticked.is_empty() || !c.reopened.is_empty())
+            .map(|c| {
+                let mut parts = Vec::new();
+                if !c.ticked.is_empty() {
+                    parts.push(format!("ticked {}", c.ticked.join(", ")));
+                }
+                if !c.reopened.is_empty() {
+                    parts.push(format!("reopened {}", c.reopened.join(", ")));
+                }
+                format!("{}: {}", c.domain, parts.join("; "))
             })
             .collect(),
     )?;

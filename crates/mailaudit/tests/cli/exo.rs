@@ -551,3 +551,229 @@ fn import_history_and_no_store() {
     // Now recorded: no change against itself.
     assert_eq!(changes(&import(&db, &on, &[])), json!([]));
 }
+
+// ---------------------------------------------------------------------------------------------
+// After an import: the checklist and the guide act on the tenant's real objects
+
+/// A bundle for contoso.test: Direct Send rejected or not, the tenant's own anti-spoofing rule
+/// `Block spoof` (in `mode`), a spam-bypass rule for the domain, a named unrestricted partner
+/// connector and an anti-phishing policy protecting Ann Lee.
+fn tenant_bundle(reject_direct_send: bool, mode: &str) -> Value {
+    json!({
+        "mailaudit_bundle": 1,
+        "organization": "contoso.onmicrosoft.com",
+        "org_config": {"Name": "contoso.onmicrosoft.com", "RejectDirectSend": reject_direct_send},
+        "accepted_domains": [
+            {"DomainName": "contoso.onmicrosoft.com", "InitialDomain": true},
+            {"DomainName": "contoso.test", "Default": true}
+        ],
+        "inbound_connectors": [{
+            "Name": "Copier relay", "Enabled": true, "ConnectorType": "Partner",
+            "SenderDomains": ["smtp:contoso.test;1"], "SenderIPAddresses": ["203.0.113.0/24"],
+            "RequireTls": true, "RestrictDomainsToIPAddresses": false,
+            "RestrictDomainsToCertificate": false
+        }],
+        "transport_rules": [
+            {"Name": "Block spoof", "State": "Enabled", "Mode": mode,
+             "FromScope": "NotInOrganization", "SenderDomainIs": ["contoso.test"],
+             "RejectMessageEnhancedStatusCode": "5.7.1"},
+            {"Name": "Allow own domain", "State": "Enabled", "SetSCL": -1,
+             "SenderDomainIs": ["contoso.test"]}
+        ],
+        "anti_phish_policies": [{
+            "Name": "Contoso anti-phish", "Enabled": true, "IsDefault": true,
+            "EnableTargetedUserProtection": true,
+            "TargetedUsersToProtect": ["Ann Lee;ann@contoso.test"],
+            "EnableOrganizationDomainsProtection": true,
+            "EnableMailboxIntelligence": true, "EnableMailboxIntelligenceProtection": true
+        }]
+    })
+}
+
+/// `(state, by)` of each checklist item of `domain`.
+fn checklist_states(db: &Db, domain: &str) -> Vec<(String, String, String)> {
+    let out = db.run(&["checklist", domain, "--format", "json"]);
+    out.assert_code(0);
+    out.json()
+        .as_array()
+        .expect("a JSON array")
+        .iter()
+        .map(|i| {
+            (
+                i["key"].as_str().expect("key").to_owned(),
+                i["state"].as_str().expect("state").to_owned(),
+                i["by"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn state_of<'a>(states: &'a [(String, String, String)], key: &str) -> (&'a str, &'a str) {
+    states
+        .iter()
+        .find(|(k, _, _)| k == key)
+        .map(|(_, s, by)| (s.as_str(), by.as_str()))
+        .unwrap_or_else(|| panic!("{key} in {states:?}"))
+}
+
+#[test]
+fn import_ticks_and_reopens_the_checklist_and_the_guide_names_real_objects() {
+    let db = Db::new();
+    let lab = Lab::start(
+        "\
+contoso.test MX 0 contoso-test.mail.protection.outlook.com
+contoso-test.mail.protection.outlook.com A 192.0.2.26
+contoso.test TXT \"v=spf1 include:spf.protection.outlook.com -all\"
+_dmarc.contoso.test TXT \"v=DMARC1; p=reject; rua=mailto:dmarc@contoso.test\"
+",
+    );
+    db.run(&[
+        "domain",
+        "add",
+        "contoso.test",
+        "--key-person",
+        "Ann Lee <ann@contoso.test>",
+    ])
+    .assert_code(0);
+    db.run(&[
+        "audit",
+        "contoso.test",
+        "--nameserver",
+        lab.addr(),
+        "--no-policy-fetch",
+        "--format",
+        "json",
+    ])
+    .assert_code(0);
+    // The DNS audit cannot tell: the Exchange Online items are open.
+    let before = checklist_states(&db, "contoso.test");
+    for key in [
+        "direct-send-reject",
+        "antispoof-rule-audit",
+        "antispoof-rule-enforce",
+        "impersonation",
+    ] {
+        assert_eq!(state_of(&before, key).0, "open", "{before:?}");
+    }
+
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let enforcing = write_bundle(dir.path(), "enforce.json", &tenant_bundle(true, "Enforce"));
+    let out = import(&db, &enforcing, &[]);
+    out.assert_code(0);
+    let r = out.json();
+    let change = &r["checklist"][0];
+    assert_eq!(change["domain"], "contoso.test", "{r:#}");
+    let after = checklist_states(&db, "contoso.test");
+    for key in [
+        "direct-send-reject",
+        "antispoof-rule-audit",
+        "antispoof-rule-enforce",
+        "impersonation",
+    ] {
+        assert_eq!(
+            state_of(&after, key),
+            ("done", "mailaudit (verified by Exchange Online import)"),
+            "{after:?}"
+        );
+    }
+    // The spam bypass and the unrestricted connector are the import's findings: open.
+    assert_eq!(
+        state_of(&after, "spam-bypass-remove").0,
+        "open",
+        "{after:?}"
+    );
+    assert_eq!(
+        state_of(&after, "connectors-partner").0,
+        "open",
+        "{after:?}"
+    );
+    // The text `checklist` shows them ticked.
+    let text = db.run(&["checklist", "contoso.test"]);
+    text.assert_code(0);
+    assert!(
+        text.stdout.lines().any(|l| l.contains("[x]")
+            && l.contains("direct-send-reject")
+            && l.contains("verified by Exchange Online import")),
+        "{}",
+        text.stdout
+    );
+
+    // The guide acts on the tenant's objects by name.
+    let g = db.run(&["guide", "contoso.test"]);
+    g.assert_code(0);
+    assert!(
+        g.stdout
+            .contains("Disable-TransportRule -Identity 'Allow own domain'"),
+        "{}",
+        g.stdout
+    );
+    assert!(
+        g.stdout.contains(
+            "Set-InboundConnector -Identity 'Copier relay' -RequireTls $true -RestrictDomainsToIPAddresses $true"
+        ),
+        "{}",
+        g.stdout
+    );
+    assert!(
+        g.stdout
+            .contains("Remove-InboundConnector -Identity 'Copier relay'"),
+        "{}",
+        g.stdout
+    );
+    assert!(!g.stdout.contains("<connector name>"), "{}", g.stdout);
+    assert!(!g.stdout.contains("New-TransportRule"), "{}", g.stdout);
+    assert!(
+        g.stdout.contains("'Block spoof' is enabled and enforced"),
+        "{}",
+        g.stdout
+    );
+    assert!(
+        g.stdout
+            .contains("Set-AntiPhishPolicy -Identity 'Contoso anti-phish'"),
+        "{}",
+        g.stdout
+    );
+
+    // A later import with the rule back in audit mode and Direct Send accepted reopens them,
+    // and the guide enforces the tenant's rule instead of creating another.
+    let audit = write_bundle(dir.path(), "audit.json", &tenant_bundle(false, "Audit"));
+    let out = db.run(&["exo", "import", audit.to_str().expect("UTF-8")]);
+    out.assert_code(0);
+    assert!(
+        out.stdout
+            .contains("contoso.test: reopened direct-send-reject, antispoof-rule-enforce"),
+        "{}",
+        out.stdout
+    );
+    let reopened = checklist_states(&db, "contoso.test");
+    for key in ["direct-send-reject", "antispoof-rule-enforce"] {
+        assert_eq!(
+            state_of(&reopened, key),
+            (
+                "open",
+                "mailaudit (regression seen by Exchange Online import)"
+            ),
+            "{reopened:?}"
+        );
+    }
+    assert_eq!(state_of(&reopened, "antispoof-rule-audit").0, "done");
+    let g = db.run(&["guide", "contoso.test"]);
+    g.assert_code(0);
+    assert!(
+        g.stdout
+            .contains("Set-TransportRule -Identity 'Block spoof' -Mode Enforce"),
+        "{}",
+        g.stdout
+    );
+    assert!(!g.stdout.contains("New-TransportRule"), "{}", g.stdout);
+    assert!(!g.stdout.contains("Reject spoofed"), "{}", g.stdout);
+
+    // --no-store changes no checklist.
+    let again = import(&db, &enforcing, &["--no-store"]);
+    again.assert_code(0);
+    assert_eq!(again.json()["checklist"], json!([]));
+    assert_eq!(
+        state_of(&checklist_states(&db, "contoso.test"), "direct-send-reject").0,
+        "open"
+    );
+}

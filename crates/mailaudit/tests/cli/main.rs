@@ -18,6 +18,7 @@ mod inventory;
 mod mta_sts;
 mod not_found;
 mod options;
+mod proposals;
 mod relay;
 mod reports;
 mod sample;
