@@ -496,3 +496,100 @@ fn dmarc_policy_none_keeps_rua_and_tags_in_the_fix_and_the_guide() {
         "_dmarc.dn.example. TXT \"v=DMARC1; p=reject; rua=mailto:x@dn.example; fo=1\""
     );
 }
+
+fn reported(ips: &[(&str, u64)]) -> Vec<spf::propose::ReportedSender> {
+    ips.iter()
+        .map(|(ip, messages)| spf::propose::ReportedSender {
+            ip: ip.parse().unwrap(),
+            messages: *messages,
+        })
+        .collect()
+}
+
+/// The guide of `r` with `senders` seen passing SPF in the stored DMARC reports.
+fn guide_with_reports(r: &DomainReport, senders: &[(&str, u64)]) -> guide::Guide {
+    let ctx = GuideContext {
+        spf_senders: reported(senders),
+        ..GuideContext::default()
+    };
+    guide::build(&ReportView::from_report(r), &ctx)
+}
+
+#[test]
+fn a_sender_passing_spf_in_the_reports_is_kept_when_the_record_is_proposed_anew() {
+    // The SPF record was deleted: the reports of the last 30 days still show the CRM's
+    // address passing SPF, aligned. The proposal keeps it next to Microsoft 365, and once
+    // published both pass and nothing new is found.
+    let z = m365("gone.example");
+    let r = audit(&z, "gone.example");
+    assert!(r.has(CheckId::SpfMissing));
+    let g = guide_with_reports(&r, &[(VENDOR_IP, 40)]);
+    let item = g.item("spf-publish").expect("spf-publish");
+    let rec = &item.records_to_publish()[0];
+    assert_eq!(
+        rec.value,
+        format!("v=spf1 include:spf.protection.outlook.com ip4:{VENDOR_IP} -all")
+    );
+    assert!(
+        item.steps.iter().any(|s| s.text.contains(VENDOR_IP)),
+        "the step names the kept sender: {:?}",
+        item.steps
+    );
+    let fixed = apply(&z, "gone.example", &rec.value);
+    for ip in [M365_IP, VENDOR_IP] {
+        assert_eq!(
+            spf_result(&fixed, "gone.example", ip),
+            SpfResult::Pass,
+            "{ip}"
+        );
+    }
+    let after = audit(&fixed, "gone.example");
+    assert!(!after.has(CheckId::SpfMissing));
+    let new: Vec<_> = ids(&after).difference(&ids(&r)).copied().collect();
+    assert!(new.is_empty(), "{new:?}");
+}
+
+#[test]
+fn senders_the_record_already_authorises_are_not_added_again() {
+    // The hardened record keeps the includes: the reported senders (Microsoft 365's and the
+    // CRM's, both in the include tree the audit read) need no term of their own.
+    let z = with(
+        m365("hk.example"),
+        &[
+            (
+                "hk.example",
+                "v=spf1 include:spf.protection.outlook.com include:crm.example ~all",
+            ),
+            ("crm.example", "v=spf1 ip4:198.51.100.192/26 -all"),
+            (
+                "_dmarc.hk.example",
+                "v=DMARC1; p=quarantine; rua=mailto:d@hk.example",
+            ),
+        ],
+    );
+    let r = audit(&z, "hk.example");
+    let g = guide_with_reports(&r, &[(M365_IP, 900), (VENDOR_IP, 40)]);
+    let rec = &g
+        .item("spf-harden")
+        .expect("spf-harden")
+        .records_to_publish()[0];
+    assert_eq!(
+        rec.value,
+        "v=spf1 include:spf.protection.outlook.com include:crm.example -all"
+    );
+    // A sender outside the tree (passing through a term since removed) is added before -all.
+    let g = guide_with_reports(&r, &[(M365_IP, 900), ("203.0.113.77", 12)]);
+    let rec = &g.item("spf-harden").unwrap().records_to_publish()[0];
+    assert_eq!(
+        rec.value,
+        "v=spf1 include:spf.protection.outlook.com include:crm.example ip4:203.0.113.77 -all"
+    );
+    let fixed = apply(&z, "hk.example", &rec.value);
+    for ip in [M365_IP, VENDOR_IP, "203.0.113.77"] {
+        assert_eq!(
+            spf_result(&fixed, "hk.example", ip),
+            SpfResult::Pass,
+            "{ip}"
+        );
+    }
+}

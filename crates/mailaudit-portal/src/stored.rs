@@ -42,6 +42,7 @@ pub fn guide_context(
         dkim_cnames: None,
         dmarc_readiness: None,
         exo: None,
+        spf_senders: Vec::new(),
     }
 }
 
@@ -129,6 +130,7 @@ pub async fn guide_for(
     // The tenant's objects by name: the guide acts on them, not on placeholders.
     ctx.exo = tenant.map(|(t, _)| t);
     ctx.dmarc_readiness = mailaudit_store::analysis::stored_readiness(store, domain, today).await?;
+    ctx.spf_senders = mailaudit_store::analysis::stored_spf_senders(store, domain, today).await?;
     Ok(guide::build(&view, &ctx))
 }
 

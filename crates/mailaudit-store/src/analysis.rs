@@ -89,3 +89,19 @@ pub async fn stored_readiness(
     .await?;
     Ok((a.days_covered > 0.0).then_some(a.readiness))
 }
+
+/// The addresses `domain`'s aggregate reports of the [`READINESS_PERIOD`] before `now` show
+/// passing SPF aligned: what the guide's SPF proposals keep authorising.
+pub async fn stored_spf_senders(
+    store: &dyn Store,
+    domain: &str,
+    now: Time,
+) -> Result<Vec<mailaudit_core::spf::propose::ReportedSender>, StoreError> {
+    let rows = rows(
+        &store
+            .aggregate_rows(domain, now.saturating_sub(READINESS_PERIOD), now)
+            .await?,
+        &HashMap::new(),
+    );
+    Ok(mailaudit_core::spf::propose::passing_senders(&rows))
+}

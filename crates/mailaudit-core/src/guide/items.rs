@@ -582,6 +582,47 @@ impl<'a> Builder<'a> {
         txt_line(&self.d, record)
     }
 
+    /// The step publishing the SPF record `record` proposes, with the senders the stored DMARC
+    /// reports show passing SPF kept ([`spf::propose::keep_senders`]) and a step naming them.
+    fn spf_proposal(&self, intro: impl Into<String>, record: &str) -> Vec<Step> {
+        let kept =
+            spf::propose::keep_senders(record, self.r.spf.tree.as_ref(), &self.ctx.spf_senders);
+        let mut steps = vec![step_code(intro, Lang::Dns, self.spf_line(&kept.record))];
+        let list = |s: &[spf::propose::ReportedSender]| {
+            s.iter()
+                .map(|s| {
+                    format!(
+                        "{} ({} message{})",
+                        s.ip,
+                        s.messages,
+                        plural_u64(s.messages)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !kept.added.is_empty() {
+            steps.push(step(format!(
+                "Kept from the DMARC aggregate reports of the last 30 days: {} passed SPF for \
+                 {} through the published record, which the proposal would not otherwise \
+                 list, so it names {} explicitly. Replace {} with the service's own include \
+                 once you know it.",
+                list(&kept.added),
+                self.d,
+                if kept.added.len() == 1 { "it" } else { "them" },
+                if kept.added.len() == 1 { "it" } else { "them" },
+            )));
+        }
+        if !kept.left_out.is_empty() {
+            steps.push(step(format!(
+                "Also passing SPF in the reports, not listed here: {}. The record therefore \
+                 ends in `~all`: add their services' includes, then harden to `-all`.",
+                list(&kept.left_out)
+            )));
+        }
+        steps
+    }
+
     fn spf(&mut self) -> Vec<Draft> {
         use CheckId::*;
         let r = self.r;
@@ -598,10 +639,9 @@ impl<'a> Builder<'a> {
             let proposal = spf::for_missing(&host, &self.d);
             let mut steps = vec![step(self.summary(SpfMissing))];
             match &proposal.record {
-                Some(record) => steps.push(step_code(
+                Some(record) => steps.extend(self.spf_proposal(
                     format!("Publish this record at `{}`. {}", self.d, proposal.note),
-                    Lang::Dns,
-                    self.spf_line(record),
+                    record,
                 )),
                 None => steps.push(step(proposal.note.clone())),
             }
@@ -629,14 +669,13 @@ impl<'a> Builder<'a> {
                 .and_then(|f| f.evidence.as_deref())
                 .and_then(|e| merge_spf(e, m365_missing || r.is_m365()))
             {
-                steps.push(step_code(
+                steps.extend(self.spf_proposal(
                     format!(
                         "Replace the SPF records at `{}` with this single record (their \
                          senders merged, duplicates removed, ending in `-all`):",
                         self.d
                     ),
-                    Lang::Dns,
-                    self.spf_line(&merged),
+                    &merged,
                 ));
             } else if let Some(ev) = repair.iter().find_map(|f| f.evidence.as_deref()) {
                 steps.push(step_code(
@@ -694,27 +733,24 @@ impl<'a> Builder<'a> {
         if !m365.is_empty() {
             let mut steps = vec![step(self.summary(SpfM365IncludeMissing))];
             if harden.is_empty() {
-                steps.push(step_code(
+                steps.extend(self.spf_proposal(
                     format!("Replace the SPF record at `{}` with:", self.d),
-                    Lang::Dns,
-                    self.spf_line(&spf::analyze::with_include(&parsed, spf::M365_INCLUDE)),
+                    &spf::analyze::with_include(&parsed, spf::M365_INCLUDE),
                 ));
             } else if blocked {
-                steps.push(step_code(
+                steps.extend(self.spf_proposal(
                     format!(
                         "Replace the SPF record at `{}` with (still `~all`: harden only once \
                          the items above are done):",
                         self.d
                     ),
-                    Lang::Dns,
-                    self.spf_line(&interim),
+                    &interim,
                 ));
             } else {
-                steps.push(step_code(
+                steps.extend(self.spf_proposal(
                     "The hardened record of \"Harden SPF to -all\" adds it; publish that one \
                      record:",
-                    Lang::Dns,
-                    self.spf_line(&hardened),
+                    &hardened,
                 ));
             }
             out.push(Draft {
@@ -747,7 +783,7 @@ impl<'a> Builder<'a> {
                     first.join(", then ")
                 )));
                 if !harden_ids.contains(&SpfSoftfail) {
-                    steps.push(step_code(
+                    steps.extend(self.spf_proposal(
                         format!(
                             "Meanwhile, end the record at `{}` in softfail instead of {}:",
                             self.d,
@@ -757,8 +793,7 @@ impl<'a> Builder<'a> {
                                 "a neutral result"
                             }
                         ),
-                        Lang::Dns,
-                        self.spf_line(&interim),
+                        &interim,
                     ));
                 }
             } else {
@@ -773,7 +808,7 @@ impl<'a> Builder<'a> {
                         ),
                     ));
                 }
-                steps.push(step_code(
+                steps.extend(self.spf_proposal(
                     format!(
                         "Replace the SPF record at `{}` with the hardened one{}:",
                         self.d,
@@ -783,8 +818,7 @@ impl<'a> Builder<'a> {
                             ""
                         }
                     ),
-                    Lang::Dns,
-                    self.spf_line(&hardened),
+                    &hardened,
                 ));
             }
             out.push(Draft {
@@ -903,7 +937,7 @@ impl<'a> Builder<'a> {
             .iter()
             .map(|c| format!("`include:{}`", c.domain))
             .collect();
-        steps.push(step_code(
+        steps.extend(self.spf_proposal(
             format!(
                 "Flattening proposal: replace {} with the IP ranges {} today, which brings \
                  the policy to about {remaining} look-ups. Providers change their ranges \
@@ -918,8 +952,7 @@ impl<'a> Builder<'a> {
                 },
                 self.d
             ),
-            Lang::Dns,
-            self.spf_line(&flat),
+            &flat,
         ));
         if !problems.is_empty() {
             steps.push(step(format!(
@@ -1934,6 +1967,10 @@ impl<'a> Builder<'a> {
             ),
         })
     }
+}
+
+fn plural_u64(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 fn plural(n: u32) -> &'static str {

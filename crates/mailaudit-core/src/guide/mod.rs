@@ -263,6 +263,10 @@ pub struct GuideContext {
     /// the spam-bypass rules by name, the anti-phishing policy in effect) instead of
     /// placeholders, and never propose a second rule for a domain a rule covers.
     pub exo: Option<crate::exo::TenantConfig>,
+    /// The addresses the domain's stored DMARC aggregate reports show passing SPF aligned
+    /// ([`crate::spf::propose::passing_senders`], over the last 30 days): every SPF record the
+    /// guide proposes keeps authorising them ([`crate::spf::propose::keep_senders`]).
+    pub spf_senders: Vec<crate::spf::propose::ReportedSender>,
 }
 
 /// Builds the remediation guide of one domain. See the module documentation.

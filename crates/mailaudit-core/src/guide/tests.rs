@@ -106,6 +106,7 @@ fn ctx() -> GuideContext {
         dkim_cnames: None,
         dmarc_readiness: None,
         exo: None,
+        spf_senders: Vec::new(),
     }
 }
 

@@ -7,7 +7,11 @@
 //! [`for_missing`] is the one place that decides the record SPF-MISSING proposes, for the
 //! audit's fix and for the guide alike.
 
-use super::M365_INCLUDE;
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use super::{M365_INCLUDE, Mechanism, Qualifier};
+use crate::reports::analysis::Row;
 
 /// Google Workspace's SPF include (Google Workspace Admin Help, "Define your SPF record").
 pub const GOOGLE_INCLUDE: &str = "_spf.google.com";
@@ -130,6 +134,193 @@ fn host_label(host: &MailHost) -> &str {
     }
 }
 
+/// A sending address the domain's DMARC aggregate reports show passing SPF, aligned
+/// (`<policy_evaluated><spf>pass`): mail from it is authorised by the published record today,
+/// so a record the guide proposes in its place must keep authorising it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReportedSender {
+    /// The source address.
+    pub ip: IpAddr,
+    /// Messages from it that passed SPF aligned over the period read.
+    pub messages: u64,
+}
+
+/// The addresses of `rows` (one domain's aggregate report rows) with aligned SPF passes, by
+/// volume (largest first), then address.
+pub fn passing_senders(rows: &[Row]) -> Vec<ReportedSender> {
+    let mut by_ip: HashMap<IpAddr, u64> = HashMap::new();
+    for r in rows.iter().filter(|r| r.spf_aligned && r.count > 0) {
+        *by_ip.entry(r.source_ip).or_default() += r.count;
+    }
+    let mut out: Vec<ReportedSender> = by_ip
+        .into_iter()
+        .map(|(ip, messages)| ReportedSender { ip, messages })
+        .collect();
+    out.sort_by(|a, b| b.messages.cmp(&a.messages).then(a.ip.cmp(&b.ip)));
+    out
+}
+
+/// At most this many addresses are added to one proposal: beyond it the record grows past
+/// what fits in one TXT string and the senders deserve an include of their own.
+pub const MAX_KEPT: usize = 10;
+
+/// What [`keep_senders`] did to a proposal.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Kept {
+    /// The record to publish: the proposal, plus `ip4:`/`ip6:` terms for the reported senders
+    /// it does not certainly authorise, ending in `~all` instead of `-all` when some could not
+    /// be added.
+    pub record: String,
+    /// The senders added as `ip4:`/`ip6:` terms.
+    pub added: Vec<ReportedSender>,
+    /// Senders not added (over [`MAX_KEPT`]): the record then ends in `~all`, never `-all`.
+    pub left_out: Vec<ReportedSender>,
+}
+
+/// Makes `proposal` keep authorising every sender of `senders` (see [`passing_senders`]).
+///
+/// A sender is certainly authorised when the proposal lists it in a pass-qualified `ip4`/`ip6`
+/// term, or in one of a kept `include:`/`redirect=` target's (read from `tree`, the audit's
+/// include tree of the published record). Anything else (`a`, `mx`, an include the tree does
+/// not show) cannot be expanded without DNS, so the address is added explicitly: an address
+/// listed twice costs nothing, one forgotten hard-fails real mail. Up to [`MAX_KEPT`] addresses
+/// are added, largest volume first; when more pass, the rest are named and the record keeps
+/// `~all`.
+pub fn keep_senders(
+    proposal: &str,
+    tree: Option<&serde_json::Value>,
+    senders: &[ReportedSender],
+) -> Kept {
+    let mut kept = Kept {
+        record: proposal.to_string(),
+        ..Kept::default()
+    };
+    let Ok(record) = super::parse(proposal) else {
+        return kept;
+    };
+    let mut ranges: Vec<(IpAddr, u8)> = Vec::new();
+    for d in record.directives() {
+        if d.qualifier != Qualifier::Pass {
+            continue;
+        }
+        match &d.mechanism {
+            Mechanism::Ip4 { addr, prefix } => ranges.push(((*addr).into(), prefix.unwrap_or(32))),
+            Mechanism::Ip6 { addr, prefix } => ranges.push(((*addr).into(), prefix.unwrap_or(128))),
+            Mechanism::Include(spec) => {
+                if let (Some(target), Some(tree)) = (spec.literal(), tree) {
+                    tree_ranges(tree, &target, &mut ranges);
+                }
+            }
+            _ => {}
+        }
+    }
+    if let (Some(target), Some(tree)) = (record.redirect().and_then(|r| r.literal()), tree) {
+        tree_ranges(tree, &target, &mut ranges);
+    }
+    let missing: Vec<&ReportedSender> = senders
+        .iter()
+        .filter(|s| !ranges.iter().any(|(net, len)| in_range(s.ip, *net, *len)))
+        .collect();
+    if missing.is_empty() {
+        return kept;
+    }
+    let (add, rest) = missing.split_at(missing.len().min(MAX_KEPT));
+    kept.added = add.iter().map(|s| (*s).clone()).collect();
+    kept.left_out = rest.iter().map(|s| (*s).clone()).collect();
+    let mut terms: Vec<String> = add
+        .iter()
+        .map(|s| match s.ip {
+            IpAddr::V4(a) => format!("ip4:{a}"),
+            IpAddr::V6(a) => format!("ip6:{a}"),
+        })
+        .collect();
+    let mut tokens: Vec<String> = proposal.split_whitespace().map(str::to_string).collect();
+    let is_all = |t: &str| {
+        let t = t.trim_start_matches(['+', '-', '~', '?']);
+        t.eq_ignore_ascii_case("all")
+    };
+    // After `v=spf1`, before `all` or the first modifier.
+    let at = tokens
+        .iter()
+        .skip(1)
+        .position(|t| is_all(t) || t.contains('='))
+        .map_or(tokens.len(), |i| i + 1);
+    if !kept.left_out.is_empty()
+        && let Some(all) = tokens.iter_mut().find(|t| is_all(t))
+        && all.starts_with('-')
+    {
+        *all = "~all".into();
+    }
+    for (i, t) in terms.drain(..).enumerate() {
+        tokens.insert(at + i, t);
+    }
+    kept.record = tokens.join(" ");
+    kept
+}
+
+/// The pass-qualified `ip4`/`ip6` ranges under the first node of `tree` whose `domain` is
+/// `target` (case-insensitive), its own record's and its includes'.
+fn tree_ranges(tree: &serde_json::Value, target: &str, out: &mut Vec<(IpAddr, u8)>) {
+    let target = target.trim_end_matches('.');
+    let mut stack = vec![tree];
+    while let Some(n) = stack.pop() {
+        let name = n.get("domain").and_then(|v| v.as_str()).unwrap_or("");
+        if name.trim_end_matches('.').eq_ignore_ascii_case(target) {
+            collect_ranges(n, out, 0);
+            return;
+        }
+        if let Some(children) = n.get("children").and_then(|c| c.as_array()) {
+            stack.extend(children.iter());
+        }
+    }
+}
+
+fn collect_ranges(node: &serde_json::Value, out: &mut Vec<(IpAddr, u8)>, depth: usize) {
+    // RFC 7208 §4.6.4 bounds a policy to 10 look-ups; the tree is bounded the same way.
+    if depth > 10 {
+        return;
+    }
+    if let Some(Ok(rec)) = node
+        .get("record")
+        .and_then(|v| v.as_str())
+        .map(super::parse)
+    {
+        for d in rec.directives() {
+            match (&d.mechanism, d.qualifier) {
+                (Mechanism::Ip4 { addr, prefix }, Qualifier::Pass) => {
+                    out.push(((*addr).into(), prefix.unwrap_or(32)))
+                }
+                (Mechanism::Ip6 { addr, prefix }, Qualifier::Pass) => {
+                    out.push(((*addr).into(), prefix.unwrap_or(128)))
+                }
+                _ => {}
+            }
+        }
+    }
+    if let Some(children) = node.get("children").and_then(|c| c.as_array()) {
+        for c in children {
+            collect_ranges(c, out, depth + 1);
+        }
+    }
+}
+
+/// Whether `ip` is in `net/len` (of the same family).
+fn in_range(ip: IpAddr, net: IpAddr, len: u8) -> bool {
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let len = u32::from(len.min(32));
+            let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let len = u32::from(len.min(128));
+            let mask = u128::MAX.checked_shl(128 - len).unwrap_or(0);
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,5 +355,104 @@ mod tests {
             MailHost::Gateway("Mimecast".into())
         );
         assert_eq!(MailHost::new(false, true, None), MailHost::Google);
+    }
+
+    fn sender(ip: &str, messages: u64) -> ReportedSender {
+        ReportedSender {
+            ip: ip.parse().unwrap(),
+            messages,
+        }
+    }
+
+    #[test]
+    fn passing_senders_are_the_aligned_spf_passes_by_volume() {
+        let row = |ip: &str, count: u64, spf: bool| Row {
+            begin: 0,
+            source_ip: ip.parse().unwrap(),
+            ptr: None,
+            count,
+            disposition: "none".into(),
+            dkim_aligned: !spf,
+            spf_aligned: spf,
+            header_from: "example.com".into(),
+            dkim_domains: Vec::new(),
+            spf_domains: Vec::new(),
+            dkim_pass: !spf,
+            spf_pass: spf,
+        };
+        let rows = [
+            row("198.51.100.7", 5, true),
+            row("203.0.113.9", 40, true),
+            row("198.51.100.7", 10, true),
+            // DKIM only (a forwarder looks the same): not an SPF sender.
+            row("192.0.2.99", 500, false),
+        ];
+        assert_eq!(
+            passing_senders(&rows),
+            vec![sender("203.0.113.9", 40), sender("198.51.100.7", 15)]
+        );
+    }
+
+    #[test]
+    fn a_proposal_keeps_the_reported_senders_it_does_not_cover() {
+        let tree = serde_json::json!({
+            "domain": "example.com",
+            "record": "v=spf1 include:spf.crm.example ip4:198.51.100.0/24 ~all",
+            "children": [{
+                "domain": "spf.crm.example",
+                "record": "v=spf1 ip4:203.0.113.0/26 ip6:2001:db8::/32 -all",
+                "children": []
+            }]
+        });
+        let senders = [
+            sender("203.0.113.9", 40),  // in the CRM's include
+            sender("198.51.100.7", 15), // in the domain's own range
+            sender("2001:db8::25", 3),  // in the CRM's include (IPv6)
+            sender("192.0.2.50", 7),    // nowhere: the record no longer lists it
+        ];
+        // The flattening dropped the domain's own range: 198.51.100.7 and 192.0.2.50 are added
+        // before `-all`, the modifier stays last.
+        let kept = keep_senders(
+            "v=spf1 include:spf.crm.example -all exp=explain.example.com",
+            Some(&tree),
+            &senders,
+        );
+        assert_eq!(
+            kept.record,
+            "v=spf1 include:spf.crm.example ip4:198.51.100.7 ip4:192.0.2.50 -all exp=explain.example.com"
+        );
+        assert_eq!(kept.added.len(), 2);
+        assert!(kept.left_out.is_empty());
+        // Without the tree the include cannot be expanded: its senders are added too.
+        let kept = keep_senders("v=spf1 include:spf.crm.example -all", None, &senders[..1]);
+        assert_eq!(
+            kept.record,
+            "v=spf1 include:spf.crm.example ip4:203.0.113.9 -all"
+        );
+        // A proposal that covers them all is unchanged.
+        let kept = keep_senders(
+            "v=spf1 include:spf.crm.example ip4:198.51.100.0/24 ip4:192.0.2.0/24 -all",
+            Some(&tree),
+            &senders,
+        );
+        assert!(kept.added.is_empty());
+        assert_eq!(
+            kept.record,
+            "v=spf1 include:spf.crm.example ip4:198.51.100.0/24 ip4:192.0.2.0/24 -all"
+        );
+    }
+
+    #[test]
+    fn more_senders_than_can_be_added_keep_softfail() {
+        let senders: Vec<ReportedSender> = (1..=MAX_KEPT as u8 + 2)
+            .map(|i| sender(&format!("192.0.2.{i}"), 100 - u64::from(i)))
+            .collect();
+        let kept = keep_senders("v=spf1 include:_spf.google.com -all", None, &senders);
+        assert_eq!(kept.added.len(), MAX_KEPT);
+        assert_eq!(kept.left_out.len(), 2);
+        assert!(kept.record.ends_with(" ~all"), "{}", kept.record);
+        assert!(kept.record.contains("ip4:192.0.2.1 "), "{}", kept.record);
+        assert!(!kept.record.contains("ip4:192.0.2.12"), "{}", kept.record);
+        assert!(super::super::parse(&kept.record).is_ok());
     }
 }

@@ -151,3 +151,77 @@ fn the_guide_proposes_what_the_audit_does_in_order() {
         "{md}"
     );
 }
+
+/// One aggregate report of `domain`, yesterday, where `ip` passed SPF aligned `count` times.
+fn spf_pass_report(domain: &str, ip: &str, count: u32) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let begin = (now - 86_400) / 86_400 * 86_400;
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<feedback>
+  <report_metadata><org_name>receiver.example</org_name><email>dmarc@receiver.example</email>
+    <report_id>kept-{ip}</report_id><date_range><begin>{begin}</begin><end>{end}</end></date_range></report_metadata>
+  <policy_published><domain>{domain}</domain><adkim>r</adkim><aspf>r</aspf><p>quarantine</p><sp>quarantine</sp><pct>100</pct></policy_published>
+  <record>
+    <row><source_ip>{ip}</source_ip><count>{count}</count>
+      <policy_evaluated><disposition>none</disposition><dkim>fail</dkim><spf>pass</spf></policy_evaluated></row>
+    <identifiers><header_from>{domain}</header_from></identifiers>
+    <auth_results><spf><domain>{domain}</domain><result>pass</result></spf></auth_results>
+  </record>
+</feedback>
+"#,
+        end = begin + 86_399
+    )
+}
+
+#[test]
+fn the_guide_keeps_senders_the_stored_reports_show_passing_spf() {
+    // The record lost the on-premises relay last week; the reports still show it passing SPF
+    // aligned. Hardening the record to -all as it stands would hard-fail it: the guide's
+    // proposal names it, and the Microsoft 365 address the include covers is not repeated.
+    let lab = Lab::start(
+        r#"
+kept.test MX 10 kept-test.mail.protection.outlook.com
+kept-test.mail.protection.outlook.com A 127.0.0.4
+kept.test TXT "v=spf1 include:spf.protection.outlook.com ~all"
+_dmarc.kept.test TXT "v=DMARC1; p=quarantine; rua=mailto:d@kept.test"
+spf.protection.outlook.com TXT "v=spf1 ip4:40.92.0.0/15 -all"
+"#,
+    );
+    let db = Db::new();
+    db.audit(&lab, &["kept.test"]).assert_code(0);
+    let before = db.run(&["guide", "kept.test"]).stdout;
+    assert!(
+        before.contains("\"v=spf1 include:spf.protection.outlook.com -all\""),
+        "{before}"
+    );
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (ip, n) in [("198.51.100.60", 25), ("40.92.3.4", 400)] {
+        std::fs::write(
+            dir.path().join(format!("{ip}.xml")),
+            spf_pass_report("kept.test", ip, n),
+        )
+        .unwrap();
+    }
+    db.run(&["reports", "ingest", dir.path().to_str().unwrap()])
+        .assert_code(0);
+    let after = db.run(&["guide", "kept.test"]);
+    after.assert_code(0);
+    assert!(
+        after
+            .stdout
+            .contains("\"v=spf1 include:spf.protection.outlook.com ip4:198.51.100.60 -all\""),
+        "{}",
+        after.stdout
+    );
+    assert!(
+        after.stdout.contains("198.51.100.60 (25 messages)"),
+        "{}",
+        after.stdout
+    );
+    assert!(!after.stdout.contains("ip4:40.92.3.4"), "{}", after.stdout);
+}
