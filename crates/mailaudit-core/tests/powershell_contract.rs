@@ -297,6 +297,64 @@ fn verbatim_node(n: Node, src: &str) -> Result<String, String> {
     verbatim(&rebuilt).map(|s| s.replace("''", "'"))
 }
 
+/// The nouns of the cmdlets whose `-Identity` names a tenant object by its name.
+const OBJECTS: &[&str] = &[
+    "transportrule",
+    "inboundconnector",
+    "outboundconnector",
+    "antiphishpolicy",
+    "antiphishrule",
+];
+
+/// Objects every Exchange Online tenant has: the default anti-phishing policy (Microsoft
+/// Defender for Office 365 and EOP create it; it cannot be removed).
+const BUILT_IN: &[(&str, &str)] = &[("antiphishpolicy", "Office365 AntiPhish Default")];
+
+/// The names of the export's objects of one noun of [`OBJECTS`].
+fn exported_names(t: &TenantConfig, noun: &str) -> Vec<String> {
+    match noun {
+        "transportrule" => t.transport_rules.iter().map(|r| r.name.clone()).collect(),
+        "inboundconnector" => t
+            .inbound_connectors
+            .iter()
+            .map(|c| c.name.clone())
+            .collect(),
+        "outboundconnector" => t
+            .outbound_connectors
+            .iter()
+            .map(|c| c.name.clone())
+            .collect(),
+        "antiphishpolicy" => t.anti_phish.iter().map(|p| p.name.clone()).collect(),
+        "antiphishrule" => t.anti_phish_rules.iter().map(|r| r.name.clone()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// One value of an inbound connector's `-SenderIPAddresses`: an IPv4 address, a range
+/// `a-b`, a CIDR block /24–/32, or a placeholder `<…>`.
+fn sender_ip_value(v: &str) -> Result<(), String> {
+    use std::net::Ipv4Addr;
+    if v.starts_with('<') && v.ends_with('>') {
+        return Ok(());
+    }
+    if let Some((a, b)) = v.split_once('-') {
+        return match (a.parse::<Ipv4Addr>(), b.parse::<Ipv4Addr>()) {
+            (Ok(_), Ok(_)) => Ok(()),
+            _ => Err("not an IPv4 range a-b".into()),
+        };
+    }
+    let (addr, prefix) = v.split_once('/').unwrap_or((v, "32"));
+    if addr.parse::<Ipv4Addr>().is_err() {
+        return Err("only IPv4 addresses are accepted".into());
+    }
+    match prefix.parse::<u8>() {
+        Ok(24..=32) => Ok(()),
+        _ => Err(format!(
+            "/{prefix} is outside /24–/32: split it or use the certificate option"
+        )),
+    }
+}
+
 /// The current value of a multi-valued property in the export, for the objects the product
 /// changes: `None` when the export does not show the object.
 fn exported_list(t: &TenantConfig, cmdlet: &str, param: &str, id: &str) -> Option<Vec<String>> {
@@ -335,6 +393,8 @@ struct Checker {
     contract: Contract,
     parser: Parser,
     report: Report,
+    /// Per source, the `(noun, name)` of the objects an earlier `New-` of it creates.
+    created: BTreeMap<String, BTreeSet<(String, String)>>,
 }
 
 impl Checker {
@@ -347,6 +407,7 @@ impl Checker {
             contract: Contract::load(),
             parser,
             report: Report::default(),
+            created: BTreeMap::new(),
         }
     }
 
@@ -587,6 +648,8 @@ impl Checker {
                 }
             }
         }
+        self.sender_ip_addresses(src, line, &name, &bound, text);
+        self.object_exists(src, line, &lname, &bound, text, identity.as_deref());
         // A Set- on a multi-valued property extends it: @{Add=…}, the union read from the
         // current value, or a plain list that holds every value the export shows.
         if !lname.starts_with("set-") {
@@ -639,6 +702,105 @@ impl Checker {
                     ),
                 ),
             }
+        }
+    }
+
+    /// `-SenderIPAddresses` of an inbound connector takes single IPv4 addresses, ranges
+    /// `a-b` and CIDR blocks from /24 to /32 (New-InboundConnector's reference): a gateway's
+    /// /20 must be split or use the certificate option instead.
+    fn sender_ip_addresses(
+        &mut self,
+        src: &Source,
+        line: &str,
+        name: &str,
+        bound: &[(String, Param, Option<Vec<Node>>, bool)],
+        text: &str,
+    ) {
+        if !name.to_ascii_lowercase().ends_with("-inboundconnector") {
+            return;
+        }
+        for (pname, _, value, _) in bound {
+            let (true, Some(value)) = (pname == "senderipaddresses", value) else {
+                continue;
+            };
+            let Ok(Value2::Literals(values)) = classify(value, text) else {
+                continue;
+            };
+            for v in values {
+                if let Err(why) = sender_ip_value(&v) {
+                    self.report
+                        .flag(src, line, format!("-SenderIPAddresses value `{v}`: {why}"));
+                }
+            }
+        }
+    }
+
+    /// A `Set-`, `Remove-`, `Enable-` or `Disable-` on a tenant object (transport rule,
+    /// connector, anti-phishing policy or rule) names one that exists: created by an earlier
+    /// `New-` of the same guide, shown by the export the line was written from, or a
+    /// placeholder (`'<connector name>'`) the technician fills in.
+    fn object_exists(
+        &mut self,
+        src: &Source,
+        line: &str,
+        lname: &str,
+        bound: &[(String, Param, Option<Vec<Node>>, bool)],
+        text: &str,
+        identity: Option<&str>,
+    ) {
+        let Some((verb, noun)) = lname.split_once('-') else {
+            return;
+        };
+        if !OBJECTS.contains(&noun) {
+            return;
+        }
+        let created = self.created.entry(src.what.clone()).or_default();
+        if verb == "new" {
+            let name = bound.iter().find_map(|(p, _, v, _)| match (p.as_str(), v) {
+                ("name", Some(v)) => match classify(v, text) {
+                    Ok(Value2::Literals(l)) => l.into_iter().next(),
+                    _ => None,
+                },
+                _ => None,
+            });
+            if let Some(n) = name {
+                created.insert((noun.to_string(), n.to_ascii_lowercase()));
+            }
+            return;
+        }
+        let (true, Some(id)) = (
+            ["set", "remove", "enable", "disable"].contains(&verb),
+            identity,
+        ) else {
+            return;
+        };
+        if id.starts_with('<')
+            || created.contains(&(noun.to_string(), id.to_ascii_lowercase()))
+            || BUILT_IN
+                .iter()
+                .any(|(n, name)| *n == noun && name.eq_ignore_ascii_case(id))
+            // The catalogue documents each check with Microsoft's example tenant (contoso.com,
+            // 'Fabrikam partner'): examples, not commands for a tenant.
+            || (src.export.is_none() && src.what.starts_with("catalogue:"))
+        {
+            return;
+        }
+        match src.export {
+            Some(t) if exported_names(t, noun).iter().any(|n| n.eq_ignore_ascii_case(id)) => {}
+            Some(_) => self.report.flag(
+                src,
+                line,
+                format!(
+                    "acts on `{id}`, which neither the export shows nor an earlier New- of this guide creates"
+                ),
+            ),
+            None => self.report.flag(
+                src,
+                line,
+                format!(
+                    "acts on `{id}`, which no earlier New- of this guide creates (without an export, name a placeholder)"
+                ),
+            ),
         }
     }
 
@@ -1052,6 +1214,18 @@ fn the_checker_flags_the_cases_of_issue_11() {
             "positional or unquoted",
         ),
         ("Invoke-Expression 'x'", "neither in cmdlets.json"),
+        (
+            "New-InboundConnector -Name 'Gateway' -ConnectorType Partner -SenderIPAddresses '203.0.113.0/20'",
+            "outside /24–/32",
+        ),
+        (
+            "Set-InboundConnector -Identity 'Partner relay' -SenderIPAddresses '2001:db8::1'",
+            "only IPv4",
+        ),
+        (
+            "Set-TransportRule -Identity 'Reject external mail using b.example' -Mode Enforce",
+            "neither the export shows nor an earlier New-",
+        ),
         ("Set-TransportRule -Identity 'x' -Mode (", "parse error"),
         (
             "Resolve-DnsName -Type TXT contoso.example",
@@ -1071,7 +1245,7 @@ fn the_checker_flags_the_cases_of_issue_11() {
         "Set-AntiPhishPolicy -Identity 'Office365 AntiPhish Default O\u{2019}\u{2019}Neil' -TargetedUsersToProtect @{Add='Ann Lee;ann@a.example'}",
         "$o = Get-TransportRule -Identity 'Block spoof'; Set-TransportRule -Identity 'Block spoof' -ExceptIfSenderIpRanges (@($o.ExceptIfSenderIpRanges) + @('192.0.2.0/24') | Select-Object -Unique)",
         "Set-TransportRule -Identity 'Block spoof' -SenderDomainIs 'b.example','c.example'",
-        "Set-TransportRule -Identity 'Bypass' -SenderDomainIs $null -Mode Enforce",
+        "Set-TransportRule -Identity 'Bypass it\u{2019}\u{2019}s own' -SenderDomainIs $null -Mode Enforce",
         "Disconnect-ExchangeOnline -Confirm:$false",
         "Resolve-DnsName -Type TXT -Name '_dmarc.contoso.example'",
         "Get-TransportRule | Where-Object { $_.SetSCL -eq -1 } | Format-List Name,State",

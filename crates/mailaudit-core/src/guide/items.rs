@@ -1768,17 +1768,27 @@ impl<'a> Builder<'a> {
             ExoMailboxIntelligenceOff,
         ]);
         // The policy the tenant's import shows in effect (its default one), by name.
-        let policy = ps_quote(
-            self.ctx
-                .exo
-                .as_ref()
-                .and_then(crate::exo::impersonation_target)
-                .map_or("Office365 AntiPhish Default", |p| p.name.as_str()),
-        );
+        let target = self
+            .ctx
+            .exo
+            .as_ref()
+            .and_then(crate::exo::impersonation_target);
+        let policy = ps_quote(target.map_or("Office365 AntiPhish Default", |p| p.name.as_str()));
+        // The addresses the policy protects already (`Name;address`): not added twice.
+        let protected: Vec<String> = target
+            .map(|p| {
+                p.targeted_users_to_protect
+                    .iter()
+                    .filter_map(|u| u.rsplit(';').next())
+                    .map(|a| a.trim().to_ascii_lowercase())
+                    .collect()
+            })
+            .unwrap_or_default();
         let people: Vec<String> = self
             .ctx
             .key_people
             .iter()
+            .filter(|(_, email)| !protected.contains(&email.trim().to_ascii_lowercase()))
             .filter_map(|(name, email)| {
                 let email = email.trim();
                 let ok = email.split_once('@').is_some_and(|(l, dom)| {
@@ -1809,7 +1819,13 @@ impl<'a> Builder<'a> {
                 "Set-AntiPhishPolicy -Identity {policy} -EnableOrganizationDomainsProtection $true -TargetedDomainProtectionAction Quarantine -EnableMailboxIntelligence $true -EnableMailboxIntelligenceProtection $true -MailboxIntelligenceProtectionAction MoveToJmf"
             ),
         ));
-        if people.is_empty() {
+        if people.is_empty() && !self.ctx.key_people.is_empty() && !protected.is_empty() {
+            steps.push(step(format!(
+                "The key people recorded for {} are protected by {policy} already (its \
+                 `TargetedUsersToProtect` in the Exchange Online import).",
+                self.d
+            )));
+        } else if people.is_empty() {
             steps.push(step(format!(
                 "No key people are recorded for {}: add the executives, finance, HR and IT \
                  administrators to the domain's inventory and regenerate this guide to get the \

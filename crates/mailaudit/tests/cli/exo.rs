@@ -777,3 +777,162 @@ _dmarc.contoso.test TXT \"v=DMARC1; p=reject; rua=mailto:dmarc@contoso.test\"
         "open"
     );
 }
+
+/// The PowerShell lines of a Markdown guide or a text output: every line that starts with a
+/// cmdlet of the products the guide drives.
+fn powershell_lines(text: &str) -> Vec<&str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| {
+            [
+                "New-",
+                "Set-",
+                "Remove-",
+                "Enable-",
+                "Disable-",
+                "$o = Get-",
+            ]
+            .iter()
+            .any(|p| l.starts_with(p))
+        })
+        .collect()
+}
+
+/// The single-quoted value of `-param` in `line`, its doubled quotes kept.
+fn ps_value<'a>(line: &'a str, param: &str) -> Option<&'a str> {
+    let at = line.find(&format!("-{param} '"))? + param.len() + 3;
+    let rest = &line[at..];
+    let mut end = 0;
+    let chars: Vec<(usize, char)> = rest.char_indices().collect();
+    let quote = |c: char| matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{201a}' | '\u{201b}');
+    let mut i = 0;
+    while i < chars.len() {
+        let (at, c) = chars[i];
+        if quote(c) {
+            if chars.get(i + 1).is_some_and(|(_, n)| quote(*n)) {
+                i += 2;
+                continue;
+            }
+            end = at;
+            break;
+        }
+        i += 1;
+    }
+    Some(&rest[..end])
+}
+
+#[test]
+fn long_domains_typographic_quotes_and_protected_users_paste_safely() {
+    // Issue 11's cases through the command line: two subsidiaries with long names (a rule
+    // named after both would be 100+ characters, over Exchange Online's 64), a key person
+    // whose name holds a typographic apostrophe, and a protected user the export already has.
+    let long_a = "northwind-traders-international-subsidiary.example";
+    let long_b = "northwind-traders-international-holdings.example";
+    let db = Db::new();
+    let lab = Lab::start(&format!(
+        "\
+{long_a} MX 0 northwindtradersinternationalsubsidiary-example.mail.protection.outlook.com
+northwindtradersinternationalsubsidiary-example.mail.protection.outlook.com A 192.0.2.27
+{long_a} TXT \"v=spf1 include:spf.protection.outlook.com -all\"
+_dmarc.{long_a} TXT \"v=DMARC1; p=reject; rua=mailto:dmarc@{long_a}\"
+"
+    ));
+    db.run(&[
+        "domain",
+        "add",
+        long_a,
+        "--key-person",
+        "Se\u{e1}n O\u{2019}Brien <sean@northwind.example>",
+        "--key-person",
+        "Ann Lee <ann@northwind.example>",
+    ])
+    .assert_code(0);
+    db.run(&[
+        "audit",
+        long_a,
+        "--nameserver",
+        lab.addr(),
+        "--no-policy-fetch",
+        "--format",
+        "json",
+    ])
+    .assert_code(0);
+    let bundle = json!({
+        "mailaudit_bundle": 1,
+        "organization": "northwind.onmicrosoft.com",
+        "org_config": {"Name": "northwind.onmicrosoft.com", "RejectDirectSend": false},
+        "accepted_domains": [
+            {"DomainName": "northwind.onmicrosoft.com", "InitialDomain": true},
+            {"DomainName": long_a, "Default": true},
+            {"DomainName": long_b}
+        ],
+        "transport_rules": [],
+        "anti_phish_policies": [{
+            "Name": "Office365 AntiPhish Default", "Enabled": true, "IsDefault": true,
+            "EnableTargetedUserProtection": true,
+            "TargetedUsersToProtect": ["Ann Lee;ann@northwind.example"],
+            "EnableOrganizationDomainsProtection": true,
+            "EnableMailboxIntelligence": true, "EnableMailboxIntelligenceProtection": true
+        }]
+    });
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = write_bundle(dir.path(), "northwind.json", &bundle);
+    let imported = db.run(&["exo", "import", path.to_str().expect("UTF-8")]);
+    imported.assert_code(0);
+    let guide = db.run(&["guide", long_a]);
+    guide.assert_code(0);
+
+    let mut rule_names = 0;
+    for out in [&imported.stdout, &guide.stdout] {
+        for line in powershell_lines(out) {
+            if line.contains("TransportRule") {
+                for p in ["Name", "Identity"] {
+                    if let Some(v) = ps_value(line, p) {
+                        rule_names += 1;
+                        assert!(
+                            v.chars().count() <= 64,
+                            "a rule name over 64 characters ({}): {line}",
+                            v.chars().count()
+                        );
+                    }
+                }
+            }
+            // The typographic apostrophe is doubled wherever the name is pasted.
+            if line.contains("O\u{2019}") {
+                assert!(line.contains("O\u{2019}\u{2019}Brien"), "{line}");
+            }
+            // The protected users are extended, never replaced.
+            if line.contains("-TargetedUsersToProtect") {
+                assert!(
+                    line.contains("-TargetedUsersToProtect @{Add=")
+                        || line.contains("Ann Lee;ann@northwind.example"),
+                    "drops Ann Lee: {line}"
+                );
+                assert!(!line.contains("'Ann Lee;"), "adds Ann Lee again: {line}");
+                assert!(
+                    line.contains("Se\u{e1}n O\u{2019}\u{2019}Brien;sean@northwind.example"),
+                    "{line}"
+                );
+            }
+        }
+    }
+    assert!(
+        rule_names > 0,
+        "no transport rule line in:\n{}\n{}",
+        imported.stdout,
+        guide.stdout
+    );
+    assert!(
+        guide.stdout.contains("-TargetedUsersToProtect"),
+        "{}",
+        guide.stdout
+    );
+    // Ann Lee is protected already: only Seán is added.
+    assert!(
+        guide.stdout.contains(
+            "-TargetedUsersToProtect @{Add='Se\u{e1}n O\u{2019}\u{2019}Brien;sean@northwind.example'}"
+        ),
+        "{}",
+        guide.stdout
+    );
+}
