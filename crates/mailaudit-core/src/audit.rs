@@ -115,10 +115,11 @@ impl DomainReport {
     /// Adds findings from checks run after the DNS audit (SMTP probes, the MTA-STS policy),
     /// keeping the order (most severe first) and the score up to date. A report of an invalid
     /// name or of a domain that does not exist takes none.
-    pub fn add_findings(&mut self, more: Vec<Finding>) {
+    pub fn add_findings(&mut self, mut more: Vec<Finding>) {
         if more.is_empty() || self.error.is_some() || self.not_found() {
             return;
         }
+        crate::record::attach_to_findings(&self.domain, &mut more);
         self.findings.extend(more);
         sort_findings(&mut self.findings);
         self.score = score::score(&self.findings);
@@ -328,6 +329,17 @@ pub async fn audit_domain<D: DnsSource>(
         )
     };
     let dkim_m365 = m365_hint && !behind_gateway;
+    // The domain's own Microsoft 365 labels, from its MX: a DKIM target with one of them is
+    // the domain's own (another label that does not fit the name is a copied CNAME).
+    let own_labels: Vec<String> = mx_summary
+        .hosts
+        .iter()
+        .filter_map(|h| {
+            mx::classify_host(&h.exchange)
+                .m365_label()
+                .map(str::to_string)
+        })
+        .collect();
 
     let (spf_res, dmarc_res, dkim_res, sts_res, rpt_res) = futures_util::join!(
         spf::analyze::analyze_for(dns, domain, &mail_host),
@@ -336,7 +348,7 @@ pub async fn audit_domain<D: DnsSource>(
             if parked {
                 (dkim::DkimSummary::default(), Vec::new())
             } else {
-                dkim::audit(dns, domain, dkim_m365).await
+                dkim::audit_with_labels(dns, domain, dkim_m365, &own_labels).await
             }
         },
         mta_sts::audit(dns, domain, receives_mail),
@@ -374,6 +386,7 @@ pub async fn audit_domain<D: DnsSource>(
     if parked {
         lock_down(domain, &mx_summary, &spf, &dmarc, &mut findings);
     }
+    crate::record::attach_to_findings(domain, &mut findings);
     sort_findings(&mut findings);
     let score = score::score(&findings);
     DomainReport {

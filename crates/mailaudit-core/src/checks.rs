@@ -935,21 +935,28 @@ A single string in a TXT record holds at most 255 characters: longer SPF records
         title: "Microsoft 365 DKIM selector CNAMEs are missing",
         what: "For a domain whose mail is handled by Microsoft 365, looks up the `selector1._domainkey` and `selector2._domainkey` CNAMEs. Fires when neither exists.",
         why: "Without them Microsoft 365 cannot sign with the domain's own key: it signs with the tenant's `onmicrosoft.com` domain, which does not align with the From address. DMARC then rests on SPF alone, which breaks when mail is forwarded, so `p=reject` cannot be enforced safely.",
-        fix: r#"Publish both Microsoft 365 DKIM selector CNAMEs for the domain, then enable signing with `Set-DkimSigningConfig -Identity '<domain>' -Enabled $true`.
+        fix: r#"Publish both Microsoft 365 DKIM selector CNAMEs for the domain, with the exact values the tenant gives, then enable signing with `Set-DkimSigningConfig -Identity '<domain>' -Enabled $true`.
 
-1. In Exchange Online PowerShell, create the signing configuration if it does not exist yet, and read the CNAME targets for this domain:
+1. In Exchange Online PowerShell, read the CNAME targets for this domain:
 
 ```powershell
-New-DkimSigningConfig -DomainName 'contoso.com' -Enabled $false
 Get-DkimSigningConfig -Identity 'contoso.com' | Format-List Selector1CNAME,Selector2CNAME
 ```
 
-2. Publish both CNAMEs at the DNS host with exactly the values returned; do not build them by hand, since the label and the target form vary (`….onmicrosoft.com` or `….dkim.mail.microsoft`):
+If it returns nothing, the domain has no signing configuration yet: create it, then read them again:
+
+```powershell
+New-DkimSigningConfig -DomainName 'contoso.com' -Enabled $false
+```
+
+2. Publish both CNAMEs at the DNS host with exactly the values returned. Never build them by hand: they name the tenant and a label Microsoft chooses (hyphens dropped, sometimes a suffix such as `01b`), and for domains added since May 2025 (MX `<label>.<x>-v1.mx.microsoft`) they end in a `<letter>-v1.dkim.mail.microsoft` zone that cannot be predicted. For example, with the values of a classic tenant named `contoso`:
 
 ```text
 selector1._domainkey.contoso.com.  3600  IN  CNAME  selector1-contoso-com._domainkey.contoso.onmicrosoft.com.
 selector2._domainkey.contoso.com.  3600  IN  CNAME  selector2-contoso-com._domainkey.contoso.onmicrosoft.com.
 ```
+
+After `mailaudit exo import` of the tenant's export, the guide writes the tenant's own values; otherwise it shows how to read them.
 
 3. Once the CNAMEs resolve, enable signing:
 
@@ -994,7 +1001,7 @@ Verify with `Resolve-DnsName -Type CNAME -Name 'selector2._domainkey.contoso.com
         area: Area::Dkim,
         severity: Severity::High,
         title: "DKIM selector CNAME does not point at this domain's Microsoft 365 target",
-        what: "Checks where each selector CNAME points. Fires when a target is not a Microsoft 365 DKIM target for this domain (`selectorN-<label>._domainkey.<tenant>.onmicrosoft.com` or `selectorN-<label>._domainkey.<tenant>.<x>-v1.dkim.mail.microsoft`), when the selector number in the target differs from the selector's own, or when the two CNAMEs name different tenants.",
+        what: "Checks where each selector CNAME points. Fires when a target is not a Microsoft 365 DKIM target (`selectorN-<label>._domainkey.<tenant>.onmicrosoft.com` or `selectorN-<label>._domainkey.<tenant>.<x>-v1.dkim.mail.microsoft`), when the selector number in the target differs from the selector's own, when the two CNAMEs name different tenants, and when a target was copied from another domain: its label was made for another domain (a label is the domain name with dots as dashes, hyphens dropped and perhaps a numbered suffix, `heig-vd.ch` → `heigvd-ch01b`; a label the domain's own MX names is always its own). The guide also fires it when a target's tenant is not the domain's tenant, as its Exchange Online import (the exact `Selector1CNAME`/`Selector2CNAME`, else the tenant's `onmicrosoft.com` domains) or the inventory records it. The finding names the published target and what it should have been.",
         why: "The domain then signs with a key receivers cannot find, or the records point at another tenant (a previous tenant after a migration, or a copy from another customer), so DKIM fails and DMARC enforcement would reject legitimate mail. A CNAME into a tenant you do not control also lets that tenant sign as the domain.",
         fix: r#"Re-publish both selector CNAMEs with the exact values that `Get-DkimSigningConfig -Identity '<domain>' | Format-List Selector1CNAME,Selector2CNAME` shows in the tenant that sends the domain's mail.
 
@@ -1002,7 +1009,9 @@ Verify with `Resolve-DnsName -Type CNAME -Name 'selector2._domainkey.contoso.com
 Get-DkimSigningConfig -Identity 'contoso.com' | Format-List Selector1CNAME,Selector2CNAME
 ```
 
-Replace the records at the DNS host with those values: both must point into the same tenant, `selector1` at the `selector1-…` target and `selector2` at the `selector2-…` target. Common causes are a move to a new tenant, records copied from another domain, and a missing trailing dot that made the DNS host append the zone name. Then make sure signing is enabled:
+If it returns nothing, create the configuration first with `New-DkimSigningConfig -DomainName 'contoso.com' -Enabled $false` and read them again.
+
+Replace the records at the DNS host with those values, exactly as shown (never edited from a published one or from another domain's records): both must point into the same tenant, `selector1` at the `selector1-…` target and `selector2` at the `selector2-…` target. Common causes are a move to a new tenant, records copied from another domain or customer, and a missing trailing dot that made the DNS host append the zone name. Then make sure signing is enabled:
 
 ```powershell
 Set-DkimSigningConfig -Identity 'contoso.com' -Enabled $true

@@ -25,6 +25,11 @@ pub struct Finding {
     /// computed, otherwise the catalogue's general fix.
     #[serde(default)]
     pub fix: String,
+    /// When the fix is DNS records (and nothing else), the same records as a DNS provider's
+    /// form asks for them: host, type, value ([`crate::record::from_fix`]); set by the audit.
+    /// Empty (and absent from JSON) for any other fix.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fix_records: Vec<crate::record::DnsRecord>,
 }
 
 impl Finding {
@@ -39,6 +44,7 @@ impl Finding {
             detail: detail.into(),
             evidence: None,
             fix: first_paragraph(info.fix),
+            fix_records: Vec::new(),
         }
     }
 

@@ -21,10 +21,12 @@ pub mod mta_sts;
 pub mod mx;
 pub mod parked;
 pub mod powershell;
+pub mod record;
 pub mod reports;
 pub mod score;
 pub mod smtp;
 pub mod spf;
+pub mod text;
 pub mod tlsrpt;
 
 pub use checks::{Area, CheckId, Severity};

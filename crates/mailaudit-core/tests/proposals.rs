@@ -176,6 +176,30 @@ fn reaudit_every_proposal(z: &Zone, domain: &str, senders: &[&str]) -> usize {
         let Some((name, value)) = proposed_record(domain, f) else {
             continue;
         };
+        // The same record, structured as a DNS panel asks for it (JSON `fix_records`).
+        assert_eq!(
+            f.fix_records.len(),
+            1,
+            "{domain} {:?}: {:?}",
+            f.id,
+            f.fix_records
+        );
+        let rec = &f.fix_records[0];
+        assert_eq!(
+            (rec.name.as_str(), rec.rtype.as_str(), rec.value.as_str()),
+            (name.as_str(), "TXT", value.as_str()),
+            "{domain} {:?}",
+            f.id
+        );
+        let host = match name.strip_suffix(&format!(".{domain}")) {
+            Some(prefix) => prefix.to_string(),
+            None => "@".to_string(),
+        };
+        assert_eq!(rec.host, host, "{domain} {:?}", f.id);
+        let json = serde_json::to_value(f).expect("finding as JSON");
+        assert_eq!(json["fix_records"][0]["host"], host.as_str());
+        assert_eq!(json["fix_records"][0]["type"], "TXT");
+        assert_eq!(json["fix_records"][0]["value"], value.as_str());
         // The proposal parses back with the project's own parsers.
         if value.starts_with("v=spf1") {
             spf::parse(&value).unwrap_or_else(|e| panic!("{domain} {:?}: {value}: {e}", f.id));
@@ -482,11 +506,13 @@ fn dmarc_policy_none_keeps_rua_and_tags_in_the_fix_and_the_guide() {
             .any(|d| d.value == "v=DMARC1; p=quarantine; rua=mailto:x@dn.example; fo=1"),
         "{records:?}"
     );
+    // The final phase is the later `dmarc-reject` item's record.
+    let later = g.item("dmarc-reject").expect("dmarc-reject").dns_records();
     assert!(
-        records
+        later
             .iter()
             .any(|d| d.value == "v=DMARC1; p=reject; rua=mailto:x@dn.example; fo=1"),
-        "{records:?}"
+        "{later:?}"
     );
     // The quarantine → reject step keeps them too.
     let (name, value) = proposed_record("dn.example", f).unwrap();

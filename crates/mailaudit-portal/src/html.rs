@@ -1,46 +1,30 @@
-//! The portal's HTML toolkit: escaping, URL path segments, the page layout and a small Markdown
-//! subset for the catalogue's texts.
+//! The portal's HTML toolkit: the page layout and the escaping policy, URL segments, and a
+//! small Markdown subset for the catalogue's texts.
 //!
 //! Every value that comes from the store (domain names, customer names, finding details,
 //! evidence, checklist titles, who ticked an item) is attacker-controlled: a hostile DNS record
-//! ends up in a finding's evidence. Such values reach a page only through [`Esc`] (text and
-//! attribute values) or [`seg`] (a URL path segment, then escaped). Pages are built with
-//! `write!` into a `String`; the literal parts are ours.
+//! ends up in a finding's evidence. Pages are built with maud's `html!`, which escapes every
+//! spliced value (`&`, `<`, `>`, `"`; attribute values are always double-quoted); raw HTML
+//! needs an explicit `PreEscaped`, used only where the comment beside it says why it is safe.
+//! Every page then goes through [`finish`], which applies the one policy for control
+//! characters and bidi overrides ([`mailaudit_core::text::printable`]: shown as `\u{1b}`,
+//! `\u{202e}`), so no value, whatever its path into the page, carries one raw. A URL path
+//! segment from the store goes through [`seg`] first.
 
-use std::fmt::{self, Write as _};
+use std::borrow::Cow;
+use std::fmt::Write as _;
 
-/// Displays a string HTML-escaped, for text and (double- or single-quoted) attribute values.
-pub(crate) struct Esc<'a>(pub(crate) &'a str);
+use maud::{DOCTYPE, Markup, html};
 
-impl fmt::Display for Esc<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut last = 0;
-        for (i, c) in self.0.char_indices() {
-            let rep = match c {
-                '&' => "&amp;",
-                '<' => "&lt;",
-                '>' => "&gt;",
-                '"' => "&quot;",
-                '\'' => "&#39;",
-                c if c.is_control() && c != '\n' && c != '\t' => {
-                    f.write_str(&self.0[last..i])?;
-                    write!(f, "&#x{:x};", c as u32)?;
-                    last = i + c.len_utf8();
-                    continue;
-                }
-                _ => continue,
-            };
-            f.write_str(&self.0[last..i])?;
-            f.write_str(rep)?;
-            last = i + c.len_utf8();
-        }
-        f.write_str(&self.0[last..])
+/// A finished page: `markup` with [`mailaudit_core::text::printable`] applied to the whole
+/// document (after HTML escaping: what it writes contains no HTML metacharacter). The one
+/// place the control-character policy is applied to HTML.
+pub(crate) fn finish(markup: Markup) -> String {
+    let page = markup.into_string();
+    match mailaudit_core::text::printable(&page) {
+        Cow::Borrowed(_) => page,
+        Cow::Owned(escaped) => escaped,
     }
-}
-
-/// The escaped form of `s`.
-pub(crate) fn esc(s: &str) -> String {
-    Esc(s).to_string()
 }
 
 /// `s` as one URL path segment: every byte but the RFC 3986 unreserved characters
@@ -93,37 +77,65 @@ pub(crate) fn datetime(t: i64) -> String {
     )
 }
 
-/// A whole page: `title` is plain text (escaped here), `body` is HTML built by a page module.
-pub(crate) fn layout(title: &str, body: &str) -> String {
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{} · mailaudit</title>\n<link rel=\"stylesheet\" href=\"/assets/portal.css\">\n\
-         </head>\n<body>\n<header class=\"top\"><a class=\"brand\" href=\"/\">mailaudit</a>\
-         <nav><a href=\"/\">Fleet</a><a href=\"/checks\">Checks</a></nav></header>\n\
-         <main>\n{body}</main>\n<footer>mailaudit portal · read-only view of the store, except the \
-         checklist · no authentication: keep it on loopback</footer>\n</body>\n</html>\n",
-        Esc(title)
-    )
+/// A whole page: `title` is plain text, `body` the page module's markup.
+pub(crate) fn layout(title: &str, body: Markup) -> String {
+    finish(html! {
+        (DOCTYPE) "\n"
+        html lang="en" {
+            "\n"
+            head {
+                "\n" meta charset="utf-8";
+                "\n" meta name="viewport" content="width=device-width, initial-scale=1";
+                "\n" title { (title) " · mailaudit" }
+                "\n" link rel="stylesheet" href="/assets/portal.css";
+                "\n"
+            }
+            "\n"
+            body {
+                "\n"
+                header class="top" {
+                    a class="brand" href="/" { "mailaudit" }
+                    nav { a href="/" { "Fleet" } a href="/checks" { "Checks" } }
+                }
+                "\n"
+                main { "\n" (body) }
+                "\n"
+                footer {
+                    "mailaudit portal · read-only view of the store, except the checklist · no \
+                     authentication: keep it on loopback"
+                }
+                "\n"
+            }
+            "\n"
+        }
+        "\n"
+    })
+}
+
+/// One block of the Markdown subset.
+enum Block<'a> {
+    Para(String),
+    Code { lang: &'a str, code: String },
+    List(List, Vec<&'a str>),
 }
 
 /// A small Markdown subset, as the catalogue writes it: paragraphs, fenced code blocks,
 /// numbered and bulleted lists (one line per item) and `` `inline code` ``. Everything else is
 /// text, escaped; no raw HTML passes through.
-pub(crate) fn markdown(md: &str) -> String {
-    let mut out = String::new();
+pub(crate) fn markdown(md: &str) -> Markup {
+    let mut blocks = Vec::new();
     let mut lines = md.lines().peekable();
     let mut para: Vec<&str> = Vec::new();
-    let flush = |out: &mut String, para: &mut Vec<&str>| {
+    let flush = |blocks: &mut Vec<Block>, para: &mut Vec<&str>| {
         if !para.is_empty() {
-            let _ = writeln!(out, "<p>{}</p>", inline(&para.join(" ")));
+            blocks.push(Block::Para(para.join(" ")));
             para.clear();
         }
     };
     while let Some(line) = lines.next() {
         let t = line.trim_start();
         if let Some(lang) = t.strip_prefix("```") {
-            flush(&mut out, &mut para);
+            flush(&mut blocks, &mut para);
             let mut code = Vec::new();
             for l in lines.by_ref() {
                 if l.trim_start().starts_with("```") {
@@ -131,34 +143,44 @@ pub(crate) fn markdown(md: &str) -> String {
                 }
                 code.push(l);
             }
-            let _ = writeln!(
-                out,
-                "<pre class=\"code {}\"><code>{}</code></pre>",
-                Esc(lang.trim()),
-                Esc(&code.join("\n"))
-            );
+            blocks.push(Block::Code {
+                lang: lang.trim(),
+                code: code.join("\n"),
+            });
         } else if t.is_empty() {
-            flush(&mut out, &mut para);
+            flush(&mut blocks, &mut para);
         } else if let Some((kind, text)) = list_item(t) {
-            flush(&mut out, &mut para);
-            let tag = if kind == List::Numbered { "ol" } else { "ul" };
-            let _ = writeln!(out, "<{tag}>\n<li>{}</li>", inline(text));
-            while let Some(next) = lines.peek().copied() {
-                match list_item(next.trim_start()) {
-                    Some((k, text)) if k == kind => {
-                        let _ = writeln!(out, "<li>{}</li>", inline(text));
-                        lines.next();
-                    }
-                    _ => break,
+            flush(&mut blocks, &mut para);
+            let mut items = vec![text];
+            while let Some((k, text)) = lines.peek().and_then(|l| list_item(l.trim_start())) {
+                if k != kind {
+                    break;
                 }
+                items.push(text);
+                lines.next();
             }
-            let _ = writeln!(out, "</{tag}>");
+            blocks.push(Block::List(kind, items));
         } else {
             para.push(t);
         }
     }
-    flush(&mut out, &mut para);
-    out
+    flush(&mut blocks, &mut para);
+    html! {
+        @for block in &blocks {
+            @match block {
+                Block::Para(text) => { p { (inline(text)) } "\n" }
+                Block::Code { lang, code } => {
+                    pre class={ "code " (lang) } { code { (code) } } "\n"
+                }
+                Block::List(List::Numbered, items) => {
+                    ol { "\n" @for i in items { li { (inline(i)) } "\n" } } "\n"
+                }
+                Block::List(List::Bullet, items) => {
+                    ul { "\n" @for i in items { li { (inline(i)) } "\n" } } "\n"
+                }
+            }
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -181,30 +203,22 @@ fn list_item(t: &str) -> Option<(List, &str)> {
     None
 }
 
-/// Escapes `s`, turning `` `inline code` `` into `<code>`.
-pub(crate) fn inline(s: &str) -> String {
-    let mut out = String::new();
-    for (i, part) in s.split('`').enumerate() {
-        if i % 2 == 1 {
-            let _ = write!(out, "<code>{}</code>", Esc(part));
-        } else {
-            let _ = write!(out, "{}", Esc(part));
+/// `s` as text, with `` `inline code` `` as `<code>`.
+pub(crate) fn inline(s: &str) -> Markup {
+    html! {
+        @for (i, part) in s.split('`').enumerate() {
+            @if i % 2 == 1 { code { (part) } } @else { (part) }
         }
     }
-    out
 }
 
 /// A catalogue reference: `"Title — https://…"` becomes a link, anything else text.
-pub(crate) fn reference(r: &str) -> String {
+pub(crate) fn reference(r: &str) -> Markup {
     match r.rsplit_once(" — ") {
         Some((title, url)) if url.starts_with("https://") && !url.contains(char::is_whitespace) => {
-            format!(
-                "<a href=\"{}\" rel=\"noreferrer noopener\">{}</a>",
-                Esc(url),
-                Esc(title)
-            )
+            html! { a href=(url) rel="noreferrer noopener" { (title) } }
         }
-        _ => esc(r),
+        _ => html! { (r) },
     }
 }
 
@@ -220,12 +234,31 @@ mod tests {
                 "<script>alert(1)</script>",
                 "&lt;script&gt;alert(1)&lt;/script&gt;",
             ),
-            ("a\"b'c&d", "a&quot;b&#39;c&amp;d"),
-            ("x\u{7}y\u{202e}", "x&#x7;y\u{202e}"),
+            ("a\"b'c&d", "a&quot;b'c&amp;d"),
+            // Controls and bidi overrides are shown, never passed raw (nor as a character
+            // reference, which the browser would decode: `&#x9b;` even becomes `›`).
+            (
+                "x\u{7}y\u{202e}z\u{1b}[2J\u{9b}\u{2066}\r",
+                "x\\u{7}y\\u{202e}z\\u{1b}[2J\\u{9b}\\u{2066}\\u{d}",
+            ),
+            ("tab\tand\nline", "tab\tand\nline"),
             ("ünïcode", "ünïcode"),
         ] {
-            assert_eq!(esc(input), want, "{input:?}");
+            assert_eq!(finish(html! { (input) }), want, "{input:?}");
+            assert_eq!(
+                finish(html! { a title=(input) {} }),
+                format!("<a title=\"{want}\"></a>"),
+                "{input:?} in an attribute"
+            );
         }
+        // The whole page goes through the policy, the title too.
+        let page = layout("t\u{202e}", html! { p { "\u{1b}" } });
+        assert!(
+            page.contains("<title>t\\u{202e} · mailaudit</title>"),
+            "{page}"
+        );
+        assert!(page.contains("<p>\\u{1b}</p>"), "{page}");
+        assert!(!page.chars().any(mailaudit_core::text::unsafe_char));
     }
 
     #[test]
@@ -245,7 +278,7 @@ mod tests {
     #[test]
     fn markdown_subset() {
         let md = "Publish `v=DMARC1` <now>.\n\nSecond\nline.\n\n```text\n<a> & b\n```\n\n1. one `x`\n2. two\n\n- a\n- b\nafter";
-        let html = markdown(md);
+        let html = markdown(md).into_string();
         assert_eq!(
             html,
             "<p>Publish <code>v=DMARC1</code> &lt;now&gt;.</p>\n<p>Second line.</p>\n\
@@ -255,7 +288,7 @@ mod tests {
         );
         // Every catalogue text renders without raw HTML escaping into the page.
         for info in mailaudit_core::checks::CATALOGUE {
-            let h = markdown(info.fix);
+            let h = markdown(info.fix).into_string();
             assert!(!h.contains("<script"), "{}", info.id);
             assert!(h.starts_with("<p>"), "{}", info.id);
         }
@@ -264,16 +297,16 @@ mod tests {
     #[test]
     fn references() {
         assert_eq!(
-            reference("RFC 7489 §6.1"),
+            reference("RFC 7489 §6.1").into_string(),
             "RFC 7489 §6.1",
             "plain references stay text"
         );
         assert_eq!(
-            reference("Doc — https://x.example/a?b=1&c=2"),
+            reference("Doc — https://x.example/a?b=1&c=2").into_string(),
             "<a href=\"https://x.example/a?b=1&amp;c=2\" rel=\"noreferrer noopener\">Doc</a>"
         );
         assert_eq!(
-            reference("Doc — javascript:alert(1)"),
+            reference("Doc — javascript:alert(1)").into_string(),
             "Doc — javascript:alert(1)"
         );
     }

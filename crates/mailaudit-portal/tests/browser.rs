@@ -64,6 +64,16 @@ async fn browser_fleet_to_domain_to_check_and_404() {
             .unwrap()
             .contains("Remediation guide for contoso.example")
     );
+    // Each block of DNS records comes with its host / type / value table.
+    let hosts = c
+        .find_all(Locator::Css("#guide table.records tbody tr td:first-child"))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    for h in hosts {
+        seen.push(h.text().await.unwrap());
+    }
+    assert!(seen.iter().any(|h| h == "_dmarc"), "hosts shown: {seen:?}");
 
     // A finding links to its check page.
     let link = c

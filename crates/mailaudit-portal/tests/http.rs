@@ -94,6 +94,14 @@ async fn pages_show_the_stored_data() {
         "id=\"guide\"",
         "Remediation guide for contoso.example",
         "method=\"post\" action=\"/domains/contoso.example/checklist/",
+        // The guide's records as a DNS provider's form asks for them, beside the zone lines.
+        "<table class=\"records\">",
+        "<tr><td><code>_dmarc</code></td><td>TXT</td><td><code>v=DMARC1; p=quarantine;",
+        "<td><code>_dmarc.contoso.example</code></td></tr>",
+        // The seed's checklist items, on the domain's checklist too.
+        "dmarc-review-reports",
+        "connectors-audit",
+        "rerun-audit",
     ] {
         assert!(page.contains(part), "domain page has {part:?}");
     }

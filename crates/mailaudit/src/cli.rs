@@ -872,7 +872,8 @@ pub(crate) struct GuideArgs {
     /// Every domain of this customer, one guide after the other.
     #[arg(long, value_name = "NAME", conflicts_with = "domain")]
     pub(crate) customer: Option<String>,
-    /// Markdown (for tickets and wikis) or a self-contained HTML page.
+    /// Markdown (for tickets and wikis), a self-contained HTML page, or JSON (the guide's
+    /// items, steps and blocks; each DNS block with its records as host, type and value).
     #[arg(long, value_enum, default_value_t = GuideFormat::Md)]
     pub(crate) format: GuideFormat,
     /// Write to this file instead of standard output.
@@ -1028,6 +1029,7 @@ pub(crate) enum TextOrJson {
 pub(crate) enum GuideFormat {
     Md,
     Html,
+    Json,
 }
 
 /// `30m`, `12h`, `1d`, `7d`, `2w` (or plain seconds) → seconds.

@@ -44,6 +44,46 @@ impl fmt::Display for M365Target {
     }
 }
 
+/// How many leading characters of a long domain's reduced name its label must share
+/// ([`label_fits_domain`]): a DNS label holds 63 octets and `selectorN-` takes 10, so the label of
+/// a long domain may be cut short.
+const LONG_HEAD: usize = 30;
+
+/// Whether `label` (of a target `selectorN-<label>._domainkey.…`) can be `domain`'s own
+/// Microsoft 365 label, from the domain name alone.
+///
+/// The label is the domain with its dots turned into dashes, **but** existing hyphens are
+/// dropped and a collision suffix may be added (`M365.md`: `heig-vd.ch` → `heigvd-ch01b`,
+/// `dutch-shape.nl` → `dutchshape-nl01c`), so the label is never built from the name: both are
+/// reduced to their letters and digits, and the label's must start with the domain's, followed
+/// by nothing or by a suffix that starts with a digit (`heigvdch` + `01b`). For a long domain
+/// (over [`LONG_HEAD`] letters and digits) the label may be cut short: their first
+/// [`LONG_HEAD`] must agree. An internationalised domain (an `xn--` A-label), whose label rules
+/// are not documented, always fits: no verdict without the facts.
+///
+/// `false` means the label was made for another domain: the CNAME was copied (from another
+/// customer's records, or from a template) and points at a key this domain does not own.
+pub fn label_fits_domain(label: &str, domain: &str) -> bool {
+    let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+    if domain.split('.').any(|l| l.starts_with("xn--")) {
+        return true;
+    }
+    let reduce = |s: &str| -> Vec<u8> {
+        s.bytes()
+            .filter(u8::is_ascii_alphanumeric)
+            .map(|b| b.to_ascii_lowercase())
+            .collect()
+    };
+    let (l, d) = (reduce(label), reduce(&domain));
+    if d.is_empty() {
+        return true;
+    }
+    if let Some(rest) = l.strip_prefix(d.as_slice()) {
+        return rest.first().is_none_or(u8::is_ascii_digit);
+    }
+    d.len() > LONG_HEAD && l.len() >= LONG_HEAD && l[..LONG_HEAD] == d[..LONG_HEAD]
+}
+
 fn is_lower_ldh(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
@@ -156,6 +196,51 @@ mod tests {
             t.for_selector(2).to_string(),
             "selector2-contoso-com._domainkey.contoso.onmicrosoft.com"
         );
+    }
+
+    #[test]
+    fn labels_fit_their_own_domain_only() {
+        for (label, domain, fits) in [
+            ("contoso-com", "contoso.com", true),
+            ("Contoso-COM", "Contoso.com.", true),
+            ("mail-contoso-com", "mail.contoso.com", true),
+            // M365.md: hyphens dropped, a collision suffix added.
+            ("heigvd-ch01b", "heig-vd.ch", true),
+            ("heigvd-ch", "heig-vd.ch", true),
+            ("dutchshape-nl01c", "dutch-shape.nl", true),
+            ("contoso-com-01i", "contoso.com", true),
+            // Another customer's target, copied.
+            ("fabrikam-com", "contoso.com", false),
+            ("contoso-com", "fabrikam.com", false),
+            // Another domain of the same name: the suffix is not a collision suffix.
+            ("contoso-com-au", "contoso.com", false),
+            ("contoso-com", "contoso.com.au", false),
+            ("heigvd-ch01b", "heig-vd.de", false),
+            // A long domain's label, cut short.
+            (
+                "averyveryverylongdomainnameforaclinic-ex",
+                "a-very-very-very-long-domain-name-for-a-clinic.example",
+                true,
+            ),
+            (
+                "averyveryverylongdomainnameforanother-ex",
+                "a-very-very-very-long-domain-name-for-a-clinic.example",
+                true,
+            ),
+            (
+                "anotherverylongdomainnameforaclinic-ex",
+                "a-very-very-very-long-domain-name-for-a-clinic.example",
+                false,
+            ),
+            // No documented rule for A-labels: no verdict.
+            ("anything", "xn--bcher-kva.ch", true),
+        ] {
+            assert_eq!(
+                label_fits_domain(label, domain),
+                fits,
+                "{label} for {domain}"
+            );
+        }
     }
 
     proptest::proptest! {

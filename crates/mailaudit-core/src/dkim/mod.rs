@@ -2,9 +2,17 @@
 //!
 //! For a Microsoft 365 domain the selectors are known: `selector1` and `selector2`, published as
 //! CNAMEs into the tenant (`M365.md`). [`audit`] checks that both exist, that they point at
-//! Microsoft 365 DKIM targets for the same tenant ([`m365::parse_m365_target`]), and that at
-//! least one resolves to a key (only one selector is active at a time). The tenant name read
-//! from the targets is the best credential-free source of it.
+//! Microsoft 365 DKIM targets for the same tenant ([`m365::parse_m365_target`]) made for this
+//! domain (the target's label is the domain's own MX label, or fits the domain name:
+//! [`m365::label_fits_domain`]; a label made for another domain is a CNAME copied from another
+//! customer), and that at least one resolves to a key (only one selector is active at a time).
+//! The tenant name read from the targets is the best credential-free source of it.
+//!
+//! A target is never built here: the exact values depend on the tenant, on a label Microsoft
+//! chooses (hyphens dropped, collision suffixes) and, for domains added since May 2025, on a
+//! `<letter>-v1.dkim.mail.microsoft` zone that cannot be predicted. A fix writes a target only
+//! when it is the other selector of a published, correct one (same tenant, zone and label,
+//! selector number swapped); otherwise it says how to read them with `Get-DkimSigningConfig`.
 //!
 //! For other domains, DKIM selectors **cannot be enumerated from DNS**: a key is only found if
 //! its selector is guessed. [`audit`] tries the short documented list [`COMMON_SELECTORS`], so
@@ -22,7 +30,7 @@ use crate::dns::{DnsError, DnsSource, normalize_name};
 use crate::finding::Finding;
 
 pub use key::{DkimKeyError, DkimKeyRecord, KeyEncoding, KeyType, PublicKey, parse_key_record};
-pub use m365::{M365Target, parse_m365_target};
+pub use m365::{M365Target, label_fits_domain, parse_m365_target};
 
 /// The selectors tried on a domain that is not at Microsoft 365, in order: the defaults of
 /// Google Workspace (`google`), Microsoft 365 (`selector1`, `selector2`), common MTAs and
@@ -162,7 +170,7 @@ fn weak_finding(domain: &str, s: &SelectorResult, fix: String) -> Finding {
 
 /// Audits DKIM for `domain`; `m365` says whether the domain is at Microsoft 365 (from its MX,
 /// SPF or tenant data), which decides between the selector-CNAME checks and the
-/// common-selector search.
+/// common-selector search. As [`audit_with_labels`] without the domain's MX labels.
 ///
 /// RFC 6376 §3.6.2.1: "All DKIM keys are stored in a subdomain named "_domainkey". Given a
 /// DKIM-Signature field with a "d=" tag of "example.com" and an "s=" tag of "foo.bar", the DNS
@@ -174,25 +182,52 @@ fn weak_finding(domain: &str, s: &SelectorResult, fix: String) -> Finding {
 /// Findings (area dkim): DKIM-M365-MISSING, DKIM-M365-PARTIAL, DKIM-M365-TARGET-MISMATCH,
 /// DKIM-M365-NOT-ENABLED, DKIM-KEY-WEAK, DKIM-NOT-FOUND and DNS-LOOKUP-FAILED.
 pub async fn audit<D: DnsSource>(dns: &D, domain: &str, m365: bool) -> (DkimSummary, Vec<Finding>) {
+    audit_with_labels(dns, domain, m365, &[]).await
+}
+
+/// [`audit`], with `own_labels` the domain's own Microsoft 365 labels read from its MX
+/// (`<label>.mail.protection.outlook.com`, `<label>.<x>-v1.mx.microsoft`): a DKIM target with
+/// one of them is the domain's own whatever the domain name ([`label_fits_domain`] is the
+/// other way a label is recognised).
+pub async fn audit_with_labels<D: DnsSource>(
+    dns: &D,
+    domain: &str,
+    m365: bool,
+    own_labels: &[String],
+) -> (DkimSummary, Vec<Finding>) {
     let domain = normalize_name(domain);
     if m365 {
-        audit_m365(dns, &domain).await
+        audit_m365(dns, &domain, own_labels).await
     } else {
         audit_common(dns, &domain).await
     }
 }
 
+/// Whether the target's label was made for `domain`: one of its MX labels, or one that fits its
+/// name.
+fn is_own_label(t: &M365Target, domain: &str, own_labels: &[String]) -> bool {
+    own_labels.iter().any(|l| l.eq_ignore_ascii_case(&t.label))
+        || label_fits_domain(&t.label, domain)
+}
+
 /// The Microsoft 365 checks. DKIM-M365-NOT-ENABLED is raised only when at least one CNAME has
-/// the Microsoft 365 shape (otherwise DKIM-M365-TARGET-MISMATCH already says what is wrong).
-/// Since only one selector is active and the inactive one keeps its old key until the next
-/// rotation, DKIM-KEY-WEAK is raised only when every key found is weak.
-async fn audit_m365<D: DnsSource>(dns: &D, domain: &str) -> (DkimSummary, Vec<Finding>) {
+/// the Microsoft 365 shape and this domain's label (otherwise DKIM-M365-TARGET-MISMATCH already
+/// says what is wrong). Since only one selector is active and the inactive one keeps its old key
+/// until the next rotation, DKIM-KEY-WEAK is raised only when every key found is weak.
+async fn audit_m365<D: DnsSource>(
+    dns: &D,
+    domain: &str,
+    own_labels: &[String],
+) -> (DkimSummary, Vec<Finding>) {
     let mut summary = DkimSummary::default();
     let mut findings = Vec::new();
-    // Per selector: CNAME known (lookup succeeded), parsed target.
+    // Per selector: CNAME known (lookup succeeded), parsed target of this domain's label.
     let mut known = [false; 2];
     let mut targets: [Option<M365Target>; 2] = [None, None];
-    // Any Microsoft 365 target seen, even for the wrong selector (for the tenant name).
+    // A selector whose target was made for another domain (copied).
+    let mut copied = [false; 2];
+    // Any Microsoft 365 target of this domain seen, even for the wrong selector (for the
+    // tenant name).
     let mut seen: Option<M365Target> = None;
     let mut txt_failed = false;
 
@@ -216,6 +251,29 @@ async fn audit_m365<D: DnsSource>(dns: &D, domain: &str) -> (DkimSummary, Vec<Fi
         if let Some(target) = &result.cname {
             let n = i as u8 + 1;
             match parse_m365_target(target) {
+                Some(t) if !is_own_label(&t, domain, own_labels) => {
+                    copied[i] = true;
+                    let mx = match own_labels.first() {
+                        Some(l) => format!("; {domain}'s own MX names the label `{l}`"),
+                        None => String::new(),
+                    };
+                    findings.push(
+                        Finding::new(
+                            CheckId::DkimM365TargetMismatch,
+                            format!(
+                                "{name} is a CNAME to {target}, whose label `{}` was made for \
+                                 another domain, not {domain} (a Microsoft 365 label is the \
+                                 domain name with dots as dashes, hyphens dropped and perhaps a \
+                                 numbered suffix such as `01b`{mx}): the CNAME looks copied from \
+                                 another domain's records, in the tenant `{}`, and points at a \
+                                 key {domain} does not own",
+                                t.label, t.tenant
+                            ),
+                        )
+                        .with_evidence(format!("{name}. CNAME {target}"))
+                        .with_fix(read_cnames_fix(domain)),
+                    );
+                }
                 Some(t) if t.selector == n => targets[i] = Some(t),
                 Some(t) => {
                     let detail = format!(
@@ -240,7 +298,7 @@ async fn audit_m365<D: DnsSource>(dns: &D, domain: &str) -> (DkimSummary, Vec<Fi
                         ),
                     )
                     .with_evidence(format!("{name}. CNAME {target}"))
-                    .with_fix(get_cnames_fix(domain)),
+                    .with_fix(read_cnames_fix(domain)),
                 ),
             }
             match dns.txt(&name).await {
@@ -262,6 +320,7 @@ async fn audit_m365<D: DnsSource>(dns: &D, domain: &str) -> (DkimSummary, Vec<Fi
         summary.tenant = Some(t.tenant.clone());
         summary.m365_label = Some(t.label.clone());
     }
+    // Two targets of this domain's label in different tenants (a copied one is reported above).
     if let [Some(a), Some(b)] = &targets
         && (a.tenant != b.tenant || a.zone != b.zone)
     {
@@ -276,7 +335,7 @@ async fn audit_m365<D: DnsSource>(dns: &D, domain: &str) -> (DkimSummary, Vec<Fi
             .with_evidence(format!(
                 "selector1._domainkey.{domain}. CNAME {a}\nselector2._domainkey.{domain}. CNAME {b}"
             ))
-            .with_fix(get_cnames_fix(domain)),
+            .with_fix(read_cnames_fix(domain)),
         );
     }
 
@@ -295,11 +354,8 @@ async fn audit_m365<D: DnsSource>(dns: &D, domain: &str) -> (DkimSummary, Vec<Fi
                 ),
             )
             .with_fix(format!(
-                "In Exchange Online PowerShell: `New-DkimSigningConfig -DomainName {q} \
-                 -Enabled $false`, then `Get-DkimSigningConfig -Identity {q} | Format-List \
-                 Selector1CNAME,Selector2CNAME`; publish selector1._domainkey.{domain} and \
-                 selector2._domainkey.{domain} as CNAMEs to those two values, then \
-                 `Set-DkimSigningConfig -Identity {q} -Enabled $true`",
+                "{}, then `Set-DkimSigningConfig -Identity {q} -Enabled $true`",
+                read_cnames_fix(domain),
                 q = crate::powershell::quote(domain)
             )),
         ),
@@ -307,12 +363,13 @@ async fn audit_m365<D: DnsSource>(dns: &D, domain: &str) -> (DkimSummary, Vec<Fi
             let (have, missing) = if present[0] { (0, 1) } else { (1, 0) };
             if known[missing] {
                 let missing_name = format!("{}._domainkey.{domain}", M365_SELECTORS[missing]);
+                // The other selector of a published, correct target; never a guess.
                 let fix = match &targets[have] {
-                    Some(t) => format!(
+                    Some(t) if !copied[have] => format!(
                         "{missing_name}. CNAME {}.",
                         t.for_selector(missing as u8 + 1)
                     ),
-                    None => get_cnames_fix(domain),
+                    _ => read_cnames_fix(domain),
                 };
                 findings.push(
                     Finding::new(
@@ -382,11 +439,17 @@ async fn audit_m365<D: DnsSource>(dns: &D, domain: &str) -> (DkimSummary, Vec<Fi
     (summary, findings)
 }
 
-fn get_cnames_fix(domain: &str) -> String {
+/// The fix that writes no target: read the exact values in the tenant and publish them. The
+/// targets name the tenant, a label Microsoft chooses and, for domains added since May 2025
+/// (MX `<label>.<x>-v1.mx.microsoft`), a `<letter>-v1.dkim.mail.microsoft` zone: none of it is
+/// predictable from DNS.
+pub fn read_cnames_fix(domain: &str) -> String {
     format!(
-        "Publish selector1._domainkey.{domain} and selector2._domainkey.{domain} as CNAMEs to the \
-         values of `Get-DkimSigningConfig -Identity {q} | Format-List \
-         Selector1CNAME,Selector2CNAME` in Exchange Online PowerShell",
+        "In Exchange Online PowerShell, read the exact targets with `Get-DkimSigningConfig \
+         -Identity {q} | Format-List Selector1CNAME,Selector2CNAME` (if it returns nothing, \
+         create the configuration first with `New-DkimSigningConfig -DomainName {q} -Enabled \
+         $false`); publish selector1._domainkey.{domain} as a CNAME to the Selector1CNAME value \
+         and selector2._domainkey.{domain} to the Selector2CNAME value, exactly as shown",
         q = crate::powershell::quote(domain)
     )
 }
@@ -658,6 +721,169 @@ mod tests {
                 .contains("Rotate-DkimSigningConfig -Identity 'contoso.com' -KeySize 2048")
         );
         assert_eq!(f[0].evidence.as_deref(), Some(key(RSA1024_SPKI).as_str()));
+    }
+
+    /// Copied selector CNAMEs: a target whose label was made for another domain is a mismatch;
+    /// labels with hyphens dropped and a collision suffix (`M365.md`) are the domain's own, and
+    /// so is any label the domain's own MX names.
+    #[test]
+    fn m365_copied_targets() {
+        fn pair(label: &str, tenant: &str, zone: &str) -> (String, String) {
+            let t = |n: u8| format!("selector{n}-{label}._domainkey.{tenant}.{zone}");
+            (t(1), t(2))
+        }
+        let om = "onmicrosoft.com";
+        /// `(domain, its MX labels, the published targets, the findings expected)`.
+        type Case<'a> = (&'a str, &'a [&'a str], (String, String), Vec<&'a str>);
+        let cases: Vec<Case> = vec![
+            (
+                "contoso.com",
+                &[],
+                pair("contoso-com", "contoso", om),
+                vec![],
+            ),
+            (
+                "heig-vd.ch",
+                &[],
+                pair("heigvd-ch01b", "heigvd", "r-v1.dkim.mail.microsoft"),
+                vec![],
+            ),
+            (
+                "dutch-shape.nl",
+                &[],
+                pair("dutchshape-nl01c", "dutchshape", om),
+                vec![],
+            ),
+            // The MX names the label: the domain's own, whatever the name.
+            (
+                "contoso.com",
+                &["fixtures-test"],
+                pair("fixtures-test", "fixtures", om),
+                vec![],
+            ),
+            (
+                "contoso.com",
+                &[],
+                pair("fabrikam-com", "fabrikam", om),
+                vec!["DKIM-M365-TARGET-MISMATCH", "DKIM-M365-TARGET-MISMATCH"],
+            ),
+            (
+                "contoso.com",
+                &["contoso-com"],
+                pair("fabrikam-com", "fabrikam", "c-v1.dkim.mail.microsoft"),
+                vec!["DKIM-M365-TARGET-MISMATCH", "DKIM-M365-TARGET-MISMATCH"],
+            ),
+            // contoso.com.au's records copied into contoso.com, and the other way round.
+            (
+                "contoso.com",
+                &[],
+                pair("contoso-com-au", "contoso", om),
+                vec!["DKIM-M365-TARGET-MISMATCH", "DKIM-M365-TARGET-MISMATCH"],
+            ),
+            (
+                "contoso.com.au",
+                &[],
+                pair("contoso-com", "contoso", om),
+                vec!["DKIM-M365-TARGET-MISMATCH", "DKIM-M365-TARGET-MISMATCH"],
+            ),
+        ];
+        for (domain, labels, (t1, t2), expected) in cases {
+            let s1 = format!("selector1._domainkey.{domain}");
+            let s2 = format!("selector2._domainkey.{domain}");
+            let dns = MemoryDns::new()
+                .with(&s1, Rr::Cname(t1.clone()))
+                .with(&s2, Rr::Cname(t2.clone()))
+                .txt_at(&t1, &key(RSA2048_SPKI));
+            let labels: Vec<String> = labels.iter().map(|l| l.to_string()).collect();
+            let (s, f) = pollster::block_on(audit_with_labels(&dns, domain, true, &labels));
+            assert_eq!(ids(&f), expected, "{domain} {t1}: {f:#?}");
+            if expected.is_empty() {
+                assert!(s.tenant.is_some(), "{domain} {t1}");
+                continue;
+            }
+            // The finding names the published target and why it is wrong, and guesses nothing.
+            assert!(f[0].detail.contains(&t1), "{}", f[0].detail);
+            assert!(
+                f[0].detail.contains("made for another domain"),
+                "{}",
+                f[0].detail
+            );
+            for f in &f {
+                assert!(f.fix.contains("Get-DkimSigningConfig"), "{}", f.fix);
+                assert!(
+                    !f.fix.contains("._domainkey.") || !f.fix.contains("onmicrosoft"),
+                    "{}",
+                    f.fix
+                );
+            }
+            // The other customer's tenant is not this domain's.
+            assert_eq!(s.tenant, None, "{domain}");
+            assert_eq!(s.m365_label, None, "{domain}");
+        }
+
+        // Only one selector, copied: no target is derived from it, and DKIM-M365-NOT-ENABLED is
+        // not raised on top (the copied CNAME is what is wrong).
+        let (t1, _) = pair("fabrikam-com", "fabrikam", om);
+        let dns = cnames(Some(&t1), None);
+        let (_, f) = pollster::block_on(audit(&dns, "contoso.com", true));
+        assert_eq!(
+            ids(&f),
+            ["DKIM-M365-TARGET-MISMATCH", "DKIM-M365-PARTIAL"],
+            "{f:#?}"
+        );
+        assert!(!f[1].fix.contains("fabrikam"), "{}", f[1].fix);
+        assert!(
+            f[1].fix
+                .contains("Get-DkimSigningConfig -Identity 'contoso.com'"),
+            "{}",
+            f[1].fix
+        );
+    }
+
+    /// No fix writes a target it did not read: DKIM-M365-MISSING and the mismatches say how to
+    /// read them (with New-DkimSigningConfig when there is no configuration); only the other
+    /// selector of a correct published target is written.
+    #[test]
+    fn m365_fixes_never_guess_a_target() {
+        let (_, f) = pollster::block_on(audit(&MemoryDns::new(), "contoso.com", true));
+        assert_eq!(ids(&f), ["DKIM-M365-MISSING"]);
+        let fix = &f[0].fix;
+        assert!(
+            !fix.contains("onmicrosoft") && !fix.contains("dkim.mail.microsoft"),
+            "{fix}"
+        );
+        let get = fix
+            .find("Get-DkimSigningConfig -Identity 'contoso.com' | Format-List Selector1CNAME,Selector2CNAME")
+            .expect(fix);
+        let new = fix
+            .find("New-DkimSigningConfig -DomainName 'contoso.com' -Enabled $false")
+            .expect(fix);
+        let enable = fix
+            .find("Set-DkimSigningConfig -Identity 'contoso.com' -Enabled $true")
+            .expect(fix);
+        assert!(get < new && new < enable, "{fix}");
+        assert!(fix.contains("exactly as shown"), "{fix}");
+
+        let dns = cnames(Some("s1.dkim.example.net"), Some(T2)).txt_at(T2, &key(RSA2048_SPKI));
+        let (_, f) = pollster::block_on(audit(&dns, "contoso.com", true));
+        assert!(
+            f[0].fix
+                .starts_with("In Exchange Online PowerShell, read the exact targets"),
+            "{}",
+            f[0].fix
+        );
+
+        // The current form: the other selector of a published, correct target (same letter).
+        let t = "selector1-contoso-com._domainkey.contoso.c-v1.dkim.mail.microsoft";
+        let dns = cnames(Some(t), None).txt_at(t, &key(RSA2048_SPKI));
+        let (_, f) = pollster::block_on(audit(&dns, "contoso.com", true));
+        assert_eq!(ids(&f), ["DKIM-M365-PARTIAL"]);
+        assert_eq!(
+            f[0].fix,
+            format!(
+                "{S2}. CNAME selector2-contoso-com._domainkey.contoso.c-v1.dkim.mail.microsoft."
+            )
+        );
     }
 
     #[test]

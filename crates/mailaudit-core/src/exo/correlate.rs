@@ -121,12 +121,16 @@ pub fn correlate(
                     .iter()
                     .filter_map(|(s, p)| p.as_ref().map(|p| format!("{s} → {p}")))
                     .collect();
+                let q = crate::powershell::quote(&d.domain_name);
+                let fix = match cfg {
+                    Some(_) => format!("Set-DkimSigningConfig -Identity {q} -Enabled $true"),
+                    None => format!("New-DkimSigningConfig -DomainName {q} -Enabled $true"),
+                };
                 c.dkim_mismatch.push((
                     d.domain_name.clone(),
                     format!(
-                        "selector CNAMEs are published ({}) but {state}: Set-DkimSigningConfig -Identity {} -Enabled $true",
+                        "selector CNAMEs are published ({}) but {state}: {fix}",
                         published.join(", "),
-                        d.domain_name
                     ),
                 ));
             }

@@ -955,7 +955,7 @@ fn correlation() {
         c.dkim_mismatch,
         [
             ("contoso.com".to_string(), format!("DKIM signing is enabled in the tenant but selector2._domainkey.contoso.com has no CNAME (expected {s2})")),
-            ("fabrikam.com".to_string(), "selector CNAMEs are published (selector1 → f1) but signing is disabled in the tenant: Set-DkimSigningConfig -Identity fabrikam.com -Enabled $true".to_string()),
+            ("fabrikam.com".to_string(), "selector CNAMEs are published (selector1 → f1) but signing is disabled in the tenant: Set-DkimSigningConfig -Identity 'fabrikam.com' -Enabled $true".to_string()),
         ]
     );
     assert_eq!(

@@ -8,20 +8,29 @@
 use std::collections::HashSet;
 
 use crate::checks::{Area, CheckId, Severity};
-use crate::dkim::{self, M365Target};
+use crate::dkim;
 use crate::dmarc::{self, Policy, Uri};
 use crate::finding::Finding;
-use crate::mx::classify_host;
 use crate::parked;
 use crate::spf::{self, Mechanism, Qualifier, Term};
 
-use super::util::{DAY, cname_line, date, is_plain_name, ps_quote, span, sts_id, txt_line};
-use super::{Code, Guide, GuideContext, GuideItem, Lang, Priority, ReportView, Section, Step};
+use super::util::{DAY, date, is_plain_name, ps_quote, span, sts_id};
+use super::{
+    Code, DnsRecord, Guide, GuideContext, GuideItem, Lang, Priority, ReportView, Section, Step,
+};
 
 /// An item with its priority, before the items are grouped into sections.
 struct Draft {
     priority: Priority,
     item: GuideItem,
+}
+
+/// Where the DKIM targets the guide writes come from ([`Builder::dkim_targets`]).
+enum DkimSource {
+    /// The tenant's `Get-DkimSigningConfig`, from its Exchange Online import.
+    Import,
+    /// The other selector of a published, correct target.
+    Published,
 }
 
 /// What `-SenderIPAddresses` of an inbound connector accepts.
@@ -96,9 +105,11 @@ pub(super) fn build(report: &ReportView, ctx: &GuideContext) -> Guide {
     }
     drafts.extend(b.dkim());
     if report.is_m365() {
+        drafts.push(b.connectors_audit());
         drafts.extend(b.connectors());
         drafts.extend(b.antispoof());
         drafts.extend(b.impersonation());
+        drafts.push(b.mailbox_intelligence());
     } else {
         guide.notes.push(format!(
             "The report does not show {} receiving its mail at Microsoft 365 (provider: {}), so \
@@ -114,6 +125,10 @@ pub(super) fn build(report: &ReportView, ctx: &GuideContext) -> Guide {
     }
     drafts.extend(b.transport());
     drafts.extend(b.generic());
+    // Last, whenever there is anything to do: the audit that shows it done.
+    if !drafts.is_empty() {
+        drafts.push(b.rerun());
+    }
     for p in Priority::ALL {
         let items: Vec<GuideItem> = drafts
             .iter()
@@ -131,6 +146,15 @@ fn step(text: impl Into<String>) -> Step {
     Step {
         text: text.into(),
         code: None,
+    }
+}
+
+/// A step with a block of DNS records: their zone-file lines, and the records themselves for
+/// the host / type / value form ([`Code::dns`]). Every `dns` block is written this way.
+fn step_dns(text: impl Into<String>, records: Vec<DnsRecord>) -> Step {
+    Step {
+        text: text.into(),
+        code: Some(Code::dns(records)),
     }
 }
 
@@ -261,8 +285,9 @@ impl<'a> Builder<'a> {
         dmarc::propose_next(record, &self.default_rua())
     }
 
-    fn dmarc_line(&self, record: &dmarc::Record) -> String {
-        txt_line(&self.dmarc_name(), &record.to_string())
+    /// The DMARC record `record` at the domain's `_dmarc` name.
+    fn dmarc_rec(&self, record: &dmarc::Record) -> DnsRecord {
+        DnsRecord::txt(&self.d, &self.dmarc_name(), &record.to_string())
     }
 
     /// The roll-out state, in words, for a domain whose published policy is `current`.
@@ -351,24 +376,22 @@ impl<'a> Builder<'a> {
                 self.clean_dmarc(&salvaged.unwrap_or_else(|| dmarc::Record::new(Policy::None)));
             let first = findings[0].id;
             let mut steps = vec![step(self.summary(first))];
-            steps.push(step_code(
+            steps.push(step_dns(
                 format!(
                     "Publish this record (the only TXT record at `{}`; delete any other):",
                     self.dmarc_name()
                 ),
-                Lang::Dns,
-                self.dmarc_line(&now),
+                vec![self.dmarc_rec(&now)],
             ));
             let phase = now.p.unwrap_or(Policy::None);
             if let Some(next) = self.next_dmarc(&now) {
-                steps.push(step_code(
+                steps.push(step_dns(
                     format!(
                         "This starts the p={phase} phase; after {MIN_PHASE_DAYS} days or more of \
                          aggregate reports in which every legitimate source passes, move to {}:",
                         next.p.unwrap_or(Policy::Reject)
                     ),
-                    Lang::Dns,
-                    self.dmarc_line(&next),
+                    vec![self.dmarc_rec(&next)],
                 ));
             }
             let priority = priority_of(&[first], Priority::P1);
@@ -383,6 +406,19 @@ impl<'a> Builder<'a> {
                     self.verify_txt(&self.dmarc_name()),
                 ),
             });
+            // Then: check it is live, review the reports, and (from p=none) the last phase.
+            out.push(Draft {
+                priority,
+                item: self.dmarc_verify(),
+            });
+            if phase != Policy::Reject {
+                out.push(self.dmarc_review(phase, true));
+            }
+            if phase == Policy::None
+                && let Some(after) = self.next_dmarc(&now).and_then(|n| self.next_dmarc(&n))
+            {
+                out.push(self.dmarc_later_reject(&after, true));
+            }
             return out;
         }
         let Some(base) = base else {
@@ -434,7 +470,7 @@ impl<'a> Builder<'a> {
             )));
         } else {
             let fixed: Vec<&str> = fixes_too.iter().map(|f| f.id.as_str()).collect();
-            steps.push(step_code(
+            steps.push(step_dns(
                 if fixed.is_empty() {
                     format!("The record of the current phase (p={current}):")
                 } else {
@@ -443,26 +479,21 @@ impl<'a> Builder<'a> {
                         fixed.join(", ")
                     )
                 },
-                Lang::Dns,
-                self.dmarc_line(&now),
+                vec![self.dmarc_rec(&now)],
             ));
         }
-        steps.push(step_code(
+        steps.push(step_dns(
             format!(
                 "When the reports show every legitimate source passing, publish the next phase (p={}):",
                 next.p.unwrap_or(Policy::Reject)
-            ),
-            Lang::Dns,
-            self.dmarc_line(&next),
+            ), vec![self.dmarc_rec(&next)],
         ));
-        if let Some(after) = self.next_dmarc(&next) {
-            steps.push(step_code(
-                format!(
-                    "Then, after {MIN_PHASE_DAYS} days or more without legitimate failures, the \
-                     final phase (p=reject):"
-                ),
-                Lang::Dns,
-                self.dmarc_line(&after),
+        let after = self.next_dmarc(&next);
+        if after.is_some() {
+            // The final phase is an item of its own (`dmarc-reject`, below), not a step here.
+            steps.push(step(
+                "Then, after that phase, the final one: the item \"Move DMARC to p=reject\" \
+                 (low priority until this one is done).",
             ));
         }
         steps.extend(self.rua_authorizations(&now));
@@ -478,7 +509,178 @@ impl<'a> Builder<'a> {
                 self.verify_txt(&self.dmarc_name()),
             ),
         });
+        out.push(self.dmarc_review(current, false));
+        if let Some(after) = after {
+            out.push(self.dmarc_later_reject(&after, false));
+        }
         out
+    }
+
+    /// `dmarc-verify`: after publishing, check that the record is live and reports arrive.
+    fn dmarc_verify(&self) -> GuideItem {
+        let name = self.dmarc_name();
+        let steps = vec![
+            step_code(
+                format!(
+                    "Once the DNS host shows the record (allow up to an hour, its TTL), look it \
+                     up: `{name}` must return exactly one TXT record, starting with `v=DMARC1`, \
+                     the one you published:"
+                ),
+                Lang::PowerShell,
+                format!("Resolve-DnsName -Type TXT -Name {}", ps_quote(&name)),
+            ),
+            step_code(
+                "Audit the domain again: the audit ticks this item (and \"Publish a DMARC \
+                 record\") when it reads one valid record with a working report address (`rua`):",
+                Lang::Shell,
+                format!("mailaudit audit {}", self.d),
+            ),
+            step(format!(
+                "Within a day or two the first aggregate reports reach the `rua` address; \
+                 ingest them (`mailaudit reports ingest` or `mailaudit reports fetch`) and \
+                 read them with `mailaudit reports summary {}`.",
+                self.d
+            )),
+        ];
+        let mut item = self.item(
+            "dmarc-verify",
+            "Verify the DMARC record is published",
+            &[],
+            CheckId::DmarcMissing,
+            steps,
+            self.verify_txt(&name),
+        );
+        item.why = "A record with a typo, at the wrong name or next to a second DMARC record is \
+                    ignored by receivers, exactly as if there were none; only a look-up after \
+                    publishing shows that it is live, and only arriving reports show that its \
+                    report address works."
+            .into();
+        item
+    }
+
+    /// `dmarc-review-reports`: read the aggregate reports for two to four weeks of a phase
+    /// (`phase`, or the phase a record about to be published starts with `publishing`) before
+    /// moving on. Ticked by the audit once the domain is at `p=reject`, or by hand.
+    fn dmarc_review(&self, phase: Policy, publishing: bool) -> Draft {
+        let d = &self.d;
+        let next = phase.next().unwrap_or(Policy::Reject);
+        let weeks = |from: i64, days: i64| date(from.saturating_add(days * DAY));
+        let when = match &self.ctx.dmarc_rollout {
+            _ if publishing => format!(
+                "The record starts the p={phase} phase: review the aggregate reports two to four \
+                 weeks after it is published, then move to p={next}."
+            ),
+            Some((p, started)) if p.trim().eq_ignore_ascii_case(phase.as_str()) => {
+                let age = self.ctx.today.saturating_sub(*started);
+                if age < MIN_PHASE_DAYS * DAY {
+                    format!(
+                        "p={phase} since {}: review the aggregate reports between {} and {} \
+                         (two to four weeks in), then move to p={next}.",
+                        date(*started),
+                        weeks(*started, MIN_PHASE_DAYS),
+                        weeks(*started, 2 * MIN_PHASE_DAYS)
+                    )
+                } else {
+                    format!(
+                        "p={phase} since {} ({}): the review is due{}.",
+                        date(*started),
+                        span(age),
+                        if age > 2 * MIN_PHASE_DAYS * DAY {
+                            format!(
+                                " (four weeks were up on {})",
+                                weeks(*started, 2 * MIN_PHASE_DAYS)
+                            )
+                        } else {
+                            String::new()
+                        }
+                    )
+                }
+            }
+            _ => format!(
+                "The date the p={phase} phase started is not recorded (mailaudit records it \
+                 when an audit sees the policy change): review the aggregate reports two to four \
+                 weeks into the phase, then move to p={next}."
+            ),
+        };
+        let mut steps = vec![step(when)];
+        if !publishing && let Some(text) = self.readiness(next) {
+            steps.push(step(text));
+        }
+        steps.push(step_code(
+            "Read the senders the reports show, by service, with what passes and fails:",
+            Lang::Shell,
+            format!("mailaudit reports summary {d}"),
+        ));
+        steps.push(step(format!(
+            "For each source: a service that sends for {d} (Microsoft 365, a marketing or \
+             ticketing platform, a scanner, a partner) and fails DMARC needs its SPF include or \
+             DKIM signing for {d} before p={next}; a source nobody recognises is spoofing, which \
+             p={next} stops. Mail forwarded by a mailing list that fails SPF but passes DKIM is \
+             fine."
+        )));
+        steps.push(step(format!(
+            "When every legitimate source passes, do the p={next} item. The audit ticks this \
+             item once {d} is at p=reject; tick it by hand after a review \
+             (`mailaudit checklist {d} --done dmarc-review-reports`)."
+        )));
+        let mut item = self.item(
+            "dmarc-review-reports",
+            "Review the DMARC aggregate reports after 2–4 weeks",
+            &[],
+            if phase == Policy::Quarantine {
+                CheckId::DmarcPolicyQuarantine
+            } else {
+                CheckId::DmarcPolicyNone
+            },
+            steps,
+            vec![Code::new(
+                Lang::Shell,
+                format!("mailaudit reports summary {d}"),
+            )],
+        );
+        item.why = format!(
+            "Moving to p={next} before every legitimate sender passes DMARC sends real mail to \
+             junk or rejects it; the aggregate reports are the only view of everyone who sends \
+             as {d}."
+        );
+        Draft {
+            priority: Priority::P3,
+            item,
+        }
+    }
+
+    /// The final phase, shown while the domain is not yet at `p=quarantine`: `dmarc-reject` at
+    /// low priority, under the key (and title) of the item that replaces it once the domain is
+    /// at `p=quarantine`, so that the checklist keeps one `dmarc-reject` entry throughout.
+    fn dmarc_later_reject(&self, record: &dmarc::Record, publishing: bool) -> Draft {
+        let steps = vec![
+            step(format!(
+                "Later: first {}\"Move DMARC to p=quarantine\". Nothing to do here until {} \
+                 has been at p=quarantine for {MIN_PHASE_DAYS} days or more and the aggregate \
+                 reports show no legitimate source failing.",
+                if publishing {
+                    "\"Publish a DMARC record\", then "
+                } else {
+                    ""
+                },
+                self.d
+            )),
+            step_dns(
+                "Then publish the final phase (p=reject):",
+                vec![self.dmarc_rec(record)],
+            ),
+        ];
+        Draft {
+            priority: Priority::P4,
+            item: self.item(
+                "dmarc-reject",
+                "Move DMARC to p=reject",
+                &[],
+                CheckId::DmarcPolicyQuarantine,
+                steps,
+                self.verify_txt(&self.dmarc_name()),
+            ),
+        }
     }
 
     /// For a record already at `p=reject`: the report-address and tag repairs.
@@ -491,10 +693,9 @@ impl<'a> Builder<'a> {
             let ids: Vec<CheckId> = rua.iter().map(|f| f.id).collect();
             let mut steps = vec![step(self.summary(ids[0]))];
             if rua.iter().any(|f| f.id != DmarcRuaUnauthorized) {
-                steps.push(step_code(
+                steps.push(step_dns(
                     "Publish the record with valid report addresses:",
-                    Lang::Dns,
-                    self.dmarc_line(&now),
+                    vec![self.dmarc_rec(&now)],
                 ));
             }
             steps.extend(self.rua_authorizations(&now));
@@ -520,11 +721,10 @@ impl<'a> Builder<'a> {
             let ids: Vec<CheckId> = tags.iter().map(|f| f.id).collect();
             let steps = vec![
                 step(self.summary(ids[0])),
-                step_code(
+                step_dns(
                     "Publish the record without testing mode, partial coverage or removed tags, \
                      and with subdomain policies as strong as p:",
-                    Lang::Dns,
-                    self.dmarc_line(&now),
+                    vec![self.dmarc_rec(&now)],
                 ),
             ];
             out.push(Draft {
@@ -562,24 +762,29 @@ impl<'a> Builder<'a> {
             if !is_plain_name(&dest) || dmarc::shares_org_domain(&org, &dest) {
                 continue;
             }
-            let line = txt_line(&format!("{}._report._dmarc.{dest}", self.d), "v=DMARC1");
-            if !lines.contains(&line) {
-                lines.push(line);
+            // Entered in the destination's DNS, not the domain's.
+            let rec = DnsRecord::txt(
+                &dest,
+                &format!("{}._report._dmarc.{dest}", self.d),
+                "v=DMARC1",
+            );
+            if !lines.contains(&rec) {
+                lines.push(rec);
             }
         }
         if lines.is_empty() {
             return Vec::new();
         }
-        vec![step_code(
+        vec![step_dns(
             "Ask each external report destination to authorise the domain (the destination \
              publishes this in its own zone):",
-            Lang::Dns,
-            lines.join("\n"),
+            lines,
         )]
     }
 
-    fn spf_line(&self, record: &str) -> String {
-        txt_line(&self.d, record)
+    /// The SPF record `record` at the domain.
+    fn spf_rec(&self, record: &str) -> DnsRecord {
+        DnsRecord::txt(&self.d, &self.d, record)
     }
 
     /// The step publishing the SPF record `record` proposes, with the senders the stored DMARC
@@ -587,7 +792,7 @@ impl<'a> Builder<'a> {
     fn spf_proposal(&self, intro: impl Into<String>, record: &str) -> Vec<Step> {
         let kept =
             spf::propose::keep_senders(record, self.r.spf.tree.as_ref(), &self.ctx.spf_senders);
-        let mut steps = vec![step_code(intro, Lang::Dns, self.spf_line(&kept.record))];
+        let mut steps = vec![step_dns(intro, vec![self.spf_rec(&kept.record)])];
         let list = |s: &[spf::propose::ReportedSender]| {
             s.iter()
                 .map(|s| {
@@ -678,11 +883,10 @@ impl<'a> Builder<'a> {
                     &merged,
                 ));
             } else if let Some(ev) = repair.iter().find_map(|f| f.evidence.as_deref()) {
-                steps.push(step_code(
+                steps.push(step_dns(
                     "The record read, to correct at the DNS host (the finding above says what \
                      does not parse):",
-                    Lang::Dns,
-                    self.spf_line(ev),
+                    vec![self.spf_rec(ev)],
                 ));
             }
             out.push(Draft {
@@ -1004,17 +1208,14 @@ impl<'a> Builder<'a> {
             dmarc_unknown: r.dmarc.lookup_failed,
         };
         let lock = parked::lockdown(&seen, &self.default_rua());
-        let lines: Vec<String> = lock
+        let lines: Vec<DnsRecord> = lock
             .records(&self.d)
             .iter()
-            .map(|rec| match rec.rtype {
-                "TXT" => txt_line(&rec.name, &rec.value),
-                t => format!("{}.  3600  IN  {t}  {}", rec.name, rec.value),
-            })
+            .map(|rec| DnsRecord::new(&self.d, &rec.name, rec.rtype, &rec.value))
             .collect();
         let mut steps = vec![step(self.summary(CheckId::ParkedNotLocked))];
         if !lines.is_empty() {
-            steps.push(step_code(
+            steps.push(step_dns(
                 format!(
                     "Publish these records (replacing the SPF and DMARC records there now){}:",
                     if lock.null_mx {
@@ -1023,14 +1224,16 @@ impl<'a> Builder<'a> {
                         ""
                     }
                 ),
-                Lang::Dns,
-                lines.join("\n"),
+                lines,
             ));
         }
-        steps.push(step_code(
+        steps.push(step_dns(
             "Optionally revoke DKIM for every selector:",
-            Lang::Dns,
-            txt_line(&format!("*._domainkey.{}", self.d), parked::DKIM_REVOKED),
+            vec![DnsRecord::txt(
+                &self.d,
+                &format!("*._domainkey.{}", self.d),
+                parked::DKIM_REVOKED,
+            )],
         ));
         let verify = vec![
             Code::new(
@@ -1061,37 +1264,63 @@ impl<'a> Builder<'a> {
         }]
     }
 
-    /// The tenant name: from the DKIM CNAMEs, else from the inventory.
-    fn tenant(&self) -> Option<String> {
-        let from_ctx = self.ctx.tenant.as_deref().map(|t| {
-            let t = t.trim().trim_end_matches('.').to_ascii_lowercase();
-            t.strip_suffix(".onmicrosoft.com")
-                .map(str::to_string)
-                .unwrap_or(t)
-        });
-        self.r
+    /// The DKIM targets the guide may write, per selector number: the tenant's own values from
+    /// its Exchange Online import (`Get-DkimSigningConfig`), or the other selector of a
+    /// published, correct target (same tenant, zone and label, selector number swapped). `None`
+    /// when neither is known: a target is never built from the tenant name and the label, since
+    /// the label, the tenant and (for domains added since May 2025, MX `*.mx.microsoft`) the
+    /// `<letter>-v1.dkim.mail.microsoft` zone cannot be predicted.
+    fn dkim_targets(&self, mismatch: bool) -> Option<(DkimSource, [String; 2])> {
+        if let Some((s1, s2)) = &self.ctx.dkim_cnames {
+            // Exported values are data: written only when they are Microsoft 365 targets of
+            // the right selector.
+            let ok = |v: &str, n: u8| {
+                dkim::parse_m365_target(v)
+                    .filter(|t| t.selector == n)
+                    .map(|_| v.trim().trim_end_matches('.').to_ascii_lowercase())
+            };
+            return Some((DkimSource::Import, [ok(s1, 1)?, ok(s2, 2)?]));
+        }
+        if mismatch {
+            return None;
+        }
+        let published: Vec<dkim::M365Target> = self
+            .r
             .dkim
-            .tenant
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .or(from_ctx)
-            .filter(|t| is_ldh(t))
+            .selectors
+            .iter()
+            .filter_map(|s| {
+                let t = dkim::parse_m365_target(s.cname.as_deref()?)?;
+                (s.name
+                    .eq_ignore_ascii_case(&format!("selector{}", t.selector)))
+                .then_some(t)
+            })
+            .collect();
+        let t = published.first()?;
+        if published
+            .iter()
+            .any(|o| (&o.tenant, &o.zone, &o.label) != (&t.tenant, &t.zone, &t.label))
+            || !dkim::label_fits_domain(&t.label, &self.d) && !self.own_mx_label(&t.label)
+        {
+            return None;
+        }
+        Some((
+            DkimSource::Published,
+            [t.for_selector(1).to_string(), t.for_selector(2).to_string()],
+        ))
     }
 
-    /// The domain's Microsoft 365 label: from the DKIM CNAMEs, else from the MX.
-    fn m365_label(&self) -> Option<String> {
-        if let Some(l) = self.r.dkim.m365_label.as_deref() {
-            return Some(l.to_ascii_lowercase()).filter(|l| is_ldh(l));
-        }
-        let hosts = self
-            .r
-            .m365_endpoint
+    /// Whether `label` is one the domain's own Microsoft 365 MX names.
+    fn own_mx_label(&self, label: &str) -> bool {
+        self.r
+            .mx
             .iter()
-            .chain(self.ctx.m365_endpoint.iter())
-            .chain(self.r.mx.iter().map(|m| &m.host));
-        hosts
-            .filter_map(|h| classify_host(h).m365_label().map(str::to_string))
-            .find(|l| is_ldh(l))
+            .filter_map(|m| {
+                crate::mx::classify_host(&m.host)
+                    .m365_label()
+                    .map(str::to_string)
+            })
+            .any(|l| l.eq_ignore_ascii_case(label))
     }
 
     fn dkim(&mut self) -> Vec<Draft> {
@@ -1117,100 +1346,83 @@ impl<'a> Builder<'a> {
         if !cnames.is_empty() {
             let ids: Vec<CheckId> = cnames.iter().map(|f| f.id).collect();
             let mismatch = ids.contains(&DkimM365TargetMismatch);
-            // Targets: from a published CNAME (unless it is the wrong one), else built from the
-            // tenant name and the label.
-            let published: Option<M365Target> = if mismatch {
-                None
-            } else {
+            let mut steps = vec![step(self.summary(ids[0]))];
+            // The selectors to publish: both when one is wrong, else those not published.
+            let published = |n: u8| {
                 self.r
                     .dkim
                     .selectors
                     .iter()
-                    .filter_map(|s| s.cname.as_deref())
-                    .find_map(dkim::parse_m365_target)
+                    .any(|s| s.name == format!("selector{n}") && s.cname.is_some())
             };
-            let built = published.is_none();
-            let target = published.or_else(|| {
-                Some(M365Target {
-                    selector: 1,
-                    label: self.m365_label()?,
-                    tenant: self.tenant()?,
-                    zone: "onmicrosoft.com".into(),
-                })
-            });
-            let mut steps = vec![step(self.summary(ids[0]))];
-            steps.push(step_code(
-                "Read the exact CNAME targets in Exchange Online PowerShell:",
-                Lang::PowerShell,
-                get.clone(),
-            ));
-            steps.push(step_code(
-                "If it returns nothing, create the signing configuration first, then read them again:",
-                Lang::PowerShell,
-                new.clone(),
-            ));
-            if let Some((s1, s2)) = &self.ctx.dkim_cnames {
-                // The tenant's own values (Get-DkimSigningConfig, from an Exchange Online import).
-                let lines: Vec<String> = [(1u8, s1), (2, s2)]
-                    .into_iter()
-                    .filter(|(n, _)| {
-                        mismatch
-                            || !self
-                                .r
-                                .dkim
-                                .selectors
-                                .iter()
-                                .any(|s| s.name == format!("selector{n}") && s.cname.is_some())
-                    })
-                    .map(|(n, target)| cname_line(&format!("selector{n}._domainkey.{d}"), target))
-                    .collect();
-                if !lines.is_empty() {
-                    steps.push(step_code(
-                        "Publish the CNAMEs (the exact values of the tenant's Get-DkimSigningConfig, from its Exchange Online import):",
-                        Lang::Dns,
-                        lines.join("\n"),
-                    ));
-                }
+            let wanted: Vec<u8> = [1u8, 2]
+                .into_iter()
+                .filter(|n| mismatch || !published(*n))
+                .collect();
+            let replacing = if mismatch {
+                " (replacing the CNAMEs published now)"
             } else {
-                match target {
-                Some(t) => {
-                    let missing: Vec<u8> =
-                        [1u8, 2]
-                            .into_iter()
-                            .filter(|n| {
-                                mismatch
-                                    || !self.r.dkim.selectors.iter().any(|s| {
-                                        s.name == format!("selector{n}") && s.cname.is_some()
-                                    })
-                            })
-                            .collect();
-                    let lines: Vec<String> = missing
+                ""
+            };
+            match self.dkim_targets(mismatch) {
+                Some((source, targets)) if !wanted.is_empty() => {
+                    let lines: Vec<DnsRecord> = wanted
                         .iter()
                         .map(|n| {
-                            cname_line(
+                            DnsRecord::cname(
+                                &d,
                                 &format!("selector{n}._domainkey.{d}"),
-                                &t.for_selector(*n).to_string(),
+                                &targets[*n as usize - 1],
                             )
                         })
                         .collect();
-                    let how = if built {
-                        "Publish the CNAMEs (built from the tenant name and the domain's Microsoft \
-                         365 label; if `Get-DkimSigningConfig` shows different values, for example \
-                         a `dkim.mail.microsoft` target, publish those instead):"
-                    } else {
-                        "Publish the missing CNAME (its target follows the published one):"
+                    let how = match source {
+                        DkimSource::Import => format!(
+                            "Publish the CNAMEs{replacing}: the exact values of the tenant's \
+                             `Get-DkimSigningConfig`, from its Exchange Online import:"
+                        ),
+                        DkimSource::Published => format!(
+                            "Publish the missing CNAME: the published selector's target with \
+                             the selector number swapped (`{get}` shows the same value):"
+                        ),
                     };
-                    if !lines.is_empty() {
-                        steps.push(step_code(how, Lang::Dns, lines.join("\n")));
-                    }
+                    steps.push(step_dns(how, lines));
                 }
-                None => steps.push(step(format!(
-                    "The tenant name is not known, so the targets cannot be written here: publish \
-                     `selector1._domainkey.{d}` and `selector2._domainkey.{d}` as CNAMEs to the \
-                     `Selector1CNAME` and `Selector2CNAME` values shown above (record the tenant \
-                     in the inventory to get them in this guide)."
-                ))),
-            }
+                _ => {
+                    steps.push(step_code(
+                        "Read the exact CNAME targets in Exchange Online PowerShell (they name \
+                         the tenant and a label Microsoft chooses, and for domains added since \
+                         May 2025 a `<letter>-v1.dkim.mail.microsoft` zone, so they cannot be \
+                         written here):",
+                        Lang::PowerShell,
+                        get.clone(),
+                    ));
+                    steps.push(step_code(
+                        "If it returns nothing, create the signing configuration first, then read \
+                         them again:",
+                        Lang::PowerShell,
+                        new.clone(),
+                    ));
+                    let which: Vec<String> = wanted
+                        .iter()
+                        .map(|n| {
+                            format!("`selector{n}._domainkey.{d}` as a CNAME to the `Selector{n}CNAME` value")
+                        })
+                        .collect();
+                    steps.push(step(format!(
+                        "At the DNS host, publish {}{replacing}, exactly as shown (once the \
+                         tenant's export is imported with `mailaudit exo import`, this guide \
+                         writes the values itself).",
+                        if which.is_empty() {
+                            format!(
+                                "`selector1._domainkey.{d}` and `selector2._domainkey.{d}` as \
+                                 CNAMEs to the `Selector1CNAME` and `Selector2CNAME` values"
+                            )
+                        } else {
+                            which.join(" and ")
+                        }
+                    )));
+                }
             }
             steps.push(step_code(
                 "Once both CNAMEs resolve, enable signing:",
@@ -1762,11 +1974,8 @@ impl<'a> Builder<'a> {
 
     fn impersonation(&mut self) -> Vec<Draft> {
         use CheckId::*;
-        let findings = self.take(&[
-            ExoImpersonationUsersOff,
-            ExoImpersonationDomainsOff,
-            ExoMailboxIntelligenceOff,
-        ]);
+        // Mailbox intelligence is an item of its own (`mailbox-intelligence`).
+        let findings = self.take(&[ExoImpersonationUsersOff, ExoImpersonationDomainsOff]);
         // The policy the tenant's import shows in effect (its default one), by name.
         let target = self
             .ctx
@@ -1812,11 +2021,10 @@ impl<'a> Builder<'a> {
             .collect();
         let mut steps = vec![step(self.summary(ExoImpersonationUsersOff))];
         steps.push(step_code(
-            "Protect the organization's domains and turn on mailbox intelligence (needs \
-             Defender for Office 365 Plan 1 or 2):",
+            "Protect the organization's domains (needs Defender for Office 365 Plan 1 or 2):",
             Lang::PowerShell,
             format!(
-                "Set-AntiPhishPolicy -Identity {policy} -EnableOrganizationDomainsProtection $true -TargetedDomainProtectionAction Quarantine -EnableMailboxIntelligence $true -EnableMailboxIntelligenceProtection $true -MailboxIntelligenceProtectionAction MoveToJmf"
+                "Set-AntiPhishPolicy -Identity {policy} -EnableOrganizationDomainsProtection $true -TargetedDomainProtectionAction Quarantine"
             ),
         ));
         if people.is_empty() && !self.ctx.key_people.is_empty() && !protected.is_empty() {
@@ -1853,10 +2061,205 @@ impl<'a> Builder<'a> {
                 steps,
                 vec![Code::new(
                     Lang::PowerShell,
-                    format!("Get-AntiPhishPolicy -Identity {policy} | Format-List Enabled,EnableTargetedUserProtection,TargetedUsersToProtect,EnableOrganizationDomainsProtection,EnableMailboxIntelligenceProtection"),
+                    format!("Get-AntiPhishPolicy -Identity {policy} | Format-List Enabled,EnableTargetedUserProtection,TargetedUsersToProtect,EnableOrganizationDomainsProtection"),
                 )],
             ),
         }]
+    }
+
+    /// `connectors-audit`: review every inbound connector of the tenant (Microsoft 365
+    /// domains). Ticked by an Exchange Online import that lists the connectors and shows none
+    /// unrestricted or without TLS ([`super::verify_import`]), or by hand.
+    fn connectors_audit(&self) -> Draft {
+        let list = "Get-InboundConnector | Format-List Name,ConnectorType,SenderDomains,SenderIPAddresses,TlsSenderCertificateName,RestrictDomainsToIPAddresses,RestrictDomainsToCertificate,RequireTls,Enabled";
+        let mut steps = vec![step_code(
+            "List every inbound connector of the tenant with what restricts it:",
+            Lang::PowerShell,
+            list,
+        )];
+        match self
+            .ctx
+            .exo
+            .as_ref()
+            .filter(|t| t.has("inbound_connectors"))
+        {
+            Some(t) if t.inbound_connectors.is_empty() => steps.push(step(
+                "The tenant's Exchange Online import lists no inbound connector: nothing to \
+                 review now; review a connector added later the same way.",
+            )),
+            Some(t) => {
+                let each: Vec<String> = t
+                    .inbound_connectors
+                    .iter()
+                    .map(|c| {
+                        let restricted = if c.restricts_by_ip() {
+                            "restricted by IP address"
+                        } else if c.restricts_by_certificate() {
+                            "restricted by certificate"
+                        } else {
+                            "not restricted"
+                        };
+                        format!(
+                            "{} ({}, {}, {restricted}, {})",
+                            ps_quote(&c.name),
+                            if c.is_partner() {
+                                "partner"
+                            } else {
+                                "on-premises"
+                            },
+                            if c.is_enabled() {
+                                "enabled"
+                            } else {
+                                "disabled"
+                            },
+                            match c.require_tls {
+                                Some(true) => "TLS required",
+                                Some(false) => "TLS not required",
+                                None => "TLS setting not exported",
+                            }
+                        )
+                    })
+                    .collect();
+                steps.push(step(format!(
+                    "The tenant's Exchange Online import lists {} inbound connector{}: {}.",
+                    each.len(),
+                    if each.len() == 1 { "" } else { "s" },
+                    each.join("; ")
+                )));
+            }
+            None => {}
+        }
+        steps.push(step(
+            "For each connector, find out who sends through it (a scanner, an application, a \
+             partner, a filtering gateway) and whether it is still used. An enabled partner \
+             connector must be restricted to its sender's IP addresses or certificate and \
+             require TLS; one nobody can explain is disabled, then removed. The connector item \
+             of this guide has the commands.",
+        ));
+        steps.push(step_code(
+            "Export the tenant's configuration and import it: the import ticks this item when \
+             it shows no enabled partner connector that is unrestricted or lacks TLS (and \
+             reopens it when a later import shows one):",
+            Lang::Shell,
+            "mailaudit exo script -o collect.ps1\npwsh ./collect.ps1 -OutFile tenant.json\nmailaudit exo import tenant.json",
+        ));
+        let mut item = self.item(
+            "connectors-audit",
+            "Audit the inbound connectors",
+            &[],
+            CheckId::ExoConnectorUnrestricted,
+            steps,
+            vec![Code::new(Lang::PowerShell, list)],
+        );
+        item.why = format!(
+            "An inbound connector decides which mail the tenant trusts. One left from an old \
+             gateway, a past partner or a test, or one that accepts any sender domain from any \
+             address, lets spoofed mail claiming {} past the controls meant for anonymous mail; \
+             nobody notices until it is abused.",
+            self.d
+        );
+        Draft {
+            priority: Priority::P3,
+            item,
+        }
+    }
+
+    /// `mailbox-intelligence`: mailbox intelligence and its impersonation protection on in the
+    /// anti-phishing policy in effect. Ticked by an Exchange Online import that shows both on.
+    fn mailbox_intelligence(&mut self) -> Draft {
+        use CheckId::*;
+        let findings = self.take(&[ExoMailboxIntelligenceOff]);
+        let tenant = self.ctx.exo.as_ref();
+        let target = tenant.and_then(crate::exo::impersonation_target);
+        let policy = ps_quote(target.map_or("Office365 AntiPhish Default", |p| p.name.as_str()));
+        // The live policy of the import that has both on, if any.
+        let on = tenant
+            .filter(|t| t.has("anti_phish_policies"))
+            .and_then(|t| {
+                crate::exo::policies_in_effect(t).into_iter().find(|p| {
+                    p.enable_mailbox_intelligence == Some(true)
+                        && p.enable_mailbox_intelligence_protection == Some(true)
+                })
+            });
+        let mut steps = Vec::new();
+        match on {
+            Some(p) if findings.is_empty() => steps.push(step(format!(
+                "The tenant's anti-phishing policy {} has mailbox intelligence and its \
+                 protection on (Exchange Online import): nothing to change.",
+                ps_quote(&p.name)
+            ))),
+            _ => {
+                steps.push(step_code(
+                    "Turn on mailbox intelligence and act on the impersonation it detects (needs \
+                     Defender for Office 365 Plan 1 or 2). `MoveToJmf` delivers to the Junk Email \
+                     folder; `Quarantine` is the strict preset's action:",
+                    Lang::PowerShell,
+                    format!(
+                        "Set-AntiPhishPolicy -Identity {policy} -EnableMailboxIntelligence $true -EnableMailboxIntelligenceProtection $true -MailboxIntelligenceProtectionAction MoveToJmf"
+                    ),
+                ));
+                steps.push(step(
+                    "An Exchange Online import (`mailaudit exo import`) ticks this item when the \
+                     policy in effect has both settings on.",
+                ));
+            }
+        }
+        let ids: Vec<CheckId> = findings.iter().map(|f| f.id).collect();
+        Draft {
+            priority: priority_of(&ids, Priority::P3),
+            item: self.item(
+                "mailbox-intelligence",
+                "Turn on mailbox intelligence",
+                &findings,
+                ExoMailboxIntelligenceOff,
+                steps,
+                vec![Code::new(
+                    Lang::PowerShell,
+                    format!("Get-AntiPhishPolicy -Identity {policy} | Format-List Enabled,EnableMailboxIntelligence,EnableMailboxIntelligenceProtection,MailboxIntelligenceProtectionAction"),
+                )],
+            ),
+        }
+    }
+
+    /// `rerun-audit`, the last item of every guide that has one: audit again once the rest is
+    /// done. Ticked by the audit that shows no finding left to fix ([`super::verify`]).
+    fn rerun(&self) -> Draft {
+        let d = &self.d;
+        let mut steps = vec![step_code(
+            "When the items above are done (a changed record is seen once the old one's TTL has \
+             passed, up to an hour for the records of this guide), audit the domain again:",
+            Lang::Shell,
+            format!("mailaudit audit {d}"),
+        )];
+        if self.r.is_m365() {
+            steps.push(step_code(
+                "Export the tenant's Exchange Online configuration again and import it, so that \
+                 the Exchange Online items are checked too:",
+                Lang::Shell,
+                "mailaudit exo script -o collect.ps1\npwsh ./collect.ps1 -OutFile tenant.json\nmailaudit exo import tenant.json",
+            ));
+        }
+        steps.push(step(format!(
+            "`mailaudit checklist {d}` shows what the audits verified. This item ticks itself \
+             when an audit shows no finding left to fix, and reopens when a later one shows a \
+             new one."
+        )));
+        let mut item = self.item(
+            "rerun-audit",
+            "Re-run the audit",
+            &[],
+            CheckId::DnsLookupFailed,
+            steps,
+            vec![self.audit_cmd()],
+        );
+        item.why = "Only a new audit shows that the changes are live and correct, and catches a \
+                    change that broke something else; the checklist ticks and reopens its items \
+                    from it."
+            .into();
+        Draft {
+            priority: Priority::P4,
+            item,
+        }
     }
 
     fn transport(&mut self) -> Vec<Draft> {
@@ -1888,13 +2291,13 @@ impl<'a> Builder<'a> {
                     Lang::Text,
                     policy,
                 ),
-                step_code(
+                step_dns(
                     "Publish the record (change its `id` whenever the policy changes):",
-                    Lang::Dns,
-                    txt_line(
+                    vec![DnsRecord::txt(
+                        &d,
                         &format!("_mta-sts.{d}"),
                         &format!("v=STSv1; id={}", sts_id(self.ctx.today)),
-                    ),
+                    )],
                 ),
                 step(
                     "After a few weeks of clean TLS reports, set `mode: enforce`, raise `max_age` and change the `id`.",
@@ -1916,13 +2319,13 @@ impl<'a> Builder<'a> {
         if !rpt.is_empty() {
             let steps = vec![
                 step(self.summary(TlsrptMissing)),
-                step_code(
+                step_dns(
                     "Publish:",
-                    Lang::Dns,
-                    txt_line(
+                    vec![DnsRecord::txt(
+                        &d,
                         &format!("_smtp._tls.{d}"),
                         &format!("v=TLSRPTv1; rua=mailto:tlsrpt@{d}"),
-                    ),
+                    )],
                 ),
             ];
             out.push(Draft {
@@ -1991,13 +2394,6 @@ fn plural_u64(n: u64) -> &'static str {
 
 fn plural(n: u32) -> &'static str {
     if n == 1 { "" } else { "s" }
-}
-
-fn is_ldh(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// Merges the SPF records of SPF-MULTIPLE's evidence (one per line) into one hardened record.

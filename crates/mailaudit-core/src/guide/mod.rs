@@ -14,6 +14,7 @@
 //! Nothing here does I/O. Checks whose look-ups failed (DNS-LOOKUP-FAILED) produce no item:
 //! they are listed in [`Guide::withheld`] instead, and [`verify`] answers `None` for them.
 
+mod dkim_tenant;
 mod items;
 mod render;
 mod tenant;
@@ -114,6 +115,10 @@ pub struct Code {
     pub lang: Lang,
     /// The lines, `\n`-separated.
     pub text: String,
+    /// For a [`Lang::Dns`] block, its records, one per line of `text` (which is their
+    /// [`DnsRecord::zone_line`]s): what a DNS provider's form asks for (host, type, value).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<DnsRecord>,
 }
 
 impl Code {
@@ -121,6 +126,20 @@ impl Code {
         Code {
             lang,
             text: text.into(),
+            records: Vec::new(),
+        }
+    }
+
+    /// A [`Lang::Dns`] block of `records`: their zone-file lines, and the records themselves.
+    fn dns(records: Vec<DnsRecord>) -> Code {
+        Code {
+            lang: Lang::Dns,
+            text: records
+                .iter()
+                .map(DnsRecord::zone_line)
+                .collect::<Vec<_>>()
+                .join("\n"),
+            records,
         }
     }
 }
@@ -155,16 +174,7 @@ pub struct GuideItem {
     pub verify: Vec<Code>,
 }
 
-/// One DNS record of a guide, read back from a `dns` block of its steps.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
-pub struct DnsRecord {
-    /// The owner name, lower-case, without the trailing dot.
-    pub name: String,
-    /// `TXT`, `CNAME`, `MX`.
-    pub rtype: String,
-    /// For TXT, the text (character-strings joined); otherwise the rdata as written.
-    pub value: String,
-}
+pub use crate::record::DnsRecord;
 
 impl GuideItem {
     /// Every DNS record of the item's steps, in order. A step may show a later phase of the
@@ -174,9 +184,7 @@ impl GuideItem {
             .iter()
             .filter_map(|s| s.code.as_ref())
             .filter(|c| c.lang == Lang::Dns)
-            .flat_map(|c| c.text.lines())
-            .filter_map(util::parse_zone_line)
-            .map(|(name, rtype, value)| DnsRecord { name, rtype, value })
+            .flat_map(|c| c.records.iter().cloned())
             .collect()
     }
 
@@ -239,7 +247,9 @@ impl Guide {
 pub struct GuideContext {
     /// Today, in unix seconds (UTC): for the DMARC roll-out's elapsed time and dated ids.
     pub today: i64,
-    /// The Microsoft 365 tenant name (`contoso` or `contoso.onmicrosoft.com`), if known.
+    /// The Microsoft 365 tenant name (`contoso` or `contoso.onmicrosoft.com`), if known: a
+    /// published DKIM selector CNAME into another tenant is DKIM-M365-TARGET-MISMATCH (unless
+    /// an Exchange Online import says more). The guide never builds a DKIM target from it.
     pub tenant: Option<String>,
     /// The tenant's Microsoft 365 MX host (`contoso-com.mail.protection.outlook.com`), if known.
     pub m365_endpoint: Option<String>,
@@ -248,8 +258,9 @@ pub struct GuideContext {
     /// The DMARC roll-out: the phase (`none`, `quarantine`, `reject`) and when it started.
     pub dmarc_rollout: Option<(String, i64)>,
     /// The exact DKIM CNAME targets `(selector1, selector2)` from the tenant's
-    /// `Get-DkimSigningConfig` (an Exchange Online import), preferred over targets built from
-    /// the tenant name.
+    /// `Get-DkimSigningConfig` (an Exchange Online import): the values the guide publishes, and
+    /// what a published CNAME must be. Without them the guide writes a target only when it is
+    /// the other selector of a published, correct one, and otherwise says how to read them.
     pub dkim_cnames: Option<(String, String)>,
     /// The verdict of the domain's DMARC aggregate reports on moving to the next phase
     /// ([`crate::reports::analysis::readiness`]), when reports are stored for it.
@@ -270,8 +281,18 @@ pub struct GuideContext {
 }
 
 /// Builds the remediation guide of one domain. See the module documentation.
+///
+/// The report's findings are completed first with what only the context shows: a selector
+/// CNAME into another tenant than the domain's own (DKIM-M365-TARGET-MISMATCH, from the
+/// tenant's Exchange Online import or the inventory's tenant).
 pub fn build(report: &ReportView, ctx: &GuideContext) -> Guide {
-    items::build(report, ctx)
+    let more = dkim_tenant::findings(report, ctx);
+    if more.is_empty() {
+        return items::build(report, ctx);
+    }
+    let mut report = report.clone();
+    report.findings.extend(more);
+    items::build(&report, ctx)
 }
 
 /// The guide's checklist: `(key, priority 1–4, title)` of every item, in the guide's order.
@@ -328,6 +349,24 @@ pub fn check_manual_done(key: &str, report: &ReportView) -> Result<(), Contradic
             (None, _) => format!("no DMARC policy applies to {d}"),
         });
     }
+    if key == "rerun-audit" {
+        evidence.extend(
+            report
+                .findings
+                .iter()
+                .filter(|f| f.severity > Severity::Info)
+                .map(|f| format!("{}: {}", f.id, f.detail)),
+        );
+    }
+    if key == "dmarc-verify" {
+        evidence.extend(
+            report
+                .findings
+                .iter()
+                .filter(|f| matches!(f.id, CheckId::DmarcNoRua | CheckId::DmarcRuaInvalid))
+                .map(|f| f.detail.clone()),
+        );
+    }
     if key == "direct-send-reject" && report.relay.verdict == "open" {
         evidence.push(match &report.relay.reply {
             Some(reply) => format!("the Direct Send relay test says open (`{reply}`)"),
@@ -380,10 +419,14 @@ pub fn nearest_key<'a>(input: &str, keys: &[&'a str]) -> Option<&'a str> {
 /// Whether `report` (normally the latest audit) shows the fix of the checklist item `key`.
 ///
 /// - `Some(true)`: the fix is visible (no DMARC-MISSING for `dmarc-publish`, `p=reject` for
-///   `dmarc-reject`, the relay test says `blocked` for `direct-send-reject`).
+///   `dmarc-reject` and `dmarc-review-reports`, one valid record with a working `rua` for
+///   `dmarc-verify`, the relay test says `blocked` for `direct-send-reject`, no finding left to
+///   fix for `rerun-audit`).
 /// - `Some(false)`: the report shows the problem (a regression if the item was done).
 /// - `None`: this report cannot tell: the item is Exchange Online configuration that DNS does
-///   not show (the transport rule, the anti-phishing policy), the look-ups it depends on failed
+///   not show (the transport rule, the anti-phishing policy, the connectors: see
+///   [`verify_import`]), the reports were reviewed during the roll-out (`dmarc-review-reports`
+///   before `p=reject`), the look-ups it depends on failed
 ///   (DNS-LOOKUP-FAILED withholds the verdict), the report is for an invalid name or for a
 ///   domain that does not exist (DOMAIN-NOT-FOUND), or the key is unknown.
 pub fn verify(key: &str, report: &ReportView) -> Option<bool> {
@@ -414,8 +457,21 @@ pub fn verify(key: &str, report: &ReportView) -> Option<bool> {
     match key {
         "dmarc-publish" => dmarc_known
             .then_some(none_of(&[DmarcMissing, DmarcMultiple, DmarcSyntax]) && policy.is_some()),
+        // Published, one valid record, with a report address that works.
+        "dmarc-verify" => dmarc_known.then_some(
+            none_of(&[
+                DmarcMissing,
+                DmarcMultiple,
+                DmarcSyntax,
+                DmarcNoRua,
+                DmarcRuaInvalid,
+            ]) && policy.is_some()
+                && report.dmarc.record.is_some(),
+        ),
         "dmarc-quarantine" => at_least(1),
         "dmarc-reject" => at_least(2),
+        // Reviewing reports is not visible in DNS: done once the roll-out reached p=reject.
+        "dmarc-review-reports" => at_least(2).filter(|done| *done),
         "dmarc-rua" => in_area(
             &[Area::Dmarc],
             report.dmarc.record.is_some()
@@ -465,7 +521,7 @@ pub fn verify(key: &str, report: &ReportView) -> Option<bool> {
             _ if report.has(ExoDirectsendAllowed) => Some(false),
             _ => None,
         },
-        "connectors-partner" => {
+        "connectors-partner" | "connectors-audit" => {
             (!none_of(&[ExoConnectorUnrestricted, ExoConnectorNoTls])).then_some(false)
         }
         "antispoof-rule-audit" => report.has(ExoAntispoofRuleMissing).then_some(false),
@@ -473,12 +529,14 @@ pub fn verify(key: &str, report: &ReportView) -> Option<bool> {
             (!none_of(&[ExoAntispoofRuleMissing, ExoAntispoofRuleAudit])).then_some(false)
         }
         "spam-bypass-remove" => report.has(ExoSpamBypassOwnDomain).then_some(false),
-        "impersonation" => (!none_of(&[
-            ExoImpersonationUsersOff,
-            ExoImpersonationDomainsOff,
-            ExoMailboxIntelligenceOff,
-        ]))
-        .then_some(false),
+        "impersonation" => {
+            (!none_of(&[ExoImpersonationUsersOff, ExoImpersonationDomainsOff])).then_some(false)
+        }
+        "mailbox-intelligence" => report.has(ExoMailboxIntelligenceOff).then_some(false),
+        // The audit itself: done when it shows nothing left to fix (a withheld verdict proves
+        // nothing either way).
+        "rerun-audit" => (!report.has(DnsLookupFailed))
+            .then(|| report.findings.iter().all(|f| f.severity == Severity::Info)),
         "parked-lockdown" => in_area(&[Area::Spf, Area::Dmarc], none_of(&[ParkedNotLocked])),
         "mta-sts" => in_area(&[Area::Transport], none_of(&[MtaStsMissing, MtaStsInvalid])),
         "tls-rpt" => in_area(&[Area::Transport], none_of(&[TlsrptMissing])),

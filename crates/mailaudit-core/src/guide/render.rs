@@ -3,10 +3,10 @@
 
 use std::fmt::Write as _;
 
-use super::{Code, Guide, GuideItem};
+use super::{Code, DnsRecord, Guide, GuideItem};
 
-/// A Markdown code fence long enough that `text` cannot close it.
-fn fence(text: &str) -> String {
+/// The longest run of backticks in `text`.
+fn longest_backticks(text: &str) -> usize {
     let mut longest = 0;
     let mut run = 0;
     for c in text.chars() {
@@ -17,7 +17,12 @@ fn fence(text: &str) -> String {
             run = 0;
         }
     }
-    "`".repeat((longest + 1).max(3))
+    longest
+}
+
+/// A Markdown code fence long enough that `text` cannot close it.
+fn fence(text: &str) -> String {
+    "`".repeat((longest_backticks(text) + 1).max(3))
 }
 
 fn md_code(out: &mut String, code: &Code, indent: &str) {
@@ -27,6 +32,69 @@ fn md_code(out: &mut String, code: &Code, indent: &str) {
         let _ = writeln!(out, "{indent}{line}");
     }
     let _ = writeln!(out, "{indent}{f}");
+    md_records(out, &code.records, indent);
+}
+
+/// The sentence before a block's host / type / value table: which zone the hosts are in.
+fn records_intro(records: &[DnsRecord]) -> String {
+    let mut zones: Vec<&str> = Vec::new();
+    for r in records {
+        if !zones.contains(&r.zone.as_str()) {
+            zones.push(&r.zone);
+        }
+    }
+    let zones: Vec<String> = zones.iter().map(|z| format!("`{z}`")).collect();
+    format!(
+        "In a DNS provider's form: Host relative to {} (`@` is the domain itself; some panels \
+         want the full name), the value without quotes:",
+        zones.join(", ")
+    )
+}
+
+/// What to do with a TXT value longer than one character-string.
+fn long_txt_note(r: &DnsRecord) -> String {
+    format!(
+        "The value at `{}` is {} characters, over the 255 of one TXT string: most panels \
+         split it themselves; if yours asks for the strings, enter the {} quoted strings of the \
+         zone-file line, in order.",
+        r.host,
+        r.value.len(),
+        r.strings.len()
+    )
+}
+
+/// An inline code span that holds `text` whatever its backticks, `|` escaped for a table cell.
+fn md_cell(text: &str) -> String {
+    let ticks = "`".repeat(longest_backticks(text) + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{ticks}{pad}{}{pad}{ticks}", text.replace('|', "\\|"))
+}
+
+/// The records of a `dns` block as a host / type / value table (a DNS provider's form).
+fn md_records(out: &mut String, records: &[DnsRecord], indent: &str) {
+    if records.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n{indent}{}\n", records_intro(records));
+    let _ = writeln!(out, "{indent}| Host | Type | Value | Full name |");
+    let _ = writeln!(out, "{indent}|---|---|---|---|");
+    for r in records {
+        let _ = writeln!(
+            out,
+            "{indent}| {} | {} | {} | {} |",
+            md_cell(&r.host),
+            r.rtype,
+            md_cell(&r.value),
+            md_cell(&r.name)
+        );
+    }
+    for r in records.iter().filter(|r| !r.strings.is_empty()) {
+        let _ = writeln!(out, "\n{indent}{}", long_txt_note(r));
+    }
 }
 
 /// Indents every line after the first of a multi-line text by `indent`.
@@ -158,6 +226,33 @@ fn html_code(out: &mut String, code: &Code) {
         code.lang.as_str(),
         esc(&code.text)
     );
+    html_records(out, &code.records);
+}
+
+/// The records of a `dns` block as a host / type / value table (a DNS provider's form).
+fn html_records(out: &mut String, records: &[DnsRecord]) {
+    if records.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "<p>{}</p>\n<table class=\"records\">\n<thead><tr><th>Host</th><th>Type</th><th>Value</th><th>Full name</th></tr></thead>\n<tbody>",
+        inline(&records_intro(records))
+    );
+    for r in records {
+        let _ = writeln!(
+            out,
+            "<tr><td><code>{}</code></td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td></tr>",
+            esc(&r.host),
+            esc(&r.rtype),
+            esc(&r.value),
+            esc(&r.name)
+        );
+    }
+    out.push_str("</tbody>\n</table>\n");
+    for r in records.iter().filter(|r| !r.strings.is_empty()) {
+        let _ = writeln!(out, "<p>{}</p>", inline(&long_txt_note(r)));
+    }
 }
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.45;color:#1b1b1b}\
@@ -167,7 +262,10 @@ pre{background:#f4f4f4;border:1px solid #ddd;padding:.6rem;overflow-x:auto;white
 code{font-family:ui-monospace,monospace;font-size:.92em}\
 .key{color:#666;font-weight:normal;font-size:.8em}\
 .note{background:#fff8e1;border-left:4px solid #e0b000;padding:.4rem .8rem}\
-.withheld{background:#fdecea;border-left:4px solid #b00020;padding:.4rem .8rem}";
+.withheld{background:#fdecea;border-left:4px solid #b00020;padding:.4rem .8rem}\
+table.records{border-collapse:collapse;margin:.4rem 0}\
+table.records th,table.records td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top}\
+table.records td code{word-break:break-all}";
 
 /// The guide as one self-contained HTML page.
 pub fn render_html(guide: &Guide) -> String {
@@ -186,7 +284,8 @@ pub fn render_html(guide: &Guide) -> String {
 
 /// The guide's content as an HTML fragment (from its `<h1>` to its last section, every value
 /// escaped, no style, no script), for embedding in a page that brings its own style (the web
-/// portal). Classes: `p1`–`p4` on the priority headings, `key`, `note`, `withheld`, `code`.
+/// portal). Classes: `p1`–`p4` on the priority headings, `key`, `note`, `withheld`, `code`,
+/// `records` (the host / type / value table of a `dns` block).
 pub fn render_html_fragment(guide: &Guide) -> String {
     let mut out = String::new();
     let d = esc(&guide.domain);

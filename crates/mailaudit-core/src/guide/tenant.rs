@@ -11,8 +11,10 @@ use crate::exo::{self, TenantConfig};
 ///
 /// - `Some(true)`: the export shows the fix (`RejectDirectSend` true for `direct-send-reject`,
 ///   an enabled, enforcing anti-spoofing rule covering the domain for `antispoof-rule-enforce`,
-///   every key person protected by an anti-phishing policy in effect, the organization's
-///   domains protected and mailbox intelligence on for `impersonation`).
+///   every key person protected by an anti-phishing policy in effect and the organization's
+///   domains protected for `impersonation`, mailbox intelligence and its protection on for
+///   `mailbox-intelligence`, the inbound connectors collected and none unrestricted or without
+///   TLS for `connectors-audit`).
 /// - `Some(false)`: the export shows the problem.
 /// - `None`: the export cannot tell: the cmdlet the item depends on was not collected, the
 ///   item is not Exchange Online configuration (DNS records), or the key is unknown.
@@ -80,13 +82,18 @@ pub fn verify_import(
                 })
             };
             Some(
-                none_of(&[
-                    ExoImpersonationUsersOff,
-                    ExoImpersonationDomainsOff,
-                    ExoMailboxIntelligenceOff,
-                ]) && key_people.iter().all(|(_, email)| protected(email)),
+                none_of(&[ExoImpersonationUsersOff, ExoImpersonationDomainsOff])
+                    && key_people.iter().all(|(_, email)| protected(email)),
             )
         }
+        "mailbox-intelligence" => (collected("anti_phish_policies") && !t.anti_phish.is_empty())
+            .then(|| none_of(&[ExoMailboxIntelligenceOff])),
+        // Reviewed by the import: every connector listed, none unrestricted or without TLS.
+        "connectors-audit" => collected("inbound_connectors").then(|| {
+            !t.inbound_connectors
+                .iter()
+                .any(|c| exo::is_unrestricted(c) || exo::lacks_tls(c))
+        }),
         "dkim-enable" => (collected("dkim_config") && collected("accepted_domains")).then(|| {
             t.dkim
                 .iter()

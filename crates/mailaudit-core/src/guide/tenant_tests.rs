@@ -412,13 +412,28 @@ fn direct_send_impersonation_and_dkim_from_the_import() {
         verify_import("impersonation", &t, DOMAIN, &[john, ann]),
         Some(false)
     );
+    // Mailbox intelligence is its own item: on in this export, off in a copy.
+    assert_eq!(
+        verify_import("mailbox-intelligence", &t, DOMAIN, &[]),
+        Some(true)
+    );
     let mut off = t.clone();
     for p in &mut off.anti_phish {
         p.enable_mailbox_intelligence_protection = Some(false);
     }
     assert_eq!(
-        verify_import("impersonation", &off, DOMAIN, &[]),
+        verify_import("mailbox-intelligence", &off, DOMAIN, &[]),
         Some(false)
+    );
+    assert_eq!(
+        verify_import("impersonation", &off, DOMAIN, &[]),
+        Some(true)
+    );
+    let mut uncollected = t.clone();
+    uncollected.collected.retain(|k| k != "anti_phish_policies");
+    assert_eq!(
+        verify_import("mailbox-intelligence", &uncollected, DOMAIN, &[]),
+        None
     );
 
     // No DKIM signing config for example.com in this export.
@@ -450,4 +465,90 @@ fn the_guide_names_the_tenants_anti_phishing_policy() {
         "{ps}"
     );
     assert!(!ps.contains("Office365 AntiPhish Default"), "{ps}");
+}
+
+#[test]
+fn connectors_audit_names_the_tenants_connectors_and_ticks_from_the_import() {
+    let mut t = real();
+    connectors(&mut t);
+    let g = guide_with(&t, true);
+    let text = prose(&g, "connectors-audit");
+    assert!(
+        text.contains("'Fabrikam relay' (partner, enabled, not restricted, TLS not required)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "'On-premises hybrid' (on-premises, enabled, not restricted, TLS not required)"
+        ),
+        "{text}"
+    );
+    assert!(
+        powershell(&g, "connectors-audit")
+            .starts_with("Get-InboundConnector | Format-List Name,ConnectorType,"),
+    );
+    // Unrestricted partner connectors: the import shows the review is not done.
+    assert_eq!(
+        verify_import("connectors-audit", &t, DOMAIN, &[]),
+        Some(false)
+    );
+    // Only the OnPremises connector left (RequireTls is a partner setting): done.
+    t.inbound_connectors
+        .retain(|c| c.name == "On-premises hybrid");
+    assert_eq!(
+        verify_import("connectors-audit", &t, DOMAIN, &[]),
+        Some(true)
+    );
+    // No connector at all: done too, and the guide says there is nothing to review.
+    t.inbound_connectors.clear();
+    assert_eq!(
+        verify_import("connectors-audit", &t, DOMAIN, &[]),
+        Some(true)
+    );
+    assert!(
+        prose(&guide_with(&t, true), "connectors-audit").contains("lists no inbound connector")
+    );
+    // Not collected: no verdict, and no list in the guide.
+    t.collected.retain(|k| k != "inbound_connectors");
+    assert_eq!(verify_import("connectors-audit", &t, DOMAIN, &[]), None);
+    assert!(!prose(&guide_with(&t, true), "connectors-audit").contains("import lists"));
+}
+
+#[test]
+fn mailbox_intelligence_is_its_own_item() {
+    // The real export has it on in the default policy: nothing to change, nothing to paste.
+    let t = real();
+    let g = guide_with(&t, true);
+    let item = g
+        .item("mailbox-intelligence")
+        .expect("mailbox-intelligence");
+    assert!(item.finding_ids.is_empty(), "{:?}", item.finding_ids);
+    assert!(prose(&g, "mailbox-intelligence").contains("nothing to change"));
+    assert!(!powershell(&g, "mailbox-intelligence").contains("Set-AntiPhishPolicy"));
+    // Off: the finding moves to this item (not impersonation), with the command.
+    let mut off = t.clone();
+    for p in &mut off.anti_phish {
+        p.enable_mailbox_intelligence = Some(false);
+    }
+    let g = guide_with(&off, true);
+    let item = g
+        .item("mailbox-intelligence")
+        .expect("mailbox-intelligence");
+    assert_eq!(item.finding_ids, [CheckId::ExoMailboxIntelligenceOff]);
+    assert!(
+        !g.item("impersonation")
+            .expect("impersonation")
+            .finding_ids
+            .contains(&CheckId::ExoMailboxIntelligenceOff)
+    );
+    let ps = powershell(&g, "mailbox-intelligence");
+    assert!(
+        ps.contains("-EnableMailboxIntelligence $true -EnableMailboxIntelligenceProtection $true -MailboxIntelligenceProtectionAction MoveToJmf"),
+        "{ps}"
+    );
+    assert!(!powershell(&g, "impersonation").contains("MailboxIntelligence"));
+    assert_eq!(
+        verify_import("mailbox-intelligence", &off, DOMAIN, &[]),
+        Some(false)
+    );
 }

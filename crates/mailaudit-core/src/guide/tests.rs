@@ -110,8 +110,45 @@ fn ctx() -> GuideContext {
     }
 }
 
-/// Every DNS record of the guide is valid for the project's own parsers.
+/// Every DNS record of the guide is valid for the project's own parsers, and every `dns` block
+/// is its records: each zone-file line reads back as the record beside it (host / type /
+/// value), with the host relative to the zone the record is entered in.
 fn check_records(guide: &Guide) {
+    for (_, item) in guide.items() {
+        for code in item.steps.iter().filter_map(|s| s.code.as_ref()) {
+            if code.lang != Lang::Dns {
+                assert!(code.records.is_empty(), "{}: {code:?}", item.key);
+                continue;
+            }
+            assert!(
+                !code.records.is_empty(),
+                "{}: a dns block without records",
+                item.key
+            );
+            let lines: Vec<&str> = code.text.lines().collect();
+            assert_eq!(lines.len(), code.records.len(), "{}: {code:?}", item.key);
+            for (line, r) in lines.iter().zip(&code.records) {
+                let (name, rtype, value) = util::parse_zone_line(line)
+                    .unwrap_or_else(|| panic!("{}: {line:?} does not read back", item.key));
+                assert_eq!((&name, &rtype), (&r.name, &r.rtype), "{line}");
+                let value = if rtype == "CNAME" {
+                    value
+                        .strip_suffix('.')
+                        .expect("absolute target")
+                        .to_string()
+                } else {
+                    value
+                };
+                assert_eq!(value, r.value, "{line}");
+                if r.name == r.zone {
+                    assert_eq!(r.host, "@", "{r:?}");
+                } else {
+                    assert_eq!(format!("{}.{}", r.host, r.zone), r.name, "{r:?}");
+                }
+                assert_eq!(r.strings.is_empty(), r.value.len() <= 255, "{r:?}");
+            }
+        }
+    }
     for (_, item) in guide.items() {
         for r in item.dns_records() {
             match r.rtype.as_str() {
@@ -202,10 +239,19 @@ fn fully_hardened_m365_domain() {
             "connectors-partner",
             "direct-send-reject",
             "antispoof-rule-audit",
+            "connectors-audit",
             "antispoof-rule-enforce",
-            "impersonation"
+            "impersonation",
+            "mailbox-intelligence",
+            "rerun-audit"
         ]
     );
+    // Nothing left that DNS shows: the re-audit item is done already; the Exchange Online
+    // items are for an import (or a hand) to tick.
+    assert_eq!(verify("rerun-audit", &r), Some(true));
+    for key in ["connectors-audit", "mailbox-intelligence", "impersonation"] {
+        assert_eq!(verify(key, &r), None, "{key}");
+    }
     insta::assert_snapshot!("fully_hardened", md);
 }
 
@@ -269,11 +315,21 @@ fn dmarc_none_for_three_weeks() {
         item.steps
     );
     let recs = item.dns_records();
-    // Next phase, then the final one; rua, ruf, fo and adkim kept.
+    // Next phase here, the final one in its own later item; rua, ruf, fo and adkim kept.
     assert_eq!(
         recs.iter().map(|r| r.value.as_str()).collect::<Vec<_>>(),
         [
             "v=DMARC1; p=quarantine; adkim=s; rua=mailto:dmarc@contoso.example; ruf=mailto:forensic@contoso.example; fo=1",
+        ]
+    );
+    let later = g.item("dmarc-reject").expect("the later phase");
+    assert_eq!(
+        later
+            .dns_records()
+            .iter()
+            .map(|r| r.value.as_str())
+            .collect::<Vec<_>>(),
+        [
             "v=DMARC1; p=reject; adkim=s; rua=mailto:dmarc@contoso.example; ruf=mailto:forensic@contoso.example; fo=1",
         ]
     );
@@ -491,6 +547,8 @@ fn without_dkim() -> Vec<(String, Rr)> {
     set(zone, "selector2._domainkey.contoso.example", &[])
 }
 
+/// The inventory's tenant is not enough to write a target: the label, and for new domains the
+/// `<letter>-v1.dkim.mail.microsoft` zone, cannot be predicted. The guide says how to read them.
 #[test]
 fn dkim_missing_with_tenant() {
     let zone = without_dkim();
@@ -499,12 +557,258 @@ fn dkim_missing_with_tenant() {
     c.tenant = Some("Contoso.onmicrosoft.com".into());
     let (g, md) = guide_md(&r, &c);
     let item = g.item("dkim-cnames").expect("dkim-cnames");
-    assert_eq!(item.records_to_publish().len(), 2);
+    assert!(item.records_to_publish().is_empty(), "{md}");
+    let text = format!("{md}\n{:?}", item.steps);
+    assert!(!text.contains("onmicrosoft.com."), "{md}");
+    assert!(!text.contains("selector1-"), "{md}");
+    let code: Vec<&str> = item
+        .steps
+        .iter()
+        .filter_map(|s| s.code.as_ref().map(|c| c.text.as_str()))
+        .collect();
+    assert_eq!(
+        code,
+        [
+            "Get-DkimSigningConfig -Identity 'contoso.example' | Format-List Selector1CNAME,Selector2CNAME",
+            "New-DkimSigningConfig -DomainName 'contoso.example' -Enabled $false",
+            "Set-DkimSigningConfig -Identity 'contoso.example' -Enabled $true",
+        ]
+    );
+    assert!(md.contains("exactly as shown"), "{md}");
+    insta::assert_snapshot!("dkim_missing_with_tenant", md);
+}
+
+/// The tenant's own values from an Exchange Online import are published as they are, whatever
+/// their form; applied, the finding is gone.
+#[test]
+fn dkim_missing_with_import() {
+    let zone = without_dkim();
+    let r = audit(&zone);
+    let mut c = ctx();
+    c.tenant = Some("contoso".into());
+    c.dkim_cnames = Some((
+        "selector1-contoso-example._domainkey.contoso.onmicrosoft.com".into(),
+        "Selector2-contoso-example._domainkey.contoso.onmicrosoft.com.".into(),
+    ));
+    let (g, md) = guide_md(&r, &c);
+    let item = g.item("dkim-cnames").expect("dkim-cnames");
+    let recs = item.records_to_publish();
+    let got: Vec<(&str, &str)> = recs
+        .iter()
+        .map(|r| (r.name.as_str(), r.value.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "selector1._domainkey.contoso.example",
+                "selector1-contoso-example._domainkey.contoso.onmicrosoft.com"
+            ),
+            (
+                "selector2._domainkey.contoso.example",
+                "selector2-contoso-example._domainkey.contoso.onmicrosoft.com"
+            ),
+        ]
+    );
+    assert!(md.contains("from its Exchange Online import"), "{md}");
     let fixed = audit(&apply(&zone, item));
     assert!(!fixed.has(CheckId::DkimM365Missing), "{:?}", fixed.findings);
+    assert!(fixed.findings.is_empty(), "{:?}", fixed.findings);
     assert_eq!(verify("dkim-cnames", &fixed), Some(true));
     assert_eq!(verify("dkim-enable", &fixed), Some(true));
-    insta::assert_snapshot!("dkim_missing_with_tenant", md);
+    assert!(build(&fixed, &c).item("dkim-cnames").is_none());
+    insta::assert_snapshot!("dkim_missing_with_import", md);
+
+    // The current form, which nothing could have predicted, is taken from the import too.
+    let current = |n: u8| {
+        format!("selector{n}-contosoexample-com01i._domainkey.contoso.r-v1.dkim.mail.microsoft")
+    };
+    c.dkim_cnames = Some((current(1), current(2)));
+    let g = build(&r, &c);
+    let recs = g.item("dkim-cnames").unwrap().records_to_publish();
+    assert_eq!(recs[0].value, current(1));
+    assert_eq!(recs[1].value, current(2));
+    // Exported values that are not Microsoft 365 targets of their selector are not written.
+    c.dkim_cnames = Some((current(2), current(1)));
+    let g = build(&r, &c);
+    assert!(
+        g.item("dkim-cnames")
+            .unwrap()
+            .records_to_publish()
+            .is_empty()
+    );
+}
+
+/// A domain on the new `*.mx.microsoft` MX, without an import: nothing is built, in the
+/// guide or in the audit's fix.
+#[test]
+fn dkim_missing_on_the_new_mx_is_read_not_built() {
+    let mx = "contoso-example.r-v1.mx.microsoft";
+    let zone = set(without_dkim(), D, &[]);
+    let zone = set(
+        zone,
+        D,
+        &[
+            Rr::Mx(0, mx.into()),
+            Rr::Txt("v=spf1 include:spf.protection.outlook.com -all".into()),
+        ],
+    );
+    let mut zone = zone;
+    zone.push((mx.into(), Rr::A([192, 0, 2, 26].into())));
+    let r = audit(&zone);
+    assert!(r.has(CheckId::DkimM365Missing), "{:?}", r.findings);
+    let mut c = ctx();
+    c.tenant = Some("contoso".into());
+    c.m365_endpoint = Some(mx.into());
+    let (g, md) = guide_md(&r, &c);
+    let item = g.item("dkim-cnames").expect("dkim-cnames");
+    assert!(item.records_to_publish().is_empty(), "{md}");
+    assert!(md.contains("Get-DkimSigningConfig -Identity 'contoso.example' | Format-List Selector1CNAME,Selector2CNAME"), "{md}");
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.id == CheckId::DkimM365Missing)
+        .unwrap();
+    assert!(
+        !f.fix.contains("onmicrosoft") && !f.fix.contains("dkim.mail.microsoft"),
+        "{}",
+        f.fix
+    );
+}
+
+/// Selector CNAMEs copied from another customer: the audit says so (the label), the guide
+/// writes no target (not even the other selector of the copied one) and says how to read them.
+#[test]
+fn dkim_copied_from_another_customer() {
+    let copied = |n: u8| format!("selector{n}-fabrikam-com._domainkey.fabrikam.onmicrosoft.com");
+    let zone = set(
+        without_dkim(),
+        "selector1._domainkey.contoso.example",
+        &[Rr::Cname(copied(1))],
+    );
+    let r = audit(&zone);
+    let f: Vec<&crate::Finding> = r
+        .findings
+        .iter()
+        .filter(|f| f.id == CheckId::DkimM365TargetMismatch)
+        .collect();
+    assert_eq!(f.len(), 1, "{:?}", r.findings);
+    assert!(f[0].detail.contains(&copied(1)), "{}", f[0].detail);
+    assert!(
+        f[0].detail
+            .contains("`fabrikam-com` was made for another domain"),
+        "{}",
+        f[0].detail
+    );
+    let (g, md) = guide_md(&r, &ctx());
+    let item = g.item("dkim-cnames").expect("dkim-cnames");
+    assert!(item.records_to_publish().is_empty(), "{md}");
+    assert!(
+        item.found.iter().any(|d| d.contains(&copied(1))),
+        "{:?}",
+        item.found
+    );
+    assert!(!md.contains(&copied(2)), "{md}");
+    assert!(md.contains("replacing the CNAMEs published now"), "{md}");
+}
+
+/// The tenant known to the guide (an Exchange Online import, else the inventory) makes a
+/// CNAME into another tenant DKIM-M365-TARGET-MISMATCH, even with a label that fits.
+#[test]
+fn dkim_target_in_another_tenant() {
+    let r = audit(&hardened());
+    assert!(r.findings.is_empty(), "{:?}", r.findings);
+    let published = "selector1-contoso-example._domainkey.contoso.onmicrosoft.com";
+    let found = |c: &GuideContext| -> Vec<String> {
+        let g = build(&r, c);
+        match g.item("dkim-cnames") {
+            Some(item) => {
+                assert!(item.finding_ids.contains(&CheckId::DkimM365TargetMismatch));
+                item.found.clone()
+            }
+            None => Vec::new(),
+        }
+    };
+    let mut c = ctx();
+    // The inventory's tenant, in both spellings; a display name or tenant ID says nothing.
+    for (tenant, mismatch) in [
+        ("fabrikam", true),
+        ("Fabrikam.onmicrosoft.com", true),
+        ("contoso", false),
+        ("CONTOSO.onmicrosoft.com.", false),
+        ("Contoso Ltd", false),
+        ("72f988bf-86f1-41af-91ab-2d7cd011db47", false),
+    ] {
+        c.tenant = Some(tenant.into());
+        let f = found(&c);
+        assert_eq!(!f.is_empty(), mismatch, "{tenant}: {f:?}");
+        if mismatch {
+            assert_eq!(f.len(), 2, "{f:?}");
+            assert!(f[0].contains(published), "{}", f[0]);
+            assert!(f[0].contains("in the tenant `contoso`, but contoso.example's tenant is `fabrikam` (from the inventory)"), "{}", f[0]);
+            // No target is written: the right one is not known.
+            let g = build(&r, &c);
+            assert!(
+                g.item("dkim-cnames")
+                    .unwrap()
+                    .records_to_publish()
+                    .is_empty()
+            );
+            assert_eq!(verify("dkim-cnames", &r), Some(true));
+        }
+    }
+    // The import's tenant wins over the inventory's.
+    c.tenant = Some("contoso".into());
+    c.exo = Some(crate::exo::TenantConfig {
+        accepted_domains: [
+            "fabrikam.onmicrosoft.com",
+            "fabrikam.mail.onmicrosoft.com",
+            D,
+        ]
+        .iter()
+        .map(|d| crate::exo::AcceptedDomain {
+            domain_name: d.to_string(),
+            ..Default::default()
+        })
+        .collect(),
+        ..Default::default()
+    });
+    let f = found(&c);
+    assert_eq!(f.len(), 2, "{f:?}");
+    assert!(
+        f[0].contains("tenant is `fabrikam` (from its Exchange Online import)"),
+        "{}",
+        f[0]
+    );
+
+    // The tenant's own values, when imported, are what the CNAMEs must be: published as they
+    // are, replacing both; applied, no mismatch is left.
+    let own = |n: u8| {
+        format!("selector{n}-contosoexample01b._domainkey.fabrikam.b-v1.dkim.mail.microsoft")
+    };
+    c.dkim_cnames = Some((own(1), own(2)));
+    let g = build(&r, &c);
+    let item = g.item("dkim-cnames").expect("dkim-cnames");
+    assert!(item.found[0].contains(&format!("the tenant's own Selector1CNAME (`Get-DkimSigningConfig`, from its Exchange Online import) is {}", own(1))), "{:?}", item.found);
+    assert!(
+        item.found[0].contains("points into the tenant `contoso`, not `fabrikam`"),
+        "{:?}",
+        item.found
+    );
+    let recs = item.records_to_publish();
+    assert_eq!(
+        recs.iter().map(|r| r.value.clone()).collect::<Vec<_>>(),
+        [own(1), own(2)]
+    );
+    let fixed = audit(&apply(&hardened(), item));
+    assert!(
+        !fixed.has(CheckId::DkimM365TargetMismatch),
+        "{:?}",
+        fixed.findings
+    );
+    assert!(build(&fixed, &c).item("dkim-cnames").is_none());
+    // Nothing to compare against: no finding.
+    assert!(found(&ctx()).is_empty());
 }
 
 #[test]
@@ -528,9 +832,16 @@ fn dkim_partial_follows_the_published_target() {
     let recs = g.item("dkim-cnames").unwrap().records_to_publish();
     assert_eq!(recs.len(), 1);
     assert_eq!(recs[0].name, "selector2._domainkey.contoso.example");
+    // The value as a DNS panel takes it (no trailing dot); the zone-file line has the dot.
     assert_eq!(
         recs[0].value,
-        "selector2-contoso-example._domainkey.contoso.onmicrosoft.com."
+        "selector2-contoso-example._domainkey.contoso.onmicrosoft.com"
+    );
+    assert_eq!(recs[0].host, "selector2._domainkey");
+    assert!(
+        recs[0]
+            .zone_line()
+            .ends_with("CNAME  selector2-contoso-example._domainkey.contoso.onmicrosoft.com.")
     );
 }
 
@@ -817,8 +1128,9 @@ fn a_parked_domain_gets_only_the_lock_down() {
     }
     let r = ReportView::from_report(&rep);
     let (g, md) = guide_md(&r, &ctx());
-    // One item, as urgent as DMARC-MISSING, with the same records as the findings' fix.
-    assert_eq!(keys(&g), ["parked-lockdown"]);
+    // One item, as urgent as DMARC-MISSING, with the same records as the findings' fix (and
+    // the re-audit that shows it done).
+    assert_eq!(keys(&g), ["parked-lockdown", "rerun-audit"]);
     assert_eq!(g.sections[0].priority, Priority::P1);
     let item = g.item("parked-lockdown").expect("parked-lockdown");
     let published: Vec<String> = item
@@ -829,7 +1141,7 @@ fn a_parked_domain_gets_only_the_lock_down() {
         .collect();
     assert_eq!(published.join("\n"), lock);
     assert_eq!(sending_advice(&g), Vec::<String>::new(), "{md}");
-    assert_eq!(checklist(&g).len(), 1);
+    assert_eq!(checklist(&g).len(), 2);
     // Publishing them locks the domain down.
     let fixed = ReportView::from_report(&audit_zone(&apply(&zone, item), false));
     assert!(!fixed.has(CheckId::ParkedNotLocked), "{:?}", fixed.findings);
@@ -851,7 +1163,7 @@ fn a_parked_domain_gets_only_the_lock_down() {
     assert!(!mx.fix.contains("outlook"), "{}", mx.fix);
     let r = ReportView::from_report(&rep);
     let (g, md) = guide_md(&r, &ctx());
-    assert_eq!(keys(&g), ["parked-lockdown"], "{md}");
+    assert_eq!(keys(&g), ["parked-lockdown", "rerun-audit"], "{md}");
     assert!(
         g.item("parked-lockdown")
             .expect("parked-lockdown")
@@ -1030,4 +1342,315 @@ fn a_domain_that_does_not_exist_gets_no_records_and_no_verdicts() {
     );
     assert!(d.worsened());
     assert!(d.changes.is_empty(), "{:?}", d.changes);
+}
+
+#[test]
+fn records_are_shown_as_host_type_value_too() {
+    // An external report address (authorised in the destination's zone) and an SPF record
+    // longer than one TXT string.
+    let long_spf = format!(
+        "v=spf1 {}include:spf.protection.outlook.com ~all",
+        (1..=20)
+            .map(|i| format!("ip4:198.51.100.{i} "))
+            .collect::<String>()
+    );
+    let zone = set(
+        set_spf(hardened(), &long_spf),
+        "_dmarc.contoso.example",
+        &[Rr::Txt("v=DMARC1; p=none; rua=mailto:d@msp.example".into())],
+    );
+    let r = audit(&zone);
+    assert!(r.has(CheckId::DmarcRuaUnauthorized), "{:?}", r.findings);
+    let (g, md) = guide_md(&r, &ctx());
+    let auth = g
+        .item("dmarc-quarantine")
+        .expect("dmarc-quarantine")
+        .dns_records()
+        .into_iter()
+        .find(|r| r.name.contains("._report._dmarc."))
+        .expect("the authorisation record");
+    assert_eq!(auth.zone, "msp.example");
+    assert_eq!(auth.host, "contoso.example._report._dmarc");
+    assert!(
+        md.contains("Host relative to `msp.example`"),
+        "the table names the destination's zone: {md}"
+    );
+    assert!(md.contains(
+        "| `contoso.example._report._dmarc` | TXT | `v=DMARC1` | `contoso.example._report._dmarc.msp.example` |"
+    ));
+    // The hardened SPF record: over 255 octets, split in the zone-file line, whole in the table.
+    let spf = g
+        .item("spf-harden")
+        .expect("spf-harden")
+        .records_to_publish()
+        .remove(0);
+    assert!(
+        spf.value.len() > 255 && spf.value.ends_with(" -all"),
+        "{spf:?}"
+    );
+    assert_eq!(spf.host, "@");
+    assert_eq!(spf.strings.len(), 2);
+    assert_eq!(spf.strings.concat(), spf.value);
+    assert!(md.contains(&format!(
+        "| `@` | TXT | `{}` | `contoso.example` |",
+        spf.value
+    )));
+    assert!(md.contains(&format!(
+        "The value at `@` is {} characters, over the 255 of one TXT string",
+        spf.value.len()
+    )));
+    assert!(spf.zone_line().contains("\" \""), "{}", spf.zone_line());
+    // The HTML page has the same table, escaped.
+    let html = render_html(&g);
+    assert!(html.contains("<table class=\"records\">"));
+    assert!(html.contains(
+        "<tr><td><code>_dmarc</code></td><td>TXT</td><td><code>v=DMARC1; p=quarantine; rua=mailto:d@msp.example</code></td><td><code>_dmarc.contoso.example</code></td></tr>"
+    ), "{html}");
+    // In the guide's JSON, a dns block carries its records; other blocks do not.
+    let json = serde_json::to_value(g.item("dmarc-quarantine").unwrap()).unwrap();
+    let blocks: Vec<&serde_json::Value> = json["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.get("code").filter(|c| !c.is_null()))
+        .collect();
+    let dns = blocks
+        .iter()
+        .find(|c| c["lang"] == "dns")
+        .expect("a dns block");
+    assert_eq!(dns["records"][0]["host"], "_dmarc");
+    assert_eq!(dns["records"][0]["type"], "TXT");
+    assert!(
+        blocks
+            .iter()
+            .filter(|c| c["lang"] != "dns")
+            .all(|c| c.get("records").is_none())
+    );
+}
+
+#[test]
+fn a_markdown_cell_cannot_break_the_table() {
+    // A value from DNS with a pipe and backticks (a TXT record kept in a proposal).
+    let hostile = "v=spf1 `x`|y ``z -all";
+    let g = Guide {
+        domain: D.into(),
+        score: None,
+        sections: vec![Section {
+            priority: Priority::P1,
+            items: vec![GuideItem {
+                key: "spf-repair",
+                title: "t".into(),
+                finding_ids: Vec::new(),
+                found: Vec::new(),
+                why: "w".into(),
+                steps: vec![Step {
+                    text: "s".into(),
+                    code: Some(Code::dns(vec![DnsRecord::txt(D, D, hostile)])),
+                }],
+                verify: Vec::new(),
+            }],
+        }],
+        withheld: Vec::new(),
+        notes: Vec::new(),
+    };
+    let md = render_markdown(&g);
+    let row = md
+        .lines()
+        .find(|l| l.trim_start().starts_with("| `@`"))
+        .expect("the table row");
+    // Four cells: the pipes that are not escaped are the five borders.
+    let unescaped = row.matches('|').count() - row.matches("\\|").count();
+    assert_eq!(unescaped, 5, "{row}");
+    // The value's code span is delimited by more backticks than it contains.
+    assert!(row.contains("| ```v=spf1 `x`\\|y ``z -all``` |"), "{row}");
+    let html = render_html(&g);
+    assert!(
+        html.contains("<td><code>v=spf1 `x`|y ``z -all</code></td>"),
+        "{html}"
+    );
+}
+
+/// The items of the seed's checklist: when each appears.
+#[test]
+fn the_seed_checklist_items_appear_when_due() {
+    let at = |g: &Guide, key: &str| g.items().position(|(_, i)| i.key == key);
+    let priority = |g: &Guide, key: &str| g.items().find(|(_, i)| i.key == key).map(|(p, _)| p);
+    let count = |g: &Guide, key: &str| g.items().filter(|(_, i)| i.key == key).count();
+
+    // No DMARC: publish, then verify (same priority, right after), review, the final phase
+    // later; the re-audit last.
+    let g = build(
+        &audit(&set(hardened(), "_dmarc.contoso.example", &[])),
+        &ctx(),
+    );
+    let publish = at(&g, "dmarc-publish").expect("dmarc-publish");
+    assert_eq!(at(&g, "dmarc-verify"), Some(publish + 1), "{:?}", keys(&g));
+    assert_eq!(priority(&g, "dmarc-verify"), priority(&g, "dmarc-publish"));
+    assert_eq!(priority(&g, "dmarc-review-reports"), Some(Priority::P3));
+    assert_eq!(priority(&g, "dmarc-reject"), Some(Priority::P4));
+    assert!(g.item("dmarc-quarantine").is_none());
+    assert!(g.item("dmarc-reject").unwrap().finding_ids.is_empty());
+    assert_eq!(keys(&g).last(), Some(&"rerun-audit"));
+
+    // p=none: the next phase, the review with its dates, the final phase later (one item).
+    let none = audit(&set(
+        hardened(),
+        "_dmarc.contoso.example",
+        &[Rr::Txt(
+            "v=DMARC1; p=none; rua=mailto:d@contoso.example".into(),
+        )],
+    ));
+    let mut c = ctx();
+    c.dmarc_rollout = Some(("none".into(), TODAY - 5 * 86_400));
+    let g = build(&none, &c);
+    assert!(g.item("dmarc-verify").is_none());
+    assert_eq!(count(&g, "dmarc-reject"), 1);
+    assert_eq!(priority(&g, "dmarc-reject"), Some(Priority::P4));
+    assert!(at(&g, "dmarc-quarantine") < at(&g, "dmarc-review-reports"));
+    let review = g.item("dmarc-review-reports").unwrap();
+    assert_eq!(
+        review.steps[0].text,
+        "p=none since 2026-01-28: review the aggregate reports between 2026-02-11 and 2026-02-25 (two to four weeks in), then move to p=quarantine."
+    );
+    c.dmarc_rollout = Some(("none".into(), TODAY - 35 * 86_400));
+    c.dmarc_readiness = Some(crate::reports::analysis::Readiness {
+        ready: false,
+        next: Some("quarantine"),
+        reasons: vec!["a forgotten sender fails".into()],
+    });
+    let g = build(&none, &c);
+    let review = g.item("dmarc-review-reports").unwrap();
+    assert!(
+        review.steps[0]
+            .text
+            .contains("the review is due (four weeks were up on"),
+        "{}",
+        review.steps[0].text
+    );
+    assert!(review.steps[1].text.contains("a forgotten sender fails"));
+    assert_eq!(keys(&g).last(), Some(&"rerun-audit"));
+
+    // p=quarantine: the real dmarc-reject item (its finding), the review, nothing later.
+    let quarantine = audit(&set(
+        hardened(),
+        "_dmarc.contoso.example",
+        &[Rr::Txt(
+            "v=DMARC1; p=quarantine; rua=mailto:d@contoso.example".into(),
+        )],
+    ));
+    let g = build(&quarantine, &ctx());
+    assert_eq!(count(&g, "dmarc-reject"), 1);
+    assert_eq!(
+        g.item("dmarc-reject").unwrap().finding_ids,
+        [CheckId::DmarcPolicyQuarantine]
+    );
+    assert!(g.item("dmarc-review-reports").is_some());
+
+    // p=reject: no DMARC roll-out item at all.
+    let g = build(&audit(&hardened()), &ctx());
+    for key in ["dmarc-verify", "dmarc-review-reports", "dmarc-reject"] {
+        assert!(g.item(key).is_none(), "{key}");
+    }
+    // Microsoft 365: the connectors' audit and mailbox intelligence; the re-audit last.
+    assert!(g.item("connectors-audit").is_some() && g.item("mailbox-intelligence").is_some());
+    assert_eq!(keys(&g).last(), Some(&"rerun-audit"));
+
+    // Not Microsoft 365: neither Exchange Online item; nothing to do, no re-audit either.
+    let other = ReportView {
+        domain: D.into(),
+        provider: "other".into(),
+        ..ReportView::default()
+    };
+    let g = build(&other, &ctx());
+    assert!(g.sections.is_empty(), "{:?}", keys(&g));
+    let mut other = other;
+    other
+        .findings
+        .push(crate::Finding::new(CheckId::DmarcMissing, "none"));
+    let g = build(&other, &ctx());
+    assert!(g.item("connectors-audit").is_none() && g.item("mailbox-intelligence").is_none());
+    assert_eq!(keys(&g).last(), Some(&"rerun-audit"));
+}
+
+/// How the new items tick: from the audit, or (Exchange Online) from an import or by hand.
+#[test]
+fn the_seed_checklist_items_tick_from_the_audit() {
+    // dmarc-verify: a valid record with a working report address.
+    let zone = set(hardened(), "_dmarc.contoso.example", &[]);
+    let missing = audit(&zone);
+    assert_eq!(verify("dmarc-verify", &missing), Some(false));
+    let g = build(&missing, &ctx());
+    let published = audit(&apply(&zone, g.item("dmarc-publish").unwrap()));
+    assert_eq!(verify("dmarc-verify", &published), Some(true));
+    let no_rua = audit(&set(
+        hardened(),
+        "_dmarc.contoso.example",
+        &[Rr::Txt("v=DMARC1; p=none".into())],
+    ));
+    assert_eq!(verify("dmarc-verify", &no_rua), Some(false));
+    let e = check_manual_done("dmarc-verify", &no_rua).expect_err("no rua");
+    assert!(
+        e.evidence
+            .iter()
+            .any(|x| x.contains("rua") || x.contains("report")),
+        "{e:?}"
+    );
+    let failed = audit(&set(
+        hardened(),
+        "_dmarc.contoso.example",
+        &[Rr::Fail(DnsError::ServFail)],
+    ));
+    assert_eq!(verify("dmarc-verify", &failed), None);
+
+    // dmarc-review-reports: not visible in DNS until the roll-out reaches p=reject; a tick by
+    // hand during the roll-out is accepted.
+    let none = audit(&set(
+        hardened(),
+        "_dmarc.contoso.example",
+        &[Rr::Txt(
+            "v=DMARC1; p=none; rua=mailto:d@contoso.example".into(),
+        )],
+    ));
+    assert_eq!(verify("dmarc-review-reports", &none), None);
+    assert_eq!(check_manual_done("dmarc-review-reports", &none), Ok(()));
+    assert_eq!(
+        verify("dmarc-review-reports", &audit(&hardened())),
+        Some(true)
+    );
+    // The later p=reject item stays open at p=none.
+    assert_eq!(verify("dmarc-reject", &none), Some(false));
+
+    // rerun-audit: done when the audit shows nothing left; reopened by a finding.
+    assert_eq!(verify("rerun-audit", &audit(&hardened())), Some(true));
+    let soft = audit(&set_spf(
+        hardened(),
+        "v=spf1 include:spf.protection.outlook.com ~all",
+    ));
+    assert_eq!(verify("rerun-audit", &soft), Some(false));
+    let e = check_manual_done("rerun-audit", &soft).expect_err("SPF-SOFTFAIL left");
+    assert!(
+        e.evidence.iter().any(|x| x.starts_with("SPF-SOFTFAIL: ")),
+        "{e:?}"
+    );
+    assert_eq!(verify("rerun-audit", &failed), None);
+
+    // The Exchange Online items: DNS cannot tell; their findings (from an import) reopen them.
+    let hard = audit(&hardened());
+    for key in ["connectors-audit", "mailbox-intelligence"] {
+        assert_eq!(verify(key, &hard), None, "{key}");
+        assert_eq!(check_manual_done(key, &hard), Ok(()), "{key}");
+    }
+    let mut tenant = hard.clone();
+    tenant.findings.push(crate::Finding::new(
+        CheckId::ExoMailboxIntelligenceOff,
+        "off",
+    ));
+    tenant.findings.push(crate::Finding::new(
+        CheckId::ExoConnectorUnrestricted,
+        "open",
+    ));
+    assert_eq!(verify("mailbox-intelligence", &tenant), Some(false));
+    assert_eq!(verify("connectors-audit", &tenant), Some(false));
+    // Impersonation no longer waits for mailbox intelligence.
+    assert_eq!(verify("impersonation", &tenant), None);
 }

@@ -54,113 +54,23 @@ pub(crate) fn is_plain_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-/// The TXT rdata in zone-file presentation form: double-quoted character-strings of at most
-/// 255 octets each, `"` and `\` escaped, control characters written `\DDD`.
-///
-/// RFC 1035 §3.3.14: "TXT-DATA: One or more <character-string>s"; §3.3: a <character-string>
-/// is "a single length octet followed by that number of characters".
-pub(crate) fn txt_rdata(text: &str) -> String {
-    let mut out = String::new();
-    let mut chunk = String::new();
-    let mut len = 0usize;
-    let flush = |out: &mut String, chunk: &mut String| {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push('"');
-        out.push_str(chunk);
-        out.push('"');
-        chunk.clear();
-    };
-    for c in text.chars() {
-        let n = c.len_utf8();
-        if len + n > 255 {
-            flush(&mut out, &mut chunk);
-            len = 0;
-        }
-        len += n;
-        match c {
-            '"' => chunk.push_str("\\\""),
-            '\\' => chunk.push_str("\\\\"),
-            c if c.is_control() && c.is_ascii() => chunk.push_str(&format!("\\{:03}", c as u32)),
-            c => chunk.push(c),
-        }
-    }
-    if !chunk.is_empty() || out.is_empty() {
-        flush(&mut out, &mut chunk);
-    }
-    out
-}
+#[cfg(test)]
+pub(crate) use crate::record::{parse_zone_line, txt_rdata};
 
-/// One TXT record line of a zone file.
+/// One TXT record line of a zone file (the guide writes them through [`crate::record::DnsRecord`]).
+#[cfg(test)]
 pub(crate) fn txt_line(name: &str, text: &str) -> String {
-    format!("{name}.  3600  IN  TXT  {}", txt_rdata(text))
+    crate::record::DnsRecord::txt(name, name, text).zone_line()
 }
 
 /// One CNAME record line of a zone file.
+#[cfg(test)]
 pub(crate) fn cname_line(name: &str, target: &str) -> String {
-    let target = target.strip_suffix('.').unwrap_or(target);
-    format!("{name}.  3600  IN  CNAME  {target}.")
+    crate::record::DnsRecord::cname(name, name, target).zone_line()
 }
 
 /// The one PowerShell quoting function ([`crate::powershell::quote`]).
 pub(crate) use crate::powershell::quote as ps_quote;
-
-/// Reads back one zone-file line written by [`txt_line`], [`cname_line`] or by hand in the
-/// same shape (`name TTL IN TYPE rdata`): `(name without the trailing dot, TYPE, value)`, where
-/// a TXT value is its character-strings decoded and joined. `None` for anything else.
-pub(crate) fn parse_zone_line(line: &str) -> Option<(String, String, String)> {
-    let mut rest = line.trim();
-    let mut fields = Vec::new();
-    for _ in 0..4 {
-        let end = rest.find(char::is_whitespace)?;
-        fields.push(&rest[..end]);
-        rest = rest[end..].trim_start();
-    }
-    let (name, class, rtype) = (fields[0], fields[2], fields[3].to_ascii_uppercase());
-    if !class.eq_ignore_ascii_case("IN") || fields[1].parse::<u32>().is_err() || rest.is_empty() {
-        return None;
-    }
-    let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
-    let value = if rtype == "TXT" {
-        decode_txt(rest)?
-    } else {
-        rest.to_string()
-    };
-    Some((name, rtype, value))
-}
-
-/// Decodes `"a" "b"` (with `\"`, `\\` and `\DDD` escapes) into `ab`.
-fn decode_txt(rdata: &str) -> Option<String> {
-    let mut out = String::new();
-    let mut chars = rdata.chars().peekable();
-    loop {
-        while chars.next_if(|c| c.is_whitespace()).is_some() {}
-        match chars.next() {
-            None => return Some(out),
-            Some('"') => {}
-            Some(_) => return None,
-        }
-        loop {
-            match chars.next()? {
-                '"' => break,
-                '\\' => {
-                    let c = chars.next()?;
-                    if c.is_ascii_digit() {
-                        let mut n = c.to_digit(10)?;
-                        for _ in 0..2 {
-                            n = n * 10 + chars.next()?.to_digit(10)?;
-                        }
-                        out.push(char::from_u32(n).filter(|_| n < 128)?);
-                    } else {
-                        out.push(c);
-                    }
-                }
-                c => out.push(c),
-            }
-        }
-    }
-}
 
 /// The Levenshtein distance between `a` and `b`, in characters.
 pub(super) fn edit_distance(a: &str, b: &str) -> usize {

@@ -250,6 +250,7 @@ mod tests {
                         detail: "d".into(),
                         evidence: None,
                         fix: String::new(),
+                        fix_records: Vec::new(),
                     }],
                     ..ReportView::default()
                 },

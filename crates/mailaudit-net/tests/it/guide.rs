@@ -42,7 +42,8 @@ m365-include.guide.test MX 0 guide-test.mail.protection.outlook.com
 m365-include.guide.test TXT "v=spf1 ip4:198.51.100.1 -all"
 _dmarc.m365-include.guide.test TXT "v=DMARC1; p=reject; rua=mailto:dmarc@m365-include.guide.test"
 
-# No DKIM CNAMEs; the tenant is known from the inventory.
+# No DKIM CNAMEs; the tenant is known from the inventory, its exact values from an Exchange
+# Online import (the guide never builds them from the tenant name).
 dkim.guide.test MX 0 dkim-guide-test.mail.protection.outlook.com
 dkim-guide-test.mail.protection.outlook.com A 127.0.0.1
 dkim.guide.test TXT "v=spf1 include:spf.protection.outlook.com -all"
@@ -82,11 +83,16 @@ const CASES: &[(&str, &str, CheckId)] = &[
 
 const PATIENT: Duration = Duration::from_secs(5);
 
-fn ctx() -> GuideContext {
+/// The guide's context of `domain`: the inventory's tenant, and for `dkim.guide.test` the
+/// DKIM targets of its tenant's Exchange Online import (`Get-DkimSigningConfig`).
+fn ctx(domain: &str) -> GuideContext {
+    let target =
+        |n: u8| format!("selector{n}-dkim-guide-test._domainkey.guidetenant.onmicrosoft.com");
     GuideContext {
         today: TODAY,
         tenant: Some("guidetenant".into()),
         dmarc_rollout: Some(("none".into(), TODAY - 30 * 86_400)),
+        dkim_cnames: (domain == "dkim.guide.test").then(|| (target(1), target(2))),
         ..GuideContext::default()
     }
 }
@@ -145,7 +151,7 @@ async fn reaudit_with_the_guides_records_shows_the_finding_gone() {
             before.findings.iter().map(|f| f.id).collect::<Vec<_>>()
         );
         assert_eq!(guide::verify(key, &before), Some(false), "{domain} {key}");
-        let g = guide::build(&before, &ctx());
+        let g = guide::build(&before, &ctx(domain));
         let item = g
             .item(key)
             .unwrap_or_else(|| panic!("{domain}: no {key} in the guide"));
@@ -184,7 +190,7 @@ async fn reaudit_with_the_guides_records_shows_the_finding_gone() {
         );
         // The new guide no longer has the item.
         assert!(
-            guide::build(&after, &ctx()).item(key).is_none(),
+            guide::build(&after, &ctx(domain)).item(key).is_none(),
             "{domain} {key}"
         );
     }
@@ -205,7 +211,7 @@ async fn a_failed_lookup_is_withheld_not_guided() {
     zone.add("_dmarc.softfail.guide.test", LabRecord::ServFail);
     let server = LabDns::start(zone).await.expect("lab DNS server starts");
     let view = audit_view(&server, "softfail.guide.test").await;
-    let g = guide::build(&view, &ctx());
+    let g = guide::build(&view, &ctx("softfail.guide.test"));
     assert!(!g.withheld.is_empty(), "{:?}", view.findings);
     assert!(g.item("dmarc-publish").is_none());
     assert_eq!(guide::verify("dmarc-publish", &view), None);

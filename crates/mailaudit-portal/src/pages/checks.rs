@@ -2,38 +2,40 @@
 //! `mailaudit checks` shows it: what it checks, why it matters, how to fix it in Microsoft 365,
 //! references; and which domains have the finding in their latest audit.
 
-use std::fmt::Write as _;
-
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::response::Html;
 use mailaudit_core::checks::{CATALOGUE, CheckId};
+use maud::html;
 
 use super::AppError;
 use crate::Portal;
-use crate::html::{Esc, check_href, domain_href, layout, markdown, reference};
+use crate::html::{check_href, domain_href, layout, markdown, reference};
 
 /// `GET /checks`: every check, in catalogue order.
 pub async fn index() -> Html<String> {
-    let mut b = String::from(
-        "<h1>Checks</h1>\n<table class=\"catalogue\"><thead><tr><th>ID</th><th>Code</th>\
-         <th>Area</th><th>Severity</th><th>Title</th></tr></thead><tbody>\n",
-    );
-    for c in CATALOGUE {
-        let id = c.id.as_str();
-        let _ = writeln!(
-            b,
-            "<tr><td><a href=\"{}\">{id}</a></td><td><code>{}</code></td><td>{}</td>\
-             <td><span class=\"sev sev-{sev}\">{sev}</span></td><td>{}</td></tr>",
-            check_href(id),
-            Esc(c.code),
-            c.area,
-            Esc(c.title),
-            sev = c.severity,
-        );
-    }
-    b.push_str("</tbody></table>\n");
-    Html(layout("Checks", &b))
+    let b = html! {
+        h1 { "Checks" } "\n"
+        table class="catalogue" {
+            thead { tr { th { "ID" } th { "Code" } th { "Area" } th { "Severity" } th { "Title" } } }
+            tbody {
+                "\n"
+                @for c in CATALOGUE {
+                    @let id = c.id.as_str();
+                    tr {
+                        td { a href=(check_href(id)) { (id) } }
+                        td { code { (c.code) } }
+                        td { (c.area.to_string()) }
+                        td { span class={ "sev sev-" (c.severity.as_str()) } { (c.severity.as_str()) } }
+                        td { (c.title) }
+                    }
+                    "\n"
+                }
+            }
+        }
+        "\n"
+    };
+    Html(layout("Checks", b))
 }
 
 /// `GET /checks/{ID}` (the ID or the short code, any case).
@@ -46,53 +48,34 @@ pub async fn page(
         return Err(AppError::NotFound(format!("The check {raw:?}")));
     };
     let c = id.info();
-    let mut b = String::new();
-    let _ = writeln!(
-        b,
-        "<h1 id=\"check-id\">{}</h1>\n<p class=\"lead\" id=\"check-title\">{}</p>\n\
-         <p class=\"muted\">Code <code>{}</code> · area {} · severity \
-         <span class=\"sev sev-{sev}\">{sev}</span> · {}</p>",
-        id.as_str(),
-        Esc(c.title),
-        Esc(c.code),
-        c.area,
-        Esc(c.source().heading()),
-        sev = c.severity,
-    );
-    let _ = writeln!(
-        b,
-        "<section id=\"what\"><h2>What it checks</h2>\n{}</section>\n\
-         <section id=\"why\"><h2>Why it matters</h2>\n{}</section>\n\
-         <section id=\"fix\"><h2>How to fix it in Microsoft 365</h2>\n{}</section>\n\
-         <section id=\"references\"><h2>References</h2>\n<ul>",
-        markdown(c.what),
-        markdown(c.why),
-        markdown(c.fix)
-    );
-    for r in c.references {
-        let _ = writeln!(b, "<li>{}</li>", reference(r));
-    }
-    b.push_str("</ul></section>\n");
     let domains = p.store.domains_with_finding(id.as_str()).await?;
-    let _ = writeln!(
-        b,
-        "<section id=\"affected\"><h2>Domains with this finding <span class=\"muted\">{}</span></h2>",
-        domains.len()
-    );
-    if domains.is_empty() {
-        b.push_str("<p>None in their latest audit.</p>");
-    } else {
-        b.push_str("<ul class=\"inline\">");
-        for d in &domains {
-            let _ = write!(
-                b,
-                "<li><a href=\"{}\">{}</a></li>",
-                domain_href(d, ""),
-                Esc(d)
-            );
+    let b = html! {
+        h1 id="check-id" { (id.as_str()) } "\n"
+        p class="lead" id="check-title" { (c.title) } "\n"
+        p class="muted" {
+            "Code " code { (c.code) } " · area " (c.area.to_string()) " · severity "
+            span class={ "sev sev-" (c.severity.as_str()) } { (c.severity.as_str()) } " · " (c.source().heading())
         }
-        b.push_str("</ul>");
-    }
-    b.push_str("</section>\n");
-    Ok(Html(layout(id.as_str(), &b)))
+        "\n"
+        section id="what" { h2 { "What it checks" } "\n" (markdown(c.what)) } "\n"
+        section id="why" { h2 { "Why it matters" } "\n" (markdown(c.why)) } "\n"
+        section id="fix" { h2 { "How to fix it in Microsoft 365" } "\n" (markdown(c.fix)) } "\n"
+        section id="references" {
+            h2 { "References" } "\n"
+            ul { "\n" @for r in c.references { li { (reference(r)) } "\n" } }
+        }
+        "\n"
+        section id="affected" {
+            h2 { "Domains with this finding " span class="muted" { (domains.len()) } } "\n"
+            @if domains.is_empty() {
+                p { "None in their latest audit." }
+            } @else {
+                ul class="inline" {
+                    @for d in &domains { li { a href=(domain_href(d, "")) { (d) } } }
+                }
+            }
+        }
+        "\n"
+    };
+    Ok(Html(layout(id.as_str(), b)))
 }

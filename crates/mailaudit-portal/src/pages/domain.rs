@@ -3,8 +3,6 @@
 //! printable guide (the core's self-contained HTML page); `POST
 //! /domains/{domain}/checklist/{key}`: sets one item's state.
 
-use std::fmt::Write as _;
-
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -13,12 +11,13 @@ use mailaudit_core::finding::Finding;
 use mailaudit_core::guide::{self, ReportView};
 use mailaudit_store::ItemState;
 use mailaudit_store::now;
+use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
 
 use super::fleet::score_class;
 use super::{AppError, DomainPath, domain_page, find_domain};
 use crate::Portal;
-use crate::html::{Esc, check_href, datetime, domain_href, query_value, seg};
+use crate::html::{check_href, datetime, domain_href, finish, query_value, seg};
 use crate::stored::{self, view_of};
 
 /// How many stored audits the score history shows.
@@ -35,176 +34,196 @@ pub async fn page(
     let d = find_domain(&p, &raw).await?;
     let name = d.name.as_str();
     let view = d.latest.as_ref().map(view_of).transpose()?;
-    let mut b = String::new();
 
     // Heading and summary.
-    let _ = writeln!(b, "<h1 id=\"domain-name\">{}</h1>", Esc(name));
-    b.push_str("<dl class=\"facts\">");
-    if let Some(e) = &d.entry {
-        if let Some(c) = &e.customer {
-            let _ = write!(
-                b,
-                "<dt>Customer</dt><dd><a href=\"/?customer={}\">{}</a></dd>",
-                query_value(c),
-                Esc(c)
-            );
+    let head = html! {
+        h1 id="domain-name" { (name) } "\n"
+        dl class="facts" {
+            @if let Some(e) = &d.entry {
+                @if let Some(c) = &e.customer {
+                    dt { "Customer" } dd { a href={ "/?customer=" (query_value(c)) } { (c) } }
+                }
+                @if let Some(t) = &e.tenant { dt { "Tenant" } dd { (t) } }
+                @if e.parked { dt { "Parked" } dd { "yes (sends and receives no mail)" } }
+            } @else {
+                dt { "Inventory" } dd { "removed (its stored audits are kept)" }
+            }
+            @match (&d.latest, &view) {
+                (Some(r), Some(v)) => {
+                    dt { "Score" }
+                    dd {
+                        @match v.score {
+                            Some(s) => {
+                                span class={ "score " (score_class(s)) } id="score" { (s) } "/100"
+                            }
+                            None => span class="muted" { "not scored" },
+                        }
+                    }
+                    dt { "Provider" } dd { (v.provider) }
+                    dt { "DMARC policy" }
+                    dd {
+                        @match v.dmarc.policy.as_deref() {
+                            Some(p) => { "p=" (p) }
+                            None => "none applies",
+                        }
+                    }
+                    dt { "Direct Send" } dd { (v.relay.verdict.replace('_', " ")) }
+                    dt { "Last audited" } dd { (datetime(r.audited_at)) " (run " (r.run_id) ")" }
+                }
+                _ => { dt { "Last audited" } dd { "never" } }
+            }
         }
-        if let Some(t) = &e.tenant {
-            let _ = write!(b, "<dt>Tenant</dt><dd>{}</dd>", Esc(t));
-        }
-        if e.parked {
-            b.push_str("<dt>Parked</dt><dd>yes (sends and receives no mail)</dd>");
-        }
-    } else {
-        b.push_str("<dt>Inventory</dt><dd>removed (its stored audits are kept)</dd>");
-    }
-    match (&d.latest, &view) {
-        (Some(r), Some(v)) => {
-            let score =
-                v.score
-                    .map_or("<span class=\"muted\">not scored</span>".to_string(), |s| {
-                        format!(
-                            "<span class=\"score {}\" id=\"score\">{s}</span>/100",
-                            score_class(s)
-                        )
-                    });
-            let _ = write!(
-                b,
-                "<dt>Score</dt><dd>{score}</dd><dt>Provider</dt><dd>{}</dd>\
-                 <dt>DMARC policy</dt><dd>{}</dd><dt>Direct Send</dt><dd>{}</dd>\
-                 <dt>Last audited</dt><dd>{} (run {})</dd>",
-                Esc(&v.provider),
-                v.dmarc
-                    .policy
-                    .as_deref()
-                    .map_or("none applies".to_string(), |p| format!("p={}", Esc(p))),
-                Esc(&v.relay.verdict.replace('_', " ")),
-                Esc(&datetime(r.audited_at)),
-                r.run_id
-            );
-        }
-        _ => b.push_str("<dt>Last audited</dt><dd>never</dd>"),
-    }
-    b.push_str("</dl>\n");
-
-    let Some(view) = view else {
-        let _ = writeln!(
-            b,
-            "<p>Not audited yet: run <code>mailaudit audit {}</code>.</p>",
-            Esc(name)
-        );
-        checklist(&p, name, None, &mut b).await?;
-        return Ok(domain_page(name, "", name, &b));
+        "\n"
     };
 
-    findings(&mut b, "findings", "Findings", &view.findings);
+    let Some(view) = view else {
+        let checklist = checklist(&p, name, None).await?;
+        let b = html! {
+            (head)
+            p { "Not audited yet: run " code { "mailaudit audit " (name) } "." } "\n"
+            (checklist)
+        };
+        return Ok(domain_page(name, "", name, b));
+    };
+
+    let own = findings("findings", "Findings", &view.findings);
     let tenant = stored::tenant_findings(p.store.as_ref(), name).await?;
-    if !tenant.is_empty() {
-        findings(
-            &mut b,
-            "tenant-findings",
-            "Exchange Online (latest tenant import)",
-            &tenant,
-        );
-    }
-    history(&p, name, &mut b).await?;
-    checklist(&p, name, Some(&view), &mut b).await?;
+    let history = history(&p, name).await?;
+    let checklist = checklist(&p, name, Some(&view)).await?;
     let g = stored::guide_for(p.store.as_ref(), name, view, now(), None).await?;
-    let _ = writeln!(
-        b,
-        "<section id=\"guide\" class=\"guide\">\n{}</section>",
-        guide::render_html_fragment(&g)
-    );
-    Ok(domain_page(name, "", name, &b))
+    let b = html! {
+        (head)
+        (own)
+        @if !tenant.is_empty() {
+            (findings("tenant-findings", "Exchange Online (latest tenant import)", &tenant))
+        }
+        (history)
+        (checklist)
+        section id="guide" class="guide" {
+            "\n"
+            // PreEscaped: the core's guide renderer escapes every value itself (its own HTML
+            // fragment, until the guide's renderer moves here); `finish` still applies the
+            // control-character policy to it with the rest of the page.
+            (PreEscaped(guide::render_html_fragment(&g)))
+        }
+        "\n"
+    };
+    Ok(domain_page(name, "", name, b))
 }
 
-fn findings(b: &mut String, id: &str, title: &str, list: &[Finding]) {
-    let _ = writeln!(b, "<section id=\"{id}\"><h2>{}</h2>", Esc(title));
-    if list.is_empty() {
-        b.push_str("<p>No findings.</p></section>\n");
-        return;
-    }
-    b.push_str(
-        "<table class=\"findings\"><thead><tr><th>Severity</th><th>Check</th><th>Title</th>\
-         <th>Detail</th><th>Evidence</th></tr></thead><tbody>\n",
-    );
-    for f in list {
-        let id = f.id.as_str();
-        let evidence = f.evidence.as_deref().map_or(String::new(), |e| {
-            format!("<pre class=\"evidence\">{}</pre>", Esc(e))
-        });
-        let _ = writeln!(
-            b,
-            "<tr class=\"finding\" data-check=\"{id}\"><td><span class=\"sev sev-{sev}\">{sev}</span>\
-             </td><td><a class=\"check\" href=\"{href}\">{id}</a></td><td>{title}</td>\
-             <td class=\"detail\">{detail}</td><td>{evidence}</td></tr>",
-            sev = f.severity,
-            href = check_href(id),
-            title = Esc(&f.title),
-            detail = Esc(&f.detail),
-        );
-    }
-    b.push_str("</tbody></table></section>\n");
-}
-
-async fn history(p: &Portal, name: &str, b: &mut String) -> Result<(), AppError> {
-    let results = p.store.history(name, HISTORY).await?;
-    let _ = writeln!(
-        b,
-        "<section id=\"history\"><h2>Score history</h2>\
-         <table class=\"history\"><thead><tr><th>Audited</th><th>Run</th><th>Score</th>\
-         <th>Changes since the audit before</th></tr></thead><tbody>"
-    );
-    for e in stored::history_entries(&results) {
-        let score = e.score.map_or("n/a".to_string(), |s| s.to_string());
-        let meter = e.score.map_or(String::new(), |s| {
-            format!(" <meter min=\"0\" max=\"100\" low=\"50\" high=\"80\" optimum=\"100\" value=\"{s}\"></meter>")
-        });
-        let mut changes = Vec::new();
-        if let Some(d) = &e.diff {
-            for (label, list) in [
-                ("new", &d.new),
-                ("regressed", &d.regressed),
-                ("fixed", &d.fixed),
-            ] {
-                if !list.is_empty() {
-                    let ids: Vec<String> = list
-                        .iter()
-                        .map(|f| {
-                            format!(
-                                "<a href=\"{}\">{}</a>",
-                                check_href(f.id.as_str()),
-                                f.id.as_str()
-                            )
-                        })
-                        .collect();
-                    changes.push(format!("{label}: {}", ids.join(", ")));
+fn findings(id: &str, title: &str, list: &[Finding]) -> Markup {
+    html! {
+        section id=(id) {
+            h2 { (title) } "\n"
+            @if list.is_empty() {
+                p { "No findings." }
+            } @else {
+                table class="findings" {
+                    thead {
+                        tr {
+                            th { "Severity" } th { "Check" } th { "Title" } th { "Detail" }
+                            th { "Evidence" }
+                        }
+                    }
+                    tbody {
+                        "\n"
+                        @for f in list {
+                            @let id = f.id.as_str();
+                            @let sev = f.severity.as_str();
+                            tr class="finding" data-check=(id) {
+                                td { span class={ "sev sev-" (sev) } { (sev) } }
+                                td { a class="check" href=(check_href(id)) { (id) } }
+                                td { (f.title) }
+                                td class="detail" { (f.detail) }
+                                td {
+                                    @if let Some(e) = &f.evidence { pre class="evidence" { (e) } }
+                                }
+                            }
+                            "\n"
+                        }
+                    }
                 }
             }
-            for c in &d.changes {
-                let v = |s: &Option<String>| s.clone().unwrap_or_else(|| "none".into());
-                changes.push(format!(
-                    "{}: {} → {}",
-                    Esc(c.what),
-                    Esc(&v(&c.before)),
-                    Esc(&v(&c.after))
-                ));
-            }
-            if changes.is_empty() {
-                changes.push("no change".into());
+        }
+        "\n"
+    }
+}
+
+async fn history(p: &Portal, name: &str) -> Result<Markup, AppError> {
+    let results = p.store.history(name, HISTORY).await?;
+    let entries = stored::history_entries(&results);
+    Ok(html! {
+        section id="history" {
+            h2 { "Score history" }
+            table class="history" {
+                thead {
+                    tr {
+                        th { "Audited" } th { "Run" } th { "Score" }
+                        th { "Changes since the audit before" }
+                    }
+                }
+                tbody {
+                    "\n"
+                    @for e in &entries {
+                        tr {
+                            td class="when" { (datetime(e.audited_at)) }
+                            td { (e.run_id) }
+                            td class="score-cell" {
+                                @match e.score {
+                                    Some(s) => {
+                                        (s) " "
+                                        meter min="0" max="100" low="50" high="80" optimum="100"
+                                            value=(s) {}
+                                    }
+                                    None => "n/a",
+                                }
+                            }
+                            td {
+                                @if let Some(d) = &e.diff {
+                                    @let changes = changes(d);
+                                    @for (i, c) in changes.iter().enumerate() {
+                                        @if i > 0 { "; " }
+                                        (c)
+                                    }
+                                }
+                            }
+                        }
+                        "\n"
+                    }
+                }
             }
         }
-        let _ = writeln!(
-            b,
-            "<tr><td class=\"when\">{}</td><td>{}</td><td class=\"score-cell\">{score}{meter}</td>\
-             <td>{}</td></tr>",
-            Esc(&datetime(e.audited_at)),
-            e.run_id,
-            changes.join("; ")
-        );
+        "\n"
+    })
+}
+
+/// What changed between two audits: the findings new, regressed and fixed (linked to their
+/// check), then the values that changed; "no change" when nothing did.
+fn changes(d: &mailaudit_core::history::Diff) -> Vec<Markup> {
+    let mut changes = Vec::new();
+    for (label, list) in [
+        ("new", &d.new),
+        ("regressed", &d.regressed),
+        ("fixed", &d.fixed),
+    ] {
+        if !list.is_empty() {
+            changes.push(html! {
+                (label) ": "
+                @for (i, f) in list.iter().enumerate() {
+                    @if i > 0 { ", " }
+                    a href=(check_href(f.id.as_str())) { (f.id.as_str()) }
+                }
+            });
+        }
     }
-    b.push_str("</tbody></table></section>\n");
-    Ok(())
+    for c in &d.changes {
+        let v = |s: &Option<String>| s.clone().unwrap_or_else(|| "none".into());
+        changes.push(html! { (c.what) ": " (v(&c.before)) " → " (v(&c.after)) });
+    }
+    if changes.is_empty() {
+        changes.push(html! { "no change" });
+    }
+    changes
 }
 
 /// The checklist with its forms. An item marked done by hand that the latest audit (`latest`)
@@ -215,61 +234,84 @@ async fn checklist(
     p: &Portal,
     name: &str,
     latest: Option<&ReportView>,
-    b: &mut String,
-) -> Result<(), AppError> {
+) -> Result<Markup, AppError> {
     let items = p.store.checklist(name).await?;
     let done = items.iter().filter(|i| i.state == ItemState::Done).count();
-    let _ = writeln!(
-        b,
-        "<section id=\"checklist\"><h2>Checklist <span class=\"muted\" id=\"checklist-progress\">\
-         {done}/{} done</span></h2>",
-        items.len()
-    );
-    if items.is_empty() {
-        b.push_str("<p>No checklist yet: it is made by the first audit.</p></section>\n");
-        return Ok(());
-    }
-    b.push_str(
-        "<table class=\"checklist\"><thead><tr><th></th><th>Priority</th><th>Item</th>\
-         <th>Key</th><th>Last change</th><th></th></tr></thead><tbody>\n",
-    );
-    for i in &items {
-        let (mark, to, label) = match i.state {
-            ItemState::Done => ("☑", "open", "Reopen"),
-            ItemState::Open => ("☐", "done", "Mark done"),
-        };
-        let mut who = match (&i.by, i.at) {
-            (Some(by), Some(at)) => format!("{}, {}", Esc(by), Esc(&datetime(at))),
-            _ => String::new(),
-        };
-        if i.state == ItemState::Done
-            && let Some(Err(c)) = latest.map(|v| guide::check_manual_done(&i.key, v))
-        {
-            let _ = write!(
-                who,
-                "<p class=\"warn contradicted\">The latest audit still shows: {}. The next \
-                 audit will reopen this item.</p>",
-                Esc(&c.evidence_text())
-            );
+    Ok(html! {
+        section id="checklist" {
+            h2 {
+                "Checklist "
+                span class="muted" id="checklist-progress" { (done) "/" (items.len()) " done" }
+            }
+            "\n"
+            @if items.is_empty() {
+                p { "No checklist yet: it is made by the first audit." }
+            } @else {
+                table class="checklist" {
+                    thead {
+                        tr {
+                            th {} th { "Priority" } th { "Item" } th { "Key" } th { "Last change" }
+                            th {}
+                        }
+                    }
+                    tbody {
+                        "\n"
+                        @for i in &items {
+                            (checklist_row(name, i, latest))
+                        }
+                    }
+                }
+            }
         }
-        let _ = writeln!(
-            b,
-            "<tr id=\"item-{key_seg}\" class=\"item {state}\" data-key=\"{key}\" data-state=\"{state}\">\
-             <td class=\"mark\">{mark}</td><td>P{prio}</td><td>{title}</td><td><code>{key}</code></td>\
-             <td class=\"who\">{who}</td><td><form method=\"post\" action=\"{action}\">\
-             <input type=\"hidden\" name=\"state\" value=\"{to}\">\
-             <input type=\"text\" name=\"by\" placeholder=\"your name\" maxlength=\"100\" \
-             aria-label=\"your name\" size=\"10\"> <button type=\"submit\">{label}</button></form></td></tr>",
-            key_seg = seg(&i.key),
-            state = i.state.as_str(),
-            key = Esc(&i.key),
-            prio = i.priority,
-            title = Esc(&i.title),
-            action = domain_href(name, &format!("/checklist/{}", seg(&i.key))),
-        );
+        "\n"
+    })
+}
+
+fn checklist_row(
+    name: &str,
+    i: &mailaudit_store::ChecklistItem,
+    latest: Option<&ReportView>,
+) -> Markup {
+    let (mark, to, label) = match i.state {
+        ItemState::Done => ("☑", "open", "Reopen"),
+        ItemState::Open => ("☐", "done", "Mark done"),
+    };
+    let contradicted = if i.state == ItemState::Done
+        && let Some(Err(c)) = latest.map(|v| guide::check_manual_done(&i.key, v))
+    {
+        Some(c.evidence_text())
+    } else {
+        None
+    };
+    let state = i.state.as_str();
+    html! {
+        tr id={ "item-" (seg(&i.key)) } class={ "item " (state) } data-key=(i.key)
+            data-state=(state) {
+            td class="mark" { (mark) }
+            td { "P" (i.priority) }
+            td { (i.title) }
+            td { code { (i.key) } }
+            td class="who" {
+                @if let (Some(by), Some(at)) = (&i.by, i.at) { (by) ", " (datetime(at)) }
+                @if let Some(evidence) = &contradicted {
+                    p class="warn contradicted" {
+                        "The latest audit still shows: " (evidence)
+                        ". The next audit will reopen this item."
+                    }
+                }
+            }
+            td {
+                form method="post" action=(domain_href(name, &format!("/checklist/{}", seg(&i.key)))) {
+                    input type="hidden" name="state" value=(to);
+                    input type="text" name="by" placeholder="your name" maxlength="100"
+                        aria-label="your name" size="10";
+                    " "
+                    button type="submit" { (label) }
+                }
+            }
+        }
+        "\n"
     }
-    b.push_str("</tbody></table></section>\n");
-    Ok(())
 }
 
 /// `GET /domains/{domain}/guide`: the core's self-contained HTML guide (print it, save it,
@@ -287,7 +329,10 @@ pub async fn guide_page(
     };
     let view: ReportView = view_of(latest)?;
     let g = stored::guide_for(p.store.as_ref(), &d.name, view, now(), None).await?;
-    let mut res = Html(guide::render_html(&g)).into_response();
+    // PreEscaped: the core's self-contained guide page, whose renderer escapes every value
+    // itself (until the guide's renderer moves here); `finish` applies the control-character
+    // policy to it as to every portal page.
+    let mut res = Html(finish(PreEscaped(guide::render_html(&g)))).into_response();
     // The page carries its own inline style (and a meta policy saying so).
     res.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,

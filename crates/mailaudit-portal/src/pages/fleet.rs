@@ -1,16 +1,15 @@
 //! `/`: the fleet overview, per customer and per domain (`?customer=NAME` shows one customer).
 
-use std::fmt::Write as _;
-
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::Html;
 use mailaudit_core::checks::Severity;
+use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::AppError;
 use crate::Portal;
-use crate::html::{Esc, datetime, domain_href, layout, query_value};
+use crate::html::{datetime, domain_href, layout, query_value};
 use crate::stored::{self, DomainSummary};
 
 /// The query string of `/`.
@@ -34,62 +33,14 @@ pub async fn page(
     let lines = stored::fleet(p.store.as_ref(), customer.as_deref()).await?;
     let t = stored::totals(&lines);
 
-    let mut b = String::new();
     let title = match &customer {
         Some(c) => format!("Customer {c}"),
         None => "Fleet".to_string(),
     };
-    let _ = writeln!(b, "<h1>{}</h1>", Esc(&title));
-    b.push_str(
-        "<form method=\"get\" action=\"/\" class=\"filter\"><label>Customer \
-         <select name=\"customer\" id=\"customer-filter\"><option value=\"\">All customers</option>",
-    );
-    for c in &customers {
-        let sel = if customer.as_deref() == Some(c.name.as_str()) {
-            " selected"
-        } else {
-            ""
-        };
-        let _ = write!(
-            b,
-            "<option value=\"{}\"{sel}>{}</option>",
-            Esc(&c.name),
-            Esc(&c.name)
-        );
-    }
-    b.push_str("</select></label> <button type=\"submit\">Show</button></form>\n");
-
     let avg = t
         .average_score
         .map_or("–".to_string(), |s| format!("{s}/100"));
-    let _ = writeln!(
-        b,
-        "<ul class=\"totals\" id=\"totals\">\
-         <li><strong id=\"t-domains\">{}</strong> domains ({} audited)</li>\
-         <li><strong id=\"t-average\">{avg}</strong> average score</li>\
-         <li class=\"{}\"><strong id=\"t-no-dmarc\">{}</strong> without DMARC</li>\
-         <li><strong id=\"t-dmarc-none\">{}</strong> with DMARC p=none</li>\
-         <li class=\"{}\"><strong id=\"t-direct-send\">{}</strong> open to Direct Send</li>\
-         <li><strong id=\"t-critical\">{}</strong> with a critical finding</li>\
-         <li><strong id=\"t-checklist\">{}/{}</strong> checklist items done</li></ul>",
-        t.domains,
-        t.audited,
-        if t.without_dmarc > 0 { "bad" } else { "" },
-        t.without_dmarc,
-        t.dmarc_none,
-        if t.direct_send_open > 0 { "bad" } else { "" },
-        t.direct_send_open,
-        t.with_critical,
-        t.checklist_done,
-        t.checklist_total,
-    );
-
-    if lines.is_empty() {
-        b.push_str(
-            "<p>No domains yet. Add them with <code>mailaudit domain add</code> or \
-             <code>mailaudit import</code>, then run <code>mailaudit audit</code>.</p>\n",
-        );
-    }
+    let bad_if = |n: usize| if n > 0 { "bad" } else { "" };
     // Per customer (by name), then the domains without one.
     let mut groups: Vec<(Option<&str>, Vec<&DomainSummary>)> = Vec::new();
     for l in &lines {
@@ -105,91 +56,119 @@ pub async fn page(
         (None, Some(_)) => std::cmp::Ordering::Greater,
         (None, None) => std::cmp::Ordering::Equal,
     });
-    for (cust, group) in groups {
-        match cust {
-            Some(c) => {
-                let _ = writeln!(
-                    b,
-                    "<section class=\"customer\"><h2><a href=\"/?customer={}\">{}</a> \
-                     <span class=\"muted\">{} domains</span></h2>",
-                    query_value(c),
-                    Esc(c),
-                    group.len()
-                );
+
+    let b = html! {
+        h1 { (title) } "\n"
+        form method="get" action="/" class="filter" {
+            label {
+                "Customer "
+                select name="customer" id="customer-filter" {
+                    option value="" { "All customers" }
+                    @for c in &customers {
+                        option value=(c.name)
+                            selected[customer.as_deref() == Some(c.name.as_str())] { (c.name) }
+                    }
+                }
             }
-            None => {
-                let _ = writeln!(
-                    b,
-                    "<section class=\"customer\"><h2>No customer <span class=\"muted\">{} \
-                     domains</span></h2>",
-                    group.len()
-                );
+            " "
+            button type="submit" { "Show" }
+        }
+        "\n"
+        ul class="totals" id="totals" {
+            li { strong id="t-domains" { (t.domains) } " domains (" (t.audited) " audited)" }
+            li { strong id="t-average" { (avg) } " average score" }
+            li class=(bad_if(t.without_dmarc)) {
+                strong id="t-no-dmarc" { (t.without_dmarc) } " without DMARC"
+            }
+            li { strong id="t-dmarc-none" { (t.dmarc_none) } " with DMARC p=none" }
+            li class=(bad_if(t.direct_send_open)) {
+                strong id="t-direct-send" { (t.direct_send_open) } " open to Direct Send"
+            }
+            li { strong id="t-critical" { (t.with_critical) } " with a critical finding" }
+            li {
+                strong id="t-checklist" { (t.checklist_done) "/" (t.checklist_total) }
+                " checklist items done"
             }
         }
-        b.push_str(
-            "<table class=\"fleet\"><thead><tr><th>Domain</th><th>Score</th><th>DMARC</th>\
-             <th>Direct Send</th><th title=\"critical\">Crit</th><th>High</th><th>Med</th>\
-             <th>Low</th><th>Checklist</th><th>Last audited</th></tr></thead><tbody>\n",
-        );
-        for l in group {
-            row(&mut b, l);
+        "\n"
+        @if lines.is_empty() {
+            p {
+                "No domains yet. Add them with " code { "mailaudit domain add" } " or "
+                code { "mailaudit import" } ", then run " code { "mailaudit audit" } "."
+            }
+            "\n"
         }
-        b.push_str("</tbody></table></section>\n");
-    }
-    Ok(Html(layout(&title, &b)))
+        @for (cust, group) in &groups {
+            section class="customer" {
+                h2 {
+                    @match cust {
+                        Some(c) => { a href={ "/?customer=" (query_value(c)) } { (c) } " " }
+                        None => "No customer ",
+                    }
+                    span class="muted" { (group.len()) " domains" }
+                }
+                "\n"
+                table class="fleet" {
+                    thead {
+                        tr {
+                            th { "Domain" } th { "Score" } th { "DMARC" } th { "Direct Send" }
+                            th title="critical" { "Crit" } th { "High" } th { "Med" } th { "Low" }
+                            th { "Checklist" } th { "Last audited" }
+                        }
+                    }
+                    tbody { "\n" @for l in group { (row(l)) } }
+                }
+            }
+            "\n"
+        }
+    };
+    Ok(Html(layout(&title, b)))
 }
 
-fn row(b: &mut String, l: &DomainSummary) {
-    let score = match (l.score, l.unreadable) {
-        (_, true) => "<span class=\"muted\">unreadable</span>".to_string(),
-        (Some(s), _) => format!("<span class=\"score {}\">{s}</span>", score_class(s)),
-        (None, _) if l.audited_at.is_some() => "<span class=\"muted\">n/a</span>".into(),
-        (None, _) => "<span class=\"muted\">not audited</span>".into(),
-    };
-    let dmarc = match (&l.dmarc_policy, l.lacks_dmarc) {
-        (_, true) => "<span class=\"bad\">missing</span>".to_string(),
-        (Some(p), _) => format!(
-            "<span class=\"{}\">p={}</span>",
-            if p == "reject" { "good" } else { "warn" },
-            Esc(p)
-        ),
-        (None, _) => "<span class=\"muted\">–</span>".into(),
-    };
+fn row(l: &DomainSummary) -> Markup {
     let relay_class = match l.relay.as_str() {
         "open" => "bad",
         "blocked" => "good",
         _ => "muted",
     };
-    let parked = if l.parked {
-        " <span class=\"tag\">parked</span>"
-    } else {
-        ""
-    };
-    let _ = write!(
-        b,
-        "<tr data-domain=\"{name}\"><td><a class=\"domain\" href=\"{href}\">{name}</a>{parked}</td>\
-         <td class=\"score-cell\">{score}</td><td>{dmarc}</td>\
-         <td><span class=\"{relay_class}\">{relay}</span></td>",
-        name = Esc(&l.name),
-        href = domain_href(&l.name, ""),
-        relay = Esc(&l.relay.replace('_', " ")),
-    );
-    for (i, sev) in Severity::ALL.iter().take(4).enumerate() {
-        let n = l.counts[i];
-        if n > 0 {
-            let _ = write!(b, "<td class=\"n sev-{sev}\">{n}</td>");
-        } else {
-            b.push_str("<td class=\"n muted\">0</td>");
-        }
-    }
     let audited = l.audited_at.map_or("never".to_string(), datetime);
-    let _ = writeln!(
-        b,
-        "<td class=\"checklist\">{}/{}</td><td class=\"when\">{}</td></tr>",
-        l.checklist_done,
-        l.checklist_total,
-        Esc(&audited)
-    );
+    html! {
+        tr data-domain=(l.name) {
+            td {
+                a class="domain" href=(domain_href(&l.name, "")) { (l.name) }
+                @if l.parked { " " span class="tag" { "parked" } }
+            }
+            td class="score-cell" {
+                @match (l.score, l.unreadable) {
+                    (_, true) => span class="muted" { "unreadable" },
+                    (Some(s), _) => span class={ "score " (score_class(s)) } { (s) },
+                    (None, _) if l.audited_at.is_some() => span class="muted" { "n/a" },
+                    (None, _) => span class="muted" { "not audited" },
+                }
+            }
+            td {
+                @match (&l.dmarc_policy, l.lacks_dmarc) {
+                    (_, true) => span class="bad" { "missing" },
+                    (Some(p), _) => span class=(if p == "reject" { "good" } else { "warn" }) {
+                        "p=" (p)
+                    },
+                    (None, _) => span class="muted" { "–" },
+                }
+            }
+            td { span class=(relay_class) { (l.relay.replace('_', " ")) } }
+            @for (i, sev) in Severity::ALL.iter().take(4).enumerate() {
+                @let n = l.counts[i];
+                @if n > 0 {
+                    td class={ "n sev-" (sev.as_str()) } { (n) }
+                } @else {
+                    td class="n muted" { "0" }
+                }
+            }
+            td class="checklist" { (l.checklist_done) "/" (l.checklist_total) }
+            td class="when" { (audited) }
+        }
+        "\n"
+    }
 }
 
 /// `good` (80+), `warn` (50–79) or `bad`.

@@ -22,7 +22,9 @@ use axum::routing::{get, post};
 use mailaudit_core::audit::normalize_domain;
 use mailaudit_store::{DomainEntry, StoreError, StoredResult};
 
-use crate::html::{Esc, domain_href, layout};
+use maud::{Markup, html};
+
+use crate::html::{domain_href, layout};
 use crate::{Portal, PortalError};
 
 /// The portal's style sheet (`assets/portal.css`, ours, no external asset).
@@ -94,10 +96,10 @@ impl IntoResponse for AppError {
             AppError::NotFound(what) => (
                 StatusCode::NOT_FOUND,
                 "Not found",
-                format!("{} not found.", Esc(&what)),
+                format!("{what} not found."),
             ),
-            AppError::BadRequest(why) => (StatusCode::BAD_REQUEST, "Bad request", esc_owned(why)),
-            AppError::Forbidden(why) => (StatusCode::FORBIDDEN, "Forbidden", esc_owned(why)),
+            AppError::BadRequest(why) => (StatusCode::BAD_REQUEST, "Bad request", why),
+            AppError::Forbidden(why) => (StatusCode::FORBIDDEN, "Forbidden", why),
             AppError::Internal(e) => {
                 eprintln!("mailaudit portal: {e}");
                 (
@@ -109,16 +111,13 @@ impl IntoResponse for AppError {
                 )
             }
         };
-        let body = format!(
-            "<h1>{title}</h1>\n<p class=\"error\" id=\"error\">{text}</p>\n\
-             <p><a href=\"/\">Back to the fleet</a></p>\n"
-        );
-        (status, Html(layout(title, &body))).into_response()
+        let body = html! {
+            h1 { (title) } "\n"
+            p class="error" id="error" { (text) } "\n"
+            p { a href="/" { "Back to the fleet" } } "\n"
+        };
+        (status, Html(layout(title, body))).into_response()
     }
-}
-
-fn esc_owned(s: String) -> String {
-    Esc(&s).to_string()
 }
 
 async fn not_found() -> AppError {
@@ -269,22 +268,20 @@ pub async fn find_domain(p: &Portal, raw: &str) -> Result<FoundDomain, AppError>
 
 /// A page about one domain: the tab bar of [`DOMAIN_PAGES`] (with `current` marked), then
 /// `body`.
-pub fn domain_page(name: &str, current: &str, title: &str, body: &str) -> Html<String> {
-    let mut tabs = String::from("<nav class=\"tabs\">");
-    for (suffix, label) in DOMAIN_PAGES {
-        let class = if *suffix == current {
-            " class=\"current\""
-        } else {
-            ""
-        };
-        tabs.push_str(&format!(
-            "<a href=\"{}\"{class}>{}</a>",
-            domain_href(name, suffix),
-            Esc(label)
-        ));
-    }
-    tabs.push_str("</nav>\n");
-    Html(layout(title, &format!("{tabs}{body}")))
+pub fn domain_page(name: &str, current: &str, title: &str, body: Markup) -> Html<String> {
+    Html(layout(
+        title,
+        html! {
+            nav class="tabs" {
+                @for (suffix, label) in DOMAIN_PAGES {
+                    a href=(domain_href(name, suffix))
+                        class=[(*suffix == current).then_some("current")] { (label) }
+                }
+            }
+            "\n"
+            (body)
+        },
+    ))
 }
 
 #[cfg(test)]

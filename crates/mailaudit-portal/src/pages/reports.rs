@@ -9,7 +9,6 @@
 //! service from their DKIM or return-path domain, else by address); the page says so.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 
 use axum::extract::{Query, State};
 use axum::response::Html;
@@ -17,11 +16,12 @@ use mailaudit_core::reports::analysis::{DomainAnalysis, whole_percent as pct};
 use mailaudit_core::reports::tls_analysis::TlsDomainSummary;
 use mailaudit_store::analysis::domain_reports;
 use mailaudit_store::now;
+use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{AppError, DomainPath, domain_page, find_domain};
 use crate::Portal;
-use crate::html::{Esc, datetime};
+use crate::html::datetime;
 
 /// Reports listed at the bottom of the page.
 const RECENT: i64 = 50;
@@ -55,228 +55,235 @@ pub async fn page(
     let since = until - days * 86_400;
     let (dmarc, tls) =
         domain_reports(p.store.as_ref(), name, since, until, &HashMap::new()).await?;
-    let mut b = String::new();
-    let _ = writeln!(
-        b,
-        "<h1 id=\"domain-name\">{}</h1>\n<p class=\"periods\">Reports of the last \
-         <strong id=\"period\">{days} days</strong>:",
-        Esc(name)
-    );
-    for n in PERIODS {
-        let _ = write!(
-            b,
-            " <a href=\"?days={n}\"{}>{n} days</a>",
-            if n == days { " class=\"current\"" } else { "" }
-        );
-    }
-    b.push_str("</p>\n");
-    dmarc_section(&mut b, &dmarc);
-    tls_section(&mut b, &tls);
-    recent(&p, name, &mut b).await?;
+    let recent = recent(&p, name).await?;
+    let b = html! {
+        h1 id="domain-name" { (name) } "\n"
+        p class="periods" {
+            "Reports of the last " strong id="period" { (days) " days" } ":\n"
+            @for n in PERIODS {
+                " "
+                a href={ "?days=" (n) } class=[(n == days).then_some("current")] { (n) " days" }
+            }
+        }
+        "\n"
+        (dmarc_section(&dmarc))
+        (tls_section(&tls))
+        (recent)
+    };
     Ok(domain_page(
         name,
         "/reports",
         &format!("{name}: reports"),
-        &b,
+        b,
     ))
 }
 
-fn dmarc_section(b: &mut String, a: &DomainAnalysis) {
+fn dmarc_section(a: &DomainAnalysis) -> Markup {
     let s = &a.summary;
-    let _ = writeln!(
-        b,
-        "<section id=\"dmarc\"><h2>DMARC aggregate reports</h2>\n<dl class=\"facts\">\
-         <dt>Messages</dt><dd id=\"volume\">{}</dd><dt>Pass DMARC</dt><dd id=\"pass-rate\">{}%</dd>\
-         <dt>Days of reports</dt><dd>{:.0}</dd><dt>The period before</dt><dd>{} messages</dd>\
-         <dt>Current policy</dt><dd>p={}</dd></dl>",
-        s.volume,
-        pct(s.dmarc_pass, s.volume),
-        a.days_covered,
-        a.previous_volume,
-        Esc(&a.policy)
-    );
     let r = &a.readiness;
     let (class, head) = match (r.ready, r.next) {
         (true, Some(next)) => ("ready", format!("Ready to move to p={next}")),
         (false, Some(next)) => ("not-ready", format!("Not ready to move to p={next}")),
         _ => ("not-ready", "No next phase".to_string()),
     };
-    let _ = writeln!(
-        b,
-        "<div id=\"readiness\" class=\"verdict {class}\" data-ready=\"{}\"><h3>{}</h3><ul>",
-        r.ready,
-        Esc(&head)
-    );
-    for reason in &r.reasons {
-        let _ = writeln!(b, "<li>{}</li>", Esc(reason));
-    }
-    b.push_str("</ul></div>\n");
-    if s.sources.is_empty() {
-        b.push_str("<p>No aggregate report covers this period.</p></section>\n");
-        return;
-    }
-    b.push_str(
-        "<table class=\"sources\"><thead><tr><th>Source</th><th>Kind</th><th>IPs</th>\
-         <th>Messages</th><th>DMARC</th><th>DKIM aligned</th><th>SPF aligned</th><th>Days</th>\
-         <th></th></tr></thead><tbody>\n",
-    );
-    for src in &s.sources {
-        let mut notes = Vec::new();
-        if src.failing {
-            notes.push("<span class=\"sev sev-high\">failing</span>");
+    html! {
+        section id="dmarc" {
+            h2 { "DMARC aggregate reports" } "\n"
+            dl class="facts" {
+                dt { "Messages" } dd id="volume" { (s.volume) }
+                dt { "Pass DMARC" } dd id="pass-rate" { (pct(s.dmarc_pass, s.volume)) "%" }
+                dt { "Days of reports" } dd { (format!("{:.0}", a.days_covered)) }
+                dt { "The period before" } dd { (a.previous_volume) " messages" }
+                dt { "Current policy" } dd { "p=" (a.policy) }
+            }
+            "\n"
+            div id="readiness" class={ "verdict " (class) } data-ready=(r.ready) {
+                h3 { (head) }
+                ul { "\n" @for reason in &r.reasons { li { (reason) } "\n" } }
+            }
+            "\n"
+            @if s.sources.is_empty() {
+                p { "No aggregate report covers this period." }
+            } @else {
+                table class="sources" {
+                    thead {
+                        tr {
+                            th { "Source" } th { "Kind" } th { "IPs" } th { "Messages" }
+                            th { "DMARC" } th { "DKIM aligned" } th { "SPF aligned" } th { "Days" }
+                            th {}
+                        }
+                    }
+                    tbody {
+                        "\n"
+                        @for src in &s.sources {
+                            @let more = src.ips.len().saturating_sub(5);
+                            tr class="source" data-source=(src.key) data-failing=(src.failing) {
+                                td { (src.key) }
+                                td { @if let Some(k) = src.kind { (format!("{k:?}")) } }
+                                td class="ips" {
+                                    @for (i, ip) in src.ips.iter().take(5).enumerate() {
+                                        @if i > 0 { ", " }
+                                        (ip.to_string())
+                                    }
+                                    @if more > 0 { " and " (more) " more" }
+                                }
+                                td { (src.messages) }
+                                td { (pct(src.dmarc_pass, src.messages)) "%" }
+                                td { (pct(src.dkim_aligned, src.messages)) "%" }
+                                td { (pct(src.spf_aligned, src.messages)) "%" }
+                                td { (src.days_seen) }
+                                td {
+                                    @if src.failing { span class="sev sev-high" { "failing" } }
+                                    @if src.failing && src.new { " " }
+                                    @if src.new { span class="sev sev-info" { "new" } }
+                                }
+                            }
+                            "\n"
+                        }
+                    }
+                }
+                "\n"
+                p class="muted" {
+                    "Sources are named by known service (from their DKIM or return-path domain) \
+                     or by address: the portal does no DNS. "
+                    code { "mailaudit reports summary DOMAIN" }
+                    " also names them by reverse DNS."
+                }
+            }
         }
-        if src.new {
-            notes.push("<span class=\"sev sev-info\">new</span>");
-        }
-        let kind = src.kind.map_or(String::new(), |k| format!("{k:?}"));
-        let ips: Vec<String> = src.ips.iter().take(5).map(ToString::to_string).collect();
-        let more = src.ips.len().saturating_sub(5);
-        let _ = writeln!(
-            b,
-            "<tr class=\"source\" data-source=\"{key}\" data-failing=\"{}\"><td>{key}</td>\
-             <td>{}</td><td class=\"ips\">{}{}</td><td>{}</td><td>{}%</td><td>{}%</td><td>{}%</td>\
-             <td>{}</td><td>{}</td></tr>",
-            src.failing,
-            Esc(&kind),
-            Esc(&ips.join(", ")),
-            if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            },
-            src.messages,
-            pct(src.dmarc_pass, src.messages),
-            pct(src.dkim_aligned, src.messages),
-            pct(src.spf_aligned, src.messages),
-            src.days_seen,
-            notes.join(" "),
-            key = Esc(&src.key),
-        );
+        "\n"
     }
-    b.push_str(
-        "</tbody></table>\n<p class=\"muted\">Sources are named by known service (from their \
-         DKIM or return-path domain) or by address: the portal does no DNS. \
-         <code>mailaudit reports summary DOMAIN</code> also names them by reverse DNS.</p>\
-         </section>\n",
-    );
 }
 
-fn tls_section(b: &mut String, t: &TlsDomainSummary) {
-    b.push_str("<section id=\"tls\"><h2>SMTP TLS reports</h2>\n");
-    if t.reports == 0 {
-        b.push_str(
-            "<p>No SMTP TLS report covers this period (publish a TLS-RPT record, \
-             <code>_smtp._tls</code>, to receive them).</p></section>\n",
-        );
-        return;
-    }
+fn tls_section(t: &TlsDomainSummary) -> Markup {
     let total = t.successful.saturating_add(t.failed);
-    let _ = writeln!(
-        b,
-        "<dl class=\"facts\"><dt>Reports</dt><dd id=\"tls-reports\">{} from {}</dd>\
-         <dt>Sessions</dt><dd id=\"tls-sessions\">{total}</dd><dt>Failed</dt>\
-         <dd id=\"tls-failed\">{} ({}%)</dd></dl>",
-        t.reports,
-        Esc(&t.reporters.join(", ")),
-        t.failed,
-        pct(t.failed, total)
-    );
-    b.push_str(
-        "<table class=\"tls-policies\"><thead><tr><th>Policy</th><th>Successful</th>\
-         <th>Failed</th></tr></thead><tbody>\n",
-    );
-    for p in &t.policies {
-        let _ = writeln!(
-            b,
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            Esc(&p.policy_type),
-            p.successful,
-            p.failed
-        );
-    }
-    b.push_str("</tbody></table>\n");
-    if !t.failures.is_empty() {
-        b.push_str(
-            "<h3>Failures by type</h3><table class=\"tls-failures\"><thead><tr><th>Type</th>\
-             <th>Sessions</th><th>What it means, what to do</th></tr></thead><tbody>\n",
-        );
-        for f in &t.failures {
-            let _ = writeln!(
-                b,
-                "<tr data-type=\"{ty}\"><td>{ty}</td><td>{}</td><td>{}</td></tr>",
-                f.sessions,
-                Esc(f.meaning.unwrap_or("not a result type RFC 8460 defines")),
-                ty = Esc(&f.result_type),
-            );
+    html! {
+        section id="tls" {
+            h2 { "SMTP TLS reports" } "\n"
+            @if t.reports == 0 {
+                p {
+                    "No SMTP TLS report covers this period (publish a TLS-RPT record, "
+                    code { "_smtp._tls" } ", to receive them)."
+                }
+            } @else {
+                dl class="facts" {
+                    dt { "Reports" } dd id="tls-reports" { (t.reports) " from " (t.reporters.join(", ")) }
+                    dt { "Sessions" } dd id="tls-sessions" { (total) }
+                    dt { "Failed" } dd id="tls-failed" { (t.failed) " (" (pct(t.failed, total)) "%)" }
+                }
+                "\n"
+                table class="tls-policies" {
+                    thead { tr { th { "Policy" } th { "Successful" } th { "Failed" } } }
+                    tbody {
+                        "\n"
+                        @for p in &t.policies {
+                            tr { td { (p.policy_type) } td { (p.successful) } td { (p.failed) } }
+                            "\n"
+                        }
+                    }
+                }
+                "\n"
+                @if !t.failures.is_empty() {
+                    h3 { "Failures by type" }
+                    table class="tls-failures" {
+                        thead {
+                            tr { th { "Type" } th { "Sessions" } th { "What it means, what to do" } }
+                        }
+                        tbody {
+                            "\n"
+                            @for f in &t.failures {
+                                tr data-type=(f.result_type) {
+                                    td { (f.result_type) }
+                                    td { (f.sessions) }
+                                    td { (f.meaning.unwrap_or("not a result type RFC 8460 defines")) }
+                                }
+                                "\n"
+                            }
+                        }
+                    }
+                    "\n"
+                }
+                @if !t.sending_mtas.is_empty() {
+                    h3 { "Failures by sending MTA" }
+                    table class="tls-mtas" {
+                        thead {
+                            tr {
+                                th { "Sending MTA" } th { "Failed sessions" } th { "Types" }
+                                th { "Receiving MX" }
+                            }
+                        }
+                        tbody {
+                            "\n"
+                            @for m in &t.sending_mtas {
+                                tr {
+                                    td {
+                                        @match m.sending_mta_ip {
+                                            Some(ip) => (ip.to_string()),
+                                            None => "(not reported)",
+                                        }
+                                    }
+                                    td { (m.sessions) }
+                                    td { (m.result_types.join(", ")) }
+                                    td { (m.receiving_mx.join(", ")) }
+                                }
+                                "\n"
+                            }
+                        }
+                    }
+                    "\n"
+                }
+                @if t.undetailed_failures > 0 {
+                    p class="muted" {
+                        (t.undetailed_failures) " failed sessions were reported without details."
+                    }
+                    "\n"
+                }
+            }
         }
-        b.push_str("</tbody></table>\n");
+        "\n"
     }
-    if !t.sending_mtas.is_empty() {
-        b.push_str(
-            "<h3>Failures by sending MTA</h3><table class=\"tls-mtas\"><thead><tr>\
-             <th>Sending MTA</th><th>Failed sessions</th><th>Types</th><th>Receiving MX</th>\
-             </tr></thead><tbody>\n",
-        );
-        for m in &t.sending_mtas {
-            let ip = m
-                .sending_mta_ip
-                .map_or_else(|| "(not reported)".to_string(), |ip| ip.to_string());
-            let _ = writeln!(
-                b,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                Esc(&ip),
-                m.sessions,
-                Esc(&m.result_types.join(", ")),
-                Esc(&m.receiving_mx.join(", "))
-            );
-        }
-        b.push_str("</tbody></table>\n");
-    }
-    if t.undetailed_failures > 0 {
-        let _ = writeln!(
-            b,
-            "<p class=\"muted\">{} failed sessions were reported without details.</p>",
-            t.undetailed_failures
-        );
-    }
-    b.push_str("</section>\n");
 }
 
-async fn recent(p: &Portal, name: &str, b: &mut String) -> Result<(), AppError> {
+async fn recent(p: &Portal, name: &str) -> Result<Markup, AppError> {
     let list = p.store.reports(Some(name), RECENT).await?;
-    let _ = writeln!(
-        b,
-        "<section id=\"received\"><h2>Reports received <span class=\"muted\">(newest {RECENT})\
-         </span></h2>"
-    );
-    if list.is_empty() {
-        b.push_str(
-            "<p>None stored: ingest them with <code>mailaudit reports ingest</code> or \
-             <code>mailaudit reports fetch</code>.</p></section>\n",
-        );
-        return Ok(());
-    }
-    b.push_str(
-        "<table class=\"received\"><thead><tr><th>Kind</th><th>Reporter</th><th>Period</th>\
-         <th>Problems</th><th>File</th></tr></thead><tbody>\n",
-    );
-    for r in &list {
-        let problems = r.problems.as_array().map_or(0, Vec::len);
-        let _ = writeln!(
-            b,
-            "<tr class=\"report\" data-kind=\"{kind}\"><td>{kind}</td><td>{}</td><td>{} – {}</td>\
-             <td>{problems}</td><td><a class=\"raw\" href=\"/reports/{id}/raw\" \
-             title=\"Download the file as received\">{}</a></td></tr>",
-            Esc(&r.reporter),
-            Esc(&datetime(r.begin)),
-            Esc(&datetime(r.end)),
-            Esc(&r.source),
-            id = r.id,
-            kind = Esc(r.kind.replace('_', " ").as_str()),
-        );
-    }
-    b.push_str("</tbody></table></section>\n");
-    Ok(())
+    Ok(html! {
+        section id="received" {
+            h2 { "Reports received " span class="muted" { "(newest " (RECENT) ")" } } "\n"
+            @if list.is_empty() {
+                p {
+                    "None stored: ingest them with " code { "mailaudit reports ingest" } " or "
+                    code { "mailaudit reports fetch" } "."
+                }
+            } @else {
+                table class="received" {
+                    thead {
+                        tr {
+                            th { "Kind" } th { "Reporter" } th { "Period" } th { "Problems" }
+                            th { "File" }
+                        }
+                    }
+                    tbody {
+                        "\n"
+                        @for r in &list {
+                            @let kind = r.kind.replace('_', " ");
+                            tr class="report" data-kind=(kind) {
+                                td { (kind) }
+                                td { (r.reporter) }
+                                td { (datetime(r.begin)) " – " (datetime(r.end)) }
+                                td { (r.problems.as_array().map_or(0, Vec::len)) }
+                                td {
+                                    a class="raw" href={ "/reports/" (r.id) "/raw" }
+                                        title="Download the file as received" { (r.source) }
+                                }
+                            }
+                            "\n"
+                        }
+                    }
+                }
+            }
+        }
+        "\n"
+    })
 }
 
 /// `GET /reports/{id}/raw`: a stored report's original file, exactly as it was read, as a

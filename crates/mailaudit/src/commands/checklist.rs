@@ -85,8 +85,14 @@ pub(crate) async fn checklist_cmd(store: &dyn Store, args: &ChecklistArgs) -> Re
             "  {mark} P{} {:<26} {}{who}",
             i.priority, i.key, i.title
         )?;
-        // The DMARC phase items: what the stored aggregate reports say about the move.
+        // The DMARC phase items: what the stored aggregate reports say about the move (not
+        // under `dmarc-reject` while it is the later phase, after an open `dmarc-quarantine`).
+        let later_phase = i.key == "dmarc-reject"
+            && items
+                .iter()
+                .any(|o| o.key == "dmarc-quarantine" && o.state == ItemState::Open);
         if i.state == ItemState::Open
+            && !later_phase
             && let Some(next) = match i.key.as_str() {
                 "dmarc-quarantine" => Some("quarantine"),
                 "dmarc-reject" => Some("reject"),

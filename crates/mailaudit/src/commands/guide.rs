@@ -67,6 +67,16 @@ pub(crate) async fn guide_cmd(cli: &Cli, store: &dyn Store, args: &GuideArgs) ->
             .map(guide::render_markdown)
             .collect::<Vec<_>>()
             .join("\n---\n\n"),
+        // One object for a DOMAIN, an array of them for --customer.
+        GuideFormat::Json => {
+            let mut json = if args.customer.is_some() {
+                serde_json::to_string_pretty(&pages)?
+            } else {
+                serde_json::to_string_pretty(&pages[0])?
+            };
+            json.push('\n');
+            json
+        }
         GuideFormat::Html => {
             if pages.len() == 1 {
                 guide::render_html(&pages[0])
@@ -81,7 +91,12 @@ pub(crate) async fn guide_cmd(cli: &Cli, store: &dyn Store, args: &GuideArgs) ->
     };
     // One escaping policy for the terminal and the file alike (it is opened in terminals and
     // editors): control characters and bidi overrides from records, replies and names escaped.
-    let text = crate::output::printable(&text).into_owned();
+    // JSON escapes control characters itself (and must stay valid JSON).
+    let text = if args.format == GuideFormat::Json {
+        text
+    } else {
+        crate::output::printable(&text).into_owned()
+    };
     match &args.output {
         Some(p) => {
             std::fs::write(p, text).with_context(|| format!("{}: cannot write", p.display()))?

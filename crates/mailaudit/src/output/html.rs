@@ -4,23 +4,16 @@ use std::io::Write;
 
 use anyhow::Result;
 use mailaudit_core::audit::DomainReport;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::Summary;
 
-fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '&' => o.push_str("&amp;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c if c.is_control() && c != '\n' && c != '\t' => o.push('\u{fffd}'),
-            c => o.push(c),
-        }
-    }
-    o
+/// Writes `markup` with the one control-character policy applied after HTML escaping
+/// ([`mailaudit_core::text::printable`], as the portal's pages): a control character or bidi
+/// override from a record is shown as `\u{1b}`, `\u{202e}`, never written raw.
+fn emit(out: &mut dyn Write, markup: Markup) -> Result<()> {
+    out.write_all(super::printable(&markup.into_string()).as_bytes())?;
+    Ok(())
 }
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b}\
@@ -35,70 +28,82 @@ footer{margin-top:2rem;color:#666;font-size:.8rem}";
 /// that is forwarded must say when it was true.
 pub(super) fn begin(out: &mut dyn Write, audited_at: i64) -> Result<()> {
     let date = crate::commands::dates::format(audited_at);
-    write!(
+    let iso = date.replace(' ', "T");
+    emit(
         out,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>mailaudit report, {date} UTC</title>\
-         <style>{STYLE}</style></head><body>\n<h1>Email security audit</h1>\n\
-         <p class=\"audited\">Audited on <time datetime=\"{iso}:00Z\">{date} UTC</time>.</p>\n",
-        iso = date.replace(' ', "T"),
-    )?;
-    Ok(())
+        html! {
+            (DOCTYPE) "\n"
+            // PreEscaped: a static start tag. The report is written as the domains arrive, so
+            // `html` and `body` stay open from `begin` to `end`.
+            (PreEscaped("<html lang=\"en\">"))
+            head {
+                meta charset="utf-8";
+                title { "mailaudit report, " (date) " UTC" }
+                style { (STYLE) }
+            }
+            // PreEscaped: a static start tag, closed in `end` (as above).
+            (PreEscaped("<body>")) "\n"
+            h1 { "Email security audit" } "\n"
+            p class="audited" {
+                "Audited on " time datetime={ (iso) ":00Z" } { (date) " UTC" } "."
+            }
+            "\n"
+        },
+    )
 }
 
 pub(super) fn domain(out: &mut dyn Write, r: &DomainReport) -> Result<()> {
     if let Some(err) = &r.error {
-        writeln!(
+        return emit(
             out,
-            "<section><h2>{}</h2><p>{}</p></section>",
-            esc(&r.domain),
-            esc(err)
-        )?;
-        return Ok(());
+            html! { section { h2 { (r.domain) } p { (err) } } "\n" },
+        );
     }
     let (provider, no_score) = super::heading_parts(r);
-    writeln!(
+    let score = r
+        .score
+        .map_or_else(|| no_score.to_string(), |s| format!("{s}/100"));
+    emit(
         out,
-        "<section><h2>{} <span class=\"score\">{}</span></h2><p>{}{}</p>",
-        esc(&r.domain),
-        r.score
-            .map_or_else(|| no_score.to_string(), |s| format!("{s}/100")),
-        esc(provider),
-        if r.parked { " · parked" } else { "" }
-    )?;
-    if r.findings.is_empty() {
-        writeln!(out, "<p>No findings.</p></section>")?;
-        return Ok(());
-    }
-    writeln!(
-        out,
-        "<table><tr><th>Severity</th><th>Finding</th><th>Detail</th><th>Fix</th></tr>"
-    )?;
-    for f in &r.findings {
-        let ev = f
-            .evidence
-            .as_deref()
-            .map(|e| format!("<pre>{}</pre>", esc(e)))
-            .unwrap_or_default();
-        writeln!(
-            out,
-            "<tr><td><span class=\"sev {sev}\">{sev}</span></td><td><b>{id}</b><br>{title}</td><td>{detail}{ev}</td><td><pre>{fix}</pre></td></tr>",
-            sev = f.severity.as_str(),
-            id = f.id.as_str(),
-            title = esc(&f.title),
-            detail = esc(&f.detail),
-            fix = esc(&f.fix),
-        )?;
-    }
-    writeln!(out, "</table></section>")?;
-    Ok(())
+        html! {
+            section {
+                h2 { (r.domain) " " span class="score" { (score) } }
+                p { (provider) @if r.parked { " · parked" } }
+                "\n"
+                @if r.findings.is_empty() {
+                    p { "No findings." }
+                } @else {
+                    table {
+                        tr { th { "Severity" } th { "Finding" } th { "Detail" } th { "Fix" } }
+                        "\n"
+                        @for f in &r.findings {
+                            @let sev = f.severity.as_str();
+                            tr {
+                                td { span class={ "sev " (sev) } { (sev) } }
+                                td { b { (f.id.as_str()) } br; (f.title) }
+                                td { (f.detail) @if let Some(e) = &f.evidence { pre { (e) } } }
+                                td { pre { (f.fix) } }
+                            }
+                            "\n"
+                        }
+                    }
+                }
+            }
+            "\n"
+        },
+    )
 }
 
 pub(super) fn end(out: &mut dyn Write, s: &Summary) -> Result<()> {
-    writeln!(
+    emit(
         out,
-        "<footer><p><b>{}</b></p><p>Generated by mailaudit {}.</p></footer></body></html>",
-        esc(&s.line()),
-        env!("CARGO_PKG_VERSION")
-    )?;
-    Ok(())
+        html! {
+            footer {
+                p { b { (s.line()) } }
+                p { "Generated by mailaudit " (env!("CARGO_PKG_VERSION")) "." }
+            }
+            // PreEscaped: the static end tags of what `begin` opened.
+            (PreEscaped("</body></html>")) "\n"
+        },
+    )
 }

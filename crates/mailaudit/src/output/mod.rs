@@ -126,33 +126,12 @@ pub(crate) fn heading_parts(r: &DomainReport) -> (&'static str, &'static str) {
     }
 }
 
-/// Whether `c` must not reach a terminal as it is: C0 and C1 control characters and DEL
-/// (ESC, BEL, CR, ...), except line feed and tab, and the Unicode bidirectional embeddings,
-/// overrides and isolates (U+202A–U+202E, U+2066–U+2069), which reorder what is shown.
-pub(crate) fn unsafe_char(c: char) -> bool {
-    (c.is_control() && c != '\n' && c != '\t')
-        || ('\u{202a}'..='\u{202e}').contains(&c)
-        || ('\u{2066}'..='\u{2069}').contains(&c)
-}
-
 /// The one escaping policy for everything mailaudit writes as text (terminal, Markdown, CSV
-/// cells): each [`unsafe_char`] is shown as its Rust escape (`\u{1b}`, `\u{202e}`), so a
-/// hostile DNS record, SMTP reply or operator-entered name cannot drive the terminal (title
-/// change, screen clear) or reorder what is shown. Line feeds and tabs are kept.
-pub(crate) fn printable(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.chars().any(unsafe_char) {
-        return std::borrow::Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if unsafe_char(c) {
-            out.extend(c.escape_unicode());
-        } else {
-            out.push(c);
-        }
-    }
-    std::borrow::Cow::Owned(out)
-}
+/// cells, HTML): control characters and bidi overrides shown as their Rust escape
+/// (`\u{1b}`, `\u{202e}`), so a hostile DNS record, SMTP reply or operator-entered name cannot
+/// drive the terminal (title change, screen clear) or reorder what is shown. Line feeds and
+/// tabs are kept. See [`mailaudit_core::text`].
+pub(crate) use mailaudit_core::text::printable;
 
 /// A text stream that applies [`printable`] to everything written through it: commands that
 /// print text (guide, checklist, history, diff, inventory, reports, `exo import`, relay test)
@@ -310,19 +289,7 @@ impl ReportWriter {
 mod tests {
     use std::io::Write;
 
-    use super::{SafeWriter, printable};
-
-    #[test]
-    fn printable_escapes_controls_and_bidi_only() {
-        assert_eq!(
-            printable("a\u{1b}]0;t\u{7}b\r\u{7f}\u{9b}\u{202e}\u{2066}\tc\né"),
-            "a\\u{1b}]0;t\\u{7}b\\u{d}\\u{7f}\\u{9b}\\u{202e}\\u{2066}\tc\né"
-        );
-        assert!(matches!(
-            printable("plain — text"),
-            std::borrow::Cow::Borrowed(_)
-        ));
-    }
+    use super::SafeWriter;
 
     #[test]
     fn safe_writer_escapes_across_split_writes() {

@@ -141,16 +141,44 @@ _dmarc.parked365.test TXT \"v=DMARC1; p=none; rua=mailto:reports@parked365.test\
             .into_iter()
             .map(|(_, k)| k)
             .collect::<Vec<_>>(),
-        ["parked-lockdown"],
+        ["parked-lockdown", "rerun-audit"],
         "{md}"
     );
     let html = db.run(&["guide", PARKED, "--format", "html"]);
     html.assert_code(0);
     assert_eq!(sending_advice(&html.stdout), Vec::<&str>::new());
     assert!(html.stdout.contains("v=spf1 -all"));
-    // The checklist: the lock-down, no DMARC roll-out, no SPF include, no DKIM.
+    // JSON: the guide's structure, each DNS block with its records as host / type / value.
+    let json = db.run(&["guide", PARKED, "--format", "json"]);
+    json.assert_code(0);
+    let g = json.json();
+    assert_eq!(g["domain"], PARKED, "{g:#}");
+    let records: Vec<&Value> = g["sections"]
+        .as_array()
+        .expect("sections")
+        .iter()
+        .flat_map(|s| s["items"].as_array().expect("items"))
+        .flat_map(|i| i["steps"].as_array().expect("steps"))
+        .filter(|st| st["code"]["lang"] == "dns")
+        .flat_map(|st| st["code"]["records"].as_array().expect("records"))
+        .collect();
+    assert!(
+        records.iter().any(|r| r["host"] == "@"
+            && r["type"] == "TXT"
+            && r["value"] == "v=spf1 -all"
+            && r["name"] == PARKED),
+        "{g:#}"
+    );
+    assert!(
+        records
+            .iter()
+            .any(|r| r["host"] == "_dmarc" && r["name"] == format!("_dmarc.{PARKED}")),
+        "{g:#}"
+    );
+    // The checklist: the lock-down (and the re-audit that shows it), no DMARC roll-out, no SPF
+    // include, no DKIM.
     let keys: Vec<String> = checklist(&db, PARKED).into_iter().map(|i| i.0).collect();
-    assert_eq!(keys, ["parked-lockdown"]);
+    assert_eq!(keys, ["parked-lockdown", "rerun-audit"]);
 
     // A Microsoft 365 domain listed as parked in the inventory: its own rua is kept.
     let d = "parked365.test";

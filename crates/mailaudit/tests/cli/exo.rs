@@ -936,3 +936,128 @@ _dmarc.{long_a} TXT \"v=DMARC1; p=reject; rua=mailto:dmarc@{long_a}\"
         guide.stdout
     );
 }
+
+/// A tenant with `domain` locked down: Direct Send rejected, the one partner connector
+/// restricted to its IP addresses (or not, with `restricted` false), an enforcing anti-spoofing
+/// rule, Ann Lee protected, mailbox intelligence on (or not).
+fn hardened_bundle(domain: &str, restricted: bool, intelligence: bool) -> Value {
+    json!({
+        "mailaudit_bundle": 1,
+        "organization": "contosolegal.onmicrosoft.com",
+        "org_config": {"Name": "contosolegal.onmicrosoft.com", "RejectDirectSend": true},
+        "accepted_domains": [
+            {"DomainName": "contosolegal.onmicrosoft.com", "InitialDomain": true},
+            {"DomainName": domain, "Default": true}
+        ],
+        "inbound_connectors": [{
+            "Name": "Copier relay", "Enabled": true, "ConnectorType": "Partner",
+            "SenderDomains": [format!("smtp:{domain};1")], "SenderIPAddresses": ["203.0.113.0/24"],
+            "RequireTls": true, "RestrictDomainsToIPAddresses": restricted,
+            "RestrictDomainsToCertificate": false
+        }],
+        "transport_rules": [
+            {"Name": "Block spoof", "State": "Enabled", "Mode": "Enforce",
+             "FromScope": "NotInOrganization", "SenderDomainIs": [domain],
+             "RejectMessageEnhancedStatusCode": "5.7.1"}
+        ],
+        "anti_phish_policies": [{
+            "Name": "Contoso anti-phish", "Enabled": true, "IsDefault": true,
+            "EnableTargetedUserProtection": true,
+            "TargetedUsersToProtect": [format!("Ann Lee;ann@{domain}")],
+            "EnableOrganizationDomainsProtection": true,
+            "EnableMailboxIntelligence": intelligence, "EnableMailboxIntelligenceProtection": true
+        }]
+    })
+}
+
+/// The seed's checklist items tick without a hand: on the sample's hardened Microsoft 365
+/// domain the audit ticks `rerun-audit` (nothing left to fix) and lists no DMARC roll-out item
+/// (it is at p=reject); an import ticks `connectors-audit` once no partner connector is
+/// unrestricted and `mailbox-intelligence` once it is on, and reopens them when a later import
+/// shows otherwise. With both, every item of the checklist is done.
+#[test]
+fn a_hardened_domains_checklist_closes_from_the_audit_and_the_import() {
+    const D: &str = "contoso-legal.example";
+    let (zone, _) = mailaudit_lab::sample_fleet();
+    let lab = Lab::start(&zone.to_string());
+    let db = Db::new();
+    db.run(&[
+        "domain",
+        "add",
+        D,
+        "--key-person",
+        &format!("Ann Lee <ann@{D}>"),
+    ])
+    .assert_code(0);
+    let audit = db.run(&[
+        "audit",
+        D,
+        "--nameserver",
+        lab.addr(),
+        "--no-policy-fetch",
+        "--format",
+        "json",
+    ]);
+    audit.assert_code(0);
+    assert_eq!(
+        audit.json()[0]["findings"].as_array().map(Vec::len),
+        Some(0),
+        "hardened in DNS: {}",
+        audit.stdout
+    );
+    let states = checklist_states(&db, D);
+    assert_eq!(
+        state_of(&states, "rerun-audit"),
+        ("done", "mailaudit (verified by audit)"),
+        "{states:?}"
+    );
+    for key in ["dmarc-verify", "dmarc-review-reports", "dmarc-reject"] {
+        assert!(
+            !states.iter().any(|(k, _, _)| k == key),
+            "{key}: {states:?}"
+        );
+    }
+    for key in ["connectors-audit", "mailbox-intelligence"] {
+        assert_eq!(state_of(&states, key), ("open", ""), "{states:?}");
+    }
+
+    // An unrestricted connector, mailbox intelligence off: both stay open.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let loose = write_bundle(dir.path(), "loose.json", &hardened_bundle(D, false, false));
+    import(&db, &loose, &[]).assert_code(0);
+    let states = checklist_states(&db, D);
+    for key in ["connectors-audit", "mailbox-intelligence"] {
+        assert_eq!(state_of(&states, key).0, "open", "{key}: {states:?}");
+    }
+
+    // Locked down: the import ticks them, and nothing is left open.
+    let tight = write_bundle(dir.path(), "tight.json", &hardened_bundle(D, true, true));
+    let out = import(&db, &tight, &[]);
+    out.assert_code(0);
+    let states = checklist_states(&db, D);
+    for key in ["connectors-audit", "mailbox-intelligence"] {
+        assert_eq!(
+            state_of(&states, key),
+            ("done", "mailaudit (verified by Exchange Online import)"),
+            "{states:?}"
+        );
+    }
+    let open: Vec<&String> = states
+        .iter()
+        .filter(|(_, s, _)| s != "done")
+        .map(|(k, _, _)| k)
+        .collect();
+    assert!(open.is_empty(), "still open: {open:?} in {states:?}");
+
+    // Mailbox intelligence turned off again: reopened by the next import.
+    let off = write_bundle(dir.path(), "off.json", &hardened_bundle(D, true, false));
+    let out = db.run(&["exo", "import", off.to_str().expect("UTF-8")]);
+    out.assert_code(0);
+    assert_eq!(
+        state_of(&checklist_states(&db, D), "mailbox-intelligence"),
+        (
+            "open",
+            "mailaudit (regression seen by Exchange Online import)"
+        )
+    );
+}

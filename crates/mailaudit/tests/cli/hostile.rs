@@ -108,6 +108,36 @@ fn terminal_zone() -> mailaudit_lab::Zone {
     zone
 }
 
+/// The HTML report applies the one policy after escaping: control characters and bidi
+/// overrides from records are shown as `\u{1b}`, `\u{202e}`, never raw nor as a character
+/// reference (`&#x1b;`) that the browser would decode back.
+#[test]
+fn html_report_shows_controls_and_bidi_visibly() {
+    let lab = crate::common::Lab::start_zone(terminal_zone());
+    let out = run(&[
+        "audit",
+        "--nameserver",
+        lab.addr(),
+        "--format",
+        "html",
+        "osc.test",
+    ]);
+    out.assert_code(0);
+    assert_no_terminal_controls("HTML report", &out.stdout);
+    assert!(!out.stdout.contains("&#x"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("rua=mailto:a\\u{1b}]0;title\\u{7}@osc.test"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("\\u{1b}[2J\\u{202e}kcab@osc.test"),
+        "{}",
+        out.stdout
+    );
+}
+
 #[test]
 fn guide_checklist_history_escape_terminal_controls() {
     let db = crate::store::Db::new();
