@@ -86,9 +86,8 @@ impl DnsRecord {
     }
 }
 
-fn norm(name: &str) -> String {
-    name.trim().trim_end_matches('.').to_ascii_lowercase()
-}
+/// Lower case, without the trailing dot: [`crate::dns::normalize_name`].
+use crate::dns::normalize_name as norm;
 
 fn norm_target(target: &str) -> String {
     let t = target.trim();

@@ -1104,6 +1104,44 @@ fn emit_everything(c: &mut Checker) {
             }
         }
     }
+    // `exo import`'s correlation of the tenant with DNS: its DKIM command, for a tenant whose
+    // configuration for the domain is disabled and for one that has none.
+    let mut correlated = 0;
+    for cfg in [true, false] {
+        let mut t = TenantConfig {
+            collected: vec!["accepted_domains".into(), "dkim_config".into()],
+            ..TenantConfig::default()
+        };
+        t.accepted_domains.push(exo::AcceptedDomain {
+            domain_name: D.into(),
+            ..Default::default()
+        });
+        if cfg {
+            t.dkim.push(exo::DkimSigningConfig {
+                domain: D.into(),
+                enabled: Some(false),
+                ..Default::default()
+            });
+        }
+        for (state, rep) in states() {
+            let dns = [(D.to_string(), ReportView::from_report(&rep))];
+            for (_, msg) in exo::correlate(&t, &dns, &[D.to_string()]).dkim_mismatch {
+                let src = Source {
+                    what: format!("exo import correlation (DKIM config {cfg}), {state}"),
+                    export: Some(&t),
+                };
+                // "… but signing is disabled in the tenant: <command>"
+                if let Some((_, command)) = msg.rsplit_once(": ") {
+                    c.lines(&src, command);
+                    correlated += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        correlated >= 2,
+        "the correlation's DKIM command was not reached"
+    );
     // The collection script, for each way of signing in.
     for auth in [
         Auth::Interactive,
@@ -1141,6 +1179,7 @@ fn every_emitted_powershell_line_keeps_the_contract() {
         "Set-OrganizationConfig",
         "Connect-ExchangeOnline",
         "Get-TransportRule",
+        "New-DkimSigningConfig",
     ] {
         assert!(
             r.commands.contains(must),

@@ -542,4 +542,4 @@ fn mentions_domain(text: &str, domain: &str) -> bool {
 pub(crate) use crate::powershell::quote as ps_quote;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

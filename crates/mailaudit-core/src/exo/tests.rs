@@ -11,7 +11,9 @@ use crate::guide::{ReportView, SelectorView};
 
 const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/exo");
 
-fn real_exports() -> TenantConfig {
+/// The real exports of `testdata/exo` (tenant tqhjy), parsed: shared with the guide's tenant
+/// tests.
+pub(crate) fn real_exports() -> TenantConfig {
     let mut files = Vec::new();
     for name in [
         "org_config.json",

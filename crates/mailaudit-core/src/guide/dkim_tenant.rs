@@ -26,11 +26,7 @@ pub(super) fn findings(report: &ReportView, ctx: &GuideContext) -> Vec<Finding> 
     if report.error.is_some() || report.not_found() || report.has(CheckId::DkimM365TargetMismatch) {
         return Vec::new();
     }
-    let d = report
-        .domain
-        .trim()
-        .trim_end_matches('.')
-        .to_ascii_lowercase();
+    let d = norm(&report.domain);
     let published: Vec<(u8, &str)> = report
         .dkim
         .selectors
@@ -119,10 +115,8 @@ pub(super) fn findings(report: &ReportView, ctx: &GuideContext) -> Vec<Finding> 
     out
 }
 
-/// A CNAME target compared: lower case, without the trailing dot.
-fn norm(s: &str) -> String {
-    s.trim().trim_end_matches('.').to_ascii_lowercase()
-}
+/// Lower case, without the trailing dot: [`crate::dns::normalize_name`].
+use crate::dns::normalize_name as norm;
 
 /// The tenant names of an Exchange Online import: the first label of its `<name>.onmicrosoft.com`
 /// accepted domains and of its organization's name (the coexistence domains

@@ -795,14 +795,7 @@ impl<'a> Builder<'a> {
         let mut steps = vec![step_dns(intro, vec![self.spf_rec(&kept.record)])];
         let list = |s: &[spf::propose::ReportedSender]| {
             s.iter()
-                .map(|s| {
-                    format!(
-                        "{} ({} message{})",
-                        s.ip,
-                        s.messages,
-                        plural_u64(s.messages)
-                    )
-                })
+                .map(|s| format!("{} ({} message{})", s.ip, s.messages, plural(s.messages)))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -1123,7 +1116,7 @@ impl<'a> Builder<'a> {
             };
             match replaced {
                 Some(c) => {
-                    let (ranges, why) = flatten(&c.node);
+                    let (ranges, why) = spf::propose::flatten(&c.node);
                     problems.extend(why.into_iter().map(|w| format!("{}: {w}", c.domain)));
                     terms.extend(ranges);
                 }
@@ -2388,12 +2381,8 @@ impl<'a> Builder<'a> {
     }
 }
 
-fn plural_u64(n: u64) -> &'static str {
-    if n == 1 { "" } else { "s" }
-}
-
-fn plural(n: u32) -> &'static str {
-    if n == 1 { "" } else { "s" }
+fn plural(n: impl Into<u64>) -> &'static str {
+    if n.into() == 1 { "" } else { "s" }
 }
 
 /// Merges the SPF records of SPF-MULTIPLE's evidence (one per line) into one hardened record.
@@ -2455,56 +2444,4 @@ fn include_costs(tree: &serde_json::Value) -> Vec<IncludeCost> {
             })
         })
         .collect()
-}
-
-/// The pass-qualified `ip4`/`ip6` terms of a subtree (what an include of it matches, when the
-/// subtree has nothing else that could match), and what makes the flattening inexact.
-fn flatten(node: &serde_json::Value) -> (Vec<Term>, Vec<String>) {
-    let mut terms = Vec::new();
-    let mut problems = Vec::new();
-    let mut seen = HashSet::new();
-    let mut stack = vec![(node, 0usize)];
-    while let Some((n, depth)) = stack.pop() {
-        let name = n.get("domain").and_then(|v| v.as_str()).unwrap_or("?");
-        if depth > 10 {
-            problems.push(format!("{name} nests too deep"));
-            continue;
-        }
-        if let Some(e) = n.get("error").and_then(|v| v.as_str()) {
-            problems.push(format!("{name}: {e}"));
-        }
-        match n.get("record").and_then(|v| v.as_str()).map(spf::parse) {
-            Some(Ok(rec)) => {
-                for d in rec.directives() {
-                    match (&d.mechanism, d.qualifier) {
-                        (Mechanism::Ip4 { .. } | Mechanism::Ip6 { .. }, Qualifier::Pass) => {
-                            let t = Term::Directive(spf::Directive {
-                                qualifier: Qualifier::Pass,
-                                mechanism: d.mechanism.clone(),
-                            });
-                            if seen.insert(d.to_string().to_ascii_lowercase()) {
-                                terms.push(t);
-                            }
-                        }
-                        (Mechanism::All, Qualifier::Pass) => {
-                            problems.push(format!("{name} passes every sender (`{d}`)"));
-                        }
-                        (Mechanism::Include(_) | Mechanism::All, _) => {}
-                        (m, _) if m.queries_dns() => {
-                            problems.push(format!("{name} uses `{}`", d));
-                        }
-                        _ => problems.push(format!("{name} has `{}`", d)),
-                    }
-                }
-            }
-            Some(Err(_)) => problems.push(format!("{name}: record does not parse")),
-            None => problems.push(format!("{name}: no record")),
-        }
-        if let Some(children) = n.get("children").and_then(|c| c.as_array()) {
-            for c in children.iter().rev() {
-                stack.push((c, depth + 1));
-            }
-        }
-    }
-    (terms, problems)
 }

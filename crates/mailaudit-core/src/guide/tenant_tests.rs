@@ -8,31 +8,10 @@ use super::*;
 use crate::exo::{InboundConnector, TransportRule};
 use crate::guide::{self, Guide, GuideContext, Lang, ReportView};
 
-const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/exo");
 const DOMAIN: &str = "example.com";
 
 /// The real exports (tenant tqhjy: example.com and four more custom domains).
-fn real() -> TenantConfig {
-    let mut files = Vec::new();
-    for name in [
-        "org_config.json",
-        "accepted_domains.json",
-        "inbound_connectors.json",
-        "outbound_connectors.json",
-        "transport_rule.json",
-        "dkim_config.json",
-        "anti_phish_policies.json",
-        "transport_config.json",
-        "remote_domains.json",
-        "conn_filter.json",
-    ] {
-        let key = exo::key_for_file(name).expect("a key");
-        let text = std::fs::read_to_string(format!("{TESTDATA}/{name}")).expect("testdata");
-        files.push((key, text));
-    }
-    let refs: Vec<(&str, &str)> = files.iter().map(|(k, t)| (*k, t.as_str())).collect();
-    exo::parse_exports(&refs).expect("real exports parse").0
-}
+use crate::exo::tests::real_exports as real;
 
 fn block_spoof(mode: &str, state: &str, domains: &[&str]) -> TransportRule {
     TransportRule {

@@ -10,7 +10,9 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use super::{M365_INCLUDE, Mechanism, Qualifier};
+use std::collections::HashSet;
+
+use super::{M365_INCLUDE, Mechanism, Qualifier, Term};
 use crate::reports::analysis::Row;
 
 /// Google Workspace's SPF include (Google Workspace Admin Help, "Define your SPF record").
@@ -204,8 +206,7 @@ pub fn keep_senders(
             continue;
         }
         match &d.mechanism {
-            Mechanism::Ip4 { addr, prefix } => ranges.push(((*addr).into(), prefix.unwrap_or(32))),
-            Mechanism::Ip6 { addr, prefix } => ranges.push(((*addr).into(), prefix.unwrap_or(128))),
+            Mechanism::Ip4 { .. } | Mechanism::Ip6 { .. } => ranges.extend(range_of(d)),
             Mechanism::Include(spec) => {
                 if let (Some(target), Some(tree)) = (spec.literal(), tree) {
                     tree_ranges(tree, &target, &mut ranges);
@@ -258,15 +259,18 @@ pub fn keep_senders(
     kept
 }
 
-/// The pass-qualified `ip4`/`ip6` ranges under the first node of `tree` whose `domain` is
-/// `target` (case-insensitive), its own record's and its includes'.
+/// The pass-qualified `ip4`/`ip6` ranges of the first node of `tree` whose `domain` is
+/// `target` (case-insensitive), its own record's and its includes' ([`flatten`]).
 fn tree_ranges(tree: &serde_json::Value, target: &str, out: &mut Vec<(IpAddr, u8)>) {
     let target = target.trim_end_matches('.');
     let mut stack = vec![tree];
     while let Some(n) = stack.pop() {
         let name = n.get("domain").and_then(|v| v.as_str()).unwrap_or("");
         if name.trim_end_matches('.').eq_ignore_ascii_case(target) {
-            collect_ranges(n, out, 0);
+            out.extend(flatten(n).0.iter().filter_map(|t| match t {
+                Term::Directive(d) => range_of(d),
+                Term::Modifier(_) => None,
+            }));
             return;
         }
         if let Some(children) = n.get("children").and_then(|c| c.as_array()) {
@@ -275,33 +279,69 @@ fn tree_ranges(tree: &serde_json::Value, target: &str, out: &mut Vec<(IpAddr, u8
     }
 }
 
-fn collect_ranges(node: &serde_json::Value, out: &mut Vec<(IpAddr, u8)>, depth: usize) {
-    // RFC 7208 §4.6.4 bounds a policy to 10 look-ups; the tree is bounded the same way.
-    if depth > 10 {
-        return;
+/// The network of a pass-qualified `ip4`/`ip6` directive.
+fn range_of(d: &super::Directive) -> Option<(IpAddr, u8)> {
+    match (&d.mechanism, d.qualifier) {
+        (Mechanism::Ip4 { addr, prefix }, Qualifier::Pass) => {
+            Some(((*addr).into(), prefix.unwrap_or(32)))
+        }
+        (Mechanism::Ip6 { addr, prefix }, Qualifier::Pass) => {
+            Some(((*addr).into(), prefix.unwrap_or(128)))
+        }
+        _ => None,
     }
-    if let Some(Ok(rec)) = node
-        .get("record")
-        .and_then(|v| v.as_str())
-        .map(super::parse)
-    {
-        for d in rec.directives() {
-            match (&d.mechanism, d.qualifier) {
-                (Mechanism::Ip4 { addr, prefix }, Qualifier::Pass) => {
-                    out.push(((*addr).into(), prefix.unwrap_or(32)))
+}
+
+/// The pass-qualified `ip4`/`ip6` terms of a subtree (what an include of it matches, when the
+/// subtree has nothing else that could match), and what makes the flattening inexact.
+pub fn flatten(node: &serde_json::Value) -> (Vec<Term>, Vec<String>) {
+    let mut terms = Vec::new();
+    let mut problems = Vec::new();
+    let mut seen = HashSet::new();
+    let mut stack = vec![(node, 0usize)];
+    while let Some((n, depth)) = stack.pop() {
+        let name = n.get("domain").and_then(|v| v.as_str()).unwrap_or("?");
+        if depth > 10 {
+            problems.push(format!("{name} nests too deep"));
+            continue;
+        }
+        if let Some(e) = n.get("error").and_then(|v| v.as_str()) {
+            problems.push(format!("{name}: {e}"));
+        }
+        match n.get("record").and_then(|v| v.as_str()).map(super::parse) {
+            Some(Ok(rec)) => {
+                for d in rec.directives() {
+                    match (&d.mechanism, d.qualifier) {
+                        (Mechanism::Ip4 { .. } | Mechanism::Ip6 { .. }, Qualifier::Pass) => {
+                            let t = Term::Directive(super::Directive {
+                                qualifier: Qualifier::Pass,
+                                mechanism: d.mechanism.clone(),
+                            });
+                            if seen.insert(d.to_string().to_ascii_lowercase()) {
+                                terms.push(t);
+                            }
+                        }
+                        (Mechanism::All, Qualifier::Pass) => {
+                            problems.push(format!("{name} passes every sender (`{d}`)"));
+                        }
+                        (Mechanism::Include(_) | Mechanism::All, _) => {}
+                        (m, _) if m.queries_dns() => {
+                            problems.push(format!("{name} uses `{}`", d));
+                        }
+                        _ => problems.push(format!("{name} has `{}`", d)),
+                    }
                 }
-                (Mechanism::Ip6 { addr, prefix }, Qualifier::Pass) => {
-                    out.push(((*addr).into(), prefix.unwrap_or(128)))
-                }
-                _ => {}
+            }
+            Some(Err(_)) => problems.push(format!("{name}: record does not parse")),
+            None => problems.push(format!("{name}: no record")),
+        }
+        if let Some(children) = n.get("children").and_then(|c| c.as_array()) {
+            for c in children.iter().rev() {
+                stack.push((c, depth + 1));
             }
         }
     }
-    if let Some(children) = node.get("children").and_then(|c| c.as_array()) {
-        for c in children {
-            collect_ranges(c, out, depth + 1);
-        }
-    }
+    (terms, problems)
 }
 
 /// Whether `ip` is in `net/len` (of the same family).

@@ -28,11 +28,7 @@ fn sending_advice(text: &str) -> Vec<&'static str> {
 
 /// The checklist's keys and priorities, from `checklist --format json`.
 fn checklist(db: &Db, d: &str) -> Vec<(String, u64, String)> {
-    let out = db.run(&["checklist", d, "--format", "json"]);
-    out.assert_code(0);
-    out.json()
-        .as_array()
-        .expect("a JSON array")
+    db.checklist(d)
         .iter()
         .map(|i| {
             (

@@ -440,16 +440,7 @@ _dmarc.contoso.test TXT \"v=DMARC1; p=reject; rua=mailto:dmarc@contoso.test\"
 ",
     );
     db.run(&["domain", "add", "contoso.test"]).assert_code(0);
-    db.run(&[
-        "audit",
-        "contoso.test",
-        "--nameserver",
-        lab.addr(),
-        "--no-policy-fetch",
-        "--format",
-        "json",
-    ])
-    .assert_code(0);
+    db.audit(&lab, &["contoso.test"]).assert_code(0);
 
     let s1 = "selector1-contoso-test._domainkey.contoso.onmicrosoft.com";
     let s2 = "selector2-contoso-test._domainkey.contoso.onmicrosoft.com";
@@ -590,13 +581,9 @@ fn tenant_bundle(reject_direct_send: bool, mode: &str) -> Value {
     })
 }
 
-/// `(state, by)` of each checklist item of `domain`.
+/// `(key, state, by)` of each checklist item of `domain`.
 fn checklist_states(db: &Db, domain: &str) -> Vec<(String, String, String)> {
-    let out = db.run(&["checklist", domain, "--format", "json"]);
-    out.assert_code(0);
-    out.json()
-        .as_array()
-        .expect("a JSON array")
+    db.checklist(domain)
         .iter()
         .map(|i| {
             (
@@ -635,16 +622,7 @@ _dmarc.contoso.test TXT \"v=DMARC1; p=reject; rua=mailto:dmarc@contoso.test\"
         "Ann Lee <ann@contoso.test>",
     ])
     .assert_code(0);
-    db.run(&[
-        "audit",
-        "contoso.test",
-        "--nameserver",
-        lab.addr(),
-        "--no-policy-fetch",
-        "--format",
-        "json",
-    ])
-    .assert_code(0);
+    db.audit(&lab, &["contoso.test"]).assert_code(0);
     // The DNS audit cannot tell: the Exchange Online items are open.
     let before = checklist_states(&db, "contoso.test");
     for key in [
@@ -847,16 +825,7 @@ _dmarc.{long_a} TXT \"v=DMARC1; p=reject; rua=mailto:dmarc@{long_a}\"
         "Ann Lee <ann@northwind.example>",
     ])
     .assert_code(0);
-    db.run(&[
-        "audit",
-        long_a,
-        "--nameserver",
-        lab.addr(),
-        "--no-policy-fetch",
-        "--format",
-        "json",
-    ])
-    .assert_code(0);
+    db.audit(&lab, &[long_a]).assert_code(0);
     let bundle = json!({
         "mailaudit_bundle": 1,
         "organization": "northwind.onmicrosoft.com",
@@ -989,15 +958,7 @@ fn a_hardened_domains_checklist_closes_from_the_audit_and_the_import() {
         &format!("Ann Lee <ann@{D}>"),
     ])
     .assert_code(0);
-    let audit = db.run(&[
-        "audit",
-        D,
-        "--nameserver",
-        lab.addr(),
-        "--no-policy-fetch",
-        "--format",
-        "json",
-    ]);
+    let audit = db.audit(&lab, &[D]);
     audit.assert_code(0);
     assert_eq!(
         audit.json()[0]["findings"].as_array().map(Vec::len),

@@ -51,6 +51,13 @@ impl Db {
         self.run(&args)
     }
 
+    /// The items of `checklist DOMAIN --format json` (exit status 0 asserted).
+    pub(crate) fn checklist(&self, domain: &str) -> Vec<serde_json::Value> {
+        let out = self.run(&["checklist", domain, "--format", "json"]);
+        out.assert_code(0);
+        out.json().as_array().expect("a JSON array").clone()
+    }
+
     /// A path in the store's directory.
     fn path(&self, name: &str) -> std::path::PathBuf {
         self.dir.path().join(name)
