@@ -6,8 +6,11 @@ cd "$(dirname "$0")/.."
 
 # Prerequisites: the Rust toolchain (with rustfmt and clippy), Postfix for the relay-probe
 # tests, PostgreSQL for the store tests and Dovecot for the IMAP tests (installed unconfigured
-# and left stopped; the tests start private instances on loopback). DNS tests serve zones from
-# an in-process hickory-server on loopback.
+# and left stopped; the tests start private instances on loopback), Chromium and chromedriver
+# for the portal's browser tests. DNS tests serve zones from an in-process hickory-server on
+# loopback. Where a system program cannot run, MAILAUDIT_SKIP_POSTFIX=1, MAILAUDIT_SKIP_DOVECOT=1
+# and MAILAUDIT_SKIP_BROWSER=1 skip the tests that need it; this script and CI set none of them,
+# so a missing program fails the run.
 command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)" >&2; exit 2; }
 if [ "$(id -u)" -eq 0 ]; then
     bash scripts/install-test-deps.sh

@@ -1,5 +1,5 @@
 //! One domain's audit from DNS: runs every DNS check over a [`DnsSource`] and assembles the
-//! [`DomainReport`] of `INTERFACE.md`.
+//! [`DomainReport`] of `docs/json.md`.
 //!
 //! The MX look-up comes first (it decides the provider, which decides what the SPF and DKIM
 //! checks expect), with the apex's existence (answered from the same MX question): a domain
@@ -23,7 +23,7 @@ pub struct AuditOptions {
     pub parked: HashSet<String>,
 }
 
-/// The Direct Send relay test of a report (`INTERFACE.md`: `relay`).
+/// The Direct Send relay test of a report (`docs/json.md`: `relay`).
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct RelaySection {
     /// `open`, `blocked`, `inconclusive` or `not_tested`.
@@ -59,7 +59,7 @@ pub struct MxEntry {
     pub preference: u16,
 }
 
-/// Everything the DNS audit found about one domain (`INTERFACE.md`, `audit --format json`).
+/// Everything the DNS audit found about one domain (`docs/json.md`, `audit --format json`).
 #[derive(Clone, Debug, Serialize)]
 pub struct DomainReport {
     /// The domain audited (normalised: lower-case A-labels), or the input as given when invalid.

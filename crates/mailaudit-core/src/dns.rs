@@ -14,6 +14,8 @@ use std::fmt;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+pub use crate::name::normalize_name;
+
 /// Why a DNS question got no usable answer. Never means "the record does not exist".
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -107,18 +109,10 @@ impl<T: DnsSource> DnsSource for &T {
 
 /// The TXT records at `name` whose text begins with `tag` in any letter case (`v=STSv1`,
 /// `v=TLSRPTv1`): a record that begins with the tag counts as an attempt at one, even when the
-/// rest is invalid. A failed look-up is the DNS-LOOKUP-FAILED finding of `area` (never "no
-/// record").
-pub async fn txt_tagged<D: DnsSource>(
-    dns: &D,
-    name: &str,
-    tag: &str,
-    area: crate::checks::Area,
-) -> Result<Vec<String>, crate::finding::Finding> {
-    let txts = dns
-        .txt(name)
-        .await
-        .map_err(|e| crate::finding::Finding::lookup_failed(area, &format!("TXT {name}"), &e))?;
+/// rest is invalid. A failed look-up is an `Err`, which the caller reports as
+/// DNS-LOOKUP-FAILED (never "no record").
+pub async fn txt_tagged<D: DnsSource>(dns: &D, name: &str, tag: &str) -> DnsResult<String> {
+    let txts = dns.txt(name).await?;
     Ok(txts
         .into_iter()
         .filter(|t| {
@@ -127,13 +121,6 @@ pub async fn txt_tagged<D: DnsSource>(
                 .is_some_and(|h| h.eq_ignore_ascii_case(tag))
         })
         .collect())
-}
-
-/// Normalises a DNS name for lookup and comparison: trims, lower-cases, drops one trailing dot.
-pub fn normalize_name(name: &str) -> String {
-    let n = name.trim();
-    let n = n.strip_suffix('.').unwrap_or(n);
-    n.to_ascii_lowercase()
 }
 
 /// Checks that `name` can be sent as a DNS question: non-empty labels of at most 63 octets and

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::checks::{Area, CheckId, Severity};
 use crate::dns::DnsError;
 
-/// One finding, as written to JSON and CSV (`INTERFACE.md`).
+/// One finding, as written to JSON and CSV (`docs/json.md`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     /// The check's stable identifier.

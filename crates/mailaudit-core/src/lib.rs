@@ -6,6 +6,7 @@
 //! Audit outcomes, including malformed records and failed look-ups, are data, never `Err`.
 #![warn(missing_docs)]
 
+pub mod alerts;
 pub mod audit;
 pub mod checks;
 pub mod dkim;
@@ -19,6 +20,7 @@ pub mod imap;
 pub mod memory;
 pub mod mta_sts;
 pub mod mx;
+mod name;
 pub mod parked;
 pub mod powershell;
 pub mod record;
@@ -26,6 +28,7 @@ pub mod reports;
 pub mod score;
 pub mod smtp;
 pub mod spf;
+pub mod submission;
 pub mod text;
 pub mod tlsrpt;
 

@@ -384,10 +384,14 @@ pub async fn audit<D: DnsSource>(
     let name = format!("_mta-sts.{domain}");
     let mut summary = StsSummary::default();
     let mut findings = Vec::new();
-    let candidates = match txt_tagged(dns, &name, "v=STSv1", Area::Transport).await {
+    let candidates = match txt_tagged(dns, &name, "v=STSv1").await {
         Ok(c) => c,
-        Err(failed) => {
-            findings.push(failed);
+        Err(e) => {
+            findings.push(Finding::lookup_failed(
+                Area::Transport,
+                &format!("TXT {name}"),
+                &e,
+            ));
             return (summary, findings);
         }
     };

@@ -172,7 +172,7 @@ fn is_subdomain_of(host: &str, suffix: &str) -> bool {
 
 /// Classifies one MX host name (case-insensitive, a trailing dot ignored).
 ///
-/// Microsoft 365 forms (`M365.md`): `<label>.mail.protection.outlook.com`,
+/// Microsoft 365 forms (`docs/m365.md`): `<label>.mail.protection.outlook.com`,
 /// `<label>.<letter>-v1.mx.microsoft` (letter a–z) and, for GCC High,
 /// `<label>.mail.protection.office365.us`, where `<label>` is one DNS label. The label is read,
 /// never constructed from the domain name.
@@ -234,7 +234,7 @@ fn is_google(host: &str) -> bool {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MxSummary {
     /// The MX records, sorted by preference (then host); serialized as
-    /// `[{"host": "...", "preference": 0}]` (`INTERFACE.md`).
+    /// `[{"host": "...", "preference": 0}]` (`docs/json.md`).
     #[serde(serialize_with = "serialize_hosts")]
     pub hosts: Vec<Mx>,
     /// Who receives the mail, from the MX set alone: Microsoft 365 if any host is a Microsoft

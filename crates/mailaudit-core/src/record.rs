@@ -86,8 +86,8 @@ impl DnsRecord {
     }
 }
 
-/// Lower case, without the trailing dot: [`crate::dns::normalize_name`].
-use crate::dns::normalize_name as norm;
+/// Lower case, without the trailing dot: [`crate::name::normalize_name`].
+use crate::name::normalize_name as norm;
 
 fn norm_target(target: &str) -> String {
     let t = target.trim();

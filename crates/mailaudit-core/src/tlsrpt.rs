@@ -2,7 +2,7 @@
 //!
 //! A domain asks senders for daily reports of TLS failures on its MX hosts by publishing
 //! `v=TLSRPTv1; rua=mailto:...` (or `https://...`) at `_smtp._tls.<domain>`. [`parse`] reads
-//! the record; [`audit`] looks it up. CHECKS.md has no separate "invalid" identifier: a record
+//! the record; [`audit`] looks it up. docs/checks.md has no separate "invalid" identifier: a record
 //! that is present but invalid is reported as TLSRPT-MISSING, with a detail saying why, since
 //! senders then behave as if there were none.
 
@@ -195,10 +195,14 @@ pub async fn audit<D: DnsSource>(
     let name = format!("_smtp._tls.{domain}");
     let mut summary = TlsRptSummary::default();
     let mut findings = Vec::new();
-    let candidates = match txt_tagged(dns, &name, "v=TLSRPTv1", Area::Transport).await {
+    let candidates = match txt_tagged(dns, &name, "v=TLSRPTv1").await {
         Ok(c) => c,
-        Err(failed) => {
-            findings.push(failed);
+        Err(e) => {
+            findings.push(Finding::lookup_failed(
+                Area::Transport,
+                &format!("TXT {name}"),
+                &e,
+            ));
             return (summary, findings);
         }
     };

@@ -3,8 +3,8 @@
 //! [`DovecotLab::start`] writes a private Dovecot instance into a fresh temporary directory
 //! (`dovecot.conf`, a `passwd` file with one user, the Maildir storage, the runtime and state
 //! directories, the log, TLS keys) and starts it with `dovecot -c FILE`. It listens on
-//! 127.0.0.1 only, on ephemeral ports: plain IMAP (offering STARTTLS when the lab has a TLS
-//! identity) and, with a TLS identity, IMAPS. The user logs in with a password (`PLAIN` and
+//! 127.0.0.1 only, on leased ports ([`crate::PortLease`]): plain IMAP (offering STARTTLS when
+//! the lab has a TLS identity) and, with a TLS identity, IMAPS. The user logs in with a password (`PLAIN` and
 //! `LOGIN` mechanisms; cleartext authentication is allowed, for the loopback tests of
 //! `--allow-plaintext`); failed logins are answered at once (`auth_failure_delay = 0`, and no
 //! growing penalty for the address). With [`DovecotConfig::with_oauth2`] the user can also log
@@ -58,7 +58,7 @@ use std::sync::atomic::AtomicU32;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::instance::{self, process_running, read_lossy};
+use crate::instance::{self, PortLease, process_running, read_lossy};
 use crate::postfix::TlsIdentity;
 
 /// The name prefix of instance directories in the temporary directory; the owning process ID
@@ -216,6 +216,9 @@ pub struct DovecotLab {
     imap: SocketAddr,
     imaps: Option<SocketAddr>,
     stopped: bool,
+    /// The ports' leases, held while the instance lives (a restart reuses the ports) and
+    /// dropped after the drop stops it.
+    _ports: Vec<PortLease>,
 }
 
 impl DovecotLab {
@@ -237,7 +240,8 @@ impl DovecotLab {
         accounts().map(|_| ())
     }
 
-    /// Writes and starts an instance for `config` on free ephemeral ports of 127.0.0.1 and
+    /// Writes and starts an instance for `config` on ports of 127.0.0.1 leased for it
+    /// ([`crate::PortLease`], held until the drop, so [`Self::restart`] finds them free) and
     /// returns once it greets. A failed start is retried in a fresh instance with new ports,
     /// a few times.
     pub fn start(config: &DovecotConfig) -> Result<Self, DovecotError> {
@@ -260,16 +264,17 @@ impl DovecotLab {
     }
 
     fn start_once(config: &DovecotConfig, accounts: &Accounts) -> Result<Self, DovecotError> {
+        let ports = lease_ports(if config.tls.is_some() { 2 } else { 1 })?;
         let dir = make_instance_dir()?;
-        let ports = free_ports(if config.tls.is_some() { 2 } else { 1 })?;
         let mut lab = DovecotLab {
             dir,
             user: config.user.clone(),
-            imap: SocketAddr::from((Ipv4Addr::LOCALHOST, ports[0])),
+            imap: SocketAddr::from((Ipv4Addr::LOCALHOST, ports[0].port())),
             imaps: ports
                 .get(1)
-                .map(|p| SocketAddr::from((Ipv4Addr::LOCALHOST, *p))),
+                .map(|p| SocketAddr::from((Ipv4Addr::LOCALHOST, p.port()))),
             stopped: false,
+            _ports: ports,
         };
         lab.write_files(config, accounts)?;
         lab.launch()?;
@@ -834,9 +839,9 @@ fn reap_orphans() {
     instance::reap_orphans(DIR_PREFIX, stop_instance);
 }
 
-/// `count` ports that were free on 127.0.0.1 a moment ago.
-fn free_ports(count: usize) -> Result<Vec<u16>, DovecotError> {
-    instance::free_ports(count).map_err(io_err("picking free ports on 127.0.0.1"))
+/// `count` ports of 127.0.0.1 leased for the instance ([`PortLease`]).
+fn lease_ports(count: usize) -> Result<Vec<PortLease>, DovecotError> {
+    instance::lease_ports(count).map_err(io_err("leasing ports on 127.0.0.1"))
 }
 
 /// Connects to `addr` until it accepts (and, when `greet`, answers `* OK`), retrying until

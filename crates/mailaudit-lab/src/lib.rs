@@ -65,7 +65,7 @@ pub use fleet::{
     SAMPLE_FLEET_ZONE, SAMPLE_GATEWAY_REPLY, SAMPLE_GATEWAY_TENANTS, sample_fleet,
     sample_fleet_smtp, sample_relay_behaviour,
 };
-pub use instance::or_skip;
+pub use instance::{PortLease, lease_ports, or_skip};
 pub use server::{LabDns, MAX_CNAME_HOPS, MAX_UDP_PAYLOAD, TTL};
 pub use smtp::LabSmtp;
 pub use zone::{LabRecord, NameError, ParseError, Zone, reverse_name};

@@ -2,9 +2,9 @@
 //!
 //! [`PostfixLab::start`] writes a private Postfix instance into a fresh temporary directory
 //! (`main.cf`, `master.cf`, queue, data directory, log file, TLS keys) and starts it with
-//! `postfix -c DIR start`. Each [`Endpoint`] is one `smtpd` service on its own ephemeral port
+//! `postfix -c DIR start`. Each [`Endpoint`] is one `smtpd` service on its own leased port
 //! of 127.0.0.1, answering a spoofed Direct Send envelope the way a Microsoft 365 tenant does
-//! (`../shared/spec/M365.md`):
+//! (`docs/m365.md`):
 //!
 //! | [`Behaviour`]                   | reply to `RCPT TO` of the lab domain                    |
 //! |---------------------------------|--------------------------------------------------------|
@@ -75,7 +75,7 @@
 //! # Ok(()) }
 //! ```
 
-use crate::instance::{self, process_running, read_lossy};
+use crate::instance::{self, PortLease, process_running, read_lossy};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
@@ -304,6 +304,8 @@ pub struct PostfixLab {
     stopped: bool,
     /// The milters of the rejecting endpoints; dropped (stopped) after Postfix.
     milters: Vec<milter::Milter>,
+    /// The endpoints' port leases, dropped after the drop stops Postfix.
+    ports: Vec<PortLease>,
 }
 
 impl PostfixLab {
@@ -342,12 +344,13 @@ impl PostfixLab {
         Ok(())
     }
 
-    /// Writes and starts an instance with `config`'s endpoints, each on a free ephemeral port of
-    /// 127.0.0.1, and returns once every endpoint has answered `220`.
+    /// Writes and starts an instance with `config`'s endpoints, each on a port of 127.0.0.1
+    /// leased for it ([`crate::PortLease`]: outside the kernel's ephemeral range, reserved
+    /// against every other lease), and returns once every endpoint has answered `220`.
     ///
-    /// A failed start (a port taken by someone else between choosing it and Postfix binding
-    /// it, or a start that fails or never becomes ready on a loaded machine) is retried in a
-    /// fresh instance with new ports, a few times.
+    /// A failed start (a port taken by a program outside the tests after its lease, or a start
+    /// that fails or never becomes ready on a loaded machine) is retried in a fresh instance
+    /// with new ports, a few times.
     pub fn start(config: &LabConfig) -> Result<Self, PostfixError> {
         Self::check()?;
         validate(config)?;
@@ -367,6 +370,7 @@ impl PostfixLab {
     }
 
     fn start_once(config: &LabConfig) -> Result<Self, PostfixError> {
+        let ports = lease_ports(config.endpoints.len())?;
         let dir = make_instance_dir()?;
         // From here on the guard stops and removes the instance on any error.
         let mut lab = Self {
@@ -376,16 +380,16 @@ impl PostfixLab {
             log_start: 0,
             stopped: false,
             milters: Vec::new(),
+            ports,
         };
-        let ports = free_ports(config.endpoints.len())?;
         lab.endpoints = config
             .endpoints
             .iter()
-            .zip(&ports)
-            .map(|(e, &port)| {
+            .zip(&lab.ports)
+            .map(|(e, lease)| {
                 (
                     e.name.clone(),
-                    SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+                    SocketAddr::from((Ipv4Addr::LOCALHOST, lease.port())),
                 )
             })
             .collect();
@@ -842,9 +846,9 @@ fn reap_orphans() {
     instance::reap_orphans(DIR_PREFIX, stop_instance);
 }
 
-/// `count` ports that were free on 127.0.0.1 a moment ago.
-fn free_ports(count: usize) -> Result<Vec<u16>, PostfixError> {
-    instance::free_ports(count).map_err(io_err("picking free ports on 127.0.0.1"))
+/// `count` ports of 127.0.0.1 leased for the instance ([`PortLease`]).
+fn lease_ports(count: usize) -> Result<Vec<PortLease>, PostfixError> {
+    instance::lease_ports(count).map_err(io_err("leasing ports on 127.0.0.1"))
 }
 
 /// Connects to `addr` until it answers `220` (retrying refused connections until `timeout`),

@@ -13,7 +13,7 @@
 //! made with rcgen at start ([`LabSmtp::ca_pem`], for the client's trust store), `MAIL`, `RCPT`,
 //! `RSET`, `NOOP` and `QUIT`. `DATA` (and `BDAT`) is only ever refused with [`DATA_REFUSAL`]:
 //! nothing is accepted or delivered. The answer to `RCPT` comes from the endpoint's
-//! [`Behaviour`] (`../shared/spec/M365.md`, "Direct Send"):
+//! [`Behaviour`] (`docs/m365.md`, "Direct Send"):
 //!
 //! | [`Behaviour`]                   | `RCPT TO` a mailbox of the endpoint's domains, sender in them too |
 //! |---------------------------------|------------------------------------------------------------------|

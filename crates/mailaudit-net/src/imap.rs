@@ -48,8 +48,8 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout};
 use tokio_rustls::TlsConnector;
 
-use crate::https;
 use crate::smtp::TlsRoots;
+use crate::transport;
 
 /// The default limit of each read, write and connection attempt.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -338,7 +338,7 @@ impl Session {
     ) -> Result<Session, ImapError> {
         let addrs: Vec<IpAddr> = match url.host.parse::<IpAddr>() {
             Ok(ip) => vec![ip],
-            Err(_) => https::resolve(dns, &url.host, Instant::now() + opts.timeout)
+            Err(_) => transport::resolve(dns, &url.host, Instant::now() + opts.timeout)
                 .await
                 .map_err(|e| ImapError::Resolve {
                     host: url.host.clone(),
@@ -940,7 +940,7 @@ impl Session {
                     limit: self.opts.timeout,
                 });
             }
-            Ok(Err(e)) => return Err(tls_error(https::describe_tls(&e, &host))),
+            Ok(Err(e)) => return Err(tls_error(transport::describe_tls(&e, &host))),
             Ok(Ok(s)) => s,
         };
         self.io = BufReader::new(Stream::Tls(Box::new(tls)));
@@ -1232,7 +1232,7 @@ fn io_error(stage: &str, e: &io::Error) -> ImapError {
     }
     ImapError::Io {
         stage: stage.to_string(),
-        reason: https::describe_io(e),
+        reason: transport::describe_io(e),
     }
 }
 
@@ -1257,7 +1257,7 @@ fn unexpected(stage: &str, r: &Response) -> ImapError {
     }
 }
 
-/// Connects to the addresses in turn ([`https::connect_in_turn`]), each attempt bounded by
+/// Connects to the addresses in turn ([`transport::connect_in_turn`]), each attempt bounded by
 /// `limit` (and nothing else: the deadline lets every address have its attempt).
 async fn connect_tcp(
     host: &str,
@@ -1271,7 +1271,7 @@ async fn connect_tcp(
             .saturating_add(1),
     );
     let deadline = tokio::time::Instant::now() + all;
-    https::connect_in_turn(addrs, port, limit, deadline)
+    transport::connect_in_turn(addrs, port, limit, deadline)
         .await
         .map_err(|attempts| ImapError::Connect {
             host: host.to_string(),

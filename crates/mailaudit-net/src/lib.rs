@@ -1,6 +1,8 @@
 //! The I/O layer of mailaudit, everything that touches a socket: DNS through hickory-resolver
 //! with one cache shared by every domain of a run ([`dns`]); the SMTP probe for the Direct Send
-//! relay test and STARTTLS/TLS ([`smtp`]); the MTA-STS policy fetch over HTTPS ([`https`]); the
+//! relay test and STARTTLS/TLS ([`smtp`]); the MTA-STS policy fetch over HTTPS ([`https`]);
+//! regression alerts by webhook and email ([`notify`]); what those clients share to reach a
+//! server, with one error type ([`transport`]), and their HTTP/1.1 client (hyper); the
 //! IMAP client of `reports fetch` ([`imap`]) and its OAuth 2.0 tokens ([`oauth2`]); the
 //! checks beyond DNS applied to a domain's report ([`live`]); and the bulk driver that runs it
 //! all over thousands of domains with bounded concurrency, yielding results in input order
@@ -9,12 +11,14 @@
 
 pub mod bulk;
 pub mod dns;
+pub(crate) mod http;
 pub mod https;
 pub mod imap;
 pub mod live;
 pub mod notify;
 pub mod oauth2;
 pub mod smtp;
+pub mod transport;
 
 pub use bulk::{BulkOptions, audit_stream};
 pub use dns::{Resolver, ResolverConfig, ResolverStats};

@@ -2,7 +2,7 @@
 //! Send relay test and the STARTTLS/TLS check of each MX ([`crate::smtp`]), and the MTA-STS
 //! policy fetched over HTTPS ([`crate::https`]).
 //!
-//! Which host the relay test probes (M365.md): the tenant's Microsoft 365 endpoint when the MX
+//! Which host the relay test probes (docs/m365.md): the tenant's Microsoft 365 endpoint when the MX
 //! names it; behind a third-party gateway, the gateway's MX **and** the Microsoft endpoint when
 //! it is known, because attackers skip the gateway; otherwise the most preferred MX. The report
 //! says which host was tested and which answer decided.

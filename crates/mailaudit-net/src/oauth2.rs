@@ -4,10 +4,10 @@
 //! `https://outlook.office365.com/.default`), and a [`TokenProvider`] that hands a session a
 //! token, fetches a new one before the current one expires, and can be told a token was refused.
 //!
-//! The request is one HTTPS `POST` written by hand over tokio and rustls, with the webhook
-//! client's connection code ([`crate::notify`]: DNS through the run's [`DnsSource`], each TCP
-//! connect bounded, certificates verified against [`TlsRoots`], web PKI plus `--ca-file`), one
-//! deadline for the whole exchange ([`TokenOptions::timeout`]) and a cap on the response body
+//! The request is one HTTPS `POST` through [`crate::transport`] (DNS through the run's
+//! [`DnsSource`], each TCP connect bounded, certificates verified against [`TlsRoots`], web PKI
+//! plus `--ca-file`) and the HTTP/1.1 client over hyper that the webhooks use, one deadline for
+//! the whole exchange ([`TokenOptions::timeout`]) and a cap on the response body
 //! ([`TokenOptions::max_body`]). Only `https://` endpoints are used: the client secret never
 //! crosses a network in clear.
 //!
@@ -18,14 +18,20 @@
 use std::fmt;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::Request;
+use hyper::header::{
+    ACCEPT, ACCEPT_ENCODING, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, USER_AGENT,
+};
 use mailaudit_core::dns::DnsSource;
 use mailaudit_core::imap::check_bearer_token;
 use serde_json::Value;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
-use crate::notify::{self, NotifyError, NotifyOptions};
+use crate::http::{self, HttpUrl};
 use crate::smtp::TlsRoots;
+use crate::transport::{self, Attempt, TransportError};
 
 /// Exchange Online's scope for app-only IMAP, POP and SMTP access.
 ///
@@ -61,7 +67,7 @@ impl TokenOptions {
     pub fn new(roots: TlsRoots) -> Self {
         TokenOptions {
             timeout: DEFAULT_TIMEOUT,
-            connect_timeout: notify::DEFAULT_CONNECT_TIMEOUT,
+            connect_timeout: transport::DEFAULT_CONNECT_TIMEOUT,
             roots,
             max_body: DEFAULT_MAX_BODY,
         }
@@ -178,7 +184,7 @@ pub enum TokenError {
         /// The token endpoint URL.
         endpoint: String,
         /// What failed.
-        error: NotifyError,
+        error: TransportError,
     },
     /// The endpoint refused the request (RFC 6749 §5.2): wrong secret, unknown client, scope.
     #[error("{}", describe_refusal(.endpoint, *.status, .error.as_deref(), .description.as_deref()))]
@@ -229,34 +235,20 @@ impl TokenError {
     }
 }
 
-/// `application/x-www-form-urlencoded` encoding of one value (RFC 6749 Appendix B: "Values are
-/// encoded [...] using the UTF-8 character encoding [...] then percent-encoded"; everything but
-/// the unreserved characters is percent-encoded here).
-fn form_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// The request body of the client credentials grant.
 ///
 /// RFC 6749 §4.4.2: "grant_type REQUIRED. Value MUST be set to "client_credentials". scope
 /// OPTIONAL." Microsoft, "OAuth 2.0 client credentials flow": the request carries `client_id`,
 /// `scope`, `client_secret` and `grant_type=client_credentials` in the form body, as sent here
 /// (RFC 6749 §2.3.1 allows the two client parameters in the body; Microsoft documents them so).
+/// RFC 6749 Appendix B: the `application/x-www-form-urlencoded` format, by the `url` crate.
 fn request_body(creds: &ClientCredentials) -> String {
-    format!(
-        "grant_type=client_credentials&client_id={}&client_secret={}&scope={}",
-        form_encode(&creds.client_id),
-        form_encode(&creds.client_secret),
-        form_encode(&creds.scope)
-    )
+    url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "client_credentials")
+        .append_pair("client_id", &creds.client_id)
+        .append_pair("client_secret", &creds.client_secret)
+        .append_pair("scope", &creds.scope)
+        .finish()
 }
 
 /// Server text made safe to show: the client secret replaced, control characters dropped,
@@ -285,7 +277,7 @@ fn scrub(text: &str, secret: &str) -> String {
 /// expires_in RECOMMENDED. The lifetime in seconds of the access token." §5.2: "The
 /// authorization server responds with an HTTP 400 (Bad Request) status code (unless specified
 /// otherwise) [...] error REQUIRED [...] error_description OPTIONAL. Human-readable ASCII
-/// [USASCII] text providing additional information". A `token_type` other than `Bearer` is
+/// \[USASCII\] text providing additional information". A `token_type` other than `Bearer` is
 /// refused (RFC 6750 is what SASL XOAUTH2 and OAUTHBEARER carry); `expires_in` may be a number
 /// or a string of digits (some servers quote it). Redirects are not followed.
 pub async fn request_token<D: DnsSource>(
@@ -294,8 +286,8 @@ pub async fn request_token<D: DnsSource>(
     opts: &TokenOptions,
 ) -> Result<AccessToken, TokenError> {
     let endpoint = creds.token_url.clone();
-    let url = notify::parse_url(&creds.token_url)
-        .map_err(|e| TokenError::InvalidSetting(format!("token endpoint: {e}")))?;
+    let url = HttpUrl::parse(&creds.token_url)
+        .map_err(|e| TokenError::InvalidSetting(format!("token endpoint: invalid URL {e}")))?;
     if !url.tls {
         return Err(TokenError::InvalidSetting(format!(
             "token endpoint {endpoint}: only https:// is allowed (the client secret would \
@@ -303,52 +295,40 @@ pub async fn request_token<D: DnsSource>(
         )));
     }
     let body = request_body(creds);
-    let request = format!(
-        "POST {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: mailaudit/{}\r\n\
-         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
-         Accept: application/json\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n{body}",
-        url.target,
-        url.authority(),
-        env!("CARGO_PKG_VERSION"),
-        body.len()
-    );
-    let transport = |error: NotifyError| TokenError::Transport {
-        endpoint: endpoint.clone(),
-        error,
-    };
-    let nopts = NotifyOptions {
-        timeout: opts.timeout,
-        connect_timeout: opts.connect_timeout,
-        roots: opts.roots.clone(),
-        helo_name: None,
-    };
-    let deadline = Instant::now() + opts.timeout;
-    let addrs = notify::addresses(dns, &url.host, deadline)
-        .await
-        .map_err(transport)?;
-    let tcp = notify::connect(&url.host, &addrs, url.port, &nopts, deadline)
-        .await
-        .map_err(transport)?;
-    let tls = notify::tls_handshake(tcp, &url.host, Some(b"http/1.1"), &nopts, deadline)
-        .await
-        .map_err(transport)?;
-    let (status, body) = exchange(tls, request.as_bytes(), opts, deadline)
-        .await
-        .map_err(transport)?;
+    let request = Request::post(url.target.as_str())
+        .header(HOST, url.authority())
+        .header(USER_AGENT, http::USER_AGENT)
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(CONTENT_LENGTH, body.len())
+        .header(ACCEPT, "application/json")
+        .header(ACCEPT_ENCODING, "identity")
+        .header(CONNECTION, "close")
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| TokenError::InvalidSetting(format!("token endpoint {endpoint}: {e}")))?;
+    let (status, body) =
+        exchange(dns, &url, request, opts)
+            .await
+            .map_err(|error| TokenError::Transport {
+                endpoint: endpoint.clone(),
+                error,
+            })?;
     interpret(&endpoint, &creds.client_secret, status, &body)
 }
 
-/// Sends the request, reads the final response: its status and body (capped).
-async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
-    stream: S,
-    request: &[u8],
+/// Connects, sends the request, reads the final response: its status and body (capped).
+async fn exchange<D: DnsSource>(
+    dns: &D,
+    url: &HttpUrl,
+    request: Request<Full<Bytes>>,
     opts: &TokenOptions,
-    deadline: Instant,
-) -> Result<(u16, Vec<u8>), NotifyError> {
-    let mut conn = notify::send_request(stream, request, opts.timeout, deadline).await?;
-    let head = conn.read_head().await?;
-    let body = conn.read_body(&head, opts.max_body).await?;
-    Ok((head.status, body))
+) -> Result<(u16, Vec<u8>), TransportError> {
+    let attempt = Attempt::start(opts.timeout, opts.connect_timeout, &opts.roots);
+    let tcp = attempt.open(dns, &url.host, url.port).await?;
+    let tls = attempt.tls(tcp, &url.host, Some(b"http/1.1")).await?;
+    let response = http::send(tls, request, &attempt).await?;
+    let status = response.status().as_u16();
+    let body = http::read_body(response.into_body(), opts.max_body, &attempt).await?;
+    Ok((status, body))
 }
 
 /// Turns the token endpoint's answer into a token or an error.
@@ -508,22 +488,22 @@ mod tests {
 
     #[test]
     fn rfc6749_appendix_b_form_encoding() {
-        assert_eq!(
-            form_encode("https://outlook.office365.com/.default"),
-            "https%3A%2F%2Foutlook.office365.com%2F.default"
-        );
-        assert_eq!(form_encode("a b+c&d=é~"), "a%20b%2Bc%26d%3D%C3%A9~");
         let creds = ClientCredentials {
             token_url: "https://x/".into(),
             client_id: "id 1".into(),
-            client_secret: "s&=".into(),
+            client_secret: "s&=+é".into(),
             scope: MICROSOFT_IMAP_SCOPE.into(),
         };
         assert_eq!(
             request_body(&creds),
-            "grant_type=client_credentials&client_id=id%201&client_secret=s%26%3D&\
+            "grant_type=client_credentials&client_id=id+1&client_secret=s%26%3D%2B%C3%A9&\
              scope=https%3A%2F%2Foutlook.office365.com%2F.default"
         );
+        let back: Vec<(String, String)> =
+            url::form_urlencoded::parse(request_body(&creds).as_bytes())
+                .into_owned()
+                .collect();
+        assert_eq!(back[2], ("client_secret".into(), "s&=+é".into()));
         assert!(!format!("{creds:?}").contains("s&="));
     }
 

@@ -12,7 +12,6 @@
 //! segment from the store goes through [`seg`] first.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 
 use maud::{DOCTYPE, Markup, html};
 
@@ -35,19 +34,16 @@ pub(crate) fn finish(markup: Markup) -> String {
 /// called unreserved. These include uppercase and lowercase letters, decimal digits, hyphen,
 /// period, underscore, and tilde."
 pub(crate) fn seg(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
+    const NOT_UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
     // "." and ".." are dot-segments that a browser would resolve away.
-    match out.as_str() {
+    match s {
         "." => "%2E".into(),
         ".." => "%2E%2E".into(),
-        _ => out,
+        _ => percent_encoding::utf8_percent_encode(s, NOT_UNRESERVED).to_string(),
     }
 }
 
@@ -66,15 +62,9 @@ pub(crate) fn check_href(id: &str) -> String {
     format!("/checks/{}", seg(id))
 }
 
-/// `2026-11-28 14:03 UTC` from unix seconds (the date from the core's guide calendar).
+/// `2026-11-28 14:03 UTC` from unix seconds (the core's guide calendar).
 pub(crate) fn datetime(t: i64) -> String {
-    let sod = t.rem_euclid(86_400);
-    format!(
-        "{} {:02}:{:02} UTC",
-        mailaudit_core::guide::date(t),
-        sod / 3600,
-        sod % 3600 / 60
-    )
+    format!("{} UTC", mailaudit_core::guide::date_time(t))
 }
 
 /// A whole page: `title` is plain text, `body` the page module's markup.

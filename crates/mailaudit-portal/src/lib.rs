@@ -4,7 +4,8 @@
 //! findings, score history, the checklist with tick/reopen forms, the remediation guide), its
 //! printable guide (`/domains/{domain}/guide`), the check catalogue (`/checks`, `/checks/{ID}`)
 //! and `/healthz`. Everything is read through the [`Store`] trait and presented with the core's
-//! functions (`guide::build`, `guide::render_html_fragment`, `history::diff`, the catalogue);
+//! functions (`guide::build`, `history::diff`, the catalogue) and the guide's HTML renderer
+//! ([`guide_html`], also `mailaudit guide --format html`);
 //! the portal does no DNS and no SMTP. The only write is a checklist item's state, through
 //! [`Store::set_item_state`], as `mailaudit checklist --done/--reopen` does.
 //!
@@ -19,9 +20,9 @@
 //! panics on any input.
 #![warn(missing_docs)]
 
+pub mod guide_html;
 mod html;
 pub mod pages;
-pub mod stored;
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -36,16 +37,9 @@ pub enum PortalError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// A stored audit is not a report this version can read.
-    #[error("the stored audit of {domain} (run {run}) cannot be read: {source}")]
-    StoredReport {
-        /// The domain.
-        domain: String,
-        /// Its run.
-        run: i64,
-        /// Why.
-        source: serde_json::Error,
-    },
+    /// The application layer failed (a stored audit this version cannot read).
+    #[error(transparent)]
+    App(#[from] mailaudit_app::AppError),
     /// `--listen` is not `ADDR:PORT`.
     #[error("invalid listen address {0:?}: expected ADDR:PORT, e.g. 127.0.0.1:8080 or [::1]:8080")]
     BadListen(String),

@@ -9,11 +9,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use mailaudit_app::stored::guide_context;
 use mailaudit_core::audit::{AuditOptions, audit_domain};
 use mailaudit_core::guide::{self, ReportView};
 use mailaudit_core::memory::{MemoryDns, Rr};
 use mailaudit_portal::PortalOptions;
-use mailaudit_portal::stored::guide_context;
 use mailaudit_store::{AggregateRow, ChecklistItem, NewDomain, NewReport, RunStatus, Store};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -394,8 +394,16 @@ impl Drop for Driver {
 }
 
 impl Browser {
-    pub(crate) async fn start() -> Browser {
-        let profile = tempfile::tempdir().expect("profile dir");
+    /// A headless Chromium, or `None` when it cannot start and `MAILAUDIT_SKIP_BROWSER` is set:
+    /// the lab's skip-or-fail policy ([`mailaudit_lab::or_skip`]), as for Postfix and Dovecot.
+    /// Without the variable (CI never sets it) a browser that cannot start fails the test,
+    /// saying how to install it.
+    pub(crate) async fn start() -> Option<Browser> {
+        mailaudit_lab::or_skip(Browser::try_start().await, "MAILAUDIT_SKIP_BROWSER")
+    }
+
+    async fn try_start() -> Result<Browser, String> {
+        let profile = tempfile::tempdir().map_err(|e| format!("profile dir: {e}"))?;
         let mut child = Command::new("/usr/bin/chromedriver")
             .arg("--port=0")
             // Chromium's crash-report database and caches go under the profile too.
@@ -404,7 +412,12 @@ impl Browser {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .expect("chromedriver starts (Debian package chromium-driver; scripts/install-test-deps.sh)");
+            .map_err(|e| {
+                format!(
+                    "chromedriver does not start (Debian package chromium-driver; \
+                     scripts/install-test-deps.sh): {e}"
+                )
+            })?;
         let stdout = child.stdout.take().expect("piped stdout");
         let driver = Driver { child, profile };
         let (tx, rx) = std::sync::mpsc::channel();
@@ -420,7 +433,7 @@ impl Browser {
         });
         let port = rx
             .recv_timeout(Duration::from_secs(30))
-            .expect("chromedriver reports its port within 30 s");
+            .map_err(|_| "chromedriver did not report its port within 30 s".to_string())?;
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
@@ -442,11 +455,13 @@ impl Browser {
         .capabilities(caps)
         .connect(&format!("http://127.0.0.1:{port}"))
         .await
-        .expect("a Chromium session through chromedriver");
-        Browser {
+        .map_err(|e| {
+            format!("no Chromium session through chromedriver (Debian package chromium): {e}")
+        })?;
+        Ok(Browser {
             client,
             _driver: driver,
-        }
+        })
     }
 
     /// Ends the session (Chromium exits); dropping stops chromedriver.
@@ -464,7 +479,7 @@ async fn reports(store: &dyn Store) {
         let begin = today - day * DAY;
         let n = u8::try_from(day).expect("small");
         let report = NewReport {
-            kind: "aggregate".into(),
+            kind: mailaudit_store::ReportKind::Aggregate,
             reporter: if day == 1 {
                 HOSTILE_REPORTER.into()
             } else {
@@ -507,7 +522,7 @@ async fn reports(store: &dyn Store) {
         }]
     });
     let report = NewReport {
-        kind: "smtp_tls".into(),
+        kind: mailaudit_store::ReportKind::SmtpTls,
         reporter: "Microsoft Corporation".into(),
         report_id: "tls-1".into(),
         policy_domain: "contoso.example".into(),

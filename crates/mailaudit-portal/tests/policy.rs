@@ -6,7 +6,7 @@ use mailaudit_core::audit::{AuditOptions, audit_domain};
 use mailaudit_core::memory::{MemoryDns, Rr};
 use mailaudit_core::text::unsafe_char;
 use mailaudit_portal::PortalOptions;
-use mailaudit_store::{ItemState, NewDomain, NewReport};
+use mailaudit_store::{ItemState, KeyPerson, NewDomain, NewReport};
 use serde_json::json;
 
 use crate::common::{Portal, now, record_json};
@@ -17,6 +17,8 @@ const TEXT: &str =
 /// The store refuses control characters in names, not bidi overrides (nor markup).
 const DOMAIN: &str = "<q>'bidi\"\u{202e}elpmaxe.example";
 const CUSTOMER: &str = "<i>Bidi</i> \u{202e}oC \"&'";
+/// A domain with a valid name, so that it gets a guide with the hostile values in it.
+const GUIDED: &str = "guided.example";
 
 /// Where a hostile value must show: visible escapes of what it carries.
 const SHOWN_CONTROLS: &str = "\\u{1b}[2J\\u{7}\\u{7f}\\u{85}\\u{9b}31m\\u{202e}fdp.exe\\u{2066}";
@@ -79,6 +81,27 @@ async fn controls_and_bidi_are_shown_visibly_on_every_page() {
                "title": TEXT, "detail": TEXT, "evidence": TEXT, "fix": TEXT}),
     );
     record_json(store, DOMAIN, &report, Some(40), now() - 20).await;
+    // A domain whose name is valid, so it has a guide: the hostile text in its finding's
+    // detail and evidence (shown by the guide's items), its tenant and a key person.
+    store
+        .upsert_domain(&NewDomain {
+            name: GUIDED.into(),
+            tenant: Some(TEXT.replace(|c: char| c.is_control(), "")),
+            key_people: vec![KeyPerson {
+                name: TEXT.into(),
+                email: format!("ceo@{GUIDED}"),
+            }],
+            ..NewDomain::default()
+        })
+        .await
+        .expect("guided domain");
+    let mut guided = serde_json::to_value(&audited).expect("the report serialises");
+    guided["findings"].as_array_mut().expect("findings").insert(
+        0,
+        json!({"id": "SPF-SYNTAX", "area": "spf", "severity": "critical",
+               "title": TEXT, "detail": TEXT, "evidence": TEXT, "fix": TEXT}),
+    );
+    record_json(store, GUIDED, &guided, Some(40), now() - 20).await;
     // Who ticked an item, as `mailaudit checklist --by` stores it (the portal's form drops
     // control characters; the CLI keeps them).
     let key = store.checklist("contoso.example").await.expect("checklist")[0]
@@ -94,7 +117,7 @@ async fn controls_and_bidi_are_shown_visibly_on_every_page() {
     store
         .ingest_report(
             &NewReport {
-                kind: "aggregate".into(),
+                kind: mailaudit_store::ReportKind::Aggregate,
                 reporter: TEXT.into(),
                 report_id: "policy-1".into(),
                 policy_domain: "contoso.example".into(),
@@ -119,6 +142,8 @@ async fn controls_and_bidi_are_shown_visibly_on_every_page() {
         ("domain", format!("/domains/{enc}"), 200),
         ("ticked", "/domains/contoso.example".to_string(), 200),
         ("guide", format!("/domains/{enc}/guide"), 200),
+        ("guided", format!("/domains/{GUIDED}"), 200),
+        ("guided guide", format!("/domains/{GUIDED}/guide"), 200),
         (
             "reports",
             "/domains/contoso.example/reports".to_string(),
@@ -174,6 +199,17 @@ async fn controls_and_bidi_are_shown_visibly_on_every_page() {
     );
     let guide = p.get(&format!("/domains/{enc}/guide")).await.body;
     assert!(guide.contains("\\u{202e}"), "{guide}");
+    // The guide, printable and on the domain's page: the finding's detail as found, escaped
+    // and its controls shown (the guide's renderer is maud's too).
+    let found =
+        format!("<li>Found: &lt;script&gt;alert('c')&lt;/script&gt;&quot;'{SHOWN_CONTROLS}");
+    let printable = p.get(&format!("/domains/{GUIDED}/guide")).await.body;
+    assert!(printable.contains(&found), "{printable}");
+    let page = p.get(&format!("/domains/{GUIDED}")).await.body;
+    let section = &page[page
+        .find("<section id=\"guide\"")
+        .expect("the guide section")..];
+    assert!(section.contains(&found), "{section}");
     let reports = p.get("/domains/contoso.example/reports").await.body;
     assert!(
         reports.contains(&format!("title=\"Download the file as received\">&lt;script&gt;alert('c')&lt;/script&gt;&quot;'{SHOWN_CONTROLS}</a>")),

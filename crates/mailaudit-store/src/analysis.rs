@@ -59,7 +59,7 @@ pub async fn domain_reports(
     let policy = current_policy(store, domain).await?;
     let dmarc = analysis::analyse(domain, &current, &previous, since, until, &policy);
     let tls: Vec<TlsReport> = store
-        .parsed_reports("smtp_tls", domain, since, until)
+        .parsed_reports(crate::ReportKind::SmtpTls, domain, since, until)
         .await?
         .into_iter()
         .filter_map(|(_, parsed)| {

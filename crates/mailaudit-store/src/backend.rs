@@ -5,7 +5,7 @@
 //! transaction begins differ. [`impl_store!`] expands the same method bodies for each back end's
 //! pool type; each back end provides `self.pool` and `self.write_tx()`.
 
-use crate::{ItemState, StoreError};
+use crate::StoreError;
 
 /// Normalises a domain name: trimmed, ASCII lower-case, one trailing dot removed.
 pub(crate) fn norm_domain(name: &str) -> Result<String, StoreError> {
@@ -113,13 +113,6 @@ pub(crate) fn norm_policy_domain(name: &str) -> Result<String, StoreError> {
 
 /// Checks a report to ingest; returns its normalised policy domain and lower-case content hash.
 pub(crate) fn check_report(r: &crate::NewReport) -> Result<(String, String), StoreError> {
-    if !crate::REPORT_KINDS.contains(&r.kind.as_str()) {
-        return Err(StoreError::Invalid(format!(
-            "unknown report kind {:?} (one of {})",
-            r.kind,
-            crate::REPORT_KINDS.join(", ")
-        )));
-    }
     let hash = r.content_hash.trim().to_ascii_lowercase();
     if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(StoreError::Invalid(format!(
@@ -171,22 +164,6 @@ pub(crate) const AGGREGATE_ROW_COLUMNS: &str = "source_ip, message_count, dispos
      dkim_aligned, spf_aligned, header_from, envelope_from, dkim_domains, dkim_results, \
      spf_domains, spf_results";
 
-pub(crate) fn parse_item_state(s: &str) -> Result<ItemState, StoreError> {
-    ItemState::parse(s).ok_or_else(|| {
-        StoreError::Db(sqlx::Error::Decode(
-            format!("unknown checklist state {s:?}").into(),
-        ))
-    })
-}
-
-pub(crate) fn parse_run_status(s: &str) -> Result<crate::RunStatus, StoreError> {
-    crate::RunStatus::parse(s).ok_or_else(|| {
-        StoreError::Db(sqlx::Error::Decode(
-            format!("unknown run status {s:?}").into(),
-        ))
-    })
-}
-
 pub(crate) const DOMAIN_SELECT: &str = "SELECT d.id, d.name, c.name AS customer, d.parked, d.tenant, \
      d.m365_endpoint, d.relay_from, d.relay_to, d.key_people, d.added_at \
      FROM domains d LEFT JOIN customers c ON c.id = d.customer_id";
@@ -235,162 +212,86 @@ pub(crate) fn row_chunks(n: usize) -> impl Iterator<Item = usize> {
     full.chain(parts)
 }
 
+/// Reads a column stored as a word (`TEXT` in both back ends) as `$ty`, through `$parse`
+/// (`Option<$ty>` from `&str`); a word it does not know is a decode error naming it.
+macro_rules! word_column {
+    ($ty:ty, $what:literal, $parse:expr) => {
+        impl<DB: sqlx::Database> sqlx::Type<DB> for $ty
+        where
+            str: sqlx::Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <str as sqlx::Type<DB>>::type_info()
+            }
+
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <str as sqlx::Type<DB>>::compatible(ty)
+            }
+        }
+
+        impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $ty
+        where
+            &'r str: sqlx::Decode<'r, DB>,
+        {
+            fn decode(
+                value: <DB as sqlx::Database>::ValueRef<'r>,
+            ) -> Result<Self, sqlx::error::BoxDynError> {
+                let word = <&'r str as sqlx::Decode<'r, DB>>::decode(value)?;
+                ($parse)(word).ok_or_else(|| format!("unknown {} {word:?}", $what).into())
+            }
+        }
+    };
+}
+
+word_column!(crate::RunStatus, "run status", crate::RunStatus::parse);
+word_column!(crate::ItemState, "checklist state", crate::ItemState::parse);
+word_column!(crate::Scope, "schedule scope", crate::Scope::from_key);
+word_column!(crate::ReportKind, "report kind", crate::ReportKind::parse);
+
+/// A report's kind is written as its word.
+impl<'q, DB: sqlx::Database> sqlx::Encode<'q, DB> for crate::ReportKind
+where
+    &'q str: sqlx::Encode<'q, DB>,
+{
+    fn encode_by_ref(
+        &self,
+        buf: &mut <DB as sqlx::Database>::ArgumentBuffer<'q>,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <&'q str as sqlx::Encode<'q, DB>>::encode(self.as_str(), buf)
+    }
+}
+
+/// A checklist item's stored priority, read as [`ChecklistItem::priority`](crate::ChecklistItem):
+/// a value outside `0..=255` (never written) reads as 255.
+#[derive(sqlx::Type)]
+#[sqlx(transparent)]
+pub struct PriorityColumn(i64);
+
+impl From<PriorityColumn> for u8 {
+    fn from(p: PriorityColumn) -> u8 {
+        u8::try_from(p.0).unwrap_or(u8::MAX)
+    }
+}
+
+/// An aggregate row with the beginning of its report's period ([`crate::Store::aggregate_rows`]).
+#[derive(sqlx::FromRow)]
+pub(crate) struct AggregateRowAt {
+    pub(crate) begin_time: crate::Time,
+    #[sqlx(flatten)]
+    pub(crate) row: crate::AggregateRow,
+}
+
+/// A stored report with its parsed form ([`crate::Store::parsed_reports`]).
+#[derive(sqlx::FromRow)]
+pub(crate) struct ParsedReport {
+    #[sqlx(flatten)]
+    pub(crate) report: crate::StoredReport,
+    #[sqlx(json)]
+    pub(crate) parsed: serde_json::Value,
+}
+
 macro_rules! impl_store {
     ($store:ty, $db:ty) => {
-        type DbRow = <$db as sqlx::Database>::Row;
-
-        fn customer_from(r: &DbRow) -> Result<Customer, StoreError> {
-            Ok(Customer {
-                id: r.try_get("id")?,
-                name: r.try_get("name")?,
-                contacts: r.try_get("contacts")?,
-                notes: r.try_get("notes")?,
-                created_at: r.try_get("created_at")?,
-            })
-        }
-
-        fn domain_from(r: &DbRow) -> Result<DomainEntry, StoreError> {
-            let key_people: Json<Vec<KeyPerson>> = r.try_get("key_people")?;
-            Ok(DomainEntry {
-                id: r.try_get("id")?,
-                name: r.try_get("name")?,
-                customer: r.try_get("customer")?,
-                parked: r.try_get("parked")?,
-                tenant: r.try_get("tenant")?,
-                m365_endpoint: r.try_get("m365_endpoint")?,
-                relay_from: r.try_get("relay_from")?,
-                relay_to: r.try_get("relay_to")?,
-                key_people: key_people.0,
-                added_at: r.try_get("added_at")?,
-            })
-        }
-
-        fn run_from(r: &DbRow) -> Result<Run, StoreError> {
-            let status: String = r.try_get("status")?;
-            Ok(Run {
-                id: r.try_get("id")?,
-                started_at: r.try_get("started_at")?,
-                finished_at: r.try_get("finished_at")?,
-                source: r.try_get("source")?,
-                status: parse_run_status(&status)?,
-                domains: r.try_get("domains")?,
-            })
-        }
-
-        fn result_from(r: &DbRow) -> Result<StoredResult, StoreError> {
-            let report: Json<serde_json::Value> = r.try_get("report")?;
-            Ok(StoredResult {
-                run_id: r.try_get("run_id")?,
-                domain: r.try_get("domain")?,
-                audited_at: r.try_get("audited_at")?,
-                score: r.try_get("score")?,
-                report: report.0,
-            })
-        }
-
-        fn item_from(r: &DbRow) -> Result<ChecklistItem, StoreError> {
-            let state: String = r.try_get("state")?;
-            let priority: i64 = r.try_get("priority")?;
-            Ok(ChecklistItem {
-                domain: r.try_get("domain")?,
-                key: r.try_get("key")?,
-                priority: u8::try_from(priority).unwrap_or(u8::MAX),
-                title: r.try_get("title")?,
-                state: parse_item_state(&state)?,
-                by: r.try_get("done_by")?,
-                at: r.try_get("done_at")?,
-                updated_at: r.try_get("updated_at")?,
-            })
-        }
-
-        fn schedule_from(r: &DbRow) -> Result<Schedule, StoreError> {
-            let key: String = r.try_get("scope")?;
-            let scope = Scope::from_key(&key).ok_or_else(|| {
-                StoreError::Db(sqlx::Error::Decode(
-                    format!("unknown schedule scope {key:?}").into(),
-                ))
-            })?;
-            Ok(Schedule {
-                scope,
-                interval_secs: r.try_get("interval_secs")?,
-                next_run_at: r.try_get("next_run_at")?,
-                last_run_at: r.try_get("last_run_at")?,
-            })
-        }
-
-        fn alert_from(r: &DbRow) -> Result<Alert, StoreError> {
-            let payload: Json<serde_json::Value> = r.try_get("payload")?;
-            Ok(Alert {
-                id: r.try_get("id")?,
-                created_at: r.try_get("created_at")?,
-                domain: r.try_get("domain")?,
-                payload: payload.0,
-                attempts: r.try_get("attempts")?,
-                next_attempt_at: r.try_get("next_attempt_at")?,
-                delivered_at: r.try_get("delivered_at")?,
-                last_error: r.try_get("last_error")?,
-            })
-        }
-
-        fn tenant_import_from(r: &DbRow) -> Result<TenantImport, StoreError> {
-            let config: Json<serde_json::Value> = r.try_get("bundle")?;
-            let findings: Json<serde_json::Value> = r.try_get("findings")?;
-            Ok(TenantImport {
-                id: r.try_get("id")?,
-                customer: r.try_get("customer")?,
-                organization: r.try_get("organization")?,
-                imported_at: r.try_get("imported_at")?,
-                source: r.try_get("source")?,
-                config: config.0,
-                findings: findings.0,
-            })
-        }
-
-        fn stored_report_from(r: &DbRow) -> Result<crate::StoredReport, StoreError> {
-            let problems: Json<serde_json::Value> = r.try_get("problems")?;
-            Ok(crate::StoredReport {
-                id: r.try_get("id")?,
-                kind: r.try_get("kind")?,
-                reporter: r.try_get("reporter")?,
-                report_id: r.try_get("report_id")?,
-                policy_domain: r.try_get("policy_domain")?,
-                begin: r.try_get("begin_time")?,
-                end: r.try_get("end_time")?,
-                content_hash: r.try_get("content_hash")?,
-                source: r.try_get("source")?,
-                ingested_at: r.try_get("ingested_at")?,
-                problems: problems.0,
-            })
-        }
-
-        fn aggregate_row_from(r: &DbRow) -> Result<(Time, crate::AggregateRow), StoreError> {
-            Ok((
-                r.try_get("begin_time")?,
-                crate::AggregateRow {
-                    source_ip: r.try_get("source_ip")?,
-                    count: r.try_get("message_count")?,
-                    disposition: r.try_get("disposition")?,
-                    dkim_aligned: r.try_get("dkim_aligned")?,
-                    spf_aligned: r.try_get("spf_aligned")?,
-                    header_from: r.try_get("header_from")?,
-                    envelope_from: r.try_get("envelope_from")?,
-                    dkim_domains: r.try_get("dkim_domains")?,
-                    dkim_results: r.try_get("dkim_results")?,
-                    spf_domains: r.try_get("spf_domains")?,
-                    spf_results: r.try_get("spf_results")?,
-                },
-            ))
-        }
-
-        fn cursor_from(r: &DbRow) -> Result<crate::MailboxCursor, StoreError> {
-            Ok(crate::MailboxCursor {
-                mailbox: r.try_get("mailbox")?,
-                uid_validity: r.try_get("uid_validity")?,
-                last_uid: r.try_get("last_uid")?,
-                updated_at: r.try_get("updated_at")?,
-            })
-        }
-
         fn sort_schedules(v: &mut [Schedule]) {
             v.sort_by(|a, b| match (&a.scope, &b.scope) {
                 (Scope::Fleet, Scope::Fleet) => std::cmp::Ordering::Equal,
@@ -446,11 +347,10 @@ macro_rules! impl_store {
                 .bind(crate::now())
                 .execute(&mut *tx)
                 .await?;
-                let row = sqlx::query(&format!("{DOMAIN_SELECT} WHERE d.name = $1"))
+                let entry = sqlx::query_as::<_, DomainEntry>(&format!("{DOMAIN_SELECT} WHERE d.name = $1"))
                     .bind(&name)
                     .fetch_one(&mut *tx)
                     .await?;
-                let entry = domain_from(&row)?;
                 tx.commit().await?;
                 Ok((entry, done.rows_affected() == 1))
             }
@@ -459,12 +359,11 @@ macro_rules! impl_store {
             where
                 E: sqlx::Executor<'e, Database = $db>,
             {
-                let s = sqlx::query_scalar::<_, String>("SELECT status FROM runs WHERE id = $1")
+                sqlx::query_scalar::<_, RunStatus>("SELECT status FROM runs WHERE id = $1")
                     .bind(run_id)
                     .fetch_optional(executor)
                     .await?
-                    .ok_or_else(|| StoreError::not_found(format!("run {run_id}")))?;
-                parse_run_status(&s)
+                    .ok_or_else(|| StoreError::not_found(format!("run {run_id}")))
             }
         }
 
@@ -499,24 +398,24 @@ macro_rules! impl_store {
             }
 
             async fn customers(&self) -> Result<Vec<Customer>, StoreError> {
-                let rows = sqlx::query(
+                let rows = sqlx::query_as::<_, Customer>(
                     "SELECT id, name, contacts, notes, created_at FROM customers ORDER BY name",
                 )
                 .fetch_all(&self.pool)
                 .await?;
-                rows.iter().map(customer_from).collect()
+                Ok(rows)
             }
 
             async fn customer(&self, name: &str) -> Result<Customer, StoreError> {
                 let name = norm_customer(name)?;
-                let row = sqlx::query(
+                let row = sqlx::query_as::<_, Customer>(
                     "SELECT id, name, contacts, notes, created_at FROM customers WHERE name = $1",
                 )
                 .bind(&name)
                 .fetch_optional(&self.pool)
                 .await?
                 .ok_or_else(|| StoreError::not_found(format!("customer {name:?}")))?;
-                customer_from(&row)
+                Ok(row)
             }
 
             async fn update_customer(
@@ -535,13 +434,12 @@ macro_rules! impl_store {
                 if locked.rows_affected() == 0 {
                     return Err(StoreError::not_found(format!("customer {name:?}")));
                 }
-                let row = sqlx::query(
+                let before = sqlx::query_as::<_, Customer>(
                     "SELECT id, name, contacts, notes, created_at FROM customers WHERE name = $1",
                 )
                 .bind(&name)
                 .fetch_one(&mut *tx)
                 .await?;
-                let before = customer_from(&row)?;
                 let after = Customer {
                     contacts: contacts.map_or_else(|| before.contacts.clone(), str::to_string),
                     notes: notes.map_or_else(|| before.notes.clone(), str::to_string),
@@ -608,11 +506,10 @@ macro_rules! impl_store {
                 if locked.rows_affected() == 0 {
                     return Err(StoreError::not_found(format!("domain {name:?}")));
                 }
-                let row = sqlx::query(&format!("{DOMAIN_SELECT} WHERE d.name = $1"))
+                let before = sqlx::query_as::<_, DomainEntry>(&format!("{DOMAIN_SELECT} WHERE d.name = $1"))
                     .bind(&name)
                     .fetch_one(&mut *tx)
                     .await?;
-                let before = domain_from(&row)?;
                 let after = u.apply(&before);
                 if after == before {
                     // Nothing to write: the transaction is rolled back when dropped.
@@ -637,11 +534,10 @@ macro_rules! impl_store {
                 .bind(&name)
                 .execute(&mut *tx)
                 .await?;
-                let row = sqlx::query(&format!("{DOMAIN_SELECT} WHERE d.name = $1"))
+                let after = sqlx::query_as::<_, DomainEntry>(&format!("{DOMAIN_SELECT} WHERE d.name = $1"))
                     .bind(&name)
                     .fetch_one(&mut *tx)
                     .await?;
-                let after = domain_from(&row)?;
                 tx.commit().await?;
                 Ok(crate::Updated { before, after })
             }
@@ -661,14 +557,14 @@ macro_rules! impl_store {
             async fn domains(&self, customer: Option<&str>) -> Result<Vec<DomainEntry>, StoreError> {
                 let rows = match customer {
                     None => {
-                        sqlx::query(&format!("{DOMAIN_SELECT} ORDER BY d.name"))
+                        sqlx::query_as::<_, DomainEntry>(&format!("{DOMAIN_SELECT} ORDER BY d.name"))
                             .fetch_all(&self.pool)
                             .await?
                     }
                     Some(c) => {
                         let c = norm_customer(c)?;
                         let id = Self::customer_id(&self.pool, &c).await?;
-                        sqlx::query(&format!(
+                        sqlx::query_as::<_, DomainEntry>(&format!(
                             "{DOMAIN_SELECT} WHERE d.customer_id = $1 ORDER BY d.name"
                         ))
                         .bind(id)
@@ -676,17 +572,17 @@ macro_rules! impl_store {
                         .await?
                     }
                 };
-                rows.iter().map(domain_from).collect()
+                Ok(rows)
             }
 
             async fn domain(&self, name: &str) -> Result<DomainEntry, StoreError> {
                 let name = norm_domain(name)?;
-                let row = sqlx::query(&format!("{DOMAIN_SELECT} WHERE d.name = $1"))
+                let row = sqlx::query_as::<_, DomainEntry>(&format!("{DOMAIN_SELECT} WHERE d.name = $1"))
                     .bind(&name)
                     .fetch_optional(&self.pool)
                     .await?
                     .ok_or_else(|| StoreError::not_found(format!("domain {name:?}")))?;
-                domain_from(&row)
+                Ok(row)
             }
 
             async fn begin_run(&self, source: &str, now: Time) -> Result<i64, StoreError> {
@@ -786,11 +682,11 @@ macro_rules! impl_store {
 
             async fn runs(&self, limit: i64) -> Result<Vec<Run>, StoreError> {
                 let limit = check_limit(limit)?;
-                let rows = sqlx::query(&format!("{RUN_SELECT} ORDER BY r.id DESC LIMIT $1"))
+                let rows = sqlx::query_as::<_, Run>(&format!("{RUN_SELECT} ORDER BY r.id DESC LIMIT $1"))
                     .bind(limit)
                     .fetch_all(&self.pool)
                     .await?;
-                rows.iter().map(run_from).collect()
+                Ok(rows)
             }
 
             async fn latest_result(&self, domain: &str) -> Result<Option<StoredResult>, StoreError> {
@@ -804,7 +700,7 @@ macro_rules! impl_store {
             ) -> Result<Vec<StoredResult>, StoreError> {
                 let domain = norm_domain(domain)?;
                 let limit = check_limit(limit)?;
-                let rows = sqlx::query(&format!(
+                let rows = sqlx::query_as::<_, StoredResult>(&format!(
                     "SELECT {RESULT_COLUMNS} FROM results WHERE domain = $1 \
                      ORDER BY audited_at DESC, id DESC LIMIT $2"
                 ))
@@ -812,19 +708,19 @@ macro_rules! impl_store {
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?;
-                rows.iter().map(result_from).collect()
+                Ok(rows)
             }
 
             async fn checklist(&self, domain: &str) -> Result<Vec<ChecklistItem>, StoreError> {
                 let domain = norm_domain(domain)?;
-                let rows = sqlx::query(&format!(
+                let rows = sqlx::query_as::<_, ChecklistItem>(&format!(
                     "SELECT {CHECKLIST_COLUMNS} FROM checklist WHERE domain = $1 \
                      ORDER BY priority, position, key"
                 ))
                 .bind(&domain)
                 .fetch_all(&self.pool)
                 .await?;
-                rows.iter().map(item_from).collect()
+                Ok(rows)
             }
 
             async fn sync_checklist(
@@ -898,7 +794,7 @@ macro_rules! impl_store {
                         "who changed the checklist item is required".into(),
                     ));
                 }
-                let row = sqlx::query(&format!(
+                let row = sqlx::query_as::<_, ChecklistItem>(&format!(
                     "UPDATE checklist SET state = $1, done_by = $2, done_at = $3, updated_at = $3 \
                      WHERE domain = $4 AND key = $5 AND state <> $1 RETURNING {CHECKLIST_COLUMNS}"
                 ))
@@ -910,10 +806,10 @@ macro_rules! impl_store {
                 .fetch_optional(&self.pool)
                 .await?;
                 if let Some(row) = row {
-                    return item_from(&row);
+                    return Ok(row);
                 }
                 // Unchanged (already in that state) or absent.
-                let row = sqlx::query(&format!(
+                let row = sqlx::query_as::<_, ChecklistItem>(&format!(
                     "SELECT {CHECKLIST_COLUMNS} FROM checklist WHERE domain = $1 AND key = $2"
                 ))
                 .bind(&domain)
@@ -923,25 +819,17 @@ macro_rules! impl_store {
                 .ok_or_else(|| {
                     StoreError::not_found(format!("checklist item {key:?} of {domain}"))
                 })?;
-                item_from(&row)
+                Ok(row)
             }
 
             async fn dmarc_rollout(&self, domain: &str) -> Result<Option<DmarcRollout>, StoreError> {
                 let domain = norm_domain(domain)?;
-                let row = sqlx::query(
+                Ok(sqlx::query_as::<_, DmarcRollout>(
                     "SELECT domain, phase, started_at FROM dmarc_rollouts WHERE domain = $1",
                 )
                 .bind(&domain)
                 .fetch_optional(&self.pool)
-                .await?;
-                row.map(|r| {
-                    Ok(DmarcRollout {
-                        domain: r.try_get("domain")?,
-                        phase: r.try_get("phase")?,
-                        started_at: r.try_get("started_at")?,
-                    })
-                })
-                .transpose()
+                .await?)
             }
 
             async fn set_dmarc_rollout(&self, r: &DmarcRollout) -> Result<(), StoreError> {
@@ -1012,12 +900,11 @@ macro_rules! impl_store {
             }
 
             async fn schedules(&self) -> Result<Vec<Schedule>, StoreError> {
-                let rows = sqlx::query(
+                let mut v = sqlx::query_as::<_, Schedule>(
                     "SELECT scope, interval_secs, next_run_at, last_run_at FROM schedules",
                 )
                 .fetch_all(&self.pool)
                 .await?;
-                let mut v = rows.iter().map(schedule_from).collect::<Result<Vec<_>, _>>()?;
                 sort_schedules(&mut v);
                 Ok(v)
             }
@@ -1025,7 +912,7 @@ macro_rules! impl_store {
             async fn claim_due_schedules(&self, now: Time) -> Result<Vec<Schedule>, StoreError> {
                 // One statement: atomic in both back ends. PostgreSQL re-checks the WHERE clause
                 // of a row another transaction updated meanwhile, so a concurrent claimer skips it.
-                let rows = sqlx::query(
+                let mut v = sqlx::query_as::<_, Schedule>(
                     "UPDATE schedules SET last_run_at = $1, next_run_at = CASE \
                      WHEN next_run_at + interval_secs > $1 THEN next_run_at + interval_secs \
                      ELSE $1 + interval_secs END \
@@ -1035,7 +922,6 @@ macro_rules! impl_store {
                 .bind(now)
                 .fetch_all(&self.pool)
                 .await?;
-                let mut v = rows.iter().map(schedule_from).collect::<Result<Vec<_>, _>>()?;
                 sort_schedules(&mut v);
                 Ok(v)
             }
@@ -1060,7 +946,7 @@ macro_rules! impl_store {
             }
 
             async fn due_alerts(&self, now: Time) -> Result<Vec<Alert>, StoreError> {
-                let rows = sqlx::query(&format!(
+                let rows = sqlx::query_as::<_, Alert>(&format!(
                     "SELECT {ALERT_COLUMNS} FROM alerts \
                      WHERE delivered_at IS NULL AND next_attempt_at <= $1 \
                      ORDER BY next_attempt_at, id"
@@ -1068,7 +954,7 @@ macro_rules! impl_store {
                 .bind(now)
                 .fetch_all(&self.pool)
                 .await?;
-                rows.iter().map(alert_from).collect()
+                Ok(rows)
             }
 
             async fn alert_delivered(&self, id: i64, now: Time) -> Result<(), StoreError> {
@@ -1132,7 +1018,7 @@ macro_rules! impl_store {
                         "alert lease must be positive, not {lease_secs}"
                     )));
                 }
-                let rows = sqlx::query(&format!(
+                let mut v = sqlx::query_as::<_, Alert>(&format!(
                     "UPDATE alerts SET next_attempt_at = $2 \
                      WHERE delivered_at IS NULL AND next_attempt_at <= $1 \
                      RETURNING {ALERT_COLUMNS}"
@@ -1141,29 +1027,28 @@ macro_rules! impl_store {
                 .bind(now.saturating_add(lease_secs))
                 .fetch_all(&self.pool)
                 .await?;
-                let mut v = rows.iter().map(alert_from).collect::<Result<Vec<_>, _>>()?;
                 v.sort_by_key(|a| a.id);
                 Ok(v)
             }
 
             async fn run(&self, run_id: i64) -> Result<Run, StoreError> {
-                let row = sqlx::query(&format!("{RUN_SELECT} WHERE r.id = $1"))
+                let row = sqlx::query_as::<_, Run>(&format!("{RUN_SELECT} WHERE r.id = $1"))
                     .bind(run_id)
                     .fetch_optional(&self.pool)
                     .await?
                     .ok_or_else(|| StoreError::not_found(format!("run {run_id}")))?;
-                run_from(&row)
+                Ok(row)
             }
 
             async fn run_results(&self, run_id: i64) -> Result<Vec<StoredResult>, StoreError> {
                 Self::run_status(&self.pool, run_id).await?;
-                let rows = sqlx::query(&format!(
+                let rows = sqlx::query_as::<_, StoredResult>(&format!(
                     "SELECT {RESULT_COLUMNS} FROM results WHERE run_id = $1 ORDER BY domain"
                 ))
                 .bind(run_id)
                 .fetch_all(&self.pool)
                 .await?;
-                rows.iter().map(result_from).collect()
+                Ok(rows)
             }
 
             async fn abort_stale_runs(
@@ -1241,7 +1126,7 @@ macro_rules! impl_store {
             ) -> Result<Vec<TenantImport>, StoreError> {
                 let organization = norm_domain(organization)?;
                 let limit = check_limit(limit)?;
-                let rows = sqlx::query(&format!(
+                let rows = sqlx::query_as::<_, TenantImport>(&format!(
                     "{TENANT_SELECT} WHERE t.organization = $1 \
                      ORDER BY t.imported_at DESC, t.id DESC LIMIT $2"
                 ))
@@ -1249,7 +1134,7 @@ macro_rules! impl_store {
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?;
-                rows.iter().map(tenant_import_from).collect()
+                Ok(rows)
             }
 
             async fn latest_tenant_imports(
@@ -1258,7 +1143,7 @@ macro_rules! impl_store {
             ) -> Result<Vec<TenantImport>, StoreError> {
                 let rows = match customer {
                     None => {
-                        sqlx::query(&format!(
+                        sqlx::query_as::<_, TenantImport>(&format!(
                             "{TENANT_SELECT} WHERE {} ORDER BY t.organization",
                             newest_tenant_import("TRUE")
                         ))
@@ -1268,7 +1153,7 @@ macro_rules! impl_store {
                     Some(c) => {
                         let c = norm_customer(c)?;
                         let id = Self::customer_id(&self.pool, &c).await?;
-                        sqlx::query(&format!(
+                        sqlx::query_as::<_, TenantImport>(&format!(
                             "{TENANT_SELECT} WHERE t.customer_id = $1 AND {} \
                              ORDER BY t.organization",
                             newest_tenant_import("n.customer_id = $1")
@@ -1278,7 +1163,7 @@ macro_rules! impl_store {
                         .await?
                     }
                 };
-                rows.iter().map(tenant_import_from).collect()
+                Ok(rows)
             }
 
             async fn ingest_reports(
@@ -1307,7 +1192,7 @@ macro_rules! impl_store {
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
                          ON CONFLICT DO NOTHING RETURNING id",
                     )
-                    .bind(&r.kind)
+                    .bind(r.kind)
                     .bind(&r.reporter)
                     .bind(&r.report_id)
                     .bind(&domain)
@@ -1387,7 +1272,7 @@ macro_rules! impl_store {
                 let Ok(domain) = norm_policy_domain(policy_domain) else {
                     return Ok(Vec::new());
                 };
-                let rows = sqlx::query(&format!(
+                let rows = sqlx::query_as::<_, AggregateRowAt>(&format!(
                     "SELECT begin_time, {AGGREGATE_ROW_COLUMNS} FROM aggregate_rows \
                      WHERE policy_domain = $1 AND begin_time >= $2 AND begin_time < $3 \
                      ORDER BY begin_time, id"
@@ -1397,7 +1282,7 @@ macro_rules! impl_store {
                 .bind(until)
                 .fetch_all(&self.pool)
                 .await?;
-                rows.iter().map(aggregate_row_from).collect()
+                Ok(rows.into_iter().map(|r| (r.begin_time, r.row)).collect())
             }
 
             async fn reports(
@@ -1411,7 +1296,7 @@ macro_rules! impl_store {
                         let Ok(d) = norm_policy_domain(d) else {
                             return Ok(Vec::new());
                         };
-                        sqlx::query(&format!(
+                        sqlx::query_as::<_, crate::StoredReport>(&format!(
                             "SELECT {REPORT_COLUMNS} FROM reports WHERE policy_domain = $1 \
                              ORDER BY begin_time DESC, id DESC LIMIT $2"
                         ))
@@ -1421,7 +1306,7 @@ macro_rules! impl_store {
                         .await?
                     }
                     None => {
-                        sqlx::query(&format!(
+                        sqlx::query_as::<_, crate::StoredReport>(&format!(
                             "SELECT {REPORT_COLUMNS} FROM reports \
                              ORDER BY begin_time DESC, id DESC LIMIT $1"
                         ))
@@ -1430,23 +1315,20 @@ macro_rules! impl_store {
                         .await?
                     }
                 };
-                rows.iter().map(stored_report_from).collect()
+                Ok(rows)
             }
 
             async fn parsed_reports(
                 &self,
-                kind: &str,
+                kind: crate::ReportKind,
                 policy_domain: &str,
                 since: Time,
                 until: Time,
             ) -> Result<Vec<(crate::StoredReport, serde_json::Value)>, StoreError> {
-                if !crate::REPORT_KINDS.contains(&kind) {
-                    return Err(StoreError::Invalid(format!("unknown report kind {kind:?}")));
-                }
                 let Ok(domain) = norm_policy_domain(policy_domain) else {
                     return Ok(Vec::new());
                 };
-                let rows = sqlx::query(&format!(
+                let rows = sqlx::query_as::<_, ParsedReport>(&format!(
                     "SELECT {REPORT_COLUMNS}, parsed FROM reports \
                      WHERE kind = $1 AND policy_domain = $2 AND begin_time >= $3 \
                      AND begin_time < $4 ORDER BY begin_time, id"
@@ -1457,12 +1339,7 @@ macro_rules! impl_store {
                 .bind(until)
                 .fetch_all(&self.pool)
                 .await?;
-                rows.iter()
-                    .map(|r| {
-                        let parsed: Json<serde_json::Value> = r.try_get("parsed")?;
-                        Ok((stored_report_from(r)?, parsed.0))
-                    })
-                    .collect()
+                Ok(rows.into_iter().map(|r| (r.report, r.parsed)).collect())
             }
 
             async fn report_raw(&self, id: i64) -> Result<Vec<u8>, StoreError> {
@@ -1481,14 +1358,14 @@ macro_rules! impl_store {
                 &self,
                 mailbox: &str,
             ) -> Result<Option<crate::MailboxCursor>, StoreError> {
-                let row = sqlx::query(
+                let row = sqlx::query_as::<_, crate::MailboxCursor>(
                     "SELECT mailbox, uid_validity, last_uid, updated_at FROM mailbox_cursors \
                      WHERE mailbox = $1",
                 )
                 .bind(mailbox)
                 .fetch_optional(&self.pool)
                 .await?;
-                row.as_ref().map(cursor_from).transpose()
+                Ok(row)
             }
 
             async fn advance_mailbox_cursor(
@@ -1500,7 +1377,7 @@ macro_rules! impl_store {
             ) -> Result<crate::MailboxCursor, StoreError> {
                 check_cursor(mailbox, uid_validity, last_uid)?;
                 // One statement: atomic on both back ends. The right-hand sides see the old row.
-                let row = sqlx::query(
+                let row = sqlx::query_as::<_, crate::MailboxCursor>(
                     "INSERT INTO mailbox_cursors (mailbox, uid_validity, last_uid, updated_at) \
                      VALUES ($1, $2, $3, $4) \
                      ON CONFLICT (mailbox) DO UPDATE SET \
@@ -1518,7 +1395,7 @@ macro_rules! impl_store {
                 .bind(now)
                 .fetch_one(&self.pool)
                 .await?;
-                cursor_from(&row)
+                Ok(row)
             }
 
             async fn close(&self) {
@@ -1610,5 +1487,63 @@ mod tests {
             ]
         );
         assert!(finding_pairs(&serde_json::json!(null)).is_empty());
+    }
+
+    /// Rows map to their structs by name (renamed and JSON columns included), a priority out of
+    /// range reads as 255, and a stored word this version cannot read (the schema's CHECK
+    /// constraints keep most out) is a decode error, never a default.
+    #[tokio::test]
+    async fn rows_decode_by_name_and_refuse_unknown_words() {
+        use crate::{ChecklistItem, ItemState, NewDomain, Schedule, Scope, SqliteStore, Store};
+        let s = SqliteStore::open_memory().await.unwrap();
+        let domain = NewDomain {
+            name: "a.example".into(),
+            ..NewDomain::default()
+        };
+        s.add_domain(&domain).await.unwrap();
+        let item = ChecklistItem {
+            domain: "a.example".into(),
+            key: "dmarc-quarantine".into(),
+            priority: 2,
+            title: "Move to quarantine".into(),
+            state: ItemState::Open,
+            by: None,
+            at: None,
+            updated_at: 1,
+        };
+        s.sync_checklist("a.example", std::slice::from_ref(&item))
+            .await
+            .unwrap();
+        let done = s
+            .set_item_state("a.example", "dmarc-quarantine", ItemState::Done, "ann", 7)
+            .await
+            .unwrap();
+        assert_eq!(
+            (done.priority, done.state, done.by.as_deref(), done.at),
+            (2, ItemState::Done, Some("ann"), Some(7))
+        );
+        assert_eq!(s.checklist("a.example").await.unwrap(), vec![done]);
+        let pool = s.pool();
+        sqlx::query("UPDATE checklist SET priority = 300")
+            .execute(pool)
+            .await
+            .unwrap();
+        assert_eq!(s.checklist("a.example").await.unwrap()[0].priority, u8::MAX);
+
+        let fleet = Schedule {
+            scope: Scope::Fleet,
+            interval_secs: 60,
+            next_run_at: 100,
+            last_run_at: None,
+        };
+        s.set_schedule(&fleet).await.unwrap();
+        assert_eq!(s.schedules().await.unwrap(), vec![fleet]);
+        sqlx::query("UPDATE schedules SET scope = 'galaxy'")
+            .execute(pool)
+            .await
+            .unwrap();
+        let err = s.schedules().await.unwrap_err();
+        assert!(err.to_string().contains("\"galaxy\""), "{err}");
+        assert!(s.domain("a.example").await.unwrap().key_people.is_empty());
     }
 }

@@ -43,7 +43,7 @@ pub type Time = i64;
 pub const VERIFIED_BY_AUDIT: &str = "mailaudit (verified by audit)";
 
 /// A customer of the MSP.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Customer {
     /// Store id.
     pub id: i64,
@@ -67,7 +67,7 @@ pub struct KeyPerson {
 }
 
 /// A domain of the inventory.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct DomainEntry {
     /// Store id.
     pub id: i64,
@@ -86,6 +86,7 @@ pub struct DomainEntry {
     /// Relay test recipient.
     pub relay_to: Option<String>,
     /// People to protect against impersonation.
+    #[sqlx(json)]
     pub key_people: Vec<KeyPerson>,
     /// When it was first added (kept by later updates).
     pub added_at: Time,
@@ -280,7 +281,7 @@ impl fmt::Display for RunStatus {
 pub const RUN_SOURCES: [&str; 3] = ["cli", "schedule", "portal"];
 
 /// An audit run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Run {
     /// Run id.
     pub id: i64,
@@ -297,7 +298,7 @@ pub struct Run {
 }
 
 /// One domain's stored audit result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct StoredResult {
     /// The run it belongs to.
     pub run_id: i64,
@@ -308,6 +309,7 @@ pub struct StoredResult {
     /// The score, when the domain was scored.
     pub score: Option<i64>,
     /// The full `DomainReport` as JSON.
+    #[sqlx(json)]
     pub report: serde_json::Value,
 }
 
@@ -341,7 +343,7 @@ impl ItemState {
 }
 
 /// One item of a domain's remediation checklist.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct ChecklistItem {
     /// The domain.
     pub domain: String,
@@ -349,14 +351,17 @@ pub struct ChecklistItem {
     pub key: String,
     /// Priority 1 (critical now), 2 (high, this week), 3 (medium, this month), 4 (low, when
     /// convenient).
+    #[sqlx(try_from = "backend::PriorityColumn")]
     pub priority: u8,
     /// Title shown to the technician.
     pub title: String,
     /// Open or done.
     pub state: ItemState,
     /// Who last changed the state (a person, or [`VERIFIED_BY_AUDIT`]).
+    #[sqlx(rename = "done_by")]
     pub by: Option<String>,
     /// When the state last changed.
+    #[sqlx(rename = "done_at")]
     pub at: Option<Time>,
     /// When the item was last inserted, retitled, reprioritised or changed state.
     pub updated_at: Time,
@@ -384,7 +389,7 @@ impl ChecklistItem {
 }
 
 /// The DMARC rollout phase of a domain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct DmarcRollout {
     /// The domain.
     pub domain: String,
@@ -422,7 +427,7 @@ impl Scope {
 }
 
 /// A recurring re-audit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Schedule {
     /// What it audits.
     pub scope: Scope,
@@ -435,7 +440,7 @@ pub struct Schedule {
 }
 
 /// A queued alert (webhook or email), delivered with retry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Alert {
     /// Alert id.
     pub id: i64,
@@ -444,6 +449,7 @@ pub struct Alert {
     /// The domain it is about.
     pub domain: String,
     /// The JSON body to deliver.
+    #[sqlx(json)]
     pub payload: serde_json::Value,
     /// Delivery attempts so far.
     pub attempts: i64,
@@ -456,7 +462,7 @@ pub struct Alert {
 }
 
 /// One stored Exchange Online tenant configuration import ([`Store::record_tenant_import`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct TenantImport {
     /// Import id.
     pub id: i64,
@@ -469,21 +475,83 @@ pub struct TenantImport {
     /// Where it came from (the bundle's file name).
     pub source: String,
     /// The parsed, normalised tenant configuration.
+    #[sqlx(rename = "bundle", json)]
     pub config: serde_json::Value,
     /// The findings of its evaluation (a JSON array).
+    #[sqlx(json)]
     pub findings: serde_json::Value,
 }
 
-/// The report kinds [`Store::ingest_report`] accepts (`NewReport::kind`).
-pub const REPORT_KINDS: [&str; 3] = ["aggregate", "failure", "smtp_tls"];
+/// The kind of an ingested report ([`NewReport::kind`]), stored as its word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportKind {
+    /// A DMARC aggregate report (`aggregate`).
+    Aggregate,
+    /// A DMARC failure report (`failure`).
+    Failure,
+    /// An SMTP TLS report (`smtp_tls`).
+    SmtpTls,
+}
+
+impl ReportKind {
+    /// Every kind, in the order of the stored words.
+    pub const ALL: [ReportKind; 3] = [
+        ReportKind::Aggregate,
+        ReportKind::Failure,
+        ReportKind::SmtpTls,
+    ];
+
+    /// The stored word (also the JSON `type` of `reports parse`): `aggregate`, `failure` or
+    /// `smtp_tls`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportKind::Aggregate => "aggregate",
+            ReportKind::Failure => "failure",
+            ReportKind::SmtpTls => "smtp_tls",
+        }
+    }
+
+    /// Parses the stored word.
+    pub fn parse(s: &str) -> Option<Self> {
+        ReportKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl fmt::Display for ReportKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ReportKind {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self, StoreError> {
+        ReportKind::parse(s).ok_or_else(|| {
+            let words: Vec<&str> = ReportKind::ALL.iter().map(|k| k.as_str()).collect();
+            StoreError::Invalid(format!(
+                "unknown report kind {s:?} (one of {})",
+                words.join(", ")
+            ))
+        })
+    }
+}
+
+/// Compares with the stored word.
+impl PartialEq<&str> for ReportKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
 
 /// One record (`<record>` row) of a DMARC aggregate report, flattened for analysis. Absent values
 /// are empty strings; lists are comma-separated, in the report's order.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, sqlx::FromRow)]
 pub struct AggregateRow {
     /// The sending IP address (`row/source_ip`).
     pub source_ip: String,
     /// Messages from that source with these results (`row/count`).
+    #[sqlx(rename = "message_count")]
     pub count: i64,
     /// The applied disposition (`policy_evaluated/disposition`).
     pub disposition: String,
@@ -546,8 +614,8 @@ impl AggregateRow {
 /// A report to store ([`Store::ingest_report`]).
 #[derive(Debug, Clone)]
 pub struct NewReport {
-    /// One of [`REPORT_KINDS`].
-    pub kind: String,
+    /// Its kind.
+    pub kind: ReportKind,
     /// Who sent it (the reporting organization's name or its contact address).
     pub reporter: String,
     /// The reporter's id of the report.
@@ -597,12 +665,12 @@ impl Ingested {
 }
 
 /// A stored report, without its raw bytes ([`Store::report_raw`]) and parsed form.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct StoredReport {
     /// Report id.
     pub id: i64,
-    /// One of [`REPORT_KINDS`].
-    pub kind: String,
+    /// Its kind.
+    pub kind: ReportKind,
     /// Who sent it.
     pub reporter: String,
     /// The reporter's id of the report.
@@ -610,8 +678,10 @@ pub struct StoredReport {
     /// The domain the report is about.
     pub policy_domain: String,
     /// Start of the reported period.
+    #[sqlx(rename = "begin_time")]
     pub begin: Time,
     /// End of the reported period.
+    #[sqlx(rename = "end_time")]
     pub end: Time,
     /// Lower-case hex SHA-256 of its content.
     pub content_hash: String,
@@ -620,11 +690,12 @@ pub struct StoredReport {
     /// When it was ingested.
     pub ingested_at: Time,
     /// What was wrong with it (a JSON array).
+    #[sqlx(json)]
     pub problems: serde_json::Value,
 }
 
 /// Where `reports fetch` stopped reading an IMAP mailbox ([`Store::advance_mailbox_cursor`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct MailboxCursor {
     /// The mailbox's identity, e.g. `imaps://dmarc@mail.example:993/INBOX` (never a password).
     pub mailbox: String,
@@ -871,8 +942,8 @@ pub trait Store: Send + Sync {
     /// Stores a report and its aggregate rows in one transaction. A report already stored with
     /// the same key (kind, reporter, report id, policy domain, begin, end) or the same content hash
     /// gives `Duplicate(its id)` and writes nothing (concurrent ingests of one report store it
-    /// once). `Invalid` for an unknown kind, a content hash that is not 64 hex digits, or problems
-    /// that are not a JSON array.
+    /// once). `Invalid` for a content hash that is not 64 hex digits, or problems that are not a
+    /// JSON array.
     async fn ingest_report(&self, r: &NewReport, now: Time) -> Result<Ingested, StoreError> {
         let mut outcomes = self.ingest_reports(vec![r.clone()], now).await?;
         outcomes.pop().unwrap_or_else(|| {
@@ -907,12 +978,11 @@ pub trait Store: Send + Sync {
         limit: i64,
     ) -> Result<Vec<StoredReport>, StoreError>;
     /// The reports of one kind filed under `policy_domain` whose period begins in
-    /// `since <= begin < until`, each with its parsed form, by begin then storage order.
-    /// `Invalid` for an unknown kind. (An SMTP TLS report is filed under its first policy's
-    /// domain.)
+    /// `since <= begin < until`, each with its parsed form, by begin then storage order. (An SMTP
+    /// TLS report is filed under its first policy's domain.)
     async fn parsed_reports(
         &self,
-        kind: &str,
+        kind: ReportKind,
         policy_domain: &str,
         since: Time,
         until: Time,
@@ -1137,6 +1207,37 @@ pub fn now() -> Time {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The stored words are the migrations' CHECK list and the JSON's; an unknown one is refused.
+    #[test]
+    fn report_kinds_are_their_stored_words() {
+        let words: Vec<String> = ReportKind::ALL.iter().map(ToString::to_string).collect();
+        assert_eq!(words, ["aggregate", "failure", "smtp_tls"]);
+        for k in ReportKind::ALL {
+            assert_eq!(k.as_str().parse::<ReportKind>().unwrap(), k);
+            assert_eq!(
+                serde_json::to_value(k).unwrap(),
+                serde_json::Value::from(k.as_str())
+            );
+        }
+        for bad in ["forensic", "Aggregate", "smtp-tls", ""] {
+            assert!(
+                matches!(bad.parse::<ReportKind>(), Err(StoreError::Invalid(_))),
+                "{bad}"
+            );
+        }
+        for dir in ["sqlite", "postgres"] {
+            let sql = std::fs::read_to_string(format!(
+                "{}/migrations/{dir}/0003_reports.sql",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap();
+            assert!(
+                sql.contains("CHECK (kind IN ('aggregate', 'failure', 'smtp_tls'))"),
+                "{dir}"
+            );
+        }
+    }
 
     #[test]
     fn aggregate_row_to_analysis_row() {

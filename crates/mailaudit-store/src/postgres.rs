@@ -6,15 +6,15 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::types::Json;
-use sqlx::{Connection, Row};
 
 use crate::backend::*;
 use crate::{
-    Alert, ChecklistItem, Customer, DmarcRollout, DomainEntry, ItemState, KeyPerson, NewDomain,
-    RUN_SOURCES, Run, RunStatus, Schedule, Scope, Store, StoreError, StoredResult, TenantImport,
-    Time, redact_url,
+    Alert, ChecklistItem, Customer, DmarcRollout, DomainEntry, ItemState, NewDomain, RUN_SOURCES,
+    Run, RunStatus, Schedule, Scope, Store, StoreError, StoredResult, TenantImport, Time,
+    redact_url,
 };
 
 /// The PostgreSQL store.

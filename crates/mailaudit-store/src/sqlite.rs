@@ -6,7 +6,6 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::Row;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -14,9 +13,9 @@ use sqlx::types::Json;
 
 use crate::backend::*;
 use crate::{
-    Alert, ChecklistItem, Customer, DmarcRollout, DomainEntry, ItemState, KeyPerson, NewDomain,
-    OpenMode, RUN_SOURCES, Run, RunStatus, Schedule, Scope, Store, StoreError, StoredResult,
-    TenantImport, Time,
+    Alert, ChecklistItem, Customer, DmarcRollout, DomainEntry, ItemState, NewDomain, OpenMode,
+    RUN_SOURCES, Run, RunStatus, Schedule, Scope, Store, StoreError, StoredResult, TenantImport,
+    Time,
 };
 
 /// How long a writer waits for another's transaction before giving up.

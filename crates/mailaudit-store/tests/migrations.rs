@@ -396,7 +396,7 @@ fn fixture_report(tag: &str) -> NewReport {
         .map(|b| char::from(b"0123456789abcdef"[usize::from(b % 16)]))
         .collect();
     NewReport {
-        kind: "aggregate".into(),
+        kind: mailaudit_store::ReportKind::Aggregate,
         reporter: "google.com".into(),
         report_id: tag.into(),
         policy_domain: "fixture.example".into(),

@@ -2,7 +2,7 @@
 //!
 //! The first test that needs it runs `initdb` and `pg_ctl start` from `/usr/lib/postgresql/*/bin`
 //! (the newest version; `MAILAUDIT_PG_BIN` overrides the directory) into a fresh temporary
-//! directory: trust authentication, `listen_addresses=127.0.0.1` on an ephemeral port, the Unix
+//! directory: trust authentication, `listen_addresses=127.0.0.1` on a leased port, the Unix
 //! socket inside the temporary directory, fsync off. As root the cluster runs as the `postgres`
 //! OS user (PostgreSQL refuses to run as root) and the directory is owned by it.
 //!
@@ -11,7 +11,6 @@
 //! gone, stops the cluster (`pg_ctl stop -m immediate`) and removes the directory. Each test gets
 //! its own database (`CREATE DATABASE test_N`), so tests run in parallel on one cluster.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -22,6 +21,10 @@ use sqlx::Connection;
 /// The running cluster.
 pub(crate) struct Cluster {
     pub(crate) port: u16,
+    /// Its port's lease, held for the life of the test process (the cluster's too: the
+    /// watchdog stops it once the process is gone, and a lease is only taken on a port that
+    /// nothing listens on).
+    _lease: mailaudit_lab::PortLease,
 }
 
 static CLUSTER: OnceLock<Cluster> = OnceLock::new();
@@ -134,13 +137,6 @@ fn run(mut c: Command, what: &str, log: Option<&Path>) {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("an ephemeral port on 127.0.0.1")
-}
-
 fn start() -> Cluster {
     let bin = bin_dir();
     let root = is_root();
@@ -175,9 +171,17 @@ fn start() -> Cluster {
     ]);
     run(initdb, "initdb", None);
 
+    // PostgreSQL binds the port it is told (it cannot take port 0 and report the one it got),
+    // so the port is leased first (`mailaudit_lab::PortLease`: outside the kernel's ephemeral
+    // range, reserved against every other lease of this and other test processes). A start
+    // that fails all the same (a program outside the tests on that port) is retried with a new
+    // lease.
     let mut last = String::new();
     for _ in 0..5 {
-        let port = free_port();
+        let lease = mailaudit_lab::lease_ports(1)
+            .expect("a leased port on 127.0.0.1")
+            .remove(0);
+        let port = lease.port();
         let mut ctl = pg_command(root, &bin.join("pg_ctl"), &dir);
         ctl.arg("-D")
             .arg(&data)
@@ -193,7 +197,10 @@ fn start() -> Cluster {
         ctl.arg("start");
         let out = ctl.output().expect("run pg_ctl");
         if out.status.success() {
-            return Cluster { port };
+            return Cluster {
+                port,
+                _lease: lease,
+            };
         }
         last = format!(
             "{}{}\n{}",

@@ -1,7 +1,7 @@
 //! DMARC and TLS reports: ingest, deduplication by key and by content hash, the aggregate rows of a
 //! domain and period, raw bytes, and rows deleted with their report.
 
-use mailaudit_store::{AggregateRow, Ingested, NewReport, StoreError};
+use mailaudit_store::{AggregateRow, Ingested, NewReport, ReportKind, StoreError};
 use serde_json::json;
 
 use crate::db::{Kind, TestDb};
@@ -28,7 +28,7 @@ fn row(ip: &str, count: i64, dkim: &str) -> AggregateRow {
 
 fn report(id: &str, begin: i64, n: u8, rows: Vec<AggregateRow>) -> NewReport {
     NewReport {
-        kind: "aggregate".into(),
+        kind: ReportKind::Aggregate,
         reporter: "google.com".into(),
         report_id: id.into(),
         policy_domain: "Contoso.Example.".into(),
@@ -74,12 +74,6 @@ pub(crate) async fn ingest_and_deduplicate(kind: Kind) {
 
     // Invalid reports write nothing.
     let mut bad = report("bad", 0, 9, vec![]);
-    bad.kind = "forensic".into();
-    assert!(matches!(
-        s.ingest_report(&bad, 1).await,
-        Err(StoreError::Invalid(_))
-    ));
-    let mut bad = report("bad", 0, 9, vec![]);
     bad.content_hash = "abc".into();
     assert!(matches!(
         s.ingest_report(&bad, 1).await,
@@ -118,7 +112,7 @@ pub(crate) async fn ingest_and_deduplicate(kind: Kind) {
             Some(0)
         );
         assert_eq!(
-            s.parsed_reports("aggregate", domain, 0, i64::MAX)
+            s.parsed_reports(ReportKind::Aggregate, domain, 0, i64::MAX)
                 .await
                 .map(|r| r.len())
                 .ok(),
@@ -178,7 +172,7 @@ pub(crate) async fn ingest_and_deduplicate(kind: Kind) {
         .await
         .unwrap();
     let mut tls = report("r1", t0, 4, vec![]);
-    tls.kind = "smtp_tls".into();
+    tls.kind = ReportKind::SmtpTls;
     tls.problems = json!([{"problem": "missing contact-info"}]);
     let id3 = s.ingest_report(&tls, 5_004).await.unwrap();
     let mut other = report("r1", t0, 5, vec![row("203.0.113.5", 4, "pass")]);
@@ -393,7 +387,7 @@ pub(crate) async fn parsed_reports_by_kind_domain_and_period(kind: Kind) {
     let s = db.open().await;
     let t0 = 1_700_000_000;
     let tls = |id: &str, begin: i64, n: u8, domain: &str| NewReport {
-        kind: "smtp_tls".into(),
+        kind: ReportKind::SmtpTls,
         policy_domain: domain.into(),
         parsed: serde_json::value::to_raw_value(
             &json!({"report-id": id, "policies": [{"policy": {"policy-domain": domain}}]}),
@@ -414,7 +408,7 @@ pub(crate) async fn parsed_reports_by_kind_domain_and_period(kind: Kind) {
         ));
     }
     let got = s
-        .parsed_reports("smtp_tls", "Contoso.Example.", t0, t0 + 2 * 86_400)
+        .parsed_reports(ReportKind::SmtpTls, "Contoso.Example.", t0, t0 + 2 * 86_400)
         .await
         .unwrap();
     assert_eq!(
@@ -425,21 +419,16 @@ pub(crate) async fn parsed_reports_by_kind_domain_and_period(kind: Kind) {
     );
     assert_eq!(got[0].0.kind, "smtp_tls");
     let later = s
-        .parsed_reports("smtp_tls", "contoso.example", t0 + 1, i64::MAX)
+        .parsed_reports(ReportKind::SmtpTls, "contoso.example", t0 + 1, i64::MAX)
         .await
         .unwrap();
     assert_eq!(later.len(), 1);
     let agg = s
-        .parsed_reports("aggregate", "contoso.example", 0, i64::MAX)
+        .parsed_reports(ReportKind::Aggregate, "contoso.example", 0, i64::MAX)
         .await
         .unwrap();
     assert_eq!(agg.len(), 1);
     assert_eq!(agg[0].1["report_metadata"]["report_id"], "a1");
-    assert!(matches!(
-        s.parsed_reports("bogus", "contoso.example", 0, i64::MAX)
-            .await,
-        Err(StoreError::Invalid(_))
-    ));
     s.close().await;
 }
 

@@ -4,10 +4,14 @@
 //! [`DkimKeyRecord::public_key`] decodes `p=` (base64, whitespace allowed) and reads the key
 //! size: the modulus of an RSA key published as DER `SubjectPublicKeyInfo` (the standard form)
 //! or as a bare PKCS#1 `RSAPublicKey` (which some publish and many verifiers accept), or an
-//! Ed25519 key (RFC 8463: the raw 32-byte key, 256 bits). The base64 decoder and the DER reader
-//! are small, hand-written, bounded by their input and never panic.
+//! Ed25519 key (RFC 8463: the raw 32-byte key, 256 bits). Base64 is the `base64` crate's; the
+//! DER reader is small, hand-written, bounded by its input and never panics.
 
 use std::fmt;
+
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::{DecodeError, Engine as _};
 
 /// A parsed DKIM key record. Field names are the RFC 6376 §3.6.1 tags.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -298,68 +302,53 @@ impl fmt::Display for DkimKeyRecord {
     }
 }
 
+/// Standard base64 with canonical padding, lenient about the unused bits of the last symbol.
+const PADDED: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+);
+
+/// The same without padding.
+const UNPADDED: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(DecodePaddingMode::RequireNone),
+);
+
 /// Decodes standard base64 (RFC 4648 §4), skipping whitespace; padding is optional but, when
 /// present, must close the input.
 pub fn decode_base64(s: &str) -> Result<Vec<u8>, DkimKeyError> {
-    let mut out = Vec::with_capacity(s.len() / 4 * 3 + 3);
-    let mut acc: u32 = 0;
-    let mut n: usize = 0; // data characters seen
-    let mut pad: usize = 0;
-    for (position, b) in s.bytes().enumerate() {
-        if matches!(b, b' ' | b'\t' | b'\r' | b'\n') {
-            continue;
-        }
-        if b == b'=' {
-            pad += 1;
-            continue;
-        }
-        if pad > 0 {
-            return Err(DkimKeyError::Base64InvalidChar { position });
-        }
-        let v = match b {
-            b'A'..=b'Z' => b - b'A',
-            b'a'..=b'z' => b - b'a' + 26,
-            b'0'..=b'9' => b - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return Err(DkimKeyError::Base64InvalidChar { position }),
-        };
-        acc = (acc << 6) | u32::from(v);
-        n += 1;
-        if n.is_multiple_of(4) {
-            out.extend_from_slice(&[(acc >> 16) as u8, (acc >> 8) as u8, acc as u8]);
-            acc = 0;
-        }
+    // Offsets in `s` of the characters kept, to report an invalid one where it was.
+    let kept: Vec<usize> = s
+        .bytes()
+        .enumerate()
+        .filter(|(_, b)| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        .map(|(i, _)| i)
+        .collect();
+    let compact: Vec<u8> = kept.iter().map(|&i| s.as_bytes()[i]).collect();
+    let invalid = |i: usize| DkimKeyError::Base64InvalidChar {
+        position: kept.get(i).copied().unwrap_or(s.len()),
+    };
+    let Some(pad) = compact.iter().position(|&b| b == b'=') else {
+        return UNPADDED.decode(&compact).map_err(|e| match e {
+            DecodeError::InvalidByte(i, _) => invalid(i),
+            _ => DkimKeyError::Base64Length,
+        });
+    };
+    // Padding closes the input: a character after it is the invalid one.
+    if let Some(after) = compact[pad..].iter().position(|&b| b != b'=') {
+        return Err(invalid(pad + after));
     }
-    match (n % 4, pad) {
-        (0, 0) => {}
-        (2, 0) | (2, 2) => out.push((acc >> 4) as u8),
-        (3, 0) | (3, 1) => out.extend_from_slice(&[(acc >> 10) as u8, (acc >> 2) as u8]),
-        _ => return Err(DkimKeyError::Base64Length),
-    }
-    Ok(out)
+    PADDED.decode(&compact).map_err(|e| match e {
+        DecodeError::InvalidByte(i, _) if i < pad => invalid(i),
+        _ => DkimKeyError::Base64Length,
+    })
 }
 
 /// Encodes standard base64 with padding (for tests and fixes).
 pub fn encode_base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((v >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    PADDED.encode(bytes)
 }
 
 const TAG_INTEGER: u8 = 0x02;

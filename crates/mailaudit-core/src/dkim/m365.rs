@@ -1,4 +1,4 @@
-//! The shape of Microsoft 365 DKIM selector CNAME targets (`M365.md`).
+//! The shape of Microsoft 365 DKIM selector CNAME targets (`docs/m365.md`).
 //!
 //! `selector1._domainkey.<domain>` and `selector2._domainkey.<domain>` are CNAMEs to
 //! `selectorN-<label>._domainkey.<tenant>.onmicrosoft.com` (classic) or
@@ -53,7 +53,7 @@ const LONG_HEAD: usize = 30;
 /// Microsoft 365 label, from the domain name alone.
 ///
 /// The label is the domain with its dots turned into dashes, **but** existing hyphens are
-/// dropped and a collision suffix may be added (`M365.md`: `heig-vd.ch` → `heigvd-ch01b`,
+/// dropped and a collision suffix may be added (`docs/m365.md`: `heig-vd.ch` → `heigvd-ch01b`,
 /// `dutch-shape.nl` → `dutchshape-nl01c`), so the label is never built from the name: both are
 /// reduced to their letters and digits, and the label's must start with the domain's, followed
 /// by nothing or by a suffix that starts with a digit (`heigvdch` + `01b`). For a long domain
@@ -204,7 +204,7 @@ mod tests {
             ("contoso-com", "contoso.com", true),
             ("Contoso-COM", "Contoso.com.", true),
             ("mail-contoso-com", "mail.contoso.com", true),
-            // M365.md: hyphens dropped, a collision suffix added.
+            // docs/m365.md: hyphens dropped, a collision suffix added.
             ("heigvd-ch01b", "heig-vd.ch", true),
             ("heigvd-ch", "heig-vd.ch", true),
             ("dutchshape-nl01c", "dutch-shape.nl", true),

@@ -1,7 +1,7 @@
 //! DKIM: are the domain's signing keys published, and are they strong enough.
 //!
 //! For a Microsoft 365 domain the selectors are known: `selector1` and `selector2`, published as
-//! CNAMEs into the tenant (`M365.md`). [`audit`] checks that both exist, that they point at
+//! CNAMEs into the tenant (`docs/m365.md`). [`audit`] checks that both exist, that they point at
 //! Microsoft 365 DKIM targets for the same tenant ([`m365::parse_m365_target`]) made for this
 //! domain (the target's label is the domain's own MX label, or fits the domain name:
 //! [`m365::label_fits_domain`]; a label made for another domain is a CNAME copied from another
@@ -83,7 +83,7 @@ impl SelectorResult {
     }
 }
 
-/// What the DKIM check found, for the JSON report (`INTERFACE.md`: `dkim.selectors`).
+/// What the DKIM check found, for the JSON report (`docs/json.md`: `dkim.selectors`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct DkimSummary {
     /// The selectors looked at: both Microsoft 365 selectors, or the common selectors at which
@@ -724,7 +724,7 @@ mod tests {
     }
 
     /// Copied selector CNAMEs: a target whose label was made for another domain is a mismatch;
-    /// labels with hyphens dropped and a collision suffix (`M365.md`) are the domain's own, and
+    /// labels with hyphens dropped and a collision suffix (`docs/m365.md`) are the domain's own, and
     /// so is any label the domain's own MX names.
     #[test]
     fn m365_copied_targets() {

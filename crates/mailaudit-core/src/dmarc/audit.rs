@@ -1,4 +1,4 @@
-//! The DMARC audit of one domain: discovery, then every `DMARC-*` check of `CHECKS.md` on the
+//! The DMARC audit of one domain: discovery, then every `DMARC-*` check of `docs/checks.md` on the
 //! record that applies, each finding carrying the corrected record as its fix where one can
 //! be computed.
 //!

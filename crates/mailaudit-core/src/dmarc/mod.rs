@@ -11,7 +11,7 @@
 //!   (its own record, or the one inherited from its Organizational Domain or its Public Suffix
 //!   Domain); [`organizational_domain`] performs the walk for the Organizational Domain.
 //! - [`audit()`] turns all that into a [`DmarcSummary`] and [`Finding`](crate::Finding)s, every
-//!   `DMARC-*` check of `CHECKS.md`, with the corrected record as the fix where it can be
+//!   `DMARC-*` check of `docs/checks.md`, with the corrected record as the fix where it can be
 //!   computed; [`next_phase`] gives the next step of the none → quarantine → reject roll-out.
 //! - [`propose()`] builds every DMARC record mailaudit proposes (the audit's fixes, the guide's
 //!   roll-out, the parked lock-down), keeping the domain's own tags.
@@ -272,23 +272,14 @@ impl Serialize for Uri {
 
 /// Decodes `%XX` escapes; `None` for a malformed escape or a result that is not UTF-8.
 fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            if !hex.iter().all(u8::is_ascii_hexdigit) {
-                return None;
-            }
-            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    let well_formed = s.split('%').skip(1).all(|escape| {
+        escape
+            .as_bytes()
+            .get(..2)
+            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    });
+    let decoded = percent_encoding::percent_decode_str(s).decode_utf8().ok()?;
+    well_formed.then(|| decoded.into_owned())
 }
 
 /// A host name of at least two LDH labels (RFC 1123 §2.1), no trailing dot.

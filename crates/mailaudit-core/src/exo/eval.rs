@@ -1,4 +1,4 @@
-//! The EXO-* checks of `CHECKS.md` over a [`TenantConfig`].
+//! The EXO-* checks of `docs/checks.md` over a [`TenantConfig`].
 
 use crate::checks::CheckId;
 use crate::finding::Finding;
@@ -6,7 +6,7 @@ use crate::powershell::{add_to_list, antispoof_rule_name, append_to_list, quote_
 
 use super::*;
 
-/// Every EXO-* check of `CHECKS.md` on one tenant's configuration. A check whose export was not
+/// Every EXO-* check of `docs/checks.md` on one tenant's configuration. A check whose export was not
 /// collected gives no finding (see the module documentation).
 pub fn evaluate(t: &TenantConfig) -> Vec<Finding> {
     evaluate_for(t, &[])

@@ -7,7 +7,7 @@
 //! into a [`TenantConfig`]; [`evaluate`] turns that into [`Finding`](crate::Finding)s. One table,
 //! [`CMDLETS`], drives both the script and the importer, so that they cannot drift apart.
 //!
-//! Decisions documented here (`M365.md`, "Exchange Online configuration"):
+//! Decisions documented here (`docs/m365.md`, "Exchange Online configuration"):
 //! - **Data not collected is no verdict.** A check runs only when the cmdlet it reads was exported
 //!   (its key is in the bundle, or the file was imported); a cmdlet that failed is listed in
 //!   [`TenantConfig::errors`]. A property absent from an exported object is `None`; only
@@ -234,7 +234,7 @@ impl InboundConnector {
             .is_some_and(|t| t.eq_ignore_ascii_case("OnPremises"))
     }
 
-    /// `M365.md`: "A connector locks a sender domain down only if it is enabled and restricts by
+    /// `docs/m365.md`: "A connector locks a sender domain down only if it is enabled and restricts by
     /// IP (non-empty list) or by certificate."
     pub fn locks_down(&self) -> bool {
         self.is_enabled() && (self.restricts_by_ip() || self.restricts_by_certificate())

@@ -1,5 +1,5 @@
 //! The tolerant importer: a lenient layer over `serde_json::Value` for the serialisation traps of
-//! real exports (`M365.md`): a single object instead of an array, `/Date(…)/` dates, enums as
+//! real exports (`docs/m365.md`): a single object instead of an array, `/Date(…)/` dates, enums as
 //! names or numbers, booleans as strings, `null` and `[]`, properties missing from older exports,
 //! `smtp:contoso.com;1` sender domains, and Windows PowerShell's `{"value": [...], "Count": n}`.
 
@@ -303,26 +303,17 @@ fn date(v: &Value) -> Option<String> {
     Some(iso_from_millis(ms))
 }
 
-/// Milliseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ` (days-from-civil inverse, Howard
-/// Hinnant's algorithm).
+/// Milliseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ`.
 pub(crate) fn iso_from_millis(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let t = crate::guide::utc(ms.div_euclid(1000));
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        sod / 3600,
-        (sod % 3600) / 60,
-        sod % 60
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
     )
 }
 

@@ -8,8 +8,8 @@
 //! records (through [`crate::spf::harden`], [`crate::dmarc::propose`] and the Microsoft 365
 //! DKIM target parser), and verification commands. [`verify`] says whether a later report shows
 //! an item's fix, and [`check_manual_done`] whether a tick by hand contradicts the latest report
-//! ([`nearest_key`] suggests a key for a typo). [`render_markdown`] and [`render_html`] print a
-//! guide.
+//! ([`nearest_key`] suggests a key for a typo). [`render_markdown`] prints a guide; its HTML is
+//! the presentation layer's (the portal's `guide_html`).
 //!
 //! Nothing here does I/O. Checks whose look-ups failed (DNS-LOOKUP-FAILED) produce no item:
 //! they are listed in [`Guide::withheld`] instead, and [`verify`] answers `None` for them.
@@ -28,12 +28,15 @@ use serde::Serialize;
 use crate::checks::{Area, CheckId, Severity};
 use crate::finding::Finding;
 
-pub use render::{render_html, render_html_fragment, render_markdown};
+pub use render::{long_txt_note, records_intro, render_markdown, score_text};
 pub use tenant::verify_import;
-pub use util::date;
-pub use view::{DkimView, DmarcView, MxView, RelayView, ReportView, SelectorView, SpfView};
+pub(crate) use util::utc;
+pub use util::{date, date_time};
+pub use view::{
+    DkimView, DmarcView, MxView, RelayView, ReportView, SelectorView, SpfNodeView, SpfView,
+};
 
-/// When to do it: the remediation priorities of `CHECKS.md`.
+/// When to do it: the remediation priorities of `docs/checks.md`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub enum Priority {
     /// Critical: now.

@@ -3,32 +3,36 @@
 /// Seconds in a day.
 pub(crate) const DAY: i64 = 86_400;
 
-/// The civil date (UTC) of a unix time, as `(year, month, day)`.
-///
-/// Howard Hinnant's `civil_from_days` algorithm (proleptic Gregorian calendar).
-pub(crate) fn civil(unix: i64) -> (i64, u32, u32) {
-    let z = unix.div_euclid(DAY) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+/// The UTC date and time of a unix time; a time beyond the years ±9999 is clamped to them.
+pub(crate) fn utc(unix: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(if unix < 0 {
+        time::PrimitiveDateTime::MIN.assume_utc()
+    } else {
+        time::PrimitiveDateTime::MAX.assume_utc()
+    })
 }
 
 /// `YYYY-MM-DD` (UTC) of a unix time.
 pub fn date(unix: i64) -> String {
-    let (y, m, d) = civil(unix);
-    format!("{y:04}-{m:02}-{d:02}")
+    let t = utc(unix);
+    format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
+}
+
+/// `YYYY-MM-DD HH:MM` (UTC) of a unix time.
+pub fn date_time(unix: i64) -> String {
+    let t = utc(unix);
+    format!("{} {:02}:{:02}", date(unix), t.hour(), t.minute())
 }
 
 /// `YYYYMMDDT000000`: a date-stamped MTA-STS policy `id`.
 pub(crate) fn sts_id(unix: i64) -> String {
-    let (y, m, d) = civil(unix);
-    format!("{y:04}{m:02}{d:02}T000000")
+    let t = utc(unix);
+    format!(
+        "{:04}{:02}{:02}T000000",
+        t.year(),
+        u8::from(t.month()),
+        t.day()
+    )
 }
 
 /// A duration in words, rounded down: `today`, `1 day`, `5 days`, `1 week`, `3 weeks`.
@@ -103,6 +107,8 @@ mod tests {
             assert_eq!(date(unix), expected, "{unix}");
         }
         assert_eq!(sts_id(1_767_225_600), "20260101T000000");
+        assert_eq!(date_time(1_795_874_580), "2026-11-28 14:03");
+        assert_eq!(date_time(-60), "1969-12-31 23:59");
         for (secs, expected) in [
             (-5, "today"),
             (3_600, "today"),

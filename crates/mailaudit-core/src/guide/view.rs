@@ -3,6 +3,7 @@
 //! versions still load: unknown fields are ignored, missing or `null` fields take their
 //! defaults, and findings whose ID this version does not know are skipped.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::audit::DomainReport;
@@ -25,6 +26,28 @@ fn lenient_findings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Finding>, D::
         .into_iter()
         .filter_map(|v| serde_json::from_value(v).ok())
         .collect())
+}
+
+/// Deserializes `T`, taking anything that is not a `T` (`null`, a value of the wrong type) as
+/// the default.
+fn lenient<'de, D: Deserializer<'de>, T: DeserializeOwned + Default>(d: D) -> Result<T, D::Error> {
+    let raw = serde_json::Value::deserialize(d)?;
+    Ok(T::deserialize(raw).unwrap_or_default())
+}
+
+/// Deserializes a list, taking anything that is not a list as empty and each entry that is not
+/// a `T` as `T`'s default.
+fn lenient_list<'de, D: Deserializer<'de>, T: DeserializeOwned + Default>(
+    d: D,
+) -> Result<Vec<T>, D::Error> {
+    let raw = serde_json::Value::deserialize(d)?;
+    Ok(match raw {
+        serde_json::Value::Array(items) => items
+            .into_iter()
+            .map(|v| T::deserialize(v).unwrap_or_default())
+            .collect(),
+        _ => Vec::new(),
+    })
 }
 
 /// One domain's stored report, as the guide, the checklist and the history read it.
@@ -85,8 +108,42 @@ pub struct SpfView {
     /// Whether `spf.protection.outlook.com` is included anywhere in the tree.
     #[serde(deserialize_with = "or_default")]
     pub authorizes_m365: bool,
-    /// The include/redirect tree ([`SpfNode`](crate::spf::SpfNode) as JSON), when stored.
-    pub tree: Option<serde_json::Value>,
+    /// The include/redirect tree, when stored.
+    #[serde(deserialize_with = "lenient")]
+    pub tree: Option<SpfNodeView>,
+}
+
+/// One record of the stored SPF include/redirect tree ([`SpfNode`](crate::spf::SpfNode) as
+/// JSON), read leniently: unknown fields are ignored, and a field that is missing or of the
+/// wrong type takes its default (a child that is not an object is a node with no domain and no
+/// record), so a tree written by another version never makes the report unreadable.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SpfNodeView {
+    /// The domain whose record this is.
+    #[serde(deserialize_with = "lenient")]
+    pub domain: Option<String>,
+    /// How it was reached: `root`, `include` or `redirect`.
+    #[serde(deserialize_with = "lenient")]
+    pub via: Option<String>,
+    /// The SPF record, verbatim, when one was read.
+    #[serde(deserialize_with = "lenient")]
+    pub record: Option<String>,
+    /// This record's own DNS-querying terms.
+    #[serde(deserialize_with = "lenient")]
+    pub lookups: u32,
+    /// This record's and everything below it.
+    #[serde(deserialize_with = "lenient")]
+    pub total_lookups: u32,
+    /// Void look-ups caused by this record's own terms.
+    #[serde(deserialize_with = "lenient")]
+    pub void_lookups: u32,
+    /// Why the walk stopped here, if it did.
+    #[serde(deserialize_with = "lenient")]
+    pub error: Option<String>,
+    /// The records it includes or redirects to, in order.
+    #[serde(deserialize_with = "lenient_list")]
+    pub children: Vec<SpfNodeView>,
 }
 
 /// The `dmarc` object of a report.
@@ -276,7 +333,47 @@ mod tests {
         assert_eq!(v.domain, "a.example");
         assert_eq!(v.spf.all.as_deref(), Some("~all"));
         assert!(v.spf.tree.is_some());
+        // The typed tree holds every field the audit wrote.
+        assert_eq!(
+            serde_json::to_value(&v.spf.tree).unwrap(),
+            serde_json::to_value(&r.spf.tree).unwrap()
+        );
         assert!(v.has(CheckId::SpfSoftfail));
         assert_eq!(v.relay.verdict, "not_tested");
+    }
+
+    #[test]
+    fn the_spf_tree_reads_leniently() {
+        let v = ReportView::from_json(&json!({"spf": {"tree": {
+            "domain": "a.example",
+            "via": "root",
+            "record": "v=spf1 include:b.example -all",
+            "total_lookups": 2,
+            "future": true,
+            "children": [
+                {"domain": "b.example", "via": "include", "total_lookups": "x", "record": 5,
+                 "children": {}},
+                7
+            ]
+        }}}))
+        .unwrap();
+        let tree = v.spf.tree.unwrap();
+        assert_eq!(tree.domain.as_deref(), Some("a.example"));
+        assert_eq!(tree.total_lookups, 2);
+        assert_eq!(
+            tree.children,
+            vec![
+                SpfNodeView {
+                    domain: Some("b.example".into()),
+                    via: Some("include".into()),
+                    ..SpfNodeView::default()
+                },
+                SpfNodeView::default(),
+            ]
+        );
+        // A tree that is not an object is no tree; the rest of the report is still read.
+        let v = ReportView::from_json(&json!({"spf": {"tree": "broken", "lookups": 3}})).unwrap();
+        assert_eq!(v.spf.tree, None);
+        assert_eq!(v.spf.lookups, 3);
     }
 }

@@ -247,32 +247,32 @@ pub fn classify(
         })
 }
 
-/// Two-label public suffixes common in reverse DNS names, so that `mail.example.co.uk` gives
-/// `example.co.uk`. Without the Public Suffix List this is an approximation, good enough to
-/// group a source's IPs under one key; it is never used for DMARC alignment.
-const TWO_LABEL_SUFFIXES: &[&str] = &[
-    "co.uk", "org.uk", "ac.uk", "gov.uk", "com.au", "net.au", "org.au", "co.nz", "co.jp", "ne.jp",
-    "or.jp", "com.br", "net.br", "co.za", "com.cn", "net.cn", "com.mx", "co.in", "net.in",
-    "com.tr", "co.kr", "com.sg", "com.hk", "com.tw", "com.ar", "co.il",
-];
-
-/// The (approximate) organizational domain of a DNS name: its last two labels, or three when
-/// the last two are a common two-label public suffix. `None` for an empty name.
+/// The organizational domain of a DNS name (RFC 7489 §3.2): one label more than its public
+/// suffix, from the ICANN section of the Public Suffix List, so that the hosts of a provider
+/// (`*.compute-1.amazonaws.com`, a private-section suffix) share one key. A name that is
+/// itself a public suffix, or a single label, is its own. `None` for an empty name. Used to
+/// group a source's IPs, never for DMARC alignment.
 pub fn org_domain(name: &str) -> Option<String> {
     let n = normalize(name)?;
     let labels: Vec<&str> = n.split('.').filter(|l| !l.is_empty()).collect();
-    let take = match labels.len() {
-        0 => return None,
-        1 | 2 => labels.len(),
-        len => {
-            let last_two = format!("{}.{}", labels[len - 2], labels[len - 1]);
-            if TWO_LABEL_SUFFIXES.contains(&last_two.as_str()) {
-                3
-            } else {
-                2
-            }
+    if labels.is_empty() {
+        return None;
+    }
+    let name = labels.join(".");
+    // Below a private-section suffix, the ICANN suffix is looked up from its parent.
+    let mut tail = name.as_str();
+    let suffix_labels = loop {
+        let Some(suffix) = psl::suffix(tail.as_bytes()) else {
+            break 1;
+        };
+        let private = suffix.typ() == Some(psl::Type::Private);
+        let suffix = std::str::from_utf8(suffix.as_bytes()).unwrap_or(tail);
+        match suffix.split_once('.') {
+            Some((_, parent)) if private => tail = parent,
+            _ => break suffix.split('.').count(),
         }
     };
+    let take = (suffix_labels + 1).min(labels.len());
     Some(labels[labels.len() - take..].join("."))
 }
 
@@ -374,6 +374,16 @@ mod tests {
             ("", None),
             (".", None),
             ("a..b.com", Some("b.com")),
+            // Public Suffix List: ICANN suffixes of two and three labels.
+            ("mx.example.com.au", Some("example.com.au")),
+            ("host.city.kawasaki.jp", Some("city.kawasaki.jp")),
+            ("a.b.example.kawasaki.jp", Some("b.example.kawasaki.jp")),
+            ("relay.example.co.uk", Some("example.co.uk")),
+            // A private-section suffix: the provider's hosts share its domain.
+            ("ec2-3-4-5-6.compute-1.amazonaws.com", Some("amazonaws.com")),
+            ("user.github.io", Some("github.io")),
+            ("com", Some("com")),
+            ("example.unknowntld", Some("example.unknowntld")),
         ] {
             assert_eq!(org_domain(name).as_deref(), want, "{name}");
         }

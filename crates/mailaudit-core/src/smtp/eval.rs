@@ -21,7 +21,7 @@ const REPUTATION_MARKERS: &[&str] = &[
     "not accepted from this ip",
 ];
 
-/// Classifies one reply at one stage of the probe, per the Direct Send reply table in M365.md:
+/// Classifies one reply at one stage of the probe, per the Direct Send reply table in docs/m365.md:
 ///
 /// | stage | reply | verdict |
 /// |---|---|---|
@@ -571,7 +571,7 @@ mod tests {
         parse_reply(s).expect("test reply parses")
     }
 
-    /// Every row of the M365.md Direct Send table, and the rows added for totality.
+    /// Every row of the docs/m365.md Direct Send table, and the rows added for totality.
     #[test]
     fn m365_direct_send_table() {
         use Stage::*;

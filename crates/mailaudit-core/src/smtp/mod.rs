@@ -1,7 +1,7 @@
 //! The SMTP probes, pure part: reply parsing, the Direct Send verdict table, the probe state
 //! machine and the findings drawn from a probe report.
 //!
-//! The Direct Send probe (M365.md) connects without authentication to a domain's inbound
+//! The Direct Send probe (docs/m365.md) connects without authentication to a domain's inbound
 //! endpoint on port 25, says EHLO, upgrades with STARTTLS when offered and says EHLO again,
 //! then offers `MAIL FROM` an address of the domain and `RCPT TO` a mailbox of the domain, and
 //! ends with `RSET` and `QUIT`. It never sends `DATA` unless [`ProbeConfig::send_test_message`]
@@ -183,7 +183,7 @@ pub struct ProbeConfig {
 }
 
 impl ProbeConfig {
-    /// A relay probe from `address` to itself (the default of M365.md: the sender is the
+    /// A relay probe from `address` to itself (the default of docs/m365.md: the sender is the
     /// recipient), saying `EHLO helo`, without a test message.
     pub fn relay(helo: impl Into<String>, address: impl Into<String>) -> Self {
         let address = address.into();

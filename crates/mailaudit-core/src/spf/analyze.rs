@@ -3,7 +3,7 @@
 //! [`analyze`] reads the domain's SPF record and walks its include/redirect tree the way
 //! `check_host()` would reach it, counting DNS-querying terms and the void look-ups it can see
 //! without an IP address (include/redirect targets, literal `a:`/`mx:`/`exists:` targets), then
-//! reports the findings of `CHECKS.md` for the SPF area. The walk is bounded (depth
+//! reports the findings of `docs/checks.md` for the SPF area. The walk is bounded (depth
 //! [`MAX_DEPTH`], [`MAX_NODES`] records, loops cut) so hostile data cannot blow it up, and
 //! domain-specs with macros are counted but not fetched (they depend on the message).
 //!
@@ -31,7 +31,7 @@ pub const MAX_NODES: usize = 200;
 /// RFC 7208 §3.4: "the DNS message containing the SPF record should fit in 512 octets".
 pub const MAX_RECORD_OCTETS: usize = 512;
 
-/// What the audit found about a domain's SPF policy (the `spf` object of `INTERFACE.md`).
+/// What the audit found about a domain's SPF policy (the `spf` object of `docs/json.md`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct SpfAnalysis {
     /// The domain's SPF record, verbatim (`None` when there is none, several, or the look-up
@@ -110,7 +110,7 @@ impl SpfNode {
     }
 }
 
-/// Audits the SPF policy of `domain` and returns what was found with the findings (`CHECKS.md`:
+/// Audits the SPF policy of `domain` and returns what was found with the findings (`docs/checks.md`:
 /// SPF-MISSING, SPF-MULTIPLE, SPF-SYNTAX, SPF-PASS-ALL, SPF-NEUTRAL-ALL, SPF-SOFTFAIL,
 /// SPF-LOOKUP-LIMIT, SPF-LOOKUP-NEAR-LIMIT, SPF-VOID-LIMIT, SPF-INCLUDE-BROKEN, SPF-PTR,
 /// SPF-M365-INCLUDE-MISSING when `receives_at_m365`, SPF-TOO-LONG, and DNS-LOOKUP-FAILED).

@@ -11,7 +11,7 @@
 //! - [`macros`] parses and expands macro-strings (§7);
 //! - [`eval`] implements `check_host()` (§4 – §6, §8) over a [`DnsSource`](crate::dns::DnsSource);
 //! - [`analyze`](mod@analyze) walks a domain's include/redirect tree without an IP address and
-//!   turns what it finds into [`Finding`](crate::finding::Finding)s (`CHECKS.md`), and
+//!   turns what it finds into [`Finding`](crate::finding::Finding)s (`docs/checks.md`), and
 //!   [`harden`] computes the record to publish instead.
 //!
 //! Nothing here does I/O: DNS answers come in through the `DnsSource` trait.

@@ -13,6 +13,7 @@ use std::net::IpAddr;
 use std::collections::HashSet;
 
 use super::{M365_INCLUDE, Mechanism, Qualifier, Term};
+use crate::guide::SpfNodeView;
 use crate::reports::analysis::Row;
 
 /// Google Workspace's SPF include (Google Workspace Admin Help, "Define your SPF record").
@@ -190,7 +191,7 @@ pub struct Kept {
 /// `~all`.
 pub fn keep_senders(
     proposal: &str,
-    tree: Option<&serde_json::Value>,
+    tree: Option<&SpfNodeView>,
     senders: &[ReportedSender],
 ) -> Kept {
     let mut kept = Kept {
@@ -261,11 +262,11 @@ pub fn keep_senders(
 
 /// The pass-qualified `ip4`/`ip6` ranges of the first node of `tree` whose `domain` is
 /// `target` (case-insensitive), its own record's and its includes' ([`flatten`]).
-fn tree_ranges(tree: &serde_json::Value, target: &str, out: &mut Vec<(IpAddr, u8)>) {
+fn tree_ranges(tree: &SpfNodeView, target: &str, out: &mut Vec<(IpAddr, u8)>) {
     let target = target.trim_end_matches('.');
     let mut stack = vec![tree];
     while let Some(n) = stack.pop() {
-        let name = n.get("domain").and_then(|v| v.as_str()).unwrap_or("");
+        let name = n.domain.as_deref().unwrap_or("");
         if name.trim_end_matches('.').eq_ignore_ascii_case(target) {
             out.extend(flatten(n).0.iter().filter_map(|t| match t {
                 Term::Directive(d) => range_of(d),
@@ -273,9 +274,7 @@ fn tree_ranges(tree: &serde_json::Value, target: &str, out: &mut Vec<(IpAddr, u8
             }));
             return;
         }
-        if let Some(children) = n.get("children").and_then(|c| c.as_array()) {
-            stack.extend(children.iter());
-        }
+        stack.extend(n.children.iter());
     }
 }
 
@@ -294,21 +293,21 @@ fn range_of(d: &super::Directive) -> Option<(IpAddr, u8)> {
 
 /// The pass-qualified `ip4`/`ip6` terms of a subtree (what an include of it matches, when the
 /// subtree has nothing else that could match), and what makes the flattening inexact.
-pub fn flatten(node: &serde_json::Value) -> (Vec<Term>, Vec<String>) {
+pub fn flatten(node: &SpfNodeView) -> (Vec<Term>, Vec<String>) {
     let mut terms = Vec::new();
     let mut problems = Vec::new();
     let mut seen = HashSet::new();
     let mut stack = vec![(node, 0usize)];
     while let Some((n, depth)) = stack.pop() {
-        let name = n.get("domain").and_then(|v| v.as_str()).unwrap_or("?");
+        let name = n.domain.as_deref().unwrap_or("?");
         if depth > 10 {
             problems.push(format!("{name} nests too deep"));
             continue;
         }
-        if let Some(e) = n.get("error").and_then(|v| v.as_str()) {
+        if let Some(e) = &n.error {
             problems.push(format!("{name}: {e}"));
         }
-        match n.get("record").and_then(|v| v.as_str()).map(super::parse) {
+        match n.record.as_deref().map(super::parse) {
             Some(Ok(rec)) => {
                 for d in rec.directives() {
                     match (&d.mechanism, d.qualifier) {
@@ -335,10 +334,8 @@ pub fn flatten(node: &serde_json::Value) -> (Vec<Term>, Vec<String>) {
             Some(Err(_)) => problems.push(format!("{name}: record does not parse")),
             None => problems.push(format!("{name}: no record")),
         }
-        if let Some(children) = n.get("children").and_then(|c| c.as_array()) {
-            for c in children.iter().rev() {
-                stack.push((c, depth + 1));
-            }
+        for c in n.children.iter().rev() {
+            stack.push((c, depth + 1));
         }
     }
     (terms, problems)
@@ -435,7 +432,7 @@ mod tests {
 
     #[test]
     fn a_proposal_keeps_the_reported_senders_it_does_not_cover() {
-        let tree = serde_json::json!({
+        let tree: SpfNodeView = serde_json::from_value(serde_json::json!({
             "domain": "example.com",
             "record": "v=spf1 include:spf.crm.example ip4:198.51.100.0/24 ~all",
             "children": [{
@@ -443,7 +440,8 @@ mod tests {
                 "record": "v=spf1 ip4:203.0.113.0/26 ip6:2001:db8::/32 -all",
                 "children": []
             }]
-        });
+        }))
+        .unwrap();
         let senders = [
             sender("203.0.113.9", 40),  // in the CRM's include
             sender("198.51.100.7", 15), // in the domain's own range

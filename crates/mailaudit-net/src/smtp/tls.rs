@@ -14,6 +14,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct};
 use rustls::{Error as TlsError, RootCertStore, SignatureScheme};
+use time::format_description::well_known::{Rfc2822, Rfc3339};
 
 use crate::NetError;
 
@@ -322,62 +323,22 @@ fn name_matches(pattern: &str, host: &str) -> bool {
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` from a Unix time.
+/// `YYYY-MM-DDTHH:MM:SSZ` from a Unix time (RFC 3339, UTC); the number itself when out of
+/// the years 0 to 9999.
 pub(crate) fn rfc3339(t: i64) -> String {
-    let c = Civil::from_unix(t);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        c.year, c.month, c.day, c.hour, c.min, c.sec
-    )
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|d| d.format(&Rfc3339).ok())
+        .unwrap_or_else(|| t.to_string())
 }
 
-/// RFC 5322 §3.3 date: `Mon, 01 Jan 2024 00:00:00 +0000`.
+/// RFC 5322 §3.3 date: `Mon, 01 Jan 2024 00:00:00 +0000`; the Unix epoch's when out of the
+/// years 1900 to 9999.
 pub(crate) fn rfc5322(t: i64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let c = Civil::from_unix(t);
-    let wd = DAYS[t.div_euclid(86_400).rem_euclid(7) as usize];
-    let mon = MONTHS[(c.month as usize).clamp(1, 12) - 1];
-    format!(
-        "{wd}, {:02} {mon} {:04} {:02}:{:02}:{:02} +0000",
-        c.day, c.year, c.hour, c.min, c.sec
-    )
-}
-
-struct Civil {
-    year: i64,
-    month: u32,
-    day: u32,
-    hour: i64,
-    min: i64,
-    sec: i64,
-}
-
-impl Civil {
-    /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian, UTC).
-    fn from_unix(t: i64) -> Self {
-        let days = t.div_euclid(86_400);
-        let secs = t.rem_euclid(86_400);
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-        let year = yoe + era * 400 + i64::from(month <= 2);
-        Civil {
-            year,
-            month,
-            day,
-            hour: secs / 3600,
-            min: secs % 3600 / 60,
-            sec: secs % 60,
-        }
-    }
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|d| d.format(&Rfc2822).ok())
+        .unwrap_or_else(|| "Thu, 01 Jan 1970 00:00:00 +0000".to_string())
 }
 
 #[cfg(test)]

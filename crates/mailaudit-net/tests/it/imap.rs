@@ -366,8 +366,13 @@ fn normal(tag: &str, cmd: &str, fetch: fn(&str) -> Act) -> Act {
     }
 }
 
+/// Far longer than any session of these tests may take by its own timeouts: only a hang
+/// reaches it. Which limit ended a session is in its error (`ImapError::Timeout`'s stage and
+/// limit), which the tests check, not a wall-clock ceiling that would measure the machine's load.
+const HANG: Duration = Duration::from_secs(60);
+
 /// Connects to the scripted server, logs in, selects and fetches UID 1, with a short timeout
-/// and a small literal cap. The whole attempt must end within a few seconds.
+/// and a small literal cap. The attempt must end (within [`HANG`]), with an error.
 async fn fetch_from(addr: std::net::SocketAddr) -> ImapError {
     let (_dns, dns) = dns().await;
     let opts = ImapOptions {
@@ -375,19 +380,14 @@ async fn fetch_from(addr: std::net::SocketAddr) -> ImapError {
         max_literal: 1024 * 1024,
         ..plain_opts()
     };
-    let started = Instant::now();
-    let result = async {
+    let result = tokio::time::timeout(HANG, async {
         let mut s = Session::connect(&url("imap", addr, "INBOX"), &dns, &opts).await?;
         s.login(USER, PASSWORD).await?;
         s.select("INBOX", true).await?;
         s.fetch(1).await
-    }
-    .await;
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        started.elapsed()
-    );
+    })
+    .await
+    .expect("the session never hangs");
     result.expect_err("the hostile server must cause an error")
 }
 
@@ -538,11 +538,7 @@ async fn rfc2177_idle_wakes_on_a_delivery_to_dovecot() {
         s.idle(Duration::from_millis(300)).await.expect("idle"),
         IdleOutcome::Elapsed
     );
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() >= Duration::from_millis(300));
     assert_eq!(s.search_from(1).await.expect("search"), [1]);
     // A delivery during IDLE wakes the client long before the 60 s wait.
     let dir = lab.dir().to_path_buf();
@@ -566,12 +562,10 @@ async fn rfc2177_idle_wakes_on_a_delivery_to_dovecot() {
     let (delivered, status) = deliver.join().expect("deliver thread");
     assert!(status.expect("doveadm save").success());
     assert_eq!(outcome, IdleOutcome::NewMail { exists: 2 });
+    // `NewMail` (not `Elapsed`) within the 60 s wait: the delivery woke it. How soon is the
+    // machine's business; it is shown, not asserted.
     let lag = woke.saturating_duration_since(delivered);
     eprintln!("IDLE woke {lag:?} after the delivery");
-    assert!(
-        lag < Duration::from_secs(5),
-        "woke {lag:?} after the delivery"
-    );
     assert_eq!(s.search_from(2).await.expect("search"), [2]);
     s.logout().await;
 }
@@ -632,14 +626,9 @@ async fn rfc2177_idle_reports_exists_and_ignores_other_updates() {
     )
     .await;
     let mut s = idle_session(addr).await.expect("session");
-    let started = Instant::now();
+    // `NewMail`, not `Elapsed`: the update ended the 30 s wait.
     let outcome = s.idle(Duration::from_secs(30)).await.expect("idle");
     assert_eq!(outcome, IdleOutcome::NewMail { exists: 3 });
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
     // The session goes on after DONE.
     s.noop().await.expect("NOOP after IDLE");
     assert_eq!(
@@ -660,8 +649,9 @@ async fn rfc2177_idle_reports_exists_and_ignores_other_updates() {
     let started = Instant::now();
     let outcome = s.idle(Duration::from_millis(700)).await.expect("idle");
     assert_eq!(outcome, IdleOutcome::Elapsed);
+    // The whole wait, then DONE (answered at once, as `seen` shows).
     assert!(
-        (Duration::from_millis(650)..Duration::from_secs(3)).contains(&started.elapsed()),
+        started.elapsed() >= Duration::from_millis(650),
         "{:?}",
         started.elapsed()
     );
@@ -710,17 +700,18 @@ async fn hostile_idle_server_that_never_answers_done_times_out() {
     )
     .await;
     let mut s = idle_session(addr).await.expect("session");
-    let started = Instant::now();
     let err = s
         .idle(Duration::from_millis(200))
         .await
         .expect_err("no answer to DONE");
-    let took = started.elapsed();
-    assert!(matches!(err, ImapError::Timeout { .. }), "{err}");
+    // 200 ms of IDLE, then the session's one 500 ms timeout for the answer to DONE.
+    assert!(
+        matches!(&err, ImapError::Timeout { stage, limit }
+            if stage.contains("DONE") && *limit == Duration::from_millis(500)),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("DONE"), "{err}");
     assert!(err.is_connection());
-    // 200 ms of IDLE, then one 500 ms timeout for the answer.
-    assert!(took < Duration::from_secs(2), "took {took:?}");
     assert_eq!(
         seen.lock().expect("lock").last().map(String::as_str),
         Some("DONE")
@@ -795,11 +786,10 @@ async fn hostile_idle_garbage_bye_and_drop_are_errors() {
     )
     .await;
     let mut s = idle_session(addr).await.expect("session");
-    let started = Instant::now();
+    // `Closed`, not a timeout: the drop ended the 30 s wait.
     let err = s.idle(Duration::from_secs(30)).await.expect_err("dropped");
     assert!(matches!(err, ImapError::Closed { .. }), "{err}");
     assert!(err.is_connection());
-    assert!(started.elapsed() < Duration::from_secs(2));
     // IDLE refused: the server's answer.
     let (addr, _) = scripted(
         IDLE_GREETING,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use mailaudit_core::checks::{Area, CheckId};
 use mailaudit_lab::{LabDns, LabRecord, Zone};
 use mailaudit_net::Resolver;
-use mailaudit_net::https::{self, FetchError, FetchStage, HttpsOptions, Part};
+use mailaudit_net::https::{self, FetchError, HttpsOptions, Part, Stage, TransportError};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
     date_time_ymd,
@@ -342,10 +342,10 @@ async fn rfc8461_section_3_3_redirect_is_not_followed() {
 #[tokio::test]
 async fn oversized_bodies_are_refused() {
     let big = format!("{POLICY}{}", "x".repeat(70_000));
-    let too_large = Err(FetchError::TooLarge {
+    let too_large = Err(FetchError::Transport(TransportError::TooLarge {
         part: Part::Body,
         limit: 65_536,
-    });
+    }));
     // Declared by Content-Length: refused before reading.
     assert_eq!(fetch(ok(&big)).await, too_large);
     // Delimited by the end of the connection.
@@ -373,10 +373,10 @@ async fn oversized_bodies_are_refused() {
             POLICY
         ))
         .await,
-        Err(FetchError::TooLarge {
+        Err(FetchError::Transport(TransportError::TooLarge {
             part: Part::Headers,
             limit: 16_384
-        })
+        }))
     );
 }
 
@@ -451,11 +451,24 @@ async fn truncated_and_garbage_responses_are_malformed() {
             "5\r\nhello\r\n",
         ),
         Serve::Raw(b"SSH-2.0-OpenSSH_9.6\r\n\r\n".to_vec()),
-        Serve::Raw(Vec::new()),
     ] {
         let got = fetch(serve).await;
-        assert!(matches!(got, Err(FetchError::Malformed(_))), "{got:?}");
+        assert!(
+            matches!(
+                got,
+                Err(FetchError::Transport(TransportError::Malformed(_)))
+            ),
+            "{got:?}"
+        );
     }
+    // Nothing at all: the connection closed before any response.
+    assert_eq!(
+        fetch(Serve::Raw(Vec::new())).await,
+        Err(FetchError::Transport(TransportError::Io {
+            stage: Stage::Response,
+            reason: "the server closed the connection without a response".into(),
+        }))
+    );
 }
 
 #[tokio::test]
@@ -465,7 +478,7 @@ async fn rfc8461_section_3_3_certificate_must_be_valid_for_the_host() {
     // Not valid for the host name.
     let server = PolicyServer::start(&ca, &["www.contoso.test"], false, ok(POLICY)).await;
     let got = https::fetch_policy(&resolver, DOMAIN, &ca.options(server.port)).await;
-    let Err(FetchError::Tls { host, reason }) = &got else {
+    let Err(FetchError::Transport(TransportError::Tls { host, reason })) = &got else {
         panic!("{got:?}");
     };
     assert_eq!(host, HOST);
@@ -497,7 +510,7 @@ async fn rfc8461_section_3_3_certificate_must_be_valid_for_the_host() {
     let server = PolicyServer::start(&ca, &[HOST], true, ok(POLICY)).await;
     let got = https::fetch_policy(&resolver, DOMAIN, &ca.options(server.port)).await;
     assert!(
-        matches!(&got, Err(FetchError::Tls { reason, .. }) if reason.contains("expired")),
+        matches!(&got, Err(FetchError::Transport(TransportError::Tls { reason, .. })) if reason.contains("expired")),
         "{got:?}"
     );
 
@@ -508,7 +521,7 @@ async fn rfc8461_section_3_3_certificate_must_be_valid_for_the_host() {
     opts.timeout = Duration::from_secs(5);
     let got = https::fetch_policy(&resolver, DOMAIN, &opts).await;
     assert!(
-        matches!(&got, Err(FetchError::Tls { reason, .. }) if reason.contains("unknown issuer")),
+        matches!(&got, Err(FetchError::Transport(TransportError::Tls { reason, .. })) if reason.contains("unknown issuer")),
         "{got:?}"
     );
 }
@@ -516,8 +529,8 @@ async fn rfc8461_section_3_3_certificate_must_be_valid_for_the_host() {
 #[tokio::test]
 async fn a_server_that_never_answers_times_out_within_the_limit() {
     for (serve, stage) in [
-        (Serve::Silent, FetchStage::Handshake),
-        (Serve::Hang, FetchStage::Response),
+        (Serve::Silent, Stage::Handshake),
+        (Serve::Hang, Stage::Response),
     ] {
         let (_dns, resolver, _server, _ca, mut opts) = setup(serve).await;
         opts.timeout = Duration::from_millis(800);
@@ -526,10 +539,10 @@ async fn a_server_that_never_answers_times_out_within_the_limit() {
         let elapsed = start.elapsed();
         assert_eq!(
             got,
-            Err(FetchError::Timeout {
+            Err(FetchError::Transport(TransportError::Timeout {
                 stage,
                 limit: Duration::from_millis(800)
-            })
+            }))
         );
         assert!(elapsed < Duration::from_millis(2000), "{elapsed:?}");
         let (_, findings) = https::check(&resolver, DOMAIN, &[MX.to_string()], &opts).await;
@@ -549,10 +562,10 @@ async fn connection_refused_is_invalid() {
     let got = https::fetch_policy(&resolver, DOMAIN, &opts).await;
     assert_eq!(
         got,
-        Err(FetchError::Connect {
+        Err(FetchError::Transport(TransportError::Connect {
             host: HOST.into(),
             attempts: vec![format!("127.0.0.1:{port}: connection refused")],
-        })
+        }))
     );
     let (_, findings) = https::check(&resolver, DOMAIN, &[MX.to_string()], &opts).await;
     assert_eq!(ids(&findings), ["MTA-STS-INVALID"]);
@@ -585,7 +598,9 @@ async fn no_address_is_invalid_and_a_failed_lookup_is_withheld() {
     let (_dns, resolver) = crate::lab(zone_with(&[])).await;
     assert_eq!(
         https::fetch_policy(&resolver, DOMAIN, &opts).await,
-        Err(FetchError::NoAddress { host: HOST.into() })
+        Err(FetchError::Transport(TransportError::NoAddress {
+            host: HOST.into()
+        }))
     );
     let (policy, findings) = https::check(&resolver, DOMAIN, &[MX.to_string()], &opts).await;
     assert!(policy.is_none());

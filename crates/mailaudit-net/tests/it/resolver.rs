@@ -106,14 +106,20 @@ async fn one_cache_per_run_and_identical_questions_coalesce() {
     let stats = r.stats();
     assert_eq!((stats.lookups, stats.queries_sent), (200, 1));
     // A failure is cached for the run too: a dead name costs one timeout, not one per domain.
-    let t0 = std::time::Instant::now();
+    // Counted in questions sent (each one a timeout), not in wall-clock time.
+    let before = r.stats();
     for _ in 0..5 {
         assert_eq!(r.txt("slow.example.test").await, Err(DnsError::Timeout));
     }
-    assert!(
-        t0.elapsed() < Duration::from_secs(2),
-        "timeouts are not repeated: {:?}",
-        t0.elapsed()
+    let after = r.stats();
+    assert_eq!(
+        (
+            after.lookups - before.lookups,
+            after.queries_sent - before.queries_sent,
+            after.failed - before.failed
+        ),
+        (5, 1, 1),
+        "timeouts are not repeated: {after:?}"
     );
 }
 
@@ -191,19 +197,21 @@ async fn the_probe_tells_a_server_that_answers_from_one_that_does_not() {
         probe_nameserver(server.addr(), Duration::from_secs(2)).await,
         ProbeOutcome::Answered("NXDOMAIN")
     );
-    // Nothing listening on the port.
-    let closed = {
-        let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
-        s.local_addr().expect("addr")
-    };
-    let t0 = std::time::Instant::now();
+    // Nothing listening on the port: a leased one, which no other test's socket can take (a
+    // UDP port bound and released here could be handed to one). The probe ends by its own
+    // timeout at the latest, whichever of refusal and silence the kernel's ICMP rate limit
+    // lets through.
+    let lease = mailaudit_lab::lease_ports(1)
+        .expect("a leased port")
+        .remove(0);
+    let closed = std::net::SocketAddr::from(([127, 0, 0, 1], lease.port()));
     match probe_nameserver(closed, Duration::from_secs(2)).await {
-        ProbeOutcome::NoReply(why) => {
-            assert!(why.contains("refused") || why.contains("no reply"), "{why}")
-        }
+        ProbeOutcome::NoReply(why) => assert!(
+            why.contains("refused") || why.starts_with("no reply to a test query within"),
+            "{why}"
+        ),
         other => panic!("{other:?}"),
     }
-    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
     // A socket that reads and never replies: the whole timeout, then no reply.
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     let t0 = std::time::Instant::now();

@@ -200,20 +200,18 @@ fn opts(reply_ms: u64) -> SmtpOptions {
     }
 }
 
-/// Runs a probe and checks it finished within `bound`.
-async fn run(
-    peer_addr: SocketAddr,
-    c: &ProbeConfig,
-    o: &SmtpOptions,
-    bound: Duration,
-) -> ProbeReport {
-    let start = Instant::now();
-    let r = tokio::time::timeout(bound + Duration::from_secs(2), probe(peer_addr, HOST, c, o))
+/// Far longer than any probe of these tests may take by its own timeouts: only a hang reaches it.
+const HANG: Duration = Duration::from_secs(60);
+
+/// Runs a probe. Which of its timeouts ended it (banner, reply, TLS handshake, whole session)
+/// is in its reason ("no complete banner within 300 ms"), which the tests check: the peers
+/// stall for longer than those timeouts, so an ending by anything else would say otherwise. A
+/// wall-clock ceiling would only measure the test machine's load, so the one bound here is
+/// [`HANG`]: that the probe ends at all.
+async fn run(peer_addr: SocketAddr, c: &ProbeConfig, o: &SmtpOptions) -> ProbeReport {
+    tokio::time::timeout(HANG, probe(peer_addr, HOST, c, o))
         .await
-        .expect("the probe itself never hangs");
-    let took = start.elapsed();
-    assert!(took <= bound, "took {took:?}, bound {bound:?}: {r:#?}");
-    r
+        .expect("the probe itself never hangs")
 }
 
 fn assert_verdict(r: &ProbeReport, v: Verdict, stage: Stage, phrase: &str) {
@@ -249,7 +247,7 @@ fn verbs(cmds: &[String]) -> Vec<String> {
 #[tokio::test]
 async fn open_server_accepts_the_spoofed_envelope() {
     let peer = honest(Script::new("250 2.1.5 Recipient OK")).await;
-    let r = run(peer.addr, &cfg(), &opts(800), Duration::from_secs(2)).await;
+    let r = run(peer.addr, &cfg(), &opts(800)).await;
     assert_verdict(
         &r,
         Verdict::Open,
@@ -277,7 +275,7 @@ async fn open_server_accepts_the_spoofed_envelope() {
 #[tokio::test]
 async fn blocking_server_refuses_at_rcpt() {
     let peer = honest(Script::new(DIRECT_SEND_BLOCK)).await;
-    let r = run(peer.addr, &cfg(), &opts(800), Duration::from_secs(2)).await;
+    let r = run(peer.addr, &cfg(), &opts(800)).await;
     assert_verdict(
         &r,
         Verdict::Blocked,
@@ -296,7 +294,7 @@ async fn blocking_server_refuses_at_mail() {
     let mut s = Script::new("250 OK");
     s.mail = DIRECT_SEND_BLOCK.into();
     let peer = honest(s).await;
-    let r = run(peer.addr, &cfg(), &opts(800), Duration::from_secs(2)).await;
+    let r = run(peer.addr, &cfg(), &opts(800)).await;
     assert_verdict(
         &r,
         Verdict::Blocked,
@@ -312,7 +310,7 @@ async fn unknown_recipient_is_inconclusive() {
         "550 5.4.1 Recipient address rejected: Access denied. AS(201806281)",
     ))
     .await;
-    let r = run(peer.addr, &cfg(), &opts(800), Duration::from_secs(2)).await;
+    let r = run(peer.addr, &cfg(), &opts(800)).await;
     assert_verdict(
         &r,
         Verdict::Inconclusive,
@@ -331,7 +329,7 @@ async fn unknown_recipient_is_inconclusive() {
 async fn no_data_without_send_test_message() {
     // Even a server that would take the message never sees DATA.
     let peer = honest(Script::new("250 2.1.5 Recipient OK")).await;
-    let r = run(peer.addr, &cfg(), &opts(800), Duration::from_secs(2)).await;
+    let r = run(peer.addr, &cfg(), &opts(800)).await;
     assert!(!r.data_sent);
     let cmds = peer.commands();
     assert!(
@@ -350,7 +348,7 @@ async fn send_test_message_sends_exactly_one_labelled_message() {
         operator: "Lab Operator <ops@probe.lab.test>".into(),
         ..cfg()
     };
-    let r = run(peer.addr, &c, &opts(800), Duration::from_secs(2)).await;
+    let r = run(peer.addr, &c, &opts(800)).await;
     assert_verdict(&r, Verdict::Open, Stage::Rcpt, "test message was accepted");
     assert!(r.data_sent);
     let cmds = peer.commands();
@@ -456,7 +454,7 @@ async fn tls_probe(leaf: Leaf, with_ca: bool) -> (ProbeReport, Peer) {
     if with_ca {
         o.roots = roots_with(&pki);
     }
-    let r = run(peer.addr, &cfg(), &o, Duration::from_secs(3)).await;
+    let r = run(peer.addr, &cfg(), &o).await;
     (r, peer)
 }
 
@@ -532,7 +530,6 @@ async fn tls_only_check_reports_starttls_missing() {
         peer.addr,
         &ProbeConfig::tls_only("probe.lab.test"),
         &opts(800),
-        Duration::from_secs(2),
     )
     .await;
     assert_eq!(verbs(&peer.commands()), ["EHLO", "QUIT"]);
@@ -549,7 +546,7 @@ async fn no_banner() {
         drop(sock);
     })
     .await;
-    let r = run(peer.addr, &cfg(), &opts(300), Duration::from_millis(900)).await;
+    let r = run(peer.addr, &cfg(), &opts(300)).await;
     assert_verdict(
         &r,
         Verdict::Inconclusive,
@@ -576,7 +573,7 @@ async fn slowloris_banner_byte_by_byte() {
     })
     .await;
     // Each byte arrives well within the reply timeout; the whole banner does not.
-    let r = run(peer.addr, &cfg(), &opts(400), Duration::from_millis(1000)).await;
+    let r = run(peer.addr, &cfg(), &opts(400)).await;
     assert_verdict(
         &r,
         Verdict::Inconclusive,
@@ -597,7 +594,7 @@ async fn garbage_banner() {
         tokio::time::sleep(Duration::from_secs(5)).await;
     })
     .await;
-    let r = run(peer.addr, &cfg(), &opts(500), Duration::from_millis(1000)).await;
+    let r = run(peer.addr, &cfg(), &opts(500)).await;
     assert_verdict(
         &r,
         Verdict::Inconclusive,
@@ -619,7 +616,7 @@ async fn garbage_after_ehlo() {
         tokio::time::sleep(Duration::from_secs(5)).await;
     })
     .await;
-    let r = run(peer.addr, &cfg(), &opts(500), Duration::from_millis(1000)).await;
+    let r = run(peer.addr, &cfg(), &opts(500)).await;
     assert_verdict(
         &r,
         Verdict::Inconclusive,
@@ -635,7 +632,7 @@ async fn mismatched_codes_in_a_multiline_reply() {
         tokio::time::sleep(Duration::from_secs(5)).await;
     })
     .await;
-    let r = run(peer.addr, &cfg(), &opts(500), Duration::from_millis(1000)).await;
+    let r = run(peer.addr, &cfg(), &opts(500)).await;
     assert_verdict(
         &r,
         Verdict::Inconclusive,
@@ -650,7 +647,7 @@ async fn greylisting_4xx_at_rcpt() {
         "450 4.2.0 <ceo@contoso.test>: Recipient address rejected: Greylisted, try again later",
     ))
     .await;
-    let r = run(peer.addr, &cfg(), &opts(500), Duration::from_millis(1500)).await;
+    let r = run(peer.addr, &cfg(), &opts(500)).await;
     assert_verdict(&r, Verdict::Inconclusive, Stage::Rcpt, "greylisting");
     assert_eq!(
         verbs(&peer.commands()),
@@ -664,7 +661,7 @@ async fn ip_reputation_refusal_at_the_banner() {
     s.banner =
         "554 5.7.1 Service unavailable; Client host [127.0.0.1] blocked using Spamhaus".into();
     let peer = honest(s).await;
-    let r = run(peer.addr, &cfg(), &opts(500), Duration::from_millis(1500)).await;
+    let r = run(peer.addr, &cfg(), &opts(500)).await;
     assert_verdict(&r, Verdict::Inconclusive, Stage::Banner, "reputation");
 }
 
@@ -673,7 +670,7 @@ async fn service_closing_421_mid_session() {
     let mut s = Script::new("250 OK");
     s.mail = "421 4.3.2 Service not available, closing transmission channel".into();
     let peer = honest(s).await;
-    let r = run(peer.addr, &cfg(), &opts(500), Duration::from_millis(1500)).await;
+    let r = run(peer.addr, &cfg(), &opts(500)).await;
     assert_verdict(&r, Verdict::Inconclusive, Stage::Mail, "closed the session");
     assert_eq!(verbs(&peer.commands()), ["EHLO", "MAIL"]);
 }
@@ -693,7 +690,7 @@ async fn multi_megabyte_reply_line() {
         tokio::time::sleep(Duration::from_secs(5)).await;
     })
     .await;
-    let r = run(peer.addr, &cfg(), &opts(800), Duration::from_millis(1500)).await;
+    let r = run(peer.addr, &cfg(), &opts(800)).await;
     assert_verdict(
         &r,
         Verdict::Inconclusive,
@@ -721,7 +718,7 @@ async fn too_many_reply_lines() {
         tokio::time::sleep(Duration::from_secs(5)).await;
     })
     .await;
-    let r = run(peer.addr, &cfg(), &opts(800), Duration::from_millis(1500)).await;
+    let r = run(peer.addr, &cfg(), &opts(800)).await;
     assert_verdict(
         &r,
         Verdict::Inconclusive,
@@ -753,7 +750,7 @@ async fn tls_handshake_failure() {
         tokio::time::sleep(Duration::from_secs(5)).await;
     })
     .await;
-    let r = run(peer.addr, &cfg(), &opts(500), Duration::from_millis(1500)).await;
+    let r = run(peer.addr, &cfg(), &opts(500)).await;
     assert_verdict(
         &r,
         Verdict::Inconclusive,
@@ -781,7 +778,7 @@ async fn tls_handshake_stalls() {
         tokio::time::sleep(Duration::from_secs(5)).await;
     })
     .await;
-    let r = run(peer.addr, &cfg(), &opts(400), Duration::from_millis(1500)).await;
+    let r = run(peer.addr, &cfg(), &opts(400)).await;
     assert_verdict(
         &r,
         Verdict::Inconclusive,
@@ -800,14 +797,14 @@ async fn connection_reset() {
         drop(sock);
     })
     .await;
-    let r = run(peer.addr, &cfg(), &opts(500), Duration::from_millis(1500)).await;
+    let r = run(peer.addr, &cfg(), &opts(500)).await;
     assert_verdict(&r, Verdict::Inconclusive, Stage::Ehlo, "reset");
 }
 
 #[tokio::test]
 async fn connection_closed_without_banner() {
     let peer = spawn(|sock, _| async move { drop(sock) }).await;
-    let r = run(peer.addr, &cfg(), &opts(500), Duration::from_millis(1500)).await;
+    let r = run(peer.addr, &cfg(), &opts(500)).await;
     assert_eq!(r.verdict, Verdict::Inconclusive);
     assert!(
         r.reason.contains("closed") || r.reason.contains("reset"),
@@ -818,10 +815,11 @@ async fn connection_closed_without_banner() {
 
 #[tokio::test]
 async fn refused_port() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
-    let r = run(addr, &cfg(), &opts(500), Duration::from_millis(1000)).await;
+    // A leased port: nothing listens on it, and no other test's socket can take it meanwhile
+    // (a port bound and released here could be handed to one).
+    let lease = mailaudit_lab::lease_ports(1).unwrap().remove(0);
+    let addr = SocketAddr::from(([127, 0, 0, 1], lease.port()));
+    let r = run(addr, &cfg(), &opts(500)).await;
     assert_verdict(&r, Verdict::Inconclusive, Stage::Connect, "refused");
     assert!(r.reason.contains("port 25"), "{}", r.reason);
     assert_eq!(r.starttls_offered, None);
@@ -853,7 +851,7 @@ async fn whole_session_timeout() {
     .await;
     let mut o = opts(300);
     o.session_timeout = Duration::from_millis(500);
-    let r = run(peer.addr, &cfg(), &o, Duration::from_millis(900)).await;
+    let r = run(peer.addr, &cfg(), &o).await;
     assert_eq!(r.verdict, Verdict::Inconclusive);
     assert!(
         r.reason.contains("did not finish within 500 ms"),

@@ -1,6 +1,6 @@
 //! `/domains/{domain}`: one domain's findings, score history, checklist (with tick/reopen
 //! forms that work without script) and remediation guide; `/domains/{domain}/guide`: the
-//! printable guide (the core's self-contained HTML page); `POST
+//! printable guide (a self-contained HTML page, [`crate::guide_html`]); `POST
 //! /domains/{domain}/checklist/{key}`: sets one item's state.
 
 use axum::extract::rejection::FormRejection;
@@ -11,14 +11,15 @@ use mailaudit_core::finding::Finding;
 use mailaudit_core::guide::{self, ReportView};
 use mailaudit_store::ItemState;
 use mailaudit_store::now;
-use maud::{Markup, PreEscaped, html};
+use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::fleet::score_class;
 use super::{AppError, DomainPath, domain_page, find_domain};
 use crate::Portal;
-use crate::html::{check_href, datetime, domain_href, finish, query_value, seg};
-use crate::stored::{self, view_of};
+use crate::guide_html;
+use crate::html::{check_href, datetime, domain_href, query_value, seg};
+use mailaudit_app::stored::{self, view_of};
 
 /// How many stored audits the score history shows.
 const HISTORY: i64 = 30;
@@ -101,10 +102,7 @@ pub async fn page(
         (checklist)
         section id="guide" class="guide" {
             "\n"
-            // PreEscaped: the core's guide renderer escapes every value itself (its own HTML
-            // fragment, until the guide's renderer moves here); `finish` still applies the
-            // control-character policy to it with the rest of the page.
-            (PreEscaped(guide::render_html_fragment(&g)))
+            (guide_html::fragment(&g))
         }
         "\n"
     };
@@ -314,8 +312,8 @@ fn checklist_row(
     }
 }
 
-/// `GET /domains/{domain}/guide`: the core's self-contained HTML guide (print it, save it,
-/// mail it).
+/// `GET /domains/{domain}/guide`: the self-contained HTML guide ([`guide_html::page`]: print
+/// it, save it, mail it).
 pub async fn guide_page(
     State(p): State<Portal>,
     DomainPath(raw): DomainPath,
@@ -329,14 +327,11 @@ pub async fn guide_page(
     };
     let view: ReportView = view_of(latest)?;
     let g = stored::guide_for(p.store.as_ref(), &d.name, view, now(), None).await?;
-    // PreEscaped: the core's self-contained guide page, whose renderer escapes every value
-    // itself (until the guide's renderer moves here); `finish` applies the control-character
-    // policy to it as to every portal page.
-    let mut res = Html(finish(PreEscaped(guide::render_html(&g)))).into_response();
+    let mut res = Html(guide_html::page(&g)).into_response();
     // The page carries its own inline style (and a meta policy saying so).
     res.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+        HeaderValue::from_static(guide_html::PAGE_CSP),
     );
     Ok(res)
 }

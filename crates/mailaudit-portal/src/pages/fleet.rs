@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::AppError;
 use crate::Portal;
 use crate::html::{datetime, domain_href, layout, query_value};
-use crate::stored::{self, DomainSummary};
+use mailaudit_app::stored::{self, DomainSummary};
 
 /// The query string of `/`.
 #[derive(Debug, Default, Deserialize)]

@@ -84,9 +84,15 @@ impl From<StoreError> for AppError {
 impl From<PortalError> for AppError {
     fn from(e: PortalError) -> Self {
         match e {
-            PortalError::Store(e) => e.into(),
+            PortalError::Store(e) | PortalError::App(mailaudit_app::AppError::Store(e)) => e.into(),
             e => AppError::Internal(e),
         }
+    }
+}
+
+impl From<mailaudit_app::AppError> for AppError {
+    fn from(e: mailaudit_app::AppError) -> Self {
+        PortalError::from(e).into()
     }
 }
 

@@ -265,7 +265,7 @@ async fn recent(p: &Portal, name: &str) -> Result<Markup, AppError> {
                     tbody {
                         "\n"
                         @for r in &list {
-                            @let kind = r.kind.replace('_', " ");
+                            @let kind = r.kind.as_str().replace('_', " ");
                             tr class="report" data-kind=(kind) {
                                 td { (kind) }
                                 td { (r.reporter) }

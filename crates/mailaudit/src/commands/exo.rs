@@ -281,7 +281,7 @@ async fn update_checklists(
             continue;
         };
         // The guide as `mailaudit guide` shows it: with the tenant's newest import (this one).
-        let g = mailaudit_portal::stored::guide_for(store, &domain, view, at, None).await?;
+        let g = mailaudit_app::stored::guide_for(store, &domain, view, at, None).await?;
         let mut items = ChecklistItem::open_items(&domain, &g, at);
         for kept in store.checklist(&domain).await? {
             if !items.iter().any(|i| i.key == kept.key) {

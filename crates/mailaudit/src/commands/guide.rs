@@ -51,7 +51,7 @@ pub(crate) async fn guide_cmd(cli: &Cli, store: &dyn Store, args: &GuideArgs) ->
         // anti-phishing) and DKIM CNAMEs from its newest import, the inventory's data and the
         // roll-out: built as the portal builds it.
         pages.push(
-            mailaudit_portal::stored::guide_for(
+            mailaudit_app::stored::guide_for(
                 store,
                 domain,
                 view,
@@ -77,17 +77,12 @@ pub(crate) async fn guide_cmd(cli: &Cli, store: &dyn Store, args: &GuideArgs) ->
             json.push('\n');
             json
         }
-        GuideFormat::Html => {
-            if pages.len() == 1 {
-                guide::render_html(&pages[0])
-            } else {
-                pages
-                    .iter()
-                    .map(guide::render_html)
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            }
-        }
+        // The portal's renderer (maud templates, every value escaped): one page per domain.
+        GuideFormat::Html => pages
+            .iter()
+            .map(mailaudit_portal::guide_html::page)
+            .collect::<Vec<_>>()
+            .join("\n"),
     };
     // One escaping policy for the terminal and the file alike (it is opened in terminals and
     // editors): control characters and bidi overrides from records, replies and names escaped.

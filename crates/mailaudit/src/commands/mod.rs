@@ -15,7 +15,8 @@ mod reports;
 mod reports_fetch;
 mod schedule;
 mod spf_eval;
-mod tracking;
+
+use mailaudit_app::tracking;
 
 use std::process::ExitCode;
 use std::time::Duration;

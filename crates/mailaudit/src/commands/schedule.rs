@@ -11,9 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use mailaudit_app::alerts;
 use mailaudit_core::audit::AuditOptions;
 use mailaudit_net::live::LiveOptions;
-use mailaudit_net::notify::{self, AlertTarget, Backoff, MailTarget, NotifyOptions, WebhookTarget};
+use mailaudit_net::notify::{AlertTarget, Backoff, MailTarget, NotifyOptions, WebhookTarget};
 use mailaudit_net::smtp::TlsRoots;
 use mailaudit_net::{BulkOptions, Resolver, audit_stream};
 use mailaudit_store::{RunStatus, Schedule, Scope, Store};
@@ -230,34 +231,14 @@ pub(crate) async fn deliver_alerts(
     };
     let opts = NotifyOptions::new(roots);
     let resolver = Resolver::new(&resolver_config(cli, args.timeout, 1)?)?;
-    let backoff = Backoff::default();
-    let mut delivered = 0;
-    for alert in store.claim_due_alerts(now(), 300).await? {
-        let mut error = None;
-        for t in &targets {
-            if let Err(e) = notify::deliver(&resolver, t, &alert.payload, &opts).await {
-                error = Some(e);
-            }
-        }
-        match error {
-            None => {
-                store.alert_delivered(alert.id, now()).await?;
-                delivered += 1;
-            }
-            Some(e) => {
-                let attempts = u32::try_from(alert.attempts + 1).unwrap_or(u32::MAX);
-                let next = backoff
-                    .retry_delay(attempts, &e)
-                    .map_or(i64::MAX / 2, |d| now() + d.as_secs() as i64);
-                eprintln!(
-                    "mailaudit: alert for {} not delivered (attempt {attempts}): {e}",
-                    alert.domain
-                );
-                store.alert_failed(alert.id, &e.to_string(), next).await?;
-            }
-        }
+    let done = alerts::deliver_due(store, &resolver, &targets, &opts, &Backoff::default()).await?;
+    for u in &done.undelivered {
+        eprintln!(
+            "mailaudit: alert for {} not delivered (attempt {}): {}",
+            u.domain, u.attempts, u.error
+        );
     }
-    Ok(delivered)
+    Ok(done.delivered)
 }
 
 /// Marks runs left `running` by a process that died (started over two days ago) as aborted;

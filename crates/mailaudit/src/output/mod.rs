@@ -3,6 +3,7 @@
 
 mod csv;
 mod html;
+pub(crate) mod reports;
 mod table;
 
 use std::io::Write;

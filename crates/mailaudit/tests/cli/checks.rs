@@ -1,4 +1,4 @@
-//! `mailaudit checks` (the catalogue, CHECKS.md) and the help texts.
+//! `mailaudit checks` (the catalogue, docs/checks.md) and the help texts.
 
 use mailaudit_core::checks::CATALOGUE;
 
@@ -6,7 +6,7 @@ use crate::common::{Lab, finding_ids, run, run_with_stdin};
 
 #[test]
 fn catalogue_has_every_check_of_checks_md() {
-    // CHECKS.md (the contract) lists 58 checks.
+    // The contract (docs/checks.md) lists 58 checks.
     assert_eq!(CATALOGUE.len(), 58);
 }
 

@@ -107,9 +107,14 @@ impl Drop for RootOnly {
 }
 
 /// A loopback UDP port with nothing listening on it.
-fn closed_port() -> String {
-    let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    s.local_addr().expect("addr").to_string()
+fn closed_port() -> (mailaudit_lab::PortLease, String) {
+    // A leased port, held by the caller: nothing listens on it, and no other test's socket can
+    // take it meanwhile (a port bound and released here could be handed to one).
+    let lease = mailaudit_lab::lease_ports(1)
+        .expect("a leased port")
+        .remove(0);
+    let addr = format!("127.0.0.1:{}", lease.port());
+    (lease, addr)
 }
 
 /// Finding IDs that claim something is absent: never raised from a look-up that failed.
@@ -373,7 +378,7 @@ fn failed_mx_is_not_reported_as_no_mx() {
 #[test]
 fn dead_resolver_fails_fast_and_names_it() {
     let silent = Silent::bind();
-    let closed = closed_port();
+    let (_lease, closed) = closed_port();
     for (ns, why) in [
         (silent.addr(), "no reply to a test query within 2 s"),
         (closed.clone(), "connection refused"),
@@ -426,7 +431,7 @@ fn dead_resolver_fails_fast_and_names_it() {
 #[test]
 fn each_dead_resolver_among_several_is_named() {
     let lab = Lab::start("contoso.test MX 10 mx.contoso.test\n");
-    let dead = closed_port();
+    let (_lease, dead) = closed_port();
     let out = run(&[
         "audit",
         "--nameserver",
@@ -446,7 +451,7 @@ fn each_dead_resolver_among_several_is_named() {
 /// audit of `guide`.
 #[test]
 fn every_dns_command_checks_the_resolver() {
-    let dead = closed_port();
+    let (_lease, dead) = closed_port();
     let db = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", db.path().join("store.db").display());
     for args in [
@@ -479,7 +484,7 @@ fn every_dns_command_checks_the_resolver() {
 #[test]
 fn schedule_run_with_a_dead_resolver_keeps_the_schedule_due() {
     let lab = Lab::start("sched.test MX 10 mx.sched.test\nmx.sched.test A 192.0.2.25\n");
-    let dead = closed_port();
+    let (_lease, dead) = closed_port();
     let db = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", db.path().join("store.db").display());
     run(&["domain", "add", "sched.test", "--db", &url]).assert_code(0);

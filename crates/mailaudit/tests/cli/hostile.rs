@@ -162,6 +162,14 @@ fn guide_checklist_history_escape_terminal_controls() {
     // The hostile values do reach the guide, escaped visibly (so this is not vacuous).
     assert!(guide.stdout.contains("\\u{1b}"), "{}", guide.stdout);
     assert!(guide.stdout.contains("\\u{202e}"), "{}", guide.stdout);
+    // The HTML guide: the same values escaped by maud and shown visibly, never as a character
+    // reference (`&#x1b;`) that a browser would decode back.
+    let html = db.run(&["guide", "osc.test", "--format", "html"]);
+    html.assert_code(0);
+    assert_no_terminal_controls("guide (HTML)", &html.stdout);
+    assert!(!html.stdout.contains("&#"), "{}", html.stdout);
+    assert!(html.stdout.contains("\\u{1b}"), "{}", html.stdout);
+    assert!(html.stdout.contains("\\u{202e}"), "{}", html.stdout);
 
     let file = tempfile::tempdir().expect("a temporary directory");
     let path = file.path().join("guide.md");

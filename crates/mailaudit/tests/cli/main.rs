@@ -9,6 +9,8 @@ mod checks;
 mod common;
 mod demo;
 mod dns_failure;
+mod docs_cli;
+mod docs_json;
 mod exit_codes;
 mod exo;
 mod fetch;

@@ -192,6 +192,7 @@ fn a_valid_policy_covering_the_mx_is_fetched_and_reported() {
     let out = server.audit(&dns, &[]);
     out.assert_code(0);
     let json = out.json();
+    crate::docs_json::assert_report_documented(&json);
     assert_eq!(sts_findings(&json), Vec::<Value>::new());
     let sts = &domain(&json, DOMAIN)["mta_sts"];
     let policy = &sts["policy"];

@@ -350,6 +350,7 @@ fn relay_test_reports_an_open_endpoint_with_its_transcript_and_sends_no_data() {
     let out = rig.relay_test(&dns, TEST_DOMAIN, "open", &["--format", "json"]);
     out.assert_code(1);
     let json = out.json();
+    crate::docs_json::assert_relay_test_documented(&json);
     assert_eq!(json["domain"], TEST_DOMAIN);
     let relay = &json["relay"];
     assert_eq!(relay["verdict"], "open", "{relay:#}");
@@ -587,6 +588,7 @@ fn bad_certificates_are_tls_cert_invalid_and_the_verdict_is_still_reached() {
         let out = rig.relay_test(&dns, TEST_DOMAIN, endpoint, &["--format", "json"]);
         out.assert_code(1);
         let json = out.json();
+        crate::docs_json::assert_relay_test_documented(&json);
         assert_eq!(json["relay"]["verdict"], "open", "{endpoint}: {json:#}");
         let tls = &json["relay"]["probes"][0]["tls"];
         assert_eq!(tls["cert_valid"], false, "{endpoint}: {tls:#}");
@@ -793,6 +795,7 @@ fn audit_relay_test_adds_the_relay_section_and_lowers_the_score() {
     let after = audit(&extra);
     after.assert_code(1);
     let after = after.json();
+    crate::docs_json::assert_report_documented(&after);
 
     let contoso = domain(&after, TEST_DOMAIN);
     assert_eq!(

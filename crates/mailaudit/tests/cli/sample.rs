@@ -1,4 +1,4 @@
-//! `audit --sample` in every format: the shape the contract promises (INTERFACE.md), then a
+//! `audit --sample` in every format: the shape the contract promises (docs/json.md), then a
 //! snapshot of the whole output, so that any change to what users and scripts see is reviewed.
 
 use serde_json::Value;

@@ -2,9 +2,8 @@
 //! latest stored audit (with its tenant's Exchange Online findings), its fleet summary, its
 //! score history with the changes between audits.
 //!
-//! These functions are shared with the command line (`mailaudit guide`, the checklist
-//! tracking of `mailaudit audit`), so that the portal and the CLI present one domain the same
-//! way. They only read the store and call the core: no DNS, no SMTP.
+//! These functions are shared by the portal and the command line (`mailaudit guide`, the
+//! checklist tracking of `mailaudit audit`), so that both present one domain the same way. They only read the store and call the core: no DNS, no SMTP.
 
 use mailaudit_core::checks::{CheckId, Severity};
 use mailaudit_core::exo::{self, TenantConfig};
@@ -16,7 +15,7 @@ use mailaudit_store::{
     TenantImport, Time,
 };
 
-use crate::PortalError;
+use crate::AppError;
 
 /// The guide's context for a domain: the inventory's data, the DMARC roll-out, today.
 pub fn guide_context(
@@ -98,8 +97,8 @@ pub async fn tenant_findings(store: &dyn Store, domain: &str) -> Result<Vec<Find
 }
 
 /// Reads a stored result through the core's lenient view.
-pub fn view_of(r: &StoredResult) -> Result<ReportView, PortalError> {
-    ReportView::from_json(&r.report).map_err(|source| PortalError::StoredReport {
+pub fn view_of(r: &StoredResult) -> Result<ReportView, AppError> {
+    ReportView::from_json(&r.report).map_err(|source| AppError::StoredReport {
         domain: r.domain.clone(),
         run: r.run_id,
         source,

@@ -3,45 +3,45 @@
 //! tracked, its checklist is brought up to date (items tick themselves when the audit verifies
 //! the fix and reopen on regression) and, for scheduled runs, regressions are queued as alerts.
 
-use anyhow::{Context, Result};
+use mailaudit_core::alerts::alert_payload;
 use mailaudit_core::audit::DomainReport;
 use mailaudit_core::finding::Finding;
 use mailaudit_core::guide::{self, ReportView};
 use mailaudit_core::history;
 use mailaudit_store::{ChecklistItem, DmarcRollout, ItemState, Store};
 
+use crate::AppError;
+use crate::stored::guide_context;
+
 /// Who ticks or reopens an item after an audit.
-pub(crate) const VERIFIED_BY: &str = "mailaudit (verified by audit)";
+pub const VERIFIED_BY: &str = "mailaudit (verified by audit)";
 /// Who reopens an item that regressed.
-pub(crate) const REOPENED_BY: &str = "mailaudit (regression seen by audit)";
+pub const REOPENED_BY: &str = "mailaudit (regression seen by audit)";
 
 /// The current time in unix seconds (the store's clock).
-pub(crate) use mailaudit_store::now;
+pub use mailaudit_store::now;
 
 /// What recording one domain changed.
 #[derive(Debug, Default)]
-pub(crate) struct Recorded {
+pub struct Recorded {
     /// Checklist items ticked by this audit.
-    pub(crate) ticked: Vec<String>,
+    pub ticked: Vec<String>,
     /// Checklist items reopened by this audit.
-    pub(crate) reopened: Vec<String>,
+    pub reopened: Vec<String>,
     /// What got worse since the previous audit (empty on a first audit).
-    pub(crate) regressions: Vec<Finding>,
+    pub regressions: Vec<Finding>,
     /// Whether anything got worse (findings or state changes).
-    pub(crate) worsened: bool,
+    pub worsened: bool,
 }
-
-/// The guide's context for a domain (shared with the portal).
-pub(crate) use mailaudit_portal::stored::guide_context;
 
 /// Records one audited domain in run `run_id` and updates its roll-out and checklist. With
 /// `alerts`, a worsening is queued in the store's alert outbox for delivery.
-pub(crate) async fn record(
+pub async fn record(
     store: &dyn Store,
     run_id: i64,
     report: &DomainReport,
     alerts: bool,
-) -> Result<Recorded> {
+) -> Result<Recorded, AppError> {
     let mut out = Recorded::default();
     if report.error.is_some() {
         return Ok(out);
@@ -49,11 +49,14 @@ pub(crate) async fn record(
     let domain = report.domain.as_str();
     let now = now();
     let earlier = store.history(domain, 10).await?;
-    let json = serde_json::to_value(report).context("serialising the report")?;
+    let json = serde_json::to_value(report).map_err(AppError::Serialize)?;
     store
         .record_result(run_id, domain, now, report.score.map(i64::from), &json)
         .await
-        .with_context(|| format!("recording {domain}"))?;
+        .map_err(|source| AppError::Record {
+            domain: domain.to_string(),
+            source,
+        })?;
     let cur = ReportView::from_report(report);
 
     // The DMARC roll-out: a new phase starts when the published policy changes.
@@ -103,7 +106,7 @@ pub(crate) async fn record(
 
     // What got worse since the previous audit.
     if let Some((prev, older)) = earlier.split_first() {
-        let prev = ReportView::from_json(&prev.report).context("reading the previous audit")?;
+        let prev = ReportView::from_json(&prev.report).map_err(AppError::PreviousAudit)?;
         let older: Vec<ReportView> = older
             .iter()
             .filter_map(|r| ReportView::from_json(&r.report).ok())
@@ -112,8 +115,7 @@ pub(crate) async fn record(
         out.worsened = d.worsened();
         out.regressions = d.regressed.iter().chain(d.new.iter()).cloned().collect();
         if alerts && (out.worsened || !out.reopened.is_empty()) {
-            let payload =
-                mailaudit_net::notify::alert_payload(domain, &out.regressions, d.score, None);
+            let payload = alert_payload(domain, &out.regressions, d.score, None);
             store.enqueue_alert(domain, &payload, now).await?;
         }
     }
