@@ -8,8 +8,9 @@
 //! request ([`crate::oauth2`]) and the MTA-STS policy fetch ([`crate::https`]) open their
 //! connections through an `Attempt`, and report a failure to reach the server, a timeout, a
 //! broken connection or a malformed answer as a [`TransportError`], next to their own outcomes
-//! (an HTTP status, an SMTP reply, a token refused). The IMAP client uses the same look-up and
-//! connect.
+//! (an HTTP status, an SMTP reply, a token refused). The IMAP client ([`crate::imap`]) reaches
+//! its server the same way (the TLS handshake at once or after `STARTTLS`), its `ImapError`
+//! wrapping a [`TransportError`].
 
 use std::fmt;
 use std::io;
@@ -104,8 +105,8 @@ impl fmt::Display for Part {
 }
 
 /// Why a server could not be reached or did not answer in the protocol: the one error of the
-/// transport shared by the webhook, the alert mail, the OAuth 2.0 token request and the MTA-STS
-/// fetch. Every variant is worth another attempt later ([`TransportError::is_retryable`]).
+/// transport shared by the webhook, the alert mail, the OAuth 2.0 token request, the MTA-STS
+/// fetch and the IMAP client. Every variant is worth another attempt later ([`TransportError::is_retryable`]).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TransportError {

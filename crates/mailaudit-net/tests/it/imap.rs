@@ -22,6 +22,7 @@ use mailaudit_lab::{LabDns, Zone};
 use mailaudit_net::Resolver;
 use mailaudit_net::imap::{IdleOutcome, ImapError, ImapOptions, Session};
 use mailaudit_net::smtp::TlsRoots;
+use mailaudit_net::transport::TransportError;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, SanType};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -279,7 +280,10 @@ async fn starttls_and_imaps_with_a_private_ca() {
         let err = Session::connect(&u, &dns, &ImapOptions::new(TlsRoots::webpki()))
             .await
             .expect_err("unknown CA");
-        assert!(matches!(err, ImapError::Tls { .. }), "{err}");
+        assert!(
+            matches!(err, ImapError::Transport(TransportError::Tls { .. })),
+            "{err}"
+        );
         assert!(err.to_string().contains("issuer"), "{err}");
     }
 }

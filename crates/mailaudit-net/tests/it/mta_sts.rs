@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mailaudit_core::checks::{Area, CheckId};
 use mailaudit_lab::{LabDns, LabRecord, Zone};
@@ -534,9 +534,15 @@ async fn a_server_that_never_answers_times_out_within_the_limit() {
     ] {
         let (_dns, resolver, _server, _ca, mut opts) = setup(serve).await;
         opts.timeout = Duration::from_millis(800);
-        let start = Instant::now();
-        let got = https::fetch_policy(&resolver, DOMAIN, &opts).await;
-        let elapsed = start.elapsed();
+        // Which limit ended the fetch is in the error (the stage and the limit of the whole
+        // attempt), not measured by a wall clock that would time the machine's load; the
+        // generous bound only catches a hang.
+        let got = tokio::time::timeout(
+            Duration::from_secs(60),
+            https::fetch_policy(&resolver, DOMAIN, &opts),
+        )
+        .await
+        .expect("the fetch never hangs");
         assert_eq!(
             got,
             Err(FetchError::Transport(TransportError::Timeout {
@@ -544,7 +550,6 @@ async fn a_server_that_never_answers_times_out_within_the_limit() {
                 limit: Duration::from_millis(800)
             }))
         );
-        assert!(elapsed < Duration::from_millis(2000), "{elapsed:?}");
         let (_, findings) = https::check(&resolver, DOMAIN, &[MX.to_string()], &opts).await;
         assert_eq!(ids(&findings), ["MTA-STS-INVALID"]);
     }
@@ -552,10 +557,10 @@ async fn a_server_that_never_answers_times_out_within_the_limit() {
 
 #[tokio::test]
 async fn connection_refused_is_invalid() {
-    let port = {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    // A leased port: nothing listens on it, and no other test's socket can take it meanwhile
+    // (a port bound and released here could be handed to one).
+    let lease = mailaudit_lab::lease_ports(1).unwrap().remove(0);
+    let port = lease.port();
     let ca = TestCa::new();
     let (_dns, resolver) = crate::lab(loopback()).await;
     let opts = ca.options(port);
