@@ -3,35 +3,21 @@
 use std::io::{self, BufRead, BufReader, Write};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
-use mailaudit_core::audit::normalize_domain;
-use mailaudit_store::{
-    Added, DomainEntry, DomainUpdate, ItemState, KeyPerson, NewDomain, Store, StoreError,
-    merge_key_people,
+use anyhow::{Context, Result, anyhow, bail};
+use mailaudit_app::AppError;
+use mailaudit_app::inventory::{
+    AddOutcome, COLUMNS, CsvImport, CustomerAdded, DomainFields, FieldChange, ImportTally,
+    RowOutcome, add_customer, customer_exists, domain_names, missing_domains, parse_people,
+    person_text,
 };
+use mailaudit_core::audit::normalize_domain;
+use mailaudit_store::{DomainEntry, DomainUpdate, ItemState, KeyPerson, Store, StoreError};
 
 use super::dates;
 use crate::cli::{
     CustomerCommand, DomainAddArgs, DomainCommand, DomainSetArgs, ImportArgs, TextOrJson,
 };
 use crate::output::{printable, text_stdout};
-
-/// Parses "Name <address>" (or a bare address, giving an empty name: [`merge_key_people`]
-/// names a new person after the address and keeps a known person's name) into a key person.
-pub(crate) fn parse_person(s: &str) -> Result<KeyPerson> {
-    let s = s.trim();
-    let (name, email) = match (s.find('<'), s.rfind('>')) {
-        (Some(a), Some(b)) if a < b => (
-            s[..a].trim().trim_matches('"').to_string(),
-            s[a + 1..b].trim().to_string(),
-        ),
-        _ => (String::new(), s.to_string()),
-    };
-    if !email.contains('@') || email.contains(char::is_whitespace) {
-        bail!("invalid key person {s:?}: expected \"Name <address>\"");
-    }
-    Ok(KeyPerson { name, email })
-}
 
 /// Quotes `s` for a POSIX shell when it needs it (for the commands mailaudit suggests).
 fn shell_quote(s: &str) -> String {
@@ -45,109 +31,33 @@ fn shell_quote(s: &str) -> String {
     }
 }
 
-/// A key person as typed: `Name <address>`.
-fn person_text(p: &KeyPerson) -> String {
-    if p.name.is_empty() {
-        p.email.clone()
-    } else {
-        format!("{} <{}>", p.name, p.email)
-    }
-}
-
 fn opt_text(v: &Option<String>) -> String {
     v.clone().unwrap_or_else(|| "(none)".to_string())
 }
 
-/// The fields of `before` that `after` changes: `(field, old, new)`, named as in the import's
-/// columns and `domain show --format json`.
-fn domain_changes(
-    before: &DomainEntry,
-    after: &DomainEntry,
-) -> Vec<(&'static str, String, String)> {
-    let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
-    let people = |v: &[KeyPerson]| {
-        if v.is_empty() {
-            "(none)".to_string()
-        } else {
-            v.iter().map(person_text).collect::<Vec<_>>().join("; ")
-        }
-    };
-    let mut out = Vec::new();
-    let mut text = |field, old: &Option<String>, new: &Option<String>| {
-        if old != new {
-            out.push((field, opt_text(old), opt_text(new)));
-        }
-    };
-    text("customer", &before.customer, &after.customer);
-    text("tenant", &before.tenant, &after.tenant);
-    text("m365_endpoint", &before.m365_endpoint, &after.m365_endpoint);
-    text("relay_from", &before.relay_from, &after.relay_from);
-    text("relay_to", &before.relay_to, &after.relay_to);
-    if before.parked != after.parked {
-        out.push(("parked", yes_no(before.parked), yes_no(after.parked)));
-    }
-    if before.key_people != after.key_people {
-        out.push((
-            "key_people",
-            people(&before.key_people),
-            people(&after.key_people),
-        ));
-    }
-    out
-}
-
 /// Prints `PREFIX field: old → new` for each change.
-fn write_changes(
-    out: &mut dyn Write,
-    prefix: &str,
-    changes: &[(&'static str, String, String)],
-) -> io::Result<()> {
-    for (field, old, new) in changes {
+fn write_changes(out: &mut dyn Write, prefix: &str, changes: &[FieldChange]) -> io::Result<()> {
+    for c in changes {
         writeln!(
             out,
-            "{prefix}{field}: {} → {}",
-            printable(old),
-            printable(new)
+            "{prefix}{}: {} → {}",
+            c.field,
+            printable(&c.old),
+            printable(&c.new)
         )?;
     }
     Ok(())
 }
 
-/// Each name normalised, in order, each once; an invalid name is an error (nothing written).
-fn domain_names(names: &[String]) -> Result<Vec<String>> {
-    let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::new();
-    for name in names {
-        let n = normalize_domain(name)?;
-        if seen.insert(n.clone()) {
-            out.push(n);
-        }
-    }
-    Ok(out)
-}
-
-/// The key people given with --key-person, as typed (a bare address has no name).
-fn people(args: &[String]) -> Result<Vec<KeyPerson>> {
-    args.iter().map(|p| parse_person(p)).collect()
-}
-
-/// The key people of a new domain: deduplicated by address, each with a name.
-fn new_people(given: &[KeyPerson]) -> Vec<KeyPerson> {
-    let mut list = Vec::new();
-    merge_key_people(&mut list, given);
-    list
-}
-
 /// Fails unless the customer exists (checked before anything is written).
 async fn existing_customer(store: &dyn Store, name: &str) -> Result<()> {
-    match store.customer(name).await {
-        Ok(_) => Ok(()),
-        Err(StoreError::NotFound { .. }) => bail!(
+    if !customer_exists(store, name).await? {
+        bail!(
             "customer {:?} not found (add it with `mailaudit customer add`)",
             name.trim()
-        ),
-        Err(e) => Err(e.into()),
+        );
     }
+    Ok(())
 }
 
 pub(crate) async fn customer(store: &dyn Store, cmd: &CustomerCommand) -> Result<ExitCode> {
@@ -157,52 +67,42 @@ pub(crate) async fn customer(store: &dyn Store, cmd: &CustomerCommand) -> Result
             name,
             contacts,
             notes,
-        } => {
-            let given = (contacts.as_deref(), notes.as_deref());
-            match store
-                .add_customer(name, given.0.unwrap_or(""), given.1.unwrap_or(""))
-                .await
-            {
-                Ok(c) => writeln!(out, "added customer {}", c.name)?,
-                Err(StoreError::Conflict(_)) => {
-                    let c = store.customer(name).await?;
-                    let mut differ = Vec::new();
-                    let mut suggest = format!("mailaudit customer set {}", shell_quote(&c.name));
-                    for (field, given, stored) in [
-                        ("contacts", given.0, &c.contacts),
-                        ("notes", given.1, &c.notes),
-                    ] {
-                        if let Some(g) = given
-                            && g != stored
-                        {
-                            differ.push(format!(
-                                "{field} {:?} (given: {:?})",
-                                printable(stored),
-                                printable(g)
-                            ));
-                            suggest.push_str(&format!(" --{field} {}", shell_quote(g)));
-                        }
-                    }
-                    if differ.is_empty() {
-                        eprintln!(
-                            "mailaudit: customer {} already exists; nothing changed (use \
-                             `mailaudit customer set {} --contacts … --notes …` to change it)",
-                            c.name,
-                            shell_quote(&c.name)
-                        );
-                    } else {
-                        eprintln!(
-                            "mailaudit: customer {} already exists with {}; nothing changed: use \
-                             `{suggest}` to change it",
-                            c.name,
-                            differ.join(" and ")
-                        );
-                        return Ok(ExitCode::from(1));
-                    }
+        } => match add_customer(store, name, contacts.as_deref(), notes.as_deref()).await? {
+            CustomerAdded::New(c) => writeln!(out, "added customer {}", c.name)?,
+            CustomerAdded::Existing { stored: c, differ } => {
+                let mut suggest = format!("mailaudit customer set {}", shell_quote(&c.name));
+                for d in &differ {
+                    suggest.push_str(&format!(" --{} {}", d.field, shell_quote(&d.new)));
                 }
-                Err(e) => return Err(e.into()),
+                let differ: Vec<String> = differ
+                    .iter()
+                    .map(|d| {
+                        format!(
+                            "{} {:?} (given: {:?})",
+                            d.field,
+                            printable(&d.old),
+                            printable(&d.new)
+                        )
+                    })
+                    .collect();
+                if differ.is_empty() {
+                    eprintln!(
+                        "mailaudit: customer {} already exists; nothing changed (use \
+                             `mailaudit customer set {} --contacts … --notes …` to change it)",
+                        c.name,
+                        shell_quote(&c.name)
+                    );
+                } else {
+                    eprintln!(
+                        "mailaudit: customer {} already exists with {}; nothing changed: use \
+                             `{suggest}` to change it",
+                        c.name,
+                        differ.join(" and ")
+                    );
+                    return Ok(ExitCode::from(1));
+                }
             }
-        }
+        },
         CustomerCommand::Set {
             name,
             contacts,
@@ -234,9 +134,13 @@ pub(crate) async fn customer(store: &dyn Store, cmd: &CustomerCommand) -> Result
             }
             let changes: Vec<_> = changes
                 .into_iter()
-                .map(|(f, old, new)| {
+                .map(|(field, old, new)| {
                     let show = |s: String| if s.is_empty() { "(none)".into() } else { s };
-                    (f, show(old), show(new))
+                    FieldChange {
+                        field,
+                        old: show(old),
+                        new: show(new),
+                    }
                 })
                 .collect();
             write_changes(&mut out, &format!("customer {}: ", u.after.name), &changes)?;
@@ -275,18 +179,16 @@ pub(crate) async fn customer(store: &dyn Store, cmd: &CustomerCommand) -> Result
     Ok(ExitCode::SUCCESS)
 }
 
-/// The fields `domain add` was given, as an update of an existing domain: applying it changes
-/// nothing exactly when the stored domain already has every value given.
-fn add_as_update(args: &DomainAddArgs, key_people: &[KeyPerson]) -> DomainUpdate {
-    DomainUpdate {
-        customer: args.customer.clone().map(Some),
+/// The fields `domain add` was given.
+fn add_fields(args: &DomainAddArgs, key_people: Vec<KeyPerson>) -> DomainFields {
+    DomainFields {
+        customer: args.customer.clone(),
         parked: args.parked.then_some(true),
-        tenant: args.tenant.clone().map(Some),
-        m365_endpoint: args.m365_endpoint.clone().map(Some),
-        relay_from: args.relay_from.clone().map(Some),
-        relay_to: args.relay_to.clone().map(Some),
-        clear_key_people: false,
-        add_key_people: key_people.to_vec(),
+        tenant: args.tenant.clone(),
+        m365_endpoint: args.m365_endpoint.clone(),
+        relay_from: args.relay_from.clone(),
+        relay_to: args.relay_to.clone(),
+        key_people,
     }
 }
 
@@ -350,31 +252,22 @@ pub(crate) async fn domain(store: &dyn Store, cmd: &DomainCommand) -> Result<Exi
         DomainCommand::Add(args) => {
             // Everything is checked before anything is written.
             let names = domain_names(&args.domains)?;
-            let key_people = people(&args.key_people)?;
+            let fields = add_fields(args, parse_people(&args.key_people)?);
             if let Some(c) = &args.customer {
                 existing_customer(store, c).await?;
             }
-            let asked = add_as_update(args, &key_people);
             let mut differ = false;
             for name in names {
-                let new = NewDomain {
-                    name,
-                    customer: args.customer.clone(),
-                    parked: args.parked,
-                    tenant: args.tenant.clone(),
-                    m365_endpoint: args.m365_endpoint.clone(),
-                    relay_from: args.relay_from.clone(),
-                    relay_to: args.relay_to.clone(),
-                    key_people: new_people(&key_people),
-                };
-                match store.add_domain(&new).await? {
-                    Added::New(d) => {
+                match mailaudit_app::inventory::add_domain(store, name, &fields).await? {
+                    AddOutcome::New(d) => {
                         let owner = d.customer.map(|c| format!(" ({c})")).unwrap_or_default();
                         writeln!(out, "added {}{owner}", d.name)?;
                     }
-                    Added::Existing(d) => {
-                        let wanted = asked.apply(&d);
-                        let changes = domain_changes(&d, &wanted);
+                    AddOutcome::Existing {
+                        stored: d,
+                        wanted,
+                        changes,
+                    } => {
                         if changes.is_empty() {
                             eprintln!(
                                 "mailaudit: {} is already in the inventory; nothing changed (use \
@@ -385,8 +278,13 @@ pub(crate) async fn domain(store: &dyn Store, cmd: &DomainCommand) -> Result<Exi
                             differ = true;
                             let list: Vec<String> = changes
                                 .iter()
-                                .map(|(f, old, new)| {
-                                    format!("{f} is {} (given: {})", printable(old), printable(new))
+                                .map(|c| {
+                                    format!(
+                                        "{} is {} (given: {})",
+                                        c.field,
+                                        printable(&c.old),
+                                        printable(&c.new)
+                                    )
                                 })
                                 .collect();
                             eprintln!(
@@ -407,7 +305,7 @@ pub(crate) async fn domain(store: &dyn Store, cmd: &DomainCommand) -> Result<Exi
         }
         DomainCommand::Set(args) => {
             let names = domain_names(&args.domains)?;
-            let update = domain_set_update(args, people(&args.key_people)?);
+            let update = domain_set_update(args, parse_people(&args.key_people)?);
             if update.is_empty() {
                 bail!(
                     "nothing to change: give the fields to set (--customer, --parked, \
@@ -415,14 +313,7 @@ pub(crate) async fn domain(store: &dyn Store, cmd: &DomainCommand) -> Result<Exi
                      --key-person) or to clear (--clear-…); see `mailaudit domain set --help`"
                 );
             }
-            let mut missing = Vec::new();
-            for name in &names {
-                match store.domain(name).await {
-                    Ok(_) => {}
-                    Err(StoreError::NotFound { .. }) => missing.push(name.as_str()),
-                    Err(e) => return Err(e.into()),
-                }
-            }
+            let missing = missing_domains(store, &names).await?;
             if !missing.is_empty() {
                 bail!(
                     "not in the inventory: {} (add with `mailaudit domain add`); nothing changed",
@@ -434,7 +325,7 @@ pub(crate) async fn domain(store: &dyn Store, cmd: &DomainCommand) -> Result<Exi
             }
             for name in &names {
                 let u = store.update_domain(name, &update).await?;
-                let changes = domain_changes(&u.before, &u.after);
+                let changes = mailaudit_app::inventory::domain_changes(&u.before, &u.after);
                 if changes.is_empty() {
                     writeln!(out, "{name}: unchanged (already so)")?;
                 }
@@ -575,40 +466,6 @@ async fn show_domain(
     Ok(())
 }
 
-/// The columns `import` reads.
-const COLUMNS: [&str; 10] = [
-    "customer",
-    "domain",
-    "parked",
-    "tenant",
-    "m365_endpoint",
-    "relay_from",
-    "relay_to",
-    "key_people",
-    "contacts",
-    "notes",
-];
-
-/// The parked cell: `None` when empty (not given).
-fn yes(s: &str) -> Result<Option<bool>, String> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "" => Ok(None),
-        "no" | "n" | "false" | "0" => Ok(Some(false)),
-        "yes" | "y" | "true" | "1" | "parked" => Ok(Some(true)),
-        other => Err(format!("parked must be yes or no, not {other:?}")),
-    }
-}
-
-/// What one import row did.
-enum RowOutcome {
-    /// A new domain.
-    New,
-    /// An existing domain, with the fields that changed.
-    Updated(String, Vec<&'static str>),
-    /// An existing domain the row changed nothing of.
-    Unchanged,
-}
-
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
@@ -622,160 +479,53 @@ pub(crate) async fn import(store: &dyn Store, args: &ImportArgs) -> Result<ExitC
         Box::new(BufReader::new(f))
     };
     let name = args.file.display().to_string();
-    let mut csv = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(reader);
-    let headers: Vec<String> = csv
-        .headers()
-        .with_context(|| format!("{name}: cannot read the header row"))?
-        .iter()
-        .map(|h| {
-            h.trim_start_matches('\u{feff}')
-                .to_ascii_lowercase()
-                .replace([' ', '-'], "_")
-        })
-        .collect();
-    let col = |c: &str| headers.iter().position(|h| h == c);
-    if col("domain").is_none() {
-        bail!(
+    let mut import = CsvImport::new(reader).map_err(|e| match e {
+        AppError::CsvHeader(e) => {
+            anyhow::Error::new(e).context(format!("{name}: cannot read the header row"))
+        }
+        AppError::NoDomainColumn => anyhow!(
             "{name}: the header row has no `domain` column (columns: {})",
             COLUMNS.join(", ")
-        );
-    }
-    let unknown: Vec<&String> = headers
-        .iter()
-        .filter(|h| !COLUMNS.contains(&h.as_str()))
-        .collect();
+        ),
+        e => e.into(),
+    })?;
+    let unknown = import.unknown_columns();
     if !unknown.is_empty() {
         eprintln!("mailaudit: {name}: ignoring unknown columns {unknown:?}");
     }
-    let (mut added, mut unchanged, mut bad) = (0, 0, 0);
-    let mut updated: Vec<(String, Vec<&'static str>)> = Vec::new();
-    let (mut new_customers, mut updated_customers) = (0, Vec::<String>::new());
-    let mut customers: std::collections::HashSet<String> = store
-        .customers()
-        .await?
-        .into_iter()
-        .map(|c| c.name)
-        .collect();
+    let mut tally = ImportTally::default();
     let mut out = text_stdout();
-    for (i, row) in csv.records().enumerate() {
-        let line = i + 2;
-        let row = match row {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("mailaudit: {name}:{line}: unreadable row: {e}");
-                bad += 1;
-                continue;
-            }
-        };
-        // A missing column and an empty cell are the same: not given.
-        let get = |c: &str| {
-            col(c)
-                .and_then(|i| row.get(i))
-                .unwrap_or("")
-                .trim()
-                .to_string()
-        };
-        let opt = |c: &str| Some(get(c)).filter(|v| !v.is_empty());
-        let result: Result<RowOutcome> = async {
-            // The whole row is checked before anything of it is written.
-            let domain = normalize_domain(&get("domain")).map_err(anyhow::Error::from)?;
-            let parked = yes(&get("parked")).map_err(anyhow::Error::msg)?;
-            let key_people = get("key_people")
-                .split(';')
-                .filter(|p| !p.trim().is_empty())
-                .map(parse_person)
-                .collect::<Result<Vec<_>>>()?;
-            let customer = opt("customer");
-            if let Some(c) = &customer {
-                let (contacts, notes) = (opt("contacts"), opt("notes"));
-                let mut known = customers.contains(c);
-                if !known {
-                    match store
-                        .add_customer(
-                            c,
-                            contacts.as_deref().unwrap_or(""),
-                            notes.as_deref().unwrap_or(""),
-                        )
-                        .await
-                    {
-                        Ok(_) => new_customers += 1,
-                        Err(StoreError::Conflict(_)) => known = true,
-                        Err(e) => return Err(e.into()),
-                    }
-                    customers.insert(c.clone());
-                }
-                if known && (contacts.is_some() || notes.is_some()) {
-                    let u = store
-                        .update_customer(c, contacts.as_deref(), notes.as_deref())
-                        .await?;
-                    if u.changed() {
-                        let mut fields = Vec::new();
-                        for (f, old, new) in [
-                            ("contacts", &u.before.contacts, &u.after.contacts),
-                            ("notes", &u.before.notes, &u.after.notes),
-                        ] {
-                            if old != new {
-                                fields.push(f);
-                                writeln!(
-                                    out,
-                                    "{name}:{line}: customer {c}: {f}: {} → {}",
-                                    printable(old),
-                                    printable(new)
-                                )?;
-                            }
-                        }
-                        updated_customers.push(format!("{c}: {}", fields.join(", ")));
-                    }
-                }
-            }
-            let new = NewDomain {
-                name: domain.clone(),
-                customer: customer.clone(),
-                parked: parked.unwrap_or(false),
-                tenant: opt("tenant"),
-                m365_endpoint: opt("m365_endpoint"),
-                relay_from: opt("relay_from"),
-                relay_to: opt("relay_to"),
-                key_people: new_people(&key_people),
-            };
-            if let Added::New(_) = store.add_domain(&new).await? {
-                return Ok(RowOutcome::New);
-            }
-            let update = DomainUpdate {
-                customer: customer.map(Some),
-                parked,
-                tenant: new.tenant.map(Some),
-                m365_endpoint: new.m365_endpoint.map(Some),
-                relay_from: new.relay_from.map(Some),
-                relay_to: new.relay_to.map(Some),
-                clear_key_people: false,
-                add_key_people: key_people,
-            };
-            let u = store.update_domain(&domain, &update).await?;
-            let changes = domain_changes(&u.before, &u.after);
-            if changes.is_empty() {
-                return Ok(RowOutcome::Unchanged);
-            }
-            write_changes(&mut out, &format!("{name}:{line}: {domain}: "), &changes)?;
-            Ok(RowOutcome::Updated(
-                domain,
-                changes.iter().map(|(f, _, _)| *f).collect(),
-            ))
+    while let Some(row) = import.next_row(store).await? {
+        tally.count(&row);
+        let line = row.line;
+        if let Some(c) = &row.customer_changed {
+            let prefix = format!("{name}:{line}: customer {}: ", c.name);
+            write_changes(&mut out, &prefix, &c.changes)?;
         }
-        .await;
-        match result {
-            Ok(RowOutcome::New) => added += 1,
-            Ok(RowOutcome::Updated(d, fields)) => updated.push((d, fields)),
-            Ok(RowOutcome::Unchanged) => unchanged += 1,
-            Err(e) => {
+        match row.outcome {
+            RowOutcome::Updated(domain, changes) => {
+                write_changes(&mut out, &format!("{name}:{line}: {domain}: "), &changes)?
+            }
+            RowOutcome::New(_) | RowOutcome::Unchanged(_) => {}
+            RowOutcome::Unreadable(e) => eprintln!("mailaudit: {name}:{line}: unreadable row: {e}"),
+            RowOutcome::Skipped(e) => {
+                let e = anyhow::Error::from(e);
                 eprintln!("mailaudit: {name}:{line}: {e:#}; row skipped");
-                bad += 1;
             }
         }
     }
+    let ImportTally {
+        added,
+        updated,
+        unchanged,
+        skipped: bad,
+        new_customers,
+        updated_customers,
+    } = tally;
+    let updated_customers: Vec<String> = updated_customers
+        .iter()
+        .map(|(c, fields)| format!("{c}: {}", fields.join(", ")))
+        .collect();
     /// How many updated domains the summary names.
     const NAMED: usize = 10;
     let mut which: Vec<String> = updated

@@ -9,14 +9,13 @@ use std::net::IpAddr;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use mailaudit_app::reports::{self as app, FileInput, InputItems};
+use mailaudit_app::reports::{self as app, InputItems};
 use mailaudit_core::audit::normalize_domain;
 use mailaudit_core::dns::DnsSource;
-use mailaudit_core::reports::Mode;
 use mailaudit_net::Resolver;
 use mailaudit_store::{Store, analysis};
 
-pub(crate) use mailaudit_app::reports::{Counts, ReadLimits, mode, open_input, stored_form};
+pub(crate) use mailaudit_app::reports::{Counts, ReadLimits, mode, stored_form};
 
 use crate::cli::{
     Cli, ReportInputArgs, ReportsIngestArgs, ReportsListArgs, ReportsParseArgs, ReportsRawArgs,
@@ -82,21 +81,6 @@ pub(crate) fn parse(args: &ReportsParseArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// Parses and stores each report of one opened input (in one transaction); a document that
-/// cannot be read is reported on standard error (with its label) and counted.
-pub(crate) async fn ingest_file(
-    store: &dyn Store,
-    file: &FileInput,
-    mode: Mode,
-    now: i64,
-) -> Result<Counts> {
-    let stored = app::ingest_file(store, file, mode, now).await?;
-    for n in &stored.not_stored {
-        eprintln!("mailaudit: {n}");
-    }
-    Ok(stored.counts)
 }
 
 /// `reports ingest`: the inputs read, opened and parsed in parallel and stored in input order,
