@@ -1082,6 +1082,45 @@ Then run the Direct Send probe again against the tenant's Microsoft endpoint: `m
             MS_DIRECT_SEND_BLOG,
         ],
     }
+    MxM365Legacy = "MX-M365-LEGACY" {
+        code: "MX005",
+        area: Area::Transport,
+        severity: Severity::Info,
+        title: "MX is Microsoft 365's legacy endpoint, which cannot offer inbound SMTP DANE",
+        what: "Classifies the domain's MX hosts. Fires, as context, when an MX host is the legacy Microsoft 365 endpoint `<label>.mail.protection.outlook.com` (compared case-insensitively). The GCC High endpoint `<label>.mail.protection.office365.us` does not fire: Microsoft documents no DNSSEC-signed `mx.microsoft` endpoint for it.",
+        why: "Microsoft 365 receives mail with inbound SMTP DANE (RFC 7672) only on its DNSSEC-signed endpoint `<label>.<letter>-v1.mx.microsoft`. On the legacy endpoint, a sender cannot authenticate the receiving server from DNS, so an attacker on the path can strip STARTTLS or present another certificate to senders that do not enforce MTA-STS.",
+        fix: r#"Run `Enable-DnssecForVerifiedDomain`, move the MX to the `DnssecMxValue` it prints in the order Microsoft gives, then run `Enable-SmtpDaneInbound`.
+
+Microsoft's prerequisites: the domain is an accepted domain whose status is Healthy, and its MX has priority 0 or 10 with no fallback MX. The new MX host (`<label>.<letter>-v1.mx.microsoft`) cannot be derived from the domain name: read it from the command's output.
+
+1. At the DNS host, lower the TTL of the current MX record to the lowest value allowed (not below 30 seconds), and wait for the old TTL to expire.
+2. In Exchange Online PowerShell:
+
+```powershell
+Enable-DnssecForVerifiedDomain -DomainName 'contoso.com'
+```
+
+It prints `Result`, `DnssecMxValue` and `ErrorData`; note the `DnssecMxValue`.
+
+3. At the DNS host, add an MX record with priority 20 whose host is the `DnssecMxValue` (TTL as low as allowed, not below 30 seconds), keeping the current MX.
+4. Check the new MX with the Inbound SMTP Email test of the Microsoft Remote Connectivity Analyzer (https://testconnectivity.microsoft.com/tests/O365InboundSmtp/input); retry if DNS caches still answer the old records.
+5. Change the priority of the `mail.protection.outlook.com` MX to 30 and of the new MX to 0.
+6. Delete the `mail.protection.outlook.com` MX record, and set the TTL of the new MX to 3600 seconds.
+7. Enable inbound SMTP DANE (Microsoft publishes and rotates the TLSA records of its endpoint):
+
+```powershell
+Enable-SmtpDaneInbound -DomainName 'contoso.com'
+```
+
+Verify with `Get-DnssecStatusForVerifiedDomain -DomainName 'contoso.com'`, `Get-SmtpDaneInboundStatus -DomainName 'contoso.com'` and `mailaudit audit contoso.com`. If a third-party gateway receives the mail, leave the MX at the gateway and change the smart host it relays to into the `DnssecMxValue` instead."#,
+        references: &[
+            "RFC 7672 (SMTP security via opportunistic DANE TLS)",
+            "Microsoft Learn: How SMTP DNS-based Authentication of Named Entities (DANE) works — https://learn.microsoft.com/en-us/purview/how-smtp-dane-works",
+            "Microsoft Learn: Enable-DnssecForVerifiedDomain — https://learn.microsoft.com/en-us/powershell/module/exchange/enable-dnssecforverifieddomain",
+            "Microsoft Learn: Enable-SmtpDaneInbound — https://learn.microsoft.com/en-us/powershell/module/exchange/enable-smtpdaneinbound",
+            MS_DNS_RECORDS,
+        ],
+    }
     ParkedNotLocked = "PARKED-NOT-LOCKED" {
         code: "SPF014",
         area: Area::Spf,
@@ -1833,9 +1872,9 @@ mod tests {
 
     #[test]
     fn catalogue_has_one_entry_per_checks_md_row() {
-        assert_eq!(CATALOGUE.len(), 58);
+        assert_eq!(CATALOGUE.len(), 59);
         let per_source = Source::ALL.map(|s| CATALOGUE.iter().filter(|c| c.source() == s).count());
-        assert_eq!(per_source, [41, 5, 12]);
+        assert_eq!(per_source, [42, 5, 12]);
     }
 
     /// Spot values of the contract (`docs/checks.md`), written out so that a change to the catalogue
@@ -1854,6 +1893,12 @@ mod tests {
                 "DMARC004",
                 Area::Dmarc,
                 Severity::High,
+            ),
+            (
+                CheckId::MxM365Legacy,
+                "MX005",
+                Area::Transport,
+                Severity::Info,
             ),
             (
                 CheckId::DmarcRuaInvalid,

@@ -300,6 +300,44 @@ fn render_mx(domain: &str, hosts: &[Mx]) -> String {
         .join("\n")
 }
 
+/// Whether `host` is Microsoft 365's legacy endpoint `<label>.mail.protection.outlook.com`
+/// (MX-M365-LEGACY). The GCC High endpoint `<label>.mail.protection.office365.us` is not: Microsoft
+/// documents no DNSSEC-signed `mx.microsoft` endpoint to move it to.
+pub fn is_m365_legacy(host: &str) -> bool {
+    matches!(classify_host(host), HostClass::M365Classic { .. })
+}
+
+/// Whether `host` is Microsoft 365's DNSSEC-signed, DANE-capable endpoint
+/// `<label>.<letter>-v1.mx.microsoft`.
+pub fn is_m365_dane_endpoint(host: &str) -> bool {
+    matches!(classify_host(host), HostClass::M365Current { .. })
+}
+
+/// MX-M365-LEGACY for the legacy Microsoft 365 hosts among the domain's `total` MX hosts.
+fn legacy_finding(domain: &str, legacy: &[&Mx], total: usize) -> Finding {
+    let hosts: Vec<&str> = legacy.iter().map(|m| m.exchange.as_str()).collect();
+    let evidence = legacy
+        .iter()
+        .map(|m| format!("{domain}. MX {} {}", m.preference, m.exchange))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let fallback = if total > legacy.len() {
+        "; Microsoft's procedure also expects no fallback MX next to it"
+    } else {
+        ""
+    };
+    Finding::new(
+        CheckId::MxM365Legacy,
+        format!(
+            "{domain} receives its mail at Microsoft 365's legacy endpoint {}: inbound SMTP DANE \
+             with DNSSEC needs the `*.mx.microsoft` endpoint that `Enable-DnssecForVerifiedDomain` \
+             returns{fallback}",
+            hosts.join(", ")
+        ),
+    )
+    .with_evidence(evidence)
+}
+
 /// Audits the MX records of `domain`.
 ///
 /// RFC 5321 §5.1: "If an empty list of MXs is returned, the address is treated as if it was
@@ -313,8 +351,9 @@ fn render_mx(domain: &str, hosts: &[Mx]) -> String {
 /// Findings: MX-MISSING, MX-NULL (also for an invalid null MX mixed with other MX, with a
 /// detail saying so; `null_mx` is then false), MX-UNRESOLVABLE for each of the first
 /// [`MAX_HOSTS_RESOLVED`] hosts with neither A nor AAAA records, and DNS-LOOKUP-FAILED (area
-/// transport) when the MX look-up or a host's address look-ups fail. MX-GATEWAY is not
-/// emitted here.
+/// transport) when the MX look-up or a host's address look-ups fail, and MX-M365-LEGACY when
+/// an MX host is Microsoft 365's legacy `<label>.mail.protection.outlook.com` endpoint
+/// ([`is_m365_legacy`]). MX-GATEWAY is not emitted here.
 pub async fn audit<D: DnsSource>(dns: &D, domain: &str) -> (MxSummary, Vec<Finding>) {
     let domain = normalize_name(domain);
     let mut summary = MxSummary::empty();
@@ -411,6 +450,15 @@ pub async fn audit<D: DnsSource>(dns: &D, domain: &str) -> (MxSummary, Vec<Findi
         HostClass::Gateway { vendor } => Some(vendor.to_string()),
         _ => None,
     });
+    let legacy: Vec<&Mx> = real
+        .iter()
+        .zip(&classes)
+        .filter(|(_, c)| matches!(c, HostClass::M365Classic { .. }))
+        .map(|(m, _)| *m)
+        .collect();
+    if !legacy.is_empty() {
+        findings.push(legacy_finding(&domain, &legacy, real.len()));
+    }
     summary.provider = if summary.m365_endpoint.is_some() {
         Provider::M365
     } else if classes.contains(&HostClass::Google) {
@@ -635,6 +683,16 @@ mod tests {
                 MemoryDns::new()
                     .with("contoso.com", Rr::Mx(0, m365.into()))
                     .with(m365, ip.clone()),
+                vec!["MX-M365-LEGACY"],
+            ),
+            (
+                "healthy m365 dane endpoint",
+                MemoryDns::new()
+                    .with(
+                        "contoso.com",
+                        Rr::Mx(0, "contoso-com.o-v1.mx.microsoft".into()),
+                    )
+                    .with("contoso-com.o-v1.mx.microsoft", ip.clone()),
                 vec![],
             ),
             (
@@ -660,7 +718,7 @@ mod tests {
                     .with("contoso.com", Rr::Mx(0, ".".into()))
                     .with("contoso.com", Rr::Mx(10, m365.into()))
                     .with(m365, ip.clone()),
-                vec!["MX-NULL"],
+                vec!["MX-NULL", "MX-M365-LEGACY"],
             ),
             (
                 "unresolvable backup",
@@ -668,7 +726,7 @@ mod tests {
                     .with("contoso.com", Rr::Mx(0, m365.into()))
                     .with("contoso.com", Rr::Mx(10, "old.contoso.com".into()))
                     .with(m365, ip.clone()),
-                vec!["MX-UNRESOLVABLE"],
+                vec!["MX-M365-LEGACY", "MX-UNRESOLVABLE"],
             ),
             (
                 "host lookup fails",
@@ -712,7 +770,7 @@ mod tests {
             .with("eu-smtp-inbound-1.mimecast.com", ip.clone())
             .with("eu-smtp-inbound-2.mimecast.com", ip.clone());
         let (s, f) = run(&dns);
-        assert!(f.is_empty());
+        assert_eq!(ids(&f), ["MX-M365-LEGACY"]);
         assert_eq!(s.provider, Provider::M365);
         assert_eq!(s.gateway.as_deref(), Some("Mimecast"));
         assert_eq!(
@@ -764,6 +822,72 @@ mod tests {
         let (s, _) = run(&MemoryDns::new().with("contoso.com", Rr::Fail(DnsError::ServFail)));
         assert!(s.lookup_failed && s.receives_mail());
         assert_eq!(s.provider, Provider::Unknown);
+    }
+
+    #[test]
+    fn legacy_m365_endpoint_is_reported_case_insensitively() {
+        let ip = Rr::A("192.0.2.1".parse().unwrap());
+        // Mixed case as real records have it; one finding naming every legacy host.
+        let dns = MemoryDns::new()
+            .with(
+                "contoso.com",
+                Rr::Mx(0, "Contoso-COM.Mail.Protection.Outlook.com.".into()),
+            )
+            .with("contoso-com.mail.protection.outlook.com", ip.clone());
+        let (_, f) = run(&dns);
+        assert_eq!(ids(&f), ["MX-M365-LEGACY"]);
+        let legacy = &f[0];
+        assert_eq!(
+            (legacy.area, legacy.severity),
+            (Area::Transport, crate::checks::Severity::Info)
+        );
+        assert!(
+            legacy
+                .detail
+                .contains("contoso-com.mail.protection.outlook.com"),
+            "{}",
+            legacy.detail
+        );
+        assert!(!legacy.detail.contains("fallback"), "{}", legacy.detail);
+        assert_eq!(
+            legacy.evidence.as_deref(),
+            Some("contoso.com. MX 0 contoso-com.mail.protection.outlook.com")
+        );
+
+        // Half-way through the migration (both endpoints): still legacy, and the fallback is named.
+        let both = MemoryDns::new()
+            .with(
+                "contoso.com",
+                Rr::Mx(0, "contoso-com.mail.protection.outlook.com".into()),
+            )
+            .with("contoso-com.mail.protection.outlook.com", ip.clone())
+            .with(
+                "contoso.com",
+                Rr::Mx(20, "contoso-com.o-v1.mx.microsoft".into()),
+            )
+            .with("contoso-com.o-v1.mx.microsoft", ip.clone());
+        let (_, f) = run(&both);
+        assert_eq!(ids(&f), ["MX-M365-LEGACY"]);
+        assert!(f[0].detail.contains("fallback"), "{}", f[0].detail);
+
+        // Not legacy: the DANE endpoint, GCC High, look-alikes, a gateway in front of Microsoft 365.
+        for host in [
+            "contoso-com.O-V1.MX.Microsoft",
+            "agency-gov.mail.protection.office365.us",
+            "a.b.mail.protection.outlook.com",
+            "mail.protection.outlook.com.evil.example",
+            "eu-smtp-inbound-1.mimecast.com",
+        ] {
+            let dns = MemoryDns::new()
+                .with("contoso.com", Rr::Mx(10, host.into()))
+                .with(host, ip.clone());
+            let (_, f) = run(&dns);
+            assert!(!ids(&f).contains(&"MX-M365-LEGACY"), "{host}: {f:?}");
+        }
+        assert!(is_m365_legacy("X.MAIL.PROTECTION.OUTLOOK.COM."));
+        assert!(!is_m365_legacy("x.c-v1.mx.microsoft"));
+        assert!(is_m365_dane_endpoint("X.C-V1.MX.MICROSOFT"));
+        assert!(!is_m365_dane_endpoint("x.mail.protection.outlook.com"));
     }
 
     #[test]

@@ -287,7 +287,7 @@ mod tests {
                 .map(|e| e.behaviour.clone())
         };
         assert_eq!(
-            behaviour("contosolegal-example.mail.protection.outlook.com"),
+            behaviour("contosolegal-example.o-v1.mx.microsoft"),
             Some(Behaviour::Blocked)
         );
         assert_eq!(

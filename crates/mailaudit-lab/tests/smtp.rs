@@ -435,16 +435,13 @@ async fn the_sample_fleet_endpoints_are_served() {
     let mut c = Client::connect(SocketAddr::new(ip("127.0.2.11"), lab.port())).await;
     let banner = c.reply().await.unwrap();
     assert!(
-        banner.contains("contosolegal-example.mail.protection.outlook.com"),
+        banner.contains("contosolegal-example.o-v1.mx.microsoft"),
         "{banner}"
     );
     c.cmd("EHLO a.example").await;
     c.cmd("STARTTLS").await;
     let mut c = c
-        .upgrade(
-            "contosolegal-example.mail.protection.outlook.com",
-            lab.ca_pem(),
-        )
+        .upgrade("contosolegal-example.o-v1.mx.microsoft", lab.ca_pem())
         .await;
     c.cmd("EHLO a.example").await;
     c.cmd("MAIL FROM:<postmaster@contoso-legal.example>").await;

@@ -26,6 +26,12 @@ pub struct Correlation {
     /// `(domain, selector1 CNAME, selector2 CNAME)`: the exact targets to publish, from
     /// `Get-DkimSigningConfig`.
     pub dkim_cnames: Vec<(String, String, String)>,
+    /// `(domain, explanation)`: inbound SMTP DANE enabled in the tenant
+    /// (`Get-SmtpDaneInboundStatus`) while the MX still points at the legacy
+    /// `mail.protection.outlook.com` endpoint (MX-M365-LEGACY), or the MX on the `*.mx.microsoft`
+    /// endpoint while DANE inbound is not enabled. A domain without an exported status, or whose
+    /// MX is not known, has no entry.
+    pub dane_mismatch: Vec<(String, String)>,
 }
 
 fn cname_eq(a: &str, b: &str) -> bool {
@@ -136,6 +142,20 @@ pub fn correlate(
             }
         }
     }
+    // Inbound SMTP DANE: tenant versus MX.
+    if t.has("smtp_dane_inbound") {
+        for d in domains.iter().filter(|d| !d.is_onmicrosoft()) {
+            let (Some(r), Some(enabled)) = (
+                report(&d.domain_name),
+                t.dane_inbound_of(&d.domain_name).and_then(|s| s.enabled),
+            ) else {
+                continue;
+            };
+            if let Some(why) = dane_mismatch(&d.domain_name, r, enabled, t) {
+                c.dane_mismatch.push((d.domain_name.clone(), why));
+            }
+        }
+    }
     // RELAY-OPEN explained.
     for (name, r) in dns {
         let name = norm_domain(name);
@@ -188,6 +208,44 @@ pub fn correlate(
         }
     }
     c
+}
+
+/// What the tenant's inbound SMTP DANE state (`enabled`) and the domain's MX say together.
+fn dane_mismatch(domain: &str, r: &ReportView, enabled: bool, t: &TenantConfig) -> Option<String> {
+    // The MX must be known: an audit error or a failed MX look-up decides nothing.
+    if r.error.is_some() || r.mx.is_empty() {
+        return None;
+    }
+    let hosts = |pick: fn(&str) -> bool| -> Vec<String> {
+        r.mx.iter()
+            .map(|m| m.host.trim_end_matches('.').to_ascii_lowercase())
+            .filter(|h| pick(h))
+            .collect()
+    };
+    let legacy = hosts(crate::mx::is_m365_legacy);
+    let current = hosts(crate::mx::is_m365_dane_endpoint);
+    let q = crate::powershell::quote(domain);
+    if enabled && !legacy.is_empty() {
+        let expected = t
+            .dnssec_of(domain)
+            .and_then(|s| s.expected_mx.as_deref())
+            .map(|mx| format!(" (the tenant expects {mx})"))
+            .unwrap_or_default();
+        return Some(format!(
+            "SMTP DANE inbound is enabled in the tenant but the MX still points at the legacy \
+             endpoint {} (MX-M365-LEGACY): senders delivering there get no DANE; finish the MX \
+             change to the DnssecMxValue{expected} and delete the legacy MX",
+            legacy.join(", ")
+        ));
+    }
+    if !enabled && !current.is_empty() {
+        return Some(format!(
+            "the MX points at {} (the DNSSEC-signed endpoint) but SMTP DANE inbound is not \
+             enabled in the tenant: Enable-SmtpDaneInbound -DomainName {q}",
+            current.join(", ")
+        ));
+    }
+    None
 }
 
 fn by_name<T>(v: &[T], name: impl Fn(&T) -> &str) -> BTreeMap<String, &T> {

@@ -124,6 +124,11 @@ pub struct TenantConfig {
     pub remote_domains: Vec<RemoteDomain>,
     /// `Get-HostedConnectionFilterPolicy`.
     pub connection_filter: Vec<ConnectionFilterPolicy>,
+    /// `Get-DnssecStatusForVerifiedDomain`, per accepted domain (a domain without an entry is
+    /// unknown).
+    pub dnssec_status: Vec<DnssecStatus>,
+    /// `Get-SmtpDaneInboundStatus`, per accepted domain (a domain without an entry is unknown).
+    pub smtp_dane_inbound: Vec<SmtpDaneInboundStatus>,
 }
 
 impl TenantConfig {
@@ -156,6 +161,62 @@ impl TenantConfig {
         self.outbound_spam.extend(other.outbound_spam);
         self.remote_domains.extend(other.remote_domains);
         self.connection_filter.extend(other.connection_filter);
+        self.dnssec_status.extend(other.dnssec_status);
+        self.smtp_dane_inbound.extend(other.smtp_dane_inbound);
+    }
+
+    /// The `Get-DnssecStatusForVerifiedDomain` status of `domain`, if it was exported.
+    pub fn dnssec_of(&self, domain: &str) -> Option<&DnssecStatus> {
+        let d = norm_domain(domain);
+        self.dnssec_status.iter().find(|s| s.domain == d)
+    }
+
+    /// The `Get-SmtpDaneInboundStatus` status of `domain`, if it was exported.
+    pub fn dane_inbound_of(&self, domain: &str) -> Option<&SmtpDaneInboundStatus> {
+        let d = norm_domain(domain);
+        self.smtp_dane_inbound.iter().find(|s| s.domain == d)
+    }
+}
+
+/// `Get-DnssecStatusForVerifiedDomain` for one accepted domain.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DnssecStatus {
+    /// The accepted domain (added by the collection script), lower case.
+    pub domain: String,
+    /// `DnssecFeatureStatus` (`Enabled`, `Disabled`, …), as exported.
+    pub feature_status: Option<String>,
+    /// The MX host the tenant expects (`ExpectedMxRecord`, a host name or an object with one),
+    /// when the export shows a plain host name: read from the tenant, never constructed.
+    pub expected_mx: Option<String>,
+}
+
+impl DnssecStatus {
+    /// `Some(true)` when `DnssecFeatureStatus` is `Enabled`, `Some(false)` when `Disabled`,
+    /// `None` when absent or another value.
+    pub fn enabled(&self) -> Option<bool> {
+        status_word(self.feature_status.as_deref())
+    }
+}
+
+/// `Get-SmtpDaneInboundStatus` for one accepted domain. Microsoft does not document the output's
+/// properties; `Status` (or `DaneStatus`) `Enabled`/`Disabled` and a boolean `Enabled` are read,
+/// and anything else leaves the state unknown.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SmtpDaneInboundStatus {
+    /// The accepted domain (added by the collection script), lower case.
+    pub domain: String,
+    /// The status word as exported (`Status` or `DaneStatus`).
+    pub status: Option<String>,
+    /// Whether inbound SMTP DANE is enabled, when the export says so unambiguously.
+    pub enabled: Option<bool>,
+}
+
+/// `Enabled` → true, `Disabled` → false (case-insensitive), else unknown.
+fn status_word(s: Option<&str>) -> Option<bool> {
+    match s?.trim().to_ascii_lowercase().as_str() {
+        "enabled" | "true" => Some(true),
+        "disabled" | "false" => Some(false),
+        _ => None,
     }
 }
 

@@ -416,6 +416,32 @@ impl<'a> Obj<'a, '_> {
     }
 }
 
+/// `ExpectedMxRecord`: a host name, or an object holding one (`Record`, `MxRecord`, `Value`,
+/// `HostName`, `Host`, `Exchange`, `NameExchange`); kept only when it is a plain host name.
+fn expected_mx(v: &Value) -> Option<String> {
+    let host = match v {
+        Value::Object(o) => [
+            "Record",
+            "MxRecord",
+            "Value",
+            "HostName",
+            "Host",
+            "Exchange",
+            "NameExchange",
+        ]
+        .iter()
+        .find_map(|k| get(o, k).and_then(text))?,
+        other => text(other)?,
+    };
+    let host = norm_domain(&host);
+    let plain = host.contains('.')
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    plain.then_some(host)
+}
+
 /// `SenderDomains` entries: `smtp:contoso.com;1` → `contoso.com`, `smtp:*;1` → `*`.
 pub(crate) fn sender_domain(entry: &str) -> String {
     let e = entry.trim();
@@ -582,6 +608,40 @@ fn read_key(t: &mut TenantConfig, key: &'static str, v: &Value, warnings: &mut V
                     .unwrap_or_default(),
                 auto_forward_enabled: r.boolean("AutoForwardEnabled"),
             }),
+            "dnssec_status" => {
+                let Some(domain) = r.text("DomainName").map(|d| norm_domain(&d)) else {
+                    r.w("DomainName", "missing; object skipped".into());
+                    continue;
+                };
+                let feature_status = r.enumeration("DnssecFeatureStatus");
+                let expected_mx = r.raw("ExpectedMxRecord").and_then(expected_mx);
+                t.dnssec_status.push(DnssecStatus {
+                    domain,
+                    feature_status,
+                    expected_mx,
+                });
+            }
+            "smtp_dane_inbound" => {
+                let Some(domain) = r.text("DomainName").map(|d| norm_domain(&d)) else {
+                    r.w("DomainName", "missing; object skipped".into());
+                    continue;
+                };
+                let (status, dane_status) = (r.enumeration("Status"), r.enumeration("DaneStatus"));
+                let status = status.or(dane_status);
+                let enabled_flag = r.boolean("Enabled");
+                let enabled = super::status_word(status.as_deref()).or(enabled_flag);
+                if enabled.is_none() {
+                    r.w(
+                        "Status",
+                        "no Status, DaneStatus or Enabled value: DANE state unknown".into(),
+                    );
+                }
+                t.smtp_dane_inbound.push(SmtpDaneInboundStatus {
+                    domain,
+                    status,
+                    enabled,
+                });
+            }
             "conn_filter" => t.connection_filter.push(ConnectionFilterPolicy {
                 name: r.name(),
                 ip_allow_list: r.strings("IPAllowList"),

@@ -15,6 +15,11 @@ pub struct Cmdlet {
     pub required: bool,
     /// The properties the importer reads: the script selects exactly these.
     pub properties: &'static [&'static str],
+    /// Run once per accepted domain (`-DomainName`), skipping the Microsoft-hosted
+    /// `*.onmicrosoft.com` domains; each object gets the domain as a `DomainName` property, and
+    /// a failure for one domain is recorded under `errors["<key>/<domain>"]` without losing the
+    /// others (that domain is then unknown, never a verdict).
+    pub per_domain: bool,
 }
 
 /// Every cmdlet of the collection script, in the order it runs them. The importer reads the
@@ -25,6 +30,7 @@ pub const CMDLETS: &[Cmdlet] = &[
         key: "org_config",
         aliases: &["organization_config", "orgconfig"],
         required: true,
+        per_domain: false,
         properties: &["Name", "RejectDirectSend"],
     },
     Cmdlet {
@@ -32,6 +38,7 @@ pub const CMDLETS: &[Cmdlet] = &[
         key: "accepted_domains",
         aliases: &["accepted_domain"],
         required: true,
+        per_domain: false,
         properties: &[
             "DomainName",
             "DomainType",
@@ -45,6 +52,7 @@ pub const CMDLETS: &[Cmdlet] = &[
         key: "inbound_connectors",
         aliases: &["inbound_connector"],
         required: true,
+        per_domain: false,
         properties: &[
             "Name",
             "Enabled",
@@ -63,6 +71,7 @@ pub const CMDLETS: &[Cmdlet] = &[
         key: "outbound_connectors",
         aliases: &["outbound_connector"],
         required: false,
+        per_domain: false,
         properties: &[
             "Name",
             "Enabled",
@@ -77,6 +86,7 @@ pub const CMDLETS: &[Cmdlet] = &[
         key: "transport_rules",
         aliases: &["transport_rule"],
         required: true,
+        per_domain: false,
         properties: &[
             "Name",
             "State",
@@ -106,6 +116,7 @@ pub const CMDLETS: &[Cmdlet] = &[
         key: "dkim_config",
         aliases: &["dkim_signing_config", "dkim"],
         required: true,
+        per_domain: false,
         properties: &[
             "Domain",
             "Enabled",
@@ -121,6 +132,7 @@ pub const CMDLETS: &[Cmdlet] = &[
         key: "anti_phish_policies",
         aliases: &["anti_phish_policy", "antiphish_policies"],
         required: true,
+        per_domain: false,
         properties: &[
             "Name",
             "Enabled",
@@ -144,6 +156,7 @@ pub const CMDLETS: &[Cmdlet] = &[
         key: "anti_phish_rules",
         aliases: &["anti_phish_rule", "antiphish_rules"],
         required: false,
+        per_domain: false,
         properties: &["Name", "AntiPhishPolicy", "State", "Priority"],
     },
     Cmdlet {
@@ -151,6 +164,7 @@ pub const CMDLETS: &[Cmdlet] = &[
         key: "transport_config",
         aliases: &[],
         required: true,
+        per_domain: false,
         properties: &["SmtpClientAuthenticationDisabled"],
     },
     Cmdlet {
@@ -162,6 +176,7 @@ pub const CMDLETS: &[Cmdlet] = &[
             "outbound_spam_policy",
         ],
         required: true,
+        per_domain: false,
         properties: &["Name", "IsDefault", "AutoForwardingMode"],
     },
     Cmdlet {
@@ -169,6 +184,7 @@ pub const CMDLETS: &[Cmdlet] = &[
         key: "remote_domains",
         aliases: &["remote_domain"],
         required: false,
+        per_domain: false,
         properties: &["Name", "DomainName", "AutoForwardEnabled"],
     },
     Cmdlet {
@@ -176,7 +192,24 @@ pub const CMDLETS: &[Cmdlet] = &[
         key: "conn_filter",
         aliases: &["connection_filter", "hosted_connection_filter_policy"],
         required: false,
+        per_domain: false,
         properties: &["Name", "IPAllowList", "EnableSafeList"],
+    },
+    Cmdlet {
+        cmdlet: "Get-DnssecStatusForVerifiedDomain",
+        key: "dnssec_status",
+        aliases: &["dnssec_status_for_verified_domain"],
+        required: false,
+        per_domain: true,
+        properties: &["DomainName", "DnssecFeatureStatus", "ExpectedMxRecord"],
+    },
+    Cmdlet {
+        cmdlet: "Get-SmtpDaneInboundStatus",
+        key: "smtp_dane_inbound",
+        aliases: &["smtp_dane_inbound_status", "dane_inbound"],
+        required: false,
+        per_domain: true,
+        properties: &["DomainName", "Status", "DaneStatus", "Enabled"],
     },
 ];
 
@@ -277,6 +310,10 @@ try {{
             .map(|p| ps_quote(p))
             .collect::<Vec<_>>()
             .join(",");
+        if c.per_domain {
+            s.push_str(&per_domain(c));
+            continue;
+        }
         s.push_str(&format!(
             r#"
     try {{
@@ -304,6 +341,34 @@ try {{
 "#,
     );
     s
+}
+
+/// The script's block for a [`Cmdlet::per_domain`] cmdlet: once per accepted domain read by
+/// `Get-AcceptedDomain` above, each object tagged with its `DomainName`.
+fn per_domain(c: &Cmdlet) -> String {
+    let props = c
+        .properties
+        .iter()
+        .filter(|p| **p != "DomainName")
+        .map(|p| ps_quote(p))
+        .collect::<Vec<_>>()
+        .join(",");
+    format!(
+        r#"
+    $bundle[{key}] = @(foreach ($accepted in @($bundle['accepted_domains'])) {{
+        $name = "$($accepted.DomainName)"
+        if (-not $name -or $name.EndsWith('.onmicrosoft.com')) {{ continue }}
+        try {{
+            {cmdlet} -DomainName $name -ErrorAction Stop | Select-Object -Property @{{Name = 'DomainName'; Expression = {{ $name }}}},{props}
+        }} catch {{
+            $errors["{stem}/$name"] = "$($_.Exception.Message)"
+        }}
+    }})
+"#,
+        key = ps_quote(c.key),
+        stem = c.key,
+        cmdlet = c.cmdlet,
+    )
 }
 
 #[cfg(test)]
@@ -378,8 +443,20 @@ mod tests {
         for opts in all_auths() {
             let s = script(&opts);
             for c in CMDLETS {
-                assert!(s.contains(&format!("$bundle['{}'] = @({} ", c.key, c.cmdlet)));
-                assert!(s.contains(&format!("$errors['{}']", c.key)));
+                if c.per_domain {
+                    assert!(s.contains(&format!(
+                        "$bundle['{}'] = @(foreach ($accepted in @($bundle['accepted_domains']))",
+                        c.key
+                    )));
+                    assert!(s.contains(&format!(
+                        "{} -DomainName $name -ErrorAction Stop | Select-Object -Property @{{Name = 'DomainName'",
+                        c.cmdlet
+                    )));
+                    assert!(s.contains(&format!("$errors[\"{}/$name\"]", c.key)));
+                } else {
+                    assert!(s.contains(&format!("$bundle['{}'] = @({} ", c.key, c.cmdlet)));
+                    assert!(s.contains(&format!("$errors['{}']", c.key)));
+                }
                 for p in c.properties {
                     assert!(s.contains(&format!("'{p}'")), "{p}");
                 }

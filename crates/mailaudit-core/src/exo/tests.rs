@@ -825,6 +825,8 @@ fn script_and_importer_agree() {
         ("outbound_spam_policies", t.outbound_spam.len()),
         ("remote_domains", t.remote_domains.len()),
         ("conn_filter", t.connection_filter.len()),
+        ("dnssec_status", t.dnssec_status.len()),
+        ("smtp_dane_inbound", t.smtp_dane_inbound.len()),
     ];
     assert_eq!(counts.len(), CMDLETS.len());
     for (key, n) in counts {
@@ -1111,5 +1113,173 @@ fn impersonation_fix_names_the_inventorys_key_people() {
         generic.fix.contains("'Display Name;user@contoso.com'"),
         "{}",
         generic.fix
+    );
+}
+
+/// The inbound SMTP DANE exports of `testdata/exo-dane`.
+fn dane_bundle() -> (TenantConfig, Vec<ParseWarning>) {
+    let text = std::fs::read_to_string(format!("{TESTDATA}-dane/bundle.json")).expect("testdata");
+    parse_bundle(&text).expect("bundle parses")
+}
+
+#[test]
+fn dane_status_exports_are_read_tolerantly() {
+    let (t, warnings) = dane_bundle();
+    // The extract holds only the DANE keys: the other required exports are reported missing.
+    assert!(
+        warnings
+            .iter()
+            .all(|w| w.message.ends_with("was not exported")),
+        "{warnings:?}"
+    );
+    assert!(t.has("dnssec_status") && t.has("smtp_dane_inbound"));
+    // A failure for one domain is kept, and that domain is unknown rather than "disabled".
+    assert_eq!(
+        t.errors
+            .get("dnssec_status/northwind.com")
+            .map(String::as_str),
+        Some("The domain northwind.com isn't a verified domain.")
+    );
+    assert!(t.dnssec_of("northwind.com").is_none());
+    assert!(t.dane_inbound_of("northwind.com").is_none());
+
+    let contoso = t.dnssec_of("CONTOSO.com.").expect("contoso");
+    assert_eq!(contoso.enabled(), Some(true));
+    // An object holding the host, mixed case: read, lower-cased, never constructed.
+    assert_eq!(
+        contoso.expected_mx.as_deref(),
+        Some("contoso-com.o-v1.mx.microsoft")
+    );
+    let fabrikam = t.dnssec_of("fabrikam.com").expect("fabrikam");
+    assert_eq!(
+        fabrikam.expected_mx.as_deref(),
+        Some("fabrikam-com.r-v1.mx.microsoft")
+    );
+    let tailspin = t.dnssec_of("tailspin.com").expect("tailspin");
+    assert_eq!(
+        (tailspin.enabled(), tailspin.expected_mx.as_deref()),
+        (Some(false), None)
+    );
+    assert_eq!(
+        t.dane_inbound_of("contoso.com").and_then(|s| s.enabled),
+        Some(true)
+    );
+    assert_eq!(
+        t.dane_inbound_of("fabrikam.com").and_then(|s| s.enabled),
+        Some(false)
+    );
+
+    // The serialisation traps: a single object, `DaneStatus`, a boolean `Enabled`, numbers,
+    // a value that is not a host, an unknown status word (unknown, with a warning).
+    let (t, warnings) = parse_bundle(
+        &json!({
+            "mailaudit_bundle": 1,
+            "dnssec_status": {"DomainName": "a.com", "DnssecFeatureStatus": "enabled", "ExpectedMxRecord": {"Value": "x; Remove-Item"}},
+            "smtp_dane_inbound": [
+                {"DomainName": "a.com", "DaneStatus": "Enabled"},
+                {"DomainName": "b.com", "Enabled": "False"},
+                {"DomainName": "c.com", "Status": "Pending"},
+                {"Status": "Enabled"}
+            ]
+        })
+        .to_string(),
+    )
+    .expect("parses");
+    assert_eq!(
+        t.dnssec_of("a.com").and_then(DnssecStatus::enabled),
+        Some(true)
+    );
+    assert_eq!(
+        t.dnssec_of("a.com").and_then(|s| s.expected_mx.clone()),
+        None
+    );
+    let dane: Vec<(&str, Option<bool>)> = t
+        .smtp_dane_inbound
+        .iter()
+        .map(|s| (s.domain.as_str(), s.enabled))
+        .collect();
+    assert_eq!(
+        dane,
+        [
+            ("a.com", Some(true)),
+            ("b.com", Some(false)),
+            ("c.com", None)
+        ]
+    );
+    let w: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+    assert!(
+        w.contains(&"smtp_dane_inbound[2].Status: no Status, DaneStatus or Enabled value: DANE state unknown".to_string())
+            && w.contains(&"smtp_dane_inbound[3].DomainName: missing; object skipped".to_string()),
+        "{w:?}"
+    );
+}
+
+fn with_mx(domain: &str, hosts: &[&str]) -> (String, ReportView) {
+    let mut r = ReportView {
+        domain: domain.into(),
+        provider: "m365".into(),
+        ..ReportView::default()
+    };
+    r.mx = hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| crate::guide::MxView {
+            host: (*h).into(),
+            preference: u16::try_from(i * 10).unwrap_or(0),
+        })
+        .collect();
+    (domain.to_string(), r)
+}
+
+#[test]
+fn dane_correlation_flags_both_directions() {
+    let (t, _) = dane_bundle();
+    let dns = vec![
+        // DANE enabled in the tenant, MX still legacy (mixed case).
+        with_mx("contoso.com", &["Contoso-com.Mail.Protection.Outlook.com"]),
+        // DNSSEC endpoint in the MX, DANE not enabled.
+        with_mx("fabrikam.com", &["fabrikam-com.r-v1.mx.microsoft."]),
+        // Both legacy and disabled: consistent, nothing to say (MX-M365-LEGACY covers it).
+        with_mx(
+            "tailspin.com",
+            &["tailspin-com.mail.protection.outlook.com"],
+        ),
+        // No status exported for it: unknown, no verdict.
+        with_mx("northwind.com", &["northwind-com.b-v1.mx.microsoft"]),
+    ];
+    let c = correlate(&t, &dns, &[]);
+    assert_eq!(
+        c.dane_mismatch,
+        [
+            (
+                "contoso.com".to_string(),
+                "SMTP DANE inbound is enabled in the tenant but the MX still points at the legacy endpoint contoso-com.mail.protection.outlook.com (MX-M365-LEGACY): senders delivering there get no DANE; finish the MX change to the DnssecMxValue (the tenant expects contoso-com.o-v1.mx.microsoft) and delete the legacy MX".to_string()
+            ),
+            (
+                "fabrikam.com".to_string(),
+                "the MX points at fabrikam-com.r-v1.mx.microsoft (the DNSSEC-signed endpoint) but SMTP DANE inbound is not enabled in the tenant: Enable-SmtpDaneInbound -DomainName 'fabrikam.com'".to_string()
+            ),
+        ]
+    );
+    // Consistent states: DANE enabled on the new endpoint, and an MX not known (look-up failed).
+    let dns = vec![
+        with_mx("contoso.com", &["contoso-com.o-v1.mx.microsoft"]),
+        with_mx("fabrikam.com", &[]),
+    ];
+    assert_eq!(correlate(&t, &dns, &[]).dane_mismatch, []);
+    // Without the export, nothing.
+    let mut none = t.clone();
+    none.collected.retain(|k| k != "smtp_dane_inbound");
+    assert_eq!(
+        correlate(
+            &none,
+            &[with_mx(
+                "contoso.com",
+                &["contoso-com.mail.protection.outlook.com"]
+            )],
+            &[]
+        )
+        .dane_mismatch,
+        []
     );
 }

@@ -421,7 +421,8 @@ pub fn nearest_key<'a>(input: &str, keys: &[&'a str]) -> Option<&'a str> {
 
 /// Whether `report` (normally the latest audit) shows the fix of the checklist item `key`.
 ///
-/// - `Some(true)`: the fix is visible (no DMARC-MISSING for `dmarc-publish`, `p=reject` for
+/// - `Some(true)`: the fix is visible (no DMARC-MISSING for `dmarc-publish`, no legacy
+///   Microsoft 365 MX for `m365-dane`, `p=reject` for
 ///   `dmarc-reject` and `dmarc-review-reports`, one valid record with a working `rua` for
 ///   `dmarc-verify`, the relay test says `blocked` for `direct-send-reject`, no finding left to
 ///   fix for `rerun-audit`).
@@ -543,6 +544,18 @@ pub fn verify(key: &str, report: &ReportView) -> Option<bool> {
         "parked-lockdown" => in_area(&[Area::Spf, Area::Dmarc], none_of(&[ParkedNotLocked])),
         "mta-sts" => in_area(&[Area::Transport], none_of(&[MtaStsMissing, MtaStsInvalid])),
         "tls-rpt" => in_area(&[Area::Transport], none_of(&[TlsrptMissing])),
+        // Done when no MX is the legacy Microsoft 365 endpoint; unknown when the MX look-up
+        // failed (no MX seen and a transport verdict withheld).
+        "m365-dane" => {
+            if report.mx.is_empty() && report.is_withheld(Area::Transport) {
+                None
+            } else {
+                Some(
+                    none_of(&[MxM365Legacy])
+                        && !report.mx.iter().any(|m| crate::mx::is_m365_legacy(&m.host)),
+                )
+            }
+        }
         other => {
             let id: CheckId = other.parse().ok()?;
             if id == DnsLookupFailed {

@@ -8,7 +8,8 @@ use crate::dns::DnsError;
 use crate::memory::{MemoryDns, Rr};
 
 const D: &str = "contoso.example";
-const MX_HOST: &str = "contoso-example.mail.protection.outlook.com";
+/// A fully hardened domain receives its mail at the DNSSEC-signed endpoint (no MX-M365-LEGACY).
+const MX_HOST: &str = "contoso-example.o-v1.mx.microsoft";
 /// 2026-02-02 00:00:00 UTC.
 const TODAY: i64 = 1_769_990_400;
 

@@ -135,6 +135,10 @@ const TABLE: &[(&str, CheckId, bool)] = &[
     ("mx-gateway-pos.test", MxGateway, true),
     ("mx-gateway-neg.test", MxGateway, false),
     ("hardened.test", MxGateway, false),
+    ("hardened.test", MxM365Legacy, true),
+    ("mx-m365-legacy-pos.test", MxM365Legacy, true),
+    ("mx-m365-legacy-neg.test", MxM365Legacy, false),
+    ("mx-m365-legacy-gcc-neg.test", MxM365Legacy, false),
     // Parked domains
     ("mx-null-pos.test", ParkedNotLocked, true),
     ("parked-null-pos.test", ParkedNotLocked, true),

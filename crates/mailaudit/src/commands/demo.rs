@@ -629,7 +629,7 @@ fn aggregate(domain: &str, policy: &str, begin: i64, recs: &[Rec]) -> Result<New
 fn tls_report(begin: i64) -> Result<NewReport> {
     let rfc3339 = |t: i64| format!("{}:00Z", dates::format(t).replace(' ', "T"));
     let report_id = format!("demo-tls-{TLS_DOMAIN}-{}", begin / DAY);
-    let mx = "contosolegal-example.mail.protection.outlook.com";
+    let mx = "contosolegal-example.o-v1.mx.microsoft";
     let json = serde_json::json!({
         "organization-name": "Google Inc.",
         "date-range": {

@@ -245,6 +245,14 @@ fn write_text(
     )?;
     section(
         out,
+        "Inbound SMTP DANE: tenant and MX disagree:",
+        c.dane_mismatch
+            .iter()
+            .map(|(d, e)| format!("{d}: {e}"))
+            .collect(),
+    )?;
+    section(
+        out,
         "Accepted domains no enforcing anti-spoofing rule covers:",
         c.antispoof_uncovered.clone(),
     )?;

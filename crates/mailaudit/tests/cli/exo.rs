@@ -1022,3 +1022,82 @@ fn a_hardened_domains_checklist_closes_from_the_audit_and_the_import() {
         )
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Inbound SMTP DANE: the tenant's status against the audited MX
+
+#[test]
+fn import_flags_dane_enabled_on_the_legacy_mx_and_the_reverse() {
+    let db = Db::new();
+    // contoso.com on the legacy endpoint (DANE enabled in the tenant), fabrikam.com already on
+    // the DNSSEC endpoint (DANE not enabled), tailspin.com legacy and disabled: consistent.
+    let lab = Lab::start(
+        "\
+contoso.com MX 0 contoso-com.mail.protection.outlook.com
+contoso-com.mail.protection.outlook.com A 192.0.2.31
+fabrikam.com MX 0 fabrikam-com.r-v1.mx.microsoft
+fabrikam-com.r-v1.mx.microsoft A 192.0.2.32
+tailspin.com MX 0 tailspin-com.mail.protection.outlook.com
+tailspin-com.mail.protection.outlook.com A 192.0.2.33
+",
+    );
+    for d in ["contoso.com", "fabrikam.com", "tailspin.com"] {
+        db.run(&["domain", "add", d]).assert_code(0);
+    }
+    let audit = db.audit(&lab, &["contoso.com", "fabrikam.com", "tailspin.com"]);
+    assert!(
+        audit.stdout.contains("MX-M365-LEGACY"),
+        "the legacy MX is reported: {}",
+        audit.stdout
+    );
+    let path = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../testdata/exo-dane/bundle.json"
+    ));
+    let out = import(&db, &path, &[]);
+    out.assert_code(0);
+    let r = out.json();
+    let m = r["correlation"]["dane_mismatch"]
+        .as_array()
+        .unwrap_or_else(|| panic!("dane_mismatch is an array: {r:#}"));
+    let of = |d: &str| -> Vec<&str> {
+        m.iter()
+            .filter(|e| e[0] == d)
+            .filter_map(|e| e[1].as_str())
+            .collect()
+    };
+    let contoso = of("contoso.com");
+    assert_eq!(contoso.len(), 1, "{r:#}");
+    assert!(
+        contoso[0].contains("contoso-com.mail.protection.outlook.com")
+            && contoso[0].contains("contoso-com.o-v1.mx.microsoft"),
+        "names the legacy MX and the tenant's expected MX, read from the export: {}",
+        contoso[0]
+    );
+    let fabrikam = of("fabrikam.com");
+    assert_eq!(fabrikam.len(), 1, "{r:#}");
+    assert!(
+        fabrikam[0].contains("Enable-SmtpDaneInbound -DomainName 'fabrikam.com'"),
+        "{}",
+        fabrikam[0]
+    );
+    assert!(of("tailspin.com").is_empty(), "consistent: {r:#}");
+    // northwind.com's cmdlets failed: unknown, never a mismatch.
+    assert!(of("northwind.com").is_empty(), "{r:#}");
+
+    // The text report says the same.
+    let text = db.run(&["exo", "import", path.to_str().expect("UTF-8"), "--no-store"]);
+    text.assert_code(0);
+    assert!(
+        text.stdout
+            .contains("Inbound SMTP DANE: tenant and MX disagree:"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout
+            .contains("fabrikam.com: the MX points at fabrikam-com.r-v1.mx.microsoft"),
+        "{}",
+        text.stdout
+    );
+}

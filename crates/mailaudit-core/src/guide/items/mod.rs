@@ -12,6 +12,7 @@ mod dkim;
 mod dmarc;
 mod generic;
 mod impersonation;
+mod m365_dane;
 mod parked;
 mod spf;
 mod transport;
@@ -114,6 +115,7 @@ pub(super) fn build(report: &ReportView, ctx: &GuideContext) -> Guide {
             }
         ));
     }
+    drafts.extend(b.m365_dane());
     drafts.extend(b.transport());
     drafts.extend(b.generic());
     // Last, whenever there is anything to do: the audit that shows it done.
