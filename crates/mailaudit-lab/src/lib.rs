@@ -26,7 +26,10 @@
 //!
 //! [`sample_fleet`] is the built-in fleet of fictional customer domains that
 //! `mailaudit audit --sample` audits (`testdata/zones/sample-fleet.zone`, embedded in the
-//! binary). [`client`] is a minimal raw DNS client for tests and load generation.
+//! binary). [`demo`] holds the rest of `mailaudit demo`'s sample data: the fleet's customers
+//! and inventory ([`SAMPLE_CUSTOMERS`], [`SAMPLE_INVENTORY`]) and the synthetic DMARC aggregate
+//! and SMTP TLS reports it stores ([`sample_reports`], plain XML and JSON documents). [`client`]
+//! is a minimal raw DNS client for tests and load generation.
 //!
 //! [`LabSmtp`] ([`smtp`]) is a scripted SMTP server posing as Microsoft 365 inbound endpoints:
 //! one port on many loopback addresses (every MX address of the sample fleet, for the demo:
@@ -52,6 +55,7 @@
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod demo;
 pub mod dovecot;
 mod fleet;
 mod instance;
@@ -61,6 +65,9 @@ mod server;
 pub mod smtp;
 pub mod zone;
 
+pub use demo::{
+    SAMPLE_CUSTOMERS, SAMPLE_INVENTORY, SampleCustomer, SampleDomain, SampleReport, sample_reports,
+};
 pub use fleet::{
     SAMPLE_FLEET_ZONE, SAMPLE_GATEWAY_REPLY, SAMPLE_GATEWAY_TENANTS, sample_fleet,
     sample_fleet_smtp, sample_relay_behaviour,

@@ -1,10 +1,13 @@
 //! `mailaudit demo`: the whole product on one machine with no network.
 //!
-//! Starts the lab ([`mailaudit_lab::LabDns`] serving the sample fleet, [`LabSmtp`] posing as
-//! its mail hosts), puts the fleet in a demo store's inventory, audits it with the relay probe
-//! against the lab and records every result as `audit` does ([`tracking::record`]), stores
-//! synthetic DMARC aggregate reports and one SMTP TLS report, prints a summary and serves the
-//! portal through `serve`'s own code path ([`schedule::serve_with`]) until Ctrl-C or SIGTERM.
+//! Wiring only: the sample data is the lab's. Starts the lab ([`mailaudit_lab::LabDns`] serving
+//! the sample fleet, [`LabSmtp`] posing as its mail hosts), puts the fleet's customers and
+//! domains ([`SAMPLE_CUSTOMERS`], [`SAMPLE_INVENTORY`]) in a demo store's inventory, audits it
+//! with the relay probe against the lab and records every result as `audit` does
+//! ([`tracking::record`]), reads the lab's synthetic DMARC aggregate reports and SMTP TLS report
+//! ([`sample_reports`]) through the parser and stores them as `reports ingest` does, prints a
+//! summary and serves the portal through `serve`'s own code path ([`schedule::serve_with`])
+//! until Ctrl-C or SIGTERM.
 //!
 //! Nothing leaves the machine: the resolver asks only the lab DNS server, every address in the
 //! sample zone is a loopback address, the MTA-STS policy fetch is off (its host would be a
@@ -19,144 +22,19 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use mailaudit_core::audit::{AuditOptions, DomainReport};
 use mailaudit_core::checks::CheckId;
-use mailaudit_lab::{LabDns, LabSmtp, SAMPLE_GATEWAY_TENANTS, sample_fleet, sample_fleet_smtp};
+use mailaudit_lab::demo::{MAILCHIMP_DOMAIN, READY_DOMAIN, REPORT_DAYS, TLS_DOMAIN};
+use mailaudit_lab::{
+    LabDns, LabSmtp, SAMPLE_CUSTOMERS, SAMPLE_GATEWAY_TENANTS, SAMPLE_INVENTORY, SampleReport,
+    sample_fleet, sample_fleet_smtp, sample_reports,
+};
 use mailaudit_net::live::LiveOptions;
 use mailaudit_net::smtp::TlsRoots;
 use mailaudit_net::{BulkOptions, Resolver, ResolverConfig, audit_stream};
 use mailaudit_store::{Ingested, Location, NewDomain, NewReport, OpenMode, RunStatus, Store};
 
 use super::relay::relay_options;
-use super::{dates, schedule, tracking};
+use super::{schedule, tracking};
 use crate::cli::{Cli, Command, DemoArgs, DnsOpt, ScheduleRunArgs, ServeArgs, SmtpArgs, StoreOpt};
-
-/// The demo's customers: name, contacts, notes.
-const CUSTOMERS: &[(&str, &str, &str)] = &[
-    (
-        "Contoso Legal Group",
-        "it@contoso-legal.example",
-        "Sample customer of the built-in demo",
-    ),
-    (
-        "Fabrikam Health Partners",
-        "admin@fabrikam-dental.example",
-        "Sample customer of the built-in demo",
-    ),
-    (
-        "Woodgrove Industries",
-        "it@woodgrove-accounting.example",
-        "Sample customer of the built-in demo",
-    ),
-    (
-        "Coho Hospitality",
-        "ops@coho-winery.example",
-        "Sample customer of the built-in demo",
-    ),
-];
-
-/// The sample fleet's inventory: domain, customer, Microsoft 365 tenant (from its DKIM
-/// CNAMEs), parked.
-const INVENTORY: &[(&str, &str, Option<&str>, bool)] = &[
-    (
-        "contoso-legal.example",
-        "Contoso Legal Group",
-        Some("contosolegal"),
-        false,
-    ),
-    (
-        "northwind-logistics.example",
-        "Contoso Legal Group",
-        Some("northwindlogistics"),
-        false,
-    ),
-    (
-        "tailspin-realty.example",
-        "Contoso Legal Group",
-        Some("tailspinrealty"),
-        false,
-    ),
-    (
-        "trey-research.example",
-        "Contoso Legal Group",
-        Some("treyresearch"),
-        false,
-    ),
-    (
-        "fabrikam-dental.example",
-        "Fabrikam Health Partners",
-        Some("fabrikamdental"),
-        false,
-    ),
-    (
-        "adatum-clinic.example",
-        "Fabrikam Health Partners",
-        Some("adatumclinic"),
-        false,
-    ),
-    (
-        "proseware-insurance.example",
-        "Fabrikam Health Partners",
-        Some("prosewareinsurance"),
-        false,
-    ),
-    (
-        "lucerne-publishing.example",
-        "Fabrikam Health Partners",
-        Some("lucernepublishing"),
-        false,
-    ),
-    (
-        "woodgrove-accounting.example",
-        "Woodgrove Industries",
-        Some("woodgroveaccounting"),
-        false,
-    ),
-    (
-        "litware-engineering.example",
-        "Woodgrove Industries",
-        Some("litwareeng"),
-        false,
-    ),
-    (
-        "relecloud-manufacturing.example",
-        "Woodgrove Industries",
-        Some("relecloudmfg"),
-        false,
-    ),
-    (
-        "alpine-ski-house.example",
-        "Woodgrove Industries",
-        Some("alpineskihouse"),
-        false,
-    ),
-    (
-        "coho-winery.example",
-        "Coho Hospitality",
-        Some("cohowinery"),
-        false,
-    ),
-    (
-        "graphic-design-institute.example",
-        "Coho Hospitality",
-        Some("graphicdesigninst"),
-        false,
-    ),
-    (
-        "blue-yonder-airlines.example",
-        "Coho Hospitality",
-        None,
-        true,
-    ),
-];
-
-/// The domain whose reports show it ready for the next DMARC phase (p=none → quarantine).
-const READY_DOMAIN: &str = "tailspin-realty.example";
-/// The domain whose reports show a forgotten Mailchimp sender failing alignment (p=quarantine).
-const MAILCHIMP_DOMAIN: &str = "adatum-clinic.example";
-/// The domain of the SMTP TLS report (MTA-STS and TLS-RPT published).
-const TLS_DOMAIN: &str = "contoso-legal.example";
-/// Days of synthetic aggregate reports, ending yesterday.
-const REPORT_DAYS: i64 = 42;
-const DAY: i64 = 86_400;
 
 /// `mailaudit demo`.
 pub(crate) async fn demo(cli: &Cli, args: &DemoArgs) -> Result<ExitCode> {
@@ -290,30 +168,30 @@ async fn inventory(store: &dyn Store) -> Result<()> {
         .into_iter()
         .map(|c| c.name)
         .collect();
-    for (name, contacts, notes) in CUSTOMERS {
-        if !existing.contains(*name) {
+    for c in SAMPLE_CUSTOMERS {
+        if !existing.contains(c.name) {
             store
-                .add_customer(name, contacts, notes)
+                .add_customer(c.name, c.contacts, c.notes)
                 .await
-                .with_context(|| format!("adding the sample customer {name}"))?;
+                .with_context(|| format!("adding the sample customer {}", c.name))?;
         }
     }
-    for (name, customer, tenant, parked) in INVENTORY {
+    for d in SAMPLE_INVENTORY {
         let m365_endpoint = SAMPLE_GATEWAY_TENANTS
             .iter()
-            .find(|(d, _)| d == name)
+            .find(|(name, _)| *name == d.name)
             .map(|(_, host)| host.to_string());
         store
             .upsert_domain(&NewDomain {
-                name: name.to_string(),
-                customer: Some(customer.to_string()),
-                parked: *parked,
-                tenant: tenant.map(str::to_string),
+                name: d.name.to_string(),
+                customer: Some(d.customer.to_string()),
+                parked: d.parked,
+                tenant: d.tenant.map(str::to_string),
                 m365_endpoint,
                 ..NewDomain::default()
             })
             .await
-            .with_context(|| format!("adding the sample domain {name}"))?;
+            .with_context(|| format!("adding the sample domain {}", d.name))?;
     }
     Ok(())
 }
@@ -451,29 +329,18 @@ fn print_summary(shown: &str, a: &Audited, reports: usize, lab: &str) -> Result<
     Ok(())
 }
 
-/// Stores the synthetic reports ending yesterday; returns how many were new. Their content
-/// depends only on the day they cover, so a re-run the same day stores nothing new.
+/// Stores the lab's synthetic reports ending yesterday ([`sample_reports`]), each read back
+/// through the parser and stored as `reports ingest` stores it; returns how many were new.
+/// Their content depends only on the day they cover, so a re-run the same day stores nothing
+/// new.
 async fn store_reports(store: &dyn Store, now: i64) -> Result<usize> {
-    let today = now.div_euclid(DAY) * DAY;
     let mut new = 0;
-    let mut docs: Vec<NewReport> = Vec::new();
-    for back in 1..=REPORT_DAYS {
-        let begin = today - back * DAY;
-        let day = begin / DAY;
-        docs.push(aggregate(READY_DOMAIN, "none", begin, &ready_records(day))?);
-        docs.push(aggregate(
-            MAILCHIMP_DOMAIN,
-            "quarantine",
-            begin,
-            &mailchimp_records(day),
-        )?);
-    }
-    docs.push(tls_report(today - DAY)?);
-    for d in &docs {
+    for sample in sample_reports(now) {
+        let report = stored_form(&sample)?;
         if let Ingested::New(_) = store
-            .ingest_report(d, now)
+            .ingest_report(&report, now)
             .await
-            .with_context(|| format!("storing the sample report {}", d.report_id))?
+            .with_context(|| format!("storing the sample report {}", report.report_id))?
         {
             new += 1;
         }
@@ -481,187 +348,13 @@ async fn store_reports(store: &dyn Store, now: i64) -> Result<usize> {
     Ok(new)
 }
 
-/// One record of a synthetic aggregate report.
-struct Rec {
-    ip: String,
-    count: u64,
-    disposition: &'static str,
-    /// DKIM signatures: (d=, result).
-    dkim: Vec<(String, &'static str)>,
-    /// SPF: (domain checked, result).
-    spf: (String, &'static str),
-    header_from: &'static str,
-}
-
-impl Rec {
-    /// DMARC's aligned results (relaxed alignment: the same organizational domain).
-    fn aligned(&self) -> (bool, bool) {
-        let org = |d: &str| d.ends_with(self.header_from);
-        (
-            self.dkim.iter().any(|(d, r)| *r == "pass" && org(d)),
-            self.spf.1 == "pass" && org(&self.spf.0),
-        )
-    }
-}
-
-/// A small deterministic spread, so that the days differ.
-fn spread(day: i64, salt: i64, range: u64) -> u64 {
-    (day.wrapping_mul(2_654_435_761).wrapping_add(salt * 40_503)).unsigned_abs() % range.max(1)
-}
-
-/// tailspin-realty.example (p=none): its Microsoft 365 mail passes SPF aligned (DKIM signing
-/// is not enabled, so Microsoft signs with the tenant's onmicrosoft.com domain), and a few
-/// spoofed messages fail: ready for p=quarantine.
-fn ready_records(day: i64) -> Vec<Rec> {
-    let d = READY_DOMAIN;
-    let mut v = vec![Rec {
-        ip: format!("40.107.22.{}", 10 + spread(day, 1, 4)),
-        count: 70 + spread(day, 2, 60),
-        disposition: "none",
-        dkim: vec![("tailspinrealty.onmicrosoft.com".into(), "pass")],
-        spf: (d.into(), "pass"),
-        header_from: d,
-    }];
-    if day % 4 == 0 {
-        v.push(Rec {
-            ip: format!("203.0.113.{}", 61 + spread(day, 3, 2)),
-            count: 1 + spread(day, 4, 3),
-            disposition: "none",
-            dkim: Vec::new(),
-            spf: (d.into(), "fail"),
-            header_from: d,
-        });
-    }
-    v
-}
-
-/// adatum-clinic.example (p=quarantine): Microsoft 365 mail passes with aligned DKIM and SPF,
-/// but a Mailchimp newsletter (twice a week) signs with mcsv.net and bounces to rsgsv.net:
-/// a forgotten service failing alignment, which blocks p=reject.
-fn mailchimp_records(day: i64) -> Vec<Rec> {
-    let d = MAILCHIMP_DOMAIN;
-    let mut v = vec![Rec {
-        ip: format!("40.107.73.{}", 20 + spread(day, 5, 2)),
-        count: 90 + spread(day, 6, 50),
-        disposition: "none",
-        dkim: vec![(d.into(), "pass")],
-        spf: (d.into(), "pass"),
-        header_from: d,
-    }];
-    if day.rem_euclid(7) == 1 || day.rem_euclid(7) == 4 {
-        let n = spread(day, 7, 3);
-        v.push(Rec {
-            ip: format!("198.51.100.{}", 40 + n),
-            count: 300 + spread(day, 8, 120),
-            disposition: "quarantine",
-            dkim: vec![("mcsv.net".into(), "pass")],
-            spf: (format!("mail{}.atl11.rsgsv.net", 40 + n), "pass"),
-            header_from: d,
-        });
-    }
-    v
-}
-
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-/// A DMARC aggregate report (RFC 7489 appendix C) for `domain` at `p=policy` covering the day
-/// from `begin`, read back through the core's parser and stored as `reports ingest` stores it.
-fn aggregate(domain: &str, policy: &str, begin: i64, recs: &[Rec]) -> Result<NewReport> {
-    let reporter = if (begin / DAY) % 3 == 0 {
-        ("Enterprise Outlook", "dmarcreport@microsoft.com")
-    } else {
-        ("google.com", "noreply-dmarc-support@google.com")
-    };
-    let report_id = format!("demo-{domain}-{}", begin / DAY);
-    let mut xml = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<feedback>\n  <version>1.0</version>\n  \
-         <report_metadata>\n    <org_name>{}</org_name>\n    <email>{}</email>\n    \
-         <report_id>{report_id}</report_id>\n    <date_range><begin>{begin}</begin><end>{}</end></date_range>\n  \
-         </report_metadata>\n  <policy_published>\n    <domain>{domain}</domain>\n    \
-         <adkim>r</adkim>\n    <aspf>r</aspf>\n    <p>{policy}</p>\n    <sp>{policy}</sp>\n    \
-         <pct>100</pct>\n  </policy_published>\n",
-        xml_escape(reporter.0),
-        reporter.1,
-        begin + DAY - 1
-    );
-    for r in recs {
-        let (dkim_ok, spf_ok) = r.aligned();
-        let word = |b: bool| if b { "pass" } else { "fail" };
-        xml.push_str(&format!(
-            "  <record>\n    <row>\n      <source_ip>{}</source_ip>\n      <count>{}</count>\n      \
-             <policy_evaluated><disposition>{}</disposition><dkim>{}</dkim><spf>{}</spf></policy_evaluated>\n    \
-             </row>\n    <identifiers><header_from>{}</header_from><envelope_from>{}</envelope_from></identifiers>\n    \
-             <auth_results>\n",
-            r.ip,
-            r.count,
-            r.disposition,
-            word(dkim_ok),
-            word(spf_ok),
-            r.header_from,
-            r.spf.0
-        ));
-        for (d, result) in &r.dkim {
-            xml.push_str(&format!(
-                "      <dkim><domain>{d}</domain><selector>selector1</selector><result>{result}</result></dkim>\n"
-            ));
-        }
-        xml.push_str(&format!(
-            "      <spf><domain>{}</domain><result>{}</result></spf>\n    </auth_results>\n  </record>\n",
-            r.spf.0, r.spf.1
-        ));
-    }
-    xml.push_str("</feedback>\n");
+/// A sample report as the store keeps it, parsed as `reports ingest` parses it.
+fn stored_form(sample: &SampleReport) -> Result<NewReport> {
     super::reports::stored_form(
-        &format!("{report_id}.xml"),
-        &format!("mailaudit demo: {report_id}.xml"),
-        xml.into_bytes(),
-        begin + DAY,
-    )
-    .map_err(|e| anyhow::anyhow!("the sample report does not read back: {e}"))
-}
-
-/// An SMTP TLS report (RFC 8460) for the day from `begin`: the domain's MTA-STS policy with a
-/// few sessions failing to fetch it.
-fn tls_report(begin: i64) -> Result<NewReport> {
-    let rfc3339 = |t: i64| format!("{}:00Z", dates::format(t).replace(' ', "T"));
-    let report_id = format!("demo-tls-{TLS_DOMAIN}-{}", begin / DAY);
-    let mx = "contosolegal-example.o-v1.mx.microsoft";
-    let json = serde_json::json!({
-        "organization-name": "Google Inc.",
-        "date-range": {
-            "start-datetime": rfc3339(begin),
-            "end-datetime": format!("{}:59Z", dates::format(begin + DAY - 1).replace(' ', "T")),
-        },
-        "contact-info": "smtp-tls-reporting@google.com",
-        "report-id": report_id,
-        "policies": [{
-            "policy": {
-                "policy-type": "sts",
-                "policy-string": ["version: STSv1", "mode: enforce", format!("mx: {mx}"), "max_age: 604800"],
-                "policy-domain": TLS_DOMAIN,
-                "mx-host": [mx],
-            },
-            "summary": {
-                "total-successful-session-count": 1834 + spread(begin / DAY, 9, 200),
-                "total-failure-session-count": 6,
-            },
-            "failure-details": [{
-                "result-type": "sts-policy-fetch-error",
-                "sending-mta-ip": "2001:db8:4860::25",
-                "receiving-mx-hostname": mx,
-                "failed-session-count": 6,
-            }],
-        }],
-    });
-    super::reports::stored_form(
-        &format!("{report_id}.json"),
-        &format!("mailaudit demo: {report_id}.json"),
-        serde_json::to_vec_pretty(&json)?,
-        begin + DAY,
+        &sample.file_name,
+        &format!("mailaudit demo: {}", sample.file_name),
+        sample.bytes.clone(),
+        sample.received_at,
     )
     .map_err(|e| anyhow::anyhow!("the sample report does not read back: {e}"))
 }
@@ -671,27 +364,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_inventory_is_the_sample_fleet() {
-        let (_, fleet) = sample_fleet();
-        let mut listed: Vec<&str> = INVENTORY.iter().map(|(d, ..)| *d).collect();
-        let mut fleet: Vec<&str> = fleet.iter().map(String::as_str).collect();
-        listed.sort_unstable();
-        fleet.sort_unstable();
-        assert_eq!(listed, fleet);
-        for (_, customer, ..) in INVENTORY {
-            assert!(CUSTOMERS.iter().any(|(c, ..)| c == customer), "{customer}");
-        }
-        assert_eq!(
-            INVENTORY.iter().filter(|(.., parked)| *parked).count(),
-            1,
-            "one parked domain"
-        );
-    }
-
-    #[test]
     fn synthetic_reports_parse_and_align_as_intended() {
-        let begin = 20_000 * DAY;
-        let r = aggregate(READY_DOMAIN, "none", begin, &ready_records(20_000)).unwrap();
+        const DAY: i64 = 86_400;
+        let reports: Vec<NewReport> = sample_reports(20_007 * DAY + 3_600)
+            .iter()
+            .map(|s| stored_form(s).unwrap())
+            .collect();
+        let aggregate = |domain: &str, day: i64| {
+            reports
+                .iter()
+                .find(|r| r.report_id == format!("demo-{domain}-{day}"))
+                .unwrap_or_else(|| panic!("{domain} {day}"))
+        };
+        let r = aggregate(READY_DOMAIN, 20_000);
         assert_eq!(r.policy_domain, READY_DOMAIN);
         assert_eq!(r.rows[0].spf_aligned, "pass");
         assert_eq!(r.rows[0].dkim_aligned, "fail");
@@ -700,22 +385,18 @@ mod tests {
         let day = (20_000..20_007)
             .find(|d: &i64| d.rem_euclid(7) == 1)
             .unwrap();
-        let r = aggregate(
-            MAILCHIMP_DOMAIN,
-            "quarantine",
-            day * DAY,
-            &mailchimp_records(day),
-        )
-        .unwrap();
+        let r = aggregate(MAILCHIMP_DOMAIN, day);
         let mc = &r.rows[1];
         assert_eq!(
             (mc.dkim_aligned.as_str(), mc.spf_aligned.as_str()),
             ("fail", "fail")
         );
         assert_eq!(mc.dkim_domains, "mcsv.net");
-        let t = tls_report(begin).unwrap();
+        let t = reports.last().unwrap();
         assert_eq!(t.kind, "smtp_tls");
         assert_eq!(t.policy_domain, TLS_DOMAIN);
+        assert_eq!(t.report_id, format!("demo-tls-{TLS_DOMAIN}-20006"));
         assert_eq!(t.problems, serde_json::json!([]), "{:?}", t.problems);
+        assert!(reports.iter().all(|r| r.problems == serde_json::json!([])));
     }
 }
