@@ -351,19 +351,14 @@ fn aggregate(domain: &str, policy: &str, begin: i64, recs: &[Rec]) -> SampleRepo
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` (RFC 3339, UTC) from unix seconds; the calendar is the `time`
-/// crate's. A time outside its range (beyond year 9999) is the epoch.
+/// `YYYY-MM-DDTHH:MM:SSZ` (RFC 3339, UTC) from unix seconds, formatted by the `time` crate. A
+/// time it cannot represent (beyond year 9999) is the epoch.
 fn rfc3339(unix: i64) -> String {
-    let t = OffsetDateTime::from_unix_timestamp(unix).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    use time::format_description::well_known::Rfc3339;
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
 }
 
 /// An SMTP TLS report (RFC 8460) for the day from `begin`: the domain's MTA-STS policy with a

@@ -303,18 +303,19 @@ fn date(v: &Value) -> Option<String> {
     Some(iso_from_millis(ms))
 }
 
-/// Milliseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ`.
+/// Milliseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ` (RFC 3339, by the `time` crate);
+/// a time outside the years 0–9999 is clamped to them.
 pub(crate) fn iso_from_millis(ms: i64) -> String {
+    use time::format_description::well_known::Rfc3339;
     let t = crate::guide::utc(ms.div_euclid(1000));
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    let t = t.replace_nanosecond(0).unwrap_or(t);
+    t.format(&Rfc3339).unwrap_or_else(|_| {
+        if t.year() < 0 {
+            "0000-01-01T00:00:00Z".into()
+        } else {
+            "9999-12-31T23:59:59Z".into()
+        }
+    })
 }
 
 /// Numeric values of the enums the checks read, in their .NET declaration order (older exports
