@@ -49,6 +49,11 @@
 //! tokens (`XOAUTH2`, `OAUTHBEARER`) that it checks with [`oauth::LabOAuth`], a tiny
 //! authorization server (client credentials token endpoint over HTTPS, introspection over HTTP).
 //!
+//! [`SignedDns`] ([`dnssec`]) is a DNSSEC-signing authoritative DNS server for the DNSSEC and
+//! DANE tests: a signed lab root with the lab's zones below it, each signed, unsigned, with
+//! expired signatures or with a DS that does not match its key, and the root key as the trust
+//! anchor of a validating resolver.
+//!
 //! The DNS server is built on `hickory-server`'s `Server` with a custom `RequestHandler`;
 //! nothing here reaches the network beyond loopback.
 
@@ -56,6 +61,7 @@
 
 pub mod client;
 pub mod demo;
+pub mod dnssec;
 pub mod dovecot;
 mod fleet;
 mod instance;
@@ -68,6 +74,7 @@ pub mod zone;
 pub use demo::{
     SAMPLE_CUSTOMERS, SAMPLE_INVENTORY, SampleCustomer, SampleDomain, SampleReport, sample_reports,
 };
+pub use dnssec::{Mode as DnssecMode, SignedDns, SignedZone};
 pub use fleet::{
     SAMPLE_FLEET_ZONE, SAMPLE_GATEWAY_REPLY, SAMPLE_GATEWAY_TENANTS, sample_fleet,
     sample_fleet_smtp, sample_relay_behaviour,
@@ -116,4 +123,8 @@ pub enum LabError {
     /// The lab CA, the endpoints' certificate or the TLS configuration could not be made.
     #[error("lab SMTP server TLS: {0}")]
     Tls(String),
+    /// The zones of the DNSSEC-signing server ([`SignedDns`]) are not usable, or could not be
+    /// signed.
+    #[error("lab DNSSEC server: {0}")]
+    Dnssec(String),
 }

@@ -14,7 +14,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use hickory_proto::op::{Edns, Header, HeaderCounts, LowerQuery, Metadata, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, NULL, PTR, SOA, TXT};
+use hickory_proto::rr::rdata::tlsa::{CertUsage, Matching, Selector};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, NULL, PTR, SOA, TLSA, TXT};
 use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordType};
 use hickory_server::Server;
 use hickory_server::net::runtime::Time;
@@ -190,7 +191,7 @@ impl Drop for LabDns {
 }
 
 /// Binds TCP on an ephemeral port of `ip`, then UDP on the same port.
-async fn bind_pair(ip: IpAddr) -> Result<(TcpListener, UdpSocket), LabError> {
+pub(crate) async fn bind_pair(ip: IpAddr) -> Result<(TcpListener, UdpSocket), LabError> {
     let mut last_error = None;
     for _ in 0..BIND_ATTEMPTS {
         let tcp = TcpListener::bind((ip, 0)).await.map_err(LabError::Bind)?;
@@ -346,7 +347,7 @@ impl Compiled {
 }
 
 /// A fully-qualified name from a zone name, if it is valid.
-fn to_name(name: &str) -> Option<Name> {
+pub(crate) fn to_name(name: &str) -> Option<Name> {
     if name.is_empty() {
         return Some(Name::root());
     }
@@ -375,27 +376,29 @@ fn compile_record(node: &mut Node, owner: &Name, record: &LabRecord) {
         node.behaviour = node.behaviour.max(Some(b));
         return;
     }
-    let rdata = match record {
+    let Some(rdata) = rdata_of(record) else {
+        return;
+    };
+    if let RData::CNAME(CNAME(target)) = &rdata
+        && node.cname.is_none()
+    {
+        node.cname = Some(target.clone());
+    }
+    let mut record = Record::from_rdata(owner.clone(), TTL, rdata);
+    record.dns_class = DNSClass::IN;
+    node.records.push(record);
+}
+
+/// The hickory rdata of a zone record; `None` for a behaviour, an invalid target name, or a
+/// CNAME or PTR to the root.
+pub(crate) fn rdata_of(record: &LabRecord) -> Option<RData> {
+    Some(match record {
         LabRecord::A(ip) => RData::A(A(*ip)),
         LabRecord::Aaaa(ip) => RData::AAAA(AAAA(*ip)),
-        LabRecord::Mx(pref, host) => match to_name(host) {
-            Some(host) => RData::MX(MX::new(*pref, host)),
-            None => return,
-        },
-        LabRecord::Cname(target) | LabRecord::Ptr(target) if target.is_empty() => return,
-        LabRecord::Cname(target) => match to_name(target) {
-            Some(target) => {
-                if node.cname.is_none() {
-                    node.cname = Some(target.clone());
-                }
-                RData::CNAME(CNAME(target))
-            }
-            None => return,
-        },
-        LabRecord::Ptr(target) => match to_name(target) {
-            Some(target) => RData::PTR(PTR(target)),
-            None => return,
-        },
+        LabRecord::Mx(pref, host) => RData::MX(MX::new(*pref, to_name(host)?)),
+        LabRecord::Cname(target) | LabRecord::Ptr(target) if target.is_empty() => return None,
+        LabRecord::Cname(target) => RData::CNAME(CNAME(to_name(target)?)),
+        LabRecord::Ptr(target) => RData::PTR(PTR(to_name(target)?)),
         LabRecord::Txt(strings) => RData::TXT(TXT::from_bytes(
             character_strings(strings).collect::<Vec<_>>(),
         )),
@@ -411,11 +414,19 @@ fn compile_record(node: &mut Node, owner: &Name, record: &LabRecord) {
                 rdata: NULL::with(wire),
             }
         }
-        LabRecord::Timeout | LabRecord::ServFail | LabRecord::Refused => return,
-    };
-    let mut record = Record::from_rdata(owner.clone(), TTL, rdata);
-    record.dns_class = DNSClass::IN;
-    node.records.push(record);
+        LabRecord::Tlsa {
+            usage,
+            selector,
+            matching,
+            data,
+        } => RData::TLSA(TLSA::new(
+            CertUsage::from(*usage),
+            Selector::from(*selector),
+            Matching::from(*matching),
+            data.clone(),
+        )),
+        LabRecord::Timeout | LabRecord::ServFail | LabRecord::Refused => return None,
+    })
 }
 
 /// The character-strings (RFC 1035 §3.3) of a TXT or SPF record: each string split into pieces
@@ -574,11 +585,21 @@ bad.example SERVFAIL
 bad.example REFUSED
 no.example REFUSED
 deep.x.y.example A 192.0.2.2
+_25._tcp.a.example TLSA 3 1 1 00ff
 "#,
         )
         .expect("zone");
         let zone = Compiled::new(&zone);
         let cases: Vec<(&str, RecordType, Expected<'_>)> = vec![
+            (
+                "_25._TCP.a.example.",
+                RecordType::TLSA,
+                Some((
+                    ResponseCode::NoError,
+                    vec!["_25._TCP.a.example. TLSA 3 1 1 00ff"],
+                    0,
+                )),
+            ),
             (
                 "A.Example.",
                 RecordType::A,

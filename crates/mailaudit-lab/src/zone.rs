@@ -21,6 +21,7 @@
 //! parked.example             MX     0 .
 //! _dmarc.broken.example      SERVFAIL
 //! 11.2.0.192.in-addr.arpa    PTR    mail.contoso.example
+//! _25._tcp.mail.contoso.example TLSA 3 1 1 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 //! ```
 //!
 //! * Names are case-insensitive and may end with a dot; they are stored lower-case without it.
@@ -28,8 +29,10 @@
 //!   `-`, `_` and `/` (RFC 2317 reverse zones). Wildcards are not supported.
 //! * Types (case-insensitive): `A <ipv4>`, `AAAA <ipv6>`, `MX <preference> <host>` (a null MX,
 //!   RFC 7505, is `MX 0 .`), `TXT` and `SPF` (type 99) with one or more double-quoted
-//!   character-strings or a single unquoted word, `CNAME <target>`, `PTR <target>`, and the
-//!   behaviours `TIMEOUT`, `SERVFAIL`, `REFUSED` with no rdata.
+//!   character-strings or a single unquoted word, `CNAME <target>`, `PTR <target>`,
+//!   `TLSA <usage> <selector> <matching type> <hex>` (RFC 6698 §2.2: three numbers from 0 to
+//!   255, then the certificate association data in hexadecimal, one or more words, either
+//!   case), and the behaviours `TIMEOUT`, `SERVFAIL`, `REFUSED` with no rdata.
 //! * Inside double quotes, `\"` is a quote, `\\` a backslash and `\DDD` (three decimal digits,
 //!   at most 127) an ASCII character; any other escape is an error. Strings longer than 255
 //!   octets are split into several character-strings when served.
@@ -71,6 +74,17 @@ pub enum LabRecord {
     /// The obsolete SPF record type 99 (RFC 4408 §3.1.1, removed by RFC 7208 §14.1), with the
     /// same character-strings as [`LabRecord::Txt`].
     Spf(Vec<String>),
+    /// A DANE certificate association (RFC 6698), normally published at `_25._tcp.<mx host>`.
+    Tlsa {
+        /// Certificate usage (3 = DANE-EE, 2 = DANE-TA, ...).
+        usage: u8,
+        /// Selector (0 = full certificate, 1 = SubjectPublicKeyInfo).
+        selector: u8,
+        /// Matching type (0 = exact, 1 = SHA-256, 2 = SHA-512).
+        matching: u8,
+        /// The certificate association data (not empty).
+        data: Vec<u8>,
+    },
     /// Never answer any query for this name (nor for names whose CNAME chain reaches it).
     Timeout,
     /// Answer every query for this name with SERVFAIL.
@@ -90,6 +104,7 @@ impl LabRecord {
             LabRecord::Cname(_) => "CNAME",
             LabRecord::Ptr(_) => "PTR",
             LabRecord::Spf(_) => "SPF",
+            LabRecord::Tlsa { .. } => "TLSA",
             LabRecord::Timeout => "TIMEOUT",
             LabRecord::ServFail => "SERVFAIL",
             LabRecord::Refused => "REFUSED",
@@ -129,6 +144,15 @@ impl fmt::Display for LabRecord {
                     f.write_str("\"")?;
                 }
                 Ok(())
+            }
+            LabRecord::Tlsa {
+                usage,
+                selector,
+                matching,
+                data,
+            } => {
+                write!(f, " {usage} {selector} {matching} ")?;
+                data.iter().try_for_each(|b| write!(f, "{b:02x}"))
             }
             LabRecord::Timeout | LabRecord::ServFail | LabRecord::Refused => Ok(()),
         }
@@ -352,6 +376,12 @@ pub enum ParseError {
     /// An MX preference that is not an integer from 0 to 65535.
     #[error("invalid MX preference {0:?}")]
     InvalidPreference(String),
+    /// A TLSA usage, selector or matching type that is not an integer from 0 to 255.
+    #[error("invalid TLSA field {0:?}: expected an integer from 0 to 255")]
+    InvalidTlsaField(String),
+    /// TLSA certificate association data that is not an even number of hexadecimal digits.
+    #[error("invalid TLSA data {0:?}: expected hexadecimal digits")]
+    InvalidHex(String),
     /// A double-quoted string that has no closing quote.
     #[error("unterminated quoted string")]
     UnterminatedString,
@@ -394,7 +424,7 @@ pub enum NameError {
 }
 
 /// Checks a name without its trailing dot (see the module docs for the rules).
-fn check_name(name: &str) -> Result<(), NameError> {
+pub(crate) fn check_name(name: &str) -> Result<(), NameError> {
     if name.is_empty() {
         return Err(NameError::Empty);
     }
@@ -528,6 +558,7 @@ fn parse_line(line: &str) -> Result<Option<(String, LabRecord)>, ParseError> {
         }
         "TXT" => LabRecord::Txt(strings(rest, "TXT")?),
         "SPF" => LabRecord::Spf(strings(rest, "SPF")?),
+        "TLSA" => tlsa(rest)?,
         "TIMEOUT" => {
             words::<0>(rest, "TIMEOUT", "")?;
             LabRecord::Timeout
@@ -543,6 +574,52 @@ fn parse_line(line: &str) -> Result<Option<(String, LabRecord)>, ParseError> {
         _ => return Err(ParseError::UnknownType(rtype)),
     };
     Ok(Some((owner, record)))
+}
+
+/// TLSA rdata: usage, selector and matching type (0 to 255), then hexadecimal data that may be
+/// split over several words.
+fn tlsa(tokens: Vec<Token>) -> Result<LabRecord, ParseError> {
+    let mut words = tokens
+        .into_iter()
+        .map(|t| word(t, "TLSA"))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter();
+    let mut field = || -> Result<u8, ParseError> {
+        let w = words.next().ok_or(ParseError::MissingRdata {
+            rtype: "TLSA",
+            expected: "usage, selector, matching type and hexadecimal data",
+        })?;
+        w.parse().map_err(|_| ParseError::InvalidTlsaField(w))
+    };
+    let (usage, selector, matching) = (field()?, field()?, field()?);
+    let hex: String = words.collect();
+    if hex.is_empty() {
+        return Err(ParseError::MissingRdata {
+            rtype: "TLSA",
+            expected: "hexadecimal certificate association data",
+        });
+    }
+    let data = decode_hex(&hex).ok_or(ParseError::InvalidHex(hex))?;
+    Ok(LabRecord::Tlsa {
+        usage,
+        selector,
+        matching,
+        data,
+    })
+}
+
+/// Decodes an even number of hexadecimal digits (either case).
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    hex.as_bytes()
+        .chunks(2)
+        .map(|pair| {
+            let pair = std::str::from_utf8(pair).ok()?;
+            u8::from_str_radix(pair, 16).ok()
+        })
+        .collect()
 }
 
 fn word(token: Token, rtype: &'static str) -> Result<String, ParseError> {
@@ -893,6 +970,65 @@ no.example         REFUSED
     }
 
     #[test]
+    fn tlsa_records() {
+        let zone = Zone::parse(
+            "_25._tcp.mx.example TLSA 3 1 1 00FFab\n_25._tcp.mx.example TLSA 2 0 0 0a 0B # split",
+        )
+        .expect("parses");
+        assert_eq!(
+            zone.get("_25._tcp.MX.example."),
+            &[
+                LabRecord::Tlsa {
+                    usage: 3,
+                    selector: 1,
+                    matching: 1,
+                    data: vec![0x00, 0xff, 0xab],
+                },
+                LabRecord::Tlsa {
+                    usage: 2,
+                    selector: 0,
+                    matching: 0,
+                    data: vec![0x0a, 0x0b],
+                },
+            ]
+        );
+        assert_eq!(
+            zone.to_string(),
+            "_25._tcp.mx.example TLSA 3 1 1 00ffab\n_25._tcp.mx.example TLSA 2 0 0 0a0b\n"
+        );
+        let cases = [
+            (
+                "x TLSA 3 1",
+                "TLSA record: missing usage, selector, matching type and hexadecimal data",
+            ),
+            (
+                "x TLSA 3 1 1",
+                "TLSA record: missing hexadecimal certificate association data",
+            ),
+            (
+                "x TLSA 256 1 1 00",
+                "invalid TLSA field \"256\": expected an integer from 0 to 255",
+            ),
+            (
+                "x TLSA 3 1 1 abc",
+                "invalid TLSA data \"abc\": expected hexadecimal digits",
+            ),
+            (
+                "x TLSA 3 1 1 zz",
+                "invalid TLSA data \"zz\": expected hexadecimal digits",
+            ),
+            (
+                "x TLSA 3 1 1 \"00\"",
+                "TLSA record: quoted string where a word is expected",
+            ),
+        ];
+        for (text, expected) in cases {
+            let (line, error) = parse_err(text);
+            assert_eq!((line, error.to_string().as_str()), (1, expected), "{text}");
+        }
+    }
+
+    #[test]
     fn display_prints_the_text_format() {
         let mut zone = Zone::new();
         zone.add("p.example", LabRecord::Mx(0, String::new()))
@@ -927,6 +1063,18 @@ no.example         REFUSED
             proptest::collection::vec(".{0,300}", 1..3).prop_map(LabRecord::Spf),
             arb_name().prop_map(LabRecord::Cname),
             arb_name().prop_map(LabRecord::Ptr),
+            (
+                any::<u8>(),
+                any::<u8>(),
+                any::<u8>(),
+                proptest::collection::vec(any::<u8>(), 1..70)
+            )
+                .prop_map(|(usage, selector, matching, data)| LabRecord::Tlsa {
+                    usage,
+                    selector,
+                    matching,
+                    data
+                }),
             Just(LabRecord::Timeout),
             Just(LabRecord::ServFail),
             Just(LabRecord::Refused),
@@ -942,7 +1090,7 @@ no.example         REFUSED
         #[test]
         fn parse_never_panics_on_zone_like_lines(
             name in "[a-zA-Z0-9._*-]{0,20}",
-            rtype in "(A|AAAA|MX|TXT|SPF|CNAME|PTR|TIMEOUT|x)",
+            rtype in "(A|AAAA|MX|TXT|SPF|CNAME|PTR|TLSA|TIMEOUT|x)",
             rdata in "[ \"\\\\a-z0-9.:#]{0,30}",
         ) {
             let _ = Zone::parse(&format!("{name} {rtype} {rdata}"));
