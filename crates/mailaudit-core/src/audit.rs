@@ -4,7 +4,12 @@
 //! The MX look-up comes first (it decides the provider, which decides what the SPF and DKIM
 //! checks expect), with the apex's existence (answered from the same MX question): a domain
 //! that does not exist (NXDOMAIN) gets the single finding DOMAIN-NOT-FOUND and no score.
-//! Otherwise SPF, DMARC, DKIM, MTA-STS and TLS-RPT run concurrently.
+//! Otherwise SPF, DMARC, DKIM, MTA-STS, TLS-RPT and DNSSEC/DANE run concurrently.
+//!
+//! DNSSEC and DANE ([`crate::dane::audit`]) run only when the source validates: the section
+//! `dnssec` is absent otherwise, and for a name that does not exist or is not valid. A domain
+//! that receives no mail (null MX, or parked) gets its own zone's DNSSEC status only: its MX
+//! hosts, if it has any, are not looked at for DANE.
 
 use std::collections::HashSet;
 
@@ -91,6 +96,10 @@ pub struct DomainReport {
     pub tlsrpt: tlsrpt::TlsRptSummary,
     /// The Direct Send relay test.
     pub relay: RelaySection,
+    /// DNSSEC and DANE ([`crate::dane`]); absent when the resolver does not validate
+    /// (`--no-dnssec`), for an invalid name and for a domain that does not exist.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dnssec: Option<crate::dane::DnssecSection>,
     /// 0–100, see [`crate::score`]; `null` for an invalid name, a domain that does not exist
     /// (DOMAIN-NOT-FOUND) or when a look-up failed.
     pub score: Option<u8>,
@@ -171,6 +180,7 @@ impl DomainReport {
             mta_sts: Default::default(),
             tlsrpt: Default::default(),
             relay: RelaySection::default(),
+            dnssec: None,
             score: None,
         }
     }
@@ -341,7 +351,17 @@ pub async fn audit_domain<D: DnsSource>(
         })
         .collect();
 
-    let (spf_res, dmarc_res, dkim_res, sts_res, rpt_res) = futures_util::join!(
+    // DANE concerns the hosts that receive the domain's mail: none for a parked domain.
+    let dane_hosts: Vec<String> = if receives_mail {
+        mx_summary
+            .hosts
+            .iter()
+            .map(|m| m.exchange.clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let (spf_res, dmarc_res, dkim_res, sts_res, rpt_res, dane_res) = futures_util::join!(
         spf::analyze::analyze_for(dns, domain, &mail_host),
         dmarc::audit(dns, domain),
         async {
@@ -353,6 +373,7 @@ pub async fn audit_domain<D: DnsSource>(
         },
         mta_sts::audit(dns, domain, receives_mail),
         tlsrpt::audit(dns, domain, receives_mail),
+        crate::dane::audit(dns, domain, &dane_hosts),
     );
     let (spf, f) = spf_res;
     findings.extend(f);
@@ -363,6 +384,8 @@ pub async fn audit_domain<D: DnsSource>(
     let (mta_sts, f) = sts_res;
     findings.extend(f);
     let (tlsrpt, f) = rpt_res;
+    findings.extend(f);
+    let (dnssec, f) = dane_res;
     findings.extend(f);
 
     let m365 = m365_hint || (behind_gateway && spf.authorizes_m365);
@@ -415,6 +438,7 @@ pub async fn audit_domain<D: DnsSource>(
         mta_sts,
         tlsrpt,
         relay: RelaySection::default(),
+        dnssec,
         score,
     }
 }
@@ -653,5 +677,87 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.ends_with(": contains '!'"), "{err}");
+    }
+
+    #[test]
+    fn dnssec_and_dane_are_reported_only_when_the_source_validates() {
+        use crate::dns::{Security, Tlsa};
+        let zone = || {
+            MemoryDns::new()
+                .with("contoso.test", Rr::Mx(10, "mx.contoso.test".into()))
+                .txt_at("contoso.test", "v=spf1 mx -all")
+                .with("mx.contoso.test", Rr::A("192.0.2.25".parse().unwrap()))
+                .with("parked.test", Rr::Mx(0, ".".into()))
+                .with("listed.test", Rr::Mx(10, "mx.contoso.test".into()))
+        };
+        // Without validation: no section, no DNSSEC finding, the JSON has no `dnssec` key.
+        let plain = audit(&zone(), "contoso.test");
+        assert_eq!(plain.dnssec, None);
+        let json = serde_json::to_value(&plain).expect("json");
+        assert!(json.get("dnssec").is_none(), "{json}");
+
+        // Validating, signed, with a usable TLSA record: a section and no DNSSEC finding.
+        let signed = zone().with_security("contoso.test", Security::Secure).with(
+            "_25._tcp.mx.contoso.test",
+            Rr::Tlsa(Tlsa {
+                cert_usage: 3,
+                selector: 1,
+                matching_type: 1,
+                cert_association_data: "ab".repeat(32),
+            }),
+        );
+        let r = audit(&signed, "contoso.test");
+        let d = r.dnssec.as_ref().expect("section");
+        assert_eq!(d.domain, Some(Security::Secure));
+        assert_eq!(d.mx.len(), 1);
+        assert!(d.mx[0].usable);
+        let json = serde_json::to_value(&r).expect("json");
+        assert_eq!(json["dnssec"]["mx"][0]["host"], "mx.contoso.test");
+        assert!(
+            !r.findings
+                .iter()
+                .any(|f| f.id.info().source() == crate::checks::Source::Dnssec)
+        );
+
+        // Validating, unsigned: DNSSEC-UNSIGNED and DNSSEC-MX-UNSIGNED, info, score unchanged.
+        let unsigned = zone().with_security("other.test", Security::Secure);
+        let r = audit(&unsigned, "contoso.test");
+        assert!(r.has(CheckId::DnssecUnsigned) && r.has(CheckId::DnssecMxUnsigned));
+        assert_eq!(r.score, plain.score);
+
+        // Bogus: high, and it costs what a high finding costs.
+        let bogus = zone().with_security("contoso.test", Security::Bogus);
+        let r = audit(&bogus, "contoso.test");
+        assert!(r.has(CheckId::DnssecBogus));
+        assert_eq!(
+            r.score,
+            plain.score.map(|s| s.saturating_sub(15)),
+            "{:?}",
+            ids(&r)
+        );
+
+        // A parked domain: its own zone only, no MX host looked at for DANE.
+        for (domain, parked) in [("parked.test", false), ("listed.test", true)] {
+            let dns = zone().with_security("contoso.test", Security::Secure);
+            let opts = AuditOptions {
+                parked: if parked {
+                    HashSet::from([domain.to_string()])
+                } else {
+                    HashSet::new()
+                },
+            };
+            let r = pollster::block_on(audit_domain(&dns, domain, &opts));
+            assert!(r.parked, "{domain}");
+            let d = r.dnssec.as_ref().expect("section");
+            assert_eq!(d.domain, Some(Security::Insecure), "{domain}");
+            assert!(d.mx.is_empty(), "{domain}: {d:?}");
+            assert!(!dns.queries().iter().any(|q| q.starts_with("TLSA")));
+        }
+
+        // A name that does not exist: no section, nothing asked about DNSSEC.
+        let dns = zone().with_security("contoso.test", Security::Secure);
+        let r = audit(&dns, "nowhere.test");
+        assert!(r.not_found());
+        assert_eq!(r.dnssec, None);
     }
 }

@@ -134,7 +134,9 @@ pub struct CheckInfo {
 impl CheckInfo {
     /// Where the evidence for this check comes from (the grouping of `docs/checks.md`).
     pub fn source(&self) -> Source {
-        if self.code.starts_with("SMTP") {
+        if self.code.starts_with("DNSSEC") || self.code.starts_with("DANE") {
+            Source::Dnssec
+        } else if self.code.starts_with("SMTP") {
             Source::Smtp
         } else if self.code.starts_with("EXO") {
             Source::ExchangeOnline
@@ -154,6 +156,9 @@ impl CheckInfo {
 pub enum Source {
     /// Public DNS records alone.
     Dns,
+    /// DNS answers validated with DNSSEC from a trust anchor (the zones' signatures and DANE
+    /// TLSA records): raised only when validation is on, and tested against signed zones.
+    Dnssec,
     /// An SMTP session to the domain's mail exchangers (or its Microsoft 365 endpoint).
     Smtp,
     /// An Exchange Online configuration export (`Get-X | ConvertTo-Json`).
@@ -162,12 +167,18 @@ pub enum Source {
 
 impl Source {
     /// All sources, in `docs/checks.md` order.
-    pub const ALL: [Source; 3] = [Source::Dns, Source::Smtp, Source::ExchangeOnline];
+    pub const ALL: [Source; 4] = [
+        Source::Dns,
+        Source::Dnssec,
+        Source::Smtp,
+        Source::ExchangeOnline,
+    ];
 
     /// The heading used for this source in `docs/checks.md`.
     pub fn heading(self) -> &'static str {
         match self {
             Source::Dns => "From DNS alone",
+            Source::Dnssec => "From DNSSEC-validated DNS (DNSSEC and DANE)",
             Source::Smtp => "From an SMTP session to the domain's mail exchangers",
             Source::ExchangeOnline => "From an Exchange Online configuration export",
         }
@@ -188,6 +199,7 @@ const MS_MAIL_FLOW_RULES: &str = "Microsoft Learn: Mail flow rules (transport ru
 const MS_ANTIPHISH_ABOUT: &str = "Microsoft Learn: Anti-phishing policies in Microsoft 365 — https://learn.microsoft.com/en-us/defender-office-365/anti-phishing-policies-about";
 const MS_ANTIPHISH_CONFIGURE: &str = "Microsoft Learn: Configure anti-phishing policies in Microsoft Defender for Office 365 — https://learn.microsoft.com/en-us/defender-office-365/anti-phishing-policies-mdo-configure";
 const MS_SET_ANTIPHISH: &str = "Microsoft Learn: Set-AntiPhishPolicy — https://learn.microsoft.com/en-us/powershell/module/exchange/set-antiphishpolicy";
+const MS_SMTP_DANE: &str = "Microsoft Learn: How SMTP DNS-based Authentication of Named Entities (DANE) works — https://learn.microsoft.com/en-us/purview/how-smtp-dane-works";
 const MS_MTA_STS: &str = "Microsoft Learn: Enhancing mail flow with MTA-STS — https://learn.microsoft.com/en-us/purview/enhancing-mail-flow-with-mta-sts";
 const CIS_DIRECT_SEND: &str =
     "CIS Microsoft 365 Foundations Benchmark 6.5.5 (Direct Send submissions are rejected)";
@@ -1226,6 +1238,138 @@ Reports arrive daily as JSON (usually compressed) from large senders such as Goo
             "RFC 8460 §4 (reporting schema)",
         ],
     }
+    DnssecUnsigned = "DNSSEC-UNSIGNED" {
+        code: "DNSSEC001",
+        area: Area::Transport,
+        severity: Severity::Info,
+        title: "The domain's zone is not DNSSEC-signed",
+        what: "Asks a validating resolver (from the configured trust anchor, the IANA root by default) for the DNSSEC status of the zone that answers for the domain. Fires, as context, when the zone is insecure: its parent delegates it without a DS record, so none of its answers can be validated. Not checked when validation is off (`--no-dnssec`).",
+        why: "Without DNSSEC, a sender cannot tell a forged DNS answer from a real one: whoever can spoof or poison DNS can redirect the MX, and no DANE TLSA record can protect inbound mail, because DANE needs signed answers (RFC 7672). Most domains are unsigned, so this is context rather than a fault, but it is the precondition for DANE.",
+        fix: r#"Sign the zone at its DNS host and publish the DS record it gives at the registrar; for Microsoft 365's side, see MX-M365-LEGACY.
+
+Signing is done where the domain's DNS is hosted, not in Microsoft 365:
+
+1. At the DNS host, turn on DNSSEC for the zone (most hosts sign and roll the keys themselves once it is on). The host then shows the DS record to publish: key tag, algorithm (13, ECDSAP256SHA256, is the usual choice), digest type 2 and digest.
+2. At the registrar, add that DS record to the domain (a registrar that also hosts the DNS may do it by itself, or through CDS/CDNSKEY, RFC 8078). Never publish a DS record before the zone is signed: a DS that matches no key makes the domain bogus (see DNSSEC-BOGUS).
+3. Once the parent zone's TTL has passed, check that answers validate and audit again:
+
+```text
+delv contoso.com SOA          # prints "; fully validated"
+mailaudit audit contoso.com
+```
+
+In Microsoft 365, DNSSEC for the mail host is Microsoft's: its `*.mx.microsoft` endpoints are signed. Run `Enable-DnssecForVerifiedDomain -DomainName 'contoso.com'`, move the MX to the `DnssecMxValue` it prints, then run `Enable-SmtpDaneInbound -DomainName 'contoso.com'` (the full order is under MX-M365-LEGACY). The domain's own zone still has to be signed for senders to validate its MX record."#,
+        references: &[
+            "RFC 4033 (DNS security introduction and requirements)",
+            "RFC 4035 §4.3 (determining security status of data)",
+            "RFC 7672 §2.2 (DANE TLSA records need secure DNS answers)",
+            "RFC 8078 (CDS and CDNSKEY: managing DS records from the parent via the child)",
+            MS_SMTP_DANE,
+        ],
+    }
+    DnssecBogus = "DNSSEC-BOGUS" {
+        code: "DNSSEC002",
+        area: Area::Transport,
+        severity: Severity::High,
+        title: "DNSSEC validation fails for the domain or an MX host",
+        what: "Asks a validating resolver for the DNSSEC status of the zone that answers for the domain and for each MX host. Fires when the status is bogus: the chain of trust exists (the parent publishes a DS record) but does not validate, for example expired or missing signatures, or a DS record that matches no key of the zone.",
+        why: "A validating resolver answers SERVFAIL for every name of a bogus zone, so receivers and senders that validate (a large share of the Internet's resolvers do) cannot read the domain's MX, SPF, DKIM or DMARC records: mail to the domain queues and bounces, and its mail may fail authentication. The records are there; they only fail validation, so this is never reported as a missing record.",
+        fix: r#"Repair the chain of trust at the DNS host and the registrar: re-sign the zone (or turn signing back on), and make the DS record at the registrar match a key the zone publishes, or remove the DS to turn DNSSEC off cleanly.
+
+1. Find the cause with a DNSSEC debugger (https://dnsviz.net or https://dnssec-analyzer.verisignlabs.com) or `delv contoso.com SOA +vtrace`: expired RRSIG signatures (the signer stopped), a DS at the registrar whose key tag or digest matches no DNSKEY of the zone (a key was rolled or the DNS host changed without updating the DS), or records served unsigned by a secondary server.
+2. At the DNS host: turn signing back on, or re-sign the zone so that every RRset has a current signature.
+3. At the registrar: replace the DS record with the one the DNS host shows now. When the zone cannot be signed again quickly, delete the DS record instead: the domain then becomes unsigned (DNSSEC-UNSIGNED), which validating resolvers accept, once the DS record's TTL has passed.
+4. Check again:
+
+```text
+delv contoso.com SOA          # prints "; fully validated"
+mailaudit audit contoso.com
+```
+
+For an MX host on Microsoft 365's `*.mx.microsoft` endpoint, the zone is Microsoft's: check `Get-DnssecStatusForVerifiedDomain -DomainName 'contoso.com'` and open a support request if the endpoint itself is bogus. If the MX points at another provider, that provider must fix its zone."#,
+        references: &[
+            "RFC 4033 §5 (bogus: a chain of trust that cannot be established)",
+            "RFC 4035 §5.5 (resolver behaviour when signatures do not validate)",
+            "RFC 7672 §2.1.1 (DNS errors, bogus and indeterminate responses)",
+            MS_SMTP_DANE,
+        ],
+    }
+    DnssecMxUnsigned = "DNSSEC-MX-UNSIGNED" {
+        code: "DNSSEC003",
+        area: Area::Transport,
+        severity: Severity::Info,
+        title: "An MX host's zone is not DNSSEC-signed, so DANE cannot protect it",
+        what: "Asks a validating resolver for the DNSSEC status of the zone of each MX host (up to ten). Fires, as context, when one or more MX hosts are in an insecure (unsigned) zone; the finding names them.",
+        why: "DANE for SMTP applies only to MX hosts whose address and TLSA records are signed (RFC 7672 §2.2): for an MX host in an unsigned zone, senders fall back to unauthenticated opportunistic TLS, which an attacker on the path can strip or intercept unless MTA-STS is enforced.",
+        fix: r#"Point the MX at a host in a signed zone: on Microsoft 365, the `*.mx.microsoft` endpoint (see MX-M365-LEGACY); for your own servers, sign the zone of the MX host names at their DNS host.
+
+In Microsoft 365, run `Enable-DnssecForVerifiedDomain -DomainName 'contoso.com'`, move the MX to the `DnssecMxValue` it prints in the order under MX-M365-LEGACY, then run `Enable-SmtpDaneInbound -DomainName 'contoso.com'`; the legacy `mail.protection.outlook.com` endpoint is not signed and cannot be.
+
+For a gateway or an on-premises server, ask the gateway vendor for a DNSSEC-signed MX host name, or sign the zone that holds your MX host names at its DNS host and publish its DS record at the registrar (see DNSSEC-UNSIGNED), then publish TLSA records for each MX (see DANE-TLSA-MISSING).
+
+Verify with `mailaudit audit contoso.com`."#,
+        references: &[
+            "RFC 7672 §2.2 (DANE applies to MX hosts with secure TLSA records)",
+            "RFC 4035 §4.3 (determining security status of data)",
+            MS_SMTP_DANE,
+        ],
+    }
+    DaneTlsaMissing = "DANE-TLSA-MISSING" {
+        code: "DANE001",
+        area: Area::Transport,
+        severity: Severity::Info,
+        title: "An MX host in a signed zone publishes no DANE TLSA record",
+        what: "For each MX host whose zone is DNSSEC-signed, looks up the TLSA records at `_25._tcp.<mx host>`. Fires, as context, when one or more such hosts have none; the finding names them.",
+        why: "A signed MX zone is most of the way to DANE: with TLSA records, DANE-aware senders (including Microsoft 365, Google and most large providers) refuse to deliver unless the MX presents the certificate or key the records name, which defeats STARTTLS stripping and interception. Without them, senders use unauthenticated opportunistic TLS.",
+        fix: r#"Publish a `_25._tcp.<mx host>` TLSA record for each MX: `3 1 1` with the SHA-256 digest of the server key, plus a second record for the next key. On Microsoft 365's endpoint, run `Enable-SmtpDaneInbound`.
+
+In Microsoft 365 (MX on the `*.mx.microsoft` endpoint), Microsoft publishes and rolls the TLSA records; turn it on and check it:
+
+```powershell
+Enable-SmtpDaneInbound -DomainName 'contoso.com'
+Get-SmtpDaneInboundStatus -DomainName 'contoso.com'
+```
+
+For your own MX (the zone holding the MX host name must be signed), publish at its DNS host one record for the current key and one for the next, so that a key change never leaves the MX without a matching record (RFC 7671 §8.1):
+
+```text
+_25._tcp.mx1.contoso.com.  3600  IN  TLSA  3 1 1 <SHA-256 of the current key's SubjectPublicKeyInfo>
+_25._tcp.mx1.contoso.com.  3600  IN  TLSA  3 1 1 <SHA-256 of the next key's SubjectPublicKeyInfo>
+```
+
+The digest is `openssl x509 -in cert.pem -noout -pubkey | openssl pkey -pubin -outform DER | openssl dgst -sha256`. A `2 1 1` record for the issuing CA's key next to the `3 1 1` also survives a renewal. Verify with `mailaudit audit contoso.com`."#,
+        references: &[
+            "RFC 7672 §2.2 (TLSA records for SMTP), §3.1 (certificate usages for SMTP)",
+            "RFC 7671 §8.1 (TLSA publisher requirements: key rollover)",
+            "RFC 6698 §2 (the TLSA resource record)",
+            MS_SMTP_DANE,
+            "Microsoft Learn: Enable-SmtpDaneInbound — https://learn.microsoft.com/en-us/powershell/module/exchange/enable-smtpdaneinbound",
+        ],
+    }
+    DaneTlsaUnusable = "DANE-TLSA-UNUSABLE" {
+        code: "DANE002",
+        area: Area::Transport,
+        severity: Severity::Medium,
+        title: "Every TLSA record of an MX host is unusable for SMTP",
+        what: "Reads the `_25._tcp.<mx host>` TLSA records of each MX host in a signed zone and checks their parameters against RFC 7672. Fires when none is usable: certificate usage 0 or 1 (PKIX, not for SMTP), an unknown usage, selector or matching type, or a digest of the wrong length.",
+        why: "A DANE-aware sender that finds only unusable TLSA records still uses TLS but authenticates nothing (RFC 7672 §3.1.3): the records give no protection while suggesting they do, and some senders delay or refuse the mail. It usually comes from records copied from HTTPS examples, or digests cut short by the DNS host's form.",
+        fix: r#"Replace the records with usable ones: `3 1 1` (the SHA-256 of the server key) for the current and the next key, or `3 1 1` plus `2 1 1` for the issuing CA's key.
+
+At the DNS host of the MX host names, delete the TLSA records with usage 0 or 1 or unknown parameters, and publish:
+
+```text
+_25._tcp.mx1.contoso.com.  3600  IN  TLSA  3 1 1 <SHA-256 of the current key's SubjectPublicKeyInfo, 64 hex digits>
+_25._tcp.mx1.contoso.com.  3600  IN  TLSA  3 1 1 <SHA-256 of the next key's SubjectPublicKeyInfo>
+```
+
+A SHA-256 digest (matching type 1) has 64 hexadecimal digits, a SHA-512 digest (matching type 2) 128. In Microsoft 365, the `*.mx.microsoft` endpoint's TLSA records are Microsoft's: if the MX is Microsoft's, delete any TLSA record you published yourself and run `Enable-SmtpDaneInbound -DomainName 'contoso.com'`. Verify with `mailaudit audit contoso.com`."#,
+        references: &[
+            "RFC 7672 §3.1.3 (certificate usages 0 and 1 are not for SMTP), §3.1.1, §3.1.2",
+            "RFC 7671 §5 (TLSA record parameters), §8.1 (key rollover)",
+            "RFC 6698 §2.1 (TLSA RDATA: usage, selector, matching type)",
+            MS_SMTP_DANE,
+        ],
+    }
     DnsLookupFailed = "DNS-LOOKUP-FAILED" {
         code: "DNS001",
         area: Area::Transport,
@@ -1372,6 +1516,31 @@ Configure this on the gateway or on-premises server that the MX names (on Exchan
         references: &[
             "RFC 8996 (deprecating TLS 1.0 and TLS 1.1)",
             "RFC 9325 (recommendations for secure use of TLS)",
+        ],
+    }
+    DaneTlsaMismatch = "DANE-TLSA-MISMATCH" {
+        code: "SMTP006",
+        area: Area::Transport,
+        severity: Severity::High,
+        title: "An MX's TLSA records match no certificate it presents",
+        what: "Connects to each MX with usable DANE TLSA records on port 25, starts TLS and compares the chain it presents with the records (RFC 7672 §3.1: usage 3 against the server certificate, usage 2 against the CA certificates of the chain; selector and matching type as published). Fires when no usable record matches.",
+        why: "DANE-validating senders (Microsoft 365, Google and most large providers among them) refuse to deliver to an MX whose certificate matches none of its TLSA records: mail to the domain queues and bounces. It usually follows a certificate or key change without the TLSA records being updated first.",
+        fix: r#"Publish TLSA records that match the MX's current certificate or key, and keep a record for the next key so that the next change does not break delivery.
+
+At the DNS host of the MX host names, publish a `3 1 1` record with the SHA-256 digest of the key the MX uses now (or restore the previous certificate until the records are updated), then remove the stale record once its TTL has passed:
+
+```text
+_25._tcp.mx1.contoso.com.  3600  IN  TLSA  3 1 1 <SHA-256 of the current key's SubjectPublicKeyInfo>
+```
+
+The digest of the key the server presents: `openssl s_client -starttls smtp -connect mx1.contoso.com:25 </dev/null | openssl x509 -noout -pubkey | openssl pkey -pubin -outform DER | openssl dgst -sha256`. Change keys in this order (RFC 7671 §8.1): publish the new key's record, wait for the TTL, install the new certificate, then delete the old record.
+
+In Microsoft 365, the `*.mx.microsoft` endpoint's TLSA records are Microsoft's: delete any TLSA record you published yourself for it, check `Get-SmtpDaneInboundStatus -DomainName 'contoso.com'`, and open a support request if the mismatch persists. Verify with `mailaudit audit contoso.com`."#,
+        references: &[
+            "RFC 7672 §3.1 (TLSA records for SMTP: DANE-EE and DANE-TA), §2.2",
+            "RFC 7671 §5.1 (DANE-EE), §5.2 (DANE-TA), §8.1 (key rollover)",
+            "RFC 6698 §2.1 (TLSA RDATA)",
+            MS_SMTP_DANE,
         ],
     }
     ExoDirectsendAllowed = "EXO-DIRECTSEND-ALLOWED" {
@@ -1872,9 +2041,9 @@ mod tests {
 
     #[test]
     fn catalogue_has_one_entry_per_checks_md_row() {
-        assert_eq!(CATALOGUE.len(), 59);
+        assert_eq!(CATALOGUE.len(), 65);
         let per_source = Source::ALL.map(|s| CATALOGUE.iter().filter(|c| c.source() == s).count());
-        assert_eq!(per_source, [42, 5, 12]);
+        assert_eq!(per_source, [42, 5, 6, 12]);
     }
 
     /// Spot values of the contract (`docs/checks.md`), written out so that a change to the catalogue
@@ -1969,6 +2138,42 @@ mod tests {
                 Severity::High,
             ),
             (
+                CheckId::DnssecUnsigned,
+                "DNSSEC001",
+                Area::Transport,
+                Severity::Info,
+            ),
+            (
+                CheckId::DnssecBogus,
+                "DNSSEC002",
+                Area::Transport,
+                Severity::High,
+            ),
+            (
+                CheckId::DnssecMxUnsigned,
+                "DNSSEC003",
+                Area::Transport,
+                Severity::Info,
+            ),
+            (
+                CheckId::DaneTlsaMissing,
+                "DANE001",
+                Area::Transport,
+                Severity::Info,
+            ),
+            (
+                CheckId::DaneTlsaUnusable,
+                "DANE002",
+                Area::Transport,
+                Severity::Medium,
+            ),
+            (
+                CheckId::DaneTlsaMismatch,
+                "SMTP006",
+                Area::Transport,
+                Severity::High,
+            ),
+            (
                 CheckId::ExoConnectorUnrestricted,
                 "EXO002",
                 Area::Connectors,
@@ -2012,6 +2217,18 @@ mod tests {
             Source::ExchangeOnline
         );
         assert_eq!(CheckId::DnsLookupFailed.info().source(), Source::Dns);
+        // Checks that need a signed zone are not demanded of the unsigned fixture zone; the
+        // TLSA-against-chain check needs the STARTTLS probe.
+        for id in [
+            CheckId::DnssecUnsigned,
+            CheckId::DnssecBogus,
+            CheckId::DnssecMxUnsigned,
+            CheckId::DaneTlsaMissing,
+            CheckId::DaneTlsaUnusable,
+        ] {
+            assert_eq!(id.info().source(), Source::Dnssec, "{id}");
+        }
+        assert_eq!(CheckId::DaneTlsaMismatch.info().source(), Source::Smtp);
     }
 
     #[test]
@@ -2069,7 +2286,14 @@ mod tests {
     /// Tokens such as `DKIM-M365-MISSING` in the prose must name real checks.
     #[test]
     fn cross_references_name_real_checks() {
-        const NOT_IDS: [&str; 4] = ["MTA-STS", "TLS-RPT", "ORCA-108", "ORCA-118-4"];
+        const NOT_IDS: [&str; 6] = [
+            "MTA-STS",
+            "TLS-RPT",
+            "ORCA-108",
+            "ORCA-118-4",
+            "SHA-256",
+            "SHA-512",
+        ];
         for info in CATALOGUE {
             for text in [info.what, info.why, info.fix] {
                 let tokens = text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'));
@@ -2107,12 +2331,23 @@ mod tests {
             last = Some((info.source(), at));
         }
         let dns = md.find("\n# From DNS alone\n").expect("DNS section");
+        let dnssec = md
+            .find("\n# From DNSSEC-validated DNS")
+            .expect("DNSSEC section");
         let smtp = md.find("\n# From an SMTP session").expect("SMTP section");
         let exo = md.find("\n# From an Exchange Online").expect("EXO section");
-        assert!(dns < smtp && smtp < exo);
+        assert!(dns < dnssec && dnssec < smtp && smtp < exo);
+        assert!(
+            md.find("\n## DNSSEC-BOGUS\n")
+                .is_some_and(|p| dnssec < p && p < smtp)
+        );
+        assert!(
+            md.find("\n## DANE-TLSA-MISMATCH\n")
+                .is_some_and(|p| smtp < p && p < exo)
+        );
         assert!(
             md.find("\n## DMARC-MISSING\n")
-                .is_some_and(|p| dns < p && p < smtp)
+                .is_some_and(|p| dns < p && p < dnssec)
         );
         assert!(
             md.find("\n## RELAY-OPEN\n")

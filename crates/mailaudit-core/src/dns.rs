@@ -58,6 +58,40 @@ pub struct Mx {
     pub exchange: String,
 }
 
+/// The DNSSEC status of the zone that answers for a name, from a validated answer (RFC 4033
+/// §5, RFC 4035 §4.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    /// "An RRset for which the resolver is able to build a chain of signed DNSKEY and DS RRs
+    /// from a trusted security anchor to the RRset" (RFC 4033 §5).
+    Secure,
+    /// "An RRset for which the resolver knows that it has no chain of signed DNSKEY and DS RRs
+    /// from any trusted starting point to the RRset" (RFC 4033 §5): an unsigned zone below an
+    /// insecure delegation.
+    Insecure,
+    /// "An RRset for which the resolver believes that it ought to be able to establish a chain
+    /// of trust but for which it is unable to do so" (RFC 4033 §5): expired or bad signatures,
+    /// a DS that matches no key. Validating resolvers answer SERVFAIL.
+    Bogus,
+}
+
+/// One TLSA record (RFC 6698 §2.1), fields named after the RFC's.
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub struct Tlsa {
+    /// Certificate Usage (RFC 6698 §2.1.1, RFC 7218 names: 0 PKIX-TA, 1 PKIX-EE, 2 DANE-TA,
+    /// 3 DANE-EE).
+    pub cert_usage: u8,
+    /// Selector (§2.1.2): 0 the full certificate, 1 its SubjectPublicKeyInfo.
+    pub selector: u8,
+    /// Matching Type (§2.1.3): 0 exact match, 1 SHA-256, 2 SHA-512.
+    pub matching_type: u8,
+    /// Certificate Association Data, lower-case hexadecimal.
+    pub cert_association_data: String,
+}
+
 /// Read-only access to DNS, as the checks need it.
 ///
 /// Names are given lower-case without a trailing dot. Implementations follow CNAMEs for every
@@ -81,6 +115,27 @@ pub trait DnsSource: Send + Sync {
     /// The resolver answers it from its MX question at `name`, so asking it next to
     /// [`DnsSource::mx`] costs no query.
     fn exists(&self, name: &str) -> impl Future<Output = Result<bool, DnsError>> + Send;
+    /// TLSA records at `name` (`_25._tcp.<mx host>`, RFC 7672 §2.2). A source that cannot ask
+    /// for TLSA records answers with an error, never with "none".
+    fn tlsa(&self, name: &str) -> impl Future<Output = DnsResult<Tlsa>> + Send {
+        let _ = name;
+        async {
+            Err(DnsError::Other(
+                "TLSA look-ups are not supported here".into(),
+            ))
+        }
+    }
+    /// The DNSSEC status of the zone that answers for `name`, validated from the configured
+    /// trust anchor; `Ok(None)` when this source does not validate (`--no-dnssec`). A bogus
+    /// zone is `Ok(Some(Security::Bogus))`, not an error: only a failure to get an answer at
+    /// all is an `Err`.
+    fn security(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<Security>, DnsError>> + Send {
+        let _ = name;
+        async { Ok(None) }
+    }
 }
 
 impl<T: DnsSource> DnsSource for &T {
@@ -104,6 +159,15 @@ impl<T: DnsSource> DnsSource for &T {
     }
     fn exists(&self, name: &str) -> impl Future<Output = Result<bool, DnsError>> + Send {
         (**self).exists(name)
+    }
+    fn tlsa(&self, name: &str) -> impl Future<Output = DnsResult<Tlsa>> + Send {
+        (**self).tlsa(name)
+    }
+    fn security(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<Security>, DnsError>> + Send {
+        (**self).security(name)
     }
 }
 

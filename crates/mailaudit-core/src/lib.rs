@@ -9,6 +9,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod checks;
+pub mod dane;
 pub mod dkim;
 pub mod dmarc;
 pub mod dns;

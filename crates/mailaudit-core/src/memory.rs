@@ -8,7 +8,9 @@ use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Mutex;
 
-use crate::dns::{DnsError, DnsResult, DnsSource, Mx, check_name, normalize_name, reverse_name};
+use crate::dns::{
+    DnsError, DnsResult, DnsSource, Mx, Security, Tlsa, check_name, normalize_name, reverse_name,
+};
 
 /// One record of a [`MemoryDns`] zone.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +27,8 @@ pub enum Rr {
     Ptr(String),
     /// A CNAME: queries for other types at this name follow it.
     Cname(String),
+    /// A TLSA record (at `_25._tcp.<host>`).
+    Tlsa(Tlsa),
     /// Every query for this name fails with this error.
     Fail(DnsError),
 }
@@ -33,6 +37,8 @@ pub enum Rr {
 #[derive(Debug, Default)]
 pub struct MemoryDns {
     zone: HashMap<String, Vec<Rr>>,
+    /// DNSSEC status by zone apex; empty: the source does not validate.
+    security: HashMap<String, Security>,
     queries: Mutex<Vec<String>>,
 }
 
@@ -51,6 +57,16 @@ impl MemoryDns {
     /// Adds a record at `name`.
     pub fn add(&mut self, name: &str, rr: Rr) {
         self.zone.entry(normalize_name(name)).or_default().push(rr);
+    }
+
+    /// Makes this a validating source and sets the DNSSEC status of the zone at `name` (builder
+    /// style). [`DnsSource::security`] answers for a name from the closest enclosing name
+    /// given here, and `Insecure` when there is none (an unsigned delegation); a source with no
+    /// status given at all answers `Ok(None)` (validation off). A name whose queries fail
+    /// ([`Rr::Fail`]) fails this question too.
+    pub fn with_security(mut self, name: &str, security: Security) -> Self {
+        self.security.insert(normalize_name(name), security);
+        self
     }
 
     /// Shortcut for a TXT record.
@@ -110,6 +126,37 @@ impl MemoryDns {
     }
 }
 
+impl MemoryDns {
+    fn zone_security(&self, name: &str) -> Result<Option<Security>, DnsError> {
+        // A source without validation asks nothing (queries() stays as before DNSSEC).
+        if self.security.is_empty() {
+            return Ok(None);
+        }
+        if let Ok(mut q) = self.queries.lock() {
+            q.push(format!("SECURITY {name}"));
+        }
+        check_name(name)?;
+        let name = normalize_name(name);
+        if let Some(Rr::Fail(e)) = self
+            .zone
+            .get(&name)
+            .and_then(|rrs| rrs.iter().find(|r| matches!(r, Rr::Fail(_))))
+        {
+            return Err(e.clone());
+        }
+        let mut at = name.as_str();
+        loop {
+            if let Some(s) = self.security.get(at) {
+                return Ok(Some(*s));
+            }
+            match at.split_once('.') {
+                Some((_, parent)) => at = parent,
+                None => return Ok(Some(Security::Insecure)),
+            }
+        }
+    }
+}
+
 impl DnsSource for MemoryDns {
     fn txt(&self, name: &str) -> impl Future<Output = DnsResult<String>> + Send {
         let r = self.lookup("TXT", name, |r| match r {
@@ -160,6 +207,20 @@ impl DnsSource for MemoryDns {
         let r = self.name_exists(name);
         async move { r }
     }
+    fn tlsa(&self, name: &str) -> impl Future<Output = DnsResult<Tlsa>> + Send {
+        let r = self.lookup("TLSA", name, |r| match r {
+            Rr::Tlsa(t) => Some(t.clone()),
+            _ => None,
+        });
+        async move { r }
+    }
+    fn security(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<Security>, DnsError>> + Send {
+        let r = self.zone_security(name);
+        async move { r }
+    }
 }
 
 #[cfg(test)]
@@ -183,5 +244,52 @@ mod tests {
         assert_eq!(exists("c.example"), Ok(false));
         assert_eq!(exists("ab.example"), Ok(false), "not a suffix match");
         assert_eq!(exists("bad.example"), Err(DnsError::ServFail));
+    }
+
+    #[test]
+    fn tlsa_records_and_zone_security() {
+        let t = Tlsa {
+            cert_usage: 3,
+            selector: 1,
+            matching_type: 1,
+            cert_association_data: "ab".repeat(32),
+        };
+        let plain = MemoryDns::new().with("_25._tcp.mx.example", Rr::Tlsa(t.clone()));
+        assert_eq!(
+            pollster::block_on(plain.security("example")),
+            Ok(None),
+            "no status given: validation off"
+        );
+        assert_eq!(
+            pollster::block_on(plain.tlsa("_25._tcp.mx.example")),
+            Ok(vec![t.clone()])
+        );
+        assert_eq!(
+            pollster::block_on(plain.tlsa("_25._tcp.other.example")),
+            Ok(vec![])
+        );
+
+        let dns = MemoryDns::new()
+            .with_security("example", Security::Secure)
+            .with_security("bogus.example", Security::Bogus)
+            .with("down.example", Rr::Fail(DnsError::Timeout));
+        let sec = |n: &str| pollster::block_on(dns.security(n));
+        assert_eq!(sec("example"), Ok(Some(Security::Secure)));
+        assert_eq!(
+            sec("mx.example"),
+            Ok(Some(Security::Secure)),
+            "below the apex"
+        );
+        assert_eq!(
+            sec("a.bogus.example"),
+            Ok(Some(Security::Bogus)),
+            "closest zone"
+        );
+        assert_eq!(
+            sec("example.org"),
+            Ok(Some(Security::Insecure)),
+            "no zone given"
+        );
+        assert_eq!(sec("down.example"), Err(DnsError::Timeout));
     }
 }

@@ -67,6 +67,20 @@ mod tests {
                 Some(53),
             ),
             (vec![f(CheckId::DmarcMissing); 4], Some(0)),
+            // DNSSEC and DANE: bogus and a TLSA mismatch weigh as other high transport
+            // findings; the informational ones cost nothing.
+            (vec![f(CheckId::DnssecBogus)], Some(85)),
+            (vec![f(CheckId::DaneTlsaMismatch)], Some(85)),
+            (vec![f(CheckId::StarttlsMissing)], Some(85)),
+            (vec![f(CheckId::DaneTlsaUnusable)], Some(94)),
+            (
+                vec![
+                    f(CheckId::DnssecUnsigned),
+                    f(CheckId::DnssecMxUnsigned),
+                    f(CheckId::DaneTlsaMissing),
+                ],
+                Some(100),
+            ),
         ] {
             assert_eq!(score(&findings), expected, "{findings:?}");
         }

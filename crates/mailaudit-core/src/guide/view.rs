@@ -87,6 +87,9 @@ pub struct ReportView {
     /// The Direct Send relay test.
     #[serde(deserialize_with = "or_default")]
     pub relay: RelayView,
+    /// DNSSEC and DANE (absent when validation was off, or from an older version).
+    #[serde(default)]
+    pub dnssec: Option<crate::dane::DnssecSection>,
     /// 0–100, or `None` when the domain was not scored.
     pub score: Option<u8>,
 }
