@@ -8,10 +8,24 @@
 //! answer keeps whether it was NXDOMAIN, so [`DnsSource::exists`] is answered from the cached
 //! MX question at the name, without a query of its own.
 //!
+//! DNSSEC ([`Dnssec`]): the records themselves always come from a non-validating resolver, so a
+//! bogus zone still shows what it publishes (a validating resolver answers SERVFAIL and hides
+//! it). A second, validating resolver (same name servers, same timeouts) answers only
+//! [`DnsSource::security`]: one SOA question at the name, validated from the trust anchor (the
+//! IANA root by default, a file for labs). At a zone apex the SOA is the answer; at a host name
+//! the NODATA reply carries the zone's SOA and NSEC proof; the proof of those records is the
+//! zone's status. hickory's DNSSEC handle asks the DNSKEY and DS records up the chain itself
+//! (with its own cache), so one `security` look-up costs more than one query on the wire; the
+//! counters count it as one. A limit: hickory does not set the CD bit (RFC 4035 §3.2.2), so
+//! behind a validating upstream resolver (most public ones) a bogus zone's answers are SERVFAIL
+//! for both resolvers, and the zone is reported as failed look-ups (DNS-LOOKUP-FAILED), not as
+//! DNSSEC-BOGUS; a non-validating upstream, or none (authoritative servers), tells them apart.
+//!
 //! [`probe_nameserver`] asks one resolver one question with a short timeout, so that a dead or
 //! mistyped `--nameserver` fails a run at once rather than after every look-up timed out.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -22,9 +36,12 @@ use hickory_resolver::config::{
 };
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError as HickoryDnsError, NetError as HickoryNetError};
+use hickory_resolver::proto::dnssec::{Proof, TrustAnchors};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{Name, RData, RecordType};
-use mailaudit_core::dns::{DnsError, DnsResult, DnsSource, Mx, check_name, normalize_name};
+use mailaudit_core::dns::{
+    DnsError, DnsResult, DnsSource, Mx, Security, Tlsa, check_name, normalize_name,
+};
 
 use crate::NetError;
 
@@ -39,6 +56,56 @@ pub struct ResolverConfig {
     pub attempts: usize,
     /// How many answers the run's cache keeps at most.
     pub cache_capacity: u64,
+    /// DNSSEC validation of [`DnsSource::security`].
+    pub dnssec: Dnssec,
+}
+
+/// Whether and from which trust anchor [`DnsSource::security`] validates.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Dnssec {
+    /// Validate from the IANA root zone's trust anchors (KSK-2017 and KSK-2024), as a public
+    /// resolver does.
+    #[default]
+    IanaRoot,
+    /// Validate from the DNSKEY records of a file (`--trust-anchor`): zone-file lines such as
+    /// `. 3600 IN DNSKEY 257 3 13 <base64>`; a lab's signed root.
+    TrustAnchorFile(PathBuf),
+    /// The same, given as text rather than as a file (tests).
+    TrustAnchorText(String),
+    /// No validation (`--no-dnssec`): [`DnsSource::security`] answers `Ok(None)`, and the
+    /// report has no DNSSEC/DANE verdicts.
+    Off,
+}
+
+impl Dnssec {
+    /// The trust anchors to validate from; `None` when validation is off.
+    fn anchors(&self) -> Result<Option<TrustAnchors>, NetError> {
+        let (path, text) = match self {
+            Dnssec::Off => return Ok(None),
+            Dnssec::IanaRoot => return Ok(Some(TrustAnchors::default())),
+            Dnssec::TrustAnchorFile(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| NetError::TrustAnchor {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                (path.display().to_string(), text)
+            }
+            Dnssec::TrustAnchorText(text) => ("(text)".to_string(), text.clone()),
+        };
+        let anchors: TrustAnchors = text.parse().map_err(|e| NetError::TrustAnchor {
+            path: path.clone(),
+            reason: format!("{e}"),
+        })?;
+        if anchors.is_empty() {
+            return Err(NetError::TrustAnchor {
+                path,
+                reason: "it holds no DNSKEY record of the root zone \".\" \
+                         (expected lines such as \". 3600 IN DNSKEY 257 3 13 <base64>\")"
+                    .into(),
+            });
+        }
+        Ok(Some(anchors))
+    }
 }
 
 impl Default for ResolverConfig {
@@ -48,6 +115,7 @@ impl Default for ResolverConfig {
             timeout: Duration::from_secs(3),
             attempts: 2,
             cache_capacity: 200_000,
+            dnssec: Dnssec::default(),
         }
     }
 }
@@ -78,6 +146,8 @@ struct Answer {
 
 type Cached = Arc<Result<Answer, DnsError>>;
 
+type CachedSecurity = Arc<Result<Security, DnsError>>;
+
 /// Counters for a run, for benchmarks and `--stats`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ResolverStats {
@@ -104,6 +174,9 @@ impl ResolverStats {
 pub struct Resolver {
     inner: TokioResolver,
     cache: moka::future::Cache<(String, RecordType), Cached>,
+    /// The validating resolver of [`DnsSource::security`]; `None` with `--no-dnssec`.
+    validating: Option<TokioResolver>,
+    security_cache: moka::future::Cache<String, CachedSecurity>,
     lookups: Arc<AtomicU64>,
     sent: Arc<AtomicU64>,
     answered: Arc<AtomicU64>,
@@ -121,39 +194,18 @@ impl std::fmt::Debug for Resolver {
 impl Resolver {
     /// Builds the resolver. Must be called inside a tokio runtime.
     pub fn new(config: &ResolverConfig) -> Result<Self, NetError> {
-        let provider = TokioRuntimeProvider::default();
-        let mut builder = if config.nameservers.is_empty() {
-            TokioResolver::builder(provider).map_err(|e| NetError::ResolverSetup(e.to_string()))?
-        } else {
-            let servers = config
-                .nameservers
-                .iter()
-                .map(|sa| {
-                    let mut udp = ConnectionConfig::udp();
-                    udp.port = sa.port();
-                    let mut tcp = ConnectionConfig::tcp();
-                    tcp.port = sa.port();
-                    NameServerConfig::new(sa.ip(), true, vec![udp, tcp])
-                })
-                .collect();
-            TokioResolver::builder_with_config(HickoryConfig::from_name_servers(servers), provider)
+        let inner = build(config, None)?;
+        let validating = match config.dnssec.anchors()? {
+            Some(anchors) => Some(build(config, Some(anchors))?),
+            None => None,
         };
-        let opts: &mut ResolverOpts = builder.options_mut();
-        opts.timeout = config.timeout;
-        opts.attempts = config.attempts.max(1);
-        opts.ndots = 0;
-        // Our own cache (below) is the run's cache; hickory's would only duplicate it.
-        opts.cache_size = 0;
-        opts.edns0 = true;
-        opts.preserve_intermediates = true;
-        opts.num_concurrent_reqs = 1;
-        opts.max_active_requests = 1024;
-        let inner = builder
-            .build()
-            .map_err(|e| NetError::ResolverSetup(e.to_string()))?;
         Ok(Resolver {
             inner,
             cache: moka::future::Cache::builder()
+                .max_capacity(config.cache_capacity)
+                .build(),
+            validating,
+            security_cache: moka::future::Cache::builder()
                 .max_capacity(config.cache_capacity)
                 .build(),
             lookups: Arc::new(AtomicU64::new(0)),
@@ -162,7 +214,51 @@ impl Resolver {
             failed: Arc::new(AtomicU64::new(0)),
         })
     }
+}
 
+/// One hickory resolver for `config`: validating from `anchors` when given.
+fn build(
+    config: &ResolverConfig,
+    anchors: Option<TrustAnchors>,
+) -> Result<TokioResolver, NetError> {
+    let provider = TokioRuntimeProvider::default();
+    let mut builder = if config.nameservers.is_empty() {
+        TokioResolver::builder(provider).map_err(|e| NetError::ResolverSetup(e.to_string()))?
+    } else {
+        let servers = config
+            .nameservers
+            .iter()
+            .map(|sa| {
+                let mut udp = ConnectionConfig::udp();
+                udp.port = sa.port();
+                let mut tcp = ConnectionConfig::tcp();
+                tcp.port = sa.port();
+                NameServerConfig::new(sa.ip(), true, vec![udp, tcp])
+            })
+            .collect();
+        TokioResolver::builder_with_config(HickoryConfig::from_name_servers(servers), provider)
+    };
+    let opts: &mut ResolverOpts = builder.options_mut();
+    opts.timeout = config.timeout;
+    opts.attempts = config.attempts.max(1);
+    opts.ndots = 0;
+    // Our own cache (below) is the run's cache; hickory's would only duplicate it.
+    opts.cache_size = 0;
+    opts.edns0 = true;
+    opts.preserve_intermediates = true;
+    opts.num_concurrent_reqs = 1;
+    opts.max_active_requests = 1024;
+    if let Some(anchors) = anchors {
+        // The DNSKEY and DS records up the chain are cached by hickory's DNSSEC handle
+        // itself; the answers to `security` by [`Resolver::security_cache`].
+        builder = builder.with_trust_anchor(Arc::new(anchors));
+    }
+    builder
+        .build()
+        .map_err(|e| NetError::ResolverSetup(e.to_string()))
+}
+
+impl Resolver {
     /// The run's counters so far.
     pub fn stats(&self) -> ResolverStats {
         ResolverStats {
@@ -217,6 +313,93 @@ impl Resolver {
             Err(e) => map_error(e, &name),
         }
     }
+}
+
+impl Resolver {
+    /// The validated status of the zone answering for `name` (see the module's documentation),
+    /// cached and coalesced like the other questions.
+    async fn validate(&self, validating: &TokioResolver, name: &str) -> CachedSecurity {
+        self.lookups.fetch_add(1, Ordering::Relaxed);
+        let name = normalize_name(name);
+        if let Err(e) = check_name(&name) {
+            return Arc::new(Err(e));
+        }
+        let fqdn = format!("{name}.");
+        self.security_cache
+            .get_with(name, async {
+                self.sent.fetch_add(1, Ordering::Relaxed);
+                let answer = security_of(validating, &fqdn).await;
+                let counter = match &answer {
+                    Ok(_) => &self.answered,
+                    Err(_) => &self.failed,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                Arc::new(answer)
+            })
+            .await
+    }
+}
+
+/// One validating SOA question at `fqdn`, and what its answer says about the zone.
+///
+/// - records (a zone apex): their proof;
+/// - NODATA or NXDOMAIN (a name inside a zone): the proof of the SOA and NSEC records of the
+///   authority section;
+/// - hickory's `DnssecBogus` (an expired signature, a DS matching no key, a missing proof where
+///   the chain says there must be one): [`Security::Bogus`];
+/// - no reply, SERVFAIL, REFUSED: an error, as for every other look-up.
+///
+/// hickory's `Indeterminate` (it could not tell whether the records should be signed) counts as
+/// [`Security::Insecure`], as hickory's own `DnssecSummary` does: no chain of trust reached the
+/// records, so no DNSSEC-validating sender can rely on them.
+async fn security_of(validating: &TokioResolver, fqdn: &str) -> Result<Security, DnsError> {
+    let labels = fqdn.trim_end_matches('.').split('.').map(str::as_bytes);
+    let mut name =
+        Name::from_labels(labels).map_err(|e| DnsError::InvalidName(format!("{fqdn}: {e}")))?;
+    name.set_fqdn(true);
+    match validating.lookup(name, RecordType::SOA).await {
+        Ok(lookup) => Ok(summary(lookup.answers().iter().map(|r| r.proof))),
+        Err(HickoryNetError::Dns(HickoryDnsError::DnssecBogus)) => Ok(Security::Bogus),
+        Err(HickoryNetError::Dns(HickoryDnsError::NoRecordsFound(no))) => {
+            let proofs = no.soa.iter().map(|soa| soa.proof).chain(
+                no.authorities
+                    .iter()
+                    .flat_map(|a| a.iter())
+                    .filter(|r| r.record_type() != RecordType::RRSIG)
+                    .map(|r| r.proof),
+            );
+            Ok(summary(proofs))
+        }
+        // Every other error is a failure to get an answer (map_error's `Ok` is only for
+        // NoRecordsFound, handled above).
+        Err(e) => Err(map_error(e, &Name::root())
+            .err()
+            .unwrap_or_else(|| DnsError::Other("no answer".into()))),
+    }
+}
+
+/// Bogus if any record is, Secure if all are (and there is one), Insecure otherwise.
+fn summary(proofs: impl Iterator<Item = Proof>) -> Security {
+    let mut all_secure = None;
+    for proof in proofs {
+        match proof {
+            Proof::Bogus => return Security::Bogus,
+            Proof::Secure => {
+                all_secure.get_or_insert(true);
+            }
+            _ => all_secure = Some(false),
+        }
+    }
+    if all_secure.unwrap_or(false) {
+        Security::Secure
+    } else {
+        Security::Insecure
+    }
+}
+
+/// Lower-case hexadecimal.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `asked` is the name of the question: after a CNAME, hickory reports the empty answer of
@@ -316,6 +499,30 @@ impl DnsSource for Resolver {
             RData::CNAME(t) => Some(host(&t.0)),
             _ => None,
         })
+    }
+
+    async fn tlsa(&self, name: &str) -> DnsResult<Tlsa> {
+        let c = self.query(name, RecordType::TLSA).await;
+        pick(&c, |r| match r {
+            RData::TLSA(t) => Some(Tlsa {
+                cert_usage: t.cert_usage.into(),
+                selector: t.selector.into(),
+                matching_type: t.matching.into(),
+                cert_association_data: hex(&t.cert_data),
+            }),
+            _ => None,
+        })
+    }
+
+    /// Validated by the second resolver; `Ok(None)` with `--no-dnssec`.
+    async fn security(&self, name: &str) -> Result<Option<Security>, DnsError> {
+        let Some(validating) = &self.validating else {
+            return Ok(None);
+        };
+        match self.validate(validating, name).await.as_ref() {
+            Ok(s) => Ok(Some(*s)),
+            Err(e) => Err(e.clone()),
+        }
     }
 
     /// From the MX question at `name` (the audit asks it anyway): the same cached answer.

@@ -21,7 +21,7 @@ pub mod smtp;
 pub mod transport;
 
 pub use bulk::{BulkOptions, audit_stream};
-pub use dns::{Resolver, ResolverConfig, ResolverStats};
+pub use dns::{Dnssec, Resolver, ResolverConfig, ResolverStats};
 
 /// Errors of the I/O layer's own API (audit outcomes are findings, not errors).
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +35,14 @@ pub enum NetError {
         "invalid name server {0:?}: expected an IP address, optionally with :PORT ([v6]:PORT for IPv6)"
     )]
     InvalidNameserver(String),
+    /// A `--trust-anchor` file that cannot be read or holds no DNSKEY or DS record.
+    #[error("cannot use the DNSSEC trust anchor {path}: {reason}")]
+    TrustAnchor {
+        /// The path given.
+        path: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
     /// A `--ca-file` that cannot be read or holds no usable CA certificate.
     #[error("cannot use the CA file {path}: {reason}")]
     CaFile {

@@ -6,16 +6,25 @@
 //! names it; behind a third-party gateway, the gateway's MX **and** the Microsoft endpoint when
 //! it is known, because attackers skip the gateway; otherwise the most preferred MX. The report
 //! says which host was tested and which answer decided.
+//!
+//! DANE (RFC 7672 §3): when the report has a `dnssec` section (validation on) and an MX host
+//! with usable TLSA records is among the hosts the relay test's STARTTLS probes reached, the
+//! chain it presented is matched against those records ([`dane::check_chain`]):
+//! DANE-TLSA-MISMATCH when none matches. Those hosts are the relay test's targets (above) and
+//! then the other MX hosts in MX order, [`RelayOptions::tls_hosts`] hosts in all; an MX host
+//! beyond them, or one whose STARTTLS handshake failed, gets no verdict (`chain_matches` stays
+//! absent). Without `--relay-test` nothing is probed and no chain is matched.
 
 use std::net::{IpAddr, SocketAddr};
 
 use mailaudit_core::audit::{DomainReport, RelaySection};
+use mailaudit_core::dane::{self, ChainCert};
 use mailaudit_core::dns::DnsSource;
 use mailaudit_core::finding::Finding;
 use mailaudit_core::smtp::{self, ProbeConfig, ProbeReport, Verdict};
 
 use crate::https::{self, HttpsOptions};
-use crate::smtp::{Politeness, SmtpOptions, probe};
+use crate::smtp::{Politeness, SmtpOptions, probe_with_chain};
 
 /// What to run beyond DNS.
 #[derive(Clone, Debug, Default)]
@@ -105,8 +114,16 @@ pub async fn enrich<D: DnsSource>(dns: &D, report: &mut DomainReport, opts: &Liv
             }
             None => relay,
         };
-        let (section, findings) = relay_test(dns, report, relay).await;
+        let (section, mut findings, chains) = relay_test_with_chains(dns, report, relay).await;
         report.relay = section;
+        if let Some(dnssec) = report.dnssec.as_mut() {
+            for (host, chain) in &chains {
+                if chain.is_empty() {
+                    continue;
+                }
+                findings.extend(dane::check_chain(dnssec, host, chain));
+            }
+        }
         report.add_findings(findings);
     }
 }
@@ -209,19 +226,20 @@ fn unresolved(host: &str, port: u16, relay: bool, reason: String) -> ProbeReport
     }
 }
 
+/// The probe of `host`, and the chain it presented after STARTTLS (empty without TLS).
 async fn probe_host<D: DnsSource>(
     dns: &D,
     host: &str,
     cfg: &ProbeConfig,
     opts: &RelayOptions,
-) -> ProbeReport {
+) -> (ProbeReport, Vec<ChainCert>) {
     let port = opts.smtp.port;
     match resolve(dns, host).await {
-        Err(reason) => unresolved(host, port, cfg.relay, reason),
+        Err(reason) => (unresolved(host, port, cfg.relay, reason), Vec::new()),
         Ok(addrs) => {
             let addr = SocketAddr::new(addrs[0], port);
             opts.politeness
-                .run(host, probe(addr, host, cfg, &opts.smtp))
+                .run(host, probe_with_chain(addr, host, cfg, &opts.smtp))
                 .await
         }
     }
@@ -235,13 +253,27 @@ pub async fn relay_test<D: DnsSource>(
     report: &DomainReport,
     opts: &RelayOptions,
 ) -> (RelaySection, Vec<Finding>) {
+    let (section, findings, _) = relay_test_with_chains(dns, report, opts).await;
+    (section, findings)
+}
+
+/// Each probed host and the chain it presented after STARTTLS.
+type Chains = Vec<(String, Vec<ChainCert>)>;
+
+/// [`relay_test`], also returning the chain each probed host presented.
+async fn relay_test_with_chains<D: DnsSource>(
+    dns: &D,
+    report: &DomainReport,
+    opts: &RelayOptions,
+) -> (RelaySection, Vec<Finding>, Chains) {
+    let mut chains = Chains::new();
     let domain = report.domain.as_str();
     let mut section = RelaySection::default();
     let mut findings = Vec::new();
     if report.not_found() {
         section.reason =
             Some("the domain does not exist (NXDOMAIN, DOMAIN-NOT-FOUND): nothing to test".into());
-        return (section, findings);
+        return (section, findings, chains);
     }
     let targets = targets(report, opts);
     if targets.is_empty() {
@@ -250,7 +282,7 @@ pub async fn relay_test<D: DnsSource>(
         } else {
             "no MX host to test".to_string()
         });
-        return (section, findings);
+        return (section, findings, chains);
     }
     let to = address(opts.to.as_deref(), domain).unwrap_or_else(|| format!("postmaster@{domain}"));
     let from = address(opts.from.as_deref(), domain).unwrap_or_else(|| to.clone());
@@ -263,7 +295,8 @@ pub async fn relay_test<D: DnsSource>(
         relay: true,
     };
     for t in &targets {
-        let mut r = probe_host(dns, &t.host, &cfg, opts).await;
+        let (mut r, chain) = probe_host(dns, &t.host, &cfg, opts).await;
+        chains.push((t.host.clone(), chain));
         r.transcript.insert(
             0,
             smtp::TranscriptLine::new(smtp::Dir::Note, format!("probing {} ({})", t.host, t.why)),
@@ -299,11 +332,12 @@ pub async fn relay_test<D: DnsSource>(
         .take(opts.tls_hosts.saturating_sub(probed.len()))
         .collect();
     for host in others {
-        let r = probe_host(dns, &host, &tls_cfg, opts).await;
+        let (r, chain) = probe_host(dns, &host, &tls_cfg, opts).await;
+        chains.push((host, chain));
         section.probes.push(r);
     }
     for p in &section.probes {
         findings.extend(smtp::findings(domain, p));
     }
-    (section, findings)
+    (section, findings, chains)
 }

@@ -44,6 +44,16 @@ pub(crate) struct Cli {
     #[arg(long, value_name = "ADDR[:PORT]")]
     pub(crate) nameserver: Vec<String>,
 
+    /// No DNSSEC validation, for the commands that do DNS (also accepted after the command,
+    /// where `--help` says more).
+    #[arg(long, conflicts_with = "trust_anchor")]
+    pub(crate) no_dnssec: bool,
+
+    /// The DNSSEC trust anchor file, for the commands that do DNS (also accepted after the
+    /// command, where `--help` says more).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) trust_anchor: Option<std::path::PathBuf>,
+
     /// When to use colours in `audit`'s table (also accepted after `audit`).
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub(crate) color: ColorChoice,
@@ -86,6 +96,30 @@ pub(crate) struct DnsOpt {
         value_name = "ADDR[:PORT]"
     )]
     pub(crate) nameserver: Vec<String>,
+
+    /// Do not validate DNSSEC: no DNSSEC or DANE verdicts (DNSSEC-*, DANE-*), and none of the
+    /// validation's queries (bulk research runs). Default: the domain's zone and each MX host's
+    /// zone are validated from the IANA root's trust anchor, or from --trust-anchor. `audit
+    /// --sample` and `demo` never validate (their lab DNS is not signed); a --nameserver that
+    /// strips DNSSEC records makes every zone bogus: use --no-dnssec with it.
+    #[arg(
+        long = "no-dnssec",
+        id = "no_dnssec",
+        global = true,
+        conflicts_with = "trust_anchor"
+    )]
+    pub(crate) no_dnssec: bool,
+
+    /// Validate DNSSEC from the DNSKEY records of FILE instead of the IANA root's trust anchor
+    /// (zone-file lines such as `. 3600 IN DNSKEY 257 3 13 <base64>`; one key of the root zone
+    /// at least): a lab with its own signed root.
+    #[arg(
+        long = "trust-anchor",
+        id = "trust_anchor",
+        global = true,
+        value_name = "FILE"
+    )]
+    pub(crate) trust_anchor: Option<std::path::PathBuf>,
 }
 
 /// A command family whose every command uses the store (`customer`, `domain`, `schedule`).
@@ -110,6 +144,12 @@ impl Cli {
         }
         if let Some(dns) = dns.filter(|d| !d.nameserver.is_empty()) {
             cli.nameserver = dns.nameserver.clone();
+        }
+        if let Some(dns) = dns {
+            cli.no_dnssec |= dns.no_dnssec;
+            if dns.trust_anchor.is_some() {
+                cli.trust_anchor = dns.trust_anchor.clone();
+            }
         }
         if let Some(color) = color {
             cli.color = color;

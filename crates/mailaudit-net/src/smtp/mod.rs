@@ -26,6 +26,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use mailaudit_core::dane::ChainCert;
 use mailaudit_core::smtp::{
     Action, Dir, Probe, ProbeConfig, ProbeReport, Reply, ReplyError, ReplyParser, Stage, TlsInfo,
     TranscriptLine, Verdict,
@@ -91,6 +92,17 @@ pub async fn probe(
     cfg: &ProbeConfig,
     opts: &SmtpOptions,
 ) -> ProbeReport {
+    probe_with_chain(addr, host, cfg, opts).await.0
+}
+
+/// [`probe`], also returning the certificate chain the server presented after STARTTLS (end
+/// entity first; empty when no TLS session was established), for DANE (RFC 7672 §3).
+pub async fn probe_with_chain(
+    addr: SocketAddr,
+    host: &str,
+    cfg: &ProbeConfig,
+    opts: &SmtpOptions,
+) -> (ProbeReport, Vec<ChainCert>) {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
@@ -101,6 +113,7 @@ pub async fn probe(
         probe: Probe::new(cfg.clone()).with_message_date(tls::rfc5322(now)),
         transcript: Vec::new(),
         tls: None,
+        chain: Vec::new(),
     };
     let outcome = match timeout(opts.session_timeout, s.run()).await {
         Ok(a) => a,
@@ -127,7 +140,7 @@ pub async fn probe(
         "verdict: {verdict} at {}: {reason}",
         stage.label()
     ));
-    ProbeReport {
+    let report = ProbeReport {
         host: host.to_string(),
         addr: Some(addr.to_string()),
         port: addr.port(),
@@ -144,7 +157,8 @@ pub async fn probe(
         data_sent: s.probe.data_sent(),
         relay: cfg.relay,
         transcript: s.transcript,
-    }
+    };
+    (report, s.chain)
 }
 
 struct Session<'a> {
@@ -154,6 +168,7 @@ struct Session<'a> {
     probe: Probe,
     transcript: Vec<TranscriptLine>,
     tls: Option<TlsInfo>,
+    chain: Vec<ChainCert>,
 }
 
 /// Why a reply could not be read.
@@ -364,6 +379,7 @@ impl Session<'_> {
                 }
             };
         let info = tls::inspect(stream.get_ref().1, &self.opts.roots, &name, self.host);
+        self.chain = tls::chain(stream.get_ref().1);
         let cert = match &info.cert_error {
             None => format!("certificate valid for {}", self.host),
             Some(e) => format!("certificate NOT valid: {e}"),

@@ -231,6 +231,26 @@ pub(crate) fn inspect(
     }
 }
 
+/// The presented chain as DANE sees it (RFC 6698 §2.1.2): each certificate's DER (selector 0)
+/// and its SubjectPublicKeyInfo's DER (selector 1), end entity first. A certificate x509-parser
+/// cannot read keeps an empty SPKI, which matches no "x 1 x" record.
+pub(crate) fn chain(conn: &ClientConnection) -> Vec<mailaudit_core::dane::ChainCert> {
+    conn.peer_certificates()
+        .unwrap_or(&[])
+        .iter()
+        .map(|c| {
+            let der = c.as_ref();
+            let spki_der = x509_parser::parse_x509_certificate(der)
+                .map(|(_, cert)| cert.tbs_certificate.subject_pki.raw.to_vec())
+                .unwrap_or_default();
+            mailaudit_core::dane::ChainCert {
+                cert_der: der.to_vec(),
+                spki_der,
+            }
+        })
+        .collect()
+}
+
 /// What x509-parser reads from the end-entity certificate.
 #[derive(Debug, Default)]
 struct CertFacts {

@@ -104,6 +104,7 @@ async fn results_come_out_in_input_order_even_when_earlier_domains_are_slower() 
             nameservers: vec![server.addr()],
             timeout: Duration::from_millis(300),
             attempts: 2,
+            dnssec: mailaudit_net::Dnssec::Off,
             ..ResolverConfig::default()
         })
         .expect("resolver builds");

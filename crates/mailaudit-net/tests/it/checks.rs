@@ -589,6 +589,7 @@ async fn dns_failures_withhold_verdicts_and_are_never_missing_records() {
         nameservers: vec![server.addr()],
         timeout: Duration::from_millis(300),
         attempts: 2,
+        dnssec: mailaudit_net::Dnssec::Off,
         ..ResolverConfig::default()
     })
     .expect("resolver builds");

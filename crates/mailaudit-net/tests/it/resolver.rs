@@ -178,6 +178,7 @@ async fn a_resolver_that_never_answers_counts_every_question_as_failed() {
         nameservers: vec![silent.local_addr().expect("addr")],
         timeout: Duration::from_millis(200),
         attempts: 1,
+        dnssec: mailaudit_net::Dnssec::Off,
         ..mailaudit_net::ResolverConfig::default()
     })
     .expect("resolver");

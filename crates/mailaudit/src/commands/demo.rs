@@ -126,6 +126,9 @@ async fn run(
             // `serve`'s own loop; its scheduler resolves through the lab only.
             let lab_cli = Cli {
                 nameserver: vec![dns.addr().to_string()],
+                // The lab DNS is not signed: the scheduler does not validate DNSSEC.
+                no_dnssec: true,
+                trust_anchor: None,
                 color: cli.color,
                 db: cli.db.clone(),
                 command: Command::Demo(args.clone()),
@@ -244,6 +247,8 @@ async fn audit(
         nameservers: vec![dns.addr()],
         timeout: Duration::from_secs(3),
         attempts: 2,
+        // The lab DNS is not signed: no DNSSEC validation.
+        dnssec: mailaudit_net::Dnssec::Off,
         ..ResolverConfig::default()
     })?;
     let bulk = BulkOptions {

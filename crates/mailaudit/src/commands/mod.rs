@@ -22,8 +22,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use mailaudit_net::ResolverConfig;
 use mailaudit_net::dns::parse_nameserver;
+use mailaudit_net::{Dnssec, ResolverConfig};
 use mailaudit_store::{Location, OpenMode, StoreError};
 
 use crate::cli::{
@@ -205,6 +205,11 @@ pub(crate) fn resolver_config(cli: &Cli, timeout: f64, retries: usize) -> Result
         nameservers,
         timeout: Duration::from_secs_f64(timeout),
         attempts: retries + 1,
+        dnssec: match (&cli.trust_anchor, cli.no_dnssec) {
+            (_, true) => Dnssec::Off,
+            (Some(path), false) => Dnssec::TrustAnchorFile(path.clone()),
+            (None, false) => Dnssec::IanaRoot,
+        },
         ..ResolverConfig::default()
     })
 }

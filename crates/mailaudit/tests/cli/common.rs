@@ -58,8 +58,9 @@ pub(crate) fn data_home() -> &'static std::path::Path {
 
 pub(crate) fn run_with_stdin(args: &[&str], stdin: Option<&str>) -> Output {
     let started = Instant::now();
+    let args = unsigned_lab(args);
     let mut child = Command::new(env!("CARGO_BIN_EXE_mailaudit"))
-        .args(args)
+        .args(&args)
         .env_remove("NO_COLOR")
         // Audits are recorded in the default store: keep it out of the user's data directory.
         .env_remove("MAILAUDIT_DB")
@@ -117,6 +118,24 @@ pub(crate) fn run_with_stdin(args: &[&str], stdin: Option<&str>) -> Output {
         stderr,
         elapsed,
     }
+}
+
+/// `args` with `--no-dnssec` before the first `--nameserver`, unless they choose DNSSEC
+/// themselves (`--no-dnssec`, `--trust-anchor`): every `--nameserver` of these tests is a lab
+/// DNS server, and none of them is signed (the DNSSEC tests use the signed lab,
+/// `mailaudit_lab::SignedDns`, with `--trust-anchor`), so validating from the IANA root would
+/// only find every lab domain's zone bogus.
+pub(crate) fn unsigned_lab<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut args = args.to_vec();
+    let chosen = args
+        .iter()
+        .any(|a| *a == "--no-dnssec" || *a == "--trust-anchor");
+    if let Some(i) = args.iter().position(|a| *a == "--nameserver")
+        && !chosen
+    {
+        args.insert(i, "--no-dnssec");
+    }
+    args
 }
 
 /// Runs the binary with `args` and no standard input.

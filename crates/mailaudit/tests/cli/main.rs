@@ -9,6 +9,7 @@ mod checks;
 mod common;
 mod demo;
 mod dns_failure;
+mod dnssec;
 mod docs_cli;
 mod docs_json;
 mod exit_codes;
