@@ -20,6 +20,7 @@
 //! panics on any input.
 #![warn(missing_docs)]
 
+pub mod dane_html;
 pub mod guide_html;
 mod html;
 pub mod pages;

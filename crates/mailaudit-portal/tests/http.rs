@@ -431,3 +431,78 @@ async fn a_tick_the_latest_audit_contradicts_carries_a_warning() {
     );
     p.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn domain_page_shows_dnssec_and_dane_per_mx() {
+    use mailaudit_core::audit::{AuditOptions, audit_domain};
+    use mailaudit_core::dns::{Security, Tlsa};
+    use mailaudit_core::memory::{MemoryDns, Rr};
+
+    let p = Portal::start(LOCAL).await;
+    // A signed domain: one MX in a signed zone with a "3 1 1" TLSA record, one in an unsigned
+    // zone.
+    let dns = MemoryDns::new()
+        .with("signed.example", Rr::Mx(10, "mx1.signed.example".into()))
+        .with("signed.example", Rr::Mx(20, "mx.unsigned.example".into()))
+        .with("mx1.signed.example", Rr::A("192.0.2.1".parse().unwrap()))
+        .with("mx.unsigned.example", Rr::A("192.0.2.2".parse().unwrap()))
+        .with(
+            "_25._tcp.mx1.signed.example",
+            Rr::Tlsa(Tlsa {
+                cert_usage: 3,
+                selector: 1,
+                matching_type: 1,
+                cert_association_data: "ab".repeat(32),
+            }),
+        )
+        .with_security("signed.example", Security::Secure)
+        .with_security("unsigned.example", Security::Insecure);
+    let report = audit_domain(&dns, "signed.example", &AuditOptions::default()).await;
+    let json = serde_json::to_value(&report).expect("the report serialises");
+    p.store
+        .add_domain(&mailaudit_store::NewDomain {
+            name: "signed.example".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("domain added");
+    crate::common::record_json(
+        p.store.as_ref(),
+        "signed.example",
+        &json,
+        report.score.map(i64::from),
+        crate::common::now(),
+    )
+    .await;
+
+    let page = p.get("/domains/signed.example").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let b = &page.body;
+    assert!(
+        b.contains("<dd id=\"dnssec-status\">signed, validates</dd>"),
+        "{b}"
+    );
+    assert!(b.contains("<section class=\"dnssec\">"), "{b}");
+    assert!(
+        b.contains("<tr class=\"mx-dane\" data-host=\"mx1.signed.example\"><td>mx1.signed.example</td><td>signed, validates</td>"),
+        "{b}"
+    );
+    assert!(b.contains(&format!("3 1 1 {}", "ab".repeat(32))), "{b}");
+    assert!(
+        b.contains("<tr class=\"mx-dane\" data-host=\"mx.unsigned.example\"><td>mx.unsigned.example</td><td>not signed</td>"),
+        "{b}"
+    );
+    assert!(
+        b.contains("href=\"/checks/DNSSEC-MX-UNSIGNED\""),
+        "the finding is listed too: {b}"
+    );
+
+    // A domain audited without validation says so and has no section.
+    let page = p.get("/domains/contoso.example").await.body;
+    assert!(
+        page.contains("<dd id=\"dnssec-status\"><span class=\"muted\">not validated</span></dd>"),
+        "{page}"
+    );
+    assert!(!page.contains("class=\"dnssec\""));
+    p.stop().await;
+}

@@ -17,8 +17,8 @@ use serde::Deserialize;
 use super::fleet::score_class;
 use super::{AppError, DomainPath, domain_page, find_domain};
 use crate::Portal;
-use crate::guide_html;
 use crate::html::{check_href, datetime, domain_href, query_value, seg};
+use crate::{dane_html, guide_html};
 use mailaudit_app::stored::{self, view_of};
 
 /// How many stored audits the score history shows.
@@ -69,6 +69,13 @@ pub async fn page(
                         }
                     }
                     dt { "Direct Send" } dd { (v.relay.verdict.replace('_', " ")) }
+                    dt { "DNSSEC" }
+                    dd id="dnssec-status" {
+                        @match &v.dnssec {
+                            Some(d) => (dane_html::security_word(d.domain)),
+                            None => span class="muted" { "not validated" },
+                        }
+                    }
                     dt { "Last audited" } dd { (datetime(r.audited_at)) " (run " (r.run_id) ")" }
                 }
                 _ => { dt { "Last audited" } dd { "never" } }
@@ -88,6 +95,7 @@ pub async fn page(
     };
 
     let own = findings("findings", "Findings", &view.findings);
+    let dane = view.dnssec.as_ref().map(dane_html::section);
     let tenant = stored::tenant_findings(p.store.as_ref(), name).await?;
     let history = history(&p, name).await?;
     let checklist = checklist(&p, name, Some(&view)).await?;
@@ -95,6 +103,7 @@ pub async fn page(
     let b = html! {
         (head)
         (own)
+        @if let Some(d) = dane { (d) }
         @if !tenant.is_empty() {
             (findings("tenant-findings", "Exchange Online (latest tenant import)", &tenant))
         }

@@ -7,7 +7,7 @@ use std::io::Write;
 use anyhow::Result;
 use mailaudit_core::audit::DomainReport;
 
-pub(super) const HEADER: [&str; 12] = [
+pub(super) const HEADER: [&str; 14] = [
     "domain",
     "provider",
     "score",
@@ -20,6 +20,8 @@ pub(super) const HEADER: [&str; 12] = [
     "detail",
     "evidence",
     "fix",
+    "dnssec",
+    "dane",
 ];
 
 /// A cell made safe to open in a spreadsheet: the text policy of [`super::printable`] (no
@@ -59,6 +61,8 @@ pub(super) fn write(w: &mut ::csv::Writer<Box<dyn Write>>, r: &DomainReport) -> 
         lookups.as_str(),
         policy.as_str(),
     ];
+    let (dnssec, dane) = super::dnssec_cells(r);
+    let tail = [dnssec.as_str(), dane.as_str()];
     if r.findings.is_empty() {
         // An invalid name is no finding: no check ID (every ID in the output is one of
         // `mailaudit checks`), a title that says so, and the reason in `detail`.
@@ -67,20 +71,25 @@ pub(super) fn write(w: &mut ::csv::Writer<Box<dyn Write>>, r: &DomainReport) -> 
         let row = base
             .iter()
             .copied()
-            .chain(["", "", "", title, detail.as_str(), "", ""]);
+            .chain(["", "", "", title, detail.as_str(), "", ""])
+            .chain(tail);
         w.write_record(row.map(|s| cell(s).into_owned()))?;
     }
     for f in &r.findings {
         let evidence = f.evidence.as_deref().unwrap_or("");
-        let row = base.iter().copied().chain([
-            f.id.as_str(),
-            f.area.as_str(),
-            f.severity.as_str(),
-            f.title.as_str(),
-            f.detail.as_str(),
-            evidence,
-            f.fix.as_str(),
-        ]);
+        let row = base
+            .iter()
+            .copied()
+            .chain([
+                f.id.as_str(),
+                f.area.as_str(),
+                f.severity.as_str(),
+                f.title.as_str(),
+                f.detail.as_str(),
+                evidence,
+                f.fix.as_str(),
+            ])
+            .chain(tail);
         w.write_record(row.map(|s| cell(s).into_owned()))?;
     }
     Ok(())

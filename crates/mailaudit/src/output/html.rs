@@ -70,6 +70,7 @@ pub(super) fn domain(out: &mut dyn Write, r: &DomainReport) -> Result<()> {
                 h2 { (r.domain) " " span class="score" { (score) } }
                 p { (provider) @if r.parked { " · parked" } }
                 "\n"
+                @if let Some(d) = &r.dnssec { (mailaudit_portal::dane_html::section(d)) }
                 @if r.findings.is_empty() {
                     p { "No findings." }
                 } @else {

@@ -11,6 +11,7 @@ use std::io::Write;
 use anyhow::Result;
 use mailaudit_core::audit::DomainReport;
 use mailaudit_core::checks::{CheckId, Severity};
+use mailaudit_core::dns::Security;
 
 use crate::cli::Format;
 
@@ -284,6 +285,42 @@ impl ReportWriter {
         }
         self.flush()
     }
+}
+
+/// The DNSSEC and DANE summary of a report, for the CSV cells and the table: the `dnssec`
+/// cell (the domain's zone: `secure`, `insecure`, `bogus`, `failed`; empty when
+/// validation was off) and the `dane` cell (per MX host: `host: zone, N TLSA, usable or
+/// unusable, chain matches or mismatch`, hosts separated by `; `).
+pub(super) fn dnssec_cells(r: &DomainReport) -> (String, String) {
+    let Some(d) = &r.dnssec else {
+        return (String::new(), String::new());
+    };
+    let word = |s: Option<Security>| match s {
+        Some(Security::Secure) => "secure",
+        Some(Security::Insecure) => "insecure",
+        Some(Security::Bogus) => "bogus",
+        None => "failed",
+    };
+    let dane =
+        d.mx.iter()
+            .map(|m| {
+                let mut parts = vec![word(m.security).to_string()];
+                if !m.tlsa.is_empty() {
+                    parts.push(format!("{} TLSA", m.tlsa.len()));
+                    parts.push(if m.usable { "usable" } else { "unusable" }.into());
+                    match m.chain_matches {
+                        Some(true) => parts.push("chain matches".into()),
+                        Some(false) => parts.push("chain mismatch".into()),
+                        None => {}
+                    }
+                } else if m.security == Some(Security::Secure) {
+                    parts.push("no TLSA".into());
+                }
+                format!("{}: {}", m.host, parts.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+    (word(d.domain).to_string(), dane)
 }
 
 #[cfg(test)]

@@ -71,6 +71,13 @@ pub(super) fn domain(out: &mut dyn Write, r: &DomainReport, color: bool) -> Resu
         "{}  ·  {provider}{parked}  ·  {score}",
         paint(color, "1", &name),
     )?;
+    let (dnssec, dane) = super::dnssec_cells(r);
+    if !dnssec.is_empty() {
+        writeln!(out, "  DNSSEC: {dnssec}")?;
+        if !dane.is_empty() {
+            writeln!(out, "  DANE:   {}", printable(&dane))?;
+        }
+    }
     if r.findings.is_empty() {
         writeln!(out, "  {}", paint(color, "32", "no findings"))?;
     }

@@ -183,7 +183,7 @@ fn csv_snapshot() {
     assert_eq!(
         lines.next(),
         Some(
-            "domain,provider,score,spf_lookups,dmarc_policy,id,area,severity,title,detail,evidence,fix"
+            "domain,provider,score,spf_lookups,dmarc_policy,id,area,severity,title,detail,evidence,fix,dnssec,dane"
         )
     );
     // Every domain appears, in input order, once per finding (or once when it has none).
@@ -206,7 +206,9 @@ fn csv_snapshot() {
         .collect();
     assert_eq!(got, expected);
     for row in &reader {
-        assert_eq!(row.len(), 12, "every row has 12 columns: {row:?}");
+        assert_eq!(row.len(), 14, "every row has 14 columns: {row:?}");
+        // The sample is audited without validation: no DNSSEC or DANE cells.
+        assert_eq!(row[12..], ["", ""], "{row:?}");
     }
     insta::assert_snapshot!("sample_csv", out);
 }
