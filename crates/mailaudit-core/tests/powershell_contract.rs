@@ -1142,6 +1142,46 @@ fn emit_everything(c: &mut Checker) {
         correlated >= 2,
         "the correlation's DKIM command was not reached"
     );
+    // Its inbound SMTP DANE command, for an MX already on the DNSSEC endpoint while DANE inbound
+    // is not enabled in the tenant.
+    let mut t = TenantConfig {
+        collected: vec!["accepted_domains".into(), "smtp_dane_inbound".into()],
+        ..TenantConfig::default()
+    };
+    t.accepted_domains.push(exo::AcceptedDomain {
+        domain_name: D.into(),
+        ..Default::default()
+    });
+    t.smtp_dane_inbound.push(exo::SmtpDaneInboundStatus {
+        domain: D.to_ascii_lowercase(),
+        status: Some("Disabled".into()),
+        enabled: Some(false),
+    });
+    let mut view = ReportView {
+        domain: D.into(),
+        ..ReportView::default()
+    };
+    view.mx.push(mailaudit_core::guide::MxView {
+        host: "contoso-com.o-v1.mx.microsoft".into(),
+        preference: 0,
+    });
+    let dane = exo::correlate(&t, &[(D.to_string(), view)], &[D.to_string()]).dane_mismatch;
+    assert_eq!(
+        dane.len(),
+        1,
+        "the correlation's DANE command was not reached"
+    );
+    for (_, msg) in dane {
+        let src = Source {
+            what: "exo import correlation (DANE inbound)".into(),
+            export: Some(&t),
+        };
+        // "… not enabled in the tenant: <command>"
+        let (_, command) = msg
+            .rsplit_once(": ")
+            .expect("the message ends with the command");
+        c.lines(&src, command);
+    }
     // The collection script, for each way of signing in.
     for auth in [
         Auth::Interactive,
