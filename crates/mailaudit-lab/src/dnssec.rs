@@ -63,10 +63,11 @@
 //! goes to the parent zone (a plain catalog would answer it from the child, and the chain of
 //! trust would never validate).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hickory_proto::dnssec::crypto::EcdsaSigningKey;
@@ -148,6 +149,7 @@ pub struct SignedDns {
     addr: SocketAddr,
     trust_anchor: String,
     zones: Vec<(String, Mode)>,
+    queries: Arc<AtomicU64>,
     server: Option<Server<Router>>,
 }
 
@@ -217,9 +219,11 @@ impl SignedDns {
             .ok_or_else(|| dnssec("the root zone has no key"))?;
         let trust_anchor = format!(". {ANCHOR_TTL} IN DNSKEY {}\n", DNSKEY::from_key(&root_key));
 
+        let origins = origins_of(&plans);
+        let children = children_of(&plans, &origins);
         let mut catalogs = Vec::with_capacity(plans.len());
-        for plan in &plans {
-            let handler = build_zone(plan, &plans)?;
+        for (i, plan) in plans.iter().enumerate() {
+            let handler = build_zone(plan, &plans, &origins, &children[i])?;
             let origin = LowerName::new(&plan.origin);
             let mut catalog = Catalog::new();
             catalog.upsert(origin.clone(), vec![Arc::new(handler)]);
@@ -228,7 +232,12 @@ impl SignedDns {
 
         let (tcp, udp) = bind_pair(Ipv4Addr::LOCALHOST.into()).await?;
         let addr = tcp.local_addr().map_err(LabError::Bind)?;
-        let mut server = Server::new(Router { zones: catalogs });
+        let queries = Arc::new(AtomicU64::new(0));
+        let mut server = Server::new(Router {
+            origins,
+            zones: catalogs,
+            queries: Arc::clone(&queries),
+        });
         server.register_socket(udp);
         server.register_listener(tcp, TCP_IDLE_TIMEOUT, TCP_RESPONSE_BUFFER);
         Ok(SignedDns {
@@ -238,8 +247,20 @@ impl SignedDns {
                 .iter()
                 .map(|p| (p.origin.to_string(), p.mode))
                 .collect(),
+            queries,
             server: Some(server),
         })
+    }
+
+    /// Requests received since the start or the last [`SignedDns::reset_query_count`], UDP and
+    /// TCP, answered or not.
+    pub fn query_count(&self) -> u64 {
+        self.queries.load(Ordering::Relaxed)
+    }
+
+    /// Sets [`SignedDns::query_count`] back to zero and returns what it was.
+    pub fn reset_query_count(&self) -> u64 {
+        self.queries.swap(0, Ordering::Relaxed)
     }
 
     /// The address the server listens on, for both UDP and TCP.
@@ -336,12 +357,31 @@ fn plan(zones: &[SignedZone]) -> Result<Vec<Plan>, LabError> {
     Ok(plans)
 }
 
-/// The zone among `plans` that holds `name`: the one with the most labels that contains it.
-fn zone_of<'a>(plans: &'a [Plan], name: &LowerName) -> Option<&'a Plan> {
+/// Each zone's position in the plans, by origin: a zone is found by walking up from a name,
+/// label by label, instead of testing every zone (the bench serves thousands).
+type Origins = HashMap<LowerName, usize>;
+
+fn origins_of(plans: &[Plan]) -> Origins {
     plans
         .iter()
-        .filter(|p| LowerName::new(&p.origin).zone_of(name))
-        .max_by_key(|p| p.origin.num_labels())
+        .enumerate()
+        .map(|(i, p)| (LowerName::new(&p.origin), i))
+        .collect()
+}
+
+/// The position of the zone that holds `name` in `origins`: the one with the most labels that
+/// contains it.
+fn zone_index(origins: &Origins, name: &LowerName) -> Option<usize> {
+    let mut n = name.clone();
+    loop {
+        if let Some(&i) = origins.get(&n) {
+            return Some(i);
+        }
+        if n.is_root() {
+            return None;
+        }
+        n = n.base_name();
+    }
 }
 
 /// Refuses an address record of an MX host that is not loopback.
@@ -377,9 +417,28 @@ fn check_mx_addresses(plans: &[Plan]) -> Result<(), LabError> {
     Ok(())
 }
 
+/// For each plan, the positions of the zones it delegates to (those whose parent it is).
+fn children_of(plans: &[Plan], origins: &Origins) -> Vec<Vec<usize>> {
+    let mut children = vec![Vec::new(); plans.len()];
+    for (i, child) in plans.iter().enumerate() {
+        if child.origin.is_root() {
+            continue;
+        }
+        if let Some(parent) = zone_index(origins, &LowerName::new(&child.origin.base_name())) {
+            children[parent].push(i);
+        }
+    }
+    children
+}
+
 /// One zone as a hickory zone handler: SOA and NS at the apex, its records, its delegations
 /// (NS, and DS unless the child is unsigned), signed as its mode says.
-fn build_zone(plan: &Plan, plans: &[Plan]) -> Result<InMemoryZoneHandler, LabError> {
+fn build_zone(
+    plan: &Plan,
+    plans: &[Plan],
+    origins: &Origins,
+    children: &[usize],
+) -> Result<InMemoryZoneHandler, LabError> {
     let origin = &plan.origin;
     let signed = plan.key.is_some();
     let mut handler = InMemoryZoneHandler::empty(
@@ -415,7 +474,7 @@ fn build_zone(plan: &Plan, plans: &[Plan]) -> Result<InMemoryZoneHandler, LabErr
 
     for (owner, records) in plan.zone.iter() {
         let name = to_name(owner).ok_or_else(|| dnssec(format!("invalid name {owner}")))?;
-        let holder = zone_of(plans, &LowerName::new(&name)).map(|p| &p.origin);
+        let holder = zone_index(origins, &LowerName::new(&name)).map(|i| &plans[i].origin);
         if holder != Some(origin) {
             return Err(dnssec(format!(
                 "zone {origin}: {owner} is not in this zone (it belongs to {})",
@@ -436,11 +495,7 @@ fn build_zone(plan: &Plan, plans: &[Plan]) -> Result<InMemoryZoneHandler, LabErr
     }
 
     // Delegations to the zones whose parent this is.
-    for child in plans.iter().filter(|c| c.origin != *origin) {
-        let parent = zone_of(plans, &LowerName::new(&child.origin.base_name()));
-        if parent.map(|p| &p.origin) != Some(origin) {
-            continue;
-        }
+    for child in children.iter().map(|&i| &plans[i]) {
         add(Record::from_rdata(
             child.origin.clone(),
             TTL,
@@ -492,6 +547,10 @@ fn build_zone(plan: &Plan, plans: &[Plan]) -> Result<InMemoryZoneHandler, LabErr
 struct Router {
     /// Every zone served, the root first.
     zones: Vec<(LowerName, Catalog)>,
+    /// Each zone's position in `zones`, by origin.
+    origins: Origins,
+    /// Requests received, for [`SignedDns::query_count`].
+    queries: Arc<AtomicU64>,
 }
 
 #[async_trait::async_trait]
@@ -501,19 +560,21 @@ impl RequestHandler for Router {
         request: &Request,
         response_handle: R,
     ) -> ResponseInfo {
+        self.queries.fetch_add(1, Ordering::Relaxed);
         let (qname, qtype) = match request.request_info() {
             Ok(info) => (info.query.name().clone(), info.query.query_type()),
             Err(_) => (LowerName::new(&Name::root()), RecordType::A),
         };
-        let catalog = self
-            .zones
-            .iter()
-            .filter(|(zone, _)| {
-                zone.zone_of(&qname)
-                    && !(qtype == RecordType::DS && *zone == qname && !qname.is_root())
-            })
-            .max_by_key(|(zone, _)| zone.num_labels())
-            .or(self.zones.first())
+        // A DS query for a zone's apex is the parent's to answer.
+        let asked =
+            if qtype == RecordType::DS && !qname.is_root() && self.origins.contains_key(&qname) {
+                qname.base_name()
+            } else {
+                qname
+            };
+        let catalog = zone_index(&self.origins, &asked)
+            .or(Some(0))
+            .and_then(|i| self.zones.get(i))
             .map(|(_, catalog)| catalog);
         match catalog {
             Some(catalog) => {
@@ -540,11 +601,14 @@ mod tests {
     /// `origin` (with its trailing dot).
     fn signatures(zones: &[SignedZone], origin: &str) -> Vec<(RecordType, u32, u32)> {
         let plans = plan(zones).expect("plan");
-        let plan = plans
+        let i = plans
             .iter()
-            .find(|p| p.origin.to_string() == origin)
+            .position(|p| p.origin.to_string() == origin)
             .expect("zone planned");
-        let mut handler = build_zone(plan, &plans).expect("zone builds");
+        let origins = origins_of(&plans);
+        let children = children_of(&plans, &origins);
+        let mut handler =
+            build_zone(&plans[i], &plans, &origins, &children[i]).expect("zone builds");
         handler
             .records_get_mut()
             .values()

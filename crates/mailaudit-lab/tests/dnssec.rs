@@ -445,3 +445,24 @@ async fn refuses_unusable_zones() {
     .await
     .expect("only MX hosts must be loopback");
 }
+
+/// The server counts every request: one for a plain look-up, and the chain of trust's DNSKEY
+/// and DS queries on top for a validating one (what the DNSSEC benchmark reports).
+#[tokio::test]
+async fn query_count_includes_the_validation_queries() {
+    let dns = lab().await;
+    assert_eq!(dns.query_count(), 0);
+    assert!(matches!(
+        ask(&plain_resolver(&dns), "www.sec.test", RecordType::A).await,
+        Seen::Answers(_)
+    ));
+    assert_eq!(dns.reset_query_count(), 1);
+    assert_eq!(dns.query_count(), 0);
+    assert!(matches!(
+        ask(&lab_resolver(&dns), "www.sec.test", RecordType::A).await,
+        Seen::Answers(_)
+    ));
+    // The answer, DNSKEY of sec.test., test. and the root, DS of sec.test. and test.
+    let validating = dns.query_count();
+    assert!(validating >= 6, "{validating} queries");
+}
