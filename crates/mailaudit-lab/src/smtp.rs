@@ -401,7 +401,7 @@ fn current_year() -> i32 {
 }
 
 /// Makes the lab CA and one certificate naming every host; returns the CA's PEM and the TLS
-/// server configuration presenting the certificate.
+/// server configuration presenting the certificate followed by the CA's.
 pub(crate) fn make_tls(hosts: &[String]) -> Result<(String, Arc<rustls::ServerConfig>), LabError> {
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
@@ -443,7 +443,10 @@ pub(crate) fn make_tls(hosts: &[String]) -> Result<(String, Arc<rustls::ServerCo
         .signed_by(&leaf_key, &issuer)
         .map_err(|e| tls_err("certificate", &e))?;
 
-    let chain: Vec<CertificateDer<'static>> = vec![leaf_cert.der().clone()];
+    // The CA goes out after the leaf, as a public MX's issuer does, so that DANE-TA ("2 1 1")
+    // records have a certificate above the leaf to match (RFC 7671 §5.2.2: the trust anchor
+    // must be in the chain the server presents).
+    let chain: Vec<CertificateDer<'static>> = vec![leaf_cert.der().clone(), ca_cert.der().clone()];
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),

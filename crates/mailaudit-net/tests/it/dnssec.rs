@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use mailaudit_core::audit::{AuditOptions, DomainReport, audit_domain};
-use mailaudit_core::dane::ChainCert;
+use mailaudit_core::dane::{ChainCert, MxDane};
 use mailaudit_core::dns::{DnsSource, Security};
 use mailaudit_core::smtp::ProbeConfig;
 use mailaudit_lab::smtp::{Behaviour, LabSmtp, SmtpEndpoint};
@@ -356,16 +356,19 @@ fn dane_ee_sha256(cert_der: &[u8]) -> String {
         .collect()
 }
 
-/// Audits `dane.test` with `tlsa_data` as its MX's "3 1 1" record, with the relay test's
-/// STARTTLS probe against the lab endpoint.
-async fn dane_audit(smtp: &LabSmtp, tlsa_data: &str) -> DomainReport {
+/// Audits `dane.test` with `tlsa` (each "usage selector type data") as its MX's TLSA records,
+/// with the relay test's STARTTLS probe against the lab endpoint.
+async fn dane_audit(smtp: &LabSmtp, tlsa: &[String]) -> DomainReport {
+    let records: String = tlsa
+        .iter()
+        .map(|t| format!("\n_25._tcp.{DANE_MX} TLSA {t}"))
+        .collect();
     let dns = SignedDns::start(&[SignedZone::new(
         "dane.test",
         format!(
             "dane.test MX 10 {DANE_MX}\n\
              dane.test TXT \"v=spf1 mx -all\"\n\
-             {DANE_MX} A {DANE_IP}\n\
-             _25._tcp.{DANE_MX} TLSA 3 1 1 {tlsa_data}"
+             {DANE_MX} A {DANE_IP}{records}"
         ),
         Mode::Signed,
     )])
@@ -392,24 +395,35 @@ async fn dane_smtp() -> LabSmtp {
     .expect("lab SMTP starts")
 }
 
+/// Asserts the report's findings (of the DNSSEC and DANE area) are `ids` and whether its MX's
+/// TLSA records matched the presented chain; returns that MX's section.
+fn assert_dane<'r>(report: &'r DomainReport, ids: &[&str], matches: bool) -> &'r MxDane {
+    assert_eq!(area_ids(report), ids, "{:?}", report.findings);
+    let section = report.dnssec.as_ref().expect("a dnssec section");
+    assert_eq!(
+        section.mx[0].chain_matches,
+        Some(matches),
+        "{:?}",
+        section.mx[0]
+    );
+    &section.mx[0]
+}
+
 #[tokio::test]
 async fn tlsa_matching_the_starttls_chain_is_no_finding() {
     let smtp = dane_smtp().await;
     let chain = presented_chain(&smtp).await;
-    let report = dane_audit(&smtp, &dane_ee_sha256(&chain[0].cert_der)).await;
+    let report = dane_audit(
+        &smtp,
+        &[format!("3 1 1 {}", dane_ee_sha256(&chain[0].cert_der))],
+    )
+    .await;
     assert!(
         report.relay.probes.iter().any(|p| p.tls.is_some()),
         "{:?}",
         report.relay
     );
-    assert_eq!(
-        area_ids(&report),
-        Vec::<&str>::new(),
-        "{:?}",
-        report.findings
-    );
-    let section = report.dnssec.as_ref().expect("a dnssec section");
-    assert_eq!(section.mx[0].chain_matches, Some(true));
+    assert_dane(&report, &[], true);
 }
 
 #[tokio::test]
@@ -420,13 +434,52 @@ async fn tlsa_matching_no_certificate_is_dane_tlsa_mismatch() {
     // The same digest with its first octet changed.
     let flipped = if right.starts_with("00") { "ff" } else { "00" };
     let wrong = format!("{flipped}{}", &right[2..]);
-    let report = dane_audit(&smtp, &wrong).await;
-    assert_eq!(
-        area_ids(&report),
-        vec!["DANE-TLSA-MISMATCH"],
-        "{:?}",
-        report.findings
-    );
-    let section = report.dnssec.as_ref().expect("a dnssec section");
-    assert_eq!(section.mx[0].chain_matches, Some(false));
+    let report = dane_audit(&smtp, &[format!("3 1 1 {wrong}")]).await;
+    assert_dane(&report, &["DANE-TLSA-MISMATCH"], false);
+}
+
+/// The lab endpoint presents its CA after the leaf, so a DANE-TA record has an anchor to match.
+#[tokio::test]
+async fn dane_ta_record_of_the_issuing_ca_matches() {
+    let smtp = dane_smtp().await;
+    let chain = presented_chain(&smtp).await;
+    assert_eq!(chain.len(), 2, "leaf and CA");
+    let report = dane_audit(
+        &smtp,
+        &[format!("2 1 1 {}", dane_ee_sha256(&chain[1].cert_der))],
+    )
+    .await;
+    assert_dane(&report, &[], true);
+}
+
+/// RFC 7671 §5.2.2: a DANE-TA record names a trust anchor, which the end-entity certificate is
+/// not; "2 1 1" of the leaf's own key matches nothing.
+#[tokio::test]
+async fn dane_ta_record_of_the_leaf_is_a_mismatch() {
+    let smtp = dane_smtp().await;
+    let chain = presented_chain(&smtp).await;
+    let report = dane_audit(
+        &smtp,
+        &[format!("2 1 1 {}", dane_ee_sha256(&chain[0].cert_der))],
+    )
+    .await;
+    assert_dane(&report, &["DANE-TLSA-MISMATCH"], false);
+}
+
+/// internet.nl's rollover scheme: the current key as "3 1 1" and the issuer as "2 1 1"; both
+/// match, the MX is reported with a rollover pair and nothing is found.
+#[tokio::test]
+async fn rollover_pair_of_current_key_and_issuer_matches() {
+    let smtp = dane_smtp().await;
+    let chain = presented_chain(&smtp).await;
+    let report = dane_audit(
+        &smtp,
+        &[
+            format!("3 1 1 {}", dane_ee_sha256(&chain[0].cert_der)),
+            format!("2 1 1 {}", dane_ee_sha256(&chain[1].cert_der)),
+        ],
+    )
+    .await;
+    let mx = assert_dane(&report, &[], true);
+    assert!(mx.rollover, "{mx:?}");
 }
