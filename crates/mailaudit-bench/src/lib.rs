@@ -11,6 +11,10 @@
 //! `mailaudit-bench reports` times `mailaudit reports parse` and `reports ingest` on a
 //! [`corpus::write_corpus`] of DMARC aggregate reports, and parsedmarc on the same files in a
 //! network namespace with only loopback ([`isolation::loopback_only_prefix`]).
+//!
+//! `mailaudit-bench dnssec` serves the synthetic fleet as signed and unsigned zones
+//! ([`signed::signed_fleet`]) from the lab's DNSSEC-signing server and measures what DNSSEC
+//! validation costs the audit, per domain, in queries and CPU time.
 
 #![warn(missing_docs)]
 
@@ -19,4 +23,5 @@ pub mod fleet;
 pub mod isolation;
 pub mod load;
 pub mod process;
+pub mod signed;
 pub mod stats;

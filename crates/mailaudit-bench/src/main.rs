@@ -10,6 +10,8 @@
 //!
 //! `mailaudit-bench reports` measures DMARC aggregate report parsing and ingest instead, on a
 //! generated corpus, optionally against parsedmarc (README, "Report parsing").
+//! `mailaudit-bench dnssec` measures what DNSSEC validation costs per domain (README, "DNSSEC
+//! validation").
 //!
 //! Exit status: 0 when every target is met, 1 when one is missed, 2 on an error.
 
@@ -27,6 +29,7 @@ use mailaudit_bench::process::{self, ChildRun, find_in_path};
 use mailaudit_bench::stats::{AuditStats, parse_stats};
 use mailaudit_lab::LabDns;
 
+mod dnssec;
 mod reports;
 
 /// Set in the environment of the copy of the bench re-executed under `unshare --net`.
@@ -46,7 +49,8 @@ const CHECKDMARC_VERSION: &str = "6.0.4";
 /// MTA-STS fetches cannot reach any other address.
 ///
 /// `mailaudit-bench reports` measures DMARC aggregate report parsing and ingest instead (see
-/// `mailaudit-bench reports --help`).
+/// `mailaudit-bench reports --help`), `mailaudit-bench dnssec` what DNSSEC validation costs
+/// (see `mailaudit-bench dnssec --help`).
 #[derive(Debug, Parser)]
 #[command(
     name = "mailaudit-bench",
@@ -117,12 +121,17 @@ enum BenchCommand {
     /// DMARC aggregate reports: `mailaudit reports parse` and `reports ingest` on a generated
     /// corpus (records/s, MB/s, peak RSS), optionally against parsedmarc on the same files.
     Reports(reports::ReportsArgs),
+    /// DNSSEC validation: `mailaudit audit` with and without it on the synthetic fleet served
+    /// as signed and unsigned zones (queries, CPU and wall time per domain), after checking
+    /// every domain's DNSSEC verdict.
+    Dnssec(dnssec::DnssecArgs),
 }
 
 fn main() -> ExitCode {
     let mut args = Args::parse();
     let result = match args.command.take() {
         Some(BenchCommand::Reports(reports)) => reports::run(&reports),
+        Some(BenchCommand::Dnssec(dnssec)) => dnssec::run(&dnssec),
         None => run(args),
     };
     match result {
@@ -484,13 +493,30 @@ fn mailaudit_command(mailaudit: &Path, list: &Path, server: SocketAddr, args: &A
             // measure a fleet of bogus zones, not the audit.
             "--no-dnssec",
         ]);
-    if let Some(n) = args.concurrency {
+    pass_tuning(&mut command, args.concurrency, args.timeout);
+    command
+}
+
+/// The `--stats` line of an audit, or an error with the start of its standard error.
+pub(crate) fn stats_of(child: &ChildRun, mailaudit: &Path) -> Result<AuditStats> {
+    parse_stats(&child.stderr).with_context(|| {
+        format!(
+            "{} exited with {} and printed no --stats line; its standard error:\n{}",
+            mailaudit.display(),
+            child.status,
+            head(&child.stderr, 20)
+        )
+    })
+}
+
+/// Passes the bench's `--concurrency` and `--timeout`, when given, on to `mailaudit audit`.
+pub(crate) fn pass_tuning(command: &mut Command, concurrency: Option<usize>, timeout: Option<f64>) {
+    if let Some(n) = concurrency {
         command.arg("--concurrency").arg(n.to_string());
     }
-    if let Some(secs) = args.timeout {
+    if let Some(secs) = timeout {
         command.arg("--timeout").arg(secs.to_string());
     }
-    command
 }
 
 /// One audit of the list, counting the lab's queries.
@@ -514,14 +540,7 @@ fn audit_run(
     let udp_drops = udp_receive_buffer_errors()
         .zip(drops_before)
         .map(|(after, before)| after.saturating_sub(before));
-    let Some(stats) = parse_stats(&child.stderr) else {
-        bail!(
-            "{} exited with {} and printed no --stats line; its standard error:\n{}",
-            mailaudit.display(),
-            child.status,
-            head(&child.stderr, 20)
-        );
-    };
+    let stats = stats_of(&child, mailaudit)?;
     // Exit status 1 only means findings at or above --fail-on (not given here); 2 means some
     // input or lookup error, worth showing but not fatal to the measurement.
     if !child.status.success() {
