@@ -31,6 +31,7 @@ use mailaudit_lab::LabDns;
 
 mod dnssec;
 mod reports;
+mod store;
 
 /// Set in the environment of the copy of the bench re-executed under `unshare --net`.
 const NETNS_ENV: &str = "MAILAUDIT_BENCH_NETNS";
@@ -125,6 +126,9 @@ enum BenchCommand {
     /// as signed and unsigned zones (queries, CPU and wall time per domain), after checking
     /// every domain's DNSSEC verdict.
     Dnssec(dnssec::DnssecArgs),
+    /// The store's size over a year of weekly audits (bytes per domain and run, recording
+    /// time), then what pruning gives back.
+    Store(store::StoreArgs),
 }
 
 fn main() -> ExitCode {
@@ -132,6 +136,7 @@ fn main() -> ExitCode {
     let result = match args.command.take() {
         Some(BenchCommand::Reports(reports)) => reports::run(&reports),
         Some(BenchCommand::Dnssec(dnssec)) => dnssec::run(&dnssec),
+        Some(BenchCommand::Store(store)) => store::run(&store),
         None => run(args),
     };
     match result {

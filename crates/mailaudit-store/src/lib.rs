@@ -180,6 +180,16 @@ pub trait Store: Send + Sync {
     /// Names of the domains whose latest result has a finding with this check id (e.g.
     /// `DMARC-MISSING`), by name.
     async fn domains_with_finding(&self, check_id: &str) -> Result<Vec<String>, StoreError>;
+    /// Replaces the report of every result audited before `before` with its summary (score,
+    /// findings without evidence or fixes, the state the history compares), except each
+    /// domain's latest result, which stays whole whatever its age; then deletes the report
+    /// bodies no result points at. Runs, scores and findings stay, so history, trends and
+    /// fixed/regressed events remain. In batches of one transaction each: stopped half-way, what
+    /// was pruned is pruned and the rest untouched.
+    async fn prune_results(&self, before: Time) -> Result<PruneOutcome, StoreError>;
+    /// Gives the space of deleted rows back: SQLite's `VACUUM` (the file shrinks), PostgreSQL's
+    /// `VACUUM` (the space is reused; the files keep their size).
+    async fn compact(&self) -> Result<(), StoreError>;
     /// Records an Exchange Online tenant configuration import: `config` is the parsed, normalised
     /// bundle, `findings` its evaluation (must be a JSON array, else `Invalid`), `source` the file
     /// it came from. `organization` is normalised like a domain name (`Invalid` when empty). The

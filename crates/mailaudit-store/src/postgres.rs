@@ -12,9 +12,9 @@ use sqlx::types::Json;
 
 use crate::backend::*;
 use crate::{
-    Alert, ChecklistItem, Customer, DmarcRollout, DomainEntry, ItemState, NewDomain, RUN_SOURCES,
-    Run, RunStatus, Schedule, Scope, Store, StoreError, StoredResult, TenantImport, Time,
-    redact_url,
+    Alert, ChecklistItem, Customer, DmarcRollout, DomainEntry, ItemState, NewDomain, PruneOutcome,
+    RUN_SOURCES, Run, RunStatus, Schedule, Scope, Store, StoreError, StoredResult, TenantImport,
+    Time, redact_url,
 };
 
 /// The PostgreSQL store.
@@ -90,6 +90,13 @@ impl PgStore {
 
     async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
         self.pool.begin().await
+    }
+
+    /// Plain `VACUUM`: the space of deleted rows is reused (the files keep their size; `VACUUM
+    /// FULL` would lock the tables for its whole run).
+    async fn vacuum(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("VACUUM").execute(&self.pool).await?;
+        Ok(())
     }
 }
 

@@ -14,8 +14,8 @@ use sqlx::types::Json;
 use crate::backend::*;
 use crate::{
     Alert, ChecklistItem, Customer, DmarcRollout, DomainEntry, ItemState, NewDomain, OpenMode,
-    RUN_SOURCES, Run, RunStatus, Schedule, Scope, Store, StoreError, StoredResult, TenantImport,
-    Time,
+    PruneOutcome, RUN_SOURCES, Run, RunStatus, Schedule, Scope, Store, StoreError, StoredResult,
+    TenantImport, Time,
 };
 
 /// How long a writer waits for another's transaction before giving up.
@@ -123,6 +123,16 @@ impl SqliteStore {
     /// `SQLITE_BUSY` because another writer committed in between.
     async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
         self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    /// `VACUUM` rewrites the database through the write-ahead log; the checkpoint that follows
+    /// copies it back and truncates the log, so the files shrink.
+    async fn vacuum(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("VACUUM").execute(&self.pool).await?;
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }
 

@@ -2,6 +2,7 @@
 //! against a real PostgreSQL cluster on loopback started by `pg` (one per test binary, one
 //! database per test).
 
+mod bodies;
 mod crash;
 mod db;
 mod migrations;
@@ -50,6 +51,8 @@ backends!(
     reports::many_rows_in_one_report,
     reports::batch_ingest_in_one_transaction,
     crash::killed_writer_loses_nothing,
+    bodies::unchanged_reports_are_stored_once,
+    bodies::prune_keeps_summaries_and_each_latest_result,
     migrations::from_empty,
     migrations::from_each_previous_version,
     migrations::newer_database_is_refused,

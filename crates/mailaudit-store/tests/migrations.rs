@@ -11,13 +11,13 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 
 use crate::db::{Kind, TestDb};
 
-enum Pool {
+pub(crate) enum Pool {
     Sqlite(SqlitePool),
     Pg(PgPool),
 }
 
 impl Pool {
-    async fn connect(db: &TestDb) -> Pool {
+    pub(crate) async fn connect(db: &TestDb) -> Pool {
         match db.kind {
             Kind::Sqlite => {
                 let path = db.url.strip_prefix("sqlite://").unwrap();
@@ -31,14 +31,14 @@ impl Pool {
         }
     }
 
-    async fn migrate(&self, m: &Migrator) {
+    pub(crate) async fn migrate(&self, m: &Migrator) {
         match self {
             Pool::Sqlite(p) => m.run(p).await.unwrap(),
             Pool::Pg(p) => m.run(p).await.unwrap(),
         }
     }
 
-    async fn exec(&self, sql: &str) {
+    pub(crate) async fn exec(&self, sql: &str) {
         match self {
             Pool::Sqlite(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
             Pool::Pg(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
@@ -46,7 +46,7 @@ impl Pool {
         .unwrap_or_else(|e| panic!("{e}: {sql}"));
     }
 
-    async fn count(&self, table: &str) -> i64 {
+    pub(crate) async fn count(&self, table: &str) -> i64 {
         let q = format!("SELECT COUNT(*) FROM {table}");
         match self {
             Pool::Sqlite(p) => sqlx::query_scalar(&q).fetch_one(p).await,
@@ -55,7 +55,7 @@ impl Pool {
         .unwrap_or_else(|e| panic!("{e}: {q}"))
     }
 
-    async fn applied(&self) -> Vec<i64> {
+    pub(crate) async fn applied(&self) -> Vec<i64> {
         let q = "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version";
         match self {
             Pool::Sqlite(p) => sqlx::query_scalar(q).fetch_all(p).await,
@@ -64,7 +64,7 @@ impl Pool {
         .unwrap()
     }
 
-    async fn close(self) {
+    pub(crate) async fn close(self) {
         match self {
             Pool::Sqlite(p) => p.close().await,
             Pool::Pg(p) => p.close().await,
@@ -107,10 +107,7 @@ pub(crate) async fn from_empty(kind: Kind) {
     let db = TestDb::new(kind).await;
     let all: Vec<i64> = migration_files(&db).iter().map(|(v, _)| *v).collect();
     assert_eq!(all.first(), Some(&1));
-    assert!(
-        all.contains(&2) && all.contains(&3) && all.contains(&4),
-        "{all:?}"
-    );
+    assert!((2..=6).all(|v| all.contains(&v)), "{all:?}");
     let s = db.open().await;
     s.add_customer("Kept", "", "").await.unwrap();
     // Version 2's table is there and usable from the start.
@@ -264,7 +261,19 @@ async fn check_fixture(s: &dyn mailaudit_store::Store, version: &i64) {
     s.finish_run(run, RunStatus::Complete, 1_800_000_002)
         .await
         .unwrap();
-    assert_eq!(s.history("fixture.example", 10).await.unwrap().len(), 2);
+    let history = s.history("fixture.example", 10).await.unwrap();
+    assert_eq!(history.len(), 2);
+    // The new result's report comes from its body, the old one's from its row.
+    assert_eq!(history[0].report, serde_json::json!({"score": 99}));
+    assert_eq!(history[1].report["findings"][0]["id"], "SPF-SOFTFAIL");
+    // Pruning reaches the old row: its summary keeps the findings; the latest stays whole.
+    let pruned = s.prune_results(1_800_000_000).await.unwrap();
+    assert_eq!(pruned.results, 1, "{ctx}");
+    let history = s.history("fixture.example", 10).await.unwrap();
+    assert!(!history[0].summary && history[1].summary, "{ctx}");
+    assert_eq!(history[0].report, serde_json::json!({"score": 99}));
+    assert_eq!(history[1].report["findings"][0]["id"], "SPF-SOFTFAIL");
+    assert_eq!(history[1].report["summary"], true);
     let a = s
         .enqueue_alert("fixture.example", &serde_json::json!({}), 1)
         .await

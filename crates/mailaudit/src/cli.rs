@@ -171,6 +171,7 @@ impl Command {
             Command::Import(a) => (Some(&a.store), None, None),
             Command::History(a) => (Some(&a.store), None, None),
             Command::Diff(a) => (Some(&a.store), None, None),
+            Command::Prune(a) => (Some(&a.store), None, None),
             Command::Guide(a) => (Some(&a.store), Some(&a.dns), None),
             Command::Checklist(a) => (Some(&a.store), None, None),
             Command::Schedule(w) => (
@@ -243,6 +244,14 @@ pub(crate) enum Command {
     History(HistoryArgs),
     /// Show what is new, what was fixed and what regressed since each domain's previous audit.
     Diff(DiffArgs),
+    /// Keep the store small: the audits older than --keep keep their summary (score, findings
+    /// without evidence or fixes, the state the history compares) and lose their details (record
+    /// texts, the SPF include tree, probe transcripts). Each domain's latest audit stays whole
+    /// whatever its age, so its guide and checklist are unchanged; runs, scores, findings and
+    /// history stay. Then the space is given back (SQLite) or made reusable (PostgreSQL VACUUM).
+    ///
+    /// Exit status 0 when done, 2 when the store cannot be read or written.
+    Prune(PruneArgs),
     /// The remediation guide: the exact DNS records and PowerShell to run, in priority order,
     /// from the domain's latest stored audit (or a fresh one).
     Guide(GuideArgs),
@@ -887,6 +896,19 @@ pub(crate) struct HistoryArgs {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct PruneArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreOpt,
+    /// Keep the details of the audits of the last INTERVAL (e.g. 180d, 26w); older audits keep
+    /// their summary.
+    #[arg(long, value_name = "INTERVAL", value_parser = parse_interval)]
+    pub(crate) keep: i64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub(crate) format: TextOrJson,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct DiffArgs {
     #[command(flatten)]
     pub(crate) store: StoreOpt,
@@ -1037,6 +1059,11 @@ pub(crate) struct ScheduleRunArgs {
     /// Seconds to wait for each DNS reply.
     #[arg(long, value_name = "SECS", default_value_t = 3.0)]
     pub(crate) timeout: f64,
+    /// Retention: after the due schedules have run, keep the details of the audits of the last
+    /// INTERVAL (e.g. 180d) and the summary of older ones, as `mailaudit prune --keep` does
+    /// (without its compaction). Default: keep everything.
+    #[arg(long, value_name = "INTERVAL", value_parser = parse_interval)]
+    pub(crate) keep: Option<i64>,
 }
 
 #[derive(Debug, Args)]

@@ -1,4 +1,11 @@
 //! Audit runs and the results recorded in them.
+//!
+//! A result's report is stored once while it is unchanged: `report_bodies` holds each distinct
+//! report's JSON as a Zstandard frame, keyed by its SHA-256, and each result points at its body.
+//! A domain audited weekly without change costs a results row and its findings per run, not a
+//! copy of its records, evidence and transcripts.
+
+use crate::{RawFile, StoreError, StoredResult, Time};
 
 /// `(check id, severity)` of each finding of a stored report (`findings[].id`,
 /// `findings[].severity`), first occurrence of each id.
@@ -22,12 +29,144 @@ pub(crate) fn finding_pairs(report: &serde_json::Value) -> Vec<(String, String)>
 pub(crate) const RUN_SELECT: &str = "SELECT r.id, r.started_at, r.finished_at, r.source, r.status, \
      (SELECT COUNT(*) FROM results x WHERE x.run_id = r.id) AS domains FROM runs r";
 
-pub(crate) const RESULT_COLUMNS: &str = "run_id, domain, audited_at, score, report";
+/// A stored result with its report: the body it points at, or the report kept in the row
+/// (results recorded before schema version 6, and summaries left by pruning).
+pub(crate) const RESULT_SELECT: &str = "SELECT r.run_id, r.domain, r.audited_at, r.score, \
+     r.report, r.detail, b.body FROM results r LEFT JOIN report_bodies b ON b.id = r.body_id";
+
+/// A row of [`RESULT_SELECT`].
+#[derive(sqlx::FromRow)]
+pub(crate) struct ResultRow {
+    run_id: i64,
+    domain: String,
+    audited_at: Time,
+    score: Option<i64>,
+    #[sqlx(json)]
+    report: serde_json::Value,
+    detail: String,
+    body: Option<Vec<u8>>,
+}
+
+impl ResultRow {
+    /// The result, its body decompressed and parsed; a body that does not decode is `Corrupt`.
+    pub(crate) fn into_result(self) -> Result<StoredResult, StoreError> {
+        let report = match self.body {
+            Some(body) => {
+                let json = RawFile::decode("zstd", &body).map_err(|e| {
+                    StoreError::Corrupt(format!("the stored report of {}: {e}", self.domain))
+                })?;
+                serde_json::from_slice(&json).map_err(|e| {
+                    StoreError::Corrupt(format!("the stored report of {}: {e}", self.domain))
+                })?
+            }
+            None => self.report,
+        };
+        Ok(StoredResult {
+            run_id: self.run_id,
+            domain: self.domain,
+            audited_at: self.audited_at,
+            score: self.score,
+            report,
+            summary: self.detail == "summary",
+        })
+    }
+}
+
+/// The JSON of a report and its SHA-256, the key of its body in `report_bodies`.
+pub(crate) fn report_body(report: &serde_json::Value) -> (Vec<u8>, Vec<u8>) {
+    use sha2::Digest;
+    // A `Value` writes its object keys in one order (sorted), so equal reports give equal bytes.
+    let json = serde_json::to_vec(report).unwrap_or_default();
+    let digest = sha2::Sha256::digest(&json).to_vec();
+    (json, digest)
+}
+
+/// Zstandard level of report bodies: reports are small and written once per change.
+pub(crate) const BODY_LEVEL: i32 = 3;
+
+/// What `mailaudit prune` keeps of an old result's report: the domain, its score, the state the
+/// history compares (`provider`, `parked`, `error`, the SPF, DMARC, DKIM, MTA-STS, TLS-RPT and
+/// relay summaries without the SPF include tree and probe transcripts) and the findings without
+/// their evidence and fixes. Marked `"summary": true`.
+pub(crate) fn summarize(report: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    let mut out = serde_json::Map::new();
+    let Some(full) = report.as_object() else {
+        return Value::Object(out);
+    };
+    for (key, value) in full {
+        let mut value = value.clone();
+        match key.as_str() {
+            "findings" => {
+                for f in value.as_array_mut().into_iter().flatten() {
+                    if let Some(f) = f.as_object_mut() {
+                        for bulky in ["evidence", "fix", "fix_records"] {
+                            f.remove(bulky);
+                        }
+                    }
+                }
+            }
+            "spf" => {
+                if let Some(spf) = value.as_object_mut() {
+                    spf.remove("tree");
+                }
+            }
+            "relay" => {
+                if let Some(relay) = value.as_object_mut() {
+                    relay.remove("probes");
+                }
+            }
+            _ => {}
+        }
+        out.insert(key.clone(), value);
+    }
+    out.insert("summary".into(), Value::Bool(true));
+    Value::Object(out)
+}
+
+/// Results pruned per transaction.
+pub(crate) const PRUNE_BATCH: i64 = 500;
 
 /// The methods of runs and results (see [`impl_store!`](super::impl_store)).
 macro_rules! runs_methods {
     ($store:ty, $db:ty; [$($areas:ident)*] $($methods:tt)*) => {
         impl $store {
+            /// The id of `report`'s body in `report_bodies`: found by its digest when the same
+            /// report was stored before (an unchanged domain), else compressed and added.
+            async fn body_id(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                report: &serde_json::Value,
+            ) -> Result<i64, StoreError> {
+                let (json, digest) = report_body(report);
+                let known: Option<i64> =
+                    sqlx::query_scalar("SELECT id FROM report_bodies WHERE digest = $1")
+                        .bind(&digest)
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                if let Some(id) = known {
+                    return Ok(id);
+                }
+                let body = zstd::bulk::compress(&json, BODY_LEVEL)
+                    .map_err(|e| StoreError::Invalid(format!("cannot compress the report: {e}")))?;
+                // A concurrent writer may add the same body first (PostgreSQL): then this insert
+                // does nothing and the select finds theirs.
+                let added: Option<i64> = sqlx::query_scalar(
+                    "INSERT INTO report_bodies (digest, body) VALUES ($1, $2) \
+                     ON CONFLICT (digest) DO NOTHING RETURNING id",
+                )
+                .bind(&digest)
+                .bind(&body)
+                .fetch_optional(&mut **tx)
+                .await?;
+                match added {
+                    Some(id) => Ok(id),
+                    None => Ok(sqlx::query_scalar("SELECT id FROM report_bodies WHERE digest = $1")
+                        .bind(&digest)
+                        .fetch_one(&mut **tx)
+                        .await?),
+                }
+            }
+
             async fn run_status<'e, E>(executor: E, run_id: i64) -> Result<RunStatus, StoreError>
             where
                 E: sqlx::Executor<'e, Database = $db>,
@@ -77,17 +216,20 @@ macro_rules! runs_methods {
                         "run {run_id} is {status}, not running"
                     )));
                 }
+                let body_id = Self::body_id(&mut tx, report).await?;
                 let result_id: i64 = sqlx::query_scalar(
-                    "INSERT INTO results (run_id, domain, audited_at, score, report) \
-                     VALUES ($1, $2, $3, $4, $5) \
+                    "INSERT INTO results (run_id, domain, audited_at, score, report, body_id, detail) \
+                     VALUES ($1, $2, $3, $4, $5, $6, 'full') \
                      ON CONFLICT (run_id, domain) DO UPDATE SET audited_at = excluded.audited_at, \
-                     score = excluded.score, report = excluded.report RETURNING id",
+                     score = excluded.score, report = excluded.report, body_id = excluded.body_id, \
+                     detail = excluded.detail RETURNING id",
                 )
                 .bind(run_id)
                 .bind(&domain)
                 .bind(now)
                 .bind(score)
-                .bind(Json(report))
+                .bind(Json(serde_json::Value::Null))
+                .bind(body_id)
                 .fetch_one(&mut *tx)
                 .await?;
                 sqlx::query("DELETE FROM result_findings WHERE result_id = $1")
@@ -158,15 +300,15 @@ macro_rules! runs_methods {
             ) -> Result<Vec<StoredResult>, StoreError> {
                 let domain = norm_domain(domain)?;
                 let limit = check_limit(limit)?;
-                let rows = sqlx::query_as::<_, StoredResult>(&format!(
-                    "SELECT {RESULT_COLUMNS} FROM results WHERE domain = $1 \
-                     ORDER BY audited_at DESC, id DESC LIMIT $2"
+                let rows = sqlx::query_as::<_, ResultRow>(&format!(
+                    "{RESULT_SELECT} WHERE r.domain = $1 \
+                     ORDER BY r.audited_at DESC, r.id DESC LIMIT $2"
                 ))
                 .bind(&domain)
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?;
-                Ok(rows)
+                rows.into_iter().map(ResultRow::into_result).collect()
             }
 
             async fn run(&self, run_id: i64) -> Result<Run, StoreError> {
@@ -180,13 +322,13 @@ macro_rules! runs_methods {
 
             async fn run_results(&self, run_id: i64) -> Result<Vec<StoredResult>, StoreError> {
                 Self::run_status(&self.pool, run_id).await?;
-                let rows = sqlx::query_as::<_, StoredResult>(&format!(
-                    "SELECT {RESULT_COLUMNS} FROM results WHERE run_id = $1 ORDER BY domain"
+                let rows = sqlx::query_as::<_, ResultRow>(&format!(
+                    "{RESULT_SELECT} WHERE r.run_id = $1 ORDER BY r.domain"
                 ))
                 .bind(run_id)
                 .fetch_all(&self.pool)
                 .await?;
-                Ok(rows)
+                rows.into_iter().map(ResultRow::into_result).collect()
             }
 
             async fn abort_stale_runs(
@@ -218,6 +360,68 @@ macro_rules! runs_methods {
                 .fetch_all(&self.pool)
                 .await?;
                 Ok(names)
+            }
+
+            async fn compact(&self) -> Result<(), StoreError> {
+                self.vacuum().await?;
+                Ok(())
+            }
+
+            async fn prune_results(&self, before: Time) -> Result<PruneOutcome, StoreError> {
+                let mut out = PruneOutcome::default();
+                // Each domain's latest result stays whole whatever its age: the guide, the
+                // checklist and the portal read it.
+                loop {
+                    let mut tx = self.write_tx().await?;
+                    let rows: Vec<i64> = sqlx::query_scalar(
+                        "SELECT r.id FROM results r \
+                         WHERE r.audited_at < $1 AND r.detail = 'full' \
+                         AND EXISTS (SELECT 1 FROM results n WHERE n.domain = r.domain \
+                         AND (n.audited_at > r.audited_at \
+                         OR (n.audited_at = r.audited_at AND n.id > r.id))) \
+                         ORDER BY r.id LIMIT $2",
+                    )
+                    .bind(before)
+                    .bind(PRUNE_BATCH)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    if rows.is_empty() {
+                        break;
+                    }
+                    for id in &rows {
+                        let row = sqlx::query_as::<_, ResultRow>(&format!(
+                            "{RESULT_SELECT} WHERE r.id = $1"
+                        ))
+                        .bind(id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        // Summaries are bodies too: an unchanged domain's summaries are
+                        // equal, and stored once.
+                        let summary = summarize(&row.into_result()?.report);
+                        let body_id = Self::body_id(&mut tx, &summary).await?;
+                        sqlx::query(
+                            "UPDATE results SET report = $1, body_id = $2, \
+                             detail = 'summary' WHERE id = $3",
+                        )
+                        .bind(Json(serde_json::Value::Null))
+                        .bind(body_id)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    out.results += rows.len() as u64;
+                    tx.commit().await?;
+                }
+                let mut tx = self.write_tx().await?;
+                let gone = sqlx::query(
+                    "DELETE FROM report_bodies WHERE NOT EXISTS \
+                     (SELECT 1 FROM results r WHERE r.body_id = report_bodies.id)",
+                )
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                out.bodies = gone.rows_affected();
+                Ok(out)
             }
         }
     };

@@ -15,7 +15,7 @@ pub use inventory::{
 };
 pub use mailbox::MailboxCursor;
 pub use reports::{AggregateRow, Ingested, NewReport, ReportKind, StoredReport};
-pub use runs::{RUN_SOURCES, Run, RunStatus, StoredResult};
+pub use runs::{PruneOutcome, RUN_SOURCES, Run, RunStatus, StoredResult};
 pub use schedules::{Alert, Schedule, Scope};
 pub use tenant::TenantImport;
 

@@ -68,7 +68,7 @@ pub struct Run {
 }
 
 /// One domain's stored audit result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredResult {
     /// The run it belongs to.
     pub run_id: i64,
@@ -78,7 +78,20 @@ pub struct StoredResult {
     pub audited_at: Time,
     /// The score, when the domain was scored.
     pub score: Option<i64>,
-    /// The full `DomainReport` as JSON.
-    #[sqlx(json)]
+    /// The full `DomainReport` as JSON, or its summary once pruned (see `summary`).
     pub report: serde_json::Value,
+    /// Whether [`Store::prune_results`] replaced the report with its summary: the score, the
+    /// findings without evidence or fixes and the state the history compares, but no SPF
+    /// include tree, probe transcripts or record details.
+    #[serde(default)]
+    pub summary: bool,
+}
+
+/// What [`Store::prune_results`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PruneOutcome {
+    /// Results whose report was replaced by its summary.
+    pub results: u64,
+    /// Stored report bodies no result points at any more, deleted.
+    pub bodies: u64,
 }

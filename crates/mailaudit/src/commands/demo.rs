@@ -149,6 +149,7 @@ async fn run(
                     alert_ca_file: None,
                     relay_test: false,
                     timeout: 3.0,
+                    keep: None,
                 },
             };
             schedule::serve_with(&lab_cli, store, &serve, addr).await

@@ -9,7 +9,7 @@ use mailaudit_core::guide::ReportView;
 use mailaudit_core::history::{self, Diff};
 use mailaudit_store::Store;
 
-use crate::cli::{DiffArgs, HistoryArgs, TextOrJson};
+use crate::cli::{DiffArgs, HistoryArgs, PruneArgs, TextOrJson};
 use crate::output::{printable, text_stdout};
 
 pub(crate) async fn history_cmd(store: &dyn Store, args: &HistoryArgs) -> Result<ExitCode> {
@@ -19,7 +19,7 @@ pub(crate) async fn history_cmd(store: &dyn Store, args: &HistoryArgs) -> Result
         let mut out = io::stdout().lock();
         let rows: Vec<serde_json::Value> = results
             .iter()
-            .map(|r| serde_json::json!({ "run": r.run_id, "audited_at": r.audited_at, "score": r.score, "report": r.report }))
+            .map(|r| serde_json::json!({ "run": r.run_id, "audited_at": r.audited_at, "score": r.score, "summary": r.summary, "report": r.report }))
             .collect();
         serde_json::to_writer_pretty(&mut out, &rows)?;
         writeln!(out)?;
@@ -145,4 +145,38 @@ pub(crate) async fn diff_cmd(store: &dyn Store, args: &DiffArgs) -> Result<ExitC
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `mailaudit prune --keep INTERVAL`: old audits down to their summaries, then the space back.
+pub(crate) async fn prune_cmd(store: &dyn Store, args: &PruneArgs) -> Result<ExitCode> {
+    let now = mailaudit_store::now();
+    let before = now.saturating_sub(args.keep);
+    let pruned = store
+        .prune_results(before)
+        .await
+        .context("pruning the stored audits")?;
+    store.compact().await.context("compacting the store")?;
+    if args.format == TextOrJson::Json {
+        let mut out = io::stdout().lock();
+        serde_json::to_writer_pretty(
+            &mut out,
+            &serde_json::json!({
+                "before": before,
+                "results_summarized": pruned.results,
+                "report_bodies_deleted": pruned.bodies,
+            }),
+        )?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = text_stdout();
+    writeln!(
+        out,
+        "{} audit(s) from before {} kept as summaries; {} stored report(s) no audit uses any \
+         more deleted",
+        pruned.results,
+        crate::commands::dates::format(before),
+        pruned.bodies
+    )?;
+    Ok(ExitCode::SUCCESS)
 }

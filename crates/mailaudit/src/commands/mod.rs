@@ -56,6 +56,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Import(args) => with_store!(cli, |s| inventory::import(s, args)),
         Command::History(args) => with_store!(cli, |s| history::history_cmd(s, args)),
         Command::Diff(args) => with_store!(cli, |s| history::diff_cmd(s, args)),
+        Command::Prune(args) => with_store!(cli, |s| history::prune_cmd(s, args)),
         Command::Guide(args) => with_store!(cli, |s| guide::guide_cmd(&cli, s, args)),
         Command::Checklist(args) => with_store!(cli, |s| checklist::checklist_cmd(s, args)),
         Command::Schedule(w) => {

@@ -171,6 +171,21 @@ pub(crate) async fn run_due(cli: &Cli, store: &dyn Store, args: &ScheduleRunArgs
         };
         store.finish_run(run, status, now()).await?;
     }
+    if let Some(keep) = args.keep
+        && !due.is_empty()
+    {
+        let pruned = store
+            .prune_results(now().saturating_sub(keep))
+            .await
+            .context("applying --keep")?;
+        if pruned.results > 0 {
+            eprintln!(
+                "mailaudit: --keep: {} older audit(s) kept as summaries, {} stored report(s) \
+                 deleted",
+                pruned.results, pruned.bodies
+            );
+        }
+    }
     Ok(due.len())
 }
 

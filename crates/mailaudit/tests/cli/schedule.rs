@@ -290,3 +290,48 @@ fn schedule_run_alerts_on_regression_and_retries_a_failed_webhook() {
     assert_eq!(bodies[1], bodies[2], "the same alert retried");
     assert!(bodies[2].contains("DMARC-MISSING"));
 }
+
+/// `schedule run --keep`: the retention applied after the due schedules ran.
+#[test]
+fn schedule_run_keep_prunes_old_audits_to_summaries() {
+    let db = Db::new();
+    let d = "keep.test";
+    let lab = Lab::start(&zone(d, true));
+    db.run(&["domain", "add", d]).assert_code(0);
+    db.run(&["schedule", "set", "--fleet", "--every", "1d"])
+        .assert_code(0);
+    let run = |keep: &str| {
+        db.run(&["schedule", "set", "--fleet", "--every", "1d"])
+            .assert_code(0);
+        let out = db.run(&[
+            "schedule",
+            "run",
+            "--nameserver",
+            lab.addr(),
+            "--timeout",
+            "2",
+            "--keep",
+            keep,
+        ]);
+        out.assert_code(0);
+        out
+    };
+    run("1d");
+    // Audits are stamped in whole seconds: the first is older than --keep 1s by then.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let out = run("1s");
+    assert!(
+        out.stderr
+            .contains("--keep: 1 older audit(s) kept as summaries"),
+        "{}",
+        out.stderr
+    );
+    let h = db.run(&["history", d, "--format", "json"]).json();
+    let summaries: Vec<Option<bool>> = h
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|r| r["summary"].as_bool())
+        .collect();
+    assert_eq!(summaries, [Some(false), Some(true)], "{h:#}");
+}

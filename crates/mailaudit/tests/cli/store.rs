@@ -879,3 +879,76 @@ fn checklist_ticks_and_reopens_with_the_audit() {
     let list = db.run(&["checklist", d, "--format", "json"]).json();
     assert_eq!(item(&list, "dmarc-publish")["state"], "open", "{list:#}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Prune
+
+#[test]
+fn prune_keeps_summaries_history_diff_and_the_latest_audit_whole() {
+    let db = Db::new();
+    let d = "prune.test";
+    let before = Lab::start(&zone_before(d));
+    let after = Lab::start(&zone_after(d));
+    db.audit(&before, &[d]).assert_code(0);
+    db.audit(&after, &[d]);
+    // Audits are stamped in whole seconds: the next one is older than --keep 1s by then.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let latest = db.audit(&before, &[d]).json();
+    let guide_before = db.run(&["guide", d, "--format", "md"]);
+    guide_before.assert_code(0);
+
+    let out = db.run(&["prune", "--keep", "1s", "--format", "json"]);
+    out.assert_code(0);
+    let outcome = out.json();
+    assert_eq!(outcome["results_summarized"], 2, "{outcome:#}");
+
+    let h = db.run(&["history", d, "--format", "json"]).json();
+    let rows = h.as_array().expect("array");
+    assert_eq!(
+        rows.iter()
+            .map(|r| r["summary"].as_bool())
+            .collect::<Vec<_>>(),
+        [Some(false), Some(true), Some(true)],
+        "{h:#}"
+    );
+    // The latest audit is whole: the same report as the audit printed.
+    assert_eq!(rows[0]["report"], *domain(&latest, d), "{h:#}");
+    // The summaries keep what history and diff need: scores and findings.
+    assert!(
+        rows[1]["score"].as_i64() < rows[0]["score"].as_i64(),
+        "{h:#}"
+    );
+    let ids: Vec<&str> = rows[1]["report"]["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["id"].as_str())
+        .collect();
+    assert!(ids.contains(&"DMARC-MISSING"), "{h:#}");
+    assert!(rows[1]["report"]["findings"][0]["fix"].is_null(), "{h:#}");
+    let diff = db.run(&["diff", d, "--format", "json"]);
+    diff.assert_code(0);
+    let diff = diff.json();
+    assert!(
+        diff_ids(&diff, d, "fixed")
+            .iter()
+            .any(|i| i == "DMARC-MISSING"),
+        "{diff:#}"
+    );
+    // The guide reads the latest audit: unchanged.
+    let guide_after = db.run(&["guide", d, "--format", "md"]);
+    guide_after.assert_code(0);
+    assert_eq!(guide_after.stdout, guide_before.stdout);
+
+    // Again: nothing left to prune; the text form says so.
+    let text = db.run(&["prune", "--keep", "1s"]);
+    text.assert_code(0);
+    assert!(
+        text.stdout.starts_with("0 audit(s) from before "),
+        "{}",
+        text.stdout
+    );
+    // --keep is required and checked.
+    db.run(&["prune"]).assert_code(2);
+    db.run(&["prune", "--keep", "soon"]).assert_code(2);
+}
