@@ -95,6 +95,12 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = 2)]
     server_threads: usize,
 
+    /// Record each run in this store (`sqlite://PATH` or `postgres://…`, passed to `mailaudit
+    /// --db`) instead of auditing with --no-store: what recording costs, against a run without
+    /// it. The store must be one the audit may create or write to; runs accumulate in it.
+    #[arg(long, value_name = "URL")]
+    db: Option<String>,
+
     /// Queries of the lab server's own capacity test (64 UDP clients); 0 skips it.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     server_load_queries: u64,
@@ -491,13 +497,17 @@ fn mailaudit_command(mailaudit: &Path, list: &Path, server: SocketAddr, args: &A
             "/dev/null",
             "--no-progress",
             "--stats",
-            // The run is measured, not recorded; the fleet's MTA-STS hosts serve no policy.
-            "--no-store",
+            // The fleet's MTA-STS hosts serve no policy.
             "--no-policy-fetch",
             // The lab serves the fleet unsigned under no signed root: validating it would
             // measure a fleet of bogus zones, not the audit.
             "--no-dnssec",
         ]);
+    // Measured, not recorded, unless --db says where to record.
+    match &args.db {
+        Some(url) => command.arg("--db").arg(url),
+        None => command.arg("--no-store"),
+    };
     pass_tuning(&mut command, args.concurrency, args.timeout);
     command
 }
