@@ -80,13 +80,26 @@ pub async fn record(
     let mut items = ChecklistItem::open_items(domain, &g, now);
     // The guide lists what is still to do; an item it no longer lists (its finding is gone)
     // stays on the checklist, so that the audit ticks it below and can reopen it later.
-    for kept in store.checklist(domain).await? {
+    let stored = store.checklist(domain).await?;
+    for kept in &stored {
         if !items.iter().any(|i| i.key == kept.key) {
-            items.push(kept);
+            items.push(kept.clone());
         }
     }
-    store.sync_checklist(domain, &items).await?;
-    for item in store.checklist(domain).await? {
+    // A re-audit that changes nothing on the list (the same items, order, priorities and
+    // titles) writes nothing; otherwise the list is synced and read back.
+    let same = items.len() == stored.len()
+        && items
+            .iter()
+            .zip(&stored)
+            .all(|(i, s)| i.key == s.key && i.priority == s.priority && i.title == s.title);
+    let current = if same {
+        stored
+    } else {
+        store.sync_checklist(domain, &items).await?;
+        store.checklist(domain).await?
+    };
+    for item in current {
         match (guide::verify(&item.key, &cur), item.state) {
             (Some(true), ItemState::Open) => {
                 store

@@ -39,39 +39,59 @@ macro_rules! checklist_methods {
                     }
                 }
                 let mut tx = self.write_tx().await?;
-                let existing: Vec<String> =
-                    sqlx::query_scalar("SELECT key FROM checklist WHERE domain = $1")
-                        .bind(&domain)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                for key in existing.iter().filter(|k| !items.iter().any(|i| &i.key == *k)) {
+                // What is stored, so that only what differs is written: a re-audit that
+                // changes nothing writes nothing.
+                let existing: Vec<(String, i64, i64, String)> = sqlx::query_as(
+                    "SELECT key, position, priority, title FROM checklist WHERE domain = $1",
+                )
+                .bind(&domain)
+                .fetch_all(&mut *tx)
+                .await?;
+                for (key, ..) in existing.iter().filter(|e| !items.iter().any(|i| i.key == e.0)) {
                     sqlx::query("DELETE FROM checklist WHERE domain = $1 AND key = $2")
                         .bind(&domain)
                         .bind(key)
                         .execute(&mut *tx)
                         .await?;
                 }
-                for (position, item) in items.iter().enumerate() {
-                    sqlx::query(
+                let changed: Vec<(i64, &ChecklistItem)> = items
+                    .iter()
+                    .enumerate()
+                    .map(|(position, item)| (i64::try_from(position).unwrap_or(i64::MAX), item))
+                    .filter(|(position, item)| {
+                        !existing.iter().any(|(key, p, prio, title)| {
+                            *key == item.key
+                                && p == position
+                                && *prio == i64::from(item.priority)
+                                && *title == item.title
+                        })
+                    })
+                    .collect();
+                // Upserts in chunks of one statement each (9 parameters a row).
+                for chunk in changed.chunks(100) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO checklist (domain, key, position, priority, title, state, \
-                         done_by, done_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                         ON CONFLICT (domain, key) DO UPDATE SET position = excluded.position, \
+                         done_by, done_at, updated_at) ",
+                    );
+                    q.push_values(chunk, |mut b, (position, item)| {
+                        b.push_bind(domain.as_str())
+                            .push_bind(item.key.as_str())
+                            .push_bind(*position)
+                            .push_bind(i64::from(item.priority))
+                            .push_bind(item.title.as_str())
+                            .push_bind(item.state.as_str())
+                            .push_bind(item.by.as_deref())
+                            .push_bind(item.at)
+                            .push_bind(item.updated_at);
+                    });
+                    q.push(
+                        " ON CONFLICT (domain, key) DO UPDATE SET position = excluded.position, \
                          priority = excluded.priority, title = excluded.title, \
                          updated_at = CASE WHEN checklist.title <> excluded.title \
                          OR checklist.priority <> excluded.priority \
                          THEN excluded.updated_at ELSE checklist.updated_at END",
-                    )
-                    .bind(&domain)
-                    .bind(&item.key)
-                    .bind(i64::try_from(position).unwrap_or(i64::MAX))
-                    .bind(i64::from(item.priority))
-                    .bind(&item.title)
-                    .bind(item.state.as_str())
-                    .bind(&item.by)
-                    .bind(item.at)
-                    .bind(item.updated_at)
-                    .execute(&mut *tx)
-                    .await?;
+                    );
+                    q.build().execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(())

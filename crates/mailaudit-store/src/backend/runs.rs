@@ -32,7 +32,8 @@ pub(crate) const RUN_SELECT: &str = "SELECT r.id, r.started_at, r.finished_at, r
 /// A stored result with its report: the body it points at, or the report kept in the row
 /// (results recorded before schema version 6, and summaries left by pruning).
 pub(crate) const RESULT_SELECT: &str = "SELECT r.run_id, r.domain, r.audited_at, r.score, \
-     r.report, r.detail, b.body FROM results r LEFT JOIN report_bodies b ON b.id = r.body_id";
+     r.report, r.detail, r.body_id, b.body FROM results r \
+     LEFT JOIN report_bodies b ON b.id = r.body_id";
 
 /// A row of [`RESULT_SELECT`].
 #[derive(sqlx::FromRow)]
@@ -44,7 +45,31 @@ pub(crate) struct ResultRow {
     #[sqlx(json)]
     report: serde_json::Value,
     detail: String,
+    body_id: Option<i64>,
     body: Option<Vec<u8>>,
+}
+
+/// Rows to results, each distinct body decoded once: a domain's history of unchanged audits
+/// shares one body.
+pub(crate) fn into_results(rows: Vec<ResultRow>) -> Result<Vec<StoredResult>, StoreError> {
+    let mut decoded: std::collections::HashMap<i64, serde_json::Value> =
+        std::collections::HashMap::new();
+    rows.into_iter()
+        .map(|mut row| {
+            let known = row.body_id.and_then(|id| decoded.get(&id)).cloned();
+            if let Some(report) = known {
+                row.body = None;
+                row.report = report;
+                return row.into_result();
+            }
+            let id = row.body_id;
+            let result = row.into_result()?;
+            if let Some(id) = id {
+                decoded.insert(id, result.report.clone());
+            }
+            Ok(result)
+        })
+        .collect()
 }
 
 impl ResultRow {
@@ -236,16 +261,18 @@ macro_rules! runs_methods {
                     .bind(result_id)
                     .execute(&mut *tx)
                     .await?;
-                for (check_id, severity) in &findings {
-                    sqlx::query(
-                        "INSERT INTO result_findings (result_id, check_id, severity) \
-                         VALUES ($1, $2, $3)",
-                    )
-                    .bind(result_id)
-                    .bind(check_id)
-                    .bind(severity)
-                    .execute(&mut *tx)
-                    .await?;
+                // One statement for the findings (a report has a few dozen at most; the
+                // catalogue bounds them), not one per finding.
+                if !findings.is_empty() {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO result_findings (result_id, check_id, severity) ",
+                    );
+                    q.push_values(&findings, |mut b, (check_id, severity)| {
+                        b.push_bind(result_id)
+                            .push_bind(check_id.as_str())
+                            .push_bind(severity.as_str());
+                    });
+                    q.build().execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(())
@@ -308,7 +335,7 @@ macro_rules! runs_methods {
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?;
-                rows.into_iter().map(ResultRow::into_result).collect()
+                into_results(rows)
             }
 
             async fn run(&self, run_id: i64) -> Result<Run, StoreError> {
@@ -328,7 +355,7 @@ macro_rules! runs_methods {
                 .bind(run_id)
                 .fetch_all(&self.pool)
                 .await?;
-                rows.into_iter().map(ResultRow::into_result).collect()
+                into_results(rows)
             }
 
             async fn abort_stale_runs(
