@@ -136,6 +136,12 @@ pub(crate) fn run(args: &DnssecArgs) -> Result<bool> {
         signed.tlsa_hosts,
         prepared.as_secs_f64()
     );
+    if signed.dropped > 0 {
+        println!(
+            "{} records of the fleet left out (simulated failures the signing server cannot serve)",
+            signed.dropped
+        );
+    }
     println!(
         "signing DNS server on {} ({} runtime threads); auditor {}; {} CPUs{}",
         dns.addr(),

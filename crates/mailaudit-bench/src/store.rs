@@ -114,8 +114,9 @@ pub(crate) fn run(args: &StoreArgs) -> Result<bool> {
 
     let path = dir.join("bench-store.db");
     let _ = std::fs::remove_file(&path);
-    let ok = runtime.block_on(record_weeks(args, &path, reports))?;
-    Ok(ok)
+    runtime.block_on(record_weeks(args, &path, reports))?;
+    // The store bench has no target to miss: it measures.
+    Ok(true)
 }
 
 /// The audit's JSON report: an array of domain reports.
@@ -146,7 +147,7 @@ fn size_of(path: &Path) -> u64 {
         .sum()
 }
 
-async fn record_weeks(args: &StoreArgs, path: &Path, mut reports: Vec<Value>) -> Result<bool> {
+async fn record_weeks(args: &StoreArgs, path: &Path, mut reports: Vec<Value>) -> Result<()> {
     let store = open_with(
         &Location::SqliteFile(path.to_path_buf()),
         OpenMode::CreateIfMissing,
@@ -230,7 +231,7 @@ async fn record_weeks(args: &StoreArgs, path: &Path, mut reports: Vec<Value>) ->
         after as f64 / 1e6
     );
     store.close().await;
-    Ok(true)
+    Ok(())
 }
 
 /// One run: every domain's report recorded, one transaction each, as `mailaudit audit` does.

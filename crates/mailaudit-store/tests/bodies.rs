@@ -28,6 +28,19 @@ fn report(domain: &str, score: u8, spf: &str) -> Value {
     })
 }
 
+/// a.example's report, and b.example's before and after it hardens its SPF.
+fn reports() -> [Value; 3] {
+    [
+        report(
+            "a.example",
+            60,
+            "v=spf1 include:spf.protection.outlook.com ~all",
+        ),
+        report("b.example", 60, "v=spf1 mx ~all"),
+        report("b.example", 80, "v=spf1 mx -all"),
+    ]
+}
+
 async fn run_of(s: &dyn Store, at: i64, reports: &[&Value]) -> i64 {
     let run = s.begin_run("cli", at).await.unwrap();
     for r in reports {
@@ -45,13 +58,7 @@ async fn run_of(s: &dyn Store, at: i64, reports: &[&Value]) -> i64 {
 pub(crate) async fn unchanged_reports_are_stored_once(kind: Kind) {
     let db = TestDb::new(kind).await;
     let s = db.open().await;
-    let a = report(
-        "a.example",
-        60,
-        "v=spf1 include:spf.protection.outlook.com ~all",
-    );
-    let b1 = report("b.example", 60, "v=spf1 mx ~all");
-    let b2 = report("b.example", 80, "v=spf1 mx -all");
+    let [a, b1, b2] = reports();
     let first = run_of(&*s, 1_000, &[&a, &b1]).await;
     // Week two: a.example unchanged, b.example changed.
     run_of(&*s, 2_000, &[&a, &b2]).await;
@@ -92,13 +99,7 @@ pub(crate) async fn unchanged_reports_are_stored_once(kind: Kind) {
 pub(crate) async fn prune_keeps_summaries_and_each_latest_result(kind: Kind) {
     let db = TestDb::new(kind).await;
     let s = db.open().await;
-    let a = report(
-        "a.example",
-        60,
-        "v=spf1 include:spf.protection.outlook.com ~all",
-    );
-    let b1 = report("b.example", 60, "v=spf1 mx ~all");
-    let b2 = report("b.example", 80, "v=spf1 mx -all");
+    let [a, b1, b2] = reports();
     let old = report("old.example", 10, "v=spf1 +all");
     run_of(&*s, 1_000, &[&a, &b1, &old]).await;
     run_of(&*s, 2_000, &[&a, &b2]).await;

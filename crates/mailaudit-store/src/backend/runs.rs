@@ -30,14 +30,15 @@ pub(crate) const RUN_SELECT: &str = "SELECT r.id, r.started_at, r.finished_at, r
      (SELECT COUNT(*) FROM results x WHERE x.run_id = r.id) AS domains FROM runs r";
 
 /// A stored result with its report: the body it points at, or the report kept in the row
-/// (results recorded before schema version 6, and summaries left by pruning).
-pub(crate) const RESULT_SELECT: &str = "SELECT r.run_id, r.domain, r.audited_at, r.score, \
+/// (results recorded before schema version 6).
+pub(crate) const RESULT_SELECT: &str = "SELECT r.id, r.run_id, r.domain, r.audited_at, r.score, \
      r.report, r.detail, r.body_id, b.body FROM results r \
      LEFT JOIN report_bodies b ON b.id = r.body_id";
 
 /// A row of [`RESULT_SELECT`].
 #[derive(sqlx::FromRow)]
 pub(crate) struct ResultRow {
+    id: i64,
     run_id: i64,
     domain: String,
     audited_at: Time,
@@ -49,52 +50,49 @@ pub(crate) struct ResultRow {
     body: Option<Vec<u8>>,
 }
 
-/// Rows to results, each distinct body decoded once: a domain's history of unchanged audits
-/// shares one body.
-pub(crate) fn into_results(rows: Vec<ResultRow>) -> Result<Vec<StoredResult>, StoreError> {
+/// Rows to `(results.id, result)`, each distinct body decompressed and parsed once (a domain's
+/// history of unchanged audits shares one body); a body that does not decode is `Corrupt`.
+pub(crate) fn into_results(rows: Vec<ResultRow>) -> Result<Vec<(i64, StoredResult)>, StoreError> {
     let mut decoded: std::collections::HashMap<i64, serde_json::Value> =
         std::collections::HashMap::new();
     rows.into_iter()
-        .map(|mut row| {
-            let known = row.body_id.and_then(|id| decoded.get(&id)).cloned();
-            if let Some(report) = known {
-                row.body = None;
-                row.report = report;
-                return row.into_result();
-            }
-            let id = row.body_id;
-            let result = row.into_result()?;
-            if let Some(id) = id {
-                decoded.insert(id, result.report.clone());
-            }
-            Ok(result)
+        .map(|row| {
+            let report = match (row.body_id, row.body) {
+                (Some(id), Some(body)) => match decoded.get(&id) {
+                    Some(report) => report.clone(),
+                    None => {
+                        let report = decode_body(&row.domain, &body)?;
+                        decoded.insert(id, report.clone());
+                        report
+                    }
+                },
+                _ => row.report,
+            };
+            let result = StoredResult {
+                run_id: row.run_id,
+                domain: row.domain,
+                audited_at: row.audited_at,
+                score: row.score,
+                report,
+                summary: row.detail == "summary",
+            };
+            Ok((row.id, result))
         })
         .collect()
 }
 
-impl ResultRow {
-    /// The result, its body decompressed and parsed; a body that does not decode is `Corrupt`.
-    pub(crate) fn into_result(self) -> Result<StoredResult, StoreError> {
-        let report = match self.body {
-            Some(body) => {
-                let json = RawFile::decode("zstd", &body).map_err(|e| {
-                    StoreError::Corrupt(format!("the stored report of {}: {e}", self.domain))
-                })?;
-                serde_json::from_slice(&json).map_err(|e| {
-                    StoreError::Corrupt(format!("the stored report of {}: {e}", self.domain))
-                })?
-            }
-            None => self.report,
-        };
-        Ok(StoredResult {
-            run_id: self.run_id,
-            domain: self.domain,
-            audited_at: self.audited_at,
-            score: self.score,
-            report,
-            summary: self.detail == "summary",
-        })
-    }
+/// The results of rows, without their ids.
+pub(crate) fn results_of(rows: Vec<ResultRow>) -> Result<Vec<StoredResult>, StoreError> {
+    Ok(into_results(rows)?.into_iter().map(|(_, r)| r).collect())
+}
+
+/// A stored body: the zstd frame of a report's JSON.
+fn decode_body(domain: &str, body: &[u8]) -> Result<serde_json::Value, StoreError> {
+    let corrupt = |e: &dyn std::fmt::Display| {
+        StoreError::Corrupt(format!("the stored report of {domain}: {e}"))
+    };
+    let json = RawFile::decode("zstd", body).map_err(|e| corrupt(&e))?;
+    serde_json::from_slice(&json).map_err(|e| corrupt(&e))
 }
 
 /// The JSON of a report and its SHA-256, the key of its body in `report_bodies`.
@@ -335,7 +333,7 @@ macro_rules! runs_methods {
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?;
-                into_results(rows)
+                results_of(rows)
             }
 
             async fn run(&self, run_id: i64) -> Result<Run, StoreError> {
@@ -355,7 +353,7 @@ macro_rules! runs_methods {
                 .bind(run_id)
                 .fetch_all(&self.pool)
                 .await?;
-                into_results(rows)
+                results_of(rows)
             }
 
             async fn abort_stale_runs(
@@ -400,14 +398,13 @@ macro_rules! runs_methods {
                 // checklist and the portal read it.
                 loop {
                     let mut tx = self.write_tx().await?;
-                    let rows: Vec<i64> = sqlx::query_scalar(
-                        "SELECT r.id FROM results r \
-                         WHERE r.audited_at < $1 AND r.detail = 'full' \
+                    let rows = sqlx::query_as::<_, ResultRow>(&format!(
+                        "{RESULT_SELECT} WHERE r.audited_at < $1 AND r.detail = 'full' \
                          AND EXISTS (SELECT 1 FROM results n WHERE n.domain = r.domain \
                          AND (n.audited_at > r.audited_at \
                          OR (n.audited_at = r.audited_at AND n.id > r.id))) \
-                         ORDER BY r.id LIMIT $2",
-                    )
+                         ORDER BY r.id LIMIT $2"
+                    ))
                     .bind(before)
                     .bind(PRUNE_BATCH)
                     .fetch_all(&mut *tx)
@@ -415,16 +412,11 @@ macro_rules! runs_methods {
                     if rows.is_empty() {
                         break;
                     }
-                    for id in &rows {
-                        let row = sqlx::query_as::<_, ResultRow>(&format!(
-                            "{RESULT_SELECT} WHERE r.id = $1"
-                        ))
-                        .bind(id)
-                        .fetch_one(&mut *tx)
-                        .await?;
+                    let rows = into_results(rows)?;
+                    for (id, result) in &rows {
                         // Summaries are bodies too: an unchanged domain's summaries are
                         // equal, and stored once.
-                        let summary = summarize(&row.into_result()?.report);
+                        let summary = summarize(&result.report);
                         let body_id = Self::body_id(&mut tx, &summary).await?;
                         sqlx::query(
                             "UPDATE results SET report = $1, body_id = $2, \

@@ -1,4 +1,5 @@
-//! `mailaudit history`, `mailaudit diff`: a domain's audits over time.
+//! `mailaudit history`, `mailaudit diff`: a domain's audits over time; `mailaudit prune`: the
+//! old ones down to their summaries.
 
 use std::io::{self, Write};
 use std::process::ExitCode;
