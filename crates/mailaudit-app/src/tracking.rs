@@ -1,5 +1,5 @@
 //! What happens to an audited domain in the store: its result is recorded (one transaction per
-//! domain, so a crash mid-run keeps everything already recorded), its DMARC roll-out phase is
+//! batch of domains, so a crash mid-run keeps every batch already recorded), its DMARC roll-out phase is
 //! tracked, its checklist is brought up to date (items tick themselves when the audit verifies
 //! the fix and reopen on regression) and, for scheduled runs, regressions are queued as alerts.
 
@@ -8,7 +8,10 @@ use mailaudit_core::audit::DomainReport;
 use mailaudit_core::finding::Finding;
 use mailaudit_core::guide::{self, ReportView};
 use mailaudit_core::history;
-use mailaudit_store::{ChecklistItem, DmarcRollout, ItemState, Store};
+use mailaudit_store::{
+    ChecklistItem, ChunkLease, DmarcRollout, DomainState, ItemState, ResultWrite, StateChange,
+    Store,
+};
 
 use crate::AppError;
 use crate::stored::guide_context;
@@ -34,33 +37,106 @@ pub struct Recorded {
     pub worsened: bool,
 }
 
+/// How many of a domain's newest results recording reads to tell what got worse: the previous
+/// one, and the ones before it to tell a new problem from one that came back.
+pub const HISTORY_READ: i64 = 10;
+
 /// Records one audited domain in run `run_id` and updates its roll-out and checklist. With
-/// `alerts`, a worsening is queued in the store's alert outbox for delivery.
+/// `alerts`, a worsening is queued in the store's alert outbox for delivery. A report with an
+/// error (an invalid name) is not recorded.
 pub async fn record(
     store: &dyn Store,
     run_id: i64,
     report: &DomainReport,
     alerts: bool,
 ) -> Result<Recorded, AppError> {
-    let mut out = Recorded::default();
-    if report.error.is_some() {
+    let mut out = record_batch(store, run_id, std::slice::from_ref(report), alerts, None).await?;
+    match out.pop() {
+        Some((_, r)) => r,
+        None => Ok(Recorded::default()),
+    }
+}
+
+/// Records audited domains of run `run_id` as [`record`] does, in one store transaction
+/// ([`Store::record_batch`]) after one read of what the store holds about them all
+/// ([`Store::domain_states`]): what makes recording a large audit cheap. Reports with an error
+/// are left out; a domain audited twice is recorded once, from its last report. With `lease`,
+/// the batch is a distributed run's chunk, marked done in the same transaction (`LeaseLost`
+/// when another worker has it now: nothing is written).
+///
+/// Returns each recorded domain with what recording it changed, or why it was left out (a
+/// previous audit that cannot be read); `Err` when the store refused the batch (nothing of it
+/// was written).
+pub async fn record_batch(
+    store: &dyn Store,
+    run_id: i64,
+    reports: &[DomainReport],
+    alerts: bool,
+    lease: Option<&ChunkLease>,
+) -> Result<Vec<(String, Result<Recorded, AppError>)>, AppError> {
+    // The last report of each domain, in the order of their first appearance.
+    let mut last: Vec<&DomainReport> = Vec::new();
+    for report in reports.iter().filter(|r| r.error.is_none()) {
+        match last.iter_mut().find(|r| r.domain == report.domain) {
+            Some(slot) => *slot = report,
+            None => last.push(report),
+        }
+    }
+    let names: Vec<String> = last.iter().map(|r| r.domain.clone()).collect();
+    let states = store.domain_states(&names, HISTORY_READ).await?;
+    let now = now();
+    let mut writes = Vec::with_capacity(last.len());
+    let mut out = Vec::with_capacity(last.len());
+    for (report, state) in last.into_iter().zip(&states) {
+        match plan(report, state, now, alerts) {
+            Ok((write, recorded)) => {
+                writes.push(write);
+                out.push((report.domain.clone(), Ok(recorded)));
+            }
+            Err(e) => out.push((report.domain.clone(), Err(e))),
+        }
+    }
+    if writes.is_empty() && lease.is_none() {
         return Ok(out);
     }
-    let domain = report.domain.as_str();
-    let now = now();
-    let earlier = store.history(domain, 10).await?;
-    let json = serde_json::to_value(report).map_err(AppError::Serialize)?;
     store
-        .record_result(run_id, domain, now, report.score.map(i64::from), &json)
+        .record_batch(run_id, &writes, lease, now)
         .await
         .map_err(|source| AppError::Record {
-            domain: domain.to_string(),
+            domain: match writes.as_slice() {
+                [one] => one.domain.clone(),
+                many => format!("{} domains", many.len()),
+            },
             source,
         })?;
+    Ok(out)
+}
+
+/// What recording `report` writes, given what the store holds about its domain, and what that
+/// changes.
+fn plan(
+    report: &DomainReport,
+    state: &DomainState,
+    now: i64,
+    alerts: bool,
+) -> Result<(ResultWrite, Recorded), AppError> {
+    let mut out = Recorded::default();
+    let domain = state.domain.as_str();
+    let json = serde_json::to_value(report).map_err(AppError::Serialize)?;
     let cur = ReportView::from_report(report);
+    let mut write = ResultWrite {
+        domain: domain.to_string(),
+        audited_at: now,
+        score: report.score.map(i64::from),
+        report: json,
+        rollout: None,
+        checklist: None,
+        states: Vec::new(),
+        alert: None,
+    };
 
     // The DMARC roll-out: a new phase starts when the published policy changes.
-    let mut rollout = store.dmarc_rollout(domain).await?;
+    let mut rollout = state.rollout.clone();
     if let Some(policy) = cur.dmarc.policy.as_deref().map(str::to_ascii_lowercase)
         && rollout.as_ref().is_none_or(|r| r.phase != policy)
     {
@@ -69,56 +145,62 @@ pub async fn record(
             phase: policy,
             started_at: now,
         };
-        store.set_dmarc_rollout(&r).await?;
+        write.rollout = Some(r.clone());
         rollout = Some(r);
     }
 
     // The checklist: the guide's items, then what this audit verifies.
-    let entry = store.domain(domain).await.ok();
-    let ctx = guide_context(entry.as_ref(), rollout.as_ref(), now, None);
+    let ctx = guide_context(state.entry.as_ref(), rollout.as_ref(), now, None);
     let g = guide::build(&cur, &ctx);
     let mut items = ChecklistItem::open_items(domain, &g, now);
     // The guide lists what is still to do; an item it no longer lists (its finding is gone)
     // stays on the checklist, so that the audit ticks it below and can reopen it later.
-    let stored = store.checklist(domain).await?;
-    for kept in &stored {
+    let stored = &state.checklist;
+    for kept in stored {
         if !items.iter().any(|i| i.key == kept.key) {
             items.push(kept.clone());
         }
     }
     // A re-audit that changes nothing on the list (the same items, order, priorities and
-    // titles) writes nothing; otherwise the list is synced and read back.
+    // titles) writes nothing; otherwise the list is synced, which keeps each stored item's
+    // state.
     let same = items.len() == stored.len()
         && items
             .iter()
-            .zip(&stored)
+            .zip(stored)
             .all(|(i, s)| i.key == s.key && i.priority == s.priority && i.title == s.title);
-    let current = if same {
-        stored
-    } else {
-        store.sync_checklist(domain, &items).await?;
-        store.checklist(domain).await?
-    };
-    for item in current {
-        match (guide::verify(&item.key, &cur), item.state) {
-            (Some(true), ItemState::Open) => {
-                store
-                    .set_item_state(domain, &item.key, ItemState::Done, VERIFIED_BY, now)
-                    .await?;
-                out.ticked.push(item.key);
-            }
-            (Some(false), ItemState::Done) => {
-                store
-                    .set_item_state(domain, &item.key, ItemState::Open, REOPENED_BY, now)
-                    .await?;
-                out.reopened.push(item.key);
-            }
-            _ => {}
+    let current: Vec<(String, ItemState)> = items
+        .iter()
+        .map(|i| {
+            let state = stored
+                .iter()
+                .find(|s| s.key == i.key)
+                .map_or(i.state, |s| s.state);
+            (i.key.clone(), state)
+        })
+        .collect();
+    if !same {
+        write.checklist = Some(items);
+    }
+    for (key, state) in current {
+        let (to, by) = match (guide::verify(&key, &cur), state) {
+            (Some(true), ItemState::Open) => (ItemState::Done, VERIFIED_BY),
+            (Some(false), ItemState::Done) => (ItemState::Open, REOPENED_BY),
+            _ => continue,
+        };
+        match to {
+            ItemState::Done => out.ticked.push(key.clone()),
+            ItemState::Open => out.reopened.push(key.clone()),
         }
+        write.states.push(StateChange {
+            key,
+            state: to,
+            by: by.to_string(),
+        });
     }
 
     // What got worse since the previous audit.
-    if let Some((prev, older)) = earlier.split_first() {
+    if let Some((prev, older)) = state.history.split_first() {
         let prev = ReportView::from_json(&prev.report).map_err(AppError::PreviousAudit)?;
         let older: Vec<ReportView> = older
             .iter()
@@ -128,9 +210,8 @@ pub async fn record(
         out.worsened = d.worsened();
         out.regressions = d.regressed.iter().chain(d.new.iter()).cloned().collect();
         if alerts && (out.worsened || !out.reopened.is_empty()) {
-            let payload = alert_payload(domain, &out.regressions, d.score, None);
-            store.enqueue_alert(domain, &payload, now).await?;
+            write.alert = Some(alert_payload(domain, &out.regressions, d.score, None));
         }
     }
-    Ok(out)
+    Ok((write, out))
 }

@@ -58,7 +58,7 @@ use std::sync::atomic::AtomicU32;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::instance::{self, PortLease, process_running, read_lossy};
+use crate::instance::{self, PortLease, is_root, process_running, read_lossy};
 use crate::postfix::TlsIdentity;
 
 /// The name prefix of instance directories in the temporary directory; the owning process ID
@@ -687,14 +687,6 @@ fn validate(config: &DovecotConfig) -> Result<(), DovecotError> {
         )));
     }
     Ok(())
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
 }
 
 fn id_of(flag: &str, user: Option<&str>) -> Result<String, DovecotError> {

@@ -24,6 +24,15 @@ pub(crate) fn process_running(pid: u32) -> bool {
     }
 }
 
+/// Whether this process runs as root (then the daemons run as their own users).
+pub(crate) fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
 /// Creates a new instance directory `<base>/<prefix><pid>-<n>` (mode 0755), `n` from `sequence`;
 /// a name left by an earlier process with the same ID is skipped.
 pub(crate) fn create_dir(base: &Path, prefix: &str, sequence: &AtomicU32) -> io::Result<PathBuf> {

@@ -67,6 +67,7 @@ mod fleet;
 mod instance;
 pub mod oauth;
 pub mod postfix;
+pub mod postgres;
 mod server;
 pub mod smtp;
 pub mod zone;

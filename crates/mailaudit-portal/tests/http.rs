@@ -506,3 +506,43 @@ async fn domain_page_shows_dnssec_and_dane_per_mx() {
     assert!(!page.contains("class=\"dnssec\""));
     p.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_page_shows_distributed_runs_in_progress() {
+    let p = Portal::start(LOCAL).await;
+    let fleet = p.get("/").await.body;
+    assert!(!fleet.contains("runs-in-progress"), "no run queued yet");
+    let chunks: Vec<Vec<String>> = (0..3)
+        .map(|c| (0..2).map(|i| format!("q{c}-{i}.example")).collect())
+        .collect();
+    let now = mailaudit_store::now();
+    let run = p.store.queue_run(&chunks, now).await.unwrap();
+    let fleet = p.get("/").await.body;
+    assert!(
+        fleet.contains(&format!("id=\"run-{run}\"")) && fleet.contains("No worker holds a chunk"),
+        "{fleet}"
+    );
+    let lease = p
+        .store
+        .claim_chunk("worker-a", now, 60)
+        .await
+        .unwrap()
+        .unwrap();
+    p.store
+        .record_batch(run, &[], Some(&lease), now)
+        .await
+        .unwrap();
+    let _held = p
+        .store
+        .claim_chunk("worker-b", now, 60)
+        .await
+        .unwrap()
+        .unwrap();
+    let fleet = p.get("/").await.body;
+    assert!(
+        fleet.contains("<strong>2</strong> of 6 domains recorded, 1 of 3 chunks")
+            && fleet.contains("Workers: worker-b"),
+        "{fleet}"
+    );
+    p.stop().await;
+}

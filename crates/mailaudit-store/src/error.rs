@@ -14,6 +14,10 @@ pub enum StoreError {
     /// The write conflicts with the stored state (duplicate name, finished run).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A distributed run's chunk is no longer held by this lease (it expired and another
+    /// worker claimed the chunk): nothing was written.
+    #[error("lease lost: {0}")]
+    LeaseLost(String),
     /// An argument is invalid (empty name, bad URL, unknown phase).
     #[error("invalid: {0}")]
     Invalid(String),

@@ -175,7 +175,9 @@ pub trait Store: Send + Sync {
     /// All results of one run, by domain.
     async fn run_results(&self, run_id: i64) -> Result<Vec<StoredResult>, StoreError>;
     /// Marks runs still `running` that started before `started_before` as `Aborted` (finished at
-    /// `now`), e.g. at start-up after a crash; returns how many. Their results stay.
+    /// `now`), e.g. at start-up after a crash; returns how many. Their results stay. A
+    /// distributed run a worker has held a chunk of since `started_before` is still being
+    /// worked on, and is left running.
     async fn abort_stale_runs(&self, started_before: Time, now: Time) -> Result<u64, StoreError>;
     /// Names of the domains whose latest result has a finding with this check id (e.g.
     /// `DMARC-MISSING`), by name.
@@ -282,6 +284,62 @@ pub trait Store: Send + Sync {
         last_uid: i64,
         now: Time,
     ) -> Result<MailboxCursor, StoreError>;
+    /// What recording needs to know of each of `domains` (their inventory entries, DMARC
+    /// roll-outs, checklists and newest `history` results), in the order given, read with one
+    /// query per kind whatever their number. Duplicate names are read once.
+    async fn domain_states(
+        &self,
+        domains: &[String],
+        history: i64,
+    ) -> Result<Vec<DomainState>, StoreError>;
+    /// Records several audited domains of a running run in one transaction: each result (as
+    /// [`Store::record_result`]), then its roll-out phase, checklist sync, item states and
+    /// alert. Statements are issued per kind for the whole batch, not per domain, which is what
+    /// makes recording a large audit cheap; the commit makes them durable together. `Invalid`
+    /// when a domain appears twice (nothing written).
+    ///
+    /// With `lease` (a chunk of a distributed run, see [`Store::claim_chunk`]), the same
+    /// transaction marks the chunk done, and only if the lease's token still holds it: otherwise
+    /// `LeaseLost` and nothing is written, so each domain of a run gets exactly one result
+    /// however many workers die or stall. The worker recording the run's last chunk also
+    /// finishes the run as `Complete`.
+    async fn record_batch(
+        &self,
+        run_id: i64,
+        writes: &[ResultWrite],
+        lease: Option<&ChunkLease>,
+        now: Time,
+    ) -> Result<(), StoreError>;
+    /// Starts a distributed run (source `distributed`) whose domains are `chunks`, for
+    /// `mailaudit worker`s to claim; in one transaction. Empty chunks are skipped; `Invalid` when
+    /// no domain is left.
+    async fn queue_run(&self, chunks: &[Vec<String>], now: Time) -> Result<i64, StoreError>;
+    /// Claims the first chunk of a running distributed run that is pending or whose lease has
+    /// expired, for `lease_secs` from `now`, for `worker` (a name shown in the run's progress).
+    /// PostgreSQL skips chunks another claim has locked (`FOR UPDATE SKIP LOCKED`); SQLite
+    /// serialises claims through its write lock. `None` when no chunk is to be had now.
+    async fn claim_chunk(
+        &self,
+        worker: &str,
+        now: Time,
+        lease_secs: i64,
+    ) -> Result<Option<ChunkLease>, StoreError>;
+    /// Extends a held lease to `now + lease_secs`; `LeaseLost` when the token no longer holds
+    /// the chunk. Updates `lease.lease_until`.
+    async fn renew_lease(
+        &self,
+        lease: &mut ChunkLease,
+        now: Time,
+        lease_secs: i64,
+    ) -> Result<(), StoreError>;
+    /// Gives a held chunk back (pending again, for the next claim), e.g. when a worker is
+    /// stopped; a lease already lost is left alone.
+    async fn release_lease(&self, lease: &ChunkLease) -> Result<(), StoreError>;
+    /// How far a distributed run is at `now`; `NotFound` for an unknown run.
+    async fn run_progress(&self, run_id: i64, now: Time) -> Result<RunProgress, StoreError>;
+    /// How many chunks of running distributed runs are not yet recorded (pending, leased or
+    /// expired): what workers still have to do.
+    async fn open_chunks(&self) -> Result<i64, StoreError>;
     /// Closes the connections (SQLite: checkpoints the WAL). Later calls fail.
     async fn close(&self);
 }

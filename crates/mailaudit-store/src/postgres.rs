@@ -12,9 +12,9 @@ use sqlx::types::Json;
 
 use crate::backend::*;
 use crate::{
-    Alert, ChecklistItem, Customer, DmarcRollout, DomainEntry, ItemState, NewDomain, PruneOutcome,
-    RUN_SOURCES, Run, RunStatus, Schedule, Scope, Store, StoreError, StoredResult, TenantImport,
-    Time, redact_url,
+    Alert, ChecklistItem, ChunkLease, Customer, DmarcRollout, DomainEntry, DomainState, ItemState,
+    NewDomain, PruneOutcome, RUN_SOURCES, ResultWrite, Run, RunProgress, RunStatus, Schedule,
+    Scope, Store, StoreError, StoredResult, TenantImport, Time, redact_url,
 };
 
 /// The PostgreSQL store.
@@ -87,6 +87,13 @@ impl PgStore {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+
+    /// What a claim's inner `SELECT` adds to lock the chunk it picks: the row, skipping rows other claims hold, so workers never wait on each other.
+    const CLAIM_LOCK: &'static str = " FOR UPDATE OF c SKIP LOCKED";
+    /// What a `SELECT` of one row adds to lock it until the transaction ends: `FOR NO KEY
+    /// UPDATE`, which does not wait for the `KEY SHARE` locks that inserting rows referencing it
+    /// takes (results reference their run), so two writers of one run never deadlock.
+    const ROW_LOCK: &'static str = " FOR NO KEY UPDATE";
 
     async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
         self.pool.begin().await

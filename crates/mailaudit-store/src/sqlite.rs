@@ -13,9 +13,9 @@ use sqlx::types::Json;
 
 use crate::backend::*;
 use crate::{
-    Alert, ChecklistItem, Customer, DmarcRollout, DomainEntry, ItemState, NewDomain, OpenMode,
-    PruneOutcome, RUN_SOURCES, Run, RunStatus, Schedule, Scope, Store, StoreError, StoredResult,
-    TenantImport, Time,
+    Alert, ChecklistItem, ChunkLease, Customer, DmarcRollout, DomainEntry, DomainState, ItemState,
+    NewDomain, OpenMode, PruneOutcome, RUN_SOURCES, ResultWrite, Run, RunProgress, RunStatus,
+    Schedule, Scope, Store, StoreError, StoredResult, TenantImport, Time,
 };
 
 /// How long a writer waits for another's transaction before giving up.
@@ -117,6 +117,11 @@ impl SqliteStore {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+
+    /// What a claim's inner `SELECT` adds to lock the chunk it picks: nothing: a write transaction holds the database's write lock already.
+    const CLAIM_LOCK: &'static str = "";
+    /// What a `SELECT` of one row adds to lock it until the transaction ends: nothing (see `CLAIM_LOCK`).
+    const ROW_LOCK: &'static str = "";
 
     /// A write transaction: `BEGIN IMMEDIATE` takes the write lock up front (waiting up to the
     /// busy timeout), so a transaction that reads before it writes can never fail half-way with

@@ -30,7 +30,7 @@ impl TestDb {
             }
             Kind::Postgres => TestDb {
                 kind,
-                url: crate::pg::fresh_database().await,
+                url: mailaudit_lab::postgres::fresh_database(),
                 _dir: None,
             },
         }

@@ -1,12 +1,12 @@
 //! mailaudit-store integration tests: one story suite run against SQLite (a temporary file) and
-//! against a real PostgreSQL cluster on loopback started by `pg` (one per test binary, one
+//! against a real PostgreSQL cluster on loopback started by `mailaudit_lab::postgres` (one per test binary, one
 //! database per test).
 
 mod bodies;
 mod crash;
 mod db;
 mod migrations;
-mod pg;
+mod queue;
 mod reports;
 mod sqlite_only;
 mod story;
@@ -53,6 +53,9 @@ backends!(
     crash::killed_writer_loses_nothing,
     bodies::unchanged_reports_are_stored_once,
     bodies::prune_keeps_summaries_and_each_latest_result,
+    queue::batch_records_what_single_writes_would,
+    queue::distributed_run_chunks_and_leases,
+    queue::concurrent_claims_never_share_a_chunk,
     migrations::from_empty,
     migrations::from_each_previous_version,
     migrations::newer_database_is_refused,

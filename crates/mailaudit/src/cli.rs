@@ -172,6 +172,8 @@ impl Command {
             Command::History(a) => (Some(&a.store), None, None),
             Command::Diff(a) => (Some(&a.store), None, None),
             Command::Prune(a) => (Some(&a.store), None, None),
+            Command::Worker(a) => (Some(&a.store), Some(&a.dns), None),
+            Command::Runs(a) => (Some(&a.store), None, None),
             Command::Guide(a) => (Some(&a.store), Some(&a.dns), None),
             Command::Checklist(a) => (Some(&a.store), None, None),
             Command::Schedule(w) => (
@@ -240,6 +242,22 @@ pub(crate) enum Command {
     /// domain, parked (yes/no), tenant, m365_endpoint, relay_from, relay_to, key_people
     /// ("Name <address>; Name <address>"), contacts, notes.
     Import(ImportArgs),
+    /// Audit the chunks of distributed runs (`audit --distributed`) from a shared store, on as
+    /// many machines as you like.
+    ///
+    /// A worker claims a chunk (PostgreSQL `FOR UPDATE SKIP LOCKED`: workers never wait on each
+    /// other), audits its domains with its own resolver, renews its lease while it audits, and
+    /// records the chunk's results in the transaction that marks the chunk done, only if its
+    /// lease still holds. A worker that dies loses only its lease: the chunk is claimed again
+    /// when the lease has expired, and each domain gets exactly one result in the run. Ctrl-C or
+    /// SIGTERM gives the current chunk back and stops. Inventory settings apply (parked
+    /// domains); the Direct Send relay probe is not run by workers.
+    ///
+    /// Exit status 0 when stopped or done, 2 when the store or the resolver cannot be used.
+    Worker(WorkerArgs),
+    /// List audit runs (newest first), or show one run's progress: a distributed run's chunks
+    /// recorded, held and expired, its domains and the workers holding chunks now.
+    Runs(RunsArgs),
     /// Show a domain's stored audits: score and findings over time.
     History(HistoryArgs),
     /// Show what is new, what was fixed and what regressed since each domain's previous audit.
@@ -1282,6 +1300,86 @@ pub(crate) struct AuditArgs {
     /// The HTTPS port of MTA-STS policy hosts (443; another for labs).
     #[arg(long, value_name = "PORT", default_value_t = 443)]
     pub(crate) https_port: u16,
+
+    /// Do not audit here: queue the run in the store for `mailaudit worker`s (on this machine or
+    /// others) and follow its progress until they have recorded every domain. The domains
+    /// (arguments, --file or the inventory) are normalised and deduplicated here and queued in
+    /// chunks of --chunk-size; each worker audits with its own resolver and options. Needs a
+    /// store the workers share: PostgreSQL (`--db postgres://…`); a SQLite file serves workers on
+    /// this machine only. Ctrl-C stops following; the run goes on. The results are read as any
+    /// run's (history, guide, portal, `mailaudit runs`).
+    #[arg(
+        long,
+        conflicts_with_all = ["no_store", "sample", "relay_test", "output", "fail_on", "stats", "parked"]
+    )]
+    pub(crate) distributed: bool,
+
+    /// Domains per chunk of a distributed run: what a worker claims at once, records in one
+    /// transaction, and audits again when it dies half-way.
+    #[arg(long, value_name = "N", default_value_t = 500, requires = "distributed",
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub(crate) chunk_size: u32,
+
+    /// With --distributed: queue the run, print its id and exit without following it.
+    #[arg(long, requires = "distributed")]
+    pub(crate) detach: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WorkerArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreOpt,
+    #[command(flatten)]
+    pub(crate) dns: DnsOpt,
+    /// This worker's name in the runs' progress (default: HOST:PID).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) name: Option<String>,
+    /// Domains audited at once.
+    #[arg(long, value_name = "N", default_value_t = 128)]
+    pub(crate) concurrency: usize,
+    /// How long a claimed chunk is this worker's: renewed every third of it while the worker
+    /// audits, so a worker that dies or loses the store holds its chunk this long at most, then
+    /// another worker claims it and audits it again.
+    #[arg(long, value_name = "INTERVAL", default_value = "60s", value_parser = parse_interval)]
+    pub(crate) lease: i64,
+    /// How often an idle worker looks for a chunk.
+    #[arg(long, value_name = "INTERVAL", default_value = "2s", value_parser = parse_interval)]
+    pub(crate) poll: i64,
+    /// Exit once no running distributed run has a chunk left to audit (pending, or leased by a
+    /// worker that may yet die); by default the worker waits for new runs until Ctrl-C or
+    /// SIGTERM.
+    #[arg(long)]
+    pub(crate) exit_when_done: bool,
+    /// Seconds to wait for each DNS reply before retrying.
+    #[arg(long, value_name = "SECS", default_value_t = 3.0)]
+    pub(crate) timeout: f64,
+    /// Times a DNS query is retried after a timeout.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub(crate) retries: usize,
+    /// Do not fetch MTA-STS policies over HTTPS.
+    #[arg(long)]
+    pub(crate) no_policy_fetch: bool,
+    /// The HTTPS port of MTA-STS policy hosts (443; another for labs).
+    #[arg(long, value_name = "PORT", default_value_t = 443)]
+    pub(crate) https_port: u16,
+    /// Trust the CA certificates in this PEM file too (labs), for MTA-STS policy hosts.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunsArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreOpt,
+    /// One run's progress (a distributed run's chunks and workers) instead of the list.
+    #[arg(value_name = "RUN")]
+    pub(crate) run: Option<i64>,
+    /// How many runs to list, newest first.
+    #[arg(long, default_value_t = 20)]
+    pub(crate) limit: i64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub(crate) format: TextOrJson,
 }
 
 #[derive(Debug, Args)]

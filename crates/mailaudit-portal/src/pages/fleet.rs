@@ -30,6 +30,7 @@ pub async fn page(
         .map(|c| c.trim().to_string())
         .filter(|c| !c.is_empty());
     let customers = p.store.customers().await?;
+    let queued = queued_runs(p.store.as_ref()).await?;
     let lines = stored::fleet(p.store.as_ref(), customer.as_deref()).await?;
     let t = stored::totals(&lines);
 
@@ -74,6 +75,29 @@ pub async fn page(
             button type="submit" { "Show" }
         }
         "\n"
+        @if !queued.is_empty() {
+            section id="runs-in-progress" {
+                h2 { "Distributed audits in progress" }
+                @for q in &queued {
+                    p class="run-progress" id={ "run-" (q.run.id) } {
+                        "Run " (q.run.id) " (started " (datetime(q.run.started_at)) "): "
+                        strong { (q.domains_done) } " of " (q.domains) " domains recorded, "
+                        (q.chunks_done) " of " (q.chunks) " chunks"
+                        @if q.chunks_expired > 0 {
+                            ", " (q.chunks_expired) " to audit again (their worker stopped)"
+                        }
+                        " " progress max=(q.domains.max(1)) value=(q.domains_done) {}
+                        br;
+                        @if q.workers.is_empty() {
+                            span class="muted" { "No worker holds a chunk: start " code { "mailaudit worker" } "." }
+                        } @else {
+                            span class="muted" { "Workers: " (q.workers.join(", ")) }
+                        }
+                    }
+                }
+            }
+            "\n"
+        }
         ul class="totals" id="totals" {
             li { strong id="t-domains" { (t.domains) } " domains (" (t.audited) " audited)" }
             li { strong id="t-average" { (avg) } " average score" }
@@ -123,6 +147,19 @@ pub async fn page(
         }
     };
     Ok(Html(layout(&title, b)))
+}
+
+/// The progress of the distributed runs still running, among the newest runs.
+async fn queued_runs(
+    store: &dyn mailaudit_store::Store,
+) -> Result<Vec<mailaudit_store::RunProgress>, AppError> {
+    let mut out = Vec::new();
+    for run in store.runs(20).await? {
+        if run.source == "distributed" && run.status == mailaudit_store::RunStatus::Running {
+            out.push(store.run_progress(run.id, mailaudit_store::now()).await?);
+        }
+    }
+    Ok(out)
 }
 
 fn row(l: &DomainSummary) -> Markup {

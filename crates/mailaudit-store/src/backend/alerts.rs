@@ -6,6 +6,29 @@ pub(crate) const ALERT_COLUMNS: &str =
 /// The alert outbox's methods (see [`impl_store!`](super::impl_store)).
 macro_rules! alerts_methods {
     ($store:ty, $db:ty; [$($areas:ident)*] $($methods:tt)*) => {
+        impl $store {
+            /// Queues an alert for a (normalised) domain, due at once; its id.
+            async fn put_alert<'e, E>(
+                executor: E,
+                domain: &str,
+                payload: &serde_json::Value,
+                now: Time,
+            ) -> Result<i64, StoreError>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                Ok(sqlx::query_scalar(
+                    "INSERT INTO alerts (created_at, domain, payload, attempts, next_attempt_at) \
+                     VALUES ($1, $2, $3, 0, $1) RETURNING id",
+                )
+                .bind(now)
+                .bind(domain)
+                .bind(Json(payload))
+                .fetch_one(executor)
+                .await?)
+            }
+        }
+
         store_methods! {
             $store, $db; [$($areas)*] $($methods)*
 
@@ -16,15 +39,7 @@ macro_rules! alerts_methods {
                 now: Time,
             ) -> Result<i64, StoreError> {
                 let domain = norm_domain(domain)?;
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO alerts (created_at, domain, payload, attempts, next_attempt_at) \
-                     VALUES ($1, $2, $3, 0, $1) RETURNING id",
-                )
-                .bind(now)
-                .bind(&domain)
-                .bind(Json(payload))
-                .fetch_one(&self.pool)
-                .await?;
+                let id = Self::put_alert(&self.pool, &domain, payload, now).await?;
                 Ok(id)
             }
 

@@ -11,9 +11,11 @@
 //! and the macros that put the impl together.
 
 mod alerts;
+mod batch;
 mod checklist;
 mod inventory;
 mod mailbox;
+mod queue;
 mod reports;
 mod rollout;
 mod runs;
@@ -21,9 +23,11 @@ mod schedules;
 mod tenant;
 
 pub(crate) use alerts::*;
+pub(crate) use batch::*;
 pub(crate) use checklist::*;
 pub(crate) use inventory::*;
 pub(crate) use mailbox::*;
+pub(crate) use queue::*;
 pub(crate) use reports::*;
 pub(crate) use rollout::*;
 pub(crate) use runs::*;
@@ -152,6 +156,7 @@ macro_rules! impl_store {
             [
                 inventory_methods runs_methods checklist_methods rollout_methods
                 schedules_methods alerts_methods tenant_methods reports_methods mailbox_methods
+                batch_methods queue_methods
             ]
         }
     };

@@ -154,42 +154,6 @@ pub(crate) const PRUNE_BATCH: i64 = 500;
 macro_rules! runs_methods {
     ($store:ty, $db:ty; [$($areas:ident)*] $($methods:tt)*) => {
         impl $store {
-            /// The id of `report`'s body in `report_bodies`: found by its digest when the same
-            /// report was stored before (an unchanged domain), else compressed and added.
-            async fn body_id(
-                tx: &mut sqlx::Transaction<'static, $db>,
-                report: &serde_json::Value,
-            ) -> Result<i64, StoreError> {
-                let (json, digest) = report_body(report);
-                let known: Option<i64> =
-                    sqlx::query_scalar("SELECT id FROM report_bodies WHERE digest = $1")
-                        .bind(&digest)
-                        .fetch_optional(&mut **tx)
-                        .await?;
-                if let Some(id) = known {
-                    return Ok(id);
-                }
-                let body = zstd::bulk::compress(&json, BODY_LEVEL)
-                    .map_err(|e| StoreError::Invalid(format!("cannot compress the report: {e}")))?;
-                // A concurrent writer may add the same body first (PostgreSQL): then this insert
-                // does nothing and the select finds theirs.
-                let added: Option<i64> = sqlx::query_scalar(
-                    "INSERT INTO report_bodies (digest, body) VALUES ($1, $2) \
-                     ON CONFLICT (digest) DO NOTHING RETURNING id",
-                )
-                .bind(&digest)
-                .bind(&body)
-                .fetch_optional(&mut **tx)
-                .await?;
-                match added {
-                    Some(id) => Ok(id),
-                    None => Ok(sqlx::query_scalar("SELECT id FROM report_bodies WHERE digest = $1")
-                        .bind(&digest)
-                        .fetch_one(&mut **tx)
-                        .await?),
-                }
-            }
-
             async fn run_status<'e, E>(executor: E, run_id: i64) -> Result<RunStatus, StoreError>
             where
                 E: sqlx::Executor<'e, Database = $db>,
@@ -231,47 +195,10 @@ macro_rules! runs_methods {
                 report: &serde_json::Value,
             ) -> Result<(), StoreError> {
                 let domain = norm_domain(domain)?;
-                let findings = finding_pairs(report);
                 let mut tx = self.write_tx().await?;
-                let status = Self::run_status(&mut *tx, run_id).await?;
-                if status != RunStatus::Running {
-                    return Err(StoreError::Conflict(format!(
-                        "run {run_id} is {status}, not running"
-                    )));
-                }
-                let body_id = Self::body_id(&mut tx, report).await?;
-                let result_id: i64 = sqlx::query_scalar(
-                    "INSERT INTO results (run_id, domain, audited_at, score, report, body_id, detail) \
-                     VALUES ($1, $2, $3, $4, $5, $6, 'full') \
-                     ON CONFLICT (run_id, domain) DO UPDATE SET audited_at = excluded.audited_at, \
-                     score = excluded.score, report = excluded.report, body_id = excluded.body_id, \
-                     detail = excluded.detail RETURNING id",
-                )
-                .bind(run_id)
-                .bind(&domain)
-                .bind(now)
-                .bind(score)
-                .bind(Json(serde_json::Value::Null))
-                .bind(body_id)
-                .fetch_one(&mut *tx)
-                .await?;
-                sqlx::query("DELETE FROM result_findings WHERE result_id = $1")
-                    .bind(result_id)
-                    .execute(&mut *tx)
+                Self::check_running(&mut *tx, run_id).await?;
+                Self::insert_results(&mut tx, run_id, &[(domain.as_str(), now, score, report)])
                     .await?;
-                // One statement for the findings (a report has a few dozen at most; the
-                // catalogue bounds them), not one per finding.
-                if !findings.is_empty() {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO result_findings (result_id, check_id, severity) ",
-                    );
-                    q.push_values(&findings, |mut b, (check_id, severity)| {
-                        b.push_bind(result_id)
-                            .push_bind(check_id.as_str())
-                            .push_bind(severity.as_str());
-                    });
-                    q.build().execute(&mut *tx).await?;
-                }
                 tx.commit().await?;
                 Ok(())
             }
@@ -363,7 +290,9 @@ macro_rules! runs_methods {
             ) -> Result<u64, StoreError> {
                 let done = sqlx::query(
                     "UPDATE runs SET status = 'aborted', finished_at = $1 \
-                     WHERE status = 'running' AND started_at < $2",
+                     WHERE status = 'running' AND started_at < $2 \
+                     AND NOT EXISTS (SELECT 1 FROM run_chunks c WHERE c.run_id = runs.id \
+                     AND c.state = 'leased' AND c.lease_until >= $2)",
                 )
                 .bind(now)
                 .bind(started_before)
@@ -413,11 +342,13 @@ macro_rules! runs_methods {
                         break;
                     }
                     let rows = into_results(rows)?;
-                    for (id, result) in &rows {
-                        // Summaries are bodies too: an unchanged domain's summaries are
-                        // equal, and stored once.
-                        let summary = summarize(&result.report);
-                        let body_id = Self::body_id(&mut tx, &summary).await?;
+                    // Summaries are bodies too: an unchanged domain's summaries are equal, and
+                    // stored once.
+                    let summaries: Vec<serde_json::Value> =
+                        rows.iter().map(|(_, r)| summarize(&r.report)).collect();
+                    let refs: Vec<&serde_json::Value> = summaries.iter().collect();
+                    let body_ids = Self::body_ids(&mut tx, &refs).await?;
+                    for ((id, _), body_id) in rows.iter().zip(body_ids) {
                         sqlx::query(
                             "UPDATE results SET report = $1, body_id = $2, \
                              detail = 'summary' WHERE id = $3",

@@ -4,6 +4,7 @@
 mod checklist;
 mod inventory;
 mod mailbox;
+mod queue;
 mod reports;
 mod runs;
 mod schedules;
@@ -14,8 +15,11 @@ pub use inventory::{
     Added, Customer, DomainEntry, DomainUpdate, KeyPerson, NewDomain, Updated, merge_key_people,
 };
 pub use mailbox::MailboxCursor;
+pub use queue::{ChunkLease, RunProgress};
 pub use reports::{AggregateRow, Ingested, NewReport, ReportKind, StoredReport};
-pub use runs::{PruneOutcome, RUN_SOURCES, Run, RunStatus, StoredResult};
+pub use runs::{
+    DomainState, PruneOutcome, RUN_SOURCES, ResultWrite, Run, RunStatus, StateChange, StoredResult,
+};
 pub use schedules::{Alert, Schedule, Scope};
 pub use tenant::TenantImport;
 

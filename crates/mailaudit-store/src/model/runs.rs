@@ -48,7 +48,7 @@ impl fmt::Display for RunStatus {
 }
 
 /// The sources a run may be started from ([`Store::begin_run`]).
-pub const RUN_SOURCES: [&str; 3] = ["cli", "schedule", "portal"];
+pub const RUN_SOURCES: [&str; 4] = ["cli", "schedule", "portal", "distributed"];
 
 /// An audit run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
@@ -59,7 +59,7 @@ pub struct Run {
     pub started_at: Time,
     /// When it finished (None while running or after a crash).
     pub finished_at: Option<Time>,
-    /// `cli`, `schedule` or `portal`.
+    /// `cli`, `schedule`, `portal` or `distributed` (queued for `mailaudit worker`s).
     pub source: String,
     /// Its state.
     pub status: RunStatus,
@@ -94,4 +94,54 @@ pub struct PruneOutcome {
     pub results: u64,
     /// Stored report bodies no result points at any more, deleted.
     pub bodies: u64,
+}
+
+/// What recording needs to know of a domain before it writes an audit's result (the
+/// [`Store::domain_states`] of many domains, read in one query per kind).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DomainState {
+    /// The domain, normalised.
+    pub domain: String,
+    /// Its inventory entry, when it is in the inventory.
+    pub entry: Option<crate::DomainEntry>,
+    /// Its DMARC roll-out phase, when recorded.
+    pub rollout: Option<crate::DmarcRollout>,
+    /// Its checklist, by priority then the order of the last sync.
+    pub checklist: Vec<crate::ChecklistItem>,
+    /// Its newest results, newest first.
+    pub history: Vec<StoredResult>,
+}
+
+/// A checklist item's state set by an audit (see [`Store::set_item_state`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateChange {
+    /// The item's key.
+    pub key: String,
+    /// Its new state.
+    pub state: crate::ItemState,
+    /// Who changed it.
+    pub by: String,
+}
+
+/// Everything an audit of one domain writes, for [`Store::record_batch`]: its result, and what
+/// follows from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResultWrite {
+    /// The domain.
+    pub domain: String,
+    /// When it was audited.
+    pub audited_at: Time,
+    /// Its score, when scored.
+    pub score: Option<i64>,
+    /// The report (`DomainReport` as JSON).
+    pub report: serde_json::Value,
+    /// A new DMARC roll-out phase to record.
+    pub rollout: Option<crate::DmarcRollout>,
+    /// The checklist to make the stored one, as [`Store::sync_checklist`] does (`None`: left as
+    /// it is).
+    pub checklist: Option<Vec<crate::ChecklistItem>>,
+    /// Items whose state the audit changes, after the sync.
+    pub states: Vec<StateChange>,
+    /// An alert to queue (its payload).
+    pub alert: Option<serde_json::Value>,
 }

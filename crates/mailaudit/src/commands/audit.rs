@@ -11,11 +11,12 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use mailaudit_core::audit::DomainReport;
 use mailaudit_core::audit::{AuditOptions, normalize_domain};
 use mailaudit_net::https::HttpsOptions;
 use mailaudit_net::live::{LiveOptions, RelayOverride};
 use mailaudit_net::{BulkOptions, Resolver, audit_stream};
-use mailaudit_store::{DomainEntry, RunStatus};
+use mailaudit_store::{DomainEntry, RunStatus, Store};
 
 use super::relay::{relay_options, roots};
 use super::tracking;
@@ -187,6 +188,23 @@ pub(crate) async fn audit(cli: &Cli, args: &AuditArgs) -> Result<ExitCode> {
     }
     let inputs = sources.into_iter().flatten();
 
+    // A distributed run is queued for workers, not audited here.
+    if args.distributed {
+        let Some(store) = store else {
+            bail!("--distributed needs a store (--db postgres://…)");
+        };
+        let bad_name = |name: &str| {
+            invalid_at
+                .take(name)
+                .map(|at| format!("{at}: "))
+                .unwrap_or_default()
+        };
+        let code =
+            super::distributed::queue(store.as_ref(), args, inputs, bad_name, &errored).await;
+        store.close().await;
+        return code;
+    }
+
     // The inputs are readable: a resolver that does not answer fails the run now, not after
     // every look-up of every domain has timed out.
     if !args.sample {
@@ -248,7 +266,26 @@ pub(crate) async fn audit(cli: &Cli, args: &AuditArgs) -> Result<ExitCode> {
     };
     let started = Instant::now();
     let mut summary = Summary::default();
-    while let Some(report) = rx.recv().await {
+    // Results are recorded in batches: one store transaction for up to RECORD_BATCH domains,
+    // and never more than RECORD_DELAY after the first of them was audited, so a crash loses
+    // at most what was audited in that time (the next run audits it again).
+    let mut batch: Vec<DomainReport> = Vec::new();
+    let mut deadline: Option<tokio::time::Instant> = None;
+    loop {
+        let next = match deadline {
+            Some(at) => match tokio::time::timeout_at(at, rx.recv()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    if let (Some(store), Some(run)) = (&store, run) {
+                        record(store.as_ref(), run, &mut batch, &pb, &errored).await;
+                    }
+                    deadline = None;
+                    continue;
+                }
+            },
+            None => rx.recv().await,
+        };
+        let Some(report) = next else { break };
         if let Some(err) = &report.error {
             // "FILE:LINE: invalid domain name "bad domain!": contains a space and '!'" (an
             // argument's error names it already).
@@ -259,26 +296,24 @@ pub(crate) async fn audit(cli: &Cli, args: &AuditArgs) -> Result<ExitCode> {
             pb.suspend(|| eprintln!("mailaudit: {place}{err}"));
             errored.store(true, Ordering::Relaxed);
         }
-        if let (Some(store), Some(run)) = (&store, run) {
-            match tracking::record(store.as_ref(), run, &report, false).await {
-                Ok(r) if !r.reopened.is_empty() => pb.suspend(|| {
-                    eprintln!(
-                        "mailaudit: {}: regression, checklist items reopened: {}",
-                        report.domain,
-                        r.reopened.join(", ")
-                    )
-                }),
-                Ok(_) => {}
-                Err(e) => {
-                    pb.suspend(|| eprintln!("mailaudit: {}: not recorded: {e:#}", report.domain));
-                    errored.store(true, Ordering::Relaxed);
-                }
-            }
-        }
         summary.add(&report);
         pb.suspend(|| writer.write(&report))?;
         pb.inc(1);
         pb.set_message(report.domain.clone());
+        if let (Some(store), Some(run)) = (&store, run)
+            && report.error.is_none()
+        {
+            batch.push(report);
+            if batch.len() >= RECORD_BATCH {
+                record(store.as_ref(), run, &mut batch, &pb, &errored).await;
+                deadline = None;
+            } else if deadline.is_none() {
+                deadline = Some(tokio::time::Instant::now() + RECORD_DELAY);
+            }
+        }
+    }
+    if let (Some(store), Some(run)) = (&store, run) {
+        record(store.as_ref(), run, &mut batch, &pb, &errored).await;
     }
     pb.finish_and_clear();
     writer.finish(&summary)?;
@@ -323,6 +358,50 @@ pub(crate) async fn audit(cli: &Cli, args: &AuditArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Domains recorded per store transaction.
+const RECORD_BATCH: usize = 256;
+/// How long an audited domain may wait for the rest of its batch before it is recorded.
+const RECORD_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Records the audited domains of `batch` (emptied) in run `run`, telling which ones could not
+/// be recorded and which checklist items regressed.
+async fn record(
+    store: &dyn Store,
+    run: i64,
+    batch: &mut Vec<DomainReport>,
+    pb: &ProgressBar,
+    errored: &AtomicBool,
+) {
+    if batch.is_empty() {
+        return;
+    }
+    match tracking::record_batch(store, run, batch, false, None).await {
+        Ok(outcomes) => {
+            for (domain, outcome) in outcomes {
+                match outcome {
+                    Ok(r) if !r.reopened.is_empty() => pb.suspend(|| {
+                        eprintln!(
+                            "mailaudit: {domain}: regression, checklist items reopened: {}",
+                            r.reopened.join(", ")
+                        )
+                    }),
+                    Ok(_) => {}
+                    Err(e) => {
+                        pb.suspend(|| eprintln!("mailaudit: {domain}: not recorded: {e:#}"));
+                        errored.store(true, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        Err(e) => {
+            let e = anyhow::Error::from(e);
+            pb.suspend(|| eprintln!("mailaudit: not recorded: {e:#}"));
+            errored.store(true, Ordering::Relaxed);
+        }
+    }
+    batch.clear();
 }
 
 /// The process's peak resident set size (Linux `VmHWM`), in megabytes.

@@ -5,6 +5,7 @@ mod checklist;
 mod checks;
 pub(crate) mod dates;
 mod demo;
+mod distributed;
 mod dns_check;
 mod exo;
 mod guide;
@@ -54,6 +55,8 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Customer(w) => with_store!(cli, |s| inventory::customer(s, &w.command)),
         Command::Domain(w) => with_store!(cli, |s| inventory::domain(s, &w.command)),
         Command::Import(args) => with_store!(cli, |s| inventory::import(s, args)),
+        Command::Worker(args) => runtime()?.block_on(distributed::worker(&cli, args)),
+        Command::Runs(args) => with_store!(cli, |s| distributed::runs_cmd(s, args)),
         Command::History(args) => with_store!(cli, |s| history::history_cmd(s, args)),
         Command::Diff(args) => with_store!(cli, |s| history::diff_cmd(s, args)),
         Command::Prune(args) => with_store!(cli, |s| history::prune_cmd(s, args)),

@@ -8,6 +8,7 @@ mod checklist;
 mod checks;
 mod common;
 mod demo;
+mod distributed;
 mod dns_failure;
 mod dnssec;
 mod docs_cli;

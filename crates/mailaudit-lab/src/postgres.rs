@@ -1,4 +1,5 @@
-//! A private PostgreSQL cluster on loopback for this test binary.
+//! A private PostgreSQL cluster on loopback for a test process (the store's tests, the CLI's
+//! distributed-run tests).
 //!
 //! The first test that needs it runs `initdb` and `pg_ctl start` from `/usr/lib/postgresql/*/bin`
 //! (the newest version; `MAILAUDIT_PG_BIN` overrides the directory) into a fresh temporary
@@ -9,22 +10,24 @@
 //! Cleanup: libtest never runs destructors of statics, and a killed test binary runs nothing, so a
 //! detached watchdog (`setsid --fork sh -c …`, stdio on /dev/null) polls this process's pid and, once it is
 //! gone, stops the cluster (`pg_ctl stop -m immediate`) and removes the directory. Each test gets
-//! its own database (`CREATE DATABASE test_N`), so tests run in parallel on one cluster.
+//! its own database (`createdb test_N`), so tests run in parallel on one cluster.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use sqlx::Connection;
+use crate::instance::{create_dir, is_root};
 
 /// The running cluster.
-pub(crate) struct Cluster {
-    pub(crate) port: u16,
+pub struct Cluster {
+    /// The cluster's port on 127.0.0.1.
+    pub port: u16,
+    bin: PathBuf,
     /// Its port's lease, held for the life of the test process (the cluster's too: the
     /// watchdog stops it once the process is gone, and a lease is only taken on a port that
     /// nothing listens on).
-    _lease: mailaudit_lab::PortLease,
+    _lease: crate::PortLease,
 }
 
 static CLUSTER: OnceLock<Cluster> = OnceLock::new();
@@ -34,24 +37,35 @@ const MISSING: &str = "PostgreSQL server binaries (initdb, pg_ctl, postgres) not
     /usr/lib/postgresql/*/bin: install them with `sudo scripts/install-test-deps.sh` \
     (or point MAILAUDIT_PG_BIN at their directory)";
 
-/// URL of a fresh, empty database on the shared cluster.
-pub(crate) async fn fresh_database() -> String {
-    let port = cluster().port;
+/// URL of a fresh, empty database on the process's cluster (started on first use).
+///
+/// # Panics
+///
+/// When the PostgreSQL binaries are missing or the cluster cannot start: a test that needs
+/// PostgreSQL fails with the reason.
+pub fn fresh_database() -> String {
+    let c = cluster();
     let n = NEXT_DB.fetch_add(1, Ordering::SeqCst);
-    let name = format!("test_{n}");
-    let admin = format!("postgres://postgres@127.0.0.1:{port}/postgres");
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .unwrap_or_else(|e| panic!("connecting to the test cluster at {admin}: {e}"));
-    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
-    conn.close().await.ok();
-    format!("postgres://postgres@127.0.0.1:{port}/{name}")
+    let name = format!("test_{}_{n}", std::process::id());
+    let mut createdb = Command::new(c.bin.join("createdb"));
+    createdb
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &c.port.to_string(),
+            "-U",
+            "postgres",
+            &name,
+        ])
+        .current_dir("/")
+        .stdin(Stdio::null());
+    run(createdb, &format!("createdb {name}"), None);
+    format!("postgres://postgres@127.0.0.1:{}/{name}", c.port)
 }
 
-pub(crate) fn cluster() -> &'static Cluster {
+/// The process's cluster, started on first use.
+pub fn cluster() -> &'static Cluster {
     CLUSTER.get_or_init(start)
 }
 
@@ -81,14 +95,6 @@ fn bin_dir() -> PathBuf {
         Some((_, bin)) => bin,
         None => panic!("{MISSING}"),
     }
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
 }
 
 fn id_of(flag: &str) -> u32 {
@@ -140,11 +146,9 @@ fn run(mut c: Command, what: &str, log: Option<&Path>) {
 fn start() -> Cluster {
     let bin = bin_dir();
     let root = is_root();
-    let dir = tempfile::Builder::new()
-        .prefix("mailaudit-store-pg-")
-        .tempdir()
-        .expect("temporary directory")
-        .keep();
+    static SEQUENCE: AtomicU32 = AtomicU32::new(0);
+    let dir = create_dir(&std::env::temp_dir(), "mailaudit-pg-", &SEQUENCE)
+        .expect("a directory for the test cluster");
     if root {
         std::os::unix::fs::chown(&dir, Some(id_of("-u")), Some(id_of("-g")))
             .expect("chown the cluster directory to postgres");
@@ -172,13 +176,13 @@ fn start() -> Cluster {
     run(initdb, "initdb", None);
 
     // PostgreSQL binds the port it is told (it cannot take port 0 and report the one it got),
-    // so the port is leased first (`mailaudit_lab::PortLease`: outside the kernel's ephemeral
+    // so the port is leased first (`crate::PortLease`: outside the kernel's ephemeral
     // range, reserved against every other lease of this and other test processes). A start
     // that fails all the same (a program outside the tests on that port) is retried with a new
     // lease.
     let mut last = String::new();
     for _ in 0..5 {
-        let lease = mailaudit_lab::lease_ports(1)
+        let lease = crate::lease_ports(1)
             .expect("a leased port on 127.0.0.1")
             .remove(0);
         let port = lease.port();
@@ -199,6 +203,7 @@ fn start() -> Cluster {
         if out.status.success() {
             return Cluster {
                 port,
+                bin,
                 _lease: lease,
             };
         }
