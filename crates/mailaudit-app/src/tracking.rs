@@ -41,6 +41,59 @@ pub struct Recorded {
 /// one, and the ones before it to tell a new problem from one that came back.
 pub const HISTORY_READ: i64 = 10;
 
+/// What waiting for the next audited domain gave ([`Pending::next`]).
+pub enum Next {
+    /// A report (boxed: a report is large, the other variants nothing).
+    Report(Box<DomainReport>),
+    /// The oldest pending domain has waited [`Pending::DELAY`]: record the batch now.
+    Due,
+    /// The audit is over.
+    End,
+}
+
+/// Audited domains waiting to be recorded together ([`record_batch`]): at most
+/// [`Pending::MAX`] of them, and none for longer than [`Pending::DELAY`], so that a crash loses
+/// at most what was audited in that time (the next run audits it again).
+#[derive(Default)]
+pub struct Pending {
+    reports: Vec<DomainReport>,
+    due: Option<tokio::time::Instant>,
+}
+
+impl Pending {
+    /// Domains recorded per transaction.
+    pub const MAX: usize = 256;
+    /// How long an audited domain may wait for the rest of its batch.
+    pub const DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+
+    /// The next report from `rx`, or [`Next::Due`] when the pending ones must be recorded first.
+    pub async fn next(&self, rx: &mut tokio::sync::mpsc::Receiver<DomainReport>) -> Next {
+        let next = match self.due {
+            Some(at) => match tokio::time::timeout_at(at, rx.recv()).await {
+                Ok(next) => next,
+                Err(_) => return Next::Due,
+            },
+            None => rx.recv().await,
+        };
+        next.map_or(Next::End, |r| Next::Report(Box::new(r)))
+    }
+
+    /// Adds a report; whether the batch is full (record it now).
+    pub fn push(&mut self, report: DomainReport) -> bool {
+        if self.reports.is_empty() {
+            self.due = Some(tokio::time::Instant::now() + Self::DELAY);
+        }
+        self.reports.push(report);
+        self.reports.len() >= Self::MAX
+    }
+
+    /// The pending reports, to record; none is pending after.
+    pub fn take(&mut self) -> Vec<DomainReport> {
+        self.due = None;
+        std::mem::take(&mut self.reports)
+    }
+}
+
 /// Records one audited domain in run `run_id` and updates its roll-out and checklist. With
 /// `alerts`, a worsening is queued in the store's alert outbox for delivery. A report with an
 /// error (an invalid name) is not recorded.
@@ -83,12 +136,47 @@ pub async fn record_batch(
         }
     }
     let names: Vec<String> = last.iter().map(|r| r.domain.clone()).collect();
-    let states = store.domain_states(&names, HISTORY_READ).await?;
+    // Each domain's previous result; the ones before it only for the domains whose diff reads
+    // them (a finding the previous audit did not have: new, or back?), which an unchanged
+    // fleet has few of.
+    let states = store.domain_states(&names, 1).await?;
     let now = now();
-    let mut writes = Vec::with_capacity(last.len());
-    let mut out = Vec::with_capacity(last.len());
-    for (report, state) in last.into_iter().zip(&states) {
-        match plan(report, state, now, alerts) {
+    let mut prepared = Vec::with_capacity(last.len());
+    let mut needy = Vec::new();
+    for (report, state) in last.into_iter().zip(states) {
+        let cur = ReportView::from_report(report);
+        let prev = state
+            .history
+            .first()
+            .map(|p| ReportView::from_json(&p.report).map_err(AppError::PreviousAudit));
+        if let Some(Ok(prev)) = &prev
+            && history::needs_earlier(prev, &cur)
+        {
+            needy.push(state.domain.clone());
+        }
+        prepared.push((report, state, cur, prev));
+    }
+    let mut older: std::collections::HashMap<String, Vec<ReportView>> = Default::default();
+    if !needy.is_empty() {
+        for s in store.domain_states(&needy, HISTORY_READ).await? {
+            let views = s
+                .history
+                .iter()
+                .skip(1)
+                .filter_map(|r| ReportView::from_json(&r.report).ok())
+                .collect();
+            older.insert(s.domain, views);
+        }
+    }
+    let mut writes = Vec::with_capacity(prepared.len());
+    let mut out = Vec::with_capacity(prepared.len());
+    for (report, state, cur, prev) in prepared {
+        let earlier = older.get(&state.domain).map_or(&[][..], Vec::as_slice);
+        let planned = match prev.transpose() {
+            Ok(prev) => plan(report, &state, &cur, prev.as_ref(), earlier, now, alerts),
+            Err(e) => Err(e),
+        };
+        match planned {
             Ok((write, recorded)) => {
                 writes.push(write);
                 out.push((report.domain.clone(), Ok(recorded)));
@@ -114,16 +202,19 @@ pub async fn record_batch(
 
 /// What recording `report` writes, given what the store holds about its domain, and what that
 /// changes.
+/// `prev` is its previous audit, `earlier` the ones before (when the diff needs them).
 fn plan(
     report: &DomainReport,
     state: &DomainState,
+    cur: &ReportView,
+    prev: Option<&ReportView>,
+    earlier: &[ReportView],
     now: i64,
     alerts: bool,
 ) -> Result<(ResultWrite, Recorded), AppError> {
     let mut out = Recorded::default();
     let domain = state.domain.as_str();
     let json = serde_json::to_value(report).map_err(AppError::Serialize)?;
-    let cur = ReportView::from_report(report);
     let mut write = ResultWrite {
         domain: domain.to_string(),
         audited_at: now,
@@ -151,7 +242,7 @@ fn plan(
 
     // The checklist: the guide's items, then what this audit verifies.
     let ctx = guide_context(state.entry.as_ref(), rollout.as_ref(), now, None);
-    let g = guide::build(&cur, &ctx);
+    let g = guide::build(cur, &ctx);
     let mut items = ChecklistItem::open_items(domain, &g, now);
     // The guide lists what is still to do; an item it no longer lists (its finding is gone)
     // stays on the checklist, so that the audit ticks it below and can reopen it later.
@@ -183,7 +274,7 @@ fn plan(
         write.checklist = Some(items);
     }
     for (key, state) in current {
-        let (to, by) = match (guide::verify(&key, &cur), state) {
+        let (to, by) = match (guide::verify(&key, cur), state) {
             (Some(true), ItemState::Open) => (ItemState::Done, VERIFIED_BY),
             (Some(false), ItemState::Done) => (ItemState::Open, REOPENED_BY),
             _ => continue,
@@ -200,13 +291,8 @@ fn plan(
     }
 
     // What got worse since the previous audit.
-    if let Some((prev, older)) = state.history.split_first() {
-        let prev = ReportView::from_json(&prev.report).map_err(AppError::PreviousAudit)?;
-        let older: Vec<ReportView> = older
-            .iter()
-            .filter_map(|r| ReportView::from_json(&r.report).ok())
-            .collect();
-        let d = history::diff(&prev, &cur, &older);
+    if let Some(prev) = prev {
+        let d = history::diff(prev, cur, earlier);
         out.worsened = d.worsened();
         out.regressions = d.regressed.iter().chain(d.new.iter()).cloned().collect();
         if alerts && (out.worsened || !out.reopened.is_empty()) {

@@ -110,6 +110,13 @@ fn relay_rank(v: &str) -> Option<u8> {
     }
 }
 
+/// Whether [`diff`] of `prev` and `cur` reads `earlier` at all: only when `cur` has a finding
+/// `prev` did not (is it new, or back?). An unchanged domain's diff needs no older report, so a
+/// caller can read older reports only for the domains that need them.
+pub fn needs_earlier(prev: &ReportView, cur: &ReportView) -> bool {
+    cur.findings.iter().any(|f| !has(prev, key(f)))
+}
+
 /// Compares `cur` with `prev`, using `earlier` (the reports before `prev`, in any order) to
 /// tell a regression from a first appearance. See [`Diff`] for the definitions.
 ///
@@ -213,6 +220,28 @@ mod tests {
 
     fn ids(v: &[Finding]) -> Vec<CheckId> {
         v.iter().map(|f| f.id).collect()
+    }
+
+    #[test]
+    fn earlier_reports_matter_only_for_findings_prev_lacks() {
+        use CheckId::*;
+        let prev = report(&[DmarcPolicyNone, TlsrptMissing], Some("none"), "blocked");
+        let older = report(&[SpfSoftfail], Some("none"), "not_tested");
+        // The same findings, or fewer, and other states: the diff is the same without `older`.
+        for cur in [
+            report(&[DmarcPolicyNone, TlsrptMissing], Some("reject"), "open"),
+            report(&[TlsrptMissing], Some("none"), "blocked"),
+        ] {
+            assert!(!needs_earlier(&prev, &cur));
+            assert_eq!(
+                diff(&prev, &cur, std::slice::from_ref(&older)),
+                diff(&prev, &cur, &[])
+            );
+        }
+        // A finding prev lacks: new or back, which only `older` tells.
+        let cur = report(&[SpfSoftfail, TlsrptMissing], Some("none"), "blocked");
+        assert!(needs_earlier(&prev, &cur));
+        assert_ne!(diff(&prev, &cur, &[older]), diff(&prev, &cur, &[]));
     }
 
     #[test]

@@ -266,26 +266,20 @@ pub(crate) async fn audit(cli: &Cli, args: &AuditArgs) -> Result<ExitCode> {
     };
     let started = Instant::now();
     let mut summary = Summary::default();
-    // Results are recorded in batches: one store transaction for up to RECORD_BATCH domains,
-    // and never more than RECORD_DELAY after the first of them was audited, so a crash loses
-    // at most what was audited in that time (the next run audits it again).
-    let mut batch: Vec<DomainReport> = Vec::new();
-    let mut deadline: Option<tokio::time::Instant> = None;
+    // Results are recorded in batches (`tracking::Pending`: one transaction for up to 256
+    // domains, none waiting more than a second).
+    let mut pending = tracking::Pending::default();
     loop {
-        let next = match deadline {
-            Some(at) => match tokio::time::timeout_at(at, rx.recv()).await {
-                Ok(next) => next,
-                Err(_) => {
-                    if let (Some(store), Some(run)) = (&store, run) {
-                        record(store.as_ref(), run, &mut batch, &pb, &errored).await;
-                    }
-                    deadline = None;
-                    continue;
+        let report = match pending.next(&mut rx).await {
+            tracking::Next::Report(r) => *r,
+            tracking::Next::Due => {
+                if let (Some(store), Some(run)) = (&store, run) {
+                    record(store.as_ref(), run, pending.take(), &pb, &errored).await;
                 }
-            },
-            None => rx.recv().await,
+                continue;
+            }
+            tracking::Next::End => break,
         };
-        let Some(report) = next else { break };
         if let Some(err) = &report.error {
             // "FILE:LINE: invalid domain name "bad domain!": contains a space and '!'" (an
             // argument's error names it already).
@@ -302,18 +296,13 @@ pub(crate) async fn audit(cli: &Cli, args: &AuditArgs) -> Result<ExitCode> {
         pb.set_message(report.domain.clone());
         if let (Some(store), Some(run)) = (&store, run)
             && report.error.is_none()
+            && pending.push(report)
         {
-            batch.push(report);
-            if batch.len() >= RECORD_BATCH {
-                record(store.as_ref(), run, &mut batch, &pb, &errored).await;
-                deadline = None;
-            } else if deadline.is_none() {
-                deadline = Some(tokio::time::Instant::now() + RECORD_DELAY);
-            }
+            record(store.as_ref(), run, pending.take(), &pb, &errored).await;
         }
     }
     if let (Some(store), Some(run)) = (&store, run) {
-        record(store.as_ref(), run, &mut batch, &pb, &errored).await;
+        record(store.as_ref(), run, pending.take(), &pb, &errored).await;
     }
     pb.finish_and_clear();
     writer.finish(&summary)?;
@@ -360,24 +349,19 @@ pub(crate) async fn audit(cli: &Cli, args: &AuditArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Domains recorded per store transaction.
-const RECORD_BATCH: usize = 256;
-/// How long an audited domain may wait for the rest of its batch before it is recorded.
-const RECORD_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Records the audited domains of `batch` (emptied) in run `run`, telling which ones could not
-/// be recorded and which checklist items regressed.
+/// Records the audited domains of `batch` in run `run`, telling which ones could not be
+/// recorded and which checklist items regressed.
 async fn record(
     store: &dyn Store,
     run: i64,
-    batch: &mut Vec<DomainReport>,
+    batch: Vec<DomainReport>,
     pb: &ProgressBar,
     errored: &AtomicBool,
 ) {
     if batch.is_empty() {
         return;
     }
-    match tracking::record_batch(store, run, batch, false, None).await {
+    match tracking::record_batch(store, run, &batch, false, None).await {
         Ok(outcomes) => {
             for (domain, outcome) in outcomes {
                 match outcome {
@@ -401,7 +385,6 @@ async fn record(
             errored.store(true, Ordering::Relaxed);
         }
     }
-    batch.clear();
 }
 
 /// The process's peak resident set size (Linux `VmHWM`), in megabytes.

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use mailaudit_app::alerts;
-use mailaudit_core::audit::AuditOptions;
+use mailaudit_core::audit::{AuditOptions, DomainReport};
 use mailaudit_net::live::LiveOptions;
 use mailaudit_net::notify::{AlertTarget, Backoff, MailTarget, NotifyOptions, WebhookTarget};
 use mailaudit_net::smtp::TlsRoots;
@@ -158,10 +158,21 @@ pub(crate) async fn run_due(cli: &Cli, store: &dyn Store, args: &ScheduleRunArgs
         };
         let mut rx = audit_stream(resolver, names, bulk);
         let mut failed = false;
-        while let Some(report) = rx.recv().await {
-            if let Err(e) = tracking::record(store, run, &report, true).await {
-                eprintln!("mailaudit: {}: {e:#}", report.domain);
-                failed = true;
+        let mut pending = tracking::Pending::default();
+        loop {
+            let end = match pending.next(&mut rx).await {
+                tracking::Next::Report(r) => {
+                    if !pending.push(*r) {
+                        continue;
+                    }
+                    false
+                }
+                tracking::Next::Due => false,
+                tracking::Next::End => true,
+            };
+            failed |= !record_scheduled(store, run, &pending.take()).await;
+            if end {
+                break;
             }
         }
         let status = if failed {
@@ -187,6 +198,30 @@ pub(crate) async fn run_due(cli: &Cli, store: &dyn Store, args: &ScheduleRunArgs
         }
     }
     Ok(due.len())
+}
+
+/// Records a batch of a scheduled run with alerts; whether every domain of it was recorded
+/// (each failure is told).
+async fn record_scheduled(store: &dyn Store, run: i64, batch: &[DomainReport]) -> bool {
+    if batch.is_empty() {
+        return true;
+    }
+    match tracking::record_batch(store, run, batch, true, None).await {
+        Ok(outcomes) => {
+            let mut all = true;
+            for (domain, outcome) in outcomes {
+                if let Err(e) = outcome {
+                    eprintln!("mailaudit: {domain}: {:#}", anyhow::Error::from(e));
+                    all = false;
+                }
+            }
+            all
+        }
+        Err(e) => {
+            eprintln!("mailaudit: {:#}", anyhow::Error::from(e));
+            false
+        }
+    }
 }
 
 fn targets(args: &ScheduleRunArgs) -> Result<Vec<AlertTarget>> {
