@@ -14,9 +14,13 @@
 //! - [`exo`]: an Exchange Online import parsed, recorded, correlated with the stored audits, and
 //!   the checklists it verifies ticked or reopened;
 //!
+//! - [`accounts`]: portal users (argon2id password hashes, the role and customer rules, the
+//!   last admin kept), the audit log of their changes, and the random tokens of sessions;
+//!
 //! Library code: typed results and one error type ([`AppError`]), nothing printed.
 #![warn(missing_docs)]
 
+pub mod accounts;
 #[cfg(feature = "net")]
 pub mod alerts;
 pub mod exo;
@@ -120,4 +124,13 @@ pub enum AppError {
     /// An Exchange Online export cannot be read (`exo`).
     #[error(transparent)]
     Exo(#[from] mailaudit_core::exo::ExoError),
+    /// A password the account rules refuse (too short, too long, control characters).
+    #[error("{0}")]
+    WeakPassword(String),
+    /// Hashing a password failed (`accounts`).
+    #[error("hashing the password: {0}")]
+    PasswordHash(String),
+    /// The change would leave the portal without an admin (`accounts`).
+    #[error("{0}")]
+    LastAdmin(String),
 }

@@ -15,6 +15,8 @@ use std::borrow::Cow;
 
 use maud::{DOCTYPE, Markup, html};
 
+use crate::access::Caller;
+
 /// A finished page: `markup` with [`mailaudit_core::text::printable`] applied to the whole
 /// document (after HTML escaping: what it writes contains no HTML metacharacter). The one
 /// place the control-character policy is applied to HTML.
@@ -57,6 +59,15 @@ pub(crate) fn domain_href(domain: &str, suffix: &str) -> String {
     format!("/domains/{}{suffix}", seg(domain))
 }
 
+/// The hidden `csrf` field every POST form carries (nothing without accounts).
+pub(crate) fn csrf_field() -> Markup {
+    html! {
+        @if let Some(t) = crate::auth::csrf_token() {
+            input type="hidden" name="csrf" value=(t);
+        }
+    }
+}
+
 /// The path of a check's catalogue page.
 pub(crate) fn check_href(id: &str) -> String {
     format!("/checks/{}", seg(id))
@@ -69,6 +80,7 @@ pub(crate) fn datetime(t: i64) -> String {
 
 /// A whole page: `title` is plain text, `body` the page module's markup.
 pub(crate) fn layout(title: &str, body: Markup) -> String {
+    let caller = crate::auth::current();
     finish(html! {
         (DOCTYPE) "\n"
         html lang="en" {
@@ -85,14 +97,39 @@ pub(crate) fn layout(title: &str, body: Markup) -> String {
                 "\n"
                 header class="top" {
                     a class="brand" href="/" { "mailaudit" }
-                    nav { a href="/" { "Fleet" } a href="/checks" { "Checks" } }
+                    @match &caller {
+                        Some(Caller::SignedOut | Caller::Pending(_)) => {}
+                        _ => nav { a href="/" { "Fleet" } a href="/checks" { "Checks" }
+                            @if caller.as_ref().is_some_and(Caller::is_admin) {
+                                a href="/admin/users" { "Users" }
+                                a href="/admin/audit" { "Audit log" }
+                            }
+                        }
+                    }
+                    @if let Some(u) = caller.as_ref().and_then(Caller::session_user) {
+                        form method="post" action="/logout" class="session" {
+                            @if caller.as_ref().and_then(Caller::user).is_some() {
+                                a href="/account" id="account" { "Account" } " "
+                            }
+                            span id="signed-in" data-role=(u.role.as_str()) {
+                                (u.name) " (" (u.role.as_str()) ")"
+                            }
+                            " "
+                            input type="hidden" name="csrf" value=(u.csrf);
+                            button type="submit" id="logout" { "Log out" }
+                        }
+                    }
                 }
                 "\n"
                 main { "\n" (body) }
                 "\n"
                 footer {
-                    "mailaudit portal · read-only view of the store, except the checklist · no \
-                     authentication: keep it on loopback"
+                    @if matches!(caller, Some(Caller::Open) | None) {
+                        "mailaudit portal · read-only view of the store, except the checklist · no \
+                         authentication: keep it on loopback"
+                    } @else {
+                        "mailaudit portal · every change is recorded in the audit log"
+                    }
                 }
                 "\n"
             }

@@ -3,27 +3,39 @@
 //! Pages ([`pages`]): the fleet overview (`/`, `?customer=NAME`), one domain (`/domains/{domain}`:
 //! findings, score history, the checklist with tick/reopen forms, the remediation guide), its
 //! printable guide (`/domains/{domain}/guide`), the check catalogue (`/checks`, `/checks/{ID}`)
-//! and `/healthz`. Everything is read through the [`Store`] trait and presented with the core's
-//! functions (`guide::build`, `history::diff`, the catalogue) and the guide's HTML renderer
-//! ([`guide_html`], also `mailaudit guide --format html`);
-//! the portal does no DNS and no SMTP. The only write is a checklist item's state, through
-//! [`Store::set_item_state`], as `mailaudit checklist --done/--reopen` does.
+//! and `/healthz`; with accounts, `/login` (and `/login/totp`, the second factor), `/logout`,
+//! `/account` (two-factor enrolment, the user's own password) and, for admins,
+//! `/admin/users` and `/admin/audit` (`.csv`). Everything is read through the [`Store`] trait
+//! and presented with the core's functions (`guide::build`, `history::diff`, the catalogue)
+//! and the guide's HTML renderer ([`guide_html`], also `mailaudit guide --format html`); the
+//! portal does no DNS and no SMTP. Its writes are a checklist item's state, through
+//! [`Store::set_item_state`], as `mailaudit checklist --done/--reopen` does, and, with
+//! accounts, sessions, the audit log and (admins) users.
 //!
-//! There is no authentication yet. [`check_listen`] refuses a non-loopback address unless the
-//! caller says `public`; on loopback, requests must name a loopback host (`Host:`), which stops
-//! DNS-rebinding pages from reading the portal through a victim's browser, and a checklist
-//! POST must come from the portal's own origin. Pages carry a strict Content-Security-Policy
-//! (no script at all); every stored value is escaped ([`html`]).
+//! Accounts ([`auth`], [`access`]): once the store has portal users, everyone signs in, with
+//! a server-side session; admins and technicians see every customer, a viewer only its own
+//! (read-only), and every read of customer data is scoped in one place (`access::Reads`).
+//! Without users, the portal is one person's on loopback: [`check_listen`] refuses a
+//! non-loopback address unless the caller says `public` (or the store has an admin); on
+//! loopback, requests must name a loopback host (`Host:`), which stops DNS-rebinding pages from
+//! reading the portal through a victim's browser. Every POST must come from the portal's own
+//! origin and, with accounts, carry the session's CSRF token. Pages carry a strict
+//! Content-Security-Policy (no script at all); every stored value is escaped ([`html`]).
 //!
 //! Store failures give a 500 page (the cause is logged to standard error, the page says only
 //! that the store failed); unknown domains, checks and checklist keys a 404 page; nothing
 //! panics on any input.
 #![warn(missing_docs)]
 
+pub mod access;
+pub mod auth;
 pub mod dane_html;
 pub mod guide_html;
 mod html;
 pub mod pages;
+pub mod serving;
+
+pub use serving::{Connections, tls_config};
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -44,12 +56,17 @@ pub enum PortalError {
     /// `--listen` is not `ADDR:PORT`.
     #[error("invalid listen address {0:?}: expected ADDR:PORT, e.g. 127.0.0.1:8080 or [::1]:8080")]
     BadListen(String),
-    /// A non-loopback address without `public`.
+    /// A non-loopback address without an admin account (or `public`).
     #[error(
-        "refusing to listen on {0}: the portal has no authentication yet, so it only listens on a \
-         loopback address (127.0.0.1, ::1) unless --public is given"
+        "refusing to listen on {0}: the store has no admin, so the portal has no sign-in and \
+         only listens on a loopback address (127.0.0.1, ::1); add the first admin with \
+         `mailaudit user add --admin NAME` (or, behind an authenticating reverse proxy, pass \
+         --public)"
     )]
     NotLoopback(SocketAddr),
+    /// The TLS certificate or key cannot be used.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// Binding or serving failed.
     #[error("portal on {addr}: {source}")]
     Io {
@@ -63,29 +80,55 @@ pub enum PortalError {
 /// How the portal runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PortalOptions {
-    /// Listening on a non-loopback address was asked for (`--public`): any `Host:` is accepted.
-    /// When false, only requests naming a loopback host (`localhost`, `127.0.0.1`, `[::1]`,
-    /// any port) are served; others get 403 (DNS-rebinding protection).
+    /// Any `Host:` is accepted (`--public`, or a non-loopback address with accounts). When
+    /// false, only requests naming a loopback host (`localhost`, `127.0.0.1`, `[::1]`, any
+    /// port) are served; others get 403 (DNS-rebinding protection).
     pub public: bool,
+    /// The portal is reached over HTTPS: cookies are `Secure`.
+    pub secure_cookies: bool,
+    /// The portal is behind a reverse proxy on this machine (`--behind-https-proxy`): the
+    /// client's address is the last one of `X-Forwarded-For` when the request comes from a
+    /// loopback address.
+    pub behind_proxy: bool,
+    /// A session unused this long (seconds) ends.
+    pub session_idle_secs: i64,
+    /// A session ends this long (seconds) after sign-in, however it is used.
+    pub session_max_secs: i64,
 }
 
-/// The state every handler gets.
-#[derive(Clone)]
-pub struct Portal {
-    /// The store.
-    pub store: Arc<dyn Store>,
-    /// How it runs.
-    pub options: PortalOptions,
+impl PortalOptions {
+    /// Half an hour unused ends a session.
+    pub const IDLE: i64 = 30 * 60;
+    /// Twelve hours after sign-in, a session ends.
+    pub const MAX: i64 = 12 * 3600;
+
+    /// On loopback, over plain HTTP, sessions of the default lengths.
+    pub const fn local() -> PortalOptions {
+        PortalOptions {
+            public: false,
+            secure_cookies: false,
+            behind_proxy: false,
+            session_idle_secs: Self::IDLE,
+            session_max_secs: Self::MAX,
+        }
+    }
 }
+
+pub use access::Portal;
 
 /// The portal's router, ready for `axum::serve` (or `tower::ServiceExt::oneshot` in tests).
 pub fn router(store: Arc<dyn Store>, options: PortalOptions) -> axum::Router {
-    pages::router(Portal { store, options })
+    pages::router(Portal::new(store, options))
 }
 
-/// Parses `--listen` and applies the loopback rule: a non-loopback address needs `public`.
-/// `localhost:PORT` means `127.0.0.1:PORT`.
-pub fn check_listen(listen: &str, public: bool) -> Result<SocketAddr, PortalError> {
+/// Parses `--listen` and applies the loopback rule: a non-loopback address needs an admin
+/// account in the store (`has_admin`: then everyone signs in) or `public`. `localhost:PORT`
+/// means `127.0.0.1:PORT`.
+pub fn check_listen(
+    listen: &str,
+    public: bool,
+    has_admin: bool,
+) -> Result<SocketAddr, PortalError> {
     let listen = listen.trim();
     let addr = match listen.strip_prefix("localhost:") {
         Some(port) => port
@@ -96,7 +139,7 @@ pub fn check_listen(listen: &str, public: bool) -> Result<SocketAddr, PortalErro
             .parse::<SocketAddr>()
             .map_err(|_| PortalError::BadListen(listen.to_string()))?,
     };
-    if !addr.ip().is_loopback() && !public {
+    if !addr.ip().is_loopback() && !public && !has_admin {
         return Err(PortalError::NotLoopback(addr));
     }
     Ok(addr)
@@ -112,21 +155,27 @@ pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, PortalErr
         })
 }
 
-/// Serves the portal on `listener` until `shutdown` completes, then finishes the requests in
-/// flight and returns.
+/// Serves the portal on `listener` over plain HTTP with the default [`Connections`] limits
+/// until `shutdown` completes, then finishes the requests in flight and returns.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     store: Arc<dyn Store>,
     options: PortalOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), PortalError> {
-    let addr = listener
-        .local_addr()
-        .map_or_else(|_| "?".to_string(), |a| a.to_string());
-    axum::serve(listener, router(store, options))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|source| PortalError::Io { addr, source })
+    serve_with(listener, store, options, Connections::default(), shutdown).await
+}
+
+/// Serves the portal on `listener` as `conn` says (TLS, limits) until `shutdown` completes,
+/// then finishes the requests in flight and returns.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    store: Arc<dyn Store>,
+    options: PortalOptions,
+    conn: Connections,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), PortalError> {
+    serving::serve_router(listener, router(store, options), conn, shutdown).await
 }
 
 #[cfg(test)]
@@ -135,29 +184,35 @@ mod tests {
 
     #[test]
     fn listen_rule() {
-        for (listen, public, ok) in [
-            ("127.0.0.1:8080", false, true),
-            ("[::1]:0", false, true),
-            ("localhost:9000", false, true),
-            ("127.0.0.2:80", false, true),
-            ("0.0.0.0:8080", false, false),
-            ("192.0.2.1:8080", false, false),
-            ("[::]:8080", false, false),
-            ("0.0.0.0:8080", true, true),
+        for (listen, public, admin, ok) in [
+            ("127.0.0.1:8080", false, false, true),
+            ("[::1]:0", false, false, true),
+            ("localhost:9000", false, false, true),
+            ("127.0.0.2:80", false, false, true),
+            ("0.0.0.0:8080", false, false, false),
+            ("192.0.2.1:8080", false, false, false),
+            ("[::]:8080", false, false, false),
+            ("0.0.0.0:8080", true, false, true),
+            // With an admin, everyone signs in: any address.
+            ("0.0.0.0:8080", false, true, true),
+            ("[::]:443", false, true, true),
         ] {
             assert_eq!(
-                check_listen(listen, public).is_ok(),
+                check_listen(listen, public, admin).is_ok(),
                 ok,
-                "{listen} {public}"
+                "{listen} {public} {admin}"
             );
         }
         assert!(matches!(
-            check_listen("0.0.0.0:8080", false),
+            check_listen("0.0.0.0:8080", false, false),
             Err(PortalError::NotLoopback(_))
         ));
         for bad in ["", "8080", "localhost", "localhost:x", "example.com:80"] {
             assert!(
-                matches!(check_listen(bad, true), Err(PortalError::BadListen(_))),
+                matches!(
+                    check_listen(bad, true, true),
+                    Err(PortalError::BadListen(_))
+                ),
                 "{bad}"
             );
         }

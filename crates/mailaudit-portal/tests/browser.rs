@@ -12,7 +12,7 @@ use mailaudit_store::ItemState;
 
 use crate::common::{Browser, HOSTILE_CUSTOMER, HOSTILE_DETAIL, HOSTILE_DOMAIN, Portal};
 
-const LOCAL: PortalOptions = PortalOptions { public: false };
+const LOCAL: PortalOptions = PortalOptions::local();
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_fleet_to_domain_to_check_and_404() {
@@ -349,6 +349,324 @@ async fn browser_reports_tab_shows_sources_verdict_and_tls() {
             .unwrap(),
         "7 days"
     );
+    b.quit().await;
+    p.stop().await;
+}
+
+/// Signs `user` in through the form the portal shows, from wherever the browser is.
+async fn sign_in(c: &fantoccini::Client, p: &Portal, user: &str) {
+    c.goto(&p.url("/login")).await.unwrap();
+    c.find(Locator::Id("name"))
+        .await
+        .unwrap()
+        .send_keys(user)
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(crate::common::password(user))
+        .await
+        .unwrap();
+    c.find(Locator::Id("sign-in"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Id("signed-in"))
+        .await
+        .unwrap();
+    let who = c.find(Locator::Id("signed-in")).await.unwrap();
+    assert!(who.text().await.unwrap().starts_with(user));
+}
+
+/// Clicks "Log out" and checks the browser is back at the sign-in page, and that the fleet
+/// now sends it there too.
+async fn log_out(c: &fantoccini::Client, p: &Portal) {
+    c.find(Locator::Id("logout"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Id("sign-in")).await.unwrap();
+    c.goto(&p.url("/")).await.unwrap();
+    c.wait().for_element(Locator::Id("sign-in")).await.unwrap();
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .starts_with(&p.url("/login?next="))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_each_role_signs_in_and_sees_what_is_theirs() {
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let p = Portal::start_with_users(LOCAL).await;
+    let c = &b.client;
+
+    // Nobody signed in: the fleet sends the browser to sign in, and back after.
+    c.goto(&p.url("/domains/contoso.example")).await.unwrap();
+    c.wait().for_element(Locator::Id("sign-in")).await.unwrap();
+    c.find(Locator::Id("name"))
+        .await
+        .unwrap()
+        .send_keys("ann")
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys("not the password")
+        .await
+        .unwrap();
+    c.find(Locator::Id("sign-in"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Id("error")).await.unwrap();
+    assert_eq!(
+        c.find(Locator::Id("error"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "Wrong name or password."
+    );
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(crate::common::password("ann"))
+        .await
+        .unwrap();
+    c.find(Locator::Id("sign-in"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Id("domain-name"))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.current_url().await.unwrap().as_str(),
+        p.url("/domains/contoso.example"),
+        "back where the browser was going"
+    );
+
+    // The viewer: its customer's domains only, no checklist forms, another customer's domain
+    // typed in the address bar is "not found".
+    c.goto(&p.url("/")).await.unwrap();
+    let rows = c.find_all(Locator::Css("tr[data-domain]")).await.unwrap();
+    assert_eq!(rows.len(), 3, "Contoso Legal's three domains");
+    c.goto(&p.url("/domains/fabrikam.example")).await.unwrap();
+    assert!(
+        c.find_all(Locator::Css("#checklist form"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "read-only"
+    );
+    c.goto(&p.url("/domains/%3Cscript%3Ealert%281%29%3C%2Fscript%3E.example"))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.find(Locator::Css("h1"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "Not found"
+    );
+    assert!(
+        c.find_all(Locator::LinkText("Users"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "no admin menu"
+    );
+    log_out(c, &p).await;
+
+    // The technician ticks an item; a reload shows it kept, by the technician's name.
+    sign_in(c, &p, "tech").await;
+    c.goto(&p.url("/domains/fabrikam.example")).await.unwrap();
+    let row = c
+        .find(Locator::Css("#checklist tr.item[data-state=\"open\"]"))
+        .await
+        .unwrap();
+    let key = row.attr("data-key").await.unwrap().expect("data-key");
+    assert!(
+        row.find_all(Locator::Css("input[name=by]"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "the signed-in name is recorded: no name to type"
+    );
+    row.find(Locator::Css("button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let done = format!("#checklist tr.item[data-key=\"{key}\"][data-state=\"done\"]");
+    c.wait().for_element(Locator::Css(&done)).await.unwrap();
+    c.refresh().await.unwrap();
+    let row = c.find(Locator::Css(&done)).await.unwrap();
+    assert!(row.text().await.unwrap().contains("tech, "));
+    log_out(c, &p).await;
+
+    // The admin sees it in the audit log.
+    sign_in(c, &p, "root").await;
+    c.find(Locator::LinkText("Audit log"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Id("audit")).await.unwrap();
+    let entries = c
+        .find_all(Locator::Css("#audit tr.entry[data-action=\"checklist\"]"))
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 1);
+    let text = entries[0].text().await.unwrap();
+    assert!(
+        text.contains("tech") && text.contains(&format!("fabrikam.example {key}")),
+        "{text}"
+    );
+    log_out(c, &p).await;
+    b.quit().await;
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_session_ends_when_left_idle() {
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let p = Portal::start_with_users(PortalOptions {
+        session_idle_secs: 2,
+        ..LOCAL
+    })
+    .await;
+    let c = &b.client;
+    sign_in(c, &p, "tech").await;
+    c.goto(&p.url("/checks")).await.unwrap();
+    assert_eq!(c.title().await.unwrap(), "Checks · mailaudit");
+    tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
+    c.goto(&p.url("/checks")).await.unwrap();
+    c.wait().for_element(Locator::Id("sign-in")).await.unwrap();
+    assert_eq!(c.title().await.unwrap(), "Sign in · mailaudit");
+    b.quit().await;
+    p.stop().await;
+}
+
+/// Two-factor sign-in in the browser: enrolment from the account page with a code computed by
+/// the test from the key the page shows, then signing in with the password and a code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_second_factor_enrolment_and_sign_in() {
+    use mailaudit_app::accounts::totp_code;
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let p = Portal::start_with_users(LOCAL).await;
+    let c = &b.client;
+    sign_in(c, &p, "tech").await;
+    c.find(Locator::Id("account"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Id("totp-qr")).await.unwrap();
+    // The QR code is an SVG drawn by the server, shown without script.
+    assert!(
+        !c.find_all(Locator::Css("#totp-qr svg path"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let secret = c
+        .find(Locator::Id("totp-secret"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let code = totp_code(&secret, crate::common::now()).unwrap();
+    c.find(Locator::Id("code"))
+        .await
+        .unwrap()
+        .send_keys(&code)
+        .await
+        .unwrap();
+    c.find(Locator::Id("turn-on"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Id("recovery-codes"))
+        .await
+        .unwrap();
+    let codes = c
+        .find_all(Locator::Css("#recovery-codes li"))
+        .await
+        .unwrap();
+    assert_eq!(codes.len(), 10);
+    log_out(c, &p).await;
+
+    // Password, then the code.
+    c.find(Locator::Id("name"))
+        .await
+        .unwrap()
+        .send_keys("tech")
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(crate::common::password("tech"))
+        .await
+        .unwrap();
+    c.find(Locator::Id("sign-in"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Id("verify")).await.unwrap();
+    assert_eq!(c.title().await.unwrap(), "Second factor · mailaudit");
+    // The app's next code (the enrolment's is used up).
+    let code = totp_code(&secret, crate::common::now() + 30).unwrap();
+    c.find(Locator::Id("code"))
+        .await
+        .unwrap()
+        .send_keys(&code)
+        .await
+        .unwrap();
+    c.find(Locator::Id("verify"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Id("totals")).await.unwrap();
+    assert_eq!(c.current_url().await.unwrap().as_str(), p.url("/"));
+    let who = c.find(Locator::Id("signed-in")).await.unwrap();
+    assert_eq!(who.text().await.unwrap(), "tech (technician)");
     b.quit().await;
     p.stop().await;
 }

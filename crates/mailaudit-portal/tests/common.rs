@@ -194,6 +194,15 @@ pub(crate) struct Portal {
 impl Portal {
     /// A populated store and the portal serving it on 127.0.0.1:0.
     pub(crate) async fn start(options: PortalOptions) -> Portal {
+        Portal::start_with(options, mailaudit_portal::Connections::default()).await
+    }
+
+    /// A populated store and the portal serving it on 127.0.0.1:0 as `conn` says (TLS,
+    /// limits).
+    pub(crate) async fn start_with(
+        options: PortalOptions,
+        conn: mailaudit_portal::Connections,
+    ) -> Portal {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("portal.db").display());
         let store: Arc<dyn Store> = Arc::from(
@@ -202,14 +211,15 @@ impl Portal {
                 .expect("open the store"),
         );
         let fleet = populate(store.as_ref()).await;
-        let addr = mailaudit_portal::check_listen("127.0.0.1:0", false).expect("loopback");
+        let addr = mailaudit_portal::check_listen("127.0.0.1:0", false, false).expect("loopback");
         let listener = mailaudit_portal::bind(addr).await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(mailaudit_portal::serve(
+        let task = tokio::spawn(mailaudit_portal::serve_with(
             listener,
             store.clone(),
             options,
+            conn,
             async move {
                 let _ = stopped.await;
             },
@@ -222,6 +232,87 @@ impl Portal {
             task: Some(task),
             _dir: dir,
         }
+    }
+
+    /// A populated store with portal users ([`USERS`]), served with `options`: everyone
+    /// signs in.
+    pub(crate) async fn start_with_users(options: PortalOptions) -> Portal {
+        let p = Portal::start(options).await;
+        add_users(p.store.as_ref()).await;
+        p
+    }
+
+    /// Signs `user` in through the login form, as a browser would: the form's token and
+    /// cookie, then the post; the session's cookie and CSRF token.
+    pub(crate) async fn login(&self, user: &str, password: &str) -> Session {
+        self.login_to(user, password, "/").await
+    }
+
+    /// [`Portal::login`], reading the CSRF token from the page at `path`.
+    pub(crate) async fn login_to(&self, user: &str, password: &str, path: &str) -> Session {
+        let r = self.try_login(user, password, None).await;
+        assert_eq!(r.status, 303, "{user} signs in: {}", r.body);
+        let cookie = set_cookie(&r, SESSION_COOKIE).expect("a session cookie");
+        let mut s = Session {
+            cookie: format!("{SESSION_COOKIE}={cookie}"),
+            csrf: String::new(),
+        };
+        let page = self.get_as(&s, path).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        s.csrf = hidden(&page.body, "csrf").expect("the page's forms carry a CSRF token");
+        s
+    }
+
+    /// Posts the login form (fetched first, for its token and cookie), with an extra `Cookie:`
+    /// value (a session the browser already had) when given.
+    pub(crate) async fn try_login(
+        &self,
+        user: &str,
+        password: &str,
+        extra: Option<&str>,
+    ) -> Response {
+        let form = self.get("/login").await;
+        assert_eq!(form.status, 200, "{}", form.body);
+        let nonce = hidden(&form.body, "csrf").expect("the login form's token");
+        let login_cookie = set_cookie(&form, LOGIN_COOKIE).expect("the login form's cookie");
+        let mut cookie = format!("{LOGIN_COOKIE}={login_cookie}");
+        if let Some(e) = extra {
+            cookie.push_str("; ");
+            cookie.push_str(e);
+        }
+        let body = format!(
+            "csrf={}&next=%2F&name={}&password={}",
+            enc(&nonce),
+            enc(user),
+            enc(password)
+        );
+        self.request(
+            "POST",
+            "/login",
+            &[("Cookie", cookie.as_str())],
+            Some(&body),
+        )
+        .await
+    }
+
+    /// `GET path` in a session.
+    pub(crate) async fn get_as(&self, s: &Session, path: &str) -> Response {
+        self.request("GET", path, &[("Cookie", s.cookie.as_str())], None)
+            .await
+    }
+
+    /// `POST path` in a session, from the portal's origin, with the session's CSRF token added
+    /// to `body`.
+    pub(crate) async fn post_as(&self, s: &Session, path: &str, body: &str) -> Response {
+        let origin = format!("http://{}", self.addr);
+        let body = format!("csrf={}&{body}", enc(&s.csrf));
+        self.request(
+            "POST",
+            path,
+            &[("Cookie", s.cookie.as_str()), ("Origin", origin.as_str())],
+            Some(&body),
+        )
+        .await
     }
 
     /// `http://127.0.0.1:PORT` + `path`.
@@ -293,6 +384,109 @@ impl Drop for Portal {
             let _ = s.send(());
         }
     }
+}
+
+/// The session cookie's name.
+pub(crate) const SESSION_COOKIE: &str = "mailaudit_session";
+/// The login form's cookie.
+pub(crate) const LOGIN_COOKIE: &str = "mailaudit_login";
+
+/// The portal users of [`Portal::start_with_users`]: `(name, role, customers, password)`.
+pub(crate) const USERS: &[(&str, mailaudit_store::Role, &[&str], &str)] = &[
+    ("root", mailaudit_store::Role::Admin, &[], "root password 1"),
+    (
+        "tech",
+        mailaudit_store::Role::Technician,
+        &[],
+        "tech password 1",
+    ),
+    (
+        "ann",
+        mailaudit_store::Role::Viewer,
+        &[CUSTOMER],
+        "ann password 12",
+    ),
+    (
+        "eve",
+        mailaudit_store::Role::Viewer,
+        &[HOSTILE_CUSTOMER],
+        "eve password 12",
+    ),
+];
+
+/// The password of a user of [`USERS`].
+pub(crate) fn password(user: &str) -> &'static str {
+    USERS
+        .iter()
+        .find(|u| u.0 == user)
+        .map(|u| u.3)
+        .expect("a test user")
+}
+
+/// Adds [`USERS`] to the store, as `mailaudit user add` does.
+pub(crate) async fn add_users(store: &dyn Store) {
+    for (name, role, customers, password) in USERS {
+        let customers: Vec<String> = customers.iter().map(|c| c.to_string()).collect();
+        mailaudit_app::accounts::add_user(
+            store,
+            &mailaudit_app::accounts::Actor::cli(),
+            name,
+            *role,
+            &customers,
+            Some(password),
+            now(),
+        )
+        .await
+        .expect("add a user");
+    }
+}
+
+/// A signed-in session: its `Cookie:` value and CSRF token.
+#[derive(Debug, Clone)]
+pub(crate) struct Session {
+    pub(crate) cookie: String,
+    pub(crate) csrf: String,
+}
+
+/// `s` percent-encoded for a form body.
+pub(crate) fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The value a response's `Set-Cookie:` gives `name`.
+pub(crate) fn set_cookie(r: &Response, name: &str) -> Option<String> {
+    r.headers
+        .iter()
+        .filter(|(k, _)| k == "set-cookie")
+        .filter_map(|(_, v)| v.split(';').next()?.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// The whole `Set-Cookie:` header that sets `name`.
+pub(crate) fn set_cookie_header<'r>(r: &'r Response, name: &str) -> Option<&'r str> {
+    r.headers
+        .iter()
+        .filter(|(k, _)| k == "set-cookie")
+        .map(|(_, v)| v.as_str())
+        .find(|v| v.starts_with(&format!("{name}=")))
+}
+
+/// The value of the first hidden input `name` of a page.
+pub(crate) fn hidden(body: &str, name: &str) -> Option<String> {
+    let at = body.find(&format!("type=\"hidden\" name=\"{name}\" value=\""))?;
+    let rest = &body[at..];
+    let start = rest.find("value=\"")? + 7;
+    let end = rest[start..].find('"')?;
+    Some(rest[start..start + end].replace("&amp;", "&"))
 }
 
 /// A parsed HTTP response.

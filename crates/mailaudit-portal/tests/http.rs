@@ -8,7 +8,7 @@ use crate::common::{
     CUSTOMER, HOSTILE_CUSTOMER, HOSTILE_DETAIL, HOSTILE_DOMAIN, HOSTILE_EVIDENCE, Portal,
 };
 
-const LOCAL: PortalOptions = PortalOptions { public: false };
+const LOCAL: PortalOptions = PortalOptions::local();
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_codes_of_every_page() {
@@ -175,9 +175,11 @@ async fn checklist_form_writes_through_the_store_and_refuses_cross_site_posts() 
         items.into_iter().find(|i| i.key == key).unwrap()
     };
 
-    // Refused: another origin, a cross-site fetch, a bad state, an unknown key or domain.
+    // Refused: another origin, a cross-site fetch, no Origin at all (and no session's CSRF
+    // token: there are no accounts), a bad state, an unknown key or domain.
     for (headers, body, status) in [
         (vec![("Origin", "http://evil.example")], "state=done", 403),
+        (vec![], "state=done", 403),
         (vec![("Origin", "null")], "state=done", 403),
         (vec![("Sec-Fetch-Site", "cross-site")], "state=done", 403),
         (vec![("Origin", origin.as_str())], "state=finished", 400),
@@ -195,7 +197,7 @@ async fn checklist_form_writes_through_the_store_and_refuses_cross_site_posts() 
         .request(
             "POST",
             "/domains/contoso.example/checklist/no-such-item",
-            &[],
+            &[("Origin", origin.as_str())],
             Some("state=done"),
         )
         .await;
@@ -204,7 +206,7 @@ async fn checklist_form_writes_through_the_store_and_refuses_cross_site_posts() 
         .request(
             "POST",
             "/domains/unknown.example/checklist/dmarc-publish",
-            &[],
+            &[("Origin", origin.as_str())],
             Some("state=done"),
         )
         .await;
@@ -227,7 +229,15 @@ async fn checklist_form_writes_through_the_store_and_refuses_cross_site_posts() 
     let item = state(p.store.checklist("contoso.example").await.unwrap());
     assert_eq!(item.state, ItemState::Done);
     assert_eq!(item.by.as_deref(), Some("Ann Lee"));
-    let r = p.request("POST", &path, &[], Some("state=open&by=")).await;
+    // A browser that says the form is its own page's, without an Origin header.
+    let r = p
+        .request(
+            "POST",
+            &path,
+            &[("Sec-Fetch-Site", "same-origin")],
+            Some("state=open&by="),
+        )
+        .await;
     assert_eq!(r.status, 303);
     let item = state(p.store.checklist("contoso.example").await.unwrap());
     assert_eq!(item.state, ItemState::Open);
@@ -250,7 +260,11 @@ async fn loopback_portal_refuses_foreign_host_names() {
         assert_eq!(r.status, status, "Host: {host}");
     }
     p.stop().await;
-    let p = Portal::start(PortalOptions { public: true }).await;
+    let p = Portal::start(PortalOptions {
+        public: true,
+        ..PortalOptions::local()
+    })
+    .await;
     let r = p
         .request("GET", "/", &[("Host", "portal.msp.example")], None)
         .await;
@@ -273,8 +287,10 @@ async fn store_failure_is_a_500_page_not_a_panic() {
     }
     let r = p.get("/healthz").await;
     assert_eq!(r.status, 503);
-    // The catalogue itself needs no store.
-    assert_eq!(p.get("/checks").await.status, 200);
+    // Even the catalogue, which needs no store, is refused: without the store, the portal
+    // cannot tell whether everyone must sign in, so it lets no one in.
+    assert_eq!(p.get("/checks").await.status, 500);
+    assert_eq!(p.get("/assets/portal.css").await.status, 200);
     p.stop().await;
 }
 
@@ -415,7 +431,7 @@ async fn a_tick_the_latest_audit_contradicts_carries_a_warning() {
         .request(
             "POST",
             "/domains/contoso.example/checklist/dmarc-quarantine",
-            &[],
+            &[("Origin", format!("http://{}", p.addr).as_str())],
             Some("state=done&by=Ann"),
         )
         .await;

@@ -5,7 +5,9 @@
 //! Chromium (Debian packages `chromium` and `chromium-driver`) through chromedriver. Every test has its
 //! own store, port, chromedriver port and browser profile, so they run in parallel.
 
+mod accounts;
 mod browser;
 mod common;
 mod http;
 mod policy;
+mod serving;

@@ -55,7 +55,7 @@ fn assert_policy(what: &str, body: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn controls_and_bidi_are_shown_visibly_on_every_page() {
-    let p = Portal::start(PortalOptions { public: false }).await;
+    let p = Portal::start(PortalOptions::local()).await;
     let store = p.store.as_ref();
     store
         .add_customer(CUSTOMER, "", "")

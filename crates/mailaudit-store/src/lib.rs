@@ -267,6 +267,9 @@ pub trait Store: Send + Sync {
         since: Time,
         until: Time,
     ) -> Result<Vec<(StoredReport, serde_json::Value)>, StoreError>;
+    /// The policy domain a report is filed under (what decides who may see it); `NotFound` if
+    /// absent.
+    async fn report_domain(&self, id: i64) -> Result<String, StoreError>;
     /// A report's original file bytes; `NotFound` if absent.
     async fn report_raw(&self, id: i64) -> Result<Vec<u8>, StoreError>;
     /// The cursor of `mailbox` (its identity, see [`MailboxCursor::mailbox`]), if one is stored.
@@ -340,6 +343,117 @@ pub trait Store: Send + Sync {
     /// How many chunks of running distributed runs are not yet recorded (pending, leased or
     /// expired): what workers still have to do.
     async fn open_chunks(&self) -> Result<i64, StoreError>;
+
+    // ---- portal accounts ----
+
+    /// Adds a portal user with its role and, for a viewer, its customers (at least one, each
+    /// existing: `NotFound` otherwise, nothing written); customers for an admin or a
+    /// technician, who see every customer, are `Invalid`. `Conflict` if the name is taken.
+    async fn add_user(&self, u: &NewUser, now: Time) -> Result<User, StoreError>;
+    /// Every user, by name, with their customers.
+    async fn users(&self) -> Result<Vec<User>, StoreError>;
+    /// One user; `NotFound` if absent.
+    async fn user(&self, name: &str) -> Result<User, StoreError>;
+    /// Removes a user and its sessions, in one transaction; returns the user as it was. The
+    /// audit log keeps naming it. `NotFound` if absent.
+    async fn remove_user(&self, name: &str) -> Result<User, StoreError>;
+    /// Replaces a user's password hash (`None`: no password, single sign-on only) and revokes
+    /// every session of the user, in one transaction; returns how many were revoked.
+    /// `NotFound` if absent.
+    async fn set_password(
+        &self,
+        name: &str,
+        password_hash: Option<&str>,
+        now: Time,
+    ) -> Result<u64, StoreError>;
+    /// Gives a user a role and its customers (the rules of [`Store::add_user`]) and revokes its
+    /// sessions, in one transaction; returns the user before and after. `NotFound` if absent.
+    async fn set_role(
+        &self,
+        name: &str,
+        role: Role,
+        customers: &[String],
+        now: Time,
+    ) -> Result<Updated<User>, StoreError>;
+    /// Sets (or, with `None`, removes) a user's second-factor secret and replaces its recovery
+    /// codes (their hashes). `NotFound` if absent.
+    async fn set_second_factor(
+        &self,
+        name: &str,
+        secret: Option<&str>,
+        recovery_hashes: &[String],
+        now: Time,
+    ) -> Result<(), StoreError>;
+    /// Accepts a second-factor code of time step `step` for a user, once: true when `step` is
+    /// later than the last step accepted (it is now the last), false for a step already used
+    /// or an earlier one (a replayed code), or an unknown user. Setting the second factor
+    /// forgets the last step.
+    async fn accept_totp_step(&self, name: &str, step: i64) -> Result<bool, StoreError>;
+    /// Uses up one of a user's recovery codes, by its hash, in one transaction: true when it was
+    /// there (it is gone now), false otherwise. `NotFound` for an unknown user.
+    async fn use_recovery_code(
+        &self,
+        name: &str,
+        hash: &str,
+        now: Time,
+    ) -> Result<bool, StoreError>;
+    /// An admin setting's value, if set.
+    async fn setting(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// Sets an admin setting.
+    async fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError>;
+    /// Starts a session of `user` under `token` (stored only as its SHA-256), with its CSRF
+    /// token, ending at `expires_at` at the latest; `pending` while its second factor is still
+    /// to be given. Tokens are at least 16 characters without white space (`Invalid`);
+    /// `NotFound` for an unknown user.
+    async fn create_session(
+        &self,
+        token: &str,
+        user: &str,
+        csrf_token: &str,
+        now: Time,
+        expires_at: Time,
+        pending: bool,
+    ) -> Result<(), StoreError>;
+    /// The session of `token` with its user as stored now, and marks it used at `now`. A
+    /// session past its absolute expiry, or unused for `idle_secs`, is deleted and `None`, as
+    /// is an unknown token.
+    async fn session(
+        &self,
+        token: &str,
+        now: Time,
+        idle_secs: i64,
+    ) -> Result<Option<Session>, StoreError>;
+    /// Ends the session of `token` (logout); false if there was none.
+    async fn delete_session(&self, token: &str) -> Result<bool, StoreError>;
+    /// Ends every session of a user; returns how many.
+    async fn revoke_sessions(&self, user: &str) -> Result<u64, StoreError>;
+    /// Deletes the sessions past their absolute expiry or unused for `idle_secs` at `now`;
+    /// returns how many.
+    async fn delete_expired_sessions(&self, now: Time, idle_secs: i64) -> Result<u64, StoreError>;
+    /// Appends an entry to the audit log (its `id` is ignored; control characters are dropped
+    /// and each field is cut at 1,000 characters); returns its id. `Invalid` without an action.
+    async fn record_audit(&self, e: &AuditEntry) -> Result<i64, StoreError>;
+    /// The newest `limit` audit log entries, newest first; with `before_id`, those older than
+    /// that entry (the next page).
+    async fn audit_log(
+        &self,
+        limit: i64,
+        before_id: Option<i64>,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Counts a failed sign-in under `key` (`user:NAME`, `addr:IP`) at `now`, in one atomic
+    /// statement, and returns the count: one more than before, or 1 when the last failure is
+    /// `forget_after` seconds old or older.
+    async fn record_login_failure(
+        &self,
+        key: &str,
+        now: Time,
+        forget_after: i64,
+    ) -> Result<LoginFailures, StoreError>;
+    /// The failed sign-ins counted under `key`, if any.
+    async fn login_failures(&self, key: &str) -> Result<Option<LoginFailures>, StoreError>;
+    /// Forgets the failed sign-ins under `key` (after a successful one).
+    async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError>;
+
     /// Closes the connections (SQLite: checkpoints the WAL). Later calls fail.
     async fn close(&self);
 }

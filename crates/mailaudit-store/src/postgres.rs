@@ -13,8 +13,8 @@ use sqlx::types::Json;
 use crate::backend::*;
 use crate::{
     Alert, ChecklistItem, ChunkLease, Customer, DmarcRollout, DomainEntry, DomainState, ItemState,
-    NewDomain, PruneOutcome, RUN_SOURCES, ResultWrite, Run, RunProgress, RunStatus, Schedule,
-    Scope, Store, StoreError, StoredResult, TenantImport, Time, redact_url,
+    NewDomain, PruneOutcome, RUN_SOURCES, ResultWrite, Role, Run, RunProgress, RunStatus, Schedule,
+    Scope, Store, StoreError, StoredResult, TenantImport, Time, User, redact_url,
 };
 
 /// The PostgreSQL store.

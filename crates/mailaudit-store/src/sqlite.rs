@@ -14,8 +14,8 @@ use sqlx::types::Json;
 use crate::backend::*;
 use crate::{
     Alert, ChecklistItem, ChunkLease, Customer, DmarcRollout, DomainEntry, DomainState, ItemState,
-    NewDomain, OpenMode, PruneOutcome, RUN_SOURCES, ResultWrite, Run, RunProgress, RunStatus,
-    Schedule, Scope, Store, StoreError, StoredResult, TenantImport, Time,
+    NewDomain, OpenMode, PruneOutcome, RUN_SOURCES, ResultWrite, Role, Run, RunProgress, RunStatus,
+    Schedule, Scope, Store, StoreError, StoredResult, TenantImport, Time, User,
 };
 
 /// How long a writer waits for another's transaction before giving up.

@@ -2,6 +2,7 @@
 //! against a real PostgreSQL cluster on loopback started by `mailaudit_lab::postgres` (one per test binary, one
 //! database per test).
 
+mod accounts;
 mod bodies;
 mod crash;
 mod db;
@@ -56,6 +57,9 @@ backends!(
     queue::batch_records_what_single_writes_would,
     queue::distributed_run_chunks_and_leases,
     queue::concurrent_claims_never_share_a_chunk,
+    accounts::users_roles_and_scopes,
+    accounts::sessions_expire_and_are_revoked,
+    accounts::audit_log_and_login_failures,
     migrations::from_empty,
     migrations::from_each_previous_version,
     migrations::newer_database_is_refused,

@@ -4,7 +4,9 @@
 
 use std::path::PathBuf;
 
-use mailaudit_store::{AggregateRow, Ingested, ItemState, NewReport, RunStatus, Scope, StoreError};
+use mailaudit_store::{
+    AggregateRow, Ingested, ItemState, NewReport, Role, RunStatus, Scope, StoreError,
+};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
@@ -107,7 +109,7 @@ pub(crate) async fn from_empty(kind: Kind) {
     let db = TestDb::new(kind).await;
     let all: Vec<i64> = migration_files(&db).iter().map(|(v, _)| *v).collect();
     assert_eq!(all.first(), Some(&1));
-    assert!((2..=6).all(|v| all.contains(&v)), "{all:?}");
+    assert!((2..=8).all(|v| all.contains(&v)), "{all:?}");
     let s = db.open().await;
     s.add_customer("Kept", "", "").await.unwrap();
     // Version 2's table is there and usable from the start.
@@ -128,6 +130,18 @@ pub(crate) async fn from_empty(kind: Kind) {
     s.advance_mailbox_cursor(KEPT_MAILBOX, 7, 3, 4)
         .await
         .unwrap();
+    // Version 8's tables too.
+    s.add_user(
+        &mailaudit_store::NewUser {
+            name: "kept".into(),
+            role: Role::Admin,
+            customers: Vec::new(),
+            password_hash: None,
+        },
+        5,
+    )
+    .await
+    .unwrap();
     s.close().await;
     let pool = Pool::connect(&db).await;
     assert_eq!(pool.applied().await, all);
@@ -143,6 +157,7 @@ pub(crate) async fn from_empty(kind: Kind) {
     assert_eq!(s.report_raw(ingested.id()).await.unwrap(), b"kept\0raw");
     let cursor = s.mailbox_cursor(KEPT_MAILBOX).await.unwrap().unwrap();
     assert_eq!((cursor.uid_validity, cursor.last_uid), (7, 3));
+    assert_eq!(s.user("kept").await.unwrap().role, Role::Admin);
     s.close().await;
     let pool = Pool::connect(&db).await;
     assert_eq!(pool.applied().await, all);
@@ -394,6 +409,123 @@ async fn check_fixture(s: &dyn mailaudit_store::Store, version: &i64) {
         .await
         .unwrap();
     assert_eq!((c.last_uid, c.updated_at), (50, 1_800_000_006), "{ctx}");
+
+    // Portal accounts (version 8): the fixture's users, session, audit log and throttle
+    // counter from v8 on; new ones on top.
+    let users = s.users().await.unwrap();
+    let token = "fixture-session-token-0001";
+    if *version >= 8 {
+        assert_eq!(
+            users
+                .iter()
+                .map(|u| (u.name.as_str(), u.role, u.customers.clone()))
+                .collect::<Vec<_>>(),
+            [
+                ("fixture-admin", Role::Admin, vec![]),
+                (
+                    "fixture-viewer",
+                    Role::Viewer,
+                    vec!["Fixture Co".to_string()]
+                ),
+            ],
+            "{ctx}"
+        );
+        assert!(
+            users[0]
+                .password_hash
+                .as_deref()
+                .unwrap()
+                .starts_with("$argon2id$")
+        );
+        assert_eq!(users[1].totp_secret.as_deref(), Some("JBSWY3DPEHPK3PXP"));
+        assert_eq!(
+            users[1].recovery_codes,
+            ["recovery-hash-1", "recovery-hash-2"]
+        );
+        assert_eq!(
+            s.setting("require_second_factor").await.unwrap().as_deref(),
+            Some("yes")
+        );
+        // (Its last use was long ago: a long idle limit keeps it.)
+        let session = s
+            .session(token, 1_800_000_007, 1_000_000_000)
+            .await
+            .unwrap();
+        let session = session.expect(&ctx);
+        assert_eq!(
+            (
+                session.user.name.as_str(),
+                session.csrf_token.as_str(),
+                session.pending
+            ),
+            ("fixture-viewer", "fixture-csrf-token-0001", false)
+        );
+        let log = s.audit_log(10, None).await.unwrap();
+        assert_eq!(
+            log.iter()
+                .map(|e| (e.actor.as_str(), e.action.as_str(), e.address.as_str()))
+                .collect::<Vec<_>>(),
+            [
+                ("fixture-admin", "user-role", "192.0.2.8"),
+                ("fixture-viewer", "login", "192.0.2.7")
+            ],
+            "{ctx}"
+        );
+        let f = s.login_failures("user:fixture-admin").await.unwrap();
+        assert_eq!(f.map(|f| (f.failures, f.last_at)), Some((2, 1_700_200_300)));
+    } else {
+        assert!(users.is_empty(), "{ctx}");
+        assert!(
+            s.session(token, 1_800_000_007, 3600)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(s.audit_log(10, None).await.unwrap().is_empty());
+    }
+    let added = s
+        .add_user(
+            &mailaudit_store::NewUser {
+                name: "after-upgrade".into(),
+                role: Role::Viewer,
+                customers: vec!["Fixture Co".into()],
+                password_hash: None,
+            },
+            1_800_000_008,
+        )
+        .await
+        .unwrap();
+    assert!(users.iter().all(|u| u.id != added.id), "{ctx}");
+    let before = s.audit_log(10, None).await.unwrap();
+    let id = s
+        .record_audit(&mailaudit_store::AuditEntry {
+            id: 0,
+            at: 1_800_000_009,
+            actor: "command line".into(),
+            action: "user-add".into(),
+            target: "after-upgrade".into(),
+            detail: String::new(),
+            address: String::new(),
+        })
+        .await
+        .unwrap();
+    assert!(before.iter().all(|e| e.id < id), "{ctx}");
+    s.create_session(
+        "after-upgrade-token-0001",
+        "after-upgrade",
+        "csrf-after-upgrade-01",
+        1_800_000_010,
+        1_900_000_000,
+        false,
+    )
+    .await
+    .unwrap();
+    assert!(
+        s.session("after-upgrade-token-0001", 1_800_000_011, 60)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 const KEPT_MAILBOX: &str = "imaps://dmarc@imap.kept.example:993/INBOX";

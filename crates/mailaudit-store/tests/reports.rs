@@ -71,6 +71,10 @@ pub(crate) async fn ingest_and_deduplicate(kind: Kind) {
         s.report_raw(1).await,
         Err(StoreError::NotFound { .. })
     ));
+    assert!(matches!(
+        s.report_domain(1).await,
+        Err(StoreError::NotFound { .. })
+    ));
 
     // Invalid reports write nothing.
     let mut bad = report("bad", 0, 9, vec![]);
@@ -234,6 +238,8 @@ pub(crate) async fn ingest_and_deduplicate(kind: Kind) {
         ("smtp_tls", Some("missing contact-info"))
     );
 
+    // Who may see a report is decided by the domain it is filed under.
+    assert_eq!(s.report_domain(t.id).await.unwrap(), t.policy_domain);
     // Raw bytes round trip exactly, NUL and 0xff included.
     assert_eq!(
         s.report_raw(id1).await.unwrap(),

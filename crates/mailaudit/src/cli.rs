@@ -167,6 +167,7 @@ impl Command {
             Command::RelayTest(a) => (None, Some(&a.dns), None),
             Command::Checks(_) => (None, None, None),
             Command::Customer(w) => (Some(&w.store), None, None),
+            Command::User(w) => (Some(&w.store), None, None),
             Command::Domain(w) => (Some(&w.store), None, None),
             Command::Import(a) => (Some(&a.store), None, None),
             Command::History(a) => (Some(&a.store), None, None),
@@ -282,10 +283,25 @@ pub(crate) enum Command {
     /// remediation guide and DMARC/TLS report summary, the check catalogue) and run the scheduler (re-audits and alerts),
     /// until Ctrl-C or SIGTERM.
     ///
-    /// The portal has no authentication yet: it listens on loopback only (default
-    /// 127.0.0.1:8080) and answers only requests for a loopback host name. To serve it
-    /// elsewhere, put it behind an authenticating reverse proxy and pass --public.
+    /// Once the store has portal users (`mailaudit user add`), everyone signs in: admins and
+    /// technicians see every customer, a viewer only its own, read-only; every change is in
+    /// the audit log. With at least one admin, the portal may listen on any address. Without
+    /// users, the portal has no authentication: it listens on loopback only (default
+    /// 127.0.0.1:8080) and answers only requests for a loopback host name, unless --public.
     Serve(ServeArgs),
+    /// Portal users: who signs in to `mailaudit serve`, and what each may see and do.
+    ///
+    /// Roles: `admin` (everything: every customer, users, the audit log), `technician` (every
+    /// customer: checklists, inventory), `viewer` (read-only, only the customers given with
+    /// --customer). Start with the first admin: `mailaudit user add --admin NAME`.
+    ///
+    /// Passwords (12 characters or more) are never taken from the command line: they come from
+    /// the MAILAUDIT_PASSWORD environment variable, from standard input with --password-stdin
+    /// (one line), or from a prompt on the terminal. They are stored as argon2id hashes.
+    /// Changing a user's password or role ends its sessions; `reset-2fa` turns off the
+    /// two-factor sign-in of a user who lost it. Every change is recorded in the audit log as
+    /// made by `command line`.
+    User(WithStore<UserCommand>),
     /// Exchange Online tenant configuration: generate the read-only collection script, then
     /// evaluate its export offline (connectors, Direct Send, transport rules, DKIM signing,
     /// anti-phishing).
@@ -330,6 +346,11 @@ pub(crate) struct DemoArgs {
     /// (for scripts and CI).
     #[arg(long)]
     pub(crate) no_serve: bool,
+    /// Portal accounts too: an admin, a technician and a viewer of the first sample customer,
+    /// each with a new random password printed with the summary (new ones at each run); the
+    /// portal then asks everyone to sign in.
+    #[arg(long)]
+    pub(crate) accounts: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -1089,19 +1110,132 @@ pub(crate) struct ServeArgs {
     #[command(flatten)]
     pub(crate) store: StoreOpt,
     /// Where the web portal listens (port 0: any free port; the address is printed). A
-    /// non-loopback address is refused without --public.
+    /// non-loopback address needs a portal admin in the store (`mailaudit user add --admin`),
+    /// or --public.
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
     pub(crate) listen: String,
-    /// Allow a non-loopback --listen address and any Host name. The portal has NO
-    /// authentication: anyone who can reach it sees the whole fleet and can tick checklist
-    /// items. Only behind an authenticating reverse proxy.
+    /// For a store without portal users: allow a non-loopback --listen address and any Host
+    /// name. Without users the portal has NO authentication: anyone who can reach it sees the
+    /// whole fleet and can tick checklist items. Only behind an authenticating reverse proxy.
+    /// Not needed once the store has an admin.
     #[arg(long)]
     pub(crate) public: bool,
+    /// Serve HTTPS with this certificate chain (PEM; with --tls-key), e.g.
+    /// `--listen 0.0.0.0:443`. Session cookies are then `Secure`.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub(crate) tls_cert: Option<std::path::PathBuf>,
+    /// The private key of --tls-cert (PEM). The file must be readable by its owner only
+    /// (chmod 600): the key is never taken from the command line itself.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub(crate) tls_key: Option<std::path::PathBuf>,
+    /// The portal is reached through a reverse proxy on this machine that terminates HTTPS
+    /// (nginx, Caddy; README "Serving it for real"): session cookies are `Secure`, and the
+    /// client's address is the one the proxy adds to X-Forwarded-For.
+    #[arg(long, conflicts_with = "tls_cert")]
+    pub(crate) behind_https_proxy: bool,
+    /// The most connections served at once (more wait to be accepted).
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    pub(crate) max_connections: usize,
+    /// Seconds a client may take to send a request's headers (or to finish the TLS
+    /// handshake); a kept-alive connection idle this long is closed.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub(crate) header_timeout: u64,
+    /// With accounts: a session unused this long ends (30m, 1h, …; plain seconds too).
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = parse_interval)]
+    pub(crate) session_idle: i64,
+    /// With accounts: a session ends this long after sign-in, however it is used.
+    #[arg(long, value_name = "DURATION", default_value = "12h", value_parser = parse_interval)]
+    pub(crate) session_max: i64,
     /// How often the scheduler looks for due schedules, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub(crate) tick: u64,
     #[command(flatten)]
     pub(crate) run: ScheduleRunArgs,
+}
+
+/// `mailaudit user …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum UserCommand {
+    /// Add a portal user (the password from MAILAUDIT_PASSWORD, --password-stdin or a prompt).
+    Add {
+        /// The sign-in name (e.g. an e-mail address; no white space).
+        name: String,
+        /// The user's role: admin, technician or viewer (a viewer needs --customer).
+        #[arg(long, value_enum, required_unless_present = "admin")]
+        role: Option<RoleArg>,
+        /// Make the user an admin (the same as --role admin): how the first user is made.
+        #[arg(long, conflicts_with = "role")]
+        admin: bool,
+        /// A customer the viewer may see (repeat for several; only with --role viewer).
+        #[arg(long = "customer", value_name = "NAME")]
+        customers: Vec<String>,
+        #[command(flatten)]
+        password: PasswordArgs,
+        /// Add the user without a password (it signs in only through single sign-on, or after
+        /// `mailaudit user passwd`).
+        #[arg(long, conflicts_with = "password_stdin")]
+        no_password: bool,
+    },
+    /// List portal users: name, role, customers, second factor, when added.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+        format: TextOrJson,
+    },
+    /// Remove a portal user and end its sessions (the audit log keeps its name; the last admin
+    /// cannot be removed).
+    Remove {
+        /// The user's name.
+        name: String,
+    },
+    /// Set a user's password (from MAILAUDIT_PASSWORD, --password-stdin or a prompt) and end
+    /// its sessions.
+    Passwd {
+        /// The user's name.
+        name: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// Turn a user's two-factor sign-in off (a lost phone and recovery codes) and end its
+    /// sessions; the user sets it up again from its account page.
+    #[command(name = "reset-2fa")]
+    Reset2fa {
+        /// The user's name.
+        name: String,
+    },
+    /// Change a user's role (and a viewer's customers) and end its sessions (the last admin
+    /// keeps its role).
+    Role {
+        /// The user's name.
+        name: String,
+        /// The new role.
+        #[arg(value_enum)]
+        role: RoleArg,
+        /// A customer the viewer may see (repeat for several; only for viewer). Replaces the
+        /// viewer's customers.
+        #[arg(long = "customer", value_name = "NAME")]
+        customers: Vec<String>,
+    },
+}
+
+/// Where a password comes from.
+#[derive(Debug, Args)]
+pub(crate) struct PasswordArgs {
+    /// Read the password from the first line of standard input (for scripts; else it comes
+    /// from MAILAUDIT_PASSWORD, or a prompt on the terminal).
+    #[arg(long)]
+    pub(crate) password_stdin: bool,
+}
+
+/// A portal role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum RoleArg {
+    /// Everything: every customer, users, the audit log.
+    Admin,
+    /// Every customer: checklists, inventory; not users.
+    Technician,
+    /// Read-only, only its customers.
+    Viewer,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -10,6 +10,7 @@ use maud::html;
 
 use super::AppError;
 use crate::Portal;
+use crate::access::Caller;
 use crate::html::{check_href, domain_href, layout, markdown, reference};
 
 /// `GET /checks`: every check, in catalogue order.
@@ -41,6 +42,7 @@ pub async fn index() -> Html<String> {
 /// `GET /checks/{ID}` (the ID or the short code, any case).
 pub async fn page(
     State(p): State<Portal>,
+    caller: Caller,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Html<String>, AppError> {
     let raw = id.map(|Path(s)| s).unwrap_or_default();
@@ -48,7 +50,7 @@ pub async fn page(
         return Err(AppError::NotFound(format!("The check {raw:?}")));
     };
     let c = id.info();
-    let domains = p.store.domains_with_finding(id.as_str()).await?;
+    let domains = p.reads(&caller).domains_with_finding(id.as_str()).await?;
     let b = html! {
         h1 id="check-id" { (id.as_str()) } "\n"
         p class="lead" id="check-title" { (c.title) } "\n"

@@ -5,7 +5,7 @@
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use mailaudit_core::finding::Finding;
 use mailaudit_core::guide::{self, ReportView};
@@ -15,9 +15,10 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::fleet::score_class;
-use super::{AppError, DomainPath, domain_page, find_domain};
+use super::{AppError, DomainPath, domain_page};
 use crate::Portal;
-use crate::html::{check_href, datetime, domain_href, query_value, seg};
+use crate::access::{Caller, FoundDomain};
+use crate::html::{check_href, csrf_field, datetime, domain_href, query_value, seg};
 use crate::{dane_html, guide_html};
 use mailaudit_app::stored::{self, view_of};
 
@@ -30,9 +31,11 @@ pub const DEFAULT_BY: &str = "web portal";
 /// `GET /domains/{domain}`.
 pub async fn page(
     State(p): State<Portal>,
+    caller: Caller,
     DomainPath(raw): DomainPath,
 ) -> Result<Html<String>, AppError> {
-    let d = find_domain(&p, &raw).await?;
+    let d = p.reads(&caller).domain(&raw).await?;
+    let store = d.store();
     let name = d.name.as_str();
     let view = d.latest.as_ref().map(view_of).transpose()?;
 
@@ -85,7 +88,7 @@ pub async fn page(
     };
 
     let Some(view) = view else {
-        let checklist = checklist(&p, name, None).await?;
+        let checklist = checklist(&d, &caller, None).await?;
         let b = html! {
             (head)
             p { "Not audited yet: run " code { "mailaudit audit " (name) } "." } "\n"
@@ -96,10 +99,10 @@ pub async fn page(
 
     let own = findings("findings", "Findings", &view.findings);
     let dane = view.dnssec.as_ref().map(dane_html::section);
-    let tenant = stored::tenant_findings(p.store.as_ref(), name).await?;
-    let history = history(&p, name).await?;
-    let checklist = checklist(&p, name, Some(&view)).await?;
-    let g = stored::guide_for(p.store.as_ref(), name, view, now(), None).await?;
+    let tenant = stored::tenant_findings(store, name).await?;
+    let history = history(&d).await?;
+    let checklist = checklist(&d, &caller, Some(&view)).await?;
+    let g = stored::guide_for(store, name, view, now(), None).await?;
     let b = html! {
         (head)
         (own)
@@ -156,8 +159,8 @@ fn findings(id: &str, title: &str, list: &[Finding]) -> Markup {
     }
 }
 
-async fn history(p: &Portal, name: &str) -> Result<Markup, AppError> {
-    let results = p.store.history(name, HISTORY).await?;
+async fn history(d: &FoundDomain<'_>) -> Result<Markup, AppError> {
+    let results = d.store().history(&d.name, HISTORY).await?;
     let entries = stored::history_entries(&results);
     Ok(html! {
         section id="history" {
@@ -238,11 +241,14 @@ fn changes(d: &mailaudit_core::history::Diff) -> Vec<Markup> {
 /// accepted, as `--force` does, and carries a warning with the evidence: the next audit will
 /// reopen it.
 async fn checklist(
-    p: &Portal,
-    name: &str,
+    d: &FoundDomain<'_>,
+    caller: &Caller,
     latest: Option<&ReportView>,
 ) -> Result<Markup, AppError> {
-    let items = p.store.checklist(name).await?;
+    let name = d.name.as_str();
+    let items = d.store().checklist(name).await?;
+    let write = caller.may_write();
+    let named = caller.user().is_some();
     let done = items.iter().filter(|i| i.state == ItemState::Done).count();
     Ok(html! {
         section id="checklist" {
@@ -264,7 +270,7 @@ async fn checklist(
                     tbody {
                         "\n"
                         @for i in &items {
-                            (checklist_row(name, i, latest))
+                            (checklist_row(name, i, latest, write, named))
                         }
                     }
                 }
@@ -274,10 +280,14 @@ async fn checklist(
     })
 }
 
+/// One item of the checklist; with `write`, its form (which, with `named`, records the
+/// signed-in user instead of asking for a name).
 fn checklist_row(
     name: &str,
     i: &mailaudit_store::ChecklistItem,
     latest: Option<&ReportView>,
+    write: bool,
+    named: bool,
 ) -> Markup {
     let (mark, to, label) = match i.state {
         ItemState::Done => ("☑", "open", "Reopen"),
@@ -308,12 +318,17 @@ fn checklist_row(
                 }
             }
             td {
-                form method="post" action=(domain_href(name, &format!("/checklist/{}", seg(&i.key)))) {
-                    input type="hidden" name="state" value=(to);
-                    input type="text" name="by" placeholder="your name" maxlength="100"
-                        aria-label="your name" size="10";
-                    " "
-                    button type="submit" { (label) }
+                @if write {
+                    form method="post" action=(domain_href(name, &format!("/checklist/{}", seg(&i.key)))) {
+                        (csrf_field())
+                        input type="hidden" name="state" value=(to);
+                        @if !named {
+                            input type="text" name="by" placeholder="your name" maxlength="100"
+                                aria-label="your name" size="10";
+                            " "
+                        }
+                        button type="submit" { (label) }
+                    }
                 }
             }
         }
@@ -325,9 +340,10 @@ fn checklist_row(
 /// it, save it, mail it).
 pub async fn guide_page(
     State(p): State<Portal>,
+    caller: Caller,
     DomainPath(raw): DomainPath,
 ) -> Result<Response, AppError> {
-    let d = find_domain(&p, &raw).await?;
+    let d = p.reads(&caller).domain(&raw).await?;
     let Some(latest) = &d.latest else {
         return Err(AppError::NotFound(format!(
             "A stored audit of {} (run `mailaudit audit {}` first); its guide was",
@@ -335,7 +351,7 @@ pub async fn guide_page(
         )));
     };
     let view: ReportView = view_of(latest)?;
-    let g = stored::guide_for(p.store.as_ref(), &d.name, view, now(), None).await?;
+    let g = stored::guide_for(d.store(), &d.name, view, now(), None).await?;
     let mut res = Html(guide_html::page(&g)).into_response();
     // The page carries its own inline style (and a meta policy saying so).
     res.headers_mut().insert(
@@ -355,16 +371,21 @@ pub struct ItemForm {
 }
 
 /// `POST /domains/{domain}/checklist/{key}`: sets the item's state through
-/// `Store::set_item_state` (as `mailaudit checklist --done/--reopen`), then back to the page.
-/// Refused (403) when the browser says the form came from another origin.
+/// `Store::set_item_state` (as `mailaudit checklist --done/--reopen`), records it in the audit
+/// log, then back to the page. The origin and CSRF checks are the middleware's
+/// ([`crate::auth`]); a domain outside the caller's scope is not found, and a viewer may not
+/// change anything (403). With accounts, the change is recorded as the signed-in user's.
 pub async fn set_item(
     State(p): State<Portal>,
+    caller: Caller,
     Path((raw, key)): Path<(String, String)>,
-    headers: HeaderMap,
     form: Result<Form<ItemForm>, FormRejection>,
 ) -> Result<Response, AppError> {
-    if let Some(why) = cross_origin(&headers) {
-        return Err(AppError::Forbidden(why));
+    let d = p.reads(&caller).domain(&raw).await?;
+    if !caller.may_write() {
+        return Err(AppError::Forbidden(
+            "a viewer's access is read-only: the checklist is kept by technicians".into(),
+        ));
     }
     let Ok(Form(form)) = form else {
         return Err(AppError::BadRequest(
@@ -377,42 +398,34 @@ pub async fn set_item(
             form.state
         )));
     };
-    let by: String = form
-        .by
-        .as_deref()
-        .unwrap_or("")
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(100)
-        .collect();
-    let by = match by.trim() {
-        "" => DEFAULT_BY.to_string(),
-        b => b.to_string(),
+    let by = match caller.user() {
+        Some(u) => u.name.clone(),
+        None => {
+            let by: String = form
+                .by
+                .as_deref()
+                .unwrap_or("")
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(100)
+                .collect();
+            match by.trim() {
+                "" => DEFAULT_BY.to_string(),
+                b => b.to_string(),
+            }
+        }
     };
-    let d = find_domain(&p, &raw).await?;
-    p.store
+    d.store()
         .set_item_state(&d.name, &key, state, &by, now())
         .await?;
+    crate::auth::record(
+        &p,
+        &caller,
+        "checklist",
+        &format!("{} {key}", d.name),
+        state.as_str(),
+    )
+    .await;
     let to = format!("{}#item-{}", domain_href(&d.name, ""), seg(&key));
     Ok(Redirect::to(&to).into_response())
-}
-
-/// Why a state-changing request is refused as cross-site, if it is: an `Origin` that is not
-/// `http(s)://<Host>`, or `Sec-Fetch-Site: cross-site`.
-fn cross_origin(headers: &HeaderMap) -> Option<String> {
-    let get = |h: header::HeaderName| headers.get(h).and_then(|v| v.to_str().ok());
-    if headers
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("cross-site"))
-    {
-        return Some("cross-site form submissions are refused".into());
-    }
-    let origin = get(header::ORIGIN)?;
-    let host = get(header::HOST).unwrap_or("");
-    let same = origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"))
-        .is_some_and(|o| o.eq_ignore_ascii_case(host));
-    (!same).then(|| format!("a form from {origin} may not change this portal"))
 }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::AppError;
 use crate::Portal;
+use crate::access::Caller;
 use crate::html::{datetime, domain_href, layout, query_value};
 use mailaudit_app::stored::{self, DomainSummary};
 
@@ -22,6 +23,7 @@ pub struct FleetQuery {
 /// `GET /`.
 pub async fn page(
     State(p): State<Portal>,
+    caller: Caller,
     query: Result<Query<FleetQuery>, QueryRejection>,
 ) -> Result<Html<String>, AppError> {
     let customer = query
@@ -29,9 +31,10 @@ pub async fn page(
         .and_then(|Query(q)| q.customer)
         .map(|c| c.trim().to_string())
         .filter(|c| !c.is_empty());
-    let customers = p.store.customers().await?;
-    let queued = queued_runs(p.store.as_ref()).await?;
-    let lines = stored::fleet(p.store.as_ref(), customer.as_deref()).await?;
+    let reads = p.reads(&caller);
+    let customers = reads.customers().await?;
+    let queued = reads.queued_runs().await?;
+    let lines = reads.fleet(customer.as_deref()).await?;
     let t = stored::totals(&lines);
 
     let title = match &customer {
@@ -147,19 +150,6 @@ pub async fn page(
         }
     };
     Ok(Html(layout(&title, b)))
-}
-
-/// The progress of the distributed runs still running, among the newest runs.
-async fn queued_runs(
-    store: &dyn mailaudit_store::Store,
-) -> Result<Vec<mailaudit_store::RunProgress>, AppError> {
-    let mut out = Vec::new();
-    for run in store.runs(20).await? {
-        if run.source == "distributed" && run.status == mailaudit_store::RunStatus::Running {
-            out.push(store.run_progress(run.id, mailaudit_store::now()).await?);
-        }
-    }
-    Ok(out)
 }
 
 fn row(l: &DomainSummary) -> Markup {

@@ -3,10 +3,13 @@
 //!
 //! **Adding a page about one domain** (e.g. the DMARC/TLS report summary at
 //! `/domains/{domain}/reports`) is three small steps: a module here with
-//! `async fn page(State<Portal>, DomainPath) -> Result<Html<String>, AppError>` that starts with
-//! [`find_domain`] and wraps its body in [`domain_page`]; one `.route(…)` line in [`router`];
-//! one entry in [`DOMAIN_PAGES`] so the domain's tab bar links to it.
+//! `async fn page(State<Portal>, Caller, DomainPath) -> Result<Html<String>, AppError>` that
+//! starts with `p.reads(&caller).domain(&raw)` (the caller's scope: 404 outside it) and wraps
+//! its body in [`domain_page`]; one line in [`routes`] (and its entry in the authorisation
+//! test's table); one entry in [`DOMAIN_PAGES`] so the domain's tab bar links to it.
 
+pub mod account;
+pub mod admin;
 pub mod checks;
 pub mod domain;
 pub mod fleet;
@@ -15,17 +18,16 @@ pub mod reports;
 use axum::Router;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
-use mailaudit_core::audit::normalize_domain;
-use mailaudit_store::{DomainEntry, StoreError, StoredResult};
+use axum::routing::{MethodRouter, get, post};
+use mailaudit_store::StoreError;
 
 use maud::{Markup, html};
 
 use crate::html::{domain_href, layout};
-use crate::{Portal, PortalError};
+use crate::{Portal, PortalError, auth};
 
 /// The portal's style sheet (`assets/portal.css`, ours, no external asset).
 pub const CSS: &str = include_str!("../../assets/portal.css");
@@ -41,20 +43,82 @@ pub const DOMAIN_PAGES: &[(&str, &str)] = &[
     ("/guide", "Printable guide"),
 ];
 
-/// Every route of the portal.
+/// Every route of the portal: `(method, path, handler)`. The router is made from this table,
+/// and the authorisation test walks it (every route × every role), so a route added here
+/// without an entry in that test fails it.
+pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Portal>)> {
+    vec![
+        (Method::GET, "/", get(fleet::page)),
+        (Method::GET, "/healthz", get(healthz)),
+        (Method::GET, "/assets/portal.css", get(css)),
+        (Method::GET, "/login", get(auth::login_form)),
+        (Method::POST, "/login", post(auth::login)),
+        (Method::POST, "/logout", post(auth::logout)),
+        (Method::GET, "/login/totp", get(auth::second_factor_form)),
+        (Method::POST, "/login/totp", post(auth::second_factor)),
+        (Method::GET, "/account", get(account::page)),
+        (Method::POST, "/account/totp", post(account::enrol)),
+        (
+            Method::POST,
+            "/account/password",
+            post(account::change_password),
+        ),
+        (Method::GET, "/checks", get(checks::index)),
+        (Method::GET, "/checks/{id}", get(checks::page)),
+        (Method::GET, "/domains/{domain}", get(domain::page)),
+        (
+            Method::GET,
+            "/domains/{domain}/guide",
+            get(domain::guide_page),
+        ),
+        (Method::GET, "/domains/{domain}/reports", get(reports::page)),
+        (Method::GET, "/reports/{id}/raw", get(reports::raw)),
+        (
+            Method::POST,
+            "/domains/{domain}/checklist/{key}",
+            post(domain::set_item),
+        ),
+        (Method::GET, "/admin/users", get(admin::users)),
+        (Method::POST, "/admin/users", post(admin::add_user)),
+        (
+            Method::POST,
+            "/admin/users/{name}/role",
+            post(admin::set_role),
+        ),
+        (
+            Method::POST,
+            "/admin/users/{name}/password",
+            post(admin::set_password),
+        ),
+        (
+            Method::POST,
+            "/admin/users/{name}/reset-2fa",
+            post(admin::reset_second_factor),
+        ),
+        (
+            Method::POST,
+            "/admin/users/{name}/remove",
+            post(admin::remove_user),
+        ),
+        (Method::POST, "/admin/settings", post(admin::settings)),
+        (Method::GET, "/admin/audit", get(admin::audit_log)),
+        (Method::GET, "/admin/audit.csv", get(admin::audit_csv)),
+    ]
+}
+
+/// The portal's router: [`routes`], then the sign-in middleware ([`auth::middleware`]), then
+/// the loopback `Host:` guard and security headers ([`guard`], outermost).
 pub(crate) fn router(portal: Portal) -> Router {
-    Router::new()
-        .route("/", get(fleet::page))
-        .route("/healthz", get(healthz))
-        .route("/assets/portal.css", get(css))
-        .route("/checks", get(checks::index))
-        .route("/checks/{id}", get(checks::page))
-        .route("/domains/{domain}", get(domain::page))
-        .route("/domains/{domain}/guide", get(domain::guide_page))
-        .route("/domains/{domain}/reports", get(reports::page))
-        .route("/reports/{id}/raw", get(reports::raw))
-        .route("/domains/{domain}/checklist/{key}", post(domain::set_item))
+    let mut router = Router::new();
+    for (_, path, handler) in routes() {
+        router = router.route(path, handler);
+    }
+    router
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            portal.clone(),
+            auth::middleware,
+        ))
         .layer(middleware::from_fn_with_state(portal.clone(), guard))
         .with_state(portal)
 }
@@ -132,7 +196,7 @@ async fn not_found() -> AppError {
 
 /// `/healthz`: 200 `ok` when the store answers, 503 otherwise (for monitoring).
 async fn healthz(State(p): State<Portal>) -> Response {
-    match p.store.runs(1).await {
+    match p.health().await {
         Ok(_) => (StatusCode::OK, "ok\n").into_response(),
         Err(e) => {
             eprintln!("mailaudit portal: health check: {e}");
@@ -231,45 +295,6 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for DomainPath {
             .map(|(_, v)| DomainPath(v))
             .ok_or_else(|| AppError::NotFound("This page".into()))
     }
-}
-
-/// A domain as the store knows it: its inventory entry and latest stored audit (at least one
-/// of the two exists).
-pub struct FoundDomain {
-    /// The name as stored.
-    pub name: String,
-    /// The inventory entry (None when the domain was removed but its audits are kept).
-    pub entry: Option<DomainEntry>,
-    /// The latest stored audit.
-    pub latest: Option<StoredResult>,
-}
-
-/// Looks a domain up by the name in its URL (normalised as the CLI does: IDNA, lower case);
-/// 404 when the store knows nothing about it.
-pub async fn find_domain(p: &Portal, raw: &str) -> Result<FoundDomain, AppError> {
-    let name = normalize_domain(raw).unwrap_or_else(|_| {
-        let t = raw.trim();
-        t.strip_suffix('.').unwrap_or(t).to_ascii_lowercase()
-    });
-    let absent = |e: &StoreError| matches!(e, StoreError::NotFound { .. } | StoreError::Invalid(_));
-    let entry = match p.store.domain(&name).await {
-        Ok(e) => Some(e),
-        Err(e) if absent(&e) => None,
-        Err(e) => return Err(e.into()),
-    };
-    let latest = match p.store.latest_result(&name).await {
-        Ok(r) => r,
-        Err(e) if absent(&e) => None,
-        Err(e) => return Err(e.into()),
-    };
-    if entry.is_none() && latest.is_none() {
-        return Err(AppError::NotFound(format!("The domain {name}")));
-    }
-    Ok(FoundDomain {
-        name,
-        entry,
-        latest,
-    })
 }
 
 /// A page about one domain: the tab bar of [`DOMAIN_PAGES`] (with `current` marked), then

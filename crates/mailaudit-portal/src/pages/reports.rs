@@ -19,8 +19,9 @@ use mailaudit_store::now;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{AppError, DomainPath, domain_page, find_domain};
+use super::{AppError, DomainPath, domain_page};
 use crate::Portal;
+use crate::access::{Caller, FoundDomain};
 use crate::html::datetime;
 
 /// Reports listed at the bottom of the page.
@@ -37,10 +38,11 @@ pub struct Period {
 /// `GET /domains/{domain}/reports`.
 pub async fn page(
     State(p): State<Portal>,
+    caller: Caller,
     DomainPath(raw): DomainPath,
     Query(q): Query<Period>,
 ) -> Result<Html<String>, AppError> {
-    let d = find_domain(&p, &raw).await?;
+    let d = p.reads(&caller).domain(&raw).await?;
     let name = d.name.as_str();
     let days = match q.days.as_deref().map(str::parse::<i64>) {
         None => 30,
@@ -53,9 +55,8 @@ pub async fn page(
     };
     let until = now();
     let since = until - days * 86_400;
-    let (dmarc, tls) =
-        domain_reports(p.store.as_ref(), name, since, until, &HashMap::new()).await?;
-    let recent = recent(&p, name).await?;
+    let (dmarc, tls) = domain_reports(d.store(), name, since, until, &HashMap::new()).await?;
+    let recent = recent(&d).await?;
     let b = html! {
         h1 id="domain-name" { (name) } "\n"
         p class="periods" {
@@ -244,8 +245,8 @@ fn tls_section(t: &TlsDomainSummary) -> Markup {
     }
 }
 
-async fn recent(p: &Portal, name: &str) -> Result<Markup, AppError> {
-    let list = p.store.reports(Some(name), RECENT).await?;
+async fn recent(d: &FoundDomain<'_>) -> Result<Markup, AppError> {
+    let list = d.store().reports(Some(&d.name), RECENT).await?;
     Ok(html! {
         section id="received" {
             h2 { "Reports received " span class="muted" { "(newest " (RECENT) ")" } } "\n"
@@ -292,6 +293,7 @@ async fn recent(p: &Portal, name: &str) -> Result<Markup, AppError> {
 /// `nosniff` and CSP headers), under a name the portal makes, not the one the sender chose.
 pub async fn raw(
     State(p): State<Portal>,
+    caller: Caller,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<axum::response::Response, AppError> {
     use axum::http::header;
@@ -301,7 +303,7 @@ pub async fn raw(
         .ok()
         .filter(|id| *id > 0)
         .ok_or_else(|| AppError::BadRequest("a report id is a positive number".into()))?;
-    let bytes = p.store.report_raw(id).await?;
+    let bytes = p.reads(&caller).report_raw(id).await?;
     let disposition = format!("attachment; filename=\"report-{id}.{}\"", extension(&bytes));
     Ok((
         [

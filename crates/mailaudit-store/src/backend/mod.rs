@@ -10,6 +10,7 @@
 //! methods of the `Store` impl; this module holds what they share: name checks, the column types
 //! and the macros that put the impl together.
 
+mod accounts;
 mod alerts;
 mod batch;
 mod checklist;
@@ -22,6 +23,7 @@ mod runs;
 mod schedules;
 mod tenant;
 
+pub(crate) use accounts::*;
 pub(crate) use alerts::*;
 pub(crate) use batch::*;
 pub(crate) use checklist::*;
@@ -117,6 +119,7 @@ macro_rules! word_column {
     };
 }
 
+word_column!(crate::Role, "role", crate::Role::parse);
 word_column!(crate::RunStatus, "run status", crate::RunStatus::parse);
 word_column!(crate::ItemState, "checklist state", crate::ItemState::parse);
 word_column!(crate::Scope, "schedule scope", crate::Scope::from_key);
@@ -156,7 +159,7 @@ macro_rules! impl_store {
             [
                 inventory_methods runs_methods checklist_methods rollout_methods
                 schedules_methods alerts_methods tenant_methods reports_methods mailbox_methods
-                batch_methods queue_methods
+                batch_methods queue_methods accounts_methods
             ]
         }
     };

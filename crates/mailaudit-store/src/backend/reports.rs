@@ -271,6 +271,17 @@ macro_rules! reports_methods {
                 Ok(rows.into_iter().map(|r| (r.report, r.parsed)).collect())
             }
 
+            async fn report_domain(&self, id: i64) -> Result<String, StoreError> {
+                let domain = sqlx::query_scalar::<_, String>(
+                    "SELECT policy_domain FROM reports WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or_else(|| StoreError::not_found(format!("report {id}")))?;
+                Ok(domain)
+            }
+
             async fn report_raw(&self, id: i64) -> Result<Vec<u8>, StoreError> {
                 let (encoding, raw) = sqlx::query_as::<_, (String, Vec<u8>)>(
                     "SELECT raw_encoding, raw FROM reports WHERE id = $1",

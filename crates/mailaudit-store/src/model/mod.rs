@@ -1,6 +1,7 @@
 //! The store's data: what each area of the [`Store`](crate::Store) takes and gives back, one module
 //! per area, all re-exported at the crate root.
 
+mod accounts;
 mod checklist;
 mod inventory;
 mod mailbox;
@@ -10,6 +11,7 @@ mod runs;
 mod schedules;
 mod tenant;
 
+pub use accounts::{AuditEntry, LoginFailures, NewUser, Role, Session, User};
 pub use checklist::{ChecklistItem, DmarcRollout, ItemState, VERIFIED_BY_AUDIT};
 pub use inventory::{
     Added, Customer, DomainEntry, DomainUpdate, KeyPerson, NewDomain, Updated, merge_key_people,

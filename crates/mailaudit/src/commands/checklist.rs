@@ -45,11 +45,13 @@ pub(crate) async fn checklist_cmd(store: &dyn Store, args: &ChecklistArgs) -> Re
         store
             .set_item_state(&domain, key, ItemState::Done, &by, now())
             .await?;
+        audit_item(store, &domain, key, &by, "done").await?;
     }
     if let Some(key) = &args.reopen {
         store
             .set_item_state(&domain, key, ItemState::Open, &by, now())
             .await?;
+        audit_item(store, &domain, key, &by, "open").await?;
     }
     let items = store.checklist(&domain).await?;
     let readiness = mailaudit_store::analysis::stored_readiness(store, &domain, now()).await?;
@@ -157,4 +159,25 @@ async fn contradiction(
     Ok(guide::check_manual_done(key, &view)
         .err()
         .map(|c| (latest.audited_at, c)))
+}
+
+/// Records a checklist change made on the command line in the audit log, as the portal
+/// records its own (the name given with --by in the detail).
+async fn audit_item(
+    store: &dyn Store,
+    domain: &str,
+    key: &str,
+    by: &str,
+    state: &str,
+) -> Result<()> {
+    mailaudit_app::accounts::Actor::cli()
+        .record(
+            store,
+            now(),
+            "checklist",
+            &format!("{domain} {key}"),
+            &format!("{state} (by {by})"),
+        )
+        .await?;
+    Ok(())
 }

@@ -42,7 +42,7 @@ pub(crate) async fn demo(cli: &Cli, args: &DemoArgs) -> Result<ExitCode> {
     let listen = if args.no_serve {
         None
     } else {
-        Some(mailaudit_portal::check_listen(&args.listen, false)?)
+        Some(mailaudit_portal::check_listen(&args.listen, false, false)?)
     };
     let (location, shown, mode) = demo_store(cli)?;
     let store: Arc<dyn Store> = Arc::from(
@@ -108,6 +108,9 @@ async fn run(
                 .unwrap_or_default()
         );
         print_summary(shown, &audited, stored, &lab)?;
+        if args.accounts {
+            print_logins(&demo_accounts(store.as_ref()).await?)?;
+        }
         Ok::<bool, anyhow::Error>(audited.errored)
     }
     .await;
@@ -136,6 +139,13 @@ async fn run(
             let serve = ServeArgs {
                 listen: args.listen.clone(),
                 public: false,
+                tls_cert: None,
+                tls_key: None,
+                behind_https_proxy: false,
+                max_connections: 512,
+                header_timeout: 30,
+                session_idle: mailaudit_portal::PortalOptions::IDLE,
+                session_max: mailaudit_portal::PortalOptions::MAX,
                 tick: 60,
                 store: StoreOpt::default(),
                 run: ScheduleRunArgs {
@@ -294,6 +304,55 @@ fn tally(out: &mut Audited, report: &DomainReport) {
     {
         out.no_dmarc.push(report.domain.clone());
     }
+}
+
+/// `demo --accounts`: an admin, a technician and a viewer of the first sample customer, each
+/// with a new random password (a demo store run again gets new passwords for them); returns
+/// `(name, password, role as the user list says it)`.
+async fn demo_accounts(store: &dyn Store) -> Result<Vec<(String, String, String)>> {
+    use mailaudit_app::accounts::{self, Actor, describe_role};
+    use mailaudit_store::Role;
+    let customer = SAMPLE_CUSTOMERS[0].name.to_string();
+    let mut out = Vec::new();
+    for (name, role, customers) in [
+        ("admin", Role::Admin, vec![]),
+        ("technician", Role::Technician, vec![]),
+        ("viewer", Role::Viewer, vec![customer]),
+    ] {
+        // 24 characters of base64url: 144 random bits.
+        let password: String = accounts::new_token().chars().take(24).collect();
+        let cli = Actor::cli();
+        match store.user(name).await {
+            Ok(_) => {
+                accounts::set_role(store, &cli, name, role, &customers, tracking::now()).await?;
+                accounts::set_password(store, &cli, name, &password, tracking::now()).await?;
+            }
+            Err(mailaudit_store::StoreError::NotFound { .. }) => {
+                accounts::add_user(
+                    store,
+                    &cli,
+                    name,
+                    role,
+                    &customers,
+                    Some(&password),
+                    tracking::now(),
+                )
+                .await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        out.push((name.to_string(), password, describe_role(role, &customers)));
+    }
+    Ok(out)
+}
+
+fn print_logins(logins: &[(String, String, String)]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "  portal logins (sign in at /login):")?;
+    for (name, password, role) in logins {
+        writeln!(out, "    {name} / {password}  ({role})")?;
+    }
+    Ok(())
 }
 
 fn print_summary(shown: &str, a: &Audited, reports: usize, lab: &str) -> Result<()> {

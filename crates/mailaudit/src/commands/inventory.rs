@@ -68,7 +68,10 @@ pub(crate) async fn customer(store: &dyn Store, cmd: &CustomerCommand) -> Result
             contacts,
             notes,
         } => match add_customer(store, name, contacts.as_deref(), notes.as_deref()).await? {
-            CustomerAdded::New(c) => writeln!(out, "added customer {}", c.name)?,
+            CustomerAdded::New(c) => {
+                audit(store, "customer-add", &c.name, "").await?;
+                writeln!(out, "added customer {}", c.name)?
+            }
             CustomerAdded::Existing { stored: c, differ } => {
                 let mut suggest = format!("mailaudit customer set {}", shell_quote(&c.name));
                 for d in &differ {
@@ -131,6 +134,9 @@ pub(crate) async fn customer(store: &dyn Store, cmd: &CustomerCommand) -> Result
             }
             if changes.is_empty() {
                 writeln!(out, "customer {}: unchanged (already so)", u.after.name)?;
+            } else {
+                let fields: Vec<&str> = changes.iter().map(|c| c.0).collect();
+                audit(store, "customer-set", &u.after.name, &fields.join(", ")).await?;
             }
             let changes: Vec<_> = changes
                 .into_iter()
@@ -260,6 +266,13 @@ pub(crate) async fn domain(store: &dyn Store, cmd: &DomainCommand) -> Result<Exi
             for name in names {
                 match mailaudit_app::inventory::add_domain(store, name, &fields).await? {
                     AddOutcome::New(d) => {
+                        audit(
+                            store,
+                            "domain-add",
+                            &d.name,
+                            d.customer.as_deref().unwrap_or(""),
+                        )
+                        .await?;
                         let owner = d.customer.map(|c| format!(" ({c})")).unwrap_or_default();
                         writeln!(out, "added {}{owner}", d.name)?;
                     }
@@ -328,6 +341,9 @@ pub(crate) async fn domain(store: &dyn Store, cmd: &DomainCommand) -> Result<Exi
                 let changes = mailaudit_app::inventory::domain_changes(&u.before, &u.after);
                 if changes.is_empty() {
                     writeln!(out, "{name}: unchanged (already so)")?;
+                } else {
+                    let fields: Vec<&str> = changes.iter().map(|c| c.field).collect();
+                    audit(store, "domain-set", &u.after.name, &fields.join(", ")).await?;
                 }
                 write_changes(&mut out, &format!("{name}: "), &changes)?;
             }
@@ -340,7 +356,9 @@ pub(crate) async fn domain(store: &dyn Store, cmd: &DomainCommand) -> Result<Exi
         },
         DomainCommand::Remove { domains } => {
             for name in domains {
-                store.remove_domain(&normalize_domain(name)?).await?;
+                let name_n = normalize_domain(name)?;
+                store.remove_domain(&name_n).await?;
+                audit(store, "domain-remove", &name_n, "").await?;
                 writeln!(out, "removed {name} (its audit history is kept)")?;
             }
         }
@@ -559,10 +577,20 @@ pub(crate) async fn import(store: &dyn Store, args: &ImportArgs) -> Result<ExitC
             updated_customers.join("; ")
         ));
     }
+    audit(store, "import", &name, &summary).await?;
     writeln!(out, "{summary}")?;
     Ok(if bad > 0 {
         ExitCode::from(2)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Records an inventory change made on the command line in the audit log (what the portal's
+/// admins read at /admin/audit).
+async fn audit(store: &dyn Store, action: &str, target: &str, detail: &str) -> Result<()> {
+    mailaudit_app::accounts::Actor::cli()
+        .record(store, mailaudit_store::now(), action, target, detail)
+        .await?;
+    Ok(())
 }

@@ -16,6 +16,7 @@ mod reports;
 mod reports_fetch;
 mod schedule;
 mod spf_eval;
+mod user;
 
 use mailaudit_app::tracking;
 
@@ -29,7 +30,7 @@ use mailaudit_store::{Location, OpenMode, StoreError};
 
 use crate::cli::{
     Cli, ColorChoice, Command, CustomerCommand, DomainCommand, ExoCommand, ReportsCommand,
-    ScheduleCommand,
+    ScheduleCommand, UserCommand,
 };
 
 /// Opens the store (`--db`, default the embedded SQLite file), runs the command with it on a
@@ -53,6 +54,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::RelayTest(args) => runtime()?.block_on(relay::relay_test(&cli, args)),
         Command::Checks(args) => checks::checks(args),
         Command::Customer(w) => with_store!(cli, |s| inventory::customer(s, &w.command)),
+        Command::User(w) => with_store!(cli, |s| user::user_cmd(s, &w.command)),
         Command::Domain(w) => with_store!(cli, |s| inventory::domain(s, &w.command)),
         Command::Import(args) => with_store!(cli, |s| inventory::import(s, args)),
         Command::Worker(args) => runtime()?.block_on(distributed::worker(&cli, args)),
@@ -175,6 +177,8 @@ fn creates_store(command: &Command) -> bool {
         // Auditing names records the run; auditing the inventory needs one.
         Command::Audit(a) => !a.domains.is_empty() || !a.file.is_empty(),
         Command::Customer(w) => matches!(w.command, CustomerCommand::Add { .. }),
+        // The first admin of a new store.
+        Command::User(w) => matches!(w.command, UserCommand::Add { .. }),
         Command::Domain(w) => matches!(&w.command, DomainCommand::Add(a) if a.customer.is_none()),
         Command::Import(_) => true,
         // A fresh audit is recorded for a domain that has none; a customer must exist.

@@ -306,11 +306,35 @@ async fn abort_stale(store: &dyn Store) -> Result<()> {
 /// `mailaudit serve`: the web portal and the scheduler on one runtime, until Ctrl-C or SIGTERM;
 /// then the portal finishes the requests in flight and the store is closed.
 pub(crate) async fn serve(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
-    let addr = mailaudit_portal::check_listen(&args.listen, args.public)?;
+    // The address is checked before the store is opened (a bad --listen touches nothing), and
+    // again with the store's admins: without one, only loopback.
+    mailaudit_portal::check_listen(&args.listen, true, true)?;
     let store: Arc<dyn Store> = Arc::from(super::open_store(cli).await?);
-    let result = serve_with(cli, &store, args, addr).await;
+    let result = async {
+        let admin = has_admin(store.as_ref()).await?;
+        let addr = mailaudit_portal::check_listen(&args.listen, args.public, admin)?;
+        if args.behind_https_proxy && !admin && !args.public {
+            anyhow::bail!(
+                "--behind-https-proxy serves the portal beyond this machine, and the store has \
+                 no admin, so the portal has no sign-in: add the first admin with `mailaudit \
+                 user add --admin NAME`"
+            );
+        }
+        serve_with(cli, &store, args, addr).await
+    }
+    .await;
     store.close().await;
     result
+}
+
+/// Whether the store has a portal admin (then everyone signs in, and the portal may listen on
+/// any address).
+async fn has_admin(store: &dyn Store) -> Result<bool> {
+    Ok(store
+        .users()
+        .await?
+        .iter()
+        .any(|u| u.role == mailaudit_store::Role::Admin))
 }
 
 /// The portal on `addr` over `store` and the scheduler, until Ctrl-C or SIGTERM (also what
@@ -327,27 +351,45 @@ pub(crate) async fn serve_with(
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    // A certificate or key that cannot be used stops here, before anything listens.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(mailaudit_portal::tls_config(cert, key)?),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     abort_stale(store.as_ref()).await?;
     let listener = mailaudit_portal::bind(addr).await?;
     let local = listener.local_addr().context("the portal's address")?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut stopped_portal = stopped.clone();
-    let mut portal = tokio::spawn(mailaudit_portal::serve(
+    let users = store.users().await?.len();
+    let mut portal = tokio::spawn(mailaudit_portal::serve_with(
         listener,
         store.clone(),
         mailaudit_portal::PortalOptions {
-            public: args.public,
+            // With accounts, a portal listening beyond loopback answers any host name.
+            // (behind a proxy, the Host is the proxy's public name).
+            public: args.public || !local.ip().is_loopback() || args.behind_https_proxy,
+            secure_cookies: tls.is_some() || args.behind_https_proxy,
+            behind_proxy: args.behind_https_proxy,
+            session_idle_secs: args.session_idle,
+            session_max_secs: args.session_max,
+        },
+        mailaudit_portal::Connections {
+            tls,
+            max: args.max_connections,
+            header_timeout: Duration::from_secs(args.header_timeout.max(1)),
         },
         async move {
             let _ = stopped_portal.wait_for(|s| *s).await;
         },
     ));
     eprintln!(
-        "mailaudit: portal on http://{local}/ ({}); scheduler every {}s; Ctrl-C to stop",
-        if args.public {
-            "PUBLIC, no authentication"
-        } else {
-            "loopback only, no authentication"
+        "mailaudit: portal on {scheme}://{local}/ ({}); scheduler every {}s; Ctrl-C to stop",
+        match (users, args.public) {
+            (0, true) => "PUBLIC, no authentication".to_string(),
+            (0, false) => "loopback only, no authentication".to_string(),
+            (n, _) => format!("sign-in required, {n} users"),
         },
         args.tick
     );
@@ -363,6 +405,12 @@ pub(crate) async fn serve_with(
                 }
                 if let Err(e) = deliver_alerts(cli, store.as_ref(), &args.run).await {
                     eprintln!("mailaudit: alerts: {e:#}");
+                }
+                // Sessions ended by time are deleted when next looked up; this sweeps those
+                // never looked up again.
+                let idle = args.session_idle;
+                if let Err(e) = store.delete_expired_sessions(mailaudit_store::now(), idle).await {
+                    eprintln!("mailaudit: sessions: {e}");
                 }
             }
             _ = interrupt.recv() => break Ok(()),

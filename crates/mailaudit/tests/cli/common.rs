@@ -57,10 +57,18 @@ pub(crate) fn data_home() -> &'static std::path::Path {
 }
 
 pub(crate) fn run_with_stdin(args: &[&str], stdin: Option<&str>) -> Output {
+    run_env(args, &[], stdin)
+}
+
+/// Runs the binary with `env` added to its environment (and MAILAUDIT_PASSWORD removed unless
+/// given there).
+pub(crate) fn run_env(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
     let started = Instant::now();
     let args = unsigned_lab(args);
     let mut child = Command::new(env!("CARGO_BIN_EXE_mailaudit"))
         .args(&args)
+        .env_remove("MAILAUDIT_PASSWORD")
+        .envs(env.iter().copied())
         .env_remove("NO_COLOR")
         // Audits are recorded in the default store: keep it out of the user's data directory.
         .env_remove("MAILAUDIT_DB")

@@ -363,3 +363,68 @@ fn demo_serves_the_portal_and_stops_cleanly_on_sigterm() {
         "the lab's SMTP port is closed"
     );
 }
+
+/// `demo --accounts` prints a login for each role, and each signs in with the password shown.
+#[test]
+fn demo_accounts_prints_a_login_for_each_role() {
+    let (_dir, db) = temp_db();
+    let logins = |stdout: &str| -> Vec<(String, String, String)> {
+        stdout
+            .lines()
+            .skip_while(|l| !l.contains("portal logins"))
+            .skip(1)
+            .take(3)
+            .map(|l| {
+                let (who, role) = l.trim().split_once("  (").expect("a login line");
+                let (name, password) = who.split_once(" / ").expect("name / password");
+                (
+                    name.to_string(),
+                    password.to_string(),
+                    role.trim_end_matches(')').to_string(),
+                )
+            })
+            .collect()
+    };
+    let out = run(&["--db", &db, "demo", "--no-serve", "--accounts"]);
+    out.assert_code(0);
+    let first = logins(&out.stdout);
+    assert_eq!(
+        first
+            .iter()
+            .map(|(n, _, r)| (n.as_str(), r.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("admin", "admin"),
+            ("technician", "technician"),
+            ("viewer", "viewer of Contoso Legal Group")
+        ],
+        "{}",
+        out.stdout
+    );
+    runtime().block_on(async {
+        let store = open(&db).await;
+        for (name, password, _) in &first {
+            let u = store.user(name).await.expect("the user is stored");
+            assert!(mailaudit_app::accounts::verify_password(
+                u.password_hash.as_deref().unwrap(),
+                password
+            ));
+        }
+        store.close().await;
+    });
+    // Again on the same store: the same users, new passwords.
+    let out = run(&["--db", &db, "demo", "--no-serve", "--accounts"]);
+    out.assert_code(0);
+    let second = logins(&out.stdout);
+    assert_eq!(second.len(), 3);
+    assert!(
+        first
+            .iter()
+            .zip(&second)
+            .all(|(a, b)| a.0 == b.0 && a.1 != b.1)
+    );
+    // Without --accounts, no login is printed (the Quick start's portal stays open).
+    let (_dir2, db2) = temp_db();
+    let out = run(&["--db", &db2, "demo", "--no-serve"]);
+    assert!(!out.stdout.contains("portal logins"), "{}", out.stdout);
+}

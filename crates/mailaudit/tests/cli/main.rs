@@ -31,3 +31,4 @@ mod serve;
 mod spf_eval;
 mod store;
 mod store_open;
+mod users;

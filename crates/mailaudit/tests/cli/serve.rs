@@ -11,17 +11,28 @@ use crate::common::{data_home, http_get, run, sigterm_and_wait};
 #[test]
 fn serve_refuses_a_non_loopback_address_without_public() {
     let dir = tempfile::tempdir().unwrap();
+    // A store without portal users (an empty file is an empty SQLite database): no sign-in, so
+    // loopback only (with an admin, see users.rs).
+    std::fs::File::create(dir.path().join("m.db")).unwrap();
     let db = format!("sqlite://{}", dir.path().join("m.db").display());
     let out = run(&["--db", &db, "serve", "--listen", "0.0.0.0:0"]);
     out.assert_code(2);
     assert!(
-        out.stderr.contains("refusing to listen on 0.0.0.0:0") && out.stderr.contains("--public"),
+        out.stderr.contains("refusing to listen on 0.0.0.0:0")
+            && out.stderr.contains("--public")
+            && out.stderr.contains("mailaudit user add --admin"),
         "{}",
         out.stderr
     );
     let help = run(&["serve", "--help"]);
     help.assert_code(0);
-    assert!(help.stdout.contains("--public") && help.stdout.contains("no authentication"));
+    let words = help.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        words.contains("--public") && words.contains("the portal has no authentication"),
+        "{}",
+        help.stdout
+    );
+    assert!(words.contains("everyone signs in"), "{}", help.stdout);
 }
 
 /// A running `mailaudit serve` on an ephemeral loopback port: the child, its stderr lines, and
