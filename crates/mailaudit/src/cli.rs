@@ -1072,6 +1072,8 @@ pub(crate) struct ScheduleRunArgs {
     #[command(flatten)]
     pub(crate) dns: DnsOpt,
     /// Post regression alerts to this webhook (Teams and Slack accept its JSON; repeatable).
+    /// The URL is a credential: prefer the environment variable, since every local user can
+    /// read a command line. Errors are stored and printed with its path redacted.
     #[arg(long, value_name = "URL", env = "MAILAUDIT_WEBHOOK")]
     pub(crate) webhook: Vec<String>,
     /// E-mail regression alerts to this address (repeatable; needs --smtp-relay and --alert-from).

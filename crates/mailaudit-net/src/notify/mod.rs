@@ -320,6 +320,46 @@ pub enum AlertTarget {
     Mail(MailTarget),
 }
 
+impl AlertTarget {
+    /// `text` (an error message, say a webhook's error response quoting the path it was
+    /// posted to) with this target's secrets replaced by `<redacted>`: a webhook URL's path and
+    /// query (where Teams, Slack and most services put the credential) and its header values,
+    /// a relay's password. What is stored or shown of a failed delivery goes through this.
+    pub fn redact(&self, text: &str) -> String {
+        const MARK: &str = "<redacted>";
+        let mut secrets: Vec<String> = Vec::new();
+        match self {
+            AlertTarget::Webhook(w) => {
+                if let Some((_, rest)) = w.url.split_once("://") {
+                    let start = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+                    let secret = rest[start..].trim_start_matches('/');
+                    if !secret.is_empty() {
+                        // The whole path and query, and each long part of it on its own (an
+                        // error may quote only the key of `/webhookb2/…/IncomingWebhook/KEY/…`).
+                        secrets.push(secret.to_string());
+                        secrets.extend(
+                            secret
+                                .split(['/', '?', '&', '=', '#'])
+                                .filter(|part| part.len() >= 8)
+                                .map(str::to_string),
+                        );
+                    }
+                }
+                secrets.extend(w.headers.iter().map(|(_, v)| v.clone()));
+            }
+            AlertTarget::Mail(m) => secrets.extend(m.password.clone()),
+        }
+        // The longest first, so that a secret holding another is replaced whole.
+        secrets.retain(|s| s.len() >= 4);
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        let mut out = text.to_string();
+        for s in &secrets {
+            out = out.replace(s.as_str(), MARK);
+        }
+        out
+    }
+}
+
 /// Delivers the alert `payload` (made by [`alert_payload`], as kept in the outbox) to `target`
 /// once: the JSON itself to a webhook, the email [`mail_content`] writes from it to a mail
 /// target.
@@ -341,6 +381,41 @@ pub async fn deliver<D: DnsSource>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_targets_secrets_are_redacted_from_error_text() {
+        let hook = AlertTarget::Webhook(WebhookTarget {
+            url: "https://example.webhook.office.com/webhookb2/0c1e@9a2f/IncomingWebhook/s3cr3tKey0123/77ab?sig=abcdef123456".into(),
+            headers: vec![("Authorization".into(), "Bearer tok-ABCDEFGH".into())],
+        });
+        let echoed = "HTTP 404: no route for /webhookb2/0c1e@9a2f/IncomingWebhook/s3cr3tKey0123/77ab?sig=abcdef123456";
+        let out = hook.redact(echoed);
+        assert_eq!(out, "HTTP 404: no route for /<redacted>");
+        // A part quoted alone, and a header value.
+        let out = hook.redact("unknown key s3cr3tKey0123; auth Bearer tok-ABCDEFGH refused");
+        assert!(
+            !out.contains("s3cr3tKey0123") && !out.contains("tok-ABCDEFGH"),
+            "{out}"
+        );
+        // What is not secret stays: the host, the status.
+        assert_eq!(
+            hook.redact("example.webhook.office.com: HTTP 500"),
+            "example.webhook.office.com: HTTP 500"
+        );
+        let mail = AlertTarget::Mail(MailTarget {
+            relay: "smtp.example".into(),
+            port: 587,
+            starttls: true,
+            username: Some("alerts".into()),
+            password: Some("hunter2-long".into()),
+            from: "a@example.com".into(),
+            to: vec!["b@example.com".into()],
+        });
+        assert_eq!(
+            mail.redact("535 5.7.8 bad credentials for alerts/hunter2-long"),
+            "535 5.7.8 bad credentials for alerts/<redacted>"
+        );
+    }
 
     #[test]
     fn retryable_classification() {

@@ -13,6 +13,9 @@ use serde_json::Value;
 use crate::common::Lab;
 use crate::store::Db;
 
+/// The secret part of the webhook's URL (as in a Teams or Slack webhook).
+const SECRET: &str = "t0ken-9f8e7d6c5b4a";
+
 /// A webhook on 127.0.0.1: answers each POST with the next queued status (200 when none) and
 /// records the bodies.
 struct Hook {
@@ -61,9 +64,16 @@ impl Hook {
                 b.lock().expect("bodies").push(body);
                 let status = s.lock().expect("statuses").pop_front().unwrap_or(200);
                 let reason = if status == 200 { "OK" } else { "Error" };
+                // An error quotes the request line, secret path and all, as real services do.
+                let echo = if status == 200 {
+                    String::new()
+                } else {
+                    head.lines().next().unwrap_or("").to_string()
+                };
                 let _ = conn.write_all(
                     format!(
-                        "HTTP/1.1 {status} {reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        "HTTP/1.1 {status} {reason}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{echo}",
+                        echo.len()
                     )
                     .as_bytes(),
                 );
@@ -77,7 +87,7 @@ impl Hook {
     }
 
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/hook", self.port)
+        format!("http://127.0.0.1:{}/hook/{SECRET}", self.port)
     }
 
     fn bodies(&self) -> Vec<String> {
@@ -247,6 +257,7 @@ fn schedule_run_alerts_on_regression_and_retries_a_failed_webhook() {
     assert_eq!((ran, delivered), (1, 0), "{stderr}");
     assert_eq!(hook.bodies().len(), 2, "one failed attempt");
     assert!(stderr.contains("not delivered"), "{stderr}");
+    assert!(!stderr.contains(SECRET), "{stderr}");
     // The backoff (one minute) keeps the next run from retrying at once.
     let (ran, delivered, _) = schedule_run(&db, &bad, &hook);
     assert_eq!((ran, delivered), (0, 0));
@@ -274,7 +285,12 @@ fn schedule_run_alerts_on_regression_and_retries_a_failed_webhook() {
             alert
                 .last_error
                 .as_deref()
-                .is_some_and(|e| e.contains("500")),
+                .is_some_and(|e| e.contains("500") && e.contains("<redacted>")),
+            "{alert:#?}"
+        );
+        // The error body quoted the webhook's secret path; the store keeps it redacted.
+        assert!(
+            !alert.last_error.as_deref().unwrap_or("").contains(SECRET),
             "{alert:#?}"
         );
         store
