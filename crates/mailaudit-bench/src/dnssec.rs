@@ -21,7 +21,9 @@ use mailaudit_bench::stats::AuditStats;
 use mailaudit_lab::SignedDns;
 use serde_json::Value;
 
-use crate::{load_average, mailaudit_path, pass_tuning, secs, stats_of, verdict, write_list};
+use crate::{
+    load_average, mailaudit_path, pass_tuning, runtime, secs, stats_of, verdict, write_list,
+};
 
 /// Measure what DNSSEC validation costs `mailaudit audit`: the synthetic fleet is served as
 /// DNSSEC zones (about --signed-percent of the customer domains signed, each MX host in a
@@ -105,11 +107,7 @@ pub(crate) fn run(args: &DnssecArgs) -> Result<bool> {
     let fleet = synthetic_fleet(n, args.seed).map_err(anyhow::Error::msg)?;
     let signed = signed_fleet(&fleet, args.signed_percent);
     drop(fleet);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.server_threads.max(1))
-        .enable_all()
-        .build()
-        .context("cannot start the tokio runtime")?;
+    let runtime = runtime(args.server_threads.max(1))?;
     let dns = runtime
         .block_on(SignedDns::start(&signed.zones))
         .context("cannot start the lab's DNSSEC-signing server")?;

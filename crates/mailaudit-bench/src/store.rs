@@ -20,10 +20,10 @@ use mailaudit_lab::LabDns;
 use mailaudit_store::{Location, OpenMode, RunStatus, Store, open_with};
 use serde_json::Value;
 
-use crate::{mailaudit_path, stats_of, write_list};
+use crate::{mailaudit_path, runtime, stats_of, write_list};
 
 /// A week in seconds, the interval between two runs in the store's clock.
-const WEEK: i64 = 7 * 86_400;
+pub(crate) const WEEK: i64 = 7 * 86_400;
 
 /// Measure the store's size over a year of weekly audits of the synthetic fleet (each domain's
 /// report from one real audit against the lab DNS server, recorded once per week through the
@@ -64,11 +64,7 @@ pub(crate) struct StoreArgs {
 pub(crate) fn run(args: &StoreArgs) -> Result<bool> {
     let mailaudit = mailaudit_path(args.mailaudit.as_deref())?;
     let n = usize::try_from(args.domains).context("--domains is too large")?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the tokio runtime")?;
+    let runtime = runtime(2)?;
     let temp = tempfile::tempdir().context("cannot create a temporary directory")?;
     let dir = args
         .dir
@@ -85,19 +81,7 @@ pub(crate) fn run(args: &StoreArgs) -> Result<bool> {
     let list = temp.path().join("domains.txt");
     write_list(&list, &domains)?;
     let json = temp.path().join("audit.json");
-    let mut command = Command::new(&mailaudit);
-    command
-        .arg("audit")
-        .arg("--file")
-        .arg(&list)
-        .arg("--nameserver")
-        .arg(lab.addr().to_string())
-        .args(["--format", "json", "--no-progress", "--stats", "--no-store"])
-        .args(["--no-policy-fetch", "--no-dnssec", "--output"])
-        .arg(&json);
-    let child =
-        process::run(command).with_context(|| format!("cannot run {}", mailaudit.display()))?;
-    stats_of(&child, &mailaudit)?;
+    audit_once(&mailaudit, &list, &lab.addr().to_string(), &json, None)?;
     drop(lab);
     let reports = read_reports(&json)?;
     let json_bytes: usize = reports
@@ -119,8 +103,38 @@ pub(crate) fn run(args: &StoreArgs) -> Result<bool> {
     Ok(true)
 }
 
+/// One `mailaudit audit` of the domains in `list` against the lab DNS server at `nameserver`,
+/// its JSON report written to `json`; recorded in the store `db` when given (`--no-store`
+/// otherwise). No MTA-STS policy fetch and no DNSSEC: the lab serves neither.
+pub(crate) fn audit_once(
+    mailaudit: &Path,
+    list: &Path,
+    nameserver: &str,
+    json: &Path,
+    db: Option<&str>,
+) -> Result<()> {
+    let mut command = Command::new(mailaudit);
+    command
+        .arg("audit")
+        .arg("--file")
+        .arg(list)
+        .arg("--nameserver")
+        .arg(nameserver)
+        .args(["--format", "json", "--no-progress", "--stats"])
+        .args(["--no-policy-fetch", "--no-dnssec", "--output"])
+        .arg(json);
+    match db {
+        Some(db) => command.args(["--db", db]),
+        None => command.arg("--no-store"),
+    };
+    let child =
+        process::run(command).with_context(|| format!("cannot run {}", mailaudit.display()))?;
+    stats_of(&child, mailaudit)?;
+    Ok(())
+}
+
 /// The audit's JSON report: an array of domain reports.
-fn read_reports(path: &Path) -> Result<Vec<Value>> {
+pub(crate) fn read_reports(path: &Path) -> Result<Vec<Value>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let Value::Array(reports) = serde_json::from_str(&text).context("the audit's JSON")? else {
@@ -130,7 +144,7 @@ fn read_reports(path: &Path) -> Result<Vec<Value>> {
 }
 
 /// Whether domain `i`'s report changes in week `week`: a fixed hash roll, the same every run.
-fn changes(i: usize, week: u32, percent: u64) -> bool {
+pub(crate) fn changes(i: usize, week: u32, percent: u64) -> bool {
     let x = (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
         ^ u64::from(week).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
     (x ^ (x >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9) % 100 < percent

@@ -134,7 +134,7 @@ pub struct LabSmtpOptions {
     /// The longest time for a whole session, TLS handshake included.
     pub session_timeout: Duration,
     /// The longest command line in octets, CRLF included. RFC 5321 §4.5.3.1.4: "The maximum
-    /// total length of a command line including the command word and the <CRLF> is 512
+    /// total length of a command line including the command word and the `<CRLF>` is 512
     /// octets."
     pub max_line: usize,
     /// The most commands in one session (then `421 4.7.0` and the connection is closed).
@@ -227,7 +227,7 @@ impl LabSmtp {
     ///
     /// Fails with [`LabError::SmtpConfig`] when there is no address, an address is not
     /// loopback or is given twice, or a host name cannot be put in a certificate; with
-    /// [`LabError::SmtpBind`] when an address cannot be bound (after [`BIND_ATTEMPTS`] ports
+    /// [`LabError::SmtpBind`] when an address cannot be bound (after `BIND_ATTEMPTS` ports
     /// when the port is taken). An IPv6 address on a machine without IPv6 (the address not
     /// available) is left out; [`LabSmtp::addrs`] lists what is served.
     pub async fn start_with(

@@ -36,7 +36,7 @@ impl RawEncoding {
 /// tenfold.
 const LEVEL: i32 = 1;
 
-/// Largest raw file [`RawFile::decode`] gives back (a stored frame claiming more is refused as
+/// Largest raw file `RawFile::decode` gives back (a stored frame claiming more is refused as
 /// corrupt): well above the 100 MiB `reports ingest` reads.
 pub const MAX_RAW: u64 = 512 * 1024 * 1024;
 
