@@ -113,6 +113,16 @@ fn totp(secret: &str) -> Option<totp_rs::TOTP> {
     totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, TOTP_DIGITS, 1, TOTP_STEP, bytes).ok()
 }
 
+/// The PKCE code challenge of `verifier` by the S256 method (RFC 7636 §4.2):
+/// `BASE64URL-ENCODE(SHA256(ASCII(code_verifier)))`, without padding. The portal's single
+/// sign-on sends it with the authorization request and keeps the verifier.
+pub fn pkce_challenge(verifier: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()))
+}
+
 /// A new second-factor secret: 20 random bytes (RFC 4226's recommended length), base32.
 pub fn new_totp_secret() -> String {
     let mut bytes = vec![0u8; 20];
@@ -411,6 +421,14 @@ mod tests {
         // Each hash has its own salt.
         assert_ne!(h, hash_password("correct horse battery").unwrap());
         verify_nothing("anything");
+    }
+
+    #[test]
+    fn pkce_s256_matches_rfc_7636_appendix_b() {
+        assert_eq!(
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
     }
 
     #[test]

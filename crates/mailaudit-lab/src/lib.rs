@@ -66,6 +66,7 @@ pub mod dovecot;
 mod fleet;
 mod instance;
 pub mod oauth;
+pub mod oidc;
 pub mod postfix;
 pub mod postgres;
 mod server;

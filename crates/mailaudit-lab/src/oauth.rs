@@ -256,13 +256,34 @@ impl Drop for LabOAuth {
     }
 }
 
-fn spawn_accept(listener: TcpListener, shared: Arc<Shared>, tls: bool) -> JoinHandle<()> {
+/// A stream a lab HTTP server answers on: plain TCP or TLS over it.
+pub(crate) trait Stream: Read + Write {}
+impl<T: Read + Write> Stream for T {}
+
+/// What the accept loops of a loopback lab HTTP(S) server ([`spawn_accept`]) need of its
+/// shared state.
+pub(crate) trait LabHttp: Send + Sync + 'static {
+    /// Whether the server is stopping.
+    fn stopped(&self) -> bool;
+    /// Its TLS configuration (the lab CA's certificate).
+    fn tls(&self) -> Arc<rustls::ServerConfig>;
+    /// Answers one connection; `https`: it came over TLS.
+    fn serve(&self, stream: &mut dyn Stream, https: bool) -> io::Result<()>;
+}
+
+/// Accepts connections on `listener` until the server stops, each answered on a thread of its
+/// own with read and write timeouts, over TLS when `tls`.
+pub(crate) fn spawn_accept<S: LabHttp>(
+    listener: TcpListener,
+    shared: Arc<S>,
+    tls: bool,
+) -> JoinHandle<()> {
     thread::spawn(move || {
         for conn in listener.incoming() {
-            if shared.stop.load(Ordering::SeqCst) {
+            if shared.stopped() {
                 return;
             }
-            let Ok(stream) = conn else {
+            let Ok(mut stream) = conn else {
                 thread::sleep(Duration::from_millis(20));
                 continue;
             };
@@ -271,21 +292,33 @@ fn spawn_accept(listener: TcpListener, shared: Arc<Shared>, tls: bool) -> JoinHa
                 let _ = stream.set_read_timeout(Some(READ_TIMEOUT));
                 let _ = stream.set_write_timeout(Some(READ_TIMEOUT));
                 let _ = if tls {
-                    serve_tls(stream, &shared)
+                    serve_tls(stream, &*shared)
                 } else {
-                    serve(stream, &shared, false)
+                    shared.serve(&mut stream, false)
                 };
             });
         }
     })
 }
 
-fn serve_tls(stream: TcpStream, shared: &Shared) -> io::Result<()> {
-    let conn = rustls::ServerConnection::new(shared.tls.clone()).map_err(io::Error::other)?;
+fn serve_tls<S: LabHttp>(stream: TcpStream, shared: &S) -> io::Result<()> {
+    let conn = rustls::ServerConnection::new(shared.tls()).map_err(io::Error::other)?;
     let mut tls = rustls::StreamOwned::new(conn, stream);
-    serve(&mut tls, shared, true)?;
+    shared.serve(&mut tls, true)?;
     tls.conn.send_close_notify();
     tls.flush()
+}
+
+impl LabHttp for Shared {
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+    fn tls(&self) -> Arc<rustls::ServerConfig> {
+        self.tls.clone()
+    }
+    fn serve(&self, stream: &mut dyn Stream, token_endpoint: bool) -> io::Result<()> {
+        serve(stream, self, token_endpoint)
+    }
 }
 
 /// Reads one request, answers it, closes.
@@ -314,15 +347,15 @@ fn serve(mut stream: impl Read + Write, shared: &Shared, token_endpoint: bool) -
     stream.flush()
 }
 
-struct Request {
-    method: String,
-    path: String,
-    form: HashMap<String, String>,
+pub(crate) struct Request {
+    pub(crate) method: String,
+    pub(crate) path: String,
+    pub(crate) form: HashMap<String, String>,
 }
 
 /// The request line and the form body (by `Content-Length`); `None` when the peer closed
 /// without a whole request.
-fn read_request(stream: &mut impl Read) -> io::Result<Option<Request>> {
+pub(crate) fn read_request(stream: &mut impl Read) -> io::Result<Option<Request>> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let head_end = loop {
@@ -373,7 +406,7 @@ fn parse_form(body: &str) -> HashMap<String, String> {
 }
 
 /// A JSON string literal.
-fn json_string(s: &str) -> String {
+pub(crate) fn json_string(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
         match c {
@@ -397,7 +430,7 @@ fn error_body(error: &str, description: &str) -> String {
 }
 
 /// A fresh opaque token: `lab<n>.<64 random bits in hex>`.
-fn new_token(n: u64) -> String {
+pub(crate) fn new_token(n: u64) -> String {
     let mut h = RandomState::new().build_hasher();
     h.write_u64(n);
     h.write_u128(

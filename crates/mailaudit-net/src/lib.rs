@@ -17,6 +17,7 @@ pub mod imap;
 pub mod live;
 pub mod notify;
 pub mod oauth2;
+pub mod oidc;
 pub mod smtp;
 pub mod transport;
 
@@ -51,4 +52,14 @@ pub enum NetError {
         /// Why it cannot be used.
         reason: String,
     },
+    /// Single sign-on: a setting that cannot be used, or the provider could not be reached
+    /// or answered something unusable.
+    #[error("single sign-on: {0}")]
+    Oidc(String),
+    /// An ID token that fails validation (signature, issuer, audience, expiry, nonce).
+    #[error("single sign-on: the ID token is refused: {0}")]
+    IdToken(String),
+    /// An ID token signed by a key the JWKS does not hold (by `kid`).
+    #[error("single sign-on: the ID token is signed by an unknown key {0:?}")]
+    UnknownKey(String),
 }

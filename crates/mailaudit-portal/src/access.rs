@@ -31,6 +31,8 @@ pub struct Portal {
     /// Set once the store has had a user: from then on everyone signs in (removing every user
     /// while serving does not open the portal again; a restart does).
     accounts_on: Arc<AtomicBool>,
+    /// Single sign-on, when configured.
+    sso: Option<Arc<crate::sso::Sso>>,
 }
 
 impl Portal {
@@ -40,7 +42,20 @@ impl Portal {
             store,
             options,
             accounts_on: Arc::new(AtomicBool::new(false)),
+            sso: None,
         }
+    }
+
+    /// The same portal offering single sign-on.
+    #[must_use]
+    pub fn with_sso(mut self, sso: crate::sso::Sso) -> Portal {
+        self.sso = Some(Arc::new(sso));
+        self
+    }
+
+    /// Single sign-on, when configured.
+    pub(crate) fn sso(&self) -> Option<&crate::sso::Sso> {
+        self.sso.as_deref()
     }
 
     /// Whether the store has portal users, so that everyone must sign in.

@@ -48,7 +48,13 @@ use crate::html::layout;
 use crate::pages::AppError;
 
 /// The routes served without a session.
-pub const PUBLIC: &[&str] = &["/login", "/healthz", "/assets/portal.css"];
+pub const PUBLIC: &[&str] = &[
+    "/login",
+    "/login/sso",
+    "/login/sso/callback",
+    "/healthz",
+    "/assets/portal.css",
+];
 
 /// What a session still waiting for its second factor may reach (besides [`PUBLIC`]).
 const SECOND_FACTOR_PATHS: &[&str] = &["/login/totp", "/logout"];
@@ -73,7 +79,7 @@ const FIRST_WAIT: i64 = 30;
 /// The longest wait, in seconds.
 const LONGEST_WAIT: i64 = 15 * 60;
 /// After this long without a failure, the failures are forgotten.
-const FORGET_AFTER: i64 = 3600;
+pub(crate) const FORGET_AFTER: i64 = 3600;
 /// The largest form body read.
 const MAX_FORM: usize = 64 * 1024;
 
@@ -120,7 +126,7 @@ pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// A `Set-Cookie:` value: `HttpOnly; SameSite=Lax`, `Secure` when served over HTTPS; an empty
 /// value expires the cookie.
-fn set_cookie(name: &str, value: &str, path: &str, secure: bool) -> HeaderValue {
+pub(crate) fn set_cookie(name: &str, value: &str, path: &str, secure: bool) -> HeaderValue {
     let mut c = format!("{name}={value}; Path={path}; HttpOnly; SameSite=Lax");
     if secure {
         c.push_str("; Secure");
@@ -132,7 +138,7 @@ fn set_cookie(name: &str, value: &str, path: &str, secure: bool) -> HeaderValue 
 }
 
 /// Constant-time equality of two tokens.
-fn same_token(a: &str, b: &str) -> bool {
+pub(crate) fn same_token(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -170,7 +176,7 @@ fn same_origin_said(headers: &HeaderMap) -> bool {
 /// The client's address, for the throttle and the audit log: the TCP peer's, or behind a
 /// reverse proxy on this machine (a loopback peer), the last address of `X-Forwarded-For`
 /// (the one the proxy added; earlier ones are the client's say-so).
-fn client_address(p: &Portal, req: &Request) -> String {
+pub(crate) fn client_address(p: &Portal, req: &Request) -> String {
     let Some(peer) = crate::serving::peer(req) else {
         return String::new();
     };
@@ -366,7 +372,7 @@ pub struct LoginQuery {
 /// Where to go after signing in: a path of this portal only (`/…`, not `//host`), in
 /// printable ASCII (what a `Location:` header carries; the portal's own links are
 /// percent-encoded).
-fn local_next(next: Option<&str>) -> String {
+pub(crate) fn local_next(next: Option<&str>) -> String {
     match next {
         Some(n)
             if n.starts_with('/')
@@ -411,6 +417,14 @@ fn login_page(
             p { button type="submit" id="sign-in" { "Sign in" } }
         }
         "\n"
+        @if let Some(sso) = p.sso() {
+            p class="sso" {
+                a href={ "/login/sso?next=" (crate::html::query_value(next)) } id="sso" class="button" {
+                    "Sign in with " (sso.label())
+                }
+            }
+            "\n"
+        }
     };
     let mut res = (status, Html(layout("Sign in", body))).into_response();
     res.headers_mut().append(
@@ -442,7 +456,13 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-async fn audit(store: &dyn Store, actor: &str, action: &str, detail: &str, address: &str) {
+pub(crate) async fn audit(
+    store: &dyn Store,
+    actor: &str,
+    action: &str,
+    detail: &str,
+    address: &str,
+) {
     let e = AuditEntry {
         id: 0,
         at: now(),
@@ -582,7 +602,7 @@ pub async fn login(State(p): State<Portal>, req: Request) -> Result<Response, Ap
 
 /// Starts a new session (a new id: the one the browser had, if any, ends) and sends the
 /// browser to `to` with its cookie.
-async fn start_session(
+pub(crate) async fn start_session(
     p: &Portal,
     headers: &HeaderMap,
     user: &str,
@@ -613,7 +633,7 @@ async fn start_session(
 }
 
 /// How long `key` must still wait before another sign-in, if it must.
-async fn throttled(
+pub(crate) async fn throttled(
     store: &dyn Store,
     key: &str,
     free: i64,

@@ -4,7 +4,8 @@
 //! findings, score history, the checklist with tick/reopen forms, the remediation guide), its
 //! printable guide (`/domains/{domain}/guide`), the check catalogue (`/checks`, `/checks/{ID}`)
 //! and `/healthz`; with accounts, `/login` (and `/login/totp`, the second factor), `/logout`,
-//! `/account` (two-factor enrolment, the user's own password) and, for admins,
+//! `/account` (two-factor enrolment, the user's own password), with single sign-on
+//! ([`sso`]) `/login/sso` and `/login/sso/callback`, and, for admins,
 //! `/admin/users` and `/admin/audit` (`.csv`). Everything is read through the [`Store`] trait
 //! and presented with the core's functions (`guide::build`, `history::diff`, the catalogue)
 //! and the guide's HTML renderer ([`guide_html`], also `mailaudit guide --format html`); the
@@ -34,6 +35,7 @@ pub mod guide_html;
 mod html;
 pub mod pages;
 pub mod serving;
+pub mod sso;
 
 pub use serving::{Connections, tls_config};
 
@@ -119,6 +121,22 @@ pub use access::Portal;
 /// The portal's router, ready for `axum::serve` (or `tower::ServiceExt::oneshot` in tests).
 pub fn router(store: Arc<dyn Store>, options: PortalOptions) -> axum::Router {
     pages::router(Portal::new(store, options))
+}
+
+/// The router of a portal made with [`Portal::new`] (and, say, [`Portal::with_sso`]).
+pub fn router_for(portal: Portal) -> axum::Router {
+    pages::router(portal)
+}
+
+/// Serves `portal` on `listener` as `conn` says until `shutdown` completes, then finishes the
+/// requests in flight and returns.
+pub async fn serve_portal(
+    listener: tokio::net::TcpListener,
+    portal: Portal,
+    conn: Connections,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), PortalError> {
+    serving::serve_router(listener, pages::router(portal), conn, shutdown).await
 }
 
 /// Parses `--listen` and applies the loopback rule: a non-loopback address needs an admin

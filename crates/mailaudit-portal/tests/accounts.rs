@@ -111,6 +111,20 @@ async fn every_route_for_every_role() {
                 [403, 303, 303, 303],
             ),
         ),
+        // Without single sign-on configured, its routes do not exist (tests/sso.rs has them
+        // with a provider).
+        (
+            ("GET", "/login/sso"),
+            ("/login/sso".into(), String::new(), [404; 4]),
+        ),
+        (
+            ("GET", "/login/sso/callback"),
+            (
+                "/login/sso/callback?code=x&state=y".into(),
+                String::new(),
+                [404; 4],
+            ),
+        ),
         (
             ("GET", "/account"),
             ("/account".into(), String::new(), [303, 200, 200, 200]),

@@ -203,6 +203,15 @@ impl Portal {
         options: PortalOptions,
         conn: mailaudit_portal::Connections,
     ) -> Portal {
+        Portal::start_sso(options, conn, |_| None).await
+    }
+
+    /// [`Portal::start_with`], with the single sign-on `sso` makes from the portal's address.
+    pub(crate) async fn start_sso(
+        options: PortalOptions,
+        conn: mailaudit_portal::Connections,
+        sso: impl FnOnce(SocketAddr) -> Option<mailaudit_portal::sso::Sso>,
+    ) -> Portal {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("portal.db").display());
         let store: Arc<dyn Store> = Arc::from(
@@ -215,10 +224,13 @@ impl Portal {
         let listener = mailaudit_portal::bind(addr).await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(mailaudit_portal::serve_with(
+        let mut portal = mailaudit_portal::Portal::new(store.clone(), options);
+        if let Some(sso) = sso(addr) {
+            portal = portal.with_sso(sso);
+        }
+        let task = tokio::spawn(mailaudit_portal::serve_portal(
             listener,
-            store.clone(),
-            options,
+            portal,
             conn,
             async move {
                 let _ = stopped.await;

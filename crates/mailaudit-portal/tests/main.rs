@@ -11,3 +11,4 @@ mod common;
 mod http;
 mod policy;
 mod serving;
+mod sso;

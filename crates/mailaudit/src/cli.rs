@@ -288,6 +288,13 @@ pub(crate) enum Command {
     /// the audit log. With at least one admin, the portal may listen on any address. Without
     /// users, the portal has no authentication: it listens on loopback only (default
     /// 127.0.0.1:8080) and answers only requests for a loopback host name, unless --public.
+    ///
+    /// Single sign-on (OpenID Connect: Microsoft Entra ID with --oidc-tenant, another provider
+    /// with --oidc-issuer) adds a sign-in button; the client secret comes from
+    /// MAILAUDIT_OIDC_CLIENT_SECRET only. The provider's users sign in as the store's user
+    /// named by their e-mail address, or with the role --oidc-admins, --oidc-technicians or
+    /// --oidc-group give them; anyone else is refused. The second factor is then the
+    /// provider's.
     Serve(ServeArgs),
     /// Portal users: who signs in to `mailaudit serve`, and what each may see and do.
     ///
@@ -1152,7 +1159,55 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub(crate) tick: u64,
     #[command(flatten)]
+    pub(crate) oidc: OidcArgs,
+    #[command(flatten)]
     pub(crate) run: ScheduleRunArgs,
+}
+
+/// `mailaudit serve`'s single sign-on (OpenID Connect) flags.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct OidcArgs {
+    /// Single sign-on with Microsoft Entra ID: the directory (tenant) ID or a domain name of
+    /// the tenant (issuer https://login.microsoftonline.com/TENANT/v2.0). Needs
+    /// --oidc-client-id and the client secret in MAILAUDIT_OIDC_CLIENT_SECRET (never on the
+    /// command line). The sign-in page then has a "Sign in with Microsoft" button; README
+    /// "Single sign-on" tells the app registration.
+    #[arg(
+        long,
+        value_name = "TENANT",
+        conflicts_with = "oidc_issuer",
+        requires = "oidc_client_id"
+    )]
+    pub(crate) oidc_tenant: Option<String>,
+    /// Single sign-on with another OpenID Connect provider: its issuer URL (https://; its
+    /// discovery document is ISSUER/.well-known/openid-configuration).
+    #[arg(long, value_name = "URL", requires = "oidc_client_id")]
+    pub(crate) oidc_issuer: Option<String>,
+    /// The application (client) ID registered with the provider.
+    #[arg(long, value_name = "ID")]
+    pub(crate) oidc_client_id: Option<String>,
+    /// The redirect URI registered with the provider:
+    /// https://PORTAL/login/sso/callback (default: the listening address's, right only for a
+    /// portal reached at that address).
+    #[arg(long, value_name = "URL")]
+    pub(crate) oidc_redirect_uri: Option<String>,
+    /// Also trust the CA certificates of this PEM file for the provider's HTTPS endpoints
+    /// (web PKI roots are always trusted).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) oidc_ca_file: Option<std::path::PathBuf>,
+    /// E-mail addresses that sign in as admins through single sign-on (comma-separated; the
+    /// user is created, or given the role, at sign-in).
+    #[arg(long, value_name = "EMAIL,...", value_delimiter = ',')]
+    pub(crate) oidc_admins: Vec<String>,
+    /// E-mail addresses that sign in as technicians through single sign-on.
+    #[arg(long, value_name = "EMAIL,...", value_delimiter = ',')]
+    pub(crate) oidc_technicians: Vec<String>,
+    /// Members of a group (the ID token's `groups` claim: Entra object IDs) sign in with a
+    /// role: GROUP=admin, GROUP=technician or GROUP=viewer:CUSTOMER (repeat for several; the
+    /// highest role wins). Users already in the store whose name is their e-mail address sign
+    /// in with their own role; anyone else is refused.
+    #[arg(long = "oidc-group", value_name = "GROUP=ROLE[:CUSTOMER]")]
+    pub(crate) oidc_groups: Vec<String>,
 }
 
 /// `mailaudit user …`.

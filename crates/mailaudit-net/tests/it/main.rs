@@ -9,6 +9,7 @@ mod imap;
 mod mta_sts;
 mod notify;
 mod oauth;
+mod oidc;
 mod postfix;
 mod resolver;
 mod rfc7208;

@@ -56,6 +56,12 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Portal>)> {
         (Method::POST, "/logout", post(auth::logout)),
         (Method::GET, "/login/totp", get(auth::second_factor_form)),
         (Method::POST, "/login/totp", post(auth::second_factor)),
+        (Method::GET, "/login/sso", get(crate::sso::start)),
+        (
+            Method::GET,
+            "/login/sso/callback",
+            get(crate::sso::callback),
+        ),
         (Method::GET, "/account", get(account::page)),
         (Method::POST, "/account/totp", post(account::enrol)),
         (

@@ -147,6 +147,7 @@ async fn run(
                 session_idle: mailaudit_portal::PortalOptions::IDLE,
                 session_max: mailaudit_portal::PortalOptions::MAX,
                 tick: 60,
+                oidc: crate::cli::OidcArgs::default(),
                 store: StoreOpt::default(),
                 run: ScheduleRunArgs {
                     dns: DnsOpt::default(),

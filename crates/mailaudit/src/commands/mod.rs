@@ -16,6 +16,7 @@ mod reports;
 mod reports_fetch;
 mod schedule;
 mod spf_eval;
+mod sso;
 mod user;
 
 use mailaudit_app::tracking;

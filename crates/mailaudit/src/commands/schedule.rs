@@ -363,8 +363,12 @@ pub(crate) async fn serve_with(
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut stopped_portal = stopped.clone();
     let users = store.users().await?.len();
-    let mut portal = tokio::spawn(mailaudit_portal::serve_with(
-        listener,
+    let sso = super::sso::from_args(
+        &args.oidc,
+        Resolver::new(&resolver_config(cli, args.run.timeout, 1)?)?,
+        &format!("{scheme}://{local}"),
+    )?;
+    let mut portal = mailaudit_portal::Portal::new(
         store.clone(),
         mailaudit_portal::PortalOptions {
             // With accounts, a portal listening beyond loopback answers any host name.
@@ -375,6 +379,16 @@ pub(crate) async fn serve_with(
             session_idle_secs: args.session_idle,
             session_max_secs: args.session_max,
         },
+    );
+    let sso_label = sso
+        .as_ref()
+        .map(|s| format!("; single sign-on: {}", s.label()));
+    if let Some(sso) = sso {
+        portal = portal.with_sso(sso);
+    }
+    let mut portal = tokio::spawn(mailaudit_portal::serve_portal(
+        listener,
+        portal,
         mailaudit_portal::Connections {
             tls,
             max: args.max_connections,
@@ -385,12 +399,13 @@ pub(crate) async fn serve_with(
         },
     ));
     eprintln!(
-        "mailaudit: portal on {scheme}://{local}/ ({}); scheduler every {}s; Ctrl-C to stop",
+        "mailaudit: portal on {scheme}://{local}/ ({}{}); scheduler every {}s; Ctrl-C to stop",
         match (users, args.public) {
             (0, true) => "PUBLIC, no authentication".to_string(),
             (0, false) => "loopback only, no authentication".to_string(),
             (n, _) => format!("sign-in required, {n} users"),
         },
+        sso_label.unwrap_or_default(),
         args.tick
     );
     drop(stopped);

@@ -384,9 +384,15 @@ fn inventory_changes_are_in_the_audit_log() {
 /// Starts `mailaudit serve` on `db` with `args` (and a long scheduler tick): the child and
 /// the line that gives its address.
 fn spawn_serve(db: &str, args: &[&str]) -> (std::process::Child, String) {
+    spawn_serve_env(db, args, &[])
+}
+
+/// [`spawn_serve`] with these environment variables.
+fn spawn_serve_env(db: &str, args: &[&str], env: &[(&str, &str)]) -> (std::process::Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mailaudit"))
         .args(["--db", db, "serve", "--tick", "3600"])
         .args(args)
+        .envs(env.iter().copied())
         .env("XDG_DATA_HOME", data_home())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -539,4 +545,120 @@ fn serve_over_tls_with_a_private_key_file() {
         "{response}"
     );
     assert_eq!(sigterm_and_wait(&mut child).code(), Some(0));
+}
+
+/// A GET with a `Cookie:` header: the whole response, headers lower-cased by the portal.
+fn get_with_cookie(addr: &str, path: &str, cookie: &str) -> String {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).unwrap();
+    response
+}
+
+fn header_of<'r>(response: &'r str, name: &str) -> Option<&'r str> {
+    response.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// `serve --oidc-issuer … --oidc-client-id …` with the secret in the environment: the sign-in
+/// page offers single sign-on, and a user of --oidc-admins signs in through the lab provider
+/// (its CA given with --oidc-ca-file) as an admin; without the secret, serve refuses to start.
+#[test]
+fn serve_with_single_sign_on_through_the_lab_provider() {
+    const ID: &str = "0c9a7f3e-3333-4000-8000-00000000f00d";
+    const SECRET: &str = "Lab~Oidc.Secret.cli-0123456789";
+    let (dir, db) = store();
+    run_env(
+        &["--db", &db, "user", "add", "--admin", "root"],
+        &[(PW_ENV, "root password 1")],
+        None,
+    )
+    .assert_code(0);
+    let lab = mailaudit_lab::oidc::LabOidc::start(ID, SECRET).unwrap();
+    lab.set_user(Some(mailaudit_lab::oidc::LabUser {
+        sub: "boss-sub".into(),
+        email: "boss@contoso.example".into(),
+        groups: vec![],
+    }));
+    let ca = dir.path().join("lab-ca.pem");
+    std::fs::write(&ca, lab.ca_pem()).unwrap();
+    let ca = ca.display().to_string();
+    let flags = [
+        "--listen",
+        "127.0.0.1:0",
+        "--oidc-issuer",
+        lab.issuer(),
+        "--oidc-client-id",
+        ID,
+        "--oidc-ca-file",
+        ca.as_str(),
+        "--oidc-admins",
+        "boss@contoso.example",
+    ];
+    let mut args = vec!["--db", db.as_str(), "serve"];
+    args.extend(flags);
+    let out = run(&args);
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains("MAILAUDIT_OIDC_CLIENT_SECRET"),
+        "{}",
+        out.stderr
+    );
+
+    let (mut child, line) =
+        spawn_serve_env(&db, &flags, &[("MAILAUDIT_OIDC_CLIENT_SECRET", SECRET)]);
+    assert!(line.contains("single sign-on"), "{line}");
+    let addr = line
+        .split("portal on http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .expect("the address")
+        .to_string();
+    let (status, page) = http_get(&addr, "/login");
+    assert_eq!(status, 200);
+    assert!(page.contains("Sign in with single sign-on"), "{page}");
+    let start = get_with_cookie(&addr, "/login/sso", "");
+    assert!(start.starts_with("HTTP/1.1 303"), "{start}");
+    let state = header_of(&start, "set-cookie")
+        .and_then(|c| c.strip_prefix("mailaudit_sso="))
+        .and_then(|c| c.split(';').next())
+        .expect("the state cookie")
+        .to_string();
+    let authorize = header_of(&start, "location").unwrap();
+    let rest = authorize.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    let back = get_with_cookie(host, path, "");
+    let back = header_of(&back, "location")
+        .expect("the provider redirects")
+        .to_string();
+    let callback = back
+        .strip_prefix(&format!("http://{addr}"))
+        .expect("back to the portal's own redirect URI");
+    let done = get_with_cookie(&addr, callback, &format!("mailaudit_sso={state}"));
+    assert!(done.starts_with("HTTP/1.1 303"), "{done}");
+    let session = done
+        .lines()
+        .filter_map(|l| l.strip_prefix("set-cookie: mailaudit_session="))
+        .map(|c| c.split(';').next().unwrap().to_string())
+        .find(|c| !c.is_empty())
+        .expect("a session cookie");
+    let admin = get_with_cookie(
+        &addr,
+        "/admin/users",
+        &format!("mailaudit_session={session}"),
+    );
+    assert!(admin.starts_with("HTTP/1.1 200"), "{admin}");
+    assert!(admin.contains("boss@contoso.example"), "{admin}");
+    assert_eq!(sigterm_and_wait(&mut child).code(), Some(0));
+    drop(dir);
 }
