@@ -62,6 +62,8 @@ pub enum Mischief {
     OtherKey,
     /// The nonce of the first sign-in this provider saw, whatever the request's.
     ReplayNonce,
+    /// A good token, saying `email_verified: false`.
+    UnverifiedEmail,
 }
 
 #[derive(Debug)]
@@ -414,6 +416,8 @@ struct Claims<'a> {
     iat: u64,
     nonce: &'a str,
     email: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email_verified: Option<bool>,
     groups: &'a [String],
 }
 
@@ -466,6 +470,7 @@ fn token(shared: &Shared, form: &HashMap<String, String>) -> Answer {
         iat,
         nonce: &nonce,
         email: &grant.user.email,
+        email_verified: (m == Mischief::UnverifiedEmail).then_some(false),
         groups: &grant.user.groups,
     };
     let Some((kid, key, _)) = st.key.as_ref() else {

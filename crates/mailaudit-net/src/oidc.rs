@@ -119,7 +119,8 @@ pub struct Discovery {
 pub struct IdClaims {
     /// `sub`.
     pub subject: String,
-    /// `email`, else a `preferred_username` that looks like an address (Entra's UPN).
+    /// `email` (unless `email_verified` is false), else a `preferred_username` that looks like
+    /// an address (Entra's UPN).
     pub email: Option<String>,
     /// `groups` (Entra: the groups' object IDs).
     pub groups: Vec<String>,
@@ -136,6 +137,8 @@ struct RawClaims {
     nonce: Option<String>,
     #[serde(default)]
     email: Option<String>,
+    #[serde(default)]
+    email_verified: Option<bool>,
     #[serde(default)]
     preferred_username: Option<String>,
     #[serde(default)]
@@ -201,10 +204,16 @@ pub fn validate_id_token(
     if got.is_empty() || !same(&got, nonce) {
         return Err(bad("wrong nonce"));
     }
-    let email = c
-        .email
-        .filter(|e| e.contains('@'))
-        .or(c.preferred_username.filter(|u| u.contains('@')));
+    // When the provider says the address is not verified, no address names the user (users
+    // are matched by it; OpenID Connect Core §5.1). Entra sends no `email_verified`: its
+    // `email`, else its `preferred_username`, is taken as the tenant gives it.
+    let email = if c.email_verified == Some(false) {
+        None
+    } else {
+        c.email
+            .filter(|e| e.contains('@'))
+            .or(c.preferred_username.filter(|u| u.contains('@')))
+    };
     Ok(IdClaims {
         subject: c.sub,
         email,

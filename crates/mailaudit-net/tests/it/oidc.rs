@@ -124,6 +124,11 @@ async fn a_code_becomes_validated_claims_and_the_jwks_is_read_again_for_a_new_ke
         "{e}"
     );
     assert_eq!(lab.jwks_fetches(), 2);
+    // A token whose address the provider says is unverified: signed in, but with no address
+    // to match a user by.
+    lab.set_mischief(Mischief::UnverifiedEmail);
+    let claims = sign_in(&c, "nonce-6").await.expect("a good token");
+    assert_eq!((claims.subject.as_str(), claims.email), ("abc", None));
     for (m, why) in [
         (Mischief::WrongAudience, "wrong audience"),
         (Mischief::Expired, "expired"),
