@@ -61,7 +61,27 @@ run_server() {
         return 1
     fi
     echo "quickstart: '$cmd' serves $url"
-    code=$(curl -s -o "$logs/page.html" -w '%{http_code}' --max-time 30 "$url")
+    # The demo prints a login for each role: sign in as its admin, as the README says.
+    local jar=$logs/cookies.txt login pass csrf
+    rm -f "$jar"
+    login=$(grep -E '^ +admin / ' "$log" | head -n1 || true)
+    if [ -n "$login" ]; then
+        pass=$(echo "$login" | sed -E 's#^ +admin / ([^ ]+) .*#\1#')
+        curl -s -c "$jar" -b "$jar" -o "$logs/login.html" --max-time 30 "${url}login"
+        csrf=$(grep -oE 'name="csrf" value="[^"]+"' "$logs/login.html" | head -n1 |
+            sed -E 's/.*value="([^"]+)"/\1/' || true)
+        code=$(curl -s -c "$jar" -b "$jar" -o /dev/null -w '%{http_code}' --max-time 30 \
+            -H "Origin: ${url%/}" --data-urlencode "name=admin" \
+            --data-urlencode "password=$pass" --data-urlencode "csrf=$csrf" \
+            --data-urlencode "next=/" "${url}login")
+        if [ "$code" != 303 ]; then
+            cat "$log" >&2
+            echo "quickstart: signing in as the demo's admin answered $code (expected 303)" >&2
+            return 1
+        fi
+        echo "quickstart: signed in as the demo's admin"
+    fi
+    code=$(curl -s -b "$jar" -o "$logs/page.html" -w '%{http_code}' --max-time 30 "$url")
     if [ "$code" != 200 ] || ! grep -q 'contoso-legal.example' "$logs/page.html"; then
         cat "$log" >&2
         echo "quickstart: GET $url answered $code without the sample fleet" >&2

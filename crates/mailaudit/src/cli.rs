@@ -353,11 +353,13 @@ pub(crate) struct DemoArgs {
     /// (for scripts and CI).
     #[arg(long)]
     pub(crate) no_serve: bool,
-    /// Portal accounts too: an admin, a technician and a viewer of the first sample customer,
-    /// each with a new random password printed with the summary (new ones at each run); the
-    /// portal then asks everyone to sign in.
+    /// No portal accounts: by default the demo store gets an admin, a technician and a viewer
+    /// of the first sample customer, each with a new random password printed with the summary
+    /// (new ones at each run), and the portal asks everyone to sign in. With this, no account
+    /// is made or changed and no login printed: the portal of a demo store without users is
+    /// open on loopback (one that has users from an earlier run still asks for sign-in).
     #[arg(long)]
-    pub(crate) accounts: bool,
+    pub(crate) no_accounts: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -108,7 +108,7 @@ async fn run(
                 .unwrap_or_default()
         );
         print_summary(shown, &audited, stored, &lab)?;
-        if args.accounts {
+        if !args.no_accounts {
             print_logins(&demo_accounts(store.as_ref()).await?)?;
         }
         Ok::<bool, anyhow::Error>(audited.errored)
@@ -307,7 +307,7 @@ fn tally(out: &mut Audited, report: &DomainReport) {
     }
 }
 
-/// `demo --accounts`: an admin, a technician and a viewer of the first sample customer, each
+/// The demo's portal accounts: an admin, a technician and a viewer of the first sample customer, each
 /// with a new random password (a demo store run again gets new passwords for them); returns
 /// `(name, password, role as the user list says it)`.
 async fn demo_accounts(store: &dyn Store) -> Result<Vec<(String, String, String)>> {

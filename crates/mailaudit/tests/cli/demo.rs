@@ -295,7 +295,14 @@ fn wait_for(rx: &Receiver<String>, needle: &str) -> String {
 fn demo_serves_the_portal_and_stops_cleanly_on_sigterm() {
     let (_dir, db) = temp_db();
     let mut child = Command::new(env!("CARGO_BIN_EXE_mailaudit"))
-        .args(["--db", &db, "demo", "--listen", "127.0.0.1:0"])
+        .args([
+            "--db",
+            &db,
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-accounts",
+        ])
         .env_remove("MAILAUDIT_DB")
         .env("XDG_DATA_HOME", data_home())
         .stdin(Stdio::null())
@@ -364,7 +371,7 @@ fn demo_serves_the_portal_and_stops_cleanly_on_sigterm() {
     );
 }
 
-/// `demo --accounts` prints a login for each role, and each signs in with the password shown.
+/// `demo` prints a login for each role, and each signs in with the password shown.
 #[test]
 fn demo_accounts_prints_a_login_for_each_role() {
     let (_dir, db) = temp_db();
@@ -385,7 +392,7 @@ fn demo_accounts_prints_a_login_for_each_role() {
             })
             .collect()
     };
-    let out = run(&["--db", &db, "demo", "--no-serve", "--accounts"]);
+    let out = run(&["--db", &db, "demo", "--no-serve"]);
     out.assert_code(0);
     let first = logins(&out.stdout);
     assert_eq!(
@@ -413,7 +420,7 @@ fn demo_accounts_prints_a_login_for_each_role() {
         store.close().await;
     });
     // Again on the same store: the same users, new passwords.
-    let out = run(&["--db", &db, "demo", "--no-serve", "--accounts"]);
+    let out = run(&["--db", &db, "demo", "--no-serve"]);
     out.assert_code(0);
     let second = logins(&out.stdout);
     assert_eq!(second.len(), 3);
@@ -423,8 +430,17 @@ fn demo_accounts_prints_a_login_for_each_role() {
             .zip(&second)
             .all(|(a, b)| a.0 == b.0 && a.1 != b.1)
     );
-    // Without --accounts, no login is printed (the Quick start's portal stays open).
+    // With --no-accounts, no login is printed and no user made: an open portal on loopback.
     let (_dir2, db2) = temp_db();
-    let out = run(&["--db", &db2, "demo", "--no-serve"]);
+    let out = run(&["--db", &db2, "demo", "--no-serve", "--no-accounts"]);
+    out.assert_code(0);
     assert!(!out.stdout.contains("portal logins"), "{}", out.stdout);
+    let users = run(&["--db", &db2, "user", "list", "--format", "json"]);
+    users.assert_code(0);
+    assert_eq!(
+        users.json().as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        users.stdout
+    );
 }
