@@ -17,6 +17,9 @@ async fn status_codes_of_every_page() {
         ("/", 200),
         ("/?customer=Contoso%20Legal", 200),
         ("/?customer=Nobody", 404),
+        // A control character is a bad request, not a store failure (a NUL was a 500).
+        ("/?customer=%00", 400),
+        ("/?customer=Contoso%01Legal", 400),
         ("/healthz", 200),
         ("/assets/portal.css", 200),
         ("/checks", 200),
