@@ -120,6 +120,21 @@ async fn browser_fleet_to_domain_to_check_and_404() {
         .click()
         .await
         .unwrap();
+    // The filtered page, not the one the click left (its `h1` is there until it unloads).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !c
+        .current_url()
+        .await
+        .unwrap()
+        .as_str()
+        .contains("customer=")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the filter form was not submitted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     c.wait().for_element(Locator::Css("h1")).await.unwrap();
     let rows = c.find_all(Locator::Css("tr[data-domain]")).await.unwrap();
     assert_eq!(rows.len(), 3, "only Contoso Legal's domains");
