@@ -294,3 +294,55 @@ pub(crate) fn http_get(addr: &str, path: &str) -> (u16, String) {
         .unwrap_or(0);
     (status, response)
 }
+
+/// A `mailaudit serve` started by [`spawn_serve`]: the child, the lines of its standard error
+/// still to come, and the line that gave its address (`mailaudit: portal on http://…`).
+pub(crate) struct Served {
+    pub(crate) child: std::process::Child,
+    pub(crate) lines: std::sync::mpsc::Receiver<String>,
+    pub(crate) line: String,
+}
+
+impl Served {
+    /// `HOST:PORT` of the portal, from its address line.
+    pub(crate) fn addr(&self) -> String {
+        self.line
+            .split("http://")
+            .nth(1)
+            .and_then(|r| r.split('/').next())
+            .unwrap_or_else(|| panic!("no address in {:?}", self.line))
+            .to_string()
+    }
+}
+
+/// Starts `mailaudit --db DB serve --tick 3600 ARGS` with `env` (a long tick: the scheduler
+/// stays out of the way) and waits up to 30 s for the line that gives its address.
+pub(crate) fn spawn_serve(db: &str, args: &[&str], env: &[(&str, &str)]) -> Served {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailaudit"))
+        .args(["--db", db, "serve", "--tick", "3600"])
+        .args(args)
+        .envs(env.iter().copied())
+        .env("XDG_DATA_HOME", data_home())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mailaudit serve starts");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let line = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("serve prints its address within 30 s");
+        if line.contains("portal on http") {
+            break line;
+        }
+    };
+    Served { child, lines, line }
+}

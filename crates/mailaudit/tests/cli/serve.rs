@@ -1,12 +1,10 @@
 //! `mailaudit serve`: the portal and the scheduler on one runtime; the loopback rule; a clean
 //! stop on SIGTERM.
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::common::{data_home, http_get, run, sigterm_and_wait};
+use crate::common::{Served, http_get, run, sigterm_and_wait, spawn_serve};
 
 #[test]
 fn serve_refuses_a_non_loopback_address_without_public() {
@@ -49,38 +47,10 @@ fn start_serve() -> Serving {
     // `serve` needs the store to exist (an empty file is an empty SQLite database).
     std::fs::File::create(dir.path().join("m.db")).unwrap();
     let db = format!("sqlite://{}", dir.path().join("m.db").display());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mailaudit"))
-        .args([
-            "--db",
-            &db,
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--tick",
-            "3600",
-        ])
-        .env("XDG_DATA_HOME", data_home())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("mailaudit serve starts");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
     // "mailaudit: portal on http://127.0.0.1:PORT/ (loopback only, …)"
-    let addr = loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(30))
-            .expect("serve prints its address within 30 s");
-        if let Some(rest) = line.split("portal on http://").nth(1) {
-            break rest.split('/').next().unwrap().to_string();
-        }
-    };
+    let served = spawn_serve(&db, &["--listen", "127.0.0.1:0"], &[]);
+    let addr = served.addr();
+    let Served { child, lines, .. } = served;
     Serving {
         child,
         lines,

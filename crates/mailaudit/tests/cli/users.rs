@@ -2,11 +2,9 @@
 //! the command line, the last admin kept, every change in the audit log; and `serve` with an
 //! admin: sign-in required, any listening address.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::common::{data_home, http_get, run, run_env, sigterm_and_wait};
+use crate::common::{Served, http_get, run, run_env, sigterm_and_wait, spawn_serve};
 
 const PW_ENV: &str = "MAILAUDIT_PASSWORD";
 
@@ -275,7 +273,9 @@ fn serve_with_an_admin_requires_sign_in_on_any_address() {
         None,
     )
     .assert_code(0);
-    let (mut child, line) = spawn_serve(&db, &["--listen", "0.0.0.0:0"]);
+    let Served {
+        mut child, line, ..
+    } = spawn_serve(&db, &["--listen", "0.0.0.0:0"], &[]);
     assert!(line.contains("sign-in required, 1 users"), "{line}");
     let port = line
         .split("portal on http://0.0.0.0:")
@@ -381,42 +381,6 @@ fn inventory_changes_are_in_the_audit_log() {
     assert!(log.iter().all(|e| e.actor == "command line"));
 }
 
-/// Starts `mailaudit serve` on `db` with `args` (and a long scheduler tick): the child and
-/// the line that gives its address.
-fn spawn_serve(db: &str, args: &[&str]) -> (std::process::Child, String) {
-    spawn_serve_env(db, args, &[])
-}
-
-/// [`spawn_serve`] with these environment variables.
-fn spawn_serve_env(db: &str, args: &[&str], env: &[(&str, &str)]) -> (std::process::Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mailaudit"))
-        .args(["--db", db, "serve", "--tick", "3600"])
-        .args(args)
-        .envs(env.iter().copied())
-        .env("XDG_DATA_HOME", data_home())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("mailaudit serve starts");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let line = loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(30))
-            .expect("serve prints its address within 30 s");
-        if line.contains("portal on http") {
-            break line;
-        }
-    };
-    (child, line)
-}
-
 /// Behind a reverse proxy: refused without an admin (the proxy would expose a portal without
 /// sign-in); with one, the proxy's public host name is served and cookies are `Secure`.
 #[test]
@@ -443,7 +407,13 @@ fn serve_behind_a_proxy_needs_an_admin_and_sets_secure_cookies() {
         None,
     )
     .assert_code(0);
-    let (mut child, line) = spawn_serve(&db, &["--listen", "127.0.0.1:0", "--behind-https-proxy"]);
+    let Served {
+        mut child, line, ..
+    } = spawn_serve(
+        &db,
+        &["--listen", "127.0.0.1:0", "--behind-https-proxy"],
+        &[],
+    );
     let addr = line
         .split("portal on http://")
         .nth(1)
@@ -505,7 +475,9 @@ fn serve_over_tls_with_a_private_key_file() {
     assert!(out.stderr.contains("chmod 600"), "{}", out.stderr);
 
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let (mut child, line) = spawn_serve(&db, &tls_args);
+    let Served {
+        mut child, line, ..
+    } = spawn_serve(&db, &tls_args, &[]);
     let addr = line
         .split("portal on https://")
         .nth(1)
@@ -615,8 +587,9 @@ fn serve_with_single_sign_on_through_the_lab_provider() {
         out.stderr
     );
 
-    let (mut child, line) =
-        spawn_serve_env(&db, &flags, &[("MAILAUDIT_OIDC_CLIENT_SECRET", SECRET)]);
+    let Served {
+        mut child, line, ..
+    } = spawn_serve(&db, &flags, &[("MAILAUDIT_OIDC_CLIENT_SECRET", SECRET)]);
     assert!(line.contains("single sign-on"), "{line}");
     let addr = line
         .split("portal on http://")
