@@ -51,8 +51,9 @@ const CHECKDMARC_VERSION: &str = "6.0.4";
 /// MTA-STS fetches cannot reach any other address.
 ///
 /// `mailaudit-bench reports` measures DMARC aggregate report parsing and ingest instead (see
-/// `mailaudit-bench reports --help`), `mailaudit-bench dnssec` what DNSSEC validation costs
-/// (see `mailaudit-bench dnssec --help`).
+/// `mailaudit-bench reports --help`), `mailaudit-bench dnssec` what DNSSEC validation costs,
+/// `mailaudit-bench store` the store's size over a year of weekly audits, `mailaudit-bench
+/// portal` the portal's pages on a store of an MSP's size (each: `--help`).
 #[derive(Debug, Parser)]
 #[command(
     name = "mailaudit-bench",

@@ -2,10 +2,11 @@
 //! store of an MSP's size: `--domains` (10,000) in `--customers` (100) with a year of weekly
 //! audits (`--runs`, 52).
 //!
-//! The store is built as the store bench builds it: one real audit of the synthetic fleet
-//! against the lab DNS server gives each domain its report, the weeks before are recorded
-//! through the store's API a week apart in the store's clock (a share of the reports changing
-//! each week), and the last run is a real `mailaudit audit --db` of the fleet, so that
+//! The store is built from the store bench's fleet: one real audit of the synthetic fleet
+//! against the lab DNS server gives each domain its report ([`crate::store::audit_fleet`]),
+//! the weeks before are recorded through the store's API in batches (`Store::record_batch`),
+//! a week apart in the store's clock (a share of the reports changing each week), and the last
+//! run is a real `mailaudit audit --db` of the fleet, so that
 //! checklists, DMARC roll-outs and the findings index are what an audit leaves. Then the
 //! portal's router is called in this process, as `mailaudit serve` would call it for a request
 //! (no socket: the figures are the server's time, from the request to the last byte of the
@@ -19,14 +20,13 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use mailaudit_bench::fleet::{DEFAULT_SEED, synthetic_fleet};
-use mailaudit_lab::LabDns;
+use mailaudit_bench::fleet::DEFAULT_SEED;
 use mailaudit_store::{Location, NewDomain, OpenMode, ResultWrite, RunStatus, Store, open_with};
 use serde_json::Value;
 use tower_service::Service;
 
-use crate::store::{WEEK, audit_once, changes, read_reports};
-use crate::{mailaudit_path, runtime, write_list};
+use crate::store::{AuditedFleet, WEEK, audit_fleet, audit_once, changes};
+use crate::{mailaudit_path, runtime};
 
 /// Issue 14's budget for every page: server time.
 const BUDGET_MS: f64 = 100.0;
@@ -93,17 +93,13 @@ pub(crate) fn run(args: &PortalArgs) -> Result<bool> {
         None => format!("sqlite://{}", temp.path().join("portal.db").display()),
     };
 
-    let fleet = synthetic_fleet(n, args.seed).map_err(anyhow::Error::msg)?;
-    let domains = fleet.domains.clone();
-    let lab = runtime
-        .block_on(LabDns::start(fleet.zone))
-        .context("cannot start the lab DNS server")?;
-    let list = temp.path().join("domains.txt");
-    write_list(&list, &domains)?;
-    let json = temp.path().join("audit.json");
+    let AuditedFleet {
+        lab,
+        domains,
+        list,
+        reports,
+    } = audit_fleet(&runtime, &mailaudit, n, args.seed, temp.path())?;
     let nameserver = lab.addr().to_string();
-    audit_once(&mailaudit, &list, &nameserver, &json, None)?;
-    let reports = read_reports(&json)?;
 
     let t = Instant::now();
     let store: Arc<dyn Store> = runtime

@@ -73,17 +73,9 @@ pub(crate) fn run(args: &StoreArgs) -> Result<bool> {
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
 
     // One real audit gives each domain its report.
-    let fleet = synthetic_fleet(n, args.seed).map_err(anyhow::Error::msg)?;
-    let domains = fleet.domains.clone();
-    let lab = runtime
-        .block_on(LabDns::start(fleet.zone))
-        .context("cannot start the lab DNS server")?;
-    let list = temp.path().join("domains.txt");
-    write_list(&list, &domains)?;
-    let json = temp.path().join("audit.json");
-    audit_once(&mailaudit, &list, &lab.addr().to_string(), &json, None)?;
-    drop(lab);
-    let reports = read_reports(&json)?;
+    let audited = audit_fleet(&runtime, &mailaudit, n, args.seed, temp.path())?;
+    drop(audited.lab);
+    let reports = audited.reports;
     let json_bytes: usize = reports
         .iter()
         .map(|r| serde_json::to_vec(r).map_or(0, |v| v.len()))
@@ -101,6 +93,45 @@ pub(crate) fn run(args: &StoreArgs) -> Result<bool> {
     runtime.block_on(record_weeks(args, &path, reports))?;
     // The store bench has no target to miss: it measures.
     Ok(true)
+}
+
+/// The synthetic fleet served by the lab DNS server and audited once ([`audit_fleet`]).
+pub(crate) struct AuditedFleet {
+    /// The lab DNS server, still serving the fleet.
+    pub(crate) lab: LabDns,
+    /// The fleet's domains.
+    pub(crate) domains: Vec<String>,
+    /// The file listing them, one per line.
+    pub(crate) list: PathBuf,
+    /// Each domain's report from the audit.
+    pub(crate) reports: Vec<Value>,
+}
+
+/// The synthetic fleet of `n` domains (`seed`) served by the lab DNS server on `runtime`,
+/// listed in `dir`, and audited once by `mailaudit` (`--no-store`) for each domain's report.
+pub(crate) fn audit_fleet(
+    runtime: &tokio::runtime::Runtime,
+    mailaudit: &Path,
+    n: usize,
+    seed: u64,
+    dir: &Path,
+) -> Result<AuditedFleet> {
+    let fleet = synthetic_fleet(n, seed).map_err(anyhow::Error::msg)?;
+    let domains = fleet.domains.clone();
+    let lab = runtime
+        .block_on(LabDns::start(fleet.zone))
+        .context("cannot start the lab DNS server")?;
+    let list = dir.join("domains.txt");
+    write_list(&list, &domains)?;
+    let json = dir.join("audit.json");
+    audit_once(mailaudit, &list, &lab.addr().to_string(), &json, None)?;
+    let reports = read_reports(&json)?;
+    Ok(AuditedFleet {
+        lab,
+        domains,
+        list,
+        reports,
+    })
 }
 
 /// One `mailaudit audit` of the domains in `list` against the lab DNS server at `nameserver`,
@@ -134,7 +165,7 @@ pub(crate) fn audit_once(
 }
 
 /// The audit's JSON report: an array of domain reports.
-pub(crate) fn read_reports(path: &Path) -> Result<Vec<Value>> {
+fn read_reports(path: &Path) -> Result<Vec<Value>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let Value::Array(reports) = serde_json::from_str(&text).context("the audit's JSON")? else {
@@ -248,7 +279,9 @@ async fn record_weeks(args: &StoreArgs, path: &Path, mut reports: Vec<Value>) ->
     Ok(())
 }
 
-/// One run: every domain's report recorded, one transaction each, as `mailaudit audit` does.
+/// One run: every domain's report recorded through `Store::record_result`, one transaction
+/// each (`mailaudit audit` records batches of up to 256 since schema 7; the figures of this
+/// bench are those of the per-result path).
 async fn record_run(store: &dyn Store, at: i64, reports: &[Value]) -> Result<()> {
     let run = store.begin_run("cli", at).await?;
     for report in reports {
