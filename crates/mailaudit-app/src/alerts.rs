@@ -62,11 +62,8 @@ pub async fn deliver_due<D: DnsSource>(
                 let next = backoff
                     .retry_delay(attempts, &e)
                     .map_or(i64::MAX / 2, |d| now() + d.as_secs() as i64);
-                // Neither the store nor the terminal gets a target's secrets, even where the
-                // error quotes them (a webhook's 404 body echoing its path).
-                let error = targets
-                    .iter()
-                    .fold(e.to_string(), |text, t| t.redact(&text));
+                // `notify::deliver` took the target's secrets out of the error already.
+                let error = e.to_string();
                 store.alert_failed(alert.id, &error, next).await?;
                 out.undelivered.push(Undelivered {
                     domain: alert.domain,

@@ -24,7 +24,8 @@
 //!
 //! Secrets stay out of logs: the `Debug` output of [`WebhookTarget`] hides the URL's path and
 //! query (a Slack or Teams webhook URL is itself the credential) and the header values, that of
-//! [`MailTarget`] the password; errors name the host, never the path or the credentials.
+//! [`MailTarget`] the password; errors name the host, never the path or the credentials, and
+//! what a server answered is quoted with them redacted ([`deliver`], [`AlertTarget::redact`]).
 
 use std::future::Future;
 use std::time::Duration;
@@ -320,6 +321,41 @@ pub enum AlertTarget {
     Mail(MailTarget),
 }
 
+impl NotifyError {
+    /// This error with `target`'s secrets ([`AlertTarget::redact`]) taken out of what the
+    /// other side sent (a response's reason, `Location` and body, a mail server's reply): a
+    /// webhook answering 404 may quote the path it was posted to, which is the credential.
+    /// The variant, and so whether another attempt may succeed, stays.
+    pub fn redacted(self, target: &AlertTarget) -> NotifyError {
+        let r = |s: String| target.redact(&s);
+        match self {
+            NotifyError::Http {
+                status,
+                reason,
+                location,
+                retry_after,
+                body,
+            } => NotifyError::Http {
+                status,
+                reason: r(reason),
+                location: location.map(r),
+                retry_after,
+                body: r(body),
+            },
+            NotifyError::Smtp { stage, code, reply } => NotifyError::Smtp {
+                stage,
+                code,
+                reply: r(reply),
+            },
+            NotifyError::SmtpProtocol { stage, reason } => NotifyError::SmtpProtocol {
+                stage,
+                reason: r(reason),
+            },
+            e => e,
+        }
+    }
+}
+
 impl AlertTarget {
     /// `text` (an error message, say a webhook's error response quoting the path it was
     /// posted to) with this target's secrets replaced by `<redacted>`: a webhook URL's path and
@@ -330,9 +366,9 @@ impl AlertTarget {
         let mut secrets: Vec<String> = Vec::new();
         match self {
             AlertTarget::Webhook(w) => {
-                if let Some((_, rest)) = w.url.split_once("://") {
-                    let start = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-                    let secret = rest[start..].trim_start_matches('/');
+                // The request target the webhook is posted to, as the server sees it.
+                if let Ok(url) = crate::http::HttpUrl::parse(&w.url) {
+                    let secret = url.target.trim_start_matches('/');
                     if !secret.is_empty() {
                         // The whole path and query, and each long part of it on its own (an
                         // error may quote only the key of `/webhookb2/…/IncomingWebhook/KEY/…`).
@@ -362,20 +398,21 @@ impl AlertTarget {
 
 /// Delivers the alert `payload` (made by [`alert_payload`], as kept in the outbox) to `target`
 /// once: the JSON itself to a webhook, the email [`mail_content`] writes from it to a mail
-/// target.
+/// target. An error comes without the target's secrets ([`NotifyError::redacted`]).
 pub async fn deliver<D: DnsSource>(
     dns: &D,
     target: &AlertTarget,
     payload: &Value,
     opts: &NotifyOptions,
 ) -> Result<(), NotifyError> {
-    match target {
+    let sent = match target {
         AlertTarget::Webhook(w) => post_webhook(dns, w, payload, opts).await.map(|_| ()),
         AlertTarget::Mail(m) => {
             let content = mail_content(payload);
             send_mail(dns, m, &content.subject, &content.body, opts).await
         }
-    }
+    };
+    sent.map_err(|e| e.redacted(target))
 }
 
 #[cfg(test)]
