@@ -100,7 +100,7 @@ pub(crate) fn csrf_token() -> Option<String> {
 }
 
 /// How long a throttled key must still wait at `now`, if it must.
-pub(crate) fn wait(failures: i64, last_at: Time, free: i64, now: Time) -> Option<i64> {
+fn wait(failures: i64, last_at: Time, free: i64, now: Time) -> Option<i64> {
     if failures < free {
         return None;
     }

@@ -60,8 +60,8 @@ pub enum PortalError {
     BadListen(String),
     /// A non-loopback address without an admin account (or `public`).
     #[error(
-        "refusing to listen on {0}: the store has no admin, so the portal has no sign-in and \
-         only listens on a loopback address (127.0.0.1, ::1); add the first admin with \
+        "refusing to listen on {0}: the store has no admin, and without one the portal only \
+         listens on a loopback address (127.0.0.1, ::1); add the first admin with \
          `mailaudit user add --admin NAME` (or, behind an authenticating reverse proxy, pass \
          --public)"
     )]
@@ -118,14 +118,11 @@ impl PortalOptions {
 
 pub use access::Portal;
 
-/// The portal's router, ready for `axum::serve` (or `tower::ServiceExt::oneshot` in tests).
+/// The portal's router, to call in process (tests, `mailaudit-bench portal`). Served, it needs
+/// the peer's address as [`serve_portal`] gives it (the login throttle and the audit log key on
+/// it): serve with [`serve_portal`], not `axum::serve`.
 pub fn router(store: Arc<dyn Store>, options: PortalOptions) -> axum::Router {
     pages::router(Portal::new(store, options))
-}
-
-/// The router of a portal made with [`Portal::new`] (and, say, [`Portal::with_sso`]).
-pub fn router_for(portal: Portal) -> axum::Router {
-    pages::router(portal)
 }
 
 /// Serves `portal` on `listener` as `conn` says until `shutdown` completes, then finishes the
@@ -171,29 +168,6 @@ pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, PortalErr
             addr: addr.to_string(),
             source,
         })
-}
-
-/// Serves the portal on `listener` over plain HTTP with the default [`Connections`] limits
-/// until `shutdown` completes, then finishes the requests in flight and returns.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    store: Arc<dyn Store>,
-    options: PortalOptions,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), PortalError> {
-    serve_with(listener, store, options, Connections::default(), shutdown).await
-}
-
-/// Serves the portal on `listener` as `conn` says (TLS, limits) until `shutdown` completes,
-/// then finishes the requests in flight and returns.
-pub async fn serve_with(
-    listener: tokio::net::TcpListener,
-    store: Arc<dyn Store>,
-    options: PortalOptions,
-    conn: Connections,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), PortalError> {
-    serving::serve_router(listener, router(store, options), conn, shutdown).await
 }
 
 #[cfg(test)]

@@ -153,8 +153,8 @@ pub(crate) async fn serve_router(
     Ok(())
 }
 
-/// The client address a request came from (set by [`serve_router`], or by
-/// `into_make_service_with_connect_info` in tests that serve the router themselves).
+/// The client address a request came from (set by [`serve_router`]; none for a request the
+/// router is called with in process).
 pub(crate) fn peer(req: &axum::extract::Request) -> Option<SocketAddr> {
     req.extensions()
         .get::<ConnectInfo<SocketAddr>>()

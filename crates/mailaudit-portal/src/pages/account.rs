@@ -174,9 +174,7 @@ pub async fn change_password(
     let store = p.accounts();
     let t = now();
     let key = format!("user:{}", u.name.to_lowercase());
-    if let Some(f) = store.login_failures(&key).await?
-        && let Some(left) = crate::auth::wait(f.failures, f.last_at, crate::auth::FREE_FAILURES, t)
-    {
+    if let Some(left) = crate::auth::throttled(store, &key, crate::auth::FREE_FAILURES, t).await? {
         return Err(AppError::Forbidden(format!(
             "too many wrong passwords for this account: try again in {left} s"
         )));
@@ -189,7 +187,9 @@ pub async fn change_password(
     .await
     .unwrap_or(false);
     if !right {
-        store.record_login_failure(&key, t, 3600).await?;
+        store
+            .record_login_failure(&key, t, crate::auth::FORGET_AFTER)
+            .await?;
         crate::auth::record(
             &p,
             &caller,

@@ -146,6 +146,9 @@ impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound { what } => AppError::NotFound(what),
+            // The store refused what the request gave it (a customer name with a NUL, say):
+            // the request is wrong, not the store.
+            StoreError::Invalid(why) => AppError::BadRequest(why),
             e => AppError::Internal(e.into()),
         }
     }

@@ -316,8 +316,7 @@ pub(crate) async fn serve(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
         if args.behind_https_proxy && !admin && !args.public {
             anyhow::bail!(
                 "--behind-https-proxy serves the portal beyond this machine, and the store has \
-                 no admin, so the portal has no sign-in: add the first admin with `mailaudit \
-                 user add --admin NAME`"
+                 no admin: add the first admin with `mailaudit user add --admin NAME`"
             );
         }
         serve_with(cli, &store, args, addr).await

@@ -14,14 +14,13 @@ use crate::cli::OidcArgs;
 /// The environment variable holding the client secret (never argv).
 pub(crate) const SECRET_ENV: &str = "MAILAUDIT_OIDC_CLIENT_SECRET";
 
+/// Seconds since the Unix epoch, by the store's clock (the one every caller uses).
+fn now() -> u64 {
+    u64::try_from(mailaudit_store::now()).unwrap_or(0)
+}
+
 /// The provider as the portal sees it.
 struct Provider(OidcClient<Resolver>);
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
 
 impl SingleSignOn for Provider {
     fn authorization_url<'a>(
@@ -47,7 +46,7 @@ impl SingleSignOn for Provider {
         Box::pin(async move {
             let c = self
                 .0
-                .exchange(code, verifier, nonce, unix_now())
+                .exchange(code, verifier, nonce, now())
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(SsoClaims {
