@@ -12,7 +12,8 @@
 //! secret, which go to `/token` over HTTPS).
 //!
 //! [`LabOidc::set_mischief`] makes the next ID tokens bad in one way: another audience,
-//! expired, signed by a key not in the JWKS, or carrying the nonce of an earlier sign-in.
+//! expired, signed by a key not in the JWKS, carrying the nonce of an earlier sign-in, or
+//! saying the address is not verified.
 //!
 //! Each connection is served by a thread (one request, then `Connection: close`), with read
 //! timeouts and size caps. The API is blocking; dropping the [`LabOidc`] stops it.

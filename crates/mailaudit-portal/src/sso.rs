@@ -13,9 +13,10 @@
 //!   refuses an ID token whose nonce is not the one sent or was used before, finds the user
 //!   ([`SsoMapping`]), and opens a session exactly as a password does (new session id, new
 //!   CSRF token, `login` in the audit log with the detail `single sign-on`). The second
-//!   factor is the provider's business: a sign-in through it asks for no TOTP code. Every
-//!   refusal is a page saying why, sets no session cookie and is in the audit log
-//!   (`login-failed`, `single sign-on: …`).
+//!   factor is the provider's business: a sign-in through it asks for no TOTP code (the admins'
+//!   "require a second factor" setting still holds for admins and technicians). Every refusal
+//!   is a page saying why and sets no session cookie; a refused answer from the provider is in
+//!   the audit log (`login-failed`, `single sign-on: …`).
 
 use std::collections::HashMap;
 use std::future::Future;

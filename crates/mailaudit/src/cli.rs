@@ -77,7 +77,7 @@ pub(crate) struct StoreOpt {
     /// named here that does not exist is created (in an existing directory, never with its
     /// directories) only by commands that add to the store (audit of named domains,
     /// customer/domain add, import, guide DOMAIN, schedule set --fleet, exo import, reports
-    /// ingest/fetch, demo), which say so; other commands exit 2 with "no store at PATH" (README
+    /// ingest/fetch, user add, demo), which say so; other commands exit 2 with "no store at PATH" (README
     /// "Inventory, history and the remediation guide").
     #[arg(long = "db", id = "store_db", global = true, value_name = "URL")]
     pub(crate) db: Option<String>,
@@ -299,7 +299,7 @@ pub(crate) enum Command {
     /// Portal users: who signs in to `mailaudit serve`, and what each may see and do.
     ///
     /// Roles: `admin` (everything: every customer, users, the audit log), `technician` (every
-    /// customer: checklists, inventory), `viewer` (read-only, only the customers given with
+    /// customer; keeps checklists), `viewer` (read-only, only the customers given with
     /// --customer). Start with the first admin: `mailaudit user add --admin NAME`.
     ///
     /// Passwords (12 characters or more) are never taken from the command line: they come from
@@ -1291,7 +1291,7 @@ pub(crate) struct PasswordArgs {
 pub(crate) enum RoleArg {
     /// Everything: every customer, users, the audit log.
     Admin,
-    /// Every customer: checklists, inventory; not users.
+    /// Every customer; keeps checklists; not users.
     Technician,
     /// Read-only, only its customers.
     Viewer,

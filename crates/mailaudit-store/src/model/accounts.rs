@@ -11,9 +11,9 @@ use crate::Store;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
-    /// Everything: every customer, audits, checklists, inventory, users and settings.
+    /// Everything: every customer, checklists, users, settings and the audit log.
     Admin,
-    /// Every customer: audits, checklists and inventory; not users or settings.
+    /// Every customer: checklists; not users or settings.
     Technician,
     /// Read-only, and only the customers the user is scoped to.
     Viewer,

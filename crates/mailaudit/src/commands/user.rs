@@ -24,8 +24,8 @@ fn role(r: RoleArg) -> Role {
     }
 }
 
-/// The new password of `name`: MAILAUDIT_PASSWORD, else the first line of standard input with
-/// --password-stdin, else typed twice at a prompt on the terminal.
+/// The new password of `name`: the first line of standard input with --password-stdin, else
+/// MAILAUDIT_PASSWORD, else typed twice at a prompt on the terminal.
 fn password(args: &PasswordArgs, name: &str) -> Result<String> {
     if args.password_stdin {
         let mut line = String::new();
