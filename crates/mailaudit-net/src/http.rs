@@ -23,6 +23,46 @@ pub const MAX_HEADER: usize = 16 * 1024;
 /// The `User-Agent` of every request.
 pub(crate) const USER_AGENT: &str = concat!("mailaudit/", env!("CARGO_PKG_VERSION"));
 
+/// A request for JSON from `url` on a connection closed after it: a `GET`, or with `form` an
+/// `application/x-www-form-urlencoded` `POST` of it (the OAuth 2.0 token requests, the OpenID
+/// Connect discovery document and key set).
+pub(crate) fn json_request(
+    url: &HttpUrl,
+    form: Option<String>,
+) -> Result<Request<Full<Bytes>>, hyper::http::Error> {
+    use hyper::header::{ACCEPT, ACCEPT_ENCODING, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
+    let builder = match &form {
+        Some(body) => Request::post(url.target.as_str())
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(CONTENT_LENGTH, body.len()),
+        None => Request::get(url.target.as_str()),
+    };
+    builder
+        .header(HOST, url.authority())
+        .header(hyper::header::USER_AGENT, USER_AGENT)
+        .header(ACCEPT, "application/json")
+        .header(ACCEPT_ENCODING, "identity")
+        .header(CONNECTION, "close")
+        .body(Full::new(form.map(Bytes::from).unwrap_or_default()))
+}
+
+/// Sends `request` to the `https` URL `url` within `attempt` (TCP to the host's addresses
+/// through `dns`, TLS, one request): the final status and the body, read up to `max_body`.
+pub(crate) async fn send_https<D: mailaudit_core::dns::DnsSource>(
+    dns: &D,
+    url: &HttpUrl,
+    request: Request<Full<Bytes>>,
+    attempt: &Attempt,
+    max_body: usize,
+) -> Result<(u16, Vec<u8>), TransportError> {
+    let tcp = attempt.open(dns, &url.host, url.port).await?;
+    let tls = attempt.tls(tcp, &url.host, Some(b"http/1.1")).await?;
+    let response = send(tls, request, attempt).await?;
+    let status = response.status().as_u16();
+    let body = read_body(response.into_body(), max_body, attempt).await?;
+    Ok((status, body))
+}
+
 /// A parsed `http` or `https` URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct HttpUrl {

@@ -18,12 +18,6 @@
 use std::fmt;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::Request;
-use hyper::header::{
-    ACCEPT, ACCEPT_ENCODING, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, USER_AGENT,
-};
 use mailaudit_core::dns::DnsSource;
 use mailaudit_core::imap::check_bearer_token;
 use serde_json::Value;
@@ -294,41 +288,16 @@ pub async fn request_token<D: DnsSource>(
              cross the network in clear)"
         )));
     }
-    let body = request_body(creds);
-    let request = Request::post(url.target.as_str())
-        .header(HOST, url.authority())
-        .header(USER_AGENT, http::USER_AGENT)
-        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(CONTENT_LENGTH, body.len())
-        .header(ACCEPT, "application/json")
-        .header(ACCEPT_ENCODING, "identity")
-        .header(CONNECTION, "close")
-        .body(Full::new(Bytes::from(body)))
+    let request = http::json_request(&url, Some(request_body(creds)))
         .map_err(|e| TokenError::InvalidSetting(format!("token endpoint {endpoint}: {e}")))?;
-    let (status, body) =
-        exchange(dns, &url, request, opts)
-            .await
-            .map_err(|error| TokenError::Transport {
-                endpoint: endpoint.clone(),
-                error,
-            })?;
-    interpret(&endpoint, &creds.client_secret, status, &body)
-}
-
-/// Connects, sends the request, reads the final response: its status and body (capped).
-async fn exchange<D: DnsSource>(
-    dns: &D,
-    url: &HttpUrl,
-    request: Request<Full<Bytes>>,
-    opts: &TokenOptions,
-) -> Result<(u16, Vec<u8>), TransportError> {
     let attempt = Attempt::start(opts.timeout, opts.connect_timeout, &opts.roots);
-    let tcp = attempt.open(dns, &url.host, url.port).await?;
-    let tls = attempt.tls(tcp, &url.host, Some(b"http/1.1")).await?;
-    let response = http::send(tls, request, &attempt).await?;
-    let status = response.status().as_u16();
-    let body = http::read_body(response.into_body(), opts.max_body, &attempt).await?;
-    Ok((status, body))
+    let (status, body) = http::send_https(dns, &url, request, &attempt, opts.max_body)
+        .await
+        .map_err(|error| TokenError::Transport {
+            endpoint: endpoint.clone(),
+            error,
+        })?;
+    interpret(&endpoint, &creds.client_secret, status, &body)
 }
 
 /// Turns the token endpoint's answer into a token or an error.

@@ -18,9 +18,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::Request;
-use hyper::header::{
-    ACCEPT, ACCEPT_ENCODING, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, USER_AGENT,
-};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
 use mailaudit_core::dns::DnsSource;
@@ -418,14 +415,8 @@ impl<D: DnsSource> OidcClient<D> {
 
     async fn get(&self, url: &str) -> Result<Vec<u8>, NetError> {
         let u = self.url(url)?;
-        let request = Request::get(u.target.as_str())
-            .header(HOST, u.authority())
-            .header(USER_AGENT, http::USER_AGENT)
-            .header(ACCEPT, "application/json")
-            .header(ACCEPT_ENCODING, "identity")
-            .header(CONNECTION, "close")
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| NetError::Oidc(format!("{url}: {e}")))?;
+        let request =
+            http::json_request(&u, None).map_err(|e| NetError::Oidc(format!("{url}: {e}")))?;
         match self.send(&u, request).await {
             Ok((200, body)) => Ok(body),
             Ok((status, _)) => Err(NetError::Oidc(format!("{url}: HTTP {status}"))),
@@ -435,15 +426,7 @@ impl<D: DnsSource> OidcClient<D> {
 
     async fn post(&self, url: &str, body: String) -> Result<(u16, Vec<u8>), NetError> {
         let u = self.url(url)?;
-        let request = Request::post(u.target.as_str())
-            .header(HOST, u.authority())
-            .header(USER_AGENT, http::USER_AGENT)
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(CONTENT_LENGTH, body.len())
-            .header(ACCEPT, "application/json")
-            .header(ACCEPT_ENCODING, "identity")
-            .header(CONNECTION, "close")
-            .body(Full::new(Bytes::from(body)))
+        let request = http::json_request(&u, Some(body))
             .map_err(|e| NetError::Oidc(format!("{url}: {e}")))?;
         self.send(&u, request)
             .await
@@ -468,12 +451,7 @@ impl<D: DnsSource> OidcClient<D> {
             transport::DEFAULT_CONNECT_TIMEOUT,
             &self.config.roots,
         );
-        let tcp = attempt.open(&self.dns, &url.host, url.port).await?;
-        let tls = attempt.tls(tcp, &url.host, Some(b"http/1.1")).await?;
-        let response = http::send(tls, request, &attempt).await?;
-        let status = response.status().as_u16();
-        let body = http::read_body(response.into_body(), MAX_BODY, &attempt).await?;
-        Ok((status, body))
+        http::send_https(&self.dns, url, request, &attempt, MAX_BODY).await
     }
 }
 
