@@ -155,13 +155,9 @@ pub fn totp_step(secret: &str, code: &str, at: Time) -> Option<i64> {
     let mut found = None;
     for s in [step.saturating_sub(1), step, step + 1] {
         let candidate = t.generate(s * TOTP_STEP);
-        let same = candidate.len() == code.len()
-            && candidate
-                .bytes()
-                .zip(code.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
-        if same && found.is_none() {
+        if mailaudit_core::secret::same_secret(candidate.as_bytes(), code.as_bytes())
+            && found.is_none()
+        {
             found = i64::try_from(s).ok();
         }
     }

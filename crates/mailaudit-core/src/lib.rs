@@ -27,6 +27,7 @@ pub mod powershell;
 pub mod record;
 pub mod reports;
 pub mod score;
+pub mod secret;
 pub mod smtp;
 pub mod spf;
 pub mod submission;

@@ -21,6 +21,7 @@ use hyper::Request;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
 use mailaudit_core::dns::DnsSource;
+use mailaudit_core::secret::same_secret;
 use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::Mutex;
@@ -198,7 +199,7 @@ pub fn validate_id_token(
         None => return Err(bad("a required claim is missing (iat)")),
     }
     let got = c.nonce.unwrap_or_default();
-    if got.is_empty() || !same(&got, nonce) {
+    if got.is_empty() || !same_secret(got.as_bytes(), nonce.as_bytes()) {
         return Err(bad("wrong nonce"));
     }
     // When the provider says the address is not verified, no address names the user (users
@@ -220,11 +221,6 @@ pub fn validate_id_token(
 }
 
 /// Constant-time equality.
-fn same(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// The relying party; see the [module docs](self).
 pub struct OidcClient<D> {
     dns: D,

@@ -37,6 +37,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use mailaudit_app::accounts;
+use mailaudit_core::secret::same_secret;
 use mailaudit_store::{AuditEntry, Store, Time, now};
 use maud::html;
 use serde::Deserialize;
@@ -137,10 +138,9 @@ pub(crate) fn set_cookie(name: &str, value: &str, path: &str, secure: bool) -> H
     HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
 }
 
-/// Constant-time equality of two tokens.
+/// Whether two tokens are the same ([`same_secret`]: in constant time).
 pub(crate) fn same_token(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    same_secret(a.as_bytes(), b.as_bytes())
 }
 
 /// Why a state-changing request is refused as cross-site, if it is: an `Origin` that is not
