@@ -1,18 +1,16 @@
 //! What the store holds about a domain, read through the core: the remediation guide of its
-//! latest stored audit (with its tenant's Exchange Online findings), its fleet summary, its
+//! latest stored audit (with its tenant's Exchange Online findings) and its
 //! score history with the changes between audits.
 //!
 //! These functions are shared by the portal and the command line (`mailaudit guide`, the
 //! checklist tracking of `mailaudit audit`), so that both present one domain the same way. They only read the store and call the core: no DNS, no SMTP.
 
-use mailaudit_core::checks::{CheckId, Severity};
 use mailaudit_core::exo::{self, TenantConfig};
 use mailaudit_core::finding::Finding;
 use mailaudit_core::guide::{self, Guide, GuideContext, ReportView};
 use mailaudit_core::history::{self, Diff};
 use mailaudit_store::{
-    ChecklistItem, DmarcRollout, DomainEntry, ItemState, Store, StoreError, StoredResult,
-    TenantImport, Time,
+    DmarcRollout, DomainEntry, Store, StoreError, StoredResult, TenantImport, Time,
 };
 
 use crate::AppError;
@@ -131,150 +129,6 @@ pub async fn guide_for(
     ctx.dmarc_readiness = mailaudit_store::analysis::stored_readiness(store, domain, today).await?;
     ctx.spf_senders = mailaudit_store::analysis::stored_spf_senders(store, domain, today).await?;
     Ok(guide::build(&view, &ctx))
-}
-
-/// One domain's line of the fleet overview.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DomainSummary {
-    /// The domain.
-    pub name: String,
-    /// Its customer.
-    pub customer: Option<String>,
-    /// Parked in the inventory.
-    pub parked: bool,
-    /// When its latest stored audit ran (None: never audited).
-    pub audited_at: Option<Time>,
-    /// The latest score.
-    pub score: Option<u8>,
-    /// The DMARC policy that applies (`none`, `quarantine`, `reject`), if any.
-    pub dmarc_policy: Option<String>,
-    /// Whether the latest audit says no DMARC policy applies (DMARC-MISSING).
-    pub lacks_dmarc: bool,
-    /// The Direct Send relay verdict (`open`, `blocked`, `inconclusive`, `not_tested`).
-    pub relay: String,
-    /// Findings of the latest audit by severity, most severe first ([`Severity::ALL`] order).
-    pub counts: [usize; 5],
-    /// Checklist items done.
-    pub checklist_done: usize,
-    /// Checklist items in all.
-    pub checklist_total: usize,
-    /// Whether the latest stored audit could not be read (its line shows no verdicts).
-    pub unreadable: bool,
-}
-
-impl DomainSummary {
-    /// Whether the domain is open to Direct Send spoofing (relay verdict `open`, or RELAY-OPEN).
-    pub fn direct_send_open(&self) -> bool {
-        self.relay == "open"
-    }
-}
-
-/// The fleet line of one domain from its latest stored result and checklist.
-pub fn summarize(
-    entry: &DomainEntry,
-    latest: Option<&StoredResult>,
-    checklist: &[ChecklistItem],
-) -> DomainSummary {
-    let view = latest.map(|r| (r, ReportView::from_json(&r.report)));
-    let mut s = DomainSummary {
-        name: entry.name.clone(),
-        customer: entry.customer.clone(),
-        parked: entry.parked,
-        audited_at: latest.map(|r| r.audited_at),
-        score: None,
-        dmarc_policy: None,
-        lacks_dmarc: false,
-        relay: "not_tested".into(),
-        counts: [0; 5],
-        checklist_done: checklist
-            .iter()
-            .filter(|i| i.state == ItemState::Done)
-            .count(),
-        checklist_total: checklist.len(),
-        unreadable: false,
-    };
-    match view {
-        None => {}
-        Some((_, Err(_))) => s.unreadable = true,
-        Some((r, Ok(v))) => {
-            s.score = v
-                .score
-                .or_else(|| r.score.and_then(|x| u8::try_from(x).ok()));
-            s.dmarc_policy = v.dmarc.policy.clone();
-            s.lacks_dmarc = v.has(CheckId::DmarcMissing);
-            s.relay = if v.has(CheckId::RelayOpen) {
-                "open".into()
-            } else {
-                v.relay.verdict.clone()
-            };
-            for f in &v.findings {
-                if let Some(i) = Severity::ALL.iter().position(|x| *x == f.severity) {
-                    s.counts[i] += 1;
-                }
-            }
-        }
-    }
-    s
-}
-
-/// The fleet, or one customer's domains (`NotFound` for an unknown customer), by name.
-pub async fn fleet(
-    store: &dyn Store,
-    customer: Option<&str>,
-) -> Result<Vec<DomainSummary>, StoreError> {
-    let mut out = Vec::new();
-    for entry in store.domains(customer).await? {
-        let latest = store.latest_result(&entry.name).await?;
-        let checklist = store.checklist(&entry.name).await?;
-        out.push(summarize(&entry, latest.as_ref(), &checklist));
-    }
-    Ok(out)
-}
-
-/// Totals over fleet lines.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct FleetTotals {
-    /// Domains listed.
-    pub domains: usize,
-    /// Domains with a stored audit.
-    pub audited: usize,
-    /// Average of the latest scores.
-    pub average_score: Option<u8>,
-    /// Domains no DMARC policy covers.
-    pub without_dmarc: usize,
-    /// Domains whose DMARC policy is `none` (monitoring only).
-    pub dmarc_none: usize,
-    /// Domains open to Direct Send spoofing.
-    pub direct_send_open: usize,
-    /// Domains with at least one critical finding.
-    pub with_critical: usize,
-    /// Checklist items done, in all.
-    pub checklist_done: usize,
-    /// Checklist items, in all.
-    pub checklist_total: usize,
-}
-
-/// Sums the fleet lines.
-pub fn totals(lines: &[DomainSummary]) -> FleetTotals {
-    let scores: Vec<u32> = lines
-        .iter()
-        .filter_map(|l| l.score.map(u32::from))
-        .collect();
-    FleetTotals {
-        domains: lines.len(),
-        audited: lines.iter().filter(|l| l.audited_at.is_some()).count(),
-        average_score: (!scores.is_empty())
-            .then(|| u8::try_from(scores.iter().sum::<u32>() / scores.len() as u32).unwrap_or(0)),
-        without_dmarc: lines.iter().filter(|l| l.lacks_dmarc).count(),
-        dmarc_none: lines
-            .iter()
-            .filter(|l| l.dmarc_policy.as_deref() == Some("none"))
-            .count(),
-        direct_send_open: lines.iter().filter(|l| l.direct_send_open()).count(),
-        with_critical: lines.iter().filter(|l| l.counts[0] > 0).count(),
-        checklist_done: lines.iter().map(|l| l.checklist_done).sum(),
-        checklist_total: lines.iter().map(|l| l.checklist_total).sum(),
-    }
 }
 
 /// One stored audit of a domain with what changed since the one before it.

@@ -136,22 +136,38 @@ pub(crate) fn run(args: &PortalArgs) -> Result<bool> {
 
     let domain = &domains[domains.len() / 2];
     let customer = &customers[customers.len() / 2];
+    let search = domain.split('.').next().unwrap_or(domain);
+    let search = &search[..search.len().min(6)];
+    // (label, path, held to the budget): the exports are downloads of the whole fleet, timed
+    // for information.
     let pages = [
-        ("fleet", "/".to_string()),
+        ("fleet (worst first)", "/".to_string(), true),
+        ("fleet, page 100 by name", "/?sort=name&page=100".to_string(), true),
+        ("fleet, by score", "/?sort=score&dir=desc".to_string(), true),
+        ("fleet, critical", "/?severity=critical".to_string(), true),
+        ("fleet, DMARC p=none", "/?dmarc=none&sort=audited".to_string(), true),
+        ("fleet, SPF area, high", "/?area=spf&severity=high".to_string(), true),
+        ("fleet, overdue items", "/?overdue=yes".to_string(), true),
+        ("fleet, search", format!("/?q={}", encode(search)), true),
         (
             "fleet, one customer",
             format!("/?customer={}", encode(customer)),
+            true,
         ),
-        ("checks", "/checks".to_string()),
-        ("a check", "/checks/DMARC-MISSING".to_string()),
-        ("a domain", format!("/domains/{domain}")),
-        ("its guide", format!("/domains/{domain}/guide")),
-        ("its reports", format!("/domains/{domain}/reports")),
+        ("customers", "/customers".to_string(), true),
+        ("checks", "/checks".to_string(), true),
+        ("a check", "/checks/DMARC-MISSING".to_string(), true),
+        ("a domain", format!("/domains/{domain}"), true),
+        ("its guide", format!("/domains/{domain}/guide"), true),
+        ("its reports", format!("/domains/{domain}/reports"), true),
+        ("export: fleet CSV", "/fleet.csv".to_string(), false),
+        ("export: fleet JSON", "/fleet.json".to_string(), false),
     ];
     let router = mailaudit_portal::router(store.clone(), mailaudit_portal::PortalOptions::local());
     let mut out = Vec::new();
-    for (label, path) in pages {
-        out.push(runtime.block_on(time_page(&router, label, &path, args.requests))?);
+    for (label, path, budget) in pages {
+        let times = runtime.block_on(time_page(&router, label, &path, args.requests))?;
+        out.push((times, budget));
     }
     runtime.block_on(store.close());
 
@@ -161,8 +177,8 @@ pub(crate) fn run(args: &PortalArgs) -> Result<bool> {
         "page", "median ms", "p95 ms", "KB"
     );
     let mut ok = true;
-    for p in &out {
-        let pass = p.p95_ms <= BUDGET_MS && p.kb <= BUDGET_KB;
+    for (p, budget) in &out {
+        let pass = !budget || (p.p95_ms <= BUDGET_MS && p.kb <= BUDGET_KB);
         ok &= pass;
         println!(
             "{:<22}  {:>10.1}  {:>10.1}  {:>9.1}  {}  {}",

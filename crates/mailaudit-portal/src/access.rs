@@ -11,13 +11,14 @@
 //! customer data: `Portal::accounts` gives the store for those, to the sign-in middleware and
 //! the admin pages.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use mailaudit_app::stored::{self, DomainSummary};
 use mailaudit_core::audit::normalize_domain;
-use mailaudit_store::{Customer, DomainEntry, Role, RunProgress, Store, StoreError, StoredResult};
+use mailaudit_store::{
+    Customer, CustomerLine, DomainEntry, FleetPage, FleetQuery, Role, RunProgress, Store,
+    StoreError, StoredResult, Time,
+};
 
 use crate::PortalOptions;
 use crate::pages::AppError;
@@ -217,27 +218,38 @@ impl<'a> Reads<'a> {
         self.scope == Scope::All
     }
 
-    /// The fleet's lines: all the scope's, or one customer's (not found outside the scope).
-    pub(crate) async fn fleet(
-        &self,
-        customer: Option<&str>,
-    ) -> Result<Vec<DomainSummary>, AppError> {
-        match (&self.scope, customer) {
-            (Scope::All, c) => Ok(stored::fleet(self.store, c).await?),
-            (Scope::Customers(list), Some(c)) => {
-                if !list.iter().any(|x| x == c.trim()) {
-                    return Err(AppError::NotFound(format!("customer {:?}", c.trim())));
-                }
-                Ok(stored::fleet(self.store, Some(c)).await?)
+    /// A page of the fleet within the scope (the query's own scope is replaced by the
+    /// caller's); a customer filter outside the scope is not found, as a missing customer is.
+    pub(crate) async fn fleet_page(&self, mut query: FleetQuery) -> Result<FleetPage, AppError> {
+        if let Some(c) = &query.customer {
+            let c = c.trim();
+            let known = match &self.scope {
+                Scope::All => match self.store.customer(c).await {
+                    Ok(_) => true,
+                    Err(StoreError::NotFound { .. }) => false,
+                    Err(e) => return Err(e.into()),
+                },
+                Scope::Customers(list) => list.iter().any(|x| x == c),
+            };
+            if !known {
+                return Err(AppError::NotFound(format!("The customer {c:?}")));
             }
-            (Scope::Customers(list), None) => {
-                let mut lines = Vec::new();
-                for c in list {
-                    lines.extend(stored::fleet(self.store, Some(c)).await?);
-                }
-                lines.sort_by(|a, b| a.name.cmp(&b.name));
-                Ok(lines)
-            }
+        }
+        query.scope = self.scope_list();
+        Ok(self.store.fleet_page(&query).await?)
+    }
+
+    /// Each of the scope's customers with its domains' totals, by name.
+    pub(crate) async fn customer_lines(&self, now: Time) -> Result<Vec<CustomerLine>, AppError> {
+        let scope = self.scope_list();
+        Ok(self.store.customer_lines(scope.as_deref(), now).await?)
+    }
+
+    /// The scope as the store's fleet reads take it: None for every domain.
+    fn scope_list(&self) -> Option<Vec<String>> {
+        match &self.scope {
+            Scope::All => None,
+            Scope::Customers(list) => Some(list.clone()),
         }
     }
 
@@ -258,35 +270,6 @@ impl<'a> Reads<'a> {
             }
         }
         Ok(out)
-    }
-
-    /// The names of the scope's domains (`None`: every domain).
-    async fn domain_set(&self) -> Result<Option<HashSet<String>>, AppError> {
-        let Scope::Customers(list) = &self.scope else {
-            return Ok(None);
-        };
-        let mut set = HashSet::new();
-        for c in list {
-            match self.store.domains(Some(c)).await {
-                Ok(ds) => set.extend(ds.into_iter().map(|d| d.name)),
-                // A customer removed since: nothing of it to see.
-                Err(StoreError::NotFound { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(Some(set))
-    }
-
-    /// The scope's domains whose latest audit has the finding `check_id`.
-    pub(crate) async fn domains_with_finding(
-        &self,
-        check_id: &str,
-    ) -> Result<Vec<String>, AppError> {
-        let all = self.store.domains_with_finding(check_id).await?;
-        Ok(match self.domain_set().await? {
-            None => all,
-            Some(set) => all.into_iter().filter(|d| set.contains(d)).collect(),
-        })
     }
 
     /// A domain by the name in its URL (normalised as the CLI does: IDNA, lower case): 404 when

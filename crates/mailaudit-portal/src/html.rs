@@ -68,6 +68,21 @@ pub(crate) fn csrf_field() -> Markup {
     }
 }
 
+/// One CSV field: quoted when it holds a comma, a quote or a line break; a value a spreadsheet
+/// would run as a formula (`=`, `+`, `-`, `@`, tab, carriage return first) gets a leading `'`.
+pub(crate) fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
 /// The path of a check's catalogue page.
 pub(crate) fn check_href(id: &str) -> String {
     format!("/checks/{}", seg(id))

@@ -77,6 +77,18 @@ async fn every_route_for_every_role() {
             ("/".into(), String::new(), [303, 200, 200, 200]),
         ),
         (
+            ("GET", "/customers"),
+            ("/customers".into(), String::new(), [303, 200, 200, 200]),
+        ),
+        (
+            ("GET", "/fleet.csv"),
+            ("/fleet.csv".into(), String::new(), [303, 200, 200, 200]),
+        ),
+        (
+            ("GET", "/fleet.json"),
+            ("/fleet.json".into(), String::new(), [303, 200, 200, 200]),
+        ),
+        (
             ("GET", "/healthz"),
             ("/healthz".into(), String::new(), [200; 4]),
         ),

@@ -62,9 +62,7 @@ async fn pages_show_the_stored_data() {
     for (domain, score) in &p.fleet.scores {
         let score = score.expect("the fixture domains are scored");
         assert!(
-            fleet.contains(&format!(
-                "href=\"/domains/{domain}\">{domain}</a></td><td class=\"score-cell\"><span class=\"score"
-            )),
+            fleet.contains(&format!("href=\"/domains/{domain}\">{domain}</a></td>")),
             "{domain} listed"
         );
         assert!(

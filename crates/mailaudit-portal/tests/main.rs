@@ -8,6 +8,7 @@
 mod accounts;
 mod browser;
 mod common;
+mod fleet;
 mod http;
 mod policy;
 mod serving;

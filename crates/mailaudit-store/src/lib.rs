@@ -313,6 +313,18 @@ pub trait Store: Send + Sync {
         lease: Option<&ChunkLease>,
         now: Time,
     ) -> Result<(), StoreError>;
+    /// A page of the fleet: the inventory's domains that pass `query`'s filters, in its order,
+    /// `query.limit` lines from `query.offset`, with the totals over every line matched (each
+    /// domain's newest result and what it found, and its checklist). `Invalid` for a filter
+    /// value out of range.
+    async fn fleet_page(&self, query: &FleetQuery) -> Result<FleetPage, StoreError>;
+    /// Each customer's totals over its domains (within `scope`: None for every customer), by
+    /// name; overdue checklist items judged at `now`.
+    async fn customer_lines(
+        &self,
+        scope: Option<&[String]>,
+        now: Time,
+    ) -> Result<Vec<CustomerLine>, StoreError>;
     /// Starts a distributed run (source `distributed`) whose domains are `chunks`, for
     /// `mailaudit worker`s to claim; in one transaction. Empty chunks are skipped; `Invalid` when
     /// no domain is left.

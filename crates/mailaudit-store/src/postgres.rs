@@ -12,9 +12,10 @@ use sqlx::types::Json;
 
 use crate::backend::*;
 use crate::{
-    Alert, ChecklistItem, ChunkLease, Customer, DmarcRollout, DomainEntry, DomainState, ItemState,
-    NewDomain, PruneOutcome, RUN_SOURCES, ResultWrite, Role, Run, RunProgress, RunStatus, Schedule,
-    Scope, Store, StoreError, StoredResult, TenantImport, Time, User, redact_url,
+    Alert, ChecklistItem, ChunkLease, Customer, CustomerLine, DmarcRollout, DomainEntry,
+    DomainState, FleetLine, FleetPage, FleetQuery, ItemState, NewDomain, PruneOutcome, RUN_SOURCES,
+    ResultWrite, Role, Run, RunProgress, RunStatus, Schedule, Scope, Store, StoreError,
+    StoredResult, TenantImport, Time, User, redact_url,
 };
 
 /// The PostgreSQL store.
@@ -80,7 +81,9 @@ impl PgStore {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(PgStore { pool })
+        let store = PgStore { pool };
+        store.fill_latest().await?;
+        Ok(store)
     }
 
     /// The underlying pool (tests, maintenance).

@@ -13,9 +13,10 @@ use sqlx::types::Json;
 
 use crate::backend::*;
 use crate::{
-    Alert, ChecklistItem, ChunkLease, Customer, DmarcRollout, DomainEntry, DomainState, ItemState,
-    NewDomain, OpenMode, PruneOutcome, RUN_SOURCES, ResultWrite, Role, Run, RunProgress, RunStatus,
-    Schedule, Scope, Store, StoreError, StoredResult, TenantImport, Time, User,
+    Alert, ChecklistItem, ChunkLease, Customer, CustomerLine, DmarcRollout, DomainEntry,
+    DomainState, FleetLine, FleetPage, FleetQuery, ItemState, NewDomain, OpenMode, PruneOutcome,
+    RUN_SOURCES, ResultWrite, Role, Run, RunProgress, RunStatus, Schedule, Scope, Store,
+    StoreError, StoredResult, TenantImport, Time, User,
 };
 
 /// How long a writer waits for another's transaction before giving up.
@@ -110,7 +111,9 @@ impl SqliteStore {
 
     async fn migrated(pool: SqlitePool) -> Result<SqliteStore, StoreError> {
         MIGRATOR.run(&pool).await?;
-        Ok(SqliteStore { pool })
+        let store = SqliteStore { pool };
+        store.fill_latest().await?;
+        Ok(store)
     }
 
     /// The underlying pool (tests, maintenance).

@@ -6,6 +6,7 @@ mod accounts;
 mod bodies;
 mod crash;
 mod db;
+mod fleet;
 mod migrations;
 mod queue;
 mod reports;
@@ -54,6 +55,7 @@ backends!(
     crash::killed_writer_loses_nothing,
     bodies::unchanged_reports_are_stored_once,
     bodies::prune_keeps_summaries_and_each_latest_result,
+    fleet::pages_filter_sort_and_total,
     queue::batch_records_what_single_writes_would,
     queue::distributed_run_chunks_and_leases,
     queue::concurrent_claims_never_share_a_chunk,

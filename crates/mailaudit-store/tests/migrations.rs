@@ -109,7 +109,7 @@ pub(crate) async fn from_empty(kind: Kind) {
     let db = TestDb::new(kind).await;
     let all: Vec<i64> = migration_files(&db).iter().map(|(v, _)| *v).collect();
     assert_eq!(all.first(), Some(&1));
-    assert!((2..=8).all(|v| all.contains(&v)), "{all:?}");
+    assert!((2..=9).all(|v| all.contains(&v)), "{all:?}");
     let s = db.open().await;
     s.add_customer("Kept", "", "").await.unwrap();
     // Version 2's table is there and usable from the start.
@@ -231,6 +231,28 @@ async fn check_fixture(s: &dyn mailaudit_store::Store, version: &i64) {
         s.domains_with_finding("SPF-SOFTFAIL").await.unwrap(),
         ["fixture.example"]
     );
+    // The fleet pages' facts of the newest result (version 9; read from the results of
+    // earlier versions when the store is first opened).
+    let fleet = s
+        .fleet_page(&mailaudit_store::FleetQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(fleet.lines.len(), 1, "{ctx}");
+    let line = &fleet.lines[0];
+    assert_eq!(
+        (line.name.as_str(), line.score, line.audited_at, line.counts),
+        (
+            "fixture.example",
+            Some(72),
+            Some(1_700_000_150),
+            [0, 1, 0, 0, 0]
+        ),
+        "{ctx}"
+    );
+    assert_eq!((line.checklist_done, line.checklist_total), (1, 1), "{ctx}");
     let runs = s.runs(10).await.unwrap();
     assert_eq!(
         runs.iter()

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use super::AppError;
 use crate::Portal;
 use crate::access::Caller;
-use crate::html::{csrf_field, datetime, layout, seg};
+use crate::html::{csrf_field, csv_field, datetime, layout, seg};
 
 /// The audit log entries shown on the page (the CSV has them all).
 const SHOWN: i64 = 500;
@@ -359,21 +359,6 @@ pub async fn audit_log(State(p): State<Portal>, caller: Caller) -> Result<Html<S
         "\n"
     };
     Ok(Html(layout("Audit log", b)))
-}
-
-/// One CSV field: quoted when it holds a comma, a quote or a line break; a value a spreadsheet
-/// would run as a formula (`=`, `+`, `-`, `@`, tab, carriage return first) gets a leading `'`.
-fn csv_field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_string()
-    };
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
-    }
 }
 
 /// `GET /admin/audit.csv`: the whole audit log, oldest last (as the page), as CSV.

@@ -11,7 +11,10 @@ use maud::html;
 use super::AppError;
 use crate::Portal;
 use crate::access::Caller;
-use crate::html::{check_href, domain_href, layout, markdown, reference};
+use crate::html::{check_href, domain_href, layout, markdown, query_value, reference};
+
+/// The affected domains a check's page lists (by name); the fleet view lists them all.
+const AFFECTED_LISTED: i64 = 100;
 
 /// `GET /checks`: every check, in catalogue order.
 pub async fn index() -> Html<String> {
@@ -50,7 +53,17 @@ pub async fn page(
         return Err(AppError::NotFound(format!("The check {raw:?}")));
     };
     let c = id.info();
-    let domains = p.reads(&caller).domains_with_finding(id.as_str()).await?;
+    let affected = p
+        .reads(&caller)
+        .fleet_page(mailaudit_store::FleetQuery {
+            check: Some(id.as_str().to_string()),
+            sort: mailaudit_store::FleetSort::Name,
+            limit: AFFECTED_LISTED,
+            now: mailaudit_store::now(),
+            ..mailaudit_store::FleetQuery::default()
+        })
+        .await?;
+    let count = affected.totals.domains;
     let b = html! {
         h1 id="check-id" { (id.as_str()) } "\n"
         p class="lead" id="check-title" { (c.title) } "\n"
@@ -68,12 +81,21 @@ pub async fn page(
         }
         "\n"
         section id="affected" {
-            h2 { "Domains with this finding " span class="muted" { (domains.len()) } } "\n"
-            @if domains.is_empty() {
+            h2 { "Domains with this finding " span class="muted" id="affected-count" { (count) } } "\n"
+            @if affected.lines.is_empty() {
                 p { "None in their latest audit." }
             } @else {
                 ul class="inline" {
-                    @for d in &domains { li { a href=(domain_href(d, "")) { (d) } } }
+                    @for l in &affected.lines { li { a href=(domain_href(&l.name, "")) { (l.name) } } }
+                }
+                p {
+                    a id="affected-fleet" href={ "/?check=" (query_value(id.as_str())) } {
+                        @if count > affected.lines.len() as u64 {
+                            "All " (count) " in the fleet view, with filters and exports"
+                        } @else {
+                            "In the fleet view, with filters and exports"
+                        }
+                    }
                 }
             }
         }

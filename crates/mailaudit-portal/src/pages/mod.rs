@@ -49,6 +49,9 @@ pub const DOMAIN_PAGES: &[(&str, &str)] = &[
 pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Portal>)> {
     vec![
         (Method::GET, "/", get(fleet::page)),
+        (Method::GET, "/customers", get(fleet::customers)),
+        (Method::GET, "/fleet.csv", get(fleet::export_csv)),
+        (Method::GET, "/fleet.json", get(fleet::export_json)),
         (Method::GET, "/healthz", get(healthz)),
         (Method::GET, "/assets/portal.css", get(css)),
         (Method::GET, "/login", get(auth::login_form)),

@@ -154,10 +154,12 @@ macro_rules! batch_methods {
                     result_ids.extend(ids.into_iter().map(|(id, d)| (d, id)));
                 }
                 let mut findings: Vec<(i64, String, String)> = Vec::new();
-                for (domain, _, _, report) in rows {
+                let mut latest: Vec<LatestRow<'_>> = Vec::with_capacity(rows.len());
+                for (domain, at, score, report) in rows {
                     let id = result_ids.get(*domain).copied().ok_or_else(|| {
                         StoreError::Corrupt(format!("the result of {domain} was not written"))
                     })?;
+                    latest.push((domain, id, *at, *score, Facts::of(report)));
                     findings.extend(
                         finding_pairs(report)
                             .into_iter()
@@ -186,6 +188,7 @@ macro_rules! batch_methods {
                     });
                     q.build().execute(&mut **tx).await?;
                 }
+                Self::upsert_latest(tx, &latest).await?;
                 Ok(())
             }
 

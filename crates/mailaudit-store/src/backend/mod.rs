@@ -14,6 +14,7 @@ mod accounts;
 mod alerts;
 mod batch;
 mod checklist;
+mod fleet;
 mod inventory;
 mod mailbox;
 mod queue;
@@ -27,6 +28,7 @@ pub(crate) use accounts::*;
 pub(crate) use alerts::*;
 pub(crate) use batch::*;
 pub(crate) use checklist::*;
+pub(crate) use fleet::*;
 pub(crate) use inventory::*;
 pub(crate) use mailbox::*;
 pub(crate) use queue::*;
@@ -159,7 +161,7 @@ macro_rules! impl_store {
             [
                 inventory_methods runs_methods checklist_methods rollout_methods
                 schedules_methods alerts_methods tenant_methods reports_methods mailbox_methods
-                batch_methods queue_methods accounts_methods
+                batch_methods queue_methods accounts_methods fleet_methods
             ]
         }
     };

@@ -38,16 +38,16 @@ pub(crate) const RESULT_SELECT: &str = "SELECT r.id, r.run_id, r.domain, r.audit
 /// A row of [`RESULT_SELECT`].
 #[derive(sqlx::FromRow)]
 pub(crate) struct ResultRow {
-    id: i64,
-    run_id: i64,
-    domain: String,
-    audited_at: Time,
-    score: Option<i64>,
+    pub(crate) id: i64,
+    pub(crate) run_id: i64,
+    pub(crate) domain: String,
+    pub(crate) audited_at: Time,
+    pub(crate) score: Option<i64>,
     #[sqlx(json)]
-    report: serde_json::Value,
-    detail: String,
-    body_id: Option<i64>,
-    body: Option<Vec<u8>>,
+    pub(crate) report: serde_json::Value,
+    pub(crate) detail: String,
+    pub(crate) body_id: Option<i64>,
+    pub(crate) body: Option<Vec<u8>>,
 }
 
 /// Rows to `(results.id, result)`, each distinct body decompressed and parsed once (a domain's
@@ -303,12 +303,9 @@ macro_rules! runs_methods {
 
             async fn domains_with_finding(&self, check_id: &str) -> Result<Vec<String>, StoreError> {
                 let names: Vec<String> = sqlx::query_scalar(
-                    "SELECT r.domain FROM results r \
-                     JOIN result_findings f ON f.result_id = r.id \
-                     WHERE f.check_id = $1 AND NOT EXISTS (SELECT 1 FROM results n \
-                     WHERE n.domain = r.domain AND (n.audited_at > r.audited_at \
-                     OR (n.audited_at = r.audited_at AND n.id > r.id))) \
-                     ORDER BY r.domain",
+                    "SELECT l.domain FROM domain_latest l \
+                     JOIN result_findings f ON f.result_id = l.result_id \
+                     WHERE f.check_id = $1 ORDER BY l.domain",
                 )
                 .bind(check_id)
                 .fetch_all(&self.pool)

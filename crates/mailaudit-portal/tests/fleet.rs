@@ -1,0 +1,214 @@
+//! The fleet view over HTTP: paging, sorting, filters and their totals, the customers'
+//! ranking, the exports of what the filters match, and every parameter checked (a value the
+//! page does not know is a 400 naming it, never a 500), also with generated values.
+
+use mailaudit_portal::PortalOptions;
+use proptest::prelude::*;
+
+use crate::common::{CUSTOMER, HOSTILE_CUSTOMER, Portal};
+
+const LOCAL: PortalOptions = PortalOptions::local();
+
+/// The domains of a fleet page's table, in their order.
+fn listed(body: &str) -> Vec<String> {
+    body.split("<tr data-domain=\"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap_or_default().to_string())
+        .map(|d| d.replace("&lt;", "<").replace("&gt;", ">"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_pages_sort_filter_and_export() {
+    let p = Portal::start(LOCAL).await;
+    let hostile = "<script>alert(1)</script>.example";
+
+    // Worst first by default: the two domains with a critical finding (the hostile domain's
+    // SPF-SYNTAX, fabrikam's DMARC-MISSING), then contoso; the never-audited domain last.
+    let all = p.get("/").await;
+    assert_eq!(all.status, 200);
+    let order = listed(&all.body);
+    assert_eq!(order.len(), 4, "{order:?}");
+    let mut worst = order[..2].to_vec();
+    worst.sort();
+    assert_eq!(worst, [hostile, "fabrikam.example"]);
+    assert_eq!(order[2..], ["contoso.example", "unaudited.example"]);
+    assert!(
+        all.body
+            .contains("<span class=\"muted\" id=\"shown\">1–4 of 4</span>")
+    );
+    // Both customers ranked.
+    let ranking = all
+        .body
+        .split("id=\"customers\"")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(ranking.contains("data-customer=\"&lt;b"), "{ranking}");
+    assert!(
+        ranking.contains(&format!("data-customer=\"{CUSTOMER}\"")),
+        "{ranking}"
+    );
+
+    // By name, and reversed.
+    let by_name = listed(&p.get("/?sort=name").await.body);
+    let mut sorted = by_name.clone();
+    sorted.sort();
+    assert_eq!(by_name, sorted);
+    let reversed = listed(&p.get("/?sort=name&dir=desc").await.body);
+    assert_eq!(reversed, by_name.iter().rev().cloned().collect::<Vec<_>>());
+
+    // Two a page: the pager links to the next page, which lists the rest; the totals are
+    // those of every match on each page.
+    let first = p.get("/?sort=name&per=2").await.body;
+    assert_eq!(listed(&first), by_name[..2]);
+    assert!(first.contains("Page 1 of 2"), "{first}");
+    assert!(
+        first.contains("href=\"/?sort=name&amp;page=2&amp;per=2\""),
+        "{first}"
+    );
+    let second = p.get("/?sort=name&per=2&page=2").await.body;
+    assert_eq!(listed(&second), by_name[2..]);
+    assert!(second.contains("<strong id=\"t-domains\">4</strong>"));
+    // A page past the end is empty, not an error.
+    let past = p.get("/?per=2&page=9").await;
+    assert_eq!(past.status, 200);
+    assert!(listed(&past.body).is_empty() && past.body.contains("id=\"no-match\""));
+
+    // Filters, and the totals follow them.
+    let missing = p.get("/?dmarc=missing").await.body;
+    assert_eq!(listed(&missing), ["fabrikam.example"]);
+    assert!(missing.contains("<strong id=\"t-domains\">1</strong> domains (1 audited)"));
+    assert!(missing.contains("<strong id=\"t-no-dmarc\">1</strong>"));
+    let mut critical = listed(&p.get("/?severity=critical").await.body);
+    critical.sort();
+    assert_eq!(critical, [hostile, "fabrikam.example"]);
+    assert_eq!(listed(&p.get("/?q=FABRI").await.body), ["fabrikam.example"]);
+    assert_eq!(
+        listed(&p.get("/?audited=never").await.body),
+        ["unaudited.example"]
+    );
+    assert_eq!(
+        listed(&p.get("/?check=SPF-SYNTAX").await.body),
+        [hostile],
+        "a check filter lists the domains with that finding"
+    );
+    let customer = format!(
+        "/?customer={}",
+        HOSTILE_CUSTOMER
+            .bytes()
+            .map(|b| format!("%{b:02X}"))
+            .collect::<String>()
+    );
+    assert_eq!(listed(&p.get(&customer).await.body), [hostile]);
+    let none = p.get("/?dmarc=reject").await.body;
+    assert!(listed(&none).is_empty() && none.contains("No domain matches these filters"));
+    // The form sends empty values for "Any": no filter.
+    assert_eq!(
+        listed(
+            &p.get("/?q=&severity=&area=&relay=&dmarc=&audited=&customer=")
+                .await
+                .body
+        )
+        .len(),
+        4
+    );
+
+    // The exports hold every match, not only the page, in the page's order.
+    let csv = p.get("/fleet.csv?sort=name&per=1").await;
+    assert_eq!(csv.status, 200);
+    let rows: Vec<&str> = csv.body.lines().collect();
+    assert!(rows[0].starts_with("domain,customer,parked,score,dmarc,direct_send"));
+    assert_eq!(rows.len(), 5, "{}", csv.body);
+    assert!(
+        rows[2].starts_with("contoso.example,Contoso Legal,false,"),
+        "{rows:?}"
+    );
+    let json = p.get("/fleet.json?dmarc=missing").await;
+    let v: serde_json::Value = serde_json::from_str(&json.body).unwrap();
+    assert_eq!(v["count"], 1);
+    assert_eq!(v["domains"][0]["domain"], "fabrikam.example");
+    assert_eq!(v["domains"][0]["dmarc_missing"], true);
+    assert_eq!(v["domains"][0]["areas"]["dmarc"], "critical");
+
+    // Every customer, ranked.
+    let customers = p.get("/customers").await.body;
+    assert!(customers.contains(&format!("data-customer=\"{CUSTOMER}\"")));
+
+    // A check's page counts the affected domains and links to them in the fleet view.
+    let check = p.get("/checks/SPF-SYNTAX").await.body;
+    assert!(check.contains("id=\"affected-count\">1<"), "{check}");
+    assert!(check.contains("href=\"/?check=SPF-SYNTAX\""), "{check}");
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_parameters_out_of_range_are_400_naming_them() {
+    let p = Portal::start(LOCAL).await;
+    for (query, named) in [
+        ("severity=bogus", "severity"),
+        ("area=mx", "area"),
+        ("relay=wide", "relay"),
+        ("dmarc=p%3Dnone", "dmarc"),
+        ("sort=random", "sort"),
+        ("dir=up", "dir"),
+        ("page=0", "page"),
+        ("page=-1", "page"),
+        ("page=abc", "page"),
+        ("page=99999999999999999999", "page"),
+        ("per=0", "per"),
+        ("per=501", "per"),
+        ("per=1e3", "per"),
+        ("overdue=maybe", "overdue"),
+        ("audited=often", "audited"),
+        ("check=NOT-A-CHECK", "check"),
+        ("customer=%00", "customer"),
+        ("q=%01", "q"),
+        ("sort=name&sort=score", "query string"),
+    ] {
+        for path in ["/", "/fleet.csv", "/fleet.json"] {
+            let r = p.get(&format!("{path}?{query}")).await;
+            assert_eq!(r.status, 400, "{path}?{query}: {}", r.body);
+            if path == "/" {
+                assert!(r.body.contains(named), "{query}: {}", r.body);
+            }
+        }
+    }
+    let long = format!("/?q={}", "a".repeat(254));
+    assert_eq!(p.get(&long).await.status, 400);
+    // An unknown customer is not found, as on the customer's own page.
+    assert_eq!(p.get("/?customer=Nobody").await.status, 404);
+    p.stop().await;
+}
+
+/// Any value of any parameter: 200, 400 or 404, never a server error.
+#[test]
+fn generated_fleet_parameters_never_fail_the_server() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let p = rt.block_on(Portal::start(LOCAL));
+    let names = [
+        "customer", "q", "severity", "area", "check", "relay", "dmarc", "overdue", "audited",
+        "sort", "dir", "page", "per", "other",
+    ];
+    let config = ProptestConfig {
+        cases: 200,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    proptest!(config, |(pairs in proptest::collection::vec((0..names.len(), any::<Vec<u8>>()), 0..5))| {
+        let query: Vec<String> = pairs
+            .iter()
+            .map(|(i, v)| {
+                let value: String = v.iter().map(|b| format!("%{b:02X}")).collect();
+                format!("{}={value}", names[*i])
+            })
+            .collect();
+        let path = format!("/?{}", query.join("&"));
+        let r = rt.block_on(p.get(&path));
+        prop_assert!(matches!(r.status, 200 | 400 | 404), "{path}: {} {}", r.status, r.body);
+    });
+    rt.block_on(p.stop());
+}
