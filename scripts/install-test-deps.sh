@@ -20,11 +20,14 @@
 #            CLI tests) start private Dovecot instances on 127.0.0.1 from a temporary directory
 #            (mailaudit-lab's `dovecot` module, `dovecot -c FILE`); they never read /etc/dovecot.
 #            The system's own Dovecot is never used: this script leaves it stopped and disabled.
+#   poppler-utils  The customer report's PDF test (crates/mailaudit/tests/cli/report.rs) reads
+#            the PDF that `mailaudit report --format pdf` printed with Chromium back to text
+#            with `pdftotext`, to check its figures.
 #
 # Later test suites add their packages to PACKAGES below.
 set -euo pipefail
 
-PACKAGES=(postfix postgresql dovecot-imapd chromium chromium-driver)
+PACKAGES=(postfix postgresql dovecot-imapd chromium chromium-driver poppler-utils)
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "install-test-deps.sh must run as root (it calls apt-get)" >&2
@@ -101,6 +104,7 @@ id postgres >/dev/null || { echo "the postgres user is missing after the install
 for b in /usr/bin/chromium /usr/bin/chromedriver; do
     [ -x "$b" ] || { echo "$b is missing after the install (packages chromium, chromium-driver)" >&2; exit 1; }
 done
+command -v pdftotext >/dev/null || { echo "pdftotext is missing after the install (package poppler-utils)" >&2; exit 1; }
 command -v dovecot >/dev/null && command -v doveadm >/dev/null || { echo "dovecot was not installed" >&2; exit 1; }
 for u in dovecot dovenull; do
     id "$u" >/dev/null || { echo "the $u user is missing after the install" >&2; exit 1; }

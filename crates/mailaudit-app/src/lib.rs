@@ -23,6 +23,7 @@
 pub mod accounts;
 #[cfg(feature = "net")]
 pub mod alerts;
+pub mod customer_report;
 pub mod exo;
 #[cfg(feature = "net")]
 pub mod fetch;

@@ -142,11 +142,23 @@ pub(crate) fn run(args: &PortalArgs) -> Result<bool> {
     // for information.
     let pages = [
         ("fleet (worst first)", "/".to_string(), true),
-        ("fleet, page 100 by name", "/?sort=name&page=100".to_string(), true),
+        (
+            "fleet, page 100 by name",
+            "/?sort=name&page=100".to_string(),
+            true,
+        ),
         ("fleet, by score", "/?sort=score&dir=desc".to_string(), true),
         ("fleet, critical", "/?severity=critical".to_string(), true),
-        ("fleet, DMARC p=none", "/?dmarc=none&sort=audited".to_string(), true),
-        ("fleet, SPF area, high", "/?area=spf&severity=high".to_string(), true),
+        (
+            "fleet, DMARC p=none",
+            "/?dmarc=none&sort=audited".to_string(),
+            true,
+        ),
+        (
+            "fleet, SPF area, high",
+            "/?area=spf&severity=high".to_string(),
+            true,
+        ),
         ("fleet, overdue items", "/?overdue=yes".to_string(), true),
         ("fleet, search", format!("/?q={}", encode(search)), true),
         (

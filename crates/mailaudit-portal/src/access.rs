@@ -77,6 +77,13 @@ impl Portal {
         self.store.as_ref()
     }
 
+    /// The MSP's name and logo for customer reports (not customer data).
+    pub(crate) async fn branding(
+        &self,
+    ) -> Result<mailaudit_app::customer_report::Branding, StoreError> {
+        mailaudit_app::customer_report::branding(self.store.as_ref()).await
+    }
+
     /// Whether the store answers (`/healthz`).
     pub(crate) async fn health(&self) -> Result<(), StoreError> {
         self.store.runs(1).await.map(|_| ())
@@ -237,6 +244,37 @@ impl<'a> Reads<'a> {
         }
         query.scope = self.scope_list();
         Ok(self.store.fleet_page(&query).await?)
+    }
+
+    /// The report of a customer of the scope for the period from `since` (not found outside
+    /// the scope, as a missing customer is).
+    pub(crate) async fn customer_report(
+        &self,
+        customer: &str,
+        since: Time,
+        now: Time,
+    ) -> Result<mailaudit_app::customer_report::CustomerReport, AppError> {
+        let name = customer.trim();
+        if let Scope::Customers(list) = &self.scope
+            && !list.iter().any(|x| x == name)
+        {
+            return Err(AppError::NotFound(format!("The customer {name:?}")));
+        }
+        Ok(mailaudit_app::customer_report::customer_report(self.store, name, since, now).await?)
+    }
+
+    /// The progress over time of the scope's domains (or of one customer's, checked as
+    /// [`Reads::fleet_page`] checks it) from `since`.
+    pub(crate) async fn trend(
+        &self,
+        customer: Option<&str>,
+        since: Time,
+    ) -> Result<Vec<mailaudit_store::TrendPoint>, AppError> {
+        let scope = self.scope_list();
+        Ok(self
+            .store
+            .trend(scope.as_deref(), customer.map(str::trim), since)
+            .await?)
     }
 
     /// Each of the scope's customers with its domains' totals, by name.

@@ -30,10 +30,12 @@
 
 pub mod access;
 pub mod auth;
+pub mod charts;
 pub mod dane_html;
 pub mod guide_html;
 mod html;
 pub mod pages;
+pub mod report_html;
 pub mod serving;
 pub mod sso;
 

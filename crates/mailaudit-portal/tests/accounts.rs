@@ -81,6 +81,14 @@ async fn every_route_for_every_role() {
             ("/customers".into(), String::new(), [303, 200, 200, 200]),
         ),
         (
+            ("GET", "/customers/{name}/report"),
+            (
+                format!("/customers/{}/report", enc(CUSTOMER)),
+                String::new(),
+                [303, 200, 200, 200],
+            ),
+        ),
+        (
             ("GET", "/fleet.csv"),
             ("/fleet.csv".into(), String::new(), [303, 200, 200, 200]),
         ),

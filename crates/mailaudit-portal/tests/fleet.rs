@@ -212,3 +212,56 @@ fn generated_fleet_parameters_never_fail_the_server() {
     });
     rt.block_on(p.stop());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_report_and_progress_charts() {
+    let p = Portal::start(LOCAL).await;
+    let path = format!("/customers/{}/report", CUSTOMER.replace(' ', "%20"));
+    let r = p.get(&path).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let csp = r
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-security-policy"))
+        .map(|(_, v)| v.as_str());
+    assert_eq!(
+        csp,
+        Some(mailaudit_portal::report_html::PAGE_CSP),
+        "the report's own policy: inline style, inline images"
+    );
+    let html = &r.body;
+    assert!(html.contains(&format!("Email security report for {CUSTOMER}")));
+    // contoso.example had no DMARC record, then p=none: the fix is in the report.
+    let fixed = html.split("id=\"fixed\"").nth(1).unwrap_or_default();
+    assert!(fixed.contains("contoso.example"), "{fixed}");
+    assert!(html.contains("data-domain=\"fabrikam.example\""));
+    assert!(!html.contains("alert(1)"), "only this customer's domains");
+    // Other periods and paper; bad values are 400; an unknown customer 404.
+    assert_eq!(
+        p.get(&format!("{path}?since=12w&paper=letter"))
+            .await
+            .status,
+        200
+    );
+    for bad in [
+        "since=1y",
+        "since=0d",
+        "since=99999d",
+        "paper=legal",
+        "since=9&since=9",
+    ] {
+        assert_eq!(p.get(&format!("{path}?{bad}")).await.status, 400, "{bad}");
+    }
+    assert_eq!(p.get("/customers/Nobody/report").await.status, 404);
+    // The fleet page links to it, and draws the progress of the runs.
+    let fleet = p.get("/?customer=Contoso%20Legal").await.body;
+    assert!(fleet.contains(&format!("href=\"{path}\"")), "{fleet}");
+    assert!(
+        fleet.contains("id=\"progress\"") && fleet.contains("<svg"),
+        "{fleet}"
+    );
+    // A domain's page draws its score history.
+    let domain = p.get("/domains/contoso.example").await.body;
+    assert!(domain.contains("id=\"score-history\""), "{domain}");
+    p.stop().await;
+}

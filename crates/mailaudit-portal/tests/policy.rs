@@ -151,6 +151,12 @@ async fn controls_and_bidi_are_shown_visibly_on_every_page() {
         ),
         ("checks", "/checks".to_string(), 200),
         ("check", "/checks/SPF-SYNTAX".to_string(), 200),
+        ("customers", "/customers".to_string(), 200),
+        (
+            "customer report",
+            format!("/customers/{}/report", pct(CUSTOMER)),
+            200,
+        ),
         // Error pages show what was asked for.
         (
             "404",

@@ -325,6 +325,16 @@ pub trait Store: Send + Sync {
         scope: Option<&[String]>,
         now: Time,
     ) -> Result<Vec<CustomerLine>, StoreError>;
+    /// The progress over time of the domains within `scope` (None: every domain), or of one
+    /// customer's: each run started at or after `since` that recorded one of them, oldest
+    /// first, with its totals. A finished run's totals are computed once and kept
+    /// (`run_totals`, by the customer each domain had then); a running run's are read each time.
+    async fn trend(
+        &self,
+        scope: Option<&[String]>,
+        customer: Option<&str>,
+        since: Time,
+    ) -> Result<Vec<TrendPoint>, StoreError>;
     /// Starts a distributed run (source `distributed`) whose domains are `chunks`, for
     /// `mailaudit worker`s to claim; in one transaction. Empty chunks are skipped; `Invalid` when
     /// no domain is left.

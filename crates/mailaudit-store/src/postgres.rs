@@ -15,7 +15,7 @@ use crate::{
     Alert, ChecklistItem, ChunkLease, Customer, CustomerLine, DmarcRollout, DomainEntry,
     DomainState, FleetLine, FleetPage, FleetQuery, ItemState, NewDomain, PruneOutcome, RUN_SOURCES,
     ResultWrite, Role, Run, RunProgress, RunStatus, Schedule, Scope, Store, StoreError,
-    StoredResult, TenantImport, Time, User, redact_url,
+    StoredResult, TenantImport, Time, TrendPoint, User, redact_url,
 };
 
 /// The PostgreSQL store.

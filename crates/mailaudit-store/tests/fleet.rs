@@ -187,13 +187,19 @@ pub(crate) async fn pages_filter_sort_and_total(kind: Kind) {
     );
     assert_eq!(a.counts, [2, 1, 0, 0, 0]);
     assert_eq!(a.areas, [5, 4, 0, 5, 0, 0, 0]);
-    assert_eq!((a.checklist_done, a.checklist_total, a.overdue), (0, 1, 1));
+    assert_eq!(
+        (a.checklist_done, a.checklist_total, a.overdue),
+        (0, 1, true)
+    );
     let b = &all.lines[1];
     assert_eq!(
         (b.score, b.dmarc_policy.as_deref(), b.relay.as_str()),
         (Some(70), Some("none"), "blocked")
     );
-    assert_eq!((b.checklist_done, b.checklist_total, b.overdue), (1, 2, 0));
+    assert_eq!(
+        (b.checklist_done, b.checklist_total, b.overdue),
+        (1, 2, false)
+    );
     let never = &all.lines[4];
     assert_eq!(
         (never.audited_at, never.score, never.relay.as_str()),
@@ -445,6 +451,70 @@ pub(crate) async fn pages_filter_sort_and_total(kind: Kind) {
         .unwrap();
     assert_eq!(scoped.len(), 1);
     assert_eq!(scoped[0].name, "Beta");
+
+    // The progress over time: one point per run, the same while it runs (read as it stands)
+    // and once finished (kept); by customer and within a scope.
+    let summary = |points: Vec<mailaudit_store::TrendPoint>| {
+        points
+            .iter()
+            .map(|p| {
+                (
+                    p.run_id,
+                    p.domains,
+                    p.average_score.map(|s| (s * 100.0).round() as i64),
+                    p.with_dmarc,
+                    p.at_reject,
+                    p.relay_blocked,
+                    p.relay_open,
+                    p.with_critical,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let want = vec![
+        (old, 2, Some(5000), 1, 1, 1, 1, 1),
+        (run, 4, Some(6125), 3, 1, 2, 1, 1),
+    ];
+    assert_eq!(summary(s.trend(None, None, 0).await.unwrap()), want);
+    s.finish_run(old, mailaudit_store::RunStatus::Complete, NOW)
+        .await
+        .unwrap();
+    s.finish_run(run, mailaudit_store::RunStatus::Complete, NOW)
+        .await
+        .unwrap();
+    assert_eq!(summary(s.trend(None, None, 0).await.unwrap()), want);
+    assert_eq!(
+        summary(s.trend(None, None, 0).await.unwrap()),
+        want,
+        "read again"
+    );
+    assert_eq!(
+        summary(s.trend(None, None, NOW - 5 * DAY).await.unwrap()),
+        want[1..],
+        "since"
+    );
+    let acme = s.trend(None, Some("Acme"), 0).await.unwrap();
+    assert_eq!(
+        acme.iter()
+            .map(|p| (p.run_id, p.domains))
+            .collect::<Vec<_>>(),
+        [(old, 2), (run, 2)]
+    );
+    let beta = s.trend(Some(&["Beta".to_string()]), None, 0).await.unwrap();
+    assert_eq!(
+        beta.iter()
+            .map(|p| (p.run_id, p.domains))
+            .collect::<Vec<_>>(),
+        [(run, 1)]
+    );
+
+    // Emptying a checklist empties its counts.
+    s.sync_checklist("a.example", &[]).await.unwrap();
+    let a = &page(s, FleetQuery::default()).await.lines[0];
+    assert_eq!(
+        (a.name.as_str(), a.checklist_total, a.overdue),
+        ("a.example", 0, false)
+    );
 
     // The checks page's affected domains come from the newest results only.
     assert_eq!(

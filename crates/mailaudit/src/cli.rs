@@ -176,6 +176,8 @@ impl Command {
             Command::Worker(a) => (Some(&a.store), Some(&a.dns), None),
             Command::Runs(a) => (Some(&a.store), None, None),
             Command::Guide(a) => (Some(&a.store), Some(&a.dns), None),
+            Command::Report(a) => (Some(&a.store), None, None),
+            Command::Branding(a) => (Some(&a.store), None, None),
             Command::Checklist(a) => (Some(&a.store), None, None),
             Command::Schedule(w) => (
                 Some(&w.store),
@@ -296,6 +298,18 @@ pub(crate) enum Command {
     /// --oidc-group give them; anyone else is refused. The second factor is then the
     /// provider's.
     Serve(ServeArgs),
+    /// The customer report: what an MSP hands a customer for a period (the posture now, what
+    /// was found, what was fixed and when, what remains in priority order, the progress
+    /// charts), as a self-contained HTML page or a PDF (printed by headless Chromium).
+    ///
+    /// The same page as the portal's /customers/NAME/report. The MSP's name and logo come from
+    /// `mailaudit branding`.
+    ///
+    /// Exit status 0 when written, 2 when the store cannot be read, the customer does not
+    /// exist, or (PDF) no Chromium is found or it fails.
+    Report(ReportArgs),
+    /// The MSP's name and logo on customer reports: shown without options, set with them.
+    Branding(BrandingArgs),
     /// Portal users: who signs in to `mailaudit serve`, and what each may see and do.
     ///
     /// Roles: `admin` (everything: every customer, users, the audit log), `technician` (every
@@ -996,6 +1010,58 @@ pub(crate) struct GuideArgs {
     /// Seconds to wait for each DNS reply when a fresh audit is needed.
     #[arg(long, value_name = "SECS", default_value_t = 3.0)]
     pub(crate) timeout: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ReportFormat {
+    Html,
+    Pdf,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum PaperSize {
+    A4,
+    Letter,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReportArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreOpt,
+    /// The customer.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) customer: String,
+    /// The period the report covers, back from now: days (90d) or weeks (12w), up to 3650 days.
+    #[arg(long, value_name = "PERIOD", default_value = "90d")]
+    pub(crate) since: String,
+    /// A self-contained HTML page (inline style and charts), or a PDF of the same page.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
+    pub(crate) format: ReportFormat,
+    /// Write to this file (required for PDF; HTML goes to standard output without it).
+    #[arg(long, short = 'o', value_name = "PATH")]
+    pub(crate) output: Option<PathBuf>,
+    /// The paper the page is laid out for.
+    #[arg(long, value_enum, default_value_t = PaperSize::A4)]
+    pub(crate) paper: PaperSize,
+    /// The Chromium (or Chrome) that prints the PDF [default: MAILAUDIT_CHROMIUM, else
+    /// chromium, chromium-browser, google-chrome or google-chrome-stable on PATH].
+    #[arg(long, value_name = "PATH")]
+    pub(crate) chromium: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BrandingArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreOpt,
+    /// The MSP's name, at the top of every customer report ("" removes it).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) name: Option<String>,
+    /// The MSP's logo: a PNG, JPEG or SVG file of at most 256 KiB, stored in the store.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_logo")]
+    pub(crate) logo: Option<PathBuf>,
+    /// Remove the stored logo.
+    #[arg(long)]
+    pub(crate) no_logo: bool,
 }
 
 /// The end of `checklist --help`.

@@ -165,6 +165,21 @@ async fn history(d: &FoundDomain<'_>) -> Result<Markup, AppError> {
     Ok(html! {
         section id="history" {
             h2 { "Score history" }
+            @if entries.len() > 1 {
+                (crate::charts::line_chart(
+                    "score-history",
+                    "Score over time",
+                    &[crate::charts::Series {
+                        label: "score".into(),
+                        points: entries
+                            .iter()
+                            .filter_map(|e| e.score.map(|s| (e.audited_at, f64::from(s))))
+                            .collect(),
+                    }],
+                    Some(100.0),
+                    "",
+                ))
+            }
             table class="history" {
                 thead {
                     tr {

@@ -21,12 +21,14 @@ use serde::Deserialize;
 use super::AppError;
 use crate::Portal;
 use crate::access::Caller;
-use crate::html::{check_href, csv_field, datetime, domain_href, layout, query_value};
+use crate::html::{check_href, csv_field, datetime, domain_href, layout, query_value, seg};
 
 /// Lines per page unless `per` says otherwise.
 pub const PER_PAGE: i64 = 50;
 /// The most lines a page lists.
 pub const MAX_PER_PAGE: i64 = 500;
+/// The period of the fleet page's progress chart, in days.
+const PROGRESS_DAYS: i64 = 365;
 /// Customers on the fleet page's ranking (the rest on `/customers`).
 const RANKED: usize = 10;
 /// The most lines an export writes.
@@ -229,6 +231,13 @@ impl Params {
         ]
     }
 
+    /// Whether a filter other than the customer is set.
+    fn filtered_beyond_customer(&self) -> bool {
+        self.pairs()[1..9]
+            .iter()
+            .any(|(_, v)| given(&v.map(str::to_string)).is_some())
+    }
+
     /// Whether any filter is set (not the order or the page).
     fn filtered(&self) -> bool {
         self.pairs()[..9]
@@ -260,6 +269,14 @@ pub async fn page(
     let queued = reads.queued_runs().await?;
     let page = reads.fleet_page(q.clone()).await?;
     let t = &page.totals;
+    // The progress of the fleet (or of the customer shown) over the last year, unfiltered.
+    let trend = if params.filtered_beyond_customer() {
+        Vec::new()
+    } else {
+        reads
+            .trend(q.customer.as_deref(), q.now - PROGRESS_DAYS * 86_400)
+            .await?
+    };
 
     let title = match &q.customer {
         Some(c) => format!("Customer {c}"),
@@ -272,6 +289,9 @@ pub async fn page(
 
     let b = html! {
         h1 { (title) } "\n"
+        @if let Some(c) = &q.customer {
+            p { a id="customer-report" href=(report_href(c)) { "The customer report (to print or send)" } }
+        }
         (filter_form(&params, &q, &customers))
         "\n"
         @if !queued.is_empty() {
@@ -299,6 +319,13 @@ pub async fn page(
         }
         (totals(t))
         "\n"
+        @if trend.len() > 1 {
+            section id="progress" {
+                h2 { "Progress over the last year" }
+                (crate::charts::line_chart("progress", "Progress over the last year", &progress_series(&trend), Some(100.0), ""))
+            }
+            "\n"
+        }
         @if q.customer.is_none() && !params.filtered() && customers.len() > 1 {
             (ranking(&customers, RANKED, &params))
             "\n"
@@ -340,6 +367,39 @@ pub async fn page(
         }
     };
     Ok(Html(layout(&title, b)))
+}
+
+/// The progress chart's lines: the shares of the audited domains with DMARC, at `p=reject`
+/// and with Direct Send blocked, and the average score, per run.
+pub(crate) fn progress_series(trend: &[mailaudit_store::TrendPoint]) -> Vec<crate::charts::Series> {
+    let share = |f: fn(&mailaudit_store::TrendPoint) -> u64| -> Vec<(i64, f64)> {
+        trend
+            .iter()
+            .filter(|p| p.domains > 0)
+            .map(|p| (p.at, f(p) as f64 * 100.0 / p.domains as f64))
+            .collect()
+    };
+    vec![
+        crate::charts::Series {
+            label: "% with DMARC".into(),
+            points: share(|p| p.with_dmarc),
+        },
+        crate::charts::Series {
+            label: "% at p=reject".into(),
+            points: share(|p| p.at_reject),
+        },
+        crate::charts::Series {
+            label: "% Direct Send blocked".into(),
+            points: share(|p| p.relay_blocked),
+        },
+        crate::charts::Series {
+            label: "average score".into(),
+            points: trend
+                .iter()
+                .filter_map(|p| p.average_score.map(|s| (p.at, s)))
+                .collect(),
+        },
+    ]
 }
 
 /// The filters, as a form that sends them back to `/` (the order and page size kept).
@@ -510,7 +570,7 @@ fn customer_table(customers: &[CustomerLine], params: &Params) -> Markup {
                     th title="domains with a critical finding" { "Critical" }
                     th title="domains open to Direct Send" { "Direct Send open" }
                     th title="domains without DMARC" { "No DMARC" }
-                    th { "At p=reject" } th { "Checklist" } th { "Overdue" }
+                    th { "At p=reject" } th { "Checklist" } th { "Overdue" } th { "Report" }
                 }
             }
             tbody {
@@ -535,12 +595,18 @@ fn customer_table(customers: &[CustomerLine], params: &Params) -> Markup {
                             " " (t.checklist_done) "/" (t.checklist_total)
                         }
                         td class="n" { (t.overdue) }
+                        td { a href=(report_href(&c.name)) { "Report" } }
                     }
                     "\n"
                 }
             }
         }
     }
+}
+
+/// The path of a customer's report.
+pub(crate) fn report_href(customer: &str) -> String {
+    format!("/customers/{}/report", seg(customer))
 }
 
 /// `GET /customers`: every customer in the caller's scope, ranked worst first.
@@ -660,7 +726,7 @@ fn row(l: &FleetLine) -> Markup {
             }
             td class="checklist" {
                 (l.checklist_done) "/" (l.checklist_total)
-                @if l.overdue > 0 { " " span class="bad" title="overdue items" { (l.overdue) " overdue" } }
+                @if l.overdue { " " span class="bad" title="an open item is past its due time" { "overdue" } }
             }
             td class="when" { (audited) }
         }

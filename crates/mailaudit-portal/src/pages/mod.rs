@@ -13,6 +13,7 @@ pub mod admin;
 pub mod checks;
 pub mod domain;
 pub mod fleet;
+pub mod report;
 pub mod reports;
 
 use axum::Router;
@@ -50,6 +51,7 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Portal>)> {
     vec![
         (Method::GET, "/", get(fleet::page)),
         (Method::GET, "/customers", get(fleet::customers)),
+        (Method::GET, "/customers/{name}/report", get(report::page)),
         (Method::GET, "/fleet.csv", get(fleet::export_csv)),
         (Method::GET, "/fleet.json", get(fleet::export_json)),
         (Method::GET, "/healthz", get(healthz)),

@@ -126,40 +126,48 @@ macro_rules! batch_methods {
             ) -> Result<(), StoreError> {
                 let reports: Vec<&serde_json::Value> = rows.iter().map(|r| r.3).collect();
                 let body_ids = Self::body_ids(tx, &reports).await?;
+                let facts: Vec<Facts> = reports.iter().map(|r| Facts::of(r)).collect();
                 let mut result_ids: HashMap<String, i64> = HashMap::new();
-                for (chunk, bodies) in rows
+                for ((chunk, bodies), facts) in rows
                     .chunks(ROWS_PER_STATEMENT)
                     .zip(body_ids.chunks(ROWS_PER_STATEMENT))
+                    .zip(facts.chunks(ROWS_PER_STATEMENT))
                 {
                     let mut q = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO results (run_id, domain, audited_at, score, report, body_id, \
-                         detail) ",
+                         detail, dmarc_policy, relay) ",
                     );
-                    q.push_values(chunk.iter().zip(bodies), |mut b, (row, body_id)| {
-                        b.push_bind(run_id)
-                            .push_bind(row.0)
-                            .push_bind(row.1)
-                            .push_bind(row.2)
-                            .push_bind(Json(serde_json::Value::Null))
-                            .push_bind(*body_id)
-                            .push_bind("full");
-                    });
+                    q.push_values(
+                        chunk.iter().zip(bodies).zip(facts),
+                        |mut b, ((row, body_id), f)| {
+                            b.push_bind(run_id)
+                                .push_bind(row.0)
+                                .push_bind(row.1)
+                                .push_bind(row.2)
+                                .push_bind(Json(serde_json::Value::Null))
+                                .push_bind(*body_id)
+                                .push_bind("full")
+                                .push_bind(f.dmarc_policy.as_deref())
+                                .push_bind(f.relay.as_str());
+                        },
+                    );
                     q.push(
                         " ON CONFLICT (run_id, domain) DO UPDATE SET \
                          audited_at = excluded.audited_at, score = excluded.score, \
                          report = excluded.report, body_id = excluded.body_id, \
-                         detail = excluded.detail RETURNING id, domain",
+                         detail = excluded.detail, dmarc_policy = excluded.dmarc_policy, \
+                         relay = excluded.relay RETURNING id, domain",
                     );
                     let ids: Vec<(i64, String)> = q.build_query_as().fetch_all(&mut **tx).await?;
                     result_ids.extend(ids.into_iter().map(|(id, d)| (d, id)));
                 }
                 let mut findings: Vec<(i64, String, String)> = Vec::new();
                 let mut latest: Vec<LatestRow<'_>> = Vec::with_capacity(rows.len());
-                for (domain, at, score, report) in rows {
+                for ((domain, at, score, report), f) in rows.iter().zip(facts) {
                     let id = result_ids.get(*domain).copied().ok_or_else(|| {
                         StoreError::Corrupt(format!("the result of {domain} was not written"))
                     })?;
-                    latest.push((domain, id, *at, *score, Facts::of(report)));
+                    latest.push((domain, id, *at, *score, f));
                     findings.extend(
                         finding_pairs(report)
                             .into_iter()
@@ -345,6 +353,13 @@ macro_rules! batch_methods {
                         Self::put_alert(&mut *tx, name, payload, now).await?;
                     }
                 }
+                let touched: Vec<&str> = writes
+                    .iter()
+                    .zip(&names)
+                    .filter(|(w, _)| w.checklist.is_some() || !w.states.is_empty())
+                    .map(|(_, name)| name.as_str())
+                    .collect();
+                Self::recount_checklists(&mut tx, &touched).await?;
                 if let Some(lease) = lease {
                     Self::complete_run_if_done(&mut tx, lease.run_id, now).await?;
                 }

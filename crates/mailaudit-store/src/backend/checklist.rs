@@ -103,6 +103,47 @@ macro_rules! checklist_methods {
                 Ok(())
             }
 
+            /// Counts the checklists of `domains` again into `checklist_counts` (what the fleet
+            /// pages read), in `tx`; a domain whose checklist is empty loses its row.
+            async fn recount_checklists(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                domains: &[&str],
+            ) -> Result<(), StoreError> {
+                for chunk in domains.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO checklist_counts (domain, total, done, open_p1, open_p2, \
+                         open_p3) SELECT domain, COUNT(*), \
+                         SUM(CASE WHEN state = 'done' THEN 1 ELSE 0 END), \
+                         MIN(CASE WHEN state = 'open' AND priority = 1 THEN updated_at END), \
+                         MIN(CASE WHEN state = 'open' AND priority = 2 THEN updated_at END), \
+                         MIN(CASE WHEN state = 'open' AND priority = 3 THEN updated_at END) \
+                         FROM checklist WHERE domain IN ",
+                    );
+                    q.push_tuples(chunk, |mut b, d| {
+                        b.push_bind(*d);
+                    });
+                    q.push(
+                        " GROUP BY domain ON CONFLICT (domain) DO UPDATE SET \
+                         total = excluded.total, done = excluded.done, \
+                         open_p1 = excluded.open_p1, open_p2 = excluded.open_p2, \
+                         open_p3 = excluded.open_p3",
+                    );
+                    q.build().execute(&mut **tx).await?;
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "DELETE FROM checklist_counts WHERE domain IN ",
+                    );
+                    q.push_tuples(chunk, |mut b, d| {
+                        b.push_bind(*d);
+                    });
+                    q.push(
+                        " AND NOT EXISTS (SELECT 1 FROM checklist k \
+                         WHERE k.domain = checklist_counts.domain)",
+                    );
+                    q.build().execute(&mut **tx).await?;
+                }
+                Ok(())
+            }
+
             /// Sets one item's state in `tx` unless it is in that state already; the item as
             /// stored after, `None` when the change wrote nothing.
             async fn change_item_state<'e, E>(
@@ -153,7 +194,8 @@ macro_rules! checklist_methods {
                 let domain = norm_domain(domain)?;
                 check_items(items)?;
                 let mut tx = self.write_tx().await?;
-                Self::sync_checklists(&mut tx, &[(domain, items)]).await?;
+                Self::sync_checklists(&mut tx, &[(domain.clone(), items)]).await?;
+                Self::recount_checklists(&mut tx, &[domain.as_str()]).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -173,8 +215,12 @@ macro_rules! checklist_methods {
                         "who changed the checklist item is required".into(),
                     ));
                 }
-                let row =
-                    Self::change_item_state(&self.pool, &domain, key, state, by, now).await?;
+                let mut tx = self.write_tx().await?;
+                let row = Self::change_item_state(&mut *tx, &domain, key, state, by, now).await?;
+                if row.is_some() {
+                    Self::recount_checklists(&mut tx, &[domain.as_str()]).await?;
+                }
+                tx.commit().await?;
                 if let Some(row) = row {
                     return Ok(row);
                 }

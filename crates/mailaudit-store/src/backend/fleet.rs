@@ -91,7 +91,7 @@ pub(crate) const LATEST_PER_STATEMENT: usize = 400;
 
 /// An integer expression both back ends read as `i64` (PostgreSQL's `SUM` of a `BIGINT` is a
 /// `NUMERIC`, a `CASE` of literals an `INTEGER`).
-fn int(expr: &str) -> String {
+pub(crate) fn int(expr: &str) -> String {
     format!("CAST(COALESCE({expr}, 0) AS BIGINT)")
 }
 
@@ -243,7 +243,7 @@ impl From<LineRow> for crate::FleetLine {
             .map(rank),
             checklist_done: n(r.checklist_done),
             checklist_total: n(r.checklist_total),
-            overdue: n(r.overdue),
+            overdue: r.overdue != 0,
             unreadable: r.unreadable != 0,
         }
     }
@@ -300,29 +300,36 @@ pub(crate) fn order_by(sort: FleetSort, descending: bool) -> String {
     format!(" ORDER BY {}", parts.join(", "))
 }
 
-/// The checklist's counts per domain, with the open items past their due time at `now`.
+/// The checklist's counts per domain (`k`), and whether one of its open items is past its due
+/// time at `now` (`overdue`, 1 or 0, as `k_overdue`'s expression).
 pub(crate) fn push_checklist_join<'a, DB: sqlx::Database>(
     q: &mut sqlx::QueryBuilder<'a, DB>,
     now: Time,
 ) where
     i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
 {
-    q.push(
-        " LEFT JOIN (SELECT domain, COUNT(*) AS total, \
-         SUM(CASE WHEN state = 'done' THEN 1 ELSE 0 END) AS done, \
-         SUM(CASE WHEN state = 'open' AND (",
-    );
+    q.push(" LEFT JOIN (SELECT domain, total, done, CASE WHEN ");
     for (i, (priority, days)) in crate::DUE_DAYS.iter().enumerate() {
         if i > 0 {
             q.push(" OR ");
         }
-        q.push(format!("(priority = {priority} AND updated_at < "));
+        q.push(format!("open_p{priority} < "));
         q.push_bind(now.saturating_sub(days * 86_400));
-        q.push(")");
     }
+    q.push(" THEN 1 ELSE 0 END AS overdue FROM checklist_counts) k ON k.domain = d.name");
+}
+
+/// The fleet's `FROM`: the inventory's domains `d`, their customers `c`, newest results `l` and
+/// checklists `k` (overdue judged at `now`).
+pub(crate) fn push_lines_from<'a, DB: sqlx::Database>(q: &mut sqlx::QueryBuilder<'a, DB>, now: Time)
+where
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
     q.push(
-        ") THEN 1 ELSE 0 END) AS overdue FROM checklist GROUP BY domain) k ON k.domain = d.name",
+        " FROM domains d LEFT JOIN customers c ON c.id = d.customer_id \
+         LEFT JOIN domain_latest l ON l.domain = d.name",
     );
+    push_checklist_join(q, now);
 }
 
 /// The fleet's `FROM` and `WHERE` for `query` (the lines of the inventory's domains that pass
@@ -336,13 +343,9 @@ where
     String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
     &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
 {
-    q.push(
-        " FROM domains d LEFT JOIN customers c ON c.id = d.customer_id \
-         LEFT JOIN domain_latest l ON l.domain = d.name",
-    );
-    push_checklist_join(q, query.now);
+    push_lines_from(q, query.now);
     q.push(" WHERE 1 = 1");
-    push_scope(q, query.scope.as_deref());
+    push_scope(q, "c.name", query.scope.as_deref());
     if let Some(c) = &query.customer {
         q.push(" AND c.name = ").push_bind(c.trim());
     }
@@ -410,9 +413,11 @@ where
     Ok(())
 }
 
-/// ` AND c.name IN (…)` for a scope of customers (nothing for every domain).
+/// ` AND <column> IN (…)` for a scope of customers (nothing for every domain); `column` holds
+/// the customer's name.
 pub(crate) fn push_scope<'a, DB: sqlx::Database>(
     q: &mut sqlx::QueryBuilder<'a, DB>,
+    column: &str,
     scope: Option<&'a [String]>,
 ) where
     &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
@@ -423,10 +428,83 @@ pub(crate) fn push_scope<'a, DB: sqlx::Database>(
             q.push(" AND 1 = 0");
         }
         Some(list) => {
-            q.push(" AND c.name IN ");
+            q.push(format!(" AND {column} IN "));
             q.push_tuples(list, |mut b, c| {
                 b.push_bind(c.as_str());
             });
+        }
+    }
+}
+
+/// A run's totals over its results `r`, in the columns of `run_totals` after the customer.
+pub(crate) fn trend_sums() -> String {
+    let sums = [
+        ("domains", "1".to_string()),
+        ("scored", one_if("r.score IS NOT NULL")),
+        ("score_sum", "r.score".to_string()),
+        (
+            "with_dmarc",
+            "CASE WHEN EXISTS (SELECT 1 FROM result_findings f WHERE f.result_id = r.id \
+             AND f.check_id = 'DMARC-MISSING') THEN 0 ELSE 1 END"
+                .to_string(),
+        ),
+        ("at_reject", one_if("r.dmarc_policy = 'reject'")),
+        ("relay_blocked", one_if("r.relay = 'blocked'")),
+        ("relay_open", one_if("r.relay = 'open'")),
+        (
+            "with_critical",
+            one_if(
+                "EXISTS (SELECT 1 FROM result_findings f WHERE f.result_id = r.id \
+                 AND f.severity = 'critical')",
+            ),
+        ),
+    ];
+    sums.iter()
+        .map(|(name, e)| format!("{} AS {name}", int(&format!("SUM({e})"))))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The columns of `run_totals` after the run and the customer.
+pub(crate) const TREND_COLUMNS: [&str; 8] = [
+    "domains",
+    "scored",
+    "score_sum",
+    "with_dmarc",
+    "at_reject",
+    "relay_blocked",
+    "relay_open",
+    "with_critical",
+];
+
+/// A row of the trend: a run, when it started, its totals.
+#[derive(sqlx::FromRow)]
+pub(crate) struct TrendRow {
+    run_id: i64,
+    at: i64,
+    domains: i64,
+    scored: i64,
+    score_sum: i64,
+    with_dmarc: i64,
+    at_reject: i64,
+    relay_blocked: i64,
+    relay_open: i64,
+    with_critical: i64,
+}
+
+impl From<TrendRow> for crate::TrendPoint {
+    fn from(r: TrendRow) -> crate::TrendPoint {
+        let n = |x: i64| u64::try_from(x).unwrap_or(0);
+        crate::TrendPoint {
+            run_id: r.run_id,
+            at: r.at,
+            domains: n(r.domains),
+            average_score: (r.scored > 0).then(|| r.score_sum as f64 / r.scored as f64),
+            with_dmarc: n(r.with_dmarc),
+            at_reject: n(r.at_reject),
+            relay_blocked: n(r.relay_blocked),
+            relay_open: n(r.relay_open),
+            with_critical: n(r.with_critical),
         }
     }
 }
@@ -552,16 +630,100 @@ macro_rules! fleet_methods {
                 let mut q = sqlx::QueryBuilder::<$db>::new(totals_select());
                 push_fleet_from(&mut q, query)?;
                 let totals: TotalsRow = q.build_query_as().fetch_one(&self.pool).await?;
-                let mut q = sqlx::QueryBuilder::<$db>::new(line_select());
+                // The page's names first (the sort carries only its keys), then their lines.
+                let mut q = sqlx::QueryBuilder::<$db>::new("SELECT d.name");
                 push_fleet_from(&mut q, query)?;
                 q.push(order_by(query.sort, query.descending));
                 q.push(" LIMIT ").push_bind(limit);
                 q.push(" OFFSET ").push_bind(offset);
-                let lines: Vec<LineRow> = q.build_query_as().fetch_all(&self.pool).await?;
+                let names: Vec<String> = q.build_query_scalar().fetch_all(&self.pool).await?;
+                let mut lines: Vec<FleetLine> = Vec::with_capacity(names.len());
+                for chunk in names.chunks(ROWS_PER_STATEMENT) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(line_select());
+                    push_lines_from(&mut q, query.now);
+                    q.push(" WHERE d.name IN ");
+                    q.push_tuples(chunk, |mut b, n| {
+                        b.push_bind(n.as_str());
+                    });
+                    let rows: Vec<LineRow> = q.build_query_as().fetch_all(&self.pool).await?;
+                    lines.extend(rows.into_iter().map(FleetLine::from));
+                }
+                let position: HashMap<&str, usize> =
+                    names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+                lines.sort_by_key(|l| position.get(l.name.as_str()).copied());
                 Ok(FleetPage {
-                    lines: lines.into_iter().map(FleetLine::from).collect(),
+                    lines,
                     totals: totals.into(),
                 })
+            }
+
+            async fn trend(
+                &self,
+                scope: Option<&[String]>,
+                customer: Option<&str>,
+                since: Time,
+            ) -> Result<Vec<TrendPoint>, StoreError> {
+                // Finished runs' totals, computed once.
+                let missing: Vec<i64> = sqlx::query_scalar(
+                    "SELECT u.id FROM runs u WHERE u.status <> 'running' AND u.started_at >= $1 \
+                     AND NOT EXISTS (SELECT 1 FROM run_totals t WHERE t.run_id = u.id) \
+                     AND EXISTS (SELECT 1 FROM results r WHERE r.run_id = u.id) ORDER BY u.id",
+                )
+                .bind(since)
+                .fetch_all(&self.pool)
+                .await?;
+                for run in missing {
+                    let mut tx = self.write_tx().await?;
+                    sqlx::query(&format!(
+                        "INSERT INTO run_totals (run_id, customer, {}) \
+                         SELECT r.run_id, COALESCE(c.name, ''), {} FROM results r \
+                         LEFT JOIN domains d ON d.name = r.domain \
+                         LEFT JOIN customers c ON c.id = d.customer_id \
+                         WHERE r.run_id = $1 GROUP BY r.run_id, COALESCE(c.name, '') \
+                         ON CONFLICT (run_id, customer) DO NOTHING",
+                        TREND_COLUMNS.join(", "),
+                        trend_sums()
+                    ))
+                    .bind(run)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                }
+                let sums: Vec<String> = TREND_COLUMNS
+                    .iter()
+                    .map(|c| format!("{} AS {c}", int(&format!("SUM(t.{c})"))))
+                    .collect();
+                let mut q = sqlx::QueryBuilder::<$db>::new(format!(
+                    "SELECT t.run_id, u.started_at AS at, {} FROM run_totals t \
+                     JOIN runs u ON u.id = t.run_id WHERE u.started_at >= ",
+                    sums.join(", ")
+                ));
+                q.push_bind(since);
+                push_scope(&mut q, "t.customer", scope);
+                if let Some(c) = customer {
+                    q.push(" AND t.customer = ").push_bind(c.trim());
+                }
+                q.push(" GROUP BY t.run_id, u.started_at");
+                let mut rows: Vec<TrendRow> = q.build_query_as().fetch_all(&self.pool).await?;
+                // Running runs, read as they stand.
+                let mut q = sqlx::QueryBuilder::<$db>::new(format!(
+                    "SELECT r.run_id, u.started_at AS at, {} FROM results r \
+                     JOIN runs u ON u.id = r.run_id \
+                     LEFT JOIN domains d ON d.name = r.domain \
+                     LEFT JOIN customers c ON c.id = d.customer_id \
+                     WHERE u.status = 'running' AND u.started_at >= ",
+                    trend_sums()
+                ));
+                q.push_bind(since);
+                push_scope(&mut q, "c.name", scope);
+                if let Some(c) = customer {
+                    q.push(" AND c.name = ").push_bind(c.trim());
+                }
+                q.push(" GROUP BY r.run_id, u.started_at");
+                rows.extend(q.build_query_as::<TrendRow>().fetch_all(&self.pool).await?);
+                let mut points: Vec<TrendPoint> = rows.into_iter().map(TrendPoint::from).collect();
+                points.sort_by_key(|p| (p.at, p.run_id));
+                Ok(points)
             }
 
             async fn customer_lines(
@@ -577,7 +739,7 @@ macro_rules! fleet_methods {
                 ));
                 push_checklist_join(&mut q, now);
                 q.push(" WHERE 1 = 1");
-                push_scope(&mut q, scope);
+                push_scope(&mut q, "c.name", scope);
                 q.push(" GROUP BY c.name ORDER BY c.name");
                 let rows: Vec<CustomerRow> = q.build_query_as().fetch_all(&self.pool).await?;
                 Ok(rows.into_iter().map(CustomerLine::from).collect())

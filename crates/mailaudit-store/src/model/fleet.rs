@@ -202,8 +202,8 @@ pub struct FleetLine {
     pub checklist_done: u32,
     /// Checklist items in all.
     pub checklist_total: u32,
-    /// Open checklist items past their due time.
-    pub overdue: u32,
+    /// An open checklist item is past its due time ([`DUE_DAYS`]).
+    pub overdue: bool,
     /// The newest audit's report could not be read (its line shows no verdicts).
     pub unreadable: bool,
 }
@@ -260,4 +260,27 @@ pub struct CustomerLine {
     pub name: String,
     /// Its domains' totals.
     pub totals: FleetTotals,
+}
+
+/// One run's totals in the fleet's progress over time ([`Store::trend`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrendPoint {
+    /// The run.
+    pub run_id: i64,
+    /// When it started.
+    pub at: Time,
+    /// Domains audited in it.
+    pub domains: u64,
+    /// Their average score (None: none scored).
+    pub average_score: Option<f64>,
+    /// Domains a DMARC policy covers.
+    pub with_dmarc: u64,
+    /// Domains at `p=reject`.
+    pub at_reject: u64,
+    /// Domains where Direct Send is blocked.
+    pub relay_blocked: u64,
+    /// Domains open to Direct Send.
+    pub relay_open: u64,
+    /// Domains with a critical finding.
+    pub with_critical: u64,
 }

@@ -16,7 +16,7 @@ pub use accounts::{AuditEntry, LoginFailures, NewUser, Role, Session, User};
 pub use checklist::{ChecklistItem, DmarcRollout, ItemState, VERIFIED_BY_AUDIT};
 pub use fleet::{
     AREAS, CustomerLine, DUE_DAYS, DmarcFilter, FleetLine, FleetPage, FleetQuery, FleetSort,
-    FleetTotals, RELAY_VERDICTS, SEVERITIES, rank_severity, severity_rank,
+    FleetTotals, RELAY_VERDICTS, SEVERITIES, TrendPoint, rank_severity, severity_rank,
 };
 pub use inventory::{
     Added, Customer, DomainEntry, DomainUpdate, KeyPerson, NewDomain, Updated, merge_key_people,

@@ -12,6 +12,7 @@ mod guide;
 mod history;
 mod inventory;
 mod relay;
+mod report;
 mod reports;
 mod reports_fetch;
 mod schedule;
@@ -65,6 +66,8 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Prune(args) => with_store!(cli, |s| history::prune_cmd(s, args)),
         Command::Guide(args) => with_store!(cli, |s| guide::guide_cmd(&cli, s, args)),
         Command::Checklist(args) => with_store!(cli, |s| checklist::checklist_cmd(s, args)),
+        Command::Report(args) => with_store!(cli, |s| report::report_cmd(s, args)),
+        Command::Branding(args) => with_store!(cli, |s| report::branding_cmd(s, args)),
         Command::Schedule(w) => {
             with_store!(cli, |s| schedule::schedule_cmd(&cli, s, &w.command))
         }

@@ -24,6 +24,7 @@ mod not_found;
 mod options;
 mod proposals;
 mod relay;
+mod report;
 mod reports;
 mod sample;
 mod schedule;
