@@ -77,6 +77,17 @@ impl Portal {
         self.store.as_ref()
     }
 
+    /// The store for the inventory's writes (customers, domains, imports, DMARC phases): for a
+    /// caller who may write (technicians, admins, everyone without accounts); anyone else is
+    /// told the page does not exist, as for the admin pages.
+    pub(crate) fn inventory(&self, caller: &Caller) -> Result<&dyn Store, AppError> {
+        if caller.may_write() {
+            Ok(self.store.as_ref())
+        } else {
+            Err(AppError::NotFound("This page".into()))
+        }
+    }
+
     /// The MSP's name and logo for customer reports (not customer data).
     pub(crate) async fn branding(
         &self,

@@ -293,11 +293,25 @@ async fn authenticate(p: &Portal, req: Request) -> Result<(Caller, Request), Res
         && !public
         && let Some(u) = caller.as_ref().and_then(Caller::session_user)
     {
-        let (parts, body) = req.into_parts();
-        let bytes = axum::body::to_bytes(body, MAX_FORM)
-            .await
-            .map_err(|_| AppError::BadRequest("the form is too large".into()).into_response())?;
-        let token = form_field(&bytes, "csrf").unwrap_or_default();
+        // A file upload (multipart) carries its token in the address, and its body is left to
+        // the handler, which reads it with its own limit.
+        let multipart = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+        let (token, rebuilt) = if multipart {
+            let query = req.uri().query().unwrap_or("").as_bytes();
+            (form_field(query, "csrf").unwrap_or_default(), req)
+        } else {
+            let (parts, body) = req.into_parts();
+            let bytes = axum::body::to_bytes(body, MAX_FORM).await.map_err(|_| {
+                AppError::BadRequest("the form is too large".into()).into_response()
+            })?;
+            let token = form_field(&bytes, "csrf").unwrap_or_default();
+            (token, Request::from_parts(parts, Body::from(bytes)))
+        };
+        req = rebuilt;
         if !same_token(&token, &u.csrf) {
             return Err(AppError::Forbidden(
                 "this form is out of date or was not sent by this portal (its CSRF token does \
@@ -306,7 +320,6 @@ async fn authenticate(p: &Portal, req: Request) -> Result<(Caller, Request), Res
             )
             .into_response());
         }
-        req = Request::from_parts(parts, Body::from(bytes));
     }
     let path = req.uri().path();
     // Half signed in: only the second factor (or logging out).

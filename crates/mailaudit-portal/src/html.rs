@@ -114,7 +114,10 @@ pub(crate) fn layout(title: &str, body: Markup) -> String {
                     a class="brand" href="/" { "mailaudit" }
                     @match &caller {
                         Some(Caller::SignedOut | Caller::Pending(_)) => {}
-                        _ => nav { a href="/" { "Fleet" } a href="/checks" { "Checks" }
+                        _ => nav { a href="/" { "Fleet" } a href="/customers" { "Customers" } a href="/checks" { "Checks" }
+                            @if caller.as_ref().is_some_and(|c| c.may_write() && !matches!(c, Caller::SignedOut)) {
+                                a href="/inventory" { "Inventory" }
+                            }
                             @if caller.as_ref().is_some_and(Caller::is_admin) {
                                 a href="/admin/users" { "Users" }
                                 a href="/admin/audit" { "Audit log" }

@@ -228,6 +228,42 @@ async fn every_route_for_every_role() {
             ),
         ),
         (
+            ("GET", "/inventory"),
+            ("/inventory".into(), String::new(), [303, 404, 200, 200]),
+        ),
+        (
+            ("POST", "/inventory/customers"),
+            (
+                "/inventory/customers".into(),
+                "name=Matrix+Co".into(),
+                [403, 404, 200, 200],
+            ),
+        ),
+        (
+            ("POST", "/inventory/domains"),
+            (
+                "/inventory/domains".into(),
+                "domains=matrix.example".into(),
+                [403, 404, 200, 200],
+            ),
+        ),
+        (
+            ("POST", "/inventory/import"),
+            (
+                "/inventory/import".into(),
+                "file=not-multipart".into(),
+                [403, 404, 400, 400],
+            ),
+        ),
+        (
+            ("POST", "/domains/{domain}/dmarc-phase"),
+            (
+                "/domains/contoso.example/dmarc-phase".into(),
+                "phase=quarantine".into(),
+                [403, 404, 303, 303],
+            ),
+        ),
+        (
             ("GET", "/admin/users"),
             ("/admin/users".into(), String::new(), [303, 404, 404, 200]),
         ),
@@ -335,6 +371,24 @@ async fn every_route_for_every_role() {
                 );
             }
         }
+    }
+    // What the inventory writes did, and that they are in the audit log.
+    assert!(p.store.customer("Matrix Co").await.is_ok());
+    assert!(p.store.domain("matrix.example").await.is_ok());
+    assert_eq!(
+        p.store
+            .dmarc_rollout("contoso.example")
+            .await
+            .unwrap()
+            .map(|r| r.phase),
+        Some("quarantine".to_string())
+    );
+    let log = p.store.audit_log(200, None).await.unwrap();
+    for action in ["customer-add", "domain-add", "dmarc-phase"] {
+        assert!(
+            log.iter().any(|e| e.action == action && e.actor == "tech"),
+            "{action} by tech in the audit log"
+        );
     }
     // What the writes did: the technician's tick, the admin's changes.
     let ticked = p.store.checklist("contoso.example").await.unwrap();

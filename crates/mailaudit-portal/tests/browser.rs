@@ -685,3 +685,101 @@ async fn browser_second_factor_enrolment_and_sign_in() {
     b.quit().await;
     p.stop().await;
 }
+
+/// A technician imports an inventory CSV with a bad row (named by its line, the others kept),
+/// adds a customer, and moves a domain's DMARC phase; each lands in the audit log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_technician_imports_the_inventory_and_moves_a_dmarc_phase() {
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let p = Portal::start_with_users(PortalOptions::local()).await;
+    let c = &b.client;
+    sign_in(c, &p, "tech").await;
+    c.goto(&p.url("/inventory")).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("fleet.csv");
+    std::fs::write(
+        &csv,
+        "customer,domain,parked\nImported Co,imported-one.example,no\nImported Co,not a domain,no\nImported Co,imported-two.example,yes\n",
+    )
+    .unwrap();
+    c.find(Locator::Css("#import input[type=file]"))
+        .await
+        .unwrap()
+        .send_keys(csv.to_str().unwrap())
+        .await
+        .unwrap();
+    c.find(Locator::Css("#import button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Id("import-summary"))
+        .await
+        .unwrap();
+    let summary = c
+        .find(Locator::Id("import-summary"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        summary.contains("added 2") && summary.contains("skipped 1"),
+        "{summary}"
+    );
+    let problem = c
+        .find(Locator::Css("#import-problems li[data-line=\"3\"]"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        problem.starts_with("fleet.csv:3"),
+        "the bad row is named by its line: {problem}"
+    );
+    assert!(p.store.domain("imported-two.example").await.unwrap().parked);
+    assert!(p.store.domain("imported-one.example").await.is_ok());
+
+    // The DMARC phase, moved from the domain's page.
+    c.goto(&p.url("/domains/contoso.example")).await.unwrap();
+    let select = c
+        .find(Locator::Css("#dmarc-phase select[name=phase]"))
+        .await
+        .unwrap();
+    select.select_by_value("quarantine").await.unwrap();
+    c.find(Locator::Css("#dmarc-phase button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let shown = match c.find(Locator::Id("phase")).await {
+            Ok(e) => e.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if shown == "p=quarantine" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "phase shown: {shown:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let log = p.store.audit_log(50, None).await.unwrap();
+    for action in ["inventory-import", "dmarc-phase"] {
+        assert!(
+            log.iter().any(|e| e.action == action && e.actor == "tech"),
+            "{action} in the audit log"
+        );
+    }
+    b.quit().await;
+    p.stop().await;
+}

@@ -363,10 +363,13 @@ impl Portal {
             req.push_str(&format!("{k}: {v}\r\n"));
         }
         if let Some(b) = body {
-            req.push_str(&format!(
-                "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
-                b.len()
-            ));
+            if !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            {
+                req.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+            }
+            req.push_str(&format!("Content-Length: {}\r\n", b.len()));
         }
         req.push_str("\r\n");
         if let Some(b) = body {

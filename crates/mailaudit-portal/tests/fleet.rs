@@ -265,3 +265,123 @@ async fn customer_report_and_progress_charts() {
     assert!(domain.contains("id=\"score-history\""), "{domain}");
     p.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inventory_import_names_bad_rows_and_keeps_good_ones() {
+    let p = Portal::start(LOCAL).await;
+    let origin = format!("http://{}", p.addr);
+    let boundary = "XyZ-boundary-42";
+    let csv = "domain,customer\r\nnew-one.example,Contoso Legal\r\n\"bad name\",Contoso Legal\r\nnew-two.example,Brand New Co\r\n";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"fleet.csv\"\r\n\
+         Content-Type: text/csv\r\n\r\n{csv}\r\n--{boundary}--\r\n"
+    );
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    let r = p
+        .request(
+            "POST",
+            "/inventory/import",
+            &[
+                ("Origin", origin.as_str()),
+                ("Content-Type", content_type.as_str()),
+            ],
+            Some(&body),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("added 2"), "{}", r.body);
+    assert!(r.body.contains("data-line=\"3\""), "{}", r.body);
+    assert!(
+        r.body.contains("<strong>fleet.csv:3</strong>"),
+        "{}",
+        r.body
+    );
+    assert!(p.store.domain("new-two.example").await.is_ok());
+    assert!(
+        p.store.customer("Brand New Co").await.is_ok(),
+        "a new customer from the file"
+    );
+    // No domain column: a 400 that says so; no file: a 400.
+    let no_domain = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.csv\"\r\n\r\nname\r\nx\r\n--{boundary}--\r\n"
+    );
+    let r = p
+        .request(
+            "POST",
+            "/inventory/import",
+            &[
+                ("Origin", origin.as_str()),
+                ("Content-Type", content_type.as_str()),
+            ],
+            Some(&no_domain),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("no `domain` column"), "{}", r.body);
+    let r = p
+        .request(
+            "POST",
+            "/inventory/import",
+            &[
+                ("Origin", origin.as_str()),
+                ("Content-Type", content_type.as_str()),
+            ],
+            Some(&format!("--{boundary}--\r\n")),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    // Adding domains: bad names refused before any is added.
+    let r = p
+        .request(
+            "POST",
+            "/inventory/domains",
+            &[("Origin", origin.as_str())],
+            Some("domains=ok-one.example%0Anot+a+domain"),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        p.store.domain("ok-one.example").await.is_err(),
+        "nothing added"
+    );
+    p.stop().await;
+}
+
+/// A file upload carries its CSRF token in its address: without it, or with another
+/// session's, it is refused before the file is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_needs_its_sessions_csrf_token() {
+    let p = Portal::start_with_users(LOCAL).await;
+    let tech = p.login("tech", crate::common::password("tech")).await;
+    let root = p.login("root", crate::common::password("root")).await;
+    let origin = format!("http://{}", p.addr);
+    let boundary = "b0undary";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f.csv\"\r\n\r\n\
+         domain\r\ncsrf-test.example\r\n--{boundary}--\r\n"
+    );
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    let post = |path: String| {
+        let headers = [
+            ("Cookie", tech.cookie.as_str()),
+            ("Origin", origin.as_str()),
+            ("Content-Type", content_type.as_str()),
+        ];
+        let body = body.clone();
+        let p = &p;
+        async move { p.request("POST", &path, &headers, Some(&body)).await }
+    };
+    assert_eq!(
+        post("/inventory/import".into()).await.status,
+        403,
+        "no token"
+    );
+    let other = format!("/inventory/import?csrf={}", crate::common::enc(&root.csrf));
+    assert_eq!(post(other).await.status, 403, "another session's token");
+    assert!(p.store.domain("csrf-test.example").await.is_err());
+    let own = format!("/inventory/import?csrf={}", crate::common::enc(&tech.csrf));
+    let r = post(own).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(p.store.domain("csrf-test.example").await.is_ok());
+    p.stop().await;
+}

@@ -101,6 +101,7 @@ pub async fn page(
     let dane = view.dnssec.as_ref().map(dane_html::section);
     let tenant = stored::tenant_findings(store, name).await?;
     let history = history(&d).await?;
+    let phase = dmarc_phase(&d, &caller).await?;
     let checklist = checklist(&d, &caller, Some(&view)).await?;
     let g = stored::guide_for(store, name, view, now(), None).await?;
     let b = html! {
@@ -111,6 +112,7 @@ pub async fn page(
             (findings("tenant-findings", "Exchange Online (latest tenant import)", &tenant))
         }
         (history)
+        (phase)
         (checklist)
         section id="guide" class="guide" {
             "\n"
@@ -119,6 +121,40 @@ pub async fn page(
         "\n"
     };
     Ok(domain_page(name, "", name, b))
+}
+
+/// The DMARC roll-out: the phase recorded and since when, and (for those who may write) a
+/// form that moves it.
+async fn dmarc_phase(d: &FoundDomain<'_>, caller: &Caller) -> Result<Markup, AppError> {
+    let rollout = d.store().dmarc_rollout(&d.name).await?;
+    let current = rollout.as_ref().map(|r| r.phase.as_str());
+    Ok(html! {
+        section id="dmarc-phase" {
+            h2 { "DMARC roll-out" }
+            p {
+                @match &rollout {
+                    Some(r) => { "Phase " strong id="phase" { "p=" (r.phase) } " since " (datetime(r.started_at)) "." }
+                    None => "No phase recorded yet (the next audit records the published policy).",
+                }
+            }
+            @if caller.may_write() {
+                form method="post" action=(domain_href(&d.name, "/dmarc-phase")) class="inline" {
+                    (csrf_field())
+                    label {
+                        "Move to "
+                        select name="phase" {
+                            @for p in ["none", "quarantine", "reject"] {
+                                option value=(p) selected[current == Some(p)] { "p=" (p) }
+                            }
+                        }
+                    }
+                    " " button type="submit" { "Record the phase" }
+                    " " span class="muted" { "after publishing it in DNS; the guide's next step follows from it" }
+                }
+            }
+        }
+        "\n"
+    })
 }
 
 fn findings(id: &str, title: &str, list: &[Finding]) -> Markup {

@@ -13,6 +13,7 @@ pub mod admin;
 pub mod checks;
 pub mod domain;
 pub mod fleet;
+pub mod inventory;
 pub mod report;
 pub mod reports;
 
@@ -73,6 +74,29 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Portal>)> {
             Method::POST,
             "/account/password",
             post(account::change_password),
+        ),
+        (Method::GET, "/inventory", get(inventory::page)),
+        (
+            Method::POST,
+            "/inventory/customers",
+            post(inventory::add_customer_form),
+        ),
+        (
+            Method::POST,
+            "/inventory/domains",
+            post(inventory::add_domains_form),
+        ),
+        (
+            Method::POST,
+            "/inventory/import",
+            post(inventory::import).layer(axum::extract::DefaultBodyLimit::max(
+                inventory::MAX_CSV + 64 * 1024,
+            )),
+        ),
+        (
+            Method::POST,
+            "/domains/{domain}/dmarc-phase",
+            post(inventory::set_phase),
         ),
         (Method::GET, "/checks", get(checks::index)),
         (Method::GET, "/checks/{id}", get(checks::page)),

@@ -705,22 +705,31 @@ macro_rules! fleet_methods {
                 }
                 q.push(" GROUP BY t.run_id, u.started_at");
                 let mut rows: Vec<TrendRow> = q.build_query_as().fetch_all(&self.pool).await?;
-                // Running runs, read as they stand.
-                let mut q = sqlx::QueryBuilder::<$db>::new(format!(
-                    "SELECT r.run_id, u.started_at AS at, {} FROM results r \
-                     JOIN runs u ON u.id = r.run_id \
-                     LEFT JOIN domains d ON d.name = r.domain \
-                     LEFT JOIN customers c ON c.id = d.customer_id \
-                     WHERE u.status = 'running' AND u.started_at >= ",
-                    trend_sums()
-                ));
-                q.push_bind(since);
-                push_scope(&mut q, "c.name", scope);
-                if let Some(c) = customer {
-                    q.push(" AND c.name = ").push_bind(c.trim());
+                // Running runs, read as they stand (their results by the run's index).
+                let running: Vec<i64> = sqlx::query_scalar(
+                    "SELECT id FROM runs WHERE status = 'running' AND started_at >= $1",
+                )
+                .bind(since)
+                .fetch_all(&self.pool)
+                .await?;
+                if !running.is_empty() {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(format!(
+                        "SELECT r.run_id, u.started_at AS at, {} FROM results r \
+                         JOIN runs u ON u.id = r.run_id \
+                         LEFT JOIN domains d ON d.name = r.domain \
+                         LEFT JOIN customers c ON c.id = d.customer_id WHERE r.run_id IN ",
+                        trend_sums()
+                    ));
+                    q.push_tuples(&running, |mut b, id| {
+                        b.push_bind(*id);
+                    });
+                    push_scope(&mut q, "c.name", scope);
+                    if let Some(c) = customer {
+                        q.push(" AND c.name = ").push_bind(c.trim());
+                    }
+                    q.push(" GROUP BY r.run_id, u.started_at");
+                    rows.extend(q.build_query_as::<TrendRow>().fetch_all(&self.pool).await?);
                 }
-                q.push(" GROUP BY r.run_id, u.started_at");
-                rows.extend(q.build_query_as::<TrendRow>().fetch_all(&self.pool).await?);
                 let mut points: Vec<TrendPoint> = rows.into_iter().map(TrendPoint::from).collect();
                 points.sort_by_key(|p| (p.at, p.run_id));
                 Ok(points)
