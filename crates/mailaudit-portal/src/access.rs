@@ -302,6 +302,11 @@ impl<'a> Reads<'a> {
         }
     }
 
+    /// A run's progress (fleet-wide: callers who see the whole fleet only; see the page).
+    pub(crate) async fn run_progress(&self, id: i64) -> Result<RunProgress, AppError> {
+        Ok(self.store.run_progress(id, mailaudit_store::now()).await?)
+    }
+
     /// The distributed runs in progress, among the newest runs (fleet-wide: nothing for a
     /// viewer).
     pub(crate) async fn queued_runs(&self) -> Result<Vec<RunProgress>, AppError> {

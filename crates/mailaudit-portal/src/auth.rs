@@ -55,6 +55,7 @@ pub const PUBLIC: &[&str] = &[
     "/login/sso/callback",
     "/healthz",
     "/assets/portal.css",
+    "/assets/progress.js",
 ];
 
 /// What a session still waiting for its second factor may reach (besides [`PUBLIC`]).

@@ -21,7 +21,8 @@
 //! loopback, requests must name a loopback host (`Host:`), which stops DNS-rebinding pages from
 //! reading the portal through a victim's browser. Every POST must come from the portal's own
 //! origin and, with accounts, carry the session's CSRF token. Pages carry a strict
-//! Content-Security-Policy (no script at all); every stored value is escaped ([`html`]).
+//! Content-Security-Policy (nothing external; one script of the portal's own, an audit run's
+//! live progress); every stored value is escaped ([`html`]).
 //!
 //! Store failures give a 500 page (the cause is logged to standard error, the page says only
 //! that the store failed); unknown domains, checks and checklist keys a 404 page; nothing

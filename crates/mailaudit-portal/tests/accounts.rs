@@ -105,6 +105,26 @@ async fn every_route_for_every_role() {
             ("/assets/portal.css".into(), String::new(), [200; 4]),
         ),
         (
+            ("GET", "/assets/progress.js"),
+            ("/assets/progress.js".into(), String::new(), [200; 4]),
+        ),
+        (
+            ("POST", "/audits"),
+            (
+                "/audits".into(),
+                "domain=contoso.example".into(),
+                [403, 404, 303, 303],
+            ),
+        ),
+        (
+            ("GET", "/runs/{id}"),
+            ("/runs/1".into(), String::new(), [303, 404, 200, 200]),
+        ),
+        (
+            ("GET", "/runs/{id}/events"),
+            ("/runs/1/events".into(), String::new(), [303, 404, 200, 200]),
+        ),
+        (
             ("GET", "/login"),
             ("/login".into(), String::new(), [200; 4]),
         ),

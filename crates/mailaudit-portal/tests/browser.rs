@@ -686,6 +686,11 @@ async fn browser_second_factor_enrolment_and_sign_in() {
     p.stop().await;
 }
 
+/// The text of the element `at` finds (it must be there).
+async fn text(c: &fantoccini::Client, at: Locator<'_>) -> String {
+    c.find(at).await.unwrap().text().await.unwrap()
+}
+
 /// A technician imports an inventory CSV with a bad row (named by its line, the others kept),
 /// adds a customer, and moves a domain's DMARC phase; each lands in the audit log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -720,24 +725,12 @@ async fn browser_technician_imports_the_inventory_and_moves_a_dmarc_phase() {
         .for_element(Locator::Id("import-summary"))
         .await
         .unwrap();
-    let summary = c
-        .find(Locator::Id("import-summary"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let summary = text(c, Locator::Id("import-summary")).await;
     assert!(
         summary.contains("added 2") && summary.contains("skipped 1"),
         "{summary}"
     );
-    let problem = c
-        .find(Locator::Css("#import-problems li[data-line=\"3\"]"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let problem = text(c, Locator::Css("#import-problems li[data-line=\"3\"]")).await;
     assert!(
         problem.starts_with("fleet.csv:3"),
         "the bad row is named by its line: {problem}"
@@ -780,6 +773,97 @@ async fn browser_technician_imports_the_inventory_and_moves_a_dmarc_phase() {
             "{action} in the audit log"
         );
     }
+    b.quit().await;
+    p.stop().await;
+}
+
+/// "Audit now" from a domain's page: the run is queued, and its page follows it live (the
+/// server's events, read by the page's script) while a worker audits and records it, to 100 %
+/// and "Complete."; then the domain's history has the new audit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_audit_now_shows_live_progress_to_the_end() {
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let p = Portal::start_with_users(PortalOptions::local()).await;
+    let c = &b.client;
+    sign_in(c, &p, "tech").await;
+    c.goto(&p.url("/domains/contoso.example")).await.unwrap();
+    let before = p.store.history("contoso.example", 100).await.unwrap().len();
+    c.find(Locator::Css("form.audit-now button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("#run-progress[data-status=\"running\"]"))
+        .await
+        .unwrap();
+    assert_eq!(text(c, Locator::Id("run-done")).await, "0");
+    // A worker, through the store: claims the run's chunk, records the audit under its lease.
+    let lease = p
+        .store
+        .claim_chunk("browser-test-worker", mailaudit_store::now(), 60)
+        .await
+        .unwrap()
+        .expect("the queued chunk");
+    assert_eq!(lease.domains, ["contoso.example"]);
+    // The page sees the worker while it holds the chunk.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let status = text(c, Locator::Id("run-status")).await;
+        if status.contains("browser-test-worker") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker is shown: {status:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let report = p
+        .store
+        .latest_result("contoso.example")
+        .await
+        .unwrap()
+        .unwrap()
+        .report;
+    let now = mailaudit_store::now();
+    p.store
+        .record_batch(
+            lease.run_id,
+            &[mailaudit_store::ResultWrite {
+                domain: "contoso.example".into(),
+                audited_at: now,
+                score: report["score"].as_i64(),
+                report,
+                rollout: None,
+                checklist: None,
+                states: Vec::new(),
+                alert: None,
+            }],
+            Some(&lease),
+            now,
+        )
+        .await
+        .unwrap();
+    // The events carry it to the page, which reloads when the run is over.
+    c.wait()
+        .for_element(Locator::Css("#run-progress[data-status=\"complete\"]"))
+        .await
+        .unwrap();
+    assert_eq!(text(c, Locator::Id("run-percent")).await, "100%");
+    assert_eq!(text(c, Locator::Id("run-status")).await, "Complete.");
+    assert_eq!(
+        p.store.history("contoso.example", 100).await.unwrap().len(),
+        before + 1
+    );
+    let log = p.store.audit_log(50, None).await.unwrap();
+    assert!(
+        log.iter()
+            .any(|e| e.action == "audit-now" && e.target == "contoso.example")
+    );
     b.quit().await;
     p.stop().await;
 }

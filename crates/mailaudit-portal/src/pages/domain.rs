@@ -42,6 +42,7 @@ pub async fn page(
     // Heading and summary.
     let head = html! {
         h1 id="domain-name" { (name) } "\n"
+        (super::runs::audit_button(&caller, "domain", name, "Audit now"))
         dl class="facts" {
             @if let Some(e) = &d.entry {
                 @if let Some(c) = &e.customer {

@@ -265,18 +265,25 @@ pub async fn page(
     let params = params(query)?;
     let q = params.query()?;
     let reads = p.reads(&caller);
-    let customers = reads.customer_lines(q.now).await?;
-    let queued = reads.queued_runs().await?;
-    let page = reads.fleet_page(q.clone()).await?;
-    let t = &page.totals;
-    // The progress of the fleet (or of the customer shown) over the last year, unfiltered.
-    let trend = if params.filtered_beyond_customer() {
-        Vec::new()
-    } else {
-        reads
-            .trend(q.customer.as_deref(), q.now - PROGRESS_DAYS * 86_400)
-            .await?
+    // The page's reads are independent: at once, each on its own connection.
+    let trend = async {
+        // The progress of the fleet (or of the customer shown) over the last year, unfiltered.
+        if params.filtered_beyond_customer() {
+            Ok(Vec::new())
+        } else {
+            reads
+                .trend(q.customer.as_deref(), q.now - PROGRESS_DAYS * 86_400)
+                .await
+        }
     };
+    let (customers, queued, page, trend) = tokio::try_join!(
+        reads.customer_lines(q.now),
+        reads.queued_runs(),
+        reads.fleet_page(q.clone()),
+        trend,
+    )?;
+    let t = &page.totals;
+    let reads_all = reads.is_all();
 
     let title = match &q.customer {
         Some(c) => format!("Customer {c}"),
@@ -290,16 +297,21 @@ pub async fn page(
     let b = html! {
         h1 { (title) } "\n"
         @if let Some(c) = &q.customer {
-            p { a id="customer-report" href=(report_href(c)) { "The customer report (to print or send)" } }
+            p {
+                a id="customer-report" href=(report_href(c)) { "The customer report (to print or send)" }
+                " " (super::runs::audit_button(&caller, "customer", c, "Audit this customer now"))
+            }
+        } @else if reads_all {
+            p { (super::runs::audit_button(&caller, "fleet", "yes", "Audit the fleet now")) }
         }
         (filter_form(&params, &q, &customers))
         "\n"
         @if !queued.is_empty() {
             section id="runs-in-progress" {
-                h2 { "Distributed audits in progress" }
+                h2 { "Audits in progress" }
                 @for r in &queued {
                     p class="run-progress" id={ "run-" (r.run.id) } {
-                        "Run " (r.run.id) " (started " (datetime(r.run.started_at)) "): "
+                        a href={ "/runs/" (r.run.id) } { "Run " (r.run.id) } " (started " (datetime(r.run.started_at)) "): "
                         strong { (r.domains_done) } " of " (r.domains) " domains recorded, "
                         (r.chunks_done) " of " (r.chunks) " chunks"
                         @if r.chunks_expired > 0 {

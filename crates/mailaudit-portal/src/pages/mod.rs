@@ -16,6 +16,7 @@ pub mod fleet;
 pub mod inventory;
 pub mod report;
 pub mod reports;
+pub mod runs;
 
 use axum::Router;
 use axum::extract::rejection::PathRejection;
@@ -34,9 +35,12 @@ use crate::{Portal, PortalError, auth};
 /// The portal's style sheet (`assets/portal.css`, ours, no external asset).
 pub const CSS: &str = include_str!("../../assets/portal.css");
 
-/// The Content-Security-Policy of every portal page: no script, no external anything.
-pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-                       base-uri 'none'; frame-ancestors 'none'";
+/// The Content-Security-Policy of every portal page: nothing external; the portal's own style
+/// sheet and its one script (an audit run's live progress, `/assets/progress.js`), which may
+/// read the run's events from the portal.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; \
+                       connect-src 'self'; form-action 'self'; base-uri 'none'; \
+                       frame-ancestors 'none'";
 
 /// The pages about one domain, as `(path suffix, tab label)`: the tab bar of every domain page.
 pub const DOMAIN_PAGES: &[(&str, &str)] = &[
@@ -75,6 +79,10 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Portal>)> {
             "/account/password",
             post(account::change_password),
         ),
+        (Method::GET, "/assets/progress.js", get(runs::script)),
+        (Method::POST, "/audits", post(runs::audit_now)),
+        (Method::GET, "/runs/{id}", get(runs::page)),
+        (Method::GET, "/runs/{id}/events", get(runs::events)),
         (Method::GET, "/inventory", get(inventory::page)),
         (
             Method::POST,

@@ -627,16 +627,19 @@ macro_rules! fleet_methods {
             async fn fleet_page(&self, query: &FleetQuery) -> Result<FleetPage, StoreError> {
                 let limit = check_limit(query.limit)?;
                 let offset = check_limit(query.offset)?;
-                let mut q = sqlx::QueryBuilder::<$db>::new(totals_select());
-                push_fleet_from(&mut q, query)?;
-                let totals: TotalsRow = q.build_query_as().fetch_one(&self.pool).await?;
-                // The page's names first (the sort carries only its keys), then their lines.
-                let mut q = sqlx::QueryBuilder::<$db>::new("SELECT d.name");
-                push_fleet_from(&mut q, query)?;
-                q.push(order_by(query.sort, query.descending));
-                q.push(" LIMIT ").push_bind(limit);
-                q.push(" OFFSET ").push_bind(offset);
-                let names: Vec<String> = q.build_query_scalar().fetch_all(&self.pool).await?;
+                // The totals and the page's names at once, on two connections; the names
+                // first (the sort carries only its keys), then their lines.
+                let mut totals_q = sqlx::QueryBuilder::<$db>::new(totals_select());
+                push_fleet_from(&mut totals_q, query)?;
+                let mut names_q = sqlx::QueryBuilder::<$db>::new("SELECT d.name");
+                push_fleet_from(&mut names_q, query)?;
+                names_q.push(order_by(query.sort, query.descending));
+                names_q.push(" LIMIT ").push_bind(limit);
+                names_q.push(" OFFSET ").push_bind(offset);
+                let (totals, names): (TotalsRow, Vec<String>) = tokio::try_join!(
+                    totals_q.build_query_as().fetch_one(&self.pool),
+                    names_q.build_query_scalar().fetch_all(&self.pool),
+                )?;
                 let mut lines: Vec<FleetLine> = Vec::with_capacity(names.len());
                 for chunk in names.chunks(ROWS_PER_STATEMENT) {
                     let mut q = sqlx::QueryBuilder::<$db>::new(line_select());

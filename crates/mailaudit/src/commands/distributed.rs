@@ -242,7 +242,7 @@ enum Chunk {
 }
 
 /// What a worker needs to audit a chunk.
-struct Auditor {
+pub(crate) struct Auditor {
     name: String,
     resolver: Resolver,
     live: Arc<LiveOptions>,
@@ -288,11 +288,42 @@ pub(crate) async fn worker(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
         "mailaudit worker {name}: looking for chunks (lease {} s; Ctrl-C or SIGTERM to stop)",
         args.lease
     );
+    let (chunks, domains, failed) = work_loop(
+        store.as_ref(),
+        &auditor,
+        poll,
+        &mut stop,
+        args.exit_when_done,
+    )
+    .await?;
+    store.close().await;
+    eprintln!("mailaudit worker {name}: stopped; {chunks} chunks ({domains} domains) recorded");
+    Ok(if failed && chunks == 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Claims, audits and records chunks until `stop` (or, with `exit_when_done`, until no chunk is
+/// left): `mailaudit worker`'s loop, and the one `mailaudit serve` runs for the audits the
+/// portal queues. The chunks and domains recorded, and whether something failed.
+pub(crate) async fn work_loop(
+    store: &dyn Store,
+    auditor: &Auditor,
+    poll: Duration,
+    stop: &mut watch::Receiver<bool>,
+    exit_when_done: bool,
+) -> Result<(u64, usize, bool)> {
+    let name = auditor.name.as_str();
     let (mut chunks, mut domains) = (0u64, 0usize);
     let mut failed = false;
     while !*stop.borrow() {
-        let wait = match store.claim_chunk(name, tracking::now(), args.lease).await {
-            Ok(Some(lease)) => match work(store.as_ref(), &auditor, lease, &mut stop).await {
+        let wait = match store
+            .claim_chunk(name, tracking::now(), auditor.lease_secs)
+            .await
+        {
+            Ok(Some(lease)) => match work(store, auditor, lease, stop).await {
                 Chunk::Recorded(n) => {
                     chunks += 1;
                     domains += n;
@@ -310,7 +341,7 @@ pub(crate) async fn worker(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
                 }
             },
             Ok(None) => {
-                if args.exit_when_done && store.open_chunks().await? == 0 {
+                if exit_when_done && store.open_chunks().await? == 0 {
                     break;
                 }
                 true
@@ -331,14 +362,24 @@ pub(crate) async fn worker(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
             }
         }
     }
-    store.close().await;
-    eprintln!("mailaudit worker {name}: stopped; {chunks} chunks ({domains} domains) recorded");
-    Ok(if failed && chunks == 0 {
-        ExitCode::from(2)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok((chunks, domains, failed))
 }
+
+/// The auditor `mailaudit serve` runs the portal's queued audits with: named after the host
+/// and process, the scheduler's resolver settings, no MTA-STS policy fetch (as scheduled
+/// audits), a lease of [`SERVE_LEASE`] seconds.
+pub(crate) fn serve_auditor(resolver: Resolver, concurrency: usize) -> Auditor {
+    Auditor {
+        name: format!("serve {}", default_name()),
+        resolver,
+        live: Arc::new(LiveOptions::default()),
+        concurrency: concurrency.max(1),
+        lease_secs: SERVE_LEASE,
+    }
+}
+
+/// The lease `mailaudit serve` takes on a chunk, in seconds.
+pub(crate) const SERVE_LEASE: i64 = 120;
 
 /// Audits a claimed chunk, renewing its lease meanwhile, and records it under the lease.
 async fn work(

@@ -336,6 +336,9 @@ async fn has_admin(store: &dyn Store) -> Result<bool> {
         .any(|u| u.role == mailaudit_store::Role::Admin))
 }
 
+/// Domains audited at once by `serve`'s worker (the portal's queued audits).
+const SERVE_CONCURRENCY: usize = 32;
+
 /// The portal on `addr` over `store` and the scheduler, until Ctrl-C or SIGTERM (also what
 /// `mailaudit demo` serves its store with).
 pub(crate) async fn serve_with(
@@ -407,6 +410,27 @@ pub(crate) async fn serve_with(
         sso_label.unwrap_or_default(),
         args.tick
     );
+    // The audits queued in the store (the portal's "Audit now", `audit --distributed`),
+    // audited here as a worker would.
+    let auditor = super::distributed::serve_auditor(
+        Resolver::new(&resolver_config(cli, args.run.timeout, 1)?)?,
+        SERVE_CONCURRENCY,
+    );
+    let worker_store = store.clone();
+    let mut worker_stop = stopped.clone();
+    let worker = tokio::spawn(async move {
+        let done = super::distributed::work_loop(
+            worker_store.as_ref(),
+            &auditor,
+            Duration::from_secs(1),
+            &mut worker_stop,
+            false,
+        )
+        .await;
+        if let Err(e) = done {
+            eprintln!("mailaudit: queued audits: {e:#}");
+        }
+    });
     drop(stopped);
     let mut tick = tokio::time::interval(Duration::from_secs(args.tick.max(1)));
     let outcome = loop {
@@ -438,6 +462,13 @@ pub(crate) async fn serve_with(
     };
     eprintln!("mailaudit: stopping");
     let _ = stop.send(true);
+    // A chunk being audited is given back (its lease released) and audited again later.
+    if tokio::time::timeout(Duration::from_secs(10), worker)
+        .await
+        .is_err()
+    {
+        eprintln!("mailaudit: queued audits: still auditing after 10 s, stopping anyway");
+    }
     if outcome.is_ok() {
         match tokio::time::timeout(Duration::from_secs(10), portal).await {
             Ok(Ok(Ok(()))) => {}

@@ -97,3 +97,73 @@ fn sigterm_as_soon_as_the_address_is_printed_is_a_clean_stop() {
         terminate_cleanly(start_serve());
     }
 }
+
+/// "Audit now" end to end: the portal queues the audit of a customer; `serve` itself audits it
+/// against the lab DNS server and records it; the run's events follow it to the end.
+#[test]
+fn serve_audits_what_the_portal_queues_and_its_events_follow_the_run() {
+    use std::io::{Read, Write};
+    let db = crate::store::Db::new();
+    db.run(&["customer", "add", "Queue Co"]).assert_code(0);
+    for d in ["one.queued.test", "two.queued.test"] {
+        db.run(&["domain", "add", d, "--customer", "Queue Co"])
+            .assert_code(0);
+    }
+    let lab = crate::common::Lab::start(
+        "one.queued.test MX 10 mail.one.queued.test\nmail.one.queued.test A 192.0.2.25\n\
+         one.queued.test TXT \"v=spf1 -all\"\n\
+         two.queued.test MX 10 mail.two.queued.test\nmail.two.queued.test A 192.0.2.26\n",
+    );
+    let mut served = crate::common::spawn_serve(
+        db.url(),
+        &["--nameserver", lab.addr(), "--listen", "127.0.0.1:0"],
+        &[],
+    );
+    let addr = served.addr();
+    // The form post, as the fleet page's button sends it.
+    let body = "customer=Queue+Co";
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        conn,
+        "POST /audits HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://{addr}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 303"), "{response}");
+    let location = response
+        .lines()
+        .find_map(|l| l.strip_prefix("location: "))
+        .expect("a Location")
+        .trim()
+        .to_string();
+    assert!(location.starts_with("/runs/"), "{location}");
+    // The events until the run is over: the last one says complete, with both domains.
+    let (status, events) = crate::common::http_get(&addr, &format!("{location}/events"));
+    assert_eq!(status, 200, "{events}");
+    let last = events
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .next_back()
+        .expect("a progress event");
+    let last: serde_json::Value = serde_json::from_str(last).unwrap();
+    assert_eq!(last["status"], "complete", "{events}");
+    assert_eq!(
+        (last["done"].as_i64(), last["total"].as_i64()),
+        (Some(2), Some(2))
+    );
+    let (_, page) = crate::common::http_get(&addr, &location);
+    assert!(page.contains("Complete."), "{page}");
+    crate::common::sigterm_and_wait(&mut served.child);
+    // Both domains have the run's audit in their history.
+    let run: i64 = location.trim_start_matches("/runs/").parse().unwrap();
+    for d in ["one.queued.test", "two.queued.test"] {
+        let h = db.run(&["history", d, "--format", "json"]);
+        h.assert_code(0);
+        let h = h.json();
+        assert_eq!(h[0]["run"].as_i64(), Some(run), "{d}: {h:#}");
+    }
+}
