@@ -197,6 +197,16 @@ pub(crate) fn client_address(p: &Portal, req: &Request) -> String {
     peer.ip().to_string()
 }
 
+/// The token of an `Authorization: Bearer TOKEN` header.
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+        .filter(|t| !t.is_empty())
+}
+
 /// The value of `name` in an `application/x-www-form-urlencoded` body.
 fn form_field(body: &[u8], name: &str) -> Option<String> {
     form_urlencoded_pairs(body)
@@ -255,7 +265,7 @@ async fn authenticate(p: &Portal, req: Request) -> Result<(Caller, Request), Res
         .into_response());
     }
     let address = client_address(p, &req);
-    let (mut req, caller) = if on {
+    let (req, caller) = if on {
         let session = match cookie(req.headers(), SESSION_COOKIE) {
             Some(token) => p
                 .accounts()
@@ -288,6 +298,51 @@ async fn authenticate(p: &Portal, req: Request) -> Result<(Caller, Request), Res
     } else {
         (req, Some(Caller::Open))
     };
+    // The API: a token in `Authorization: Bearer`, else the session as for a page; never a
+    // redirect to the sign-in page, never a half-signed-in session.
+    let api = req.uri().path().starts_with("/api/");
+    let (req, caller) = if api && on {
+        match bearer(req.headers()) {
+            Some(token) => match p
+                .accounts()
+                .api_token_user(&token, now())
+                .await
+                .map_err(|e| AppError::from(e).into_response())?
+            {
+                Some(u) => {
+                    let user = Arc::new(SignedIn {
+                        name: u.name,
+                        role: u.role,
+                        customers: u.customers,
+                        csrf: String::new(),
+                        token: String::new(),
+                        address: client_address(p, &req),
+                        // The token was made by a user fully signed in.
+                        second_factor: true,
+                    });
+                    (req, Some(Caller::User(user)))
+                }
+                None => {
+                    return Err(crate::pages::api::api_error(
+                        axum::http::StatusCode::UNAUTHORIZED,
+                        "the API token is not known (revoked, or mistyped)",
+                    ));
+                }
+            },
+            None => match caller {
+                Some(c @ Caller::User(_)) => (req, Some(c)),
+                _ => {
+                    return Err(crate::pages::api::api_error(
+                        axum::http::StatusCode::UNAUTHORIZED,
+                        "sign in, or send an API token: Authorization: Bearer TOKEN",
+                    ));
+                }
+            },
+        }
+    } else {
+        (req, caller)
+    };
+    let mut req = req;
     // The CSRF token of every post of a session, read from its form (the sign-in form has its
     // own, see `login`).
     if post

@@ -105,6 +105,58 @@ async fn every_route_for_every_role() {
             ("/assets/portal.css".into(), String::new(), [200; 4]),
         ),
         (
+            ("GET", "/api/v1/fleet"),
+            ("/api/v1/fleet".into(), String::new(), [401, 200, 200, 200]),
+        ),
+        (
+            ("GET", "/api/v1/customers"),
+            (
+                "/api/v1/customers".into(),
+                String::new(),
+                [401, 200, 200, 200],
+            ),
+        ),
+        (
+            ("GET", "/api/v1/domains/{domain}"),
+            (
+                "/api/v1/domains/contoso.example".into(),
+                String::new(),
+                [401, 200, 200, 200],
+            ),
+        ),
+        (
+            ("GET", "/api/v1/domains/{domain}/checklist"),
+            (
+                "/api/v1/domains/contoso.example/checklist".into(),
+                String::new(),
+                [401, 200, 200, 200],
+            ),
+        ),
+        (
+            ("GET", "/api/v1/domains/{domain}/reports"),
+            (
+                "/api/v1/domains/contoso.example/reports".into(),
+                String::new(),
+                [401, 200, 200, 200],
+            ),
+        ),
+        (
+            ("POST", "/account/tokens"),
+            (
+                "/account/tokens".into(),
+                "label=matrix".into(),
+                [403, 200, 200, 200],
+            ),
+        ),
+        (
+            ("POST", "/account/tokens/{id}/revoke"),
+            (
+                "/account/tokens/999999/revoke".into(),
+                String::new(),
+                [403, 404, 404, 404],
+            ),
+        ),
+        (
             ("GET", "/assets/progress.js"),
             ("/assets/progress.js".into(), String::new(), [200; 4]),
         ),

@@ -385,3 +385,53 @@ async fn an_upload_needs_its_sessions_csrf_token() {
     assert!(p.store.domain("csrf-test.example").await.is_ok());
     p.stop().await;
 }
+
+/// Long evidence (an SMTP transcript) is folded across the table; the SPF include tree is drawn
+/// with each record's look-ups.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_evidence_is_folded_and_the_spf_tree_is_drawn() {
+    let p = Portal::start(LOCAL).await;
+    let mut report = p
+        .store
+        .latest_result("contoso.example")
+        .await
+        .unwrap()
+        .unwrap()
+        .report;
+    let transcript = "220 mx.contoso.example ESMTP\nEHLO probe\n250-mx.contoso.example\n250 STARTTLS\nMAIL FROM:<ceo@contoso.example>\n250 2.1.0 Sender OK\nRCPT TO:<it@contoso.example>\n250 2.1.5 Recipient OK";
+    report["findings"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "id": "RELAY-OPEN", "area": "connectors", "severity": "critical",
+            "title": "Direct Send open", "detail": "accepted", "evidence": transcript, "fix": "x"
+        }));
+    crate::common::record_json(
+        p.store.as_ref(),
+        "contoso.example",
+        &report,
+        Some(30),
+        mailaudit_store::now(),
+    )
+    .await;
+    let page = p.get("/domains/contoso.example").await.body;
+    let row = page
+        .split("<tr class=\"evidence-row\" data-check=\"RELAY-OPEN\">")
+        .nth(1)
+        .expect("the transcript's own row");
+    assert!(
+        row.contains("<details><summary>Evidence: 220 mx.contoso.example ESMTP…</summary>"),
+        "{row}"
+    );
+    assert!(row.contains("RCPT TO:&lt;it@contoso.example&gt;"), "{row}");
+    // The SPF tree: the domain's record and Microsoft 365's below it, with look-ups.
+    let tree = page.split("id=\"spf-tree\"").nth(1).expect("the SPF tree");
+    assert!(tree.contains("of 10 DNS look-ups"), "{tree}");
+    assert!(tree.contains("data-domain=\"contoso.example\""), "{tree}");
+    assert!(
+        tree.contains("data-domain=\"spf.protection.outlook.com\""),
+        "{tree}"
+    );
+    assert!(tree.contains(" in all"), "{tree}");
+    p.stop().await;
+}

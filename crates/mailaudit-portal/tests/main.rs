@@ -6,6 +6,7 @@
 //! own store, port, chromedriver port and browser profile, so they run in parallel.
 
 mod accounts;
+mod api;
 mod browser;
 mod common;
 mod fleet;

@@ -476,6 +476,22 @@ pub trait Store: Send + Sync {
     /// Forgets the failed sign-ins under `key` (after a successful one).
     async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError>;
 
+    /// Makes an API token for `user` (its SHA-256 stored, with `label`); `NotFound` for an
+    /// unknown user, `Invalid` for a token too short or a label empty or over 200 characters.
+    async fn create_api_token(
+        &self,
+        user: &str,
+        label: &str,
+        token: &str,
+        now: Time,
+    ) -> Result<ApiToken, StoreError>;
+    /// A user's API tokens, newest first.
+    async fn api_tokens(&self, user: &str) -> Result<Vec<ApiToken>, StoreError>;
+    /// Revokes one of `user`'s API tokens; false when it has none with that id.
+    async fn revoke_api_token(&self, user: &str, id: i64) -> Result<bool, StoreError>;
+    /// The user an API token acts as (None for an unknown token), noting its use at `now`.
+    async fn api_token_user(&self, token: &str, now: Time) -> Result<Option<User>, StoreError>;
+
     /// Closes the connections (SQLite: checkpoints the WAL). Later calls fail.
     async fn close(&self);
 }

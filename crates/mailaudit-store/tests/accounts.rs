@@ -433,3 +433,90 @@ pub(crate) async fn audit_log_and_login_failures(kind: Kind) {
     );
     s.close().await;
 }
+
+pub(crate) async fn api_tokens_act_as_their_user_until_revoked(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    let s = db.open().await;
+    s.add_customer("Scoped Co", "", "").await.unwrap();
+    s.add_user(
+        &mailaudit_store::NewUser {
+            name: "psa".into(),
+            role: mailaudit_store::Role::Viewer,
+            password_hash: None,
+            customers: vec!["Scoped Co".into()],
+        },
+        1,
+    )
+    .await
+    .unwrap();
+    let t = s
+        .create_api_token("psa", "the PSA sync", "token-of-the-psa-0001", 10)
+        .await
+        .unwrap();
+    assert_eq!((t.user.as_str(), t.label.as_str()), ("psa", "the PSA sync"));
+    for (label, token) in [
+        ("", "token-of-the-psa-0002"),
+        ("x", "short"),
+        ("x", "has white space in it"),
+    ] {
+        assert!(matches!(
+            s.create_api_token("psa", label, token, 10).await,
+            Err(StoreError::Invalid(_))
+        ));
+    }
+    assert!(matches!(
+        s.create_api_token("nobody", "x", "token-of-nobody-0001", 10)
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let u = s
+        .api_token_user("token-of-the-psa-0001", 100)
+        .await
+        .unwrap()
+        .expect("the token's user");
+    assert_eq!(
+        (u.name.as_str(), u.customers.clone()),
+        ("psa", vec!["Scoped Co".to_string()])
+    );
+    assert_eq!(
+        s.api_tokens("psa").await.unwrap()[0].last_used_at,
+        Some(100)
+    );
+    assert!(
+        s.api_token_user("token-of-someone-else", 100)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Revoked by its user only.
+    s.add_user(
+        &mailaudit_store::NewUser {
+            name: "other".into(),
+            role: mailaudit_store::Role::Admin,
+            password_hash: None,
+            customers: Vec::new(),
+        },
+        1,
+    )
+    .await
+    .unwrap();
+    assert!(!s.revoke_api_token("other", t.id).await.unwrap());
+    assert!(s.revoke_api_token("psa", t.id).await.unwrap());
+    assert!(
+        s.api_token_user("token-of-the-psa-0001", 200)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // A removed user's tokens go with it.
+    s.create_api_token("other", "ops", "token-of-other-0001", 10)
+        .await
+        .unwrap();
+    s.remove_user("psa").await.unwrap();
+    assert!(
+        s.api_token_user("token-of-other-0001", 300)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}

@@ -62,6 +62,7 @@ backends!(
     accounts::users_roles_and_scopes,
     accounts::sessions_expire_and_are_revoked,
     accounts::audit_log_and_login_failures,
+    accounts::api_tokens_act_as_their_user_until_revoked,
     migrations::from_empty,
     migrations::from_each_previous_version,
     migrations::newer_database_is_refused,

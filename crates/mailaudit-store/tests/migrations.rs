@@ -253,6 +253,34 @@ async fn check_fixture(s: &dyn mailaudit_store::Store, version: &i64) {
         "{ctx}"
     );
     assert_eq!((line.checklist_done, line.checklist_total), (1, 1), "{ctx}");
+    // API tokens (version 9): the fixture's from v9 on, and new ones on top.
+    if *version >= 9 {
+        let tokens = s.api_tokens("fixture-admin").await.unwrap();
+        assert_eq!(tokens.len(), 1, "{ctx}");
+        assert_eq!(tokens[0].label, "fixture PSA");
+        let u = s
+            .api_token_user("fixture-api-token-0001", 1_700_300_100)
+            .await
+            .unwrap()
+            .expect("the fixture's token");
+        assert_eq!(u.name, "fixture-admin");
+    }
+    if *version >= 8 {
+        s.create_api_token(
+            "fixture-admin",
+            "later",
+            "a-later-api-token-0002",
+            1_700_400_000,
+        )
+        .await
+        .unwrap();
+        assert!(
+            s.api_token_user("a-later-api-token-0002", 1_700_400_001)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
     let runs = s.runs(10).await.unwrap();
     assert_eq!(
         runs.iter()

@@ -37,10 +37,11 @@ fn qr_svg(uri: &str) -> Result<Markup, AppError> {
 }
 
 /// `GET /account`.
-pub async fn page(caller: Caller) -> Result<Html<String>, AppError> {
+pub async fn page(State(p): State<Portal>, caller: Caller) -> Result<Html<String>, AppError> {
     let Some(u) = caller.user() else {
         return Err(AppError::NotFound("This page".into()));
     };
+    let tokens = p.accounts().api_tokens(&u.name).await?;
     let enrol = if u.second_factor {
         None
     } else {
@@ -67,6 +68,39 @@ pub async fn page(caller: Caller) -> Result<Html<String>, AppError> {
                 p { label { "New password (12 characters or more) " input type="password"
                     name="new" id="new-password" autocomplete="new-password" required; } }
                 p { button type="submit" id="change-password" { "Change password" } }
+            }
+        }
+        "\n"
+        section id="api-tokens" {
+            h2 { "API tokens" } "\n"
+            p class="muted" {
+                "For your own tools (PSA, RMM, dashboards): " code { "Authorization: Bearer TOKEN" }
+                " on " code { "/api/v1/" } " (see docs/openapi.json), with your access. A token is shown once."
+            }
+            @if !tokens.is_empty() {
+                table id="token-list" {
+                    thead { tr { th { "Label" } th { "Made" } th { "Last used" } th {} } }
+                    tbody {
+                        @for t in &tokens {
+                            tr data-token=(t.id) {
+                                td { (t.label) }
+                                td class="when" { (crate::html::datetime(t.created_at)) }
+                                td class="when" { (t.last_used_at.map_or("never".to_string(), crate::html::datetime)) }
+                                td {
+                                    form method="post" action={ "/account/tokens/" (t.id) "/revoke" } {
+                                        (csrf_field())
+                                        button type="submit" { "Revoke" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            form method="post" action="/account/tokens" {
+                (csrf_field())
+                label { "Label " input type="text" name="label" id="token-label" required maxlength="200" placeholder="PSA sync"; }
+                " " button type="submit" id="make-token" { "Make a token" }
             }
         }
         "\n"
@@ -211,4 +245,59 @@ pub async fn change_password(
             e => e.into(),
         })?;
     Ok(axum::response::Redirect::to("/login").into_response())
+}
+
+/// The make-a-token form.
+#[derive(Deserialize)]
+pub struct TokenForm {
+    label: String,
+}
+
+/// The prefix of the portal's API tokens (so a leaked one is recognised by secret scanners).
+pub const TOKEN_PREFIX: &str = "mat_";
+
+/// `POST /account/tokens`: makes an API token for the signed-in user and shows it, once.
+pub async fn create_token(
+    State(p): State<Portal>,
+    caller: Caller,
+    form: Result<Form<TokenForm>, FormRejection>,
+) -> Result<Html<String>, AppError> {
+    let Some(u) = caller.user() else {
+        return Err(AppError::NotFound("This page".into()));
+    };
+    let Ok(Form(f)) = form else {
+        return Err(AppError::BadRequest("expected a form with a label".into()));
+    };
+    let token = format!("{TOKEN_PREFIX}{}", accounts::new_token());
+    let t = p
+        .accounts()
+        .create_api_token(&u.name, &f.label, &token, now())
+        .await?;
+    crate::auth::record(&p, &caller, "api-token-create", &u.name, &t.label).await;
+    let b = html! {
+        h1 { "Your new API token" } "\n"
+        p { "Copy it now: it is not shown again (only its hash is kept). It acts as you, " (t.label) "." }
+        p { code id="new-token" { (token) } }
+        p { a href="/account" { "Back to your account" } }
+    };
+    Ok(Html(layout("API token", b)))
+}
+
+/// `POST /account/tokens/{id}/revoke`: revokes one of the signed-in user's tokens.
+pub async fn revoke_token(
+    State(p): State<Portal>,
+    caller: Caller,
+    id: Result<axum::extract::Path<i64>, axum::extract::rejection::PathRejection>,
+) -> Result<Response, AppError> {
+    let Some(u) = caller.user() else {
+        return Err(AppError::NotFound("This page".into()));
+    };
+    let Ok(axum::extract::Path(id)) = id else {
+        return Err(AppError::NotFound("This token".into()));
+    };
+    if !p.accounts().revoke_api_token(&u.name, id).await? {
+        return Err(AppError::NotFound("This token".into()));
+    }
+    crate::auth::record(&p, &caller, "api-token-revoke", &u.name, &id.to_string()).await;
+    Ok(axum::response::Redirect::to("/account#api-tokens").into_response())
 }

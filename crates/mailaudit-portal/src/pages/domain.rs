@@ -99,6 +99,7 @@ pub async fn page(
     };
 
     let own = findings("findings", "Findings", &view.findings);
+    let tree = spf_tree(&view.spf);
     let dane = view.dnssec.as_ref().map(dane_html::section);
     let tenant = stored::tenant_findings(store, name).await?;
     let history = history(&d).await?;
@@ -108,6 +109,7 @@ pub async fn page(
     let b = html! {
         (head)
         (own)
+        (tree)
         @if let Some(d) = dane { (d) }
         @if !tenant.is_empty() {
             (findings("tenant-findings", "Exchange Online (latest tenant import)", &tenant))
@@ -158,6 +160,63 @@ async fn dmarc_phase(d: &FoundDomain<'_>, caller: &Caller) -> Result<Markup, App
     })
 }
 
+/// Evidence too long for a table cell: more than three lines or 160 characters.
+fn is_long(e: &str) -> bool {
+    e.lines().count() > 3 || e.chars().count() > 160
+}
+
+/// The first line of `e`, cut at 80 characters.
+fn first_line(e: &str) -> String {
+    let line = e.lines().next().unwrap_or("");
+    let mut out: String = line.chars().take(80).collect();
+    if line.chars().count() > 80 || e.lines().count() > 1 {
+        out.push('…');
+    }
+    out
+}
+
+/// The SPF include/redirect tree, drawn as a tree: each record with how it was reached, its
+/// own look-ups and those below it, against the limit of 10.
+fn spf_tree(spf: &mailaudit_core::guide::SpfView) -> Markup {
+    html! {
+        @if let Some(tree) = &spf.tree {
+            section id="spf-tree" {
+                h2 {
+                    "SPF include tree "
+                    span class=(if spf.lookups > 10 { "bad" } else { "muted" }) id="spf-lookups" {
+                        (spf.lookups) " of 10 DNS look-ups"
+                    }
+                }
+                "\n"
+                details open[spf.lookups > 10 || tree.children.len() <= 8] {
+                    summary { "Each record, with the look-ups it costs (its own, and with what it includes)" }
+                    ul class="tree" { (spf_node(tree, 0)) }
+                }
+            }
+            "\n"
+        }
+    }
+}
+
+/// One node of the SPF tree and its children (at most 12 levels drawn).
+fn spf_node(n: &mailaudit_core::guide::SpfNodeView, depth: usize) -> Markup {
+    html! {
+        li class="spf-node" data-domain=[n.domain.as_deref()] {
+            span class="via" { (n.via.as_deref().unwrap_or("include")) } " "
+            strong { (n.domain.as_deref().unwrap_or("?")) } " "
+            span class=(if n.total_lookups > 10 { "cost bad" } else { "cost" }) {
+                (n.lookups) " here, " (n.total_lookups) " in all"
+            }
+            @if n.void_lookups > 0 { " " span class="warn" { (n.void_lookups) " void" } }
+            @if let Some(r) = &n.record { br; code class="record" { (r) } }
+            @if let Some(e) = &n.error { br; span class="bad" { (e) } }
+            @if !n.children.is_empty() && depth < 12 {
+                ul { @for c in &n.children { (spf_node(c, depth + 1)) } }
+            }
+        }
+    }
+}
+
 fn findings(id: &str, title: &str, list: &[Finding]) -> Markup {
     html! {
         section id=(id) {
@@ -183,10 +242,27 @@ fn findings(id: &str, title: &str, list: &[Finding]) -> Markup {
                                 td { (f.title) }
                                 td class="detail" { (f.detail) }
                                 td {
-                                    @if let Some(e) = &f.evidence { pre class="evidence" { (e) } }
+                                    @if let Some(e) = f.evidence.as_deref().filter(|e| !is_long(e)) {
+                                        pre class="evidence" { (e) }
+                                    } @else if f.evidence.is_some() {
+                                        span class="muted" { "below" }
+                                    }
                                 }
                             }
                             "\n"
+                            // Long evidence (an SMTP transcript, a long record) across the
+                            // table's width, folded.
+                            @if let Some(e) = f.evidence.as_deref().filter(|e| is_long(e)) {
+                                tr class="evidence-row" data-check=(id) {
+                                    td colspan="5" {
+                                        details {
+                                            summary { "Evidence: " (first_line(e)) }
+                                            pre class="evidence wide" { (e) }
+                                        }
+                                    }
+                                }
+                                "\n"
+                            }
                         }
                     }
                 }

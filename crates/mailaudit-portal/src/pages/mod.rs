@@ -10,6 +10,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod api;
 pub mod checks;
 pub mod domain;
 pub mod fleet;
@@ -78,6 +79,25 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Portal>)> {
             Method::POST,
             "/account/password",
             post(account::change_password),
+        ),
+        (Method::GET, "/api/v1/fleet", get(api::fleet)),
+        (Method::GET, "/api/v1/customers", get(api::customers)),
+        (Method::GET, "/api/v1/domains/{domain}", get(api::domain)),
+        (
+            Method::GET,
+            "/api/v1/domains/{domain}/checklist",
+            get(api::checklist),
+        ),
+        (
+            Method::GET,
+            "/api/v1/domains/{domain}/reports",
+            get(api::reports),
+        ),
+        (Method::POST, "/account/tokens", post(account::create_token)),
+        (
+            Method::POST,
+            "/account/tokens/{id}/revoke",
+            post(account::revoke_token),
         ),
         (Method::GET, "/assets/progress.js", get(runs::script)),
         (Method::POST, "/audits", post(runs::audit_now)),

@@ -3,7 +3,7 @@
 -- id) and the facts the fleet pages sort and filter on, read from that result's report when it
 -- is recorded: the DMARC policy that applies, the Direct Send verdict, the findings counted by
 -- severity and the worst severity in each remediation area (0 none, 1 info, 2 low, 3 medium,
--- 4 high, 5 critical). Results recorded before this version are read into it by the program
+-- 4 high, 5 critical), and the ids of its findings (` ID ID `, each between spaces). Results recorded before this version are read into it by the program
 -- the first time it opens the store (the `domain_latest` setting below asks for that).
 --
 -- Each result also keeps its DMARC policy and Direct Send verdict (NULL for results recorded
@@ -16,6 +16,9 @@
 -- priority with a due time the oldest `updated_at` of its open items, so that "overdue" is a
 -- comparison), rewritten in the transaction of every checklist change; filled here from the
 -- checklists stored.
+--
+-- `api_tokens` are the portal users' tokens for `/api/v1/` (stored as the SHA-256 of the token,
+-- shown once when made), each with its label and when it was last used.
 
 CREATE TABLE domain_latest (
     domain              TEXT    PRIMARY KEY,
@@ -38,9 +41,9 @@ CREATE TABLE domain_latest (
     area_antispoof      INTEGER NOT NULL,
     area_impersonation  INTEGER NOT NULL,
     area_transport      INTEGER NOT NULL,
-    unreadable          BOOLEAN NOT NULL
+    unreadable          BOOLEAN NOT NULL,
+    checks              TEXT    NOT NULL DEFAULT ''
 );
-CREATE INDEX domain_latest_result ON domain_latest (result_id);
 
 ALTER TABLE results ADD COLUMN dmarc_policy TEXT;
 ALTER TABLE results ADD COLUMN relay TEXT;
@@ -73,5 +76,15 @@ INSERT INTO checklist_counts (domain, total, done, open_p1, open_p2, open_p3)
            MIN(CASE WHEN state = 'open' AND priority = 2 THEN updated_at END),
            MIN(CASE WHEN state = 'open' AND priority = 3 THEN updated_at END)
     FROM checklist GROUP BY domain;
+
+CREATE TABLE api_tokens (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id       INTEGER NOT NULL REFERENCES users (id),
+    label         TEXT    NOT NULL,
+    token_hash    TEXT    NOT NULL UNIQUE,
+    created_at    INTEGER NOT NULL,
+    last_used_at  INTEGER
+);
+CREATE INDEX api_tokens_user ON api_tokens (user_id);
 
 INSERT INTO settings (key, value) VALUES ('domain_latest', 'fill');

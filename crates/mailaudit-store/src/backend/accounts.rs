@@ -244,7 +244,7 @@ macro_rules! accounts_methods {
                 let name = norm_user(name)?;
                 let mut tx = self.write_tx().await?;
                 let user = Self::user_in(&mut tx, &name).await?;
-                for table in ["sessions", "user_customers"] {
+                for table in ["sessions", "user_customers", "api_tokens"] {
                     sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
                         .bind(user.id)
                         .execute(&mut *tx)
@@ -486,6 +486,120 @@ macro_rules! accounts_methods {
                     expires_at: row.expires_at,
                     pending: row.pending,
                 }))
+            }
+
+            async fn create_api_token(
+                &self,
+                user: &str,
+                label: &str,
+                token: &str,
+                now: Time,
+            ) -> Result<crate::ApiToken, StoreError> {
+                check_token(token, "API token")?;
+                let label = label.trim();
+                if label.is_empty()
+                    || label.chars().count() > 200
+                    || label.chars().any(char::is_control)
+                {
+                    return Err(StoreError::Invalid(
+                        "an API token's label is 1 to 200 characters without control characters"
+                            .into(),
+                    ));
+                }
+                let name = norm_user(user)?;
+                let mut tx = self.write_tx().await?;
+                let u = Self::user_in(&mut tx, &name).await?;
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO api_tokens (user_id, label, token_hash, created_at) \
+                     VALUES ($1, $2, $3, $4) RETURNING id",
+                )
+                .bind(u.id)
+                .bind(label)
+                .bind(token_hash(token))
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| conflict_on_unique(e, || "the API token is taken".into()))?;
+                tx.commit().await?;
+                Ok(crate::ApiToken {
+                    id,
+                    user: name,
+                    label: label.to_string(),
+                    created_at: now,
+                    last_used_at: None,
+                })
+            }
+
+            async fn api_tokens(&self, user: &str) -> Result<Vec<crate::ApiToken>, StoreError> {
+                let name = norm_user(user)?;
+                let rows: Vec<(i64, String, i64, Option<i64>)> = sqlx::query_as(
+                    "SELECT t.id, t.label, t.created_at, t.last_used_at FROM api_tokens t \
+                     JOIN users u ON u.id = t.user_id WHERE u.name = $1 ORDER BY t.id DESC",
+                )
+                .bind(&name)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, label, created_at, last_used_at)| crate::ApiToken {
+                        id,
+                        user: name.clone(),
+                        label,
+                        created_at,
+                        last_used_at,
+                    })
+                    .collect())
+            }
+
+            async fn revoke_api_token(&self, user: &str, id: i64) -> Result<bool, StoreError> {
+                let name = norm_user(user)?;
+                let done = sqlx::query(
+                    "DELETE FROM api_tokens WHERE id = $1 \
+                     AND user_id IN (SELECT id FROM users WHERE name = $2)",
+                )
+                .bind(id)
+                .bind(&name)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn api_token_user(
+                &self,
+                token: &str,
+                now: Time,
+            ) -> Result<Option<User>, StoreError> {
+                if check_token(token, "API token").is_err() {
+                    return Ok(None);
+                }
+                let hash = token_hash(token);
+                let user_id: Option<i64> =
+                    sqlx::query_scalar("SELECT user_id FROM api_tokens WHERE token_hash = $1")
+                        .bind(&hash)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                let Some(user_id) = user_id else {
+                    return Ok(None);
+                };
+                let Some(user) = sqlx::query_as::<_, UserRow>(&format!("{USER_SELECT} WHERE id = $1"))
+                    .bind(user_id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                let mut scopes = Self::user_customers(&self.pool, &[user.id]).await?;
+                let customers = scopes.remove(&user.id).unwrap_or_default();
+                // Noted at most once a minute: a busy script does not write on every call.
+                sqlx::query(
+                    "UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2 \
+                     AND (last_used_at IS NULL OR last_used_at < $1 - 60)",
+                )
+                .bind(now)
+                .bind(&hash)
+                .execute(&self.pool)
+                .await?;
+                Ok(Some(user.with_customers(customers)))
             }
 
             async fn delete_session(&self, token: &str) -> Result<bool, StoreError> {

@@ -126,7 +126,12 @@ macro_rules! checklist_methods {
                         " GROUP BY domain ON CONFLICT (domain) DO UPDATE SET \
                          total = excluded.total, done = excluded.done, \
                          open_p1 = excluded.open_p1, open_p2 = excluded.open_p2, \
-                         open_p3 = excluded.open_p3",
+                         open_p3 = excluded.open_p3 \
+                         WHERE checklist_counts.total <> excluded.total \
+                         OR checklist_counts.done <> excluded.done \
+                         OR checklist_counts.open_p1 IS DISTINCT FROM excluded.open_p1 \
+                         OR checklist_counts.open_p2 IS DISTINCT FROM excluded.open_p2 \
+                         OR checklist_counts.open_p3 IS DISTINCT FROM excluded.open_p3",
                     );
                     q.build().execute(&mut **tx).await?;
                     let mut q = sqlx::QueryBuilder::<$db>::new(

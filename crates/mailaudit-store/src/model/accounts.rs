@@ -173,3 +173,19 @@ pub struct LoginFailures {
     /// When the last one happened.
     pub last_at: Time,
 }
+
+/// A portal user's token for the JSON API (`/api/v1/`): only its SHA-256 is stored, so the
+/// token itself is shown once, when it is made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiToken {
+    /// Its id (to revoke it).
+    pub id: i64,
+    /// The user it acts as.
+    pub user: String,
+    /// What it is for, as its maker said.
+    pub label: String,
+    /// When it was made.
+    pub created_at: Time,
+    /// When it was last used.
+    pub last_used_at: Option<Time>,
+}

@@ -12,7 +12,7 @@ mod runs;
 mod schedules;
 mod tenant;
 
-pub use accounts::{AuditEntry, LoginFailures, NewUser, Role, Session, User};
+pub use accounts::{ApiToken, AuditEntry, LoginFailures, NewUser, Role, Session, User};
 pub use checklist::{ChecklistItem, DmarcRollout, ItemState, VERIFIED_BY_AUDIT};
 pub use fleet::{
     AREAS, CustomerLine, DUE_DAYS, DmarcFilter, FleetLine, FleetPage, FleetQuery, FleetSort,
