@@ -117,6 +117,7 @@ pub(crate) fn layout(title: &str, body: Markup) -> String {
                         _ => nav { a href="/" { "Fleet" } a href="/customers" { "Customers" } a href="/checks" { "Checks" }
                             @if caller.as_ref().is_some_and(|c| c.may_write() && !matches!(c, Caller::SignedOut)) {
                                 a href="/inventory" { "Inventory" }
+                                a href="/schedules" { "Schedules" }
                             }
                             @if caller.as_ref().is_some_and(Caller::is_admin) {
                                 a href="/admin/users" { "Users" }

@@ -300,6 +300,42 @@ async fn every_route_for_every_role() {
             ),
         ),
         (
+            ("GET", "/schedules"),
+            ("/schedules".into(), String::new(), [303, 404, 200, 200]),
+        ),
+        (
+            ("POST", "/schedules"),
+            (
+                "/schedules".into(),
+                "scope=fleet&every=7d".into(),
+                [403, 404, 303, 303],
+            ),
+        ),
+        (
+            ("POST", "/schedules/pause"),
+            (
+                "/schedules/pause".into(),
+                "scope=fleet".into(),
+                [403, 404, 303, 303],
+            ),
+        ),
+        (
+            ("POST", "/schedules/resume"),
+            (
+                "/schedules/resume".into(),
+                "scope=fleet".into(),
+                [403, 404, 303, 303],
+            ),
+        ),
+        (
+            ("POST", "/schedules/remove"),
+            (
+                "/schedules/remove".into(),
+                format!("scope={}", enc(&format!("customer:{CUSTOMER}"))),
+                [403, 404, 404, 404],
+            ),
+        ),
+        (
             ("GET", "/inventory"),
             ("/inventory".into(), String::new(), [303, 404, 200, 200]),
         ),

@@ -435,3 +435,83 @@ async fn long_evidence_is_folded_and_the_spf_tree_is_drawn() {
     assert!(tree.contains(" in all"), "{tree}");
     p.stop().await;
 }
+
+/// Schedules from the portal: set, paused (kept, not run), resumed, removed; bad values 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_are_set_paused_resumed_and_removed() {
+    let p = Portal::start(LOCAL).await;
+    let origin = format!("http://{}", p.addr);
+    let post = |path: &'static str, body: String| {
+        let p = &p;
+        let origin = origin.clone();
+        async move {
+            p.request("POST", path, &[("Origin", origin.as_str())], Some(&body))
+                .await
+        }
+    };
+    let scope = format!("customer:{CUSTOMER}").replace(' ', "+");
+    let r = post("/schedules", format!("scope={scope}&every=2w")).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let page = p.get("/schedules").await.body;
+    assert!(page.contains("data-paused=\"false\""), "{page}");
+    assert!(page.contains("<td>2w</td>"), "{page}");
+    assert_eq!(
+        post("/schedules/pause", format!("scope={scope}"))
+            .await
+            .status,
+        303
+    );
+    let s = &p.store.schedules().await.unwrap()[0];
+    assert!(s.paused);
+    assert!(
+        p.store
+            .claim_due_schedules(s.next_run_at + 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        p.get("/schedules")
+            .await
+            .body
+            .contains("data-paused=\"true\"")
+    );
+    assert_eq!(
+        post("/schedules/resume", format!("scope={scope}"))
+            .await
+            .status,
+        303
+    );
+    assert!(!p.store.schedules().await.unwrap()[0].paused);
+    for bad in [
+        "scope=fleet&every=30m",
+        "scope=fleet&every=soon",
+        "scope=galaxy&every=1d",
+    ] {
+        assert_eq!(
+            post("/schedules", bad.to_string()).await.status,
+            400,
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        post("/schedules", "scope=customer:Nobody&every=1d".into())
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        post("/schedules/remove", format!("scope={scope}"))
+            .await
+            .status,
+        303
+    );
+    assert!(p.store.schedules().await.unwrap().is_empty());
+    assert_eq!(
+        post("/schedules/remove", format!("scope={scope}"))
+            .await
+            .status,
+        404
+    );
+    p.stop().await;
+}

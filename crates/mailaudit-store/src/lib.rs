@@ -138,6 +138,9 @@ pub trait Store: Send + Sync {
     async fn remove_schedule(&self, scope: &Scope) -> Result<(), StoreError>;
     /// All schedules (fleet first, then customers by name).
     async fn schedules(&self) -> Result<Vec<Schedule>, StoreError>;
+    /// Pauses a schedule (kept, not run: [`Store::claim_due_schedules`] skips it) or resumes
+    /// it; `NotFound` when there is none for `scope`.
+    async fn pause_schedule(&self, scope: &Scope, paused: bool) -> Result<(), StoreError>;
     /// Takes every schedule due at `now` (`next_run_at <= now`) in one atomic statement that sets
     /// `last_run_at = now` and advances `next_run_at` by the interval (to `now + interval` when
     /// more than one interval was missed). Returns them as updated; concurrent callers never get

@@ -756,7 +756,8 @@ pub(crate) async fn schedules(kind: Kind) {
             scope: Scope::Customer("Nope".into()),
             interval_secs: 60,
             next_run_at: 0,
-            last_run_at: None
+            last_run_at: None,
+            paused: false
         })
         .await
     ));
@@ -765,7 +766,8 @@ pub(crate) async fn schedules(kind: Kind) {
             scope: Scope::Fleet,
             interval_secs: 0,
             next_run_at: 0,
-            last_run_at: None
+            last_run_at: None,
+            paused: false
         })
         .await
     ));
@@ -774,6 +776,7 @@ pub(crate) async fn schedules(kind: Kind) {
         interval_secs: 3600,
         next_run_at: 1000,
         last_run_at: None,
+        paused: false,
     })
     .await
     .unwrap();
@@ -782,6 +785,7 @@ pub(crate) async fn schedules(kind: Kind) {
         interval_secs: 86400,
         next_run_at: 5000,
         last_run_at: None,
+        paused: false,
     })
     .await
     .unwrap();
@@ -791,6 +795,43 @@ pub(crate) async fn schedules(kind: Kind) {
         [Scope::Fleet, Scope::Customer("Acme".into())]
     );
 
+    // Paused: kept, not claimed; setting it again leaves it paused; resumed, claimed again.
+    s.pause_schedule(&Scope::Fleet, true).await.unwrap();
+    assert!(
+        s.claim_due_schedules(1_000_000)
+            .await
+            .unwrap()
+            .iter()
+            .all(|x| x.scope != Scope::Fleet)
+    );
+    s.set_schedule(&Schedule {
+        scope: Scope::Fleet,
+        interval_secs: 86400,
+        next_run_at: 5000,
+        last_run_at: None,
+        paused: false,
+    })
+    .await
+    .unwrap();
+    assert!(
+        s.schedules().await.unwrap()[0].paused,
+        "set again, still paused"
+    );
+    s.pause_schedule(&Scope::Fleet, false).await.unwrap();
+    assert!(is_not_found(
+        s.pause_schedule(&Scope::Customer("Nope".into()), true)
+            .await
+    ));
+    // Put back as the rest of the story expects it.
+    s.set_schedule(&Schedule {
+        scope: Scope::Customer("Acme".into()),
+        interval_secs: 3600,
+        next_run_at: 1000,
+        last_run_at: None,
+        paused: false,
+    })
+    .await
+    .unwrap();
     assert!(s.claim_due_schedules(999).await.unwrap().is_empty());
     let got = s.claim_due_schedules(1500).await.unwrap();
     assert_eq!(
@@ -799,7 +840,8 @@ pub(crate) async fn schedules(kind: Kind) {
             scope: Scope::Customer("Acme".into()),
             interval_secs: 3600,
             next_run_at: 4600,
-            last_run_at: Some(1500)
+            last_run_at: Some(1500),
+            paused: false
         }]
     );
     assert!(s.claim_due_schedules(1500).await.unwrap().is_empty());
@@ -820,6 +862,7 @@ pub(crate) async fn schedules(kind: Kind) {
         interval_secs: 60,
         next_run_at: 7,
         last_run_at: None,
+        paused: false,
     })
     .await
     .unwrap();
@@ -840,6 +883,7 @@ pub(crate) async fn schedules(kind: Kind) {
             interval_secs: 100,
             next_run_at: 0,
             last_run_at: None,
+            paused: false,
         })
         .await
         .unwrap();

@@ -1137,6 +1137,32 @@ pub(crate) enum ScheduleCommand {
         #[arg(long, value_name = "NAME")]
         customer: Option<String>,
     },
+    /// Pause a schedule: kept as it is, not run until resumed.
+    Pause {
+        /// The whole-fleet schedule.
+        #[arg(
+            long,
+            conflicts_with = "customer",
+            required_unless_present = "customer"
+        )]
+        fleet: bool,
+        /// A customer's schedule.
+        #[arg(long, value_name = "NAME")]
+        customer: Option<String>,
+    },
+    /// Resume a paused schedule (a run that fell due meanwhile runs at the next tick).
+    Resume {
+        /// The whole-fleet schedule.
+        #[arg(
+            long,
+            conflicts_with = "customer",
+            required_unless_present = "customer"
+        )]
+        fleet: bool,
+        /// A customer's schedule.
+        #[arg(long, value_name = "NAME")]
+        customer: Option<String>,
+    },
     /// Run the schedules that are due (for cron), then deliver pending alerts.
     Run(ScheduleRunArgs),
 }

@@ -18,6 +18,7 @@ pub mod inventory;
 pub mod report;
 pub mod reports;
 pub mod runs;
+pub mod schedules;
 
 use axum::Router;
 use axum::extract::rejection::PathRejection;
@@ -103,6 +104,11 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Portal>)> {
         (Method::POST, "/audits", post(runs::audit_now)),
         (Method::GET, "/runs/{id}", get(runs::page)),
         (Method::GET, "/runs/{id}/events", get(runs::events)),
+        (Method::GET, "/schedules", get(schedules::page)),
+        (Method::POST, "/schedules", post(schedules::set)),
+        (Method::POST, "/schedules/pause", post(schedules::pause)),
+        (Method::POST, "/schedules/resume", post(schedules::resume)),
+        (Method::POST, "/schedules/remove", post(schedules::remove)),
         (Method::GET, "/inventory", get(inventory::page)),
         (
             Method::POST,

@@ -19,6 +19,8 @@
 --
 -- `api_tokens` are the portal users' tokens for `/api/v1/` (stored as the SHA-256 of the token,
 -- shown once when made), each with its label and when it was last used.
+--
+-- A schedule can be paused (`paused`): kept as it is, and not run until resumed.
 
 CREATE TABLE domain_latest (
     domain              TEXT    PRIMARY KEY,
@@ -86,5 +88,7 @@ CREATE TABLE api_tokens (
     last_used_at  INTEGER
 );
 CREATE INDEX api_tokens_user ON api_tokens (user_id);
+
+ALTER TABLE schedules ADD COLUMN paused BOOLEAN NOT NULL DEFAULT FALSE;
 
 INSERT INTO settings (key, value) VALUES ('domain_latest', 'fill');

@@ -254,6 +254,7 @@ mod tests {
             interval_secs: 60,
             next_run_at: 100,
             last_run_at: None,
+            paused: false,
         };
         s.set_schedule(&fleet).await.unwrap();
         assert_eq!(s.schedules().await.unwrap(), vec![fleet]);

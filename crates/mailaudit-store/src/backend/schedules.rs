@@ -64,9 +64,25 @@ macro_rules! schedules_methods {
                 Ok(())
             }
 
+            async fn pause_schedule(&self, scope: &Scope, paused: bool) -> Result<(), StoreError> {
+                let scope = match scope {
+                    Scope::Fleet => Scope::Fleet,
+                    Scope::Customer(c) => Scope::Customer(norm_customer(c)?),
+                };
+                let done = sqlx::query("UPDATE schedules SET paused = $1 WHERE scope = $2")
+                    .bind(paused)
+                    .bind(scope.key())
+                    .execute(&self.pool)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::not_found(format!("schedule {}", scope.key())));
+                }
+                Ok(())
+            }
+
             async fn schedules(&self) -> Result<Vec<Schedule>, StoreError> {
                 let mut v = sqlx::query_as::<_, Schedule>(
-                    "SELECT scope, interval_secs, next_run_at, last_run_at FROM schedules",
+                    "SELECT scope, interval_secs, next_run_at, last_run_at, paused FROM schedules",
                 )
                 .fetch_all(&self.pool)
                 .await?;
@@ -81,8 +97,8 @@ macro_rules! schedules_methods {
                     "UPDATE schedules SET last_run_at = $1, next_run_at = CASE \
                      WHEN next_run_at + interval_secs > $1 THEN next_run_at + interval_secs \
                      ELSE $1 + interval_secs END \
-                     WHERE next_run_at <= $1 \
-                     RETURNING scope, interval_secs, next_run_at, last_run_at",
+                     WHERE next_run_at <= $1 AND paused = FALSE \
+                     RETURNING scope, interval_secs, next_run_at, last_run_at, paused",
                 )
                 .bind(now)
                 .fetch_all(&self.pool)

@@ -14,15 +14,16 @@ pub enum Scope {
 }
 
 impl Scope {
-    /// Stored key: `fleet` or `customer:NAME`.
-    pub(crate) fn key(&self) -> String {
+    /// Stored key: `fleet` or `customer:NAME` (also what the portal's forms send).
+    pub fn key(&self) -> String {
         match self {
             Scope::Fleet => "fleet".to_string(),
             Scope::Customer(name) => format!("customer:{name}"),
         }
     }
 
-    pub(crate) fn from_key(key: &str) -> Option<Scope> {
+    /// The scope of a key ([`Scope::key`]); None for another text.
+    pub fn from_key(key: &str) -> Option<Scope> {
         if key == "fleet" {
             return Some(Scope::Fleet);
         }
@@ -42,6 +43,11 @@ pub struct Schedule {
     pub next_run_at: Time,
     /// When it was last claimed.
     pub last_run_at: Option<Time>,
+    /// Paused: kept, and not run until resumed ([`Store::pause_schedule`]); setting a schedule
+    /// again leaves this as it is.
+    #[serde(default)]
+    #[sqlx(default)]
+    pub paused: bool,
 }
 
 /// A queued alert (webhook or email), delivered with retry.

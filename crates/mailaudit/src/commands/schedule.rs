@@ -72,6 +72,7 @@ pub(crate) async fn schedule_cmd(
                     interval_secs: *every,
                     next_run_at: now(),
                     last_run_at: None,
+                    paused: false,
                 })
                 .await?;
             writeln!(
@@ -89,14 +90,27 @@ pub(crate) async fn schedule_cmd(
             )?;
             for s in store.schedules().await? {
                 let last = s.last_run_at.map_or("never".to_string(), dates::format);
+                let next = if s.paused {
+                    "paused".to_string()
+                } else {
+                    dates::format(s.next_run_at)
+                };
                 writeln!(
                     out,
                     "{:<32} {:>8}  {:<17} {last}",
                     scope_text(&s.scope),
                     interval_text(s.interval_secs),
-                    dates::format(s.next_run_at)
+                    next
                 )?;
             }
+        }
+        ScheduleCommand::Pause { fleet, customer }
+        | ScheduleCommand::Resume { fleet, customer } => {
+            let scope = scope(*fleet, customer)?;
+            let pause = matches!(cmd, ScheduleCommand::Pause { .. });
+            store.pause_schedule(&scope, pause).await?;
+            let word = if pause { "paused" } else { "resumed" };
+            writeln!(out, "{word} the schedule of {}", scope_text(&scope))?;
         }
         ScheduleCommand::Remove { fleet, customer } => {
             let scope = scope(*fleet, customer)?;

@@ -172,6 +172,26 @@ fn schedule_set_list_remove() {
         .unwrap_or_else(|| panic!("{}", list.stdout));
     assert!(acme.contains("12h"), "{acme}");
 
+    // Paused: listed as paused, and setting it again keeps it paused; resumed, due again.
+    db.run(&["schedule", "pause", "--customer", "Acme"])
+        .assert_code(0);
+    let listed = db.run(&["schedule", "list"]).stdout;
+    let acme = listed.lines().find(|l| l.contains("Acme")).unwrap();
+    assert!(acme.contains("paused"), "{listed}");
+    db.run(&["schedule", "set", "--customer", "Acme", "--every", "12h"])
+        .assert_code(0);
+    assert!(
+        db.run(&["schedule", "list"])
+            .stdout
+            .lines()
+            .any(|l| l.contains("Acme") && l.contains("paused"))
+    );
+    db.run(&["schedule", "resume", "--customer", "Acme"])
+        .assert_code(0);
+    assert!(!db.run(&["schedule", "list"]).stdout.contains("paused"));
+    db.run(&["schedule", "pause", "--customer", "Nobody"])
+        .assert_code(2);
+
     // Setting the fleet again replaces it (one row).
     db.run(&["schedule", "set", "--fleet", "--every", "7d"])
         .assert_code(0);
