@@ -59,7 +59,7 @@ impl Bundle {
 /// Parses a bundle; each warning (a property read leniently or skipped) is given to `warn`.
 pub fn parse(
     bundle: &Value,
-    warn: &mut dyn FnMut(&exo::ParseWarning),
+    warn: &mut (dyn FnMut(&exo::ParseWarning) + Send),
 ) -> Result<TenantConfig, AppError> {
     let (t, warnings) = exo::parse_bundle(&bundle.to_string())?;
     for w in &warnings {
@@ -116,7 +116,7 @@ pub async fn import(
     bundle: &Value,
     sources: &[String],
     opts: ImportOptions<'_>,
-    warn: &mut dyn FnMut(&exo::ParseWarning),
+    warn: &mut (dyn FnMut(&exo::ParseWarning) + Send),
 ) -> Result<Imported, AppError> {
     let tenant = parse(bundle, warn)?;
     // The inventory's key people of the tenant's domains, for the impersonation fix.

@@ -364,6 +364,14 @@ async fn every_route_for_every_role() {
             ),
         ),
         (
+            ("POST", "/inventory/exo"),
+            (
+                "/inventory/exo".into(),
+                "file=not-multipart".into(),
+                [403, 404, 400, 400],
+            ),
+        ),
+        (
             ("POST", "/domains/{domain}/dmarc-phase"),
             (
                 "/domains/contoso.example/dmarc-phase".into(),

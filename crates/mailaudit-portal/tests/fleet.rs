@@ -515,3 +515,80 @@ async fn schedules_are_set_paused_resumed_and_removed() {
     );
     p.stop().await;
 }
+
+/// An Exchange Online export uploaded on the inventory page (the per-cmdlet files of
+/// testdata/exo): evaluated as `mailaudit exo import` does, recorded, its findings shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exchange_online_export_is_imported_from_the_portal() {
+    let p = Portal::start(LOCAL).await;
+    let origin = format!("http://{}", p.addr);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/exo");
+    let boundary = "exo-boundary-7";
+    let mut body = String::new();
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+    for name in &names {
+        let text = std::fs::read_to_string(dir.join(name)).unwrap();
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+             Content-Type: application/json\r\n\r\n{text}\r\n"
+        ));
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    let r = p
+        .request(
+            "POST",
+            "/inventory/exo",
+            &[
+                ("Origin", origin.as_str()),
+                ("Content-Type", content_type.as_str()),
+            ],
+            Some(&body),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("id=\"exo-findings\""), "{}", r.body);
+    assert!(r.body.contains("data-check=\"EXO-"), "{}", r.body);
+    let imports = p.store.latest_tenant_imports(None).await.unwrap();
+    assert!(!imports.is_empty(), "recorded");
+    // Junk is a 400 naming the file; nothing recognisable, a 400 saying what to send.
+    let junk = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.json\"\r\n\r\nnot json\r\n--{boundary}--\r\n"
+    );
+    let r = p
+        .request(
+            "POST",
+            "/inventory/exo",
+            &[
+                ("Origin", origin.as_str()),
+                ("Content-Type", content_type.as_str()),
+            ],
+            Some(&junk),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("x.json: not JSON"), "{}", r.body);
+    let other = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"notes.json\"\r\n\r\n{{}}\r\n--{boundary}--\r\n"
+    );
+    let r = p
+        .request(
+            "POST",
+            "/inventory/exo",
+            &[
+                ("Origin", origin.as_str()),
+                ("Content-Type", content_type.as_str()),
+            ],
+            Some(&other),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("No export to read"), "{}", r.body);
+    p.stop().await;
+}

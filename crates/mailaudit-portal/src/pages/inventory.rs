@@ -4,7 +4,7 @@
 //! write is the store's own transaction and lands in the audit log. Viewers get 404, as for
 //! the admin pages.
 
-use axum::extract::multipart::Multipart;
+use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -58,6 +58,26 @@ pub async fn page(State(p): State<Portal>, caller: Caller) -> Result<Html<String
                 " " label { input type="checkbox" name="parked" value="yes"; " parked (sends no mail)" }
                 " " label { "Tenant " input name="tenant" maxlength="200" placeholder="contoso"; }
                 " " button type="submit" { "Add" }
+            }
+        }
+        "\n"
+        section id="exo" {
+            h2 { "Import an Exchange Online export" }
+            p class="muted" {
+                "The bundle the read-only collection script writes (" code { "mailaudit exo script" }
+                "), or its per-cmdlet JSON files: connectors, Direct Send, transport rules, DKIM signing and anti-phishing are evaluated offline, and the tenant's domains' checklists follow."
+            }
+            form method="post" action={ "/inventory/exo?csrf=" (query_value(&csrf)) }
+                enctype="multipart/form-data" {
+                input type="file" name="file" accept=".json,application/json" multiple required;
+                " " label {
+                    "Customer "
+                    select name="customer" {
+                        option value="" { "Any (by the tenant's domains)" }
+                        @for c in &customers { option value=(c.name) { (c.name) } }
+                    }
+                }
+                " " button type="submit" { "Import" }
             }
         }
         "\n"
@@ -203,34 +223,11 @@ pub async fn add_domains_form(
 pub async fn import(
     State(p): State<Portal>,
     caller: Caller,
-    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+    multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Html<String>, AppError> {
     let store = p.inventory(&caller)?;
-    let bad_upload =
-        |why: String| AppError::BadRequest(format!("The upload is not understood: {why}."));
-    let mut multipart = multipart.map_err(|e| bad_upload(e.body_text()))?;
-    let mut file: Option<(String, Vec<u8>)> = None;
-    while let Some(mut field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| bad_upload(e.body_text()))?
-    {
-        if field.name() != Some("file") {
-            continue;
-        }
-        let name = field.file_name().unwrap_or("upload.csv").to_string();
-        let mut bytes = Vec::new();
-        while let Some(chunk) = field.chunk().await.map_err(|e| bad_upload(e.body_text()))? {
-            if bytes.len() + chunk.len() > MAX_CSV {
-                return Err(AppError::BadRequest(format!(
-                    "The file is larger than {} MB.",
-                    MAX_CSV / (1024 * 1024)
-                )));
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        file = Some((name, bytes));
-    }
+    let upload = read_upload(multipart).await?;
+    let file = upload.files.into_iter().next();
     let Some((name, bytes)) = file else {
         return Err(AppError::BadRequest(
             "No file was sent (field `file`).".into(),
@@ -339,4 +336,156 @@ fn done(text: &str) -> Response {
         },
     ))
     .into_response()
+}
+
+/// What a file upload form sent: its files (field `file`, in order) and its other fields.
+pub(crate) struct Upload {
+    /// `(file name, content)` of each file.
+    pub(crate) files: Vec<(String, Vec<u8>)>,
+    /// The other fields, `(name, value)`.
+    pub(crate) fields: Vec<(String, String)>,
+}
+
+/// Reads a multipart form: every `file` field's content, at most [`MAX_CSV`] bytes in all, and
+/// the other (small) fields; a 400 for an upload that is not one or is too large.
+pub(crate) async fn read_upload(
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Upload, AppError> {
+    let bad = |why: String| AppError::BadRequest(format!("The upload is not understood: {why}."));
+    let mut multipart = multipart.map_err(|e| bad(e.body_text()))?;
+    let mut upload = Upload {
+        files: Vec::new(),
+        fields: Vec::new(),
+    };
+    let mut total = 0usize;
+    while let Some(mut field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| bad(e.body_text()))?
+    {
+        let name = field.name().unwrap_or("").to_string();
+        if name != "file" {
+            let value = field.text().await.map_err(|e| bad(e.body_text()))?;
+            if value.len() > 1024 {
+                return Err(bad(format!("the field {name} is too long")));
+            }
+            upload.fields.push((name, value));
+            continue;
+        }
+        let file_name = field.file_name().unwrap_or("upload").to_string();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(|e| bad(e.body_text()))? {
+            total += chunk.len();
+            if total > MAX_CSV {
+                return Err(AppError::BadRequest(format!(
+                    "The upload is larger than {} MB.",
+                    MAX_CSV / (1024 * 1024)
+                )));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        upload.files.push((file_name, bytes));
+    }
+    Ok(upload)
+}
+
+/// `POST /inventory/exo` (multipart: the export files in `file`, optionally `customer`):
+/// evaluates an Exchange Online export as `mailaudit exo import` does (the bundle the
+/// collection script writes, or its per-cmdlet files), records it and ticks or reopens the
+/// checklists of its domains, then shows its findings.
+pub async fn exo_import(
+    State(p): State<Portal>,
+    caller: Caller,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Html<String>, AppError> {
+    let store = p.inventory(&caller)?;
+    let upload = read_upload(multipart).await?;
+    let customer = upload
+        .fields
+        .iter()
+        .find(|(k, _)| k == "customer")
+        .map(|(_, v)| v.trim().to_string())
+        .filter(|v| !v.is_empty());
+    if let Some(c) = &customer {
+        store.customer(c).await?;
+    }
+    let mut bundle = mailaudit_app::exo::Bundle::default();
+    let mut skipped = Vec::new();
+    for (name, bytes) in &upload.files {
+        let text = String::from_utf8_lossy(bytes);
+        let text = text.trim_start_matches('\u{feff}');
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| AppError::BadRequest(format!("{name}: not JSON ({e})")))?;
+        if !bundle.add(name, value) {
+            skipped.push(name.clone());
+        }
+    }
+    if bundle.is_empty() {
+        return Err(AppError::BadRequest(
+            "No export to read: send the bundle the collection script writes (mailaudit exo \
+             script), or per-cmdlet files named after their cmdlet (e.g. \
+             inbound_connectors.json)."
+                .into(),
+        ));
+    }
+    let (bundle, sources) = bundle.into_parts();
+    let mut warnings = Vec::new();
+    let imported = mailaudit_app::exo::import(
+        store,
+        &bundle,
+        &sources,
+        mailaudit_app::exo::ImportOptions {
+            customer: customer.as_deref(),
+            no_store: false,
+        },
+        &mut |w| warnings.push(w.to_string()),
+    )
+    .await
+    .map_err(|e| match e {
+        mailaudit_app::AppError::Store(e) => AppError::from(e),
+        e => AppError::BadRequest(format!("The export cannot be read: {e}.")),
+    })?;
+    record(
+        &p,
+        &caller,
+        "exo-import",
+        &imported.organization,
+        &format!("{} findings", imported.findings.len()),
+    )
+    .await;
+    let b = html! {
+        h1 { "Exchange Online import: " (imported.organization) } "\n"
+        p id="exo-summary" {
+            (imported.findings.len()) " findings; " (imported.checklist.len()) " checklist items changed"
+            @if let Some(c) = &customer { "; customer " (c) }
+            "."
+        }
+        @if !skipped.is_empty() {
+            p class="note" { "Not an export mailaudit reads, skipped: " (skipped.join(", ")) }
+        }
+        @if !warnings.is_empty() {
+            details { summary { (warnings.len()) " warnings" } ul { @for w in &warnings { li { (w) } } } }
+        }
+        @if let Some(changes) = &imported.changes {
+            h2 { "Changed since the previous import" }
+            @if changes.is_empty() { p { "Nothing." } }
+            ul { @for c in changes { li { (c) } } }
+        }
+        h2 { "Findings" }
+        table id="exo-findings" {
+            thead { tr { th { "Severity" } th { "Check" } th { "Title" } th { "Detail" } } }
+            tbody {
+                @for f in &imported.findings {
+                    tr data-check=(f.id.as_str()) {
+                        td { span class={ "sev sev-" (f.severity.as_str()) } { (f.severity.as_str()) } }
+                        td { (f.id.as_str()) }
+                        td { (f.title) }
+                        td class="detail" { (f.detail) }
+                    }
+                }
+            }
+        }
+        p { a href="/inventory" { "Back to the inventory" } }
+    };
+    Ok(Html(layout("Exchange Online import", b)))
 }

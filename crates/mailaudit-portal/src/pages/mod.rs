@@ -129,6 +129,13 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Portal>)> {
         ),
         (
             Method::POST,
+            "/inventory/exo",
+            post(inventory::exo_import).layer(axum::extract::DefaultBodyLimit::max(
+                inventory::MAX_CSV + 64 * 1024,
+            )),
+        ),
+        (
+            Method::POST,
             "/domains/{domain}/dmarc-phase",
             post(inventory::set_phase),
         ),
