@@ -320,6 +320,20 @@ async fn reports_page_shows_the_analysis_and_the_verdict() {
         "{}",
         r.body
     );
+    // Day by day: the volume by source and the pass rate, as charts.
+    let daily = r
+        .body
+        .split("id=\"daily\"")
+        .nth(1)
+        .expect("the daily charts");
+    assert!(
+        daily.contains("id=\"daily-volume\"") && daily.contains("Microsoft 365"),
+        "{daily}"
+    );
+    assert!(
+        daily.contains("id=\"daily-pass\"") && daily.contains("% passing DMARC"),
+        "{daily}"
+    );
     // The TLS report: 100 sessions, 5 failed with an expired certificate.
     assert!(
         r.body.contains("<dd id=\"tls-sessions\">100</dd>"),
@@ -359,6 +373,10 @@ async fn reports_page_shows_the_analysis_and_the_verdict() {
     // A domain without reports, a bad period, an unknown domain.
     let none = p.get("/domains/fabrikam.example/reports").await;
     assert_eq!(none.status, 200);
+    assert!(
+        !none.body.contains("id=\"daily\""),
+        "no chart without reports"
+    );
     assert!(
         none.body.contains("No aggregate report covers this period"),
         "{}",

@@ -174,6 +174,90 @@ fn below(part: u64, whole: u64, percent: u64) -> bool {
     u128::from(part) * 100 < u128::from(whole) * u128::from(percent)
 }
 
+/// The sending source of a row: the known service it is (by its PTR name, DKIM and SPF
+/// domains), and its key: the service's name, else the organisational domain of its PTR name,
+/// else its address.
+fn source_of(r: &Row) -> (Option<&'static senders::Sender>, String) {
+    let dkim: Vec<&str> = r.dkim_domains.iter().map(String::as_str).collect();
+    let spf: Vec<&str> = r.spf_domains.iter().map(String::as_str).collect();
+    let service = senders::classify(r.ptr.as_deref(), &dkim, &spf);
+    let key = match service {
+        Some(s) => s.name.to_string(),
+        None => r
+            .ptr
+            .as_deref()
+            .and_then(senders::org_domain)
+            .unwrap_or_else(|| r.source_ip.to_string()),
+    };
+    (service, key)
+}
+
+/// A domain's daily DMARC volume, by source, and pass rate ([`daily`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Daily {
+    /// The days (unix seconds of each day's start, UTC), oldest first, every day of the
+    /// period.
+    pub days: Vec<i64>,
+    /// The largest sources by volume, each with its messages per day; the rest as `other`.
+    pub sources: Vec<(String, Vec<u64>)>,
+    /// Messages per day.
+    pub volume: Vec<u64>,
+    /// Of which passing DMARC (DKIM or SPF aligned) per day.
+    pub pass: Vec<u64>,
+}
+
+/// The daily volume of `domain`'s reports rows from `since` to `until` (a row counts on the day
+/// its report period begins), by the `top` largest sources and the rest, and how much of it
+/// passed DMARC.
+pub fn daily(domain: &str, rows: &[Row], since: i64, until: i64, top: usize) -> Daily {
+    let first = since.div_euclid(86_400);
+    let last = (until - 1).div_euclid(86_400).max(first);
+    let n = usize::try_from(last - first + 1).unwrap_or(0).min(3700);
+    let mut by_key: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    let (mut volume, mut pass) = (vec![0u64; n], vec![0u64; n]);
+    for r in rows
+        .iter()
+        .filter(|r| r.begin >= since && r.begin < until && in_domain(&r.header_from, domain))
+    {
+        let Ok(day) = usize::try_from(r.begin.div_euclid(86_400) - first) else {
+            continue;
+        };
+        if day >= n {
+            continue;
+        }
+        let (_, key) = source_of(r);
+        let per = by_key.entry(key).or_insert_with(|| vec![0; n]);
+        per[day] = per[day].saturating_add(r.count);
+        volume[day] = volume[day].saturating_add(r.count);
+        if r.dkim_aligned || r.spf_aligned {
+            pass[day] = pass[day].saturating_add(r.count);
+        }
+    }
+    let mut sources: Vec<(String, Vec<u64>)> = by_key.into_iter().collect();
+    sources.sort_by(|a, b| {
+        b.1.iter()
+            .sum::<u64>()
+            .cmp(&a.1.iter().sum::<u64>())
+            .then(a.0.cmp(&b.0))
+    });
+    if sources.len() > top {
+        let rest = sources.split_off(top);
+        let mut other = vec![0u64; n];
+        for (_, per) in rest {
+            for (o, v) in other.iter_mut().zip(per) {
+                *o = o.saturating_add(v);
+            }
+        }
+        sources.push(("other".to_string(), other));
+    }
+    Daily {
+        days: (0..n as i64).map(|i| (first + i) * 86_400).collect(),
+        sources,
+        volume,
+        pass,
+    }
+}
+
 /// Summarizes the rows of `domain` (its header From, or a subdomain; an empty header From is
 /// kept) whose report begins in `since..until`. Rows are grouped into sources by
 /// [`senders::classify`], else by the PTR's [`senders::org_domain`], else by IP. A source is
@@ -198,17 +282,7 @@ pub fn summarize(
         .iter()
         .filter(|r| r.begin >= since && r.begin < until && in_domain(&r.header_from, domain))
     {
-        let dkim: Vec<&str> = r.dkim_domains.iter().map(String::as_str).collect();
-        let spf: Vec<&str> = r.spf_domains.iter().map(String::as_str).collect();
-        let service = senders::classify(r.ptr.as_deref(), &dkim, &spf);
-        let key = match service {
-            Some(s) => s.name.to_string(),
-            None => r
-                .ptr
-                .as_deref()
-                .and_then(senders::org_domain)
-                .unwrap_or_else(|| r.source_ip.to_string()),
-        };
+        let (service, key) = source_of(r);
         let acc = by_key.entry(key).or_insert_with(|| Acc {
             service,
             ips: BTreeSet::new(),
@@ -486,6 +560,48 @@ pub fn analyse(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn daily_volume_by_source_and_pass() {
+        let day = 86_400;
+        let row = |begin: i64, ip: &str, count: u64, aligned: bool| Row {
+            begin,
+            source_ip: ip.parse().unwrap(),
+            ptr: None,
+            count,
+            disposition: "none".into(),
+            dkim_aligned: aligned,
+            spf_aligned: false,
+            header_from: "contoso.com".into(),
+            dkim_domains: Vec::new(),
+            spf_domains: Vec::new(),
+            dkim_pass: aligned,
+            spf_pass: false,
+        };
+        let rows = vec![
+            row(10 * day, "192.0.2.1", 100, true),
+            row(10 * day + 5, "192.0.2.1", 50, true),
+            row(11 * day, "192.0.2.2", 7, false),
+            row(12 * day, "192.0.2.3", 3, false),
+            row(12 * day, "192.0.2.1", 10, true),
+        ];
+        let d = daily("contoso.com", &rows, 10 * day, 13 * day, 1);
+        assert_eq!(d.days, [10 * day, 11 * day, 12 * day]);
+        assert_eq!(d.volume, [150, 7, 13]);
+        assert_eq!(d.pass, [150, 0, 10]);
+        assert_eq!(
+            d.sources,
+            [
+                ("192.0.2.1".to_string(), vec![150, 0, 10]),
+                ("other".to_string(), vec![0, 7, 3])
+            ]
+        );
+        assert!(
+            daily("contoso.com", &[], 10 * day, 10 * day, 3)
+                .sources
+                .is_empty()
+        );
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -57,6 +57,14 @@ pub async fn page(
     let since = until - days * 86_400;
     let (dmarc, tls) = domain_reports(d.store(), name, since, until, &HashMap::new()).await?;
     let recent = recent(&d).await?;
+    let rows: Vec<_> = d
+        .store()
+        .aggregate_rows(name, since, until)
+        .await?
+        .iter()
+        .filter_map(|(begin, r)| r.to_analysis_row(*begin, None))
+        .collect();
+    let daily = mailaudit_core::reports::analysis::daily(name, &rows, since, until, TOP_SOURCES);
     let b = html! {
         h1 id="domain-name" { (name) } "\n"
         p class="periods" {
@@ -68,6 +76,7 @@ pub async fn page(
         }
         "\n"
         (dmarc_section(&dmarc))
+        (daily_charts(&daily))
         (tls_section(&tls))
         (recent)
     };
@@ -77,6 +86,48 @@ pub async fn page(
         &format!("{name}: reports"),
         b,
     ))
+}
+
+/// The sources drawn one by one in the daily volume chart (the rest as "other").
+const TOP_SOURCES: usize = 5;
+
+/// The daily DMARC volume by source and the daily pass rate, as charts.
+fn daily_charts(d: &mailaudit_core::reports::analysis::Daily) -> Markup {
+    use crate::charts::{Series, line_chart};
+    if d.volume.iter().all(|v| *v == 0) {
+        return html! {};
+    }
+    let by_source: Vec<Series> = d
+        .sources
+        .iter()
+        .map(|(name, per)| Series {
+            label: name.clone(),
+            points: d
+                .days
+                .iter()
+                .zip(per)
+                .map(|(t, v)| (*t, *v as f64))
+                .collect(),
+        })
+        .collect();
+    let rate = vec![Series {
+        label: "% passing DMARC".into(),
+        points: d
+            .days
+            .iter()
+            .zip(d.volume.iter().zip(&d.pass))
+            .filter(|(_, (v, _))| **v > 0)
+            .map(|(t, (v, p))| (*t, *p as f64 * 100.0 / *v as f64))
+            .collect(),
+    }];
+    html! {
+        section id="daily" {
+            h2 { "Day by day" }
+            (line_chart("daily-volume", "Messages per day, by sending source", &by_source, None, ""))
+            (line_chart("daily-pass", "Share of messages passing DMARC per day", &rate, Some(100.0), "%"))
+        }
+        "\n"
+    }
 }
 
 fn dmarc_section(a: &DomainAnalysis) -> Markup {
