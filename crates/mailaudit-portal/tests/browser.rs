@@ -867,3 +867,67 @@ async fn browser_audit_now_shows_live_progress_to_the_end() {
     b.quit().await;
     p.stop().await;
 }
+
+/// The fleet view's CSV export holds what the page shows, in its order; the customer report
+/// opens from the customer's fleet page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_export_matches_the_page_and_the_report_opens() {
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let p = Portal::start_with_users(PortalOptions::local()).await;
+    let c = &b.client;
+    sign_in(c, &p, "tech").await;
+    c.goto(&p.url("/?sort=name")).await.unwrap();
+    let mut shown = Vec::new();
+    for row in c.find_all(Locator::Css("tr[data-domain]")).await.unwrap() {
+        shown.push(row.attr("data-domain").await.unwrap().unwrap());
+    }
+    assert_eq!(shown.len(), 4, "{shown:?}");
+    let href = c
+        .find(Locator::Id("export-csv"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .expect("the export link");
+    assert_eq!(href, "/fleet.csv?sort=name");
+    let tech = p.login("tech", crate::common::password("tech")).await;
+    let csv = p.get_as(&tech, &href).await.body;
+    let exported: Vec<String> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(exported, shown, "the export is the page, in its order");
+
+    // The customer's page links to its report, which opens with its sections.
+    c.goto(&p.url("/?customer=Contoso%20Legal")).await.unwrap();
+    c.find(Locator::Id("customer-report"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Id("report-title"))
+        .await
+        .unwrap();
+    assert_eq!(
+        text(c, Locator::Id("report-title")).await,
+        "Email security report for Contoso Legal"
+    );
+    for section in [
+        "posture",
+        "progress",
+        "found",
+        "fixed",
+        "remaining",
+        "domains",
+    ] {
+        c.find(Locator::Id(section)).await.unwrap();
+    }
+    b.quit().await;
+    p.stop().await;
+}
