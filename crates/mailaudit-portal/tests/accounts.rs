@@ -372,6 +372,14 @@ async fn every_route_for_every_role() {
             ),
         ),
         (
+            ("POST", "/domains/{domain}/edit"),
+            (
+                "/domains/contoso.example/edit".into(),
+                format!("customer={}&tenant=contoso", enc(CUSTOMER)),
+                [403, 404, 303, 303],
+            ),
+        ),
+        (
             ("POST", "/domains/{domain}/dmarc-phase"),
             (
                 "/domains/contoso.example/dmarc-phase".into(),

@@ -592,3 +592,57 @@ async fn an_exchange_online_export_is_imported_from_the_portal() {
     assert!(r.body.contains("No export to read"), "{}", r.body);
     p.stop().await;
 }
+
+/// A domain's inventory entry edited from its page: customer, parked, tenant, endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_domains_entry_is_edited_from_its_page() {
+    let p = Portal::start(LOCAL).await;
+    let origin = format!("http://{}", p.addr);
+    let post = |body: &'static str| {
+        let p = &p;
+        let origin = origin.clone();
+        async move {
+            p.request(
+                "POST",
+                "/domains/contoso.example/edit",
+                &[("Origin", origin.as_str())],
+                Some(body),
+            )
+            .await
+        }
+    };
+    assert!(
+        p.get("/domains/contoso.example")
+            .await
+            .body
+            .contains("id=\"inventory\"")
+    );
+    let r = post("customer=&parked=yes&tenant=newtenant&m365_endpoint=contoso-example.mail.protection.outlook.com").await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let d = p.store.domain("contoso.example").await.unwrap();
+    assert_eq!(
+        (
+            d.customer,
+            d.parked,
+            d.tenant.as_deref(),
+            d.m365_endpoint.as_deref()
+        ),
+        (
+            None,
+            true,
+            Some("newtenant"),
+            Some("contoso-example.mail.protection.outlook.com")
+        )
+    );
+    let log = p.store.audit_log(20, None).await.unwrap();
+    assert!(log.iter().any(|e| e.action == "domain-set"
+        && e.target == "contoso.example"
+        && e.detail.contains("parked")));
+    assert_eq!(
+        post("customer=Nobody+Inc").await.status,
+        404,
+        "an unknown customer"
+    );
+    assert_eq!(p.get("/domains/contoso.example").await.status, 200);
+    p.stop().await;
+}

@@ -104,6 +104,7 @@ pub async fn page(
     let tenant = stored::tenant_findings(store, name).await?;
     let history = history(&d).await?;
     let phase = dmarc_phase(&d, &caller).await?;
+    let edit = edit_form(&d, &caller, &p).await?;
     let checklist = checklist(&d, &caller, Some(&view)).await?;
     let g = stored::guide_for(store, name, view, now(), None).await?;
     let b = html! {
@@ -116,6 +117,7 @@ pub async fn page(
         }
         (history)
         (phase)
+        (edit)
         (checklist)
         section id="guide" class="guide" {
             "\n"
@@ -124,6 +126,39 @@ pub async fn page(
         "\n"
     };
     Ok(domain_page(name, "", name, b))
+}
+
+/// The domain's inventory entry as a form (for those who may write): customer, parked,
+/// tenant, Microsoft 365 endpoint.
+async fn edit_form(d: &FoundDomain<'_>, caller: &Caller, p: &Portal) -> Result<Markup, AppError> {
+    let (Some(e), true) = (&d.entry, caller.may_write()) else {
+        return Ok(html! {});
+    };
+    let customers = p.reads(caller).customers().await?;
+    Ok(html! {
+        section id="inventory" {
+            details {
+                summary { "Edit the inventory entry" }
+                form method="post" action=(domain_href(&d.name, "/edit")) {
+                    (csrf_field())
+                    label {
+                        "Customer "
+                        select name="customer" {
+                            option value="" { "None" }
+                            @for c in &customers {
+                                option value=(c.name) selected[e.customer.as_deref() == Some(c.name.as_str())] { (c.name) }
+                            }
+                        }
+                    }
+                    " " label { input type="checkbox" name="parked" value="yes" checked[e.parked]; " parked" }
+                    " " label { "Tenant " input name="tenant" value=(e.tenant.as_deref().unwrap_or("")) maxlength="200"; }
+                    " " label { "Microsoft 365 endpoint " input name="m365_endpoint" value=(e.m365_endpoint.as_deref().unwrap_or("")) maxlength="253" size="40"; }
+                    " " button type="submit" { "Save" }
+                }
+            }
+        }
+        "\n"
+    })
 }
 
 /// The DMARC roll-out: the phase recorded and since when, and (for those who may write) a

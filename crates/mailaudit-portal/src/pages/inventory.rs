@@ -489,3 +489,56 @@ pub async fn exo_import(
     };
     Ok(Html(layout("Exchange Online import", b)))
 }
+
+/// The edit form of a domain's inventory entry.
+#[derive(Debug, Deserialize)]
+pub struct EditForm {
+    #[serde(default)]
+    customer: String,
+    #[serde(default)]
+    parked: Option<String>,
+    #[serde(default)]
+    tenant: String,
+    #[serde(default)]
+    m365_endpoint: String,
+}
+
+/// `POST /domains/{domain}/edit`: sets the domain's customer, parked flag, tenant and
+/// Microsoft 365 endpoint as the form gives them (an empty field clears it; its relay-test
+/// addresses and key people are left as they are); the changes are audit-logged.
+pub async fn edit_domain(
+    State(p): State<Portal>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    form: Result<Form<EditForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let d = p.reads(&caller).domain(&raw).await?;
+    let store = p.inventory(&caller)?;
+    if d.entry.is_none() {
+        return Err(AppError::BadRequest(format!(
+            "{} is not in the inventory (add it first)",
+            d.name
+        )));
+    }
+    let Ok(Form(f)) = form else {
+        return Err(AppError::BadRequest("expected the domain's form".into()));
+    };
+    let given = |s: &str| Some(s.trim()).filter(|s| !s.is_empty()).map(str::to_string);
+    let update = mailaudit_store::DomainUpdate {
+        customer: Some(given(&f.customer)),
+        parked: Some(f.parked.is_some_and(|v| !v.is_empty())),
+        tenant: Some(given(&f.tenant)),
+        m365_endpoint: Some(given(&f.m365_endpoint)),
+        ..mailaudit_store::DomainUpdate::default()
+    };
+    let updated = store.update_domain(&d.name, &update).await?;
+    let changes = mailaudit_app::inventory::domain_changes(&updated.before, &updated.after);
+    if !changes.is_empty() {
+        let detail: Vec<String> = changes
+            .iter()
+            .map(|c| format!("{}: {:?} -> {:?}", c.field, c.old, c.new))
+            .collect();
+        record(&p, &caller, "domain-set", &d.name, &detail.join("; ")).await;
+    }
+    Ok(Redirect::to(&format!("{}#inventory", domain_href(&d.name, ""))).into_response())
+}

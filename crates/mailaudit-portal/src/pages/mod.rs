@@ -136,6 +136,11 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Portal>)> {
         ),
         (
             Method::POST,
+            "/domains/{domain}/edit",
+            post(inventory::edit_domain),
+        ),
+        (
+            Method::POST,
             "/domains/{domain}/dmarc-phase",
             post(inventory::set_phase),
         ),
