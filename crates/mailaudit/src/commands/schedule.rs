@@ -136,7 +136,12 @@ pub(crate) async fn schedule_cmd(
 /// they stay due and no run of failed look-ups is recorded.
 pub(crate) async fn run_due(cli: &Cli, store: &dyn Store, args: &ScheduleRunArgs) -> Result<usize> {
     let t = now();
-    if store.schedules().await?.iter().any(|s| s.next_run_at <= t) {
+    if store
+        .schedules()
+        .await?
+        .iter()
+        .any(|s| !s.paused && s.next_run_at <= t)
+    {
         super::dns_check::check_resolvers(&resolver_config(cli, args.timeout, 1)?).await?;
     }
     let due = store.claim_due_schedules(now()).await?;

@@ -489,6 +489,10 @@ fn schedule_run_with_a_dead_resolver_keeps_the_schedule_due() {
     let url = format!("sqlite://{}", db.path().join("store.db").display());
     run(&["domain", "add", "sched.test", "--db", &url]).assert_code(0);
     run(&["schedule", "set", "--fleet", "--every", "1d", "--db", &url]).assert_code(0);
+    // Paused, nothing is due: the resolver is not even asked.
+    run(&["schedule", "pause", "--fleet", "--db", &url]).assert_code(0);
+    run(&["schedule", "run", "--db", &url, "--nameserver", &dead]).assert_code(0);
+    run(&["schedule", "resume", "--fleet", "--db", &url]).assert_code(0);
     let out = run(&["schedule", "run", "--db", &url, "--nameserver", &dead]);
     out.assert_code(2);
     assert!(
