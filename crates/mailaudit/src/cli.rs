@@ -1125,46 +1125,28 @@ pub(crate) enum ScheduleCommand {
     /// List schedules with their next run.
     List,
     /// Remove a schedule.
-    Remove {
-        /// The whole-fleet schedule.
-        #[arg(
-            long,
-            conflicts_with = "customer",
-            required_unless_present = "customer"
-        )]
-        fleet: bool,
-        /// A customer's schedule.
-        #[arg(long, value_name = "NAME")]
-        customer: Option<String>,
-    },
+    Remove(ScheduleScope),
     /// Pause a schedule: kept as it is, not run until resumed.
-    Pause {
-        /// The whole-fleet schedule.
-        #[arg(
-            long,
-            conflicts_with = "customer",
-            required_unless_present = "customer"
-        )]
-        fleet: bool,
-        /// A customer's schedule.
-        #[arg(long, value_name = "NAME")]
-        customer: Option<String>,
-    },
+    Pause(ScheduleScope),
     /// Resume a paused schedule (a run that fell due meanwhile runs at the next tick).
-    Resume {
-        /// The whole-fleet schedule.
-        #[arg(
-            long,
-            conflicts_with = "customer",
-            required_unless_present = "customer"
-        )]
-        fleet: bool,
-        /// A customer's schedule.
-        #[arg(long, value_name = "NAME")]
-        customer: Option<String>,
-    },
+    Resume(ScheduleScope),
     /// Run the schedules that are due (for cron), then deliver pending alerts.
     Run(ScheduleRunArgs),
+}
+
+/// The schedule a command acts on: the fleet's or a customer's.
+#[derive(Debug, Args)]
+pub(crate) struct ScheduleScope {
+    /// The whole-fleet schedule.
+    #[arg(
+        long,
+        conflicts_with = "customer",
+        required_unless_present = "customer"
+    )]
+    pub(crate) fleet: bool,
+    /// A customer's schedule.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) customer: Option<String>,
 }
 
 /// How the scheduler audits and alerts (`schedule run`, `serve`).

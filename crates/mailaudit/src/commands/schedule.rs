@@ -104,16 +104,15 @@ pub(crate) async fn schedule_cmd(
                 )?;
             }
         }
-        ScheduleCommand::Pause { fleet, customer }
-        | ScheduleCommand::Resume { fleet, customer } => {
-            let scope = scope(*fleet, customer)?;
-            let pause = matches!(cmd, ScheduleCommand::Pause { .. });
+        ScheduleCommand::Pause(which) | ScheduleCommand::Resume(which) => {
+            let scope = scope(which.fleet, &which.customer)?;
+            let pause = matches!(cmd, ScheduleCommand::Pause(_));
             store.pause_schedule(&scope, pause).await?;
             let word = if pause { "paused" } else { "resumed" };
             writeln!(out, "{word} the schedule of {}", scope_text(&scope))?;
         }
-        ScheduleCommand::Remove { fleet, customer } => {
-            let scope = scope(*fleet, customer)?;
+        ScheduleCommand::Remove(which) => {
+            let scope = scope(which.fleet, &which.customer)?;
             store.remove_schedule(&scope).await?;
             writeln!(out, "removed the schedule of {}", scope_text(&scope))?;
         }
