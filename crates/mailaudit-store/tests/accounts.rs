@@ -520,3 +520,63 @@ pub(crate) async fn api_tokens_act_as_their_user_until_revoked(kind: Kind) {
             .is_some()
     );
 }
+
+/// The store keeps an admin: the last one can be neither removed nor demoted, and two admins
+/// demoting each other at once (two connections, two transactions) leave one.
+pub(crate) async fn the_last_admin_stays_even_under_concurrent_changes(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    let a: Arc<dyn Store> = Arc::from(db.open().await);
+    let b: Arc<dyn Store> = Arc::from(db.open().await);
+    for name in ["ada", "bob"] {
+        a.add_user(
+            &NewUser {
+                name: name.into(),
+                role: Role::Admin,
+                customers: Vec::new(),
+                password_hash: None,
+            },
+            1,
+        )
+        .await
+        .unwrap();
+    }
+    for round in 0..5 {
+        let (x, y) = tokio::join!(
+            a.set_role("ada", Role::Technician, &[], 10 + round),
+            b.set_role("bob", Role::Technician, &[], 10 + round),
+        );
+        let refused = [&x, &y]
+            .iter()
+            .filter(|r| matches!(r, Err(StoreError::Conflict(_))))
+            .count();
+        assert_eq!(refused, 1, "round {round}: {x:?} {y:?}");
+        let admins: Vec<String> = a
+            .users()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|u| u.role == Role::Admin)
+            .map(|u| u.name)
+            .collect();
+        assert_eq!(admins.len(), 1, "round {round}");
+        // The last admin: not removed, not demoted.
+        assert!(matches!(
+            a.remove_user(&admins[0]).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(
+            a.set_role(&admins[0], Role::Technician, &[], 20).await,
+            Err(StoreError::Conflict(_))
+        ));
+        // Both admins again for the next round.
+        for name in ["ada", "bob"] {
+            a.set_role(name, Role::Admin, &[], 30).await.unwrap();
+        }
+    }
+    // With another admin, one may go.
+    a.remove_user("ada").await.unwrap();
+    assert!(matches!(
+        a.remove_user("bob").await,
+        Err(StoreError::Conflict(_))
+    ));
+}

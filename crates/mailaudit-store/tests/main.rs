@@ -63,6 +63,7 @@ backends!(
     accounts::sessions_expire_and_are_revoked,
     accounts::audit_log_and_login_failures,
     accounts::api_tokens_act_as_their_user_until_revoked,
+    accounts::the_last_admin_stays_even_under_concurrent_changes,
     migrations::from_empty,
     migrations::from_each_previous_version,
     migrations::newer_database_is_refused,

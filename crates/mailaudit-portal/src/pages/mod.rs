@@ -224,6 +224,8 @@ impl From<StoreError> for AppError {
             // The store refused what the request gave it (a customer name with a NUL, say):
             // the request is wrong, not the store.
             StoreError::Invalid(why) => AppError::BadRequest(why),
+            // It conflicts with what is stored (the last admin, a name taken meanwhile).
+            StoreError::Conflict(why) => AppError::BadRequest(why),
             e => AppError::Internal(e.into()),
         }
     }

@@ -125,6 +125,27 @@ pub(crate) fn check_token(token: &str, what: &str) -> Result<(), StoreError> {
 macro_rules! accounts_methods {
     ($store:ty, $db:ty; [$($areas:ident)*] $($methods:tt)*) => {
         impl $store {
+            /// `Conflict` unless another admin than `name` remains, in `tx`: the admins' rows
+            /// are locked (PostgreSQL; SQLite's write transaction holds the database), so two
+            /// admins demoting or removing each other at once cannot leave none.
+            async fn keep_an_admin(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                name: &str,
+            ) -> Result<(), StoreError> {
+                let admins: Vec<String> = sqlx::query_scalar(&format!(
+                    "SELECT name FROM users WHERE role = 'admin'{}",
+                    Self::ROW_LOCK
+                ))
+                .fetch_all(&mut **tx)
+                .await?;
+                if admins.iter().all(|a| a == name) {
+                    return Err(StoreError::Conflict(format!(
+                        "{name} is the only admin: make another user admin first"
+                    )));
+                }
+                Ok(())
+            }
+
             /// The customers each of `ids` may see, by name.
             async fn user_customers<'e, E>(
                 executor: E,
@@ -244,6 +265,9 @@ macro_rules! accounts_methods {
                 let name = norm_user(name)?;
                 let mut tx = self.write_tx().await?;
                 let user = Self::user_in(&mut tx, &name).await?;
+                if user.role == Role::Admin {
+                    Self::keep_an_admin(&mut tx, &name).await?;
+                }
                 for table in ["sessions", "user_customers", "api_tokens"] {
                     sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
                         .bind(user.id)
@@ -293,6 +317,9 @@ macro_rules! accounts_methods {
                 let customers = check_scope(role, customers)?;
                 let mut tx = self.write_tx().await?;
                 let before = Self::user_in(&mut tx, &name).await?;
+                if before.role == Role::Admin && role != Role::Admin {
+                    Self::keep_an_admin(&mut tx, &name).await?;
+                }
                 sqlx::query("UPDATE users SET role = $1, updated_at = $2 WHERE id = $3")
                     .bind(role.as_str())
                     .bind(now)
