@@ -281,9 +281,12 @@ pub(crate) enum Command {
     Checklist(ChecklistArgs),
     /// Recurring re-audits of the fleet or of a customer, with alerts on regression.
     Schedule(WithStore<ScheduleCommand>),
-    /// Serve the web portal (fleet overview, each domain's findings, history, checklist,
-    /// remediation guide and DMARC/TLS report summary, the check catalogue) and run the scheduler (re-audits and alerts),
-    /// until Ctrl-C or SIGTERM.
+    /// Serve the web portal (the fleet paged, sorted and filtered, customers ranked, each
+    /// domain's findings, history, checklist, remediation guide and DMARC/TLS report summary,
+    /// the customer report, the inventory, schedules, "Audit now" and the JSON API at
+    /// /api/v1/), run the scheduler (re-audits and alerts) and audit the runs queued in the
+    /// store (the portal's "Audit now", `audit --distributed`) as a worker would, until Ctrl-C
+    /// or SIGTERM.
     ///
     /// Once the store has portal users (`mailaudit user add`), everyone signs in: admins and
     /// technicians see every customer, a viewer only its own, read-only; every change is in
@@ -313,7 +316,8 @@ pub(crate) enum Command {
     /// Portal users: who signs in to `mailaudit serve`, and what each may see and do.
     ///
     /// Roles: `admin` (everything: every customer, users, the audit log), `technician` (every
-    /// customer; keeps checklists), `viewer` (read-only, only the customers given with
+    /// customer; keeps checklists, the inventory and schedules, starts audits), `viewer`
+    /// (read-only, only the customers given with
     /// --customer). Start with the first admin: `mailaudit user add --admin NAME`.
     ///
     /// Passwords (12 characters or more) are never taken from the command line: they come from
@@ -1365,7 +1369,7 @@ pub(crate) struct PasswordArgs {
 pub(crate) enum RoleArg {
     /// Everything: every customer, users, the audit log.
     Admin,
-    /// Every customer; keeps checklists; not users.
+    /// Every customer; keeps checklists, the inventory and schedules; starts audits; not users.
     Technician,
     /// Read-only, only its customers.
     Viewer,
