@@ -45,6 +45,13 @@ impl Bundle {
         true
     }
 
+    /// Adds the text of the file named `name` (JSON, a byte-order mark ignored), as [`Bundle::add`]:
+    /// `Ok(false)` for a file that is no export, an error for one that is not JSON.
+    pub fn add_json(&mut self, name: &str, text: &str) -> Result<bool, serde_json::Error> {
+        let value: Value = serde_json::from_str(text.trim_start_matches('\u{feff}'))?;
+        Ok(self.add(name, value))
+    }
+
     /// Whether no file was added.
     pub fn is_empty(&self) -> bool {
         self.sources.is_empty()

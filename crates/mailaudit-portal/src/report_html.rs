@@ -13,6 +13,7 @@ use mailaudit_store::{AREAS, SEVERITIES};
 
 use crate::charts::{Bar, bar_chart, line_chart};
 use crate::html::finish;
+use crate::pages::fleet::AREA_HEADINGS;
 
 /// The page's Content-Security-Policy (its `<meta>` and the portal's header): its own inline
 /// style and images given inline (the logo) only.
@@ -37,17 +38,6 @@ impl Paper {
         }
     }
 }
-
-/// The area names, [`AREAS`] order.
-const AREA_NAMES: [&str; 7] = [
-    "DMARC",
-    "SPF",
-    "DKIM",
-    "Connectors and Direct Send",
-    "Anti-spoofing",
-    "Impersonation protection",
-    "Mail transport (MX, TLS, MTA-STS)",
-];
 
 /// What the priorities mean.
 const PRIORITIES: [(u8, &str); 4] = [
@@ -283,10 +273,10 @@ fn areas(r: &CustomerReport) -> Markup {
             counts[a][usize::from((*rank).min(5))] += 1;
         }
     }
-    let bars: Vec<Bar> = AREA_NAMES
+    let bars: Vec<Bar> = AREA_HEADINGS
         .iter()
         .zip(counts)
-        .map(|(name, c)| Bar {
+        .map(|((_, name), c)| Bar {
             label: (*name).to_string(),
             segments: SEVERITIES
                 .iter()
@@ -307,7 +297,7 @@ fn areas(r: &CustomerReport) -> Markup {
                 }
             }
             tbody {
-                @for (a, name) in AREA_NAMES.iter().enumerate() {
+                @for (a, (_, name)) in AREA_HEADINGS.iter().enumerate() {
                     tr data-area=(AREAS[a]) {
                         td { (name) }
                         td class="n" { (counts[a][0] + counts[a][1]) }

@@ -34,8 +34,9 @@ const RANKED: usize = 10;
 /// The most lines an export writes.
 const MAX_EXPORT: i64 = 1_000_000;
 
-/// The area headings of the table, [`AREAS`] order: (abbreviation, name).
-const AREA_HEADINGS: [(&str, &str); 7] = [
+/// The areas' headings, [`AREAS`] order: (abbreviation for a narrow column, name); the fleet
+/// table, its filter and the customer report.
+pub(crate) const AREA_HEADINGS: [(&str, &str); 7] = [
     ("DMARC", "DMARC"),
     ("SPF", "SPF"),
     ("DKIM", "DKIM"),

@@ -412,11 +412,10 @@ pub async fn exo_import(
     let mut bundle = mailaudit_app::exo::Bundle::default();
     let mut skipped = Vec::new();
     for (name, bytes) in &upload.files {
-        let text = String::from_utf8_lossy(bytes);
-        let text = text.trim_start_matches('\u{feff}');
-        let value: serde_json::Value = serde_json::from_str(text)
+        let added = bundle
+            .add_json(name, &String::from_utf8_lossy(bytes))
             .map_err(|e| AppError::BadRequest(format!("{name}: not JSON ({e})")))?;
-        if !bundle.add(name, value) {
+        if !added {
             skipped.push(name.clone());
         }
     }

@@ -91,11 +91,11 @@ fn read_inputs(paths: &[std::path::PathBuf], max_bytes: u64) -> Result<(Value, V
     }
     for f in &files {
         let text = read_capped(f, max_bytes)?;
-        let text = text.trim_start_matches('\u{feff}');
-        let value: Value =
-            serde_json::from_str(text).with_context(|| format!("{}: not JSON", f.display()))?;
         let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if !bundle.add(name, value) {
+        let added = bundle
+            .add_json(name, &text)
+            .with_context(|| format!("{}: not JSON", f.display()))?;
+        if !added {
             eprintln!(
                 "mailaudit: {}: not an export mailaudit reads (name it after a cmdlet, e.g. inbound_connectors.json); skipped",
                 f.display()
