@@ -13,6 +13,7 @@ pub mod dane;
 pub mod dkim;
 pub mod dmarc;
 pub mod dns;
+pub mod duration;
 pub mod exo;
 pub mod finding;
 pub mod guide;

@@ -1390,28 +1390,19 @@ pub(crate) enum GuideFormat {
 
 /// `30m`, `12h`, `1d`, `7d`, `2w` (or plain seconds) → seconds.
 pub(crate) fn parse_interval(s: &str) -> Result<i64, String> {
+    use mailaudit_core::duration::{DAY, DurationError, HOUR, MINUTE, SECOND, WEEK, parse};
     let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num
-        .parse()
-        .map_err(|_| format!("invalid interval {s:?}: expected e.g. 12h, 1d, 7d"))?;
-    let mult = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 604_800,
-        _ => {
-            return Err(format!(
-                "invalid interval unit in {s:?}: use s, m, h, d or w"
-            ));
+    parse(s, &[SECOND, MINUTE, HOUR, DAY, WEEK], 1, i64::MAX).map_err(|e| match e {
+        DurationError::Form => format!("invalid interval {s:?}: expected e.g. 12h, 1d, 7d"),
+        DurationError::Unit => format!("invalid interval unit in {s:?}: use s, m, h, d or w"),
+        DurationError::Range
+            if s.trim_start_matches('0')
+                .starts_with(|c: char| !c.is_ascii_digit()) =>
+        {
+            "the interval must be positive".to_string()
         }
-    };
-    if n <= 0 {
-        return Err("the interval must be positive".into());
-    }
-    n.checked_mul(mult)
-        .ok_or_else(|| "interval too long".to_string())
+        DurationError::Range => "interval too long".to_string(),
+    })
 }
 
 const RELAY_EXIT_CODES: &str = "\
@@ -1699,4 +1690,34 @@ pub(crate) enum ColorChoice {
 fn parse_severity(s: &str) -> Result<Severity, String> {
     s.parse()
         .map_err(|e: mailaudit_core::CoreError| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_interval;
+
+    #[test]
+    fn intervals_and_their_errors() {
+        assert_eq!(parse_interval("7d"), Ok(7 * 86_400));
+        assert_eq!(parse_interval("90"), Ok(90));
+        assert_eq!(parse_interval("30m"), Ok(1800));
+        assert!(
+            parse_interval("soon")
+                .unwrap_err()
+                .contains("expected e.g. 12h")
+        );
+        assert!(
+            parse_interval("1y")
+                .unwrap_err()
+                .contains("use s, m, h, d or w")
+        );
+        assert_eq!(
+            parse_interval("0d").unwrap_err(),
+            "the interval must be positive"
+        );
+        assert_eq!(
+            parse_interval("99999999999999999999w").unwrap_err(),
+            "interval too long"
+        );
+    }
 }

@@ -31,24 +31,12 @@ pub struct ReportParams {
 
 /// A period (`90d`, `12w`, up to [`MAX_DAYS`]) in seconds.
 pub fn period(text: &str) -> Result<i64, String> {
+    use mailaudit_core::duration::{DAY, DurationError, WEEK, parse};
     let t = text.trim();
-    let (n, unit) = t.split_at(t.len().saturating_sub(1));
-    let per = match unit {
-        "d" => 1,
-        "w" => 7,
-        _ => {
-            return Err(format!(
-                "the period {t:?} is not a number of days (90d) or weeks (12w)"
-            ));
-        }
-    };
-    let days = n
-        .parse::<i64>()
-        .ok()
-        .and_then(|n| n.checked_mul(per))
-        .filter(|d| (1..=MAX_DAYS).contains(d))
-        .ok_or_else(|| format!("the period {t:?} is not from 1 day to {MAX_DAYS} days"))?;
-    Ok(days * 86_400)
+    parse(t, &[DAY, WEEK], DAY.1, MAX_DAYS * DAY.1).map_err(|e| match e {
+        DurationError::Range => format!("the period {t:?} is not from 1 day to {MAX_DAYS} days"),
+        _ => format!("the period {t:?} is not a number of days (90d) or weeks (12w)"),
+    })
 }
 
 /// The paper named, or an error naming the choices.

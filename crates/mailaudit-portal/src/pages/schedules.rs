@@ -17,23 +17,12 @@ use crate::html::{csrf_field, datetime, layout};
 
 /// An interval (`12h`, `1d`, `7d`, `2w`: 1 hour to 365 days) in seconds.
 pub fn interval(text: &str) -> Result<i64, String> {
+    use mailaudit_core::duration::{DAY, DurationError, HOUR, WEEK, parse};
     let t = text.trim();
-    let (n, unit) = t.split_at(t.len().saturating_sub(1));
-    let per = match unit {
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 604_800,
-        _ => {
-            return Err(format!(
-                "the interval {t:?} is not hours (12h), days (7d) or weeks (2w)"
-            ));
-        }
-    };
-    n.parse::<i64>()
-        .ok()
-        .and_then(|n| n.checked_mul(per))
-        .filter(|s| (3600..=365 * 86_400).contains(s))
-        .ok_or_else(|| format!("the interval {t:?} is not from 1 hour to 365 days"))
+    parse(t, &[HOUR, DAY, WEEK], HOUR.1, 365 * DAY.1).map_err(|e| match e {
+        DurationError::Range => format!("the interval {t:?} is not from 1 hour to 365 days"),
+        _ => format!("the interval {t:?} is not hours (12h), days (7d) or weeks (2w)"),
+    })
 }
 
 /// An interval as the form shows it.
