@@ -387,6 +387,43 @@ impl Portal {
         Response::parse(&raw)
     }
 
+    /// `POST path` with a form `body`, from the portal's own origin, without a session.
+    pub(crate) async fn post_form(&self, path: &str, body: &str) -> Response {
+        let origin = format!("http://{}", self.addr);
+        self.request("POST", path, &[("Origin", origin.as_str())], Some(body))
+            .await
+    }
+
+    /// `POST path` with a multipart body carrying `files` (`(file name, content)`) in the
+    /// field `file`, from the portal's own origin, in `session` when given (its CSRF token,
+    /// as for an upload, belongs in `path`).
+    pub(crate) async fn post_files(
+        &self,
+        path: &str,
+        files: &[(&str, &str)],
+        session: Option<&Session>,
+    ) -> Response {
+        const BOUNDARY: &str = "mailaudit-test-boundary";
+        let mut body = String::new();
+        for (name, content) in files {
+            body.push_str(&format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; \
+                 filename=\"{name}\"\r\n\r\n{content}\r\n"
+            ));
+        }
+        body.push_str(&format!("--{BOUNDARY}--\r\n"));
+        let origin = format!("http://{}", self.addr);
+        let content_type = format!("multipart/form-data; boundary={BOUNDARY}");
+        let mut headers = vec![
+            ("Origin", origin.as_str()),
+            ("Content-Type", content_type.as_str()),
+        ];
+        if let Some(s) = session {
+            headers.push(("Cookie", s.cookie.as_str()));
+        }
+        self.request("POST", path, &headers, Some(&body)).await
+    }
+
     /// `GET path`.
     pub(crate) async fn get(&self, path: &str) -> Response {
         self.request("GET", path, &[], None).await

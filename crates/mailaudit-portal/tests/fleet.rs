@@ -269,24 +269,9 @@ async fn customer_report_and_progress_charts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inventory_import_names_bad_rows_and_keeps_good_ones() {
     let p = Portal::start(LOCAL).await;
-    let origin = format!("http://{}", p.addr);
-    let boundary = "XyZ-boundary-42";
     let csv = "domain,customer\r\nnew-one.example,Contoso Legal\r\n\"bad name\",Contoso Legal\r\nnew-two.example,Brand New Co\r\n";
-    let body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"fleet.csv\"\r\n\
-         Content-Type: text/csv\r\n\r\n{csv}\r\n--{boundary}--\r\n"
-    );
-    let content_type = format!("multipart/form-data; boundary={boundary}");
     let r = p
-        .request(
-            "POST",
-            "/inventory/import",
-            &[
-                ("Origin", origin.as_str()),
-                ("Content-Type", content_type.as_str()),
-            ],
-            Some(&body),
-        )
+        .post_files("/inventory/import", &[("fleet.csv", csv)], None)
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("added 2"), "{}", r.body);
@@ -302,41 +287,18 @@ async fn inventory_import_names_bad_rows_and_keeps_good_ones() {
         "a new customer from the file"
     );
     // No domain column: a 400 that says so; no file: a 400.
-    let no_domain = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.csv\"\r\n\r\nname\r\nx\r\n--{boundary}--\r\n"
-    );
     let r = p
-        .request(
-            "POST",
-            "/inventory/import",
-            &[
-                ("Origin", origin.as_str()),
-                ("Content-Type", content_type.as_str()),
-            ],
-            Some(&no_domain),
-        )
+        .post_files("/inventory/import", &[("x.csv", "name\r\nx")], None)
         .await;
     assert_eq!(r.status, 400);
     assert!(r.body.contains("no `domain` column"), "{}", r.body);
-    let r = p
-        .request(
-            "POST",
-            "/inventory/import",
-            &[
-                ("Origin", origin.as_str()),
-                ("Content-Type", content_type.as_str()),
-            ],
-            Some(&format!("--{boundary}--\r\n")),
-        )
-        .await;
+    let r = p.post_files("/inventory/import", &[], None).await;
     assert_eq!(r.status, 400);
     // Adding domains: bad names refused before any is added.
     let r = p
-        .request(
-            "POST",
+        .post_form(
             "/inventory/domains",
-            &[("Origin", origin.as_str())],
-            Some("domains=ok-one.example%0Anot+a+domain"),
+            "domains=ok-one.example%0Anot+a+domain",
         )
         .await;
     assert_eq!(r.status, 400, "{}", r.body);
@@ -354,22 +316,10 @@ async fn an_upload_needs_its_sessions_csrf_token() {
     let p = Portal::start_with_users(LOCAL).await;
     let tech = p.login("tech", crate::common::password("tech")).await;
     let root = p.login("root", crate::common::password("root")).await;
-    let origin = format!("http://{}", p.addr);
-    let boundary = "b0undary";
-    let body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f.csv\"\r\n\r\n\
-         domain\r\ncsrf-test.example\r\n--{boundary}--\r\n"
-    );
-    let content_type = format!("multipart/form-data; boundary={boundary}");
+    let files = [("f.csv", "domain\r\ncsrf-test.example")];
     let post = |path: String| {
-        let headers = [
-            ("Cookie", tech.cookie.as_str()),
-            ("Origin", origin.as_str()),
-            ("Content-Type", content_type.as_str()),
-        ];
-        let body = body.clone();
-        let p = &p;
-        async move { p.request("POST", &path, &headers, Some(&body)).await }
+        let (p, tech) = (&p, &tech);
+        async move { p.post_files(&path, &files, Some(tech)).await }
     };
     assert_eq!(
         post("/inventory/import".into()).await.status,
@@ -440,14 +390,9 @@ async fn long_evidence_is_folded_and_the_spf_tree_is_drawn() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schedules_are_set_paused_resumed_and_removed() {
     let p = Portal::start(LOCAL).await;
-    let origin = format!("http://{}", p.addr);
     let post = |path: &'static str, body: String| {
         let p = &p;
-        let origin = origin.clone();
-        async move {
-            p.request("POST", path, &[("Origin", origin.as_str())], Some(&body))
-                .await
-        }
+        async move { p.post_form(path, &body).await }
     };
     let scope = format!("customer:{CUSTOMER}").replace(' ', "+");
     let r = post("/schedules", format!("scope={scope}&every=2w")).await;
@@ -521,72 +466,36 @@ async fn schedules_are_set_paused_resumed_and_removed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exchange_online_export_is_imported_from_the_portal() {
     let p = Portal::start(LOCAL).await;
-    let origin = format!("http://{}", p.addr);
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/exo");
-    let boundary = "exo-boundary-7";
-    let mut body = String::new();
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
+    let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
         .unwrap()
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().to_string())
         .filter(|n| n.ends_with(".json"))
+        .map(|n| {
+            let text = std::fs::read_to_string(dir.join(&n)).unwrap();
+            (n, text)
+        })
         .collect();
-    names.sort();
-    for name in &names {
-        let text = std::fs::read_to_string(dir.join(name)).unwrap();
-        body.push_str(&format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
-             Content-Type: application/json\r\n\r\n{text}\r\n"
-        ));
-    }
-    body.push_str(&format!("--{boundary}--\r\n"));
-    let content_type = format!("multipart/form-data; boundary={boundary}");
-    let r = p
-        .request(
-            "POST",
-            "/inventory/exo",
-            &[
-                ("Origin", origin.as_str()),
-                ("Content-Type", content_type.as_str()),
-            ],
-            Some(&body),
-        )
-        .await;
+    files.sort();
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let r = p.post_files("/inventory/exo", &files, None).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("id=\"exo-findings\""), "{}", r.body);
     assert!(r.body.contains("data-check=\"EXO-"), "{}", r.body);
     let imports = p.store.latest_tenant_imports(None).await.unwrap();
     assert!(!imports.is_empty(), "recorded");
     // Junk is a 400 naming the file; nothing recognisable, a 400 saying what to send.
-    let junk = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.json\"\r\n\r\nnot json\r\n--{boundary}--\r\n"
-    );
     let r = p
-        .request(
-            "POST",
-            "/inventory/exo",
-            &[
-                ("Origin", origin.as_str()),
-                ("Content-Type", content_type.as_str()),
-            ],
-            Some(&junk),
-        )
+        .post_files("/inventory/exo", &[("x.json", "not json")], None)
         .await;
     assert_eq!(r.status, 400);
     assert!(r.body.contains("x.json: not JSON"), "{}", r.body);
-    let other = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"notes.json\"\r\n\r\n{{}}\r\n--{boundary}--\r\n"
-    );
     let r = p
-        .request(
-            "POST",
-            "/inventory/exo",
-            &[
-                ("Origin", origin.as_str()),
-                ("Content-Type", content_type.as_str()),
-            ],
-            Some(&other),
-        )
+        .post_files("/inventory/exo", &[("notes.json", "{}")], None)
         .await;
     assert_eq!(r.status, 400);
     assert!(r.body.contains("No export to read"), "{}", r.body);
@@ -597,19 +506,9 @@ async fn an_exchange_online_export_is_imported_from_the_portal() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_domains_entry_is_edited_from_its_page() {
     let p = Portal::start(LOCAL).await;
-    let origin = format!("http://{}", p.addr);
     let post = |body: &'static str| {
         let p = &p;
-        let origin = origin.clone();
-        async move {
-            p.request(
-                "POST",
-                "/domains/contoso.example/edit",
-                &[("Origin", origin.as_str())],
-                Some(body),
-            )
-            .await
-        }
+        async move { p.post_form("/domains/contoso.example/edit", body).await }
     };
     assert!(
         p.get("/domains/contoso.example")
